@@ -1,0 +1,184 @@
+"""Domain names as the core sees them.
+
+A name in the core is a ``str`` in canonical presentation form: lower case,
+absolute (ending in a dot), with any byte outside ``[a-z0-9-_*]`` written as
+``\\DDD`` and a literal dot inside a label written as ``\\.``. The root is
+``"."``. Canonical names compare and hash as plain strings, so every lookup in
+the compiled topology is one dictionary probe.
+
+Only the edges (the wire codec, the topology loader) turn other spellings into
+canonical names; the resolver never has to think about case or escapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+ROOT = "."
+
+_PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_*/")
+
+
+class NameError_(ValueError):
+    """A name that cannot be a DNS name (empty label, label over 63 octets, name over 255)."""
+
+
+def _escape_label(label: bytes) -> str:
+    out = []
+    for b in label:
+        if b in _PLAIN:
+            out.append(chr(b))
+        elif 0x41 <= b <= 0x5A:  # A-Z: fold case
+            out.append(chr(b + 32))
+        elif b == 0x2E:
+            out.append("\\.")
+        elif b == 0x5C:
+            out.append("\\\\")
+        else:
+            out.append(f"\\{b:03d}")
+    return "".join(out)
+
+
+def from_labels(labels: list[bytes] | tuple[bytes, ...]) -> str:
+    """Canonical name from wire-format labels (without the root label)."""
+    if not labels:
+        return ROOT
+    return ".".join(_escape_label(label) for label in labels) + "."
+
+
+def to_labels(name: str) -> list[bytes]:
+    """Wire-format labels (lower case, without the root label) of a canonical name."""
+    if name == ROOT:
+        return []
+    if "\\" not in name:
+        return [label.encode("ascii") for label in name[:-1].split(".")]
+    labels: list[bytes] = []
+    current = bytearray()
+    i = 0
+    body = name[:-1] if name.endswith(".") else name
+    while i < len(body):
+        c = body[i]
+        if c == "\\":
+            nxt = body[i + 1 : i + 4]
+            if len(nxt) == 3 and nxt.isdigit():
+                current.append(int(nxt))
+                i += 4
+                continue
+            current.extend(body[i + 1].encode("latin-1"))
+            i += 2
+            continue
+        if c == ".":
+            labels.append(bytes(current))
+            current = bytearray()
+        else:
+            current.extend(c.encode("latin-1"))
+        i += 1
+    labels.append(bytes(current))
+    return labels
+
+
+def parse(text: str, origin: str | None = None) -> str:
+    """Canonical name from presentation text, relative names completed with ``origin``.
+
+    Raises :class:`NameError_` with a reason for anything that is not a valid name.
+    """
+    if not text:
+        raise NameError_("empty name")
+    if text == "@":
+        if origin is None:
+            raise NameError_("'@' needs an origin")
+        return origin
+    absolute = text.endswith(".") and not text.endswith("\\.")
+    if text == ".":
+        return ROOT
+    labels: list[bytes] = []
+    current = bytearray()
+    i = 0
+    body = text[:-1] if absolute else text
+    while i < len(body):
+        c = body[i]
+        if c == "\\":
+            nxt = body[i + 1 : i + 4]
+            if len(nxt) == 3 and nxt.isdigit():
+                value = int(nxt)
+                if value > 255:
+                    raise NameError_(f"escape \\{nxt} is not a byte")
+                current.append(value)
+                i += 4
+                continue
+            if i + 1 >= len(body):
+                raise NameError_("name ends with a lone backslash")
+            current.extend(body[i + 1].encode("utf-8"))
+            i += 2
+            continue
+        if c == ".":
+            if not current:
+                raise NameError_(f"empty label in {text!r}")
+            labels.append(bytes(current))
+            current = bytearray()
+        else:
+            current.extend(c.encode("utf-8"))
+        i += 1
+    if not current:
+        raise NameError_(f"empty label in {text!r}")
+    labels.append(bytes(current))
+    for label in labels:
+        if len(label) > 63:
+            raise NameError_(f"label {label[:20]!r}... is {len(label)} octets, over 63")
+    if not absolute:
+        if origin is None:
+            raise NameError_(f"relative name {text!r} without an origin")
+        labels.extend(to_labels(origin))
+    if sum(len(label) + 1 for label in labels) + 1 > 255:
+        raise NameError_(f"name {text!r} is over 255 octets")
+    return from_labels(labels)
+
+
+def parent(name: str) -> str:
+    """The name with its first label removed (the root's parent is the root)."""
+    if name == ROOT:
+        return ROOT
+    if "\\" not in name:
+        cut = name.find(".")
+        rest = name[cut + 1 :]
+        return rest or ROOT
+    return from_labels(to_labels(name)[1:])
+
+
+def suffixes(name: str) -> Iterator[str]:
+    """``name`` and each of its ancestors, most specific first, ending with the root."""
+    while True:
+        yield name
+        if name == ROOT:
+            return
+        name = parent(name)
+
+
+def is_subdomain(name: str, zone: str) -> bool:
+    """True when ``name`` is ``zone`` or lies below it."""
+    if zone == ROOT or name == zone:
+        return True
+    return name.endswith("." + zone) and (
+        "\\" not in name or to_labels(name)[-len(to_labels(zone)) :] == to_labels(zone)
+    )
+
+
+def relativize(name: str, zone: str) -> str:
+    """``name`` relative to ``zone`` ("@" for the apex)."""
+    if name == zone:
+        return "@"
+    if zone == ROOT:
+        return name[:-1]
+    return name[: -len(zone) - 1]
+
+
+def label_count(name: str) -> int:
+    return len(to_labels(name))
+
+
+def first_label(name: str) -> str:
+    if name == ROOT:
+        return ""
+    if "\\" not in name:
+        return name[: name.find(".")]
+    return from_labels(to_labels(name)[:1])[:-1]

@@ -1,0 +1,123 @@
+"""What goes into the resolver and what comes out of it."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from dnsemu.core.records import Rcode, Record, type_name
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """A question in canonical form: ``name`` lower case and absolute, ``qtype`` a type code."""
+
+    name: str
+    qtype: int
+    qclass: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.name} {type_name(self.qtype)}"
+
+
+class Outcome(enum.Enum):
+    ANSWER = "answer"  # NOERROR with records
+    NODATA = "nodata"  # NOERROR, no records of that type, SOA in authority
+    NXDOMAIN = "nxdomain"  # the last name of the chain does not exist, SOA in authority
+    REFUSED = "refused"  # policy: source not served, or name outside everything known
+    SERVFAIL = "servfail"  # the modelled estate cannot answer (loop, unreachable resolver)
+    FORWARD = "forward"  # the rest of the chain lies outside the topology: ask upstream
+
+    @property
+    def rcode(self) -> Rcode:
+        return _RCODES[self]
+
+
+_RCODES = {
+    Outcome.ANSWER: Rcode.NOERROR,
+    Outcome.NODATA: Rcode.NOERROR,
+    Outcome.NXDOMAIN: Rcode.NXDOMAIN,
+    Outcome.REFUSED: Rcode.REFUSED,
+    Outcome.SERVFAIL: Rcode.SERVFAIL,
+    Outcome.FORWARD: Rcode.SERVFAIL,  # what the reply is when nobody forwards it
+}
+
+
+class Source(enum.Enum):
+    """Where the final answer came from: the label that metrics and logs use."""
+
+    PRIVATE = "private"  # a private DNS zone (private endpoint, custom record, autoregistration)
+    PUBLIC = "public"  # public DNS
+    NXDOMAIN_PRIVATE = "nxdomain_private"  # a linked private zone denied the name
+    FALLBACK = "fallback"  # NxDomainRedirect sent a private miss to public DNS
+    INTERNAL = "internal"  # Azure-provided names (internal.cloudapp.net, VNet reverse lookups)
+    FORWARDED = "forwarded"  # outside the topology, for the upstream forwarder
+    REFUSED = "refused"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One step of a trace: a message template and the data it used.
+
+    Formatting is deferred to :attr:`text`, so that resolving costs no string work
+    unless somebody reads the trace.
+    """
+
+    code: str
+    template: str
+    data: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def text(self) -> str:
+        return self.template.format(**dict(self.data))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"step": self.code, "text": self.text, **{k: _plain(v) for k, v in self.data}}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (list, tuple, frozenset, set)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """The part of a question the topology cannot answer and hands to a forwarder.
+
+    ``targets`` are ``(address, port)`` pairs of the modelled external server the
+    estate sends the query to; empty means "the configured upstream servers"
+    (the public internet, as the emulator sees it).
+    """
+
+    name: str
+    qtype: int
+    targets: tuple[tuple[str, int], ...] = ()
+    via: str = "upstream"
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    outcome: Outcome
+    source: Source
+    view: str
+    answer: tuple[Record, ...] = ()
+    authority: tuple[Record, ...] = ()
+    trace: tuple[Step, ...] = ()
+    network: str = "internet"
+    forward: Forward | None = field(default=None)
+
+    @property
+    def rcode(self) -> Rcode:
+        return self.outcome.rcode
+
+    @property
+    def is_private(self) -> bool:
+        return self.source is Source.PRIVATE
+
+    def trace_text(self) -> list[str]:
+        return [step.text for step in self.trace]
