@@ -1,0 +1,364 @@
+"""RFC 1035 master files ("zone files") turned into :class:`~dnsemu.core.records.Record` values.
+
+Pure: no logging, no network, no DNS library. :func:`parse_zone_text` reads text;
+:func:`load_zone_file` reads a file and lets it ``$INCLUDE`` files beside it.
+
+Supported: ``$ORIGIN``, ``$TTL`` (seconds or BIND units such as ``1h30m``),
+``$INCLUDE file [origin]``, ``@``, relative and absolute owners, a blank owner meaning
+the previous owner, TTL and class in either order (class IN only), parentheses over
+several lines, ``;`` comments, quoted strings and ``\\DDD`` escapes. Every problem in
+the file is collected and raised at the end as one :class:`TopologyError`.
+
+Choices where the RFC leaves room:
+
+* A record without a TTL takes ``$TTL``, else the ``default_ttl`` argument, else the
+  MINIMUM of the last SOA read before it (an SOA without a TTL takes its own MINIMUM);
+  there is no "last explicitly stated TTL" rule.
+* ``$INCLUDE`` does not change the includer's origin, ``$TTL`` or previous owner; the
+  included file starts with the includer's origin (or the one given) and ``$TTL``, and
+  without a previous owner. Relative paths are relative to the including file's folder.
+* Directives are recognised wherever they start a line (indented or not).
+* The generic ``TYPEnnn`` and ``\\# len hex`` forms are rejected.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+from dnsemu.core import names
+from dnsemu.core.records import SUPPORTED_TYPES, RdataError, Record, RRType, parse_rdata, type_name
+from dnsemu.topology.errors import Problem, TopologyError
+
+MAX_TTL = 2**31 - 1
+MAX_INCLUDE_DEPTH = 8
+
+_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+_TTL_UNITS = re.compile(r"(?:[0-9]+[wdhms])+", re.IGNORECASE)
+_TTL_HINT = "a TTL is a number of seconds (3600) or BIND units such as 1h, 30m, 1d2h"
+_CLASSES = frozenset({"IN", "CH", "CHAOS", "HS", "HESIOD", "CS", "NONE", "ANY"})
+_SUPPORTED = sorted(type_name(t) for t in SUPPORTED_TYPES)
+_SHAPES = {
+    RRType.A: "one IPv4 address such as 10.0.0.4",
+    RRType.AAAA: "one IPv6 address such as fd00::4",
+    RRType.CNAME: "one target name",
+    RRType.NS: "one name server name",
+    RRType.PTR: "one target name",
+    RRType.MX: "'preference exchange'",
+    RRType.SRV: "'priority weight port target'",
+    RRType.TXT: "one or more character-strings such as \"v=spf1 -all\"",
+    RRType.SOA: "'mname rname serial refresh retry expire minimum'",
+    RRType.CAA: "'flags tag \"value\"'",
+}
+# blanks, a comment, a parenthesis, a quoted string, a lone quote, or a run of other characters
+_TOKEN = re.compile(r'\s+|;.*|[()]|"(?:[^"\\]|\\.)*"|"|(?:[^\s;()"\\]|\\.?)+')
+_UNBALANCED = {
+    ")": ("unbalanced parentheses: ')' without '('",
+          "remove the ')' or add a '(' before the fields it closes"),
+    '"': ("unbalanced quotes: a quoted string is not closed on this line",
+          "close it with '\"'; write a quote inside a string as \\\""),
+}
+_BAD = ""  # previous owner that was already reported as wrong: skip its blank-owner lines
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneEntry:
+    """One record of a master file and where its text starts."""
+
+    record: Record
+    line: int
+    file: str = "<zone>"
+
+
+@dataclass(slots=True)
+class _Line:
+    tokens: list[str]  # quoted strings keep their quotes
+    line: int
+    blank_owner: bool
+
+
+@dataclass(slots=True)
+class _Ctx:
+    """What one file being read knows; a fresh one per ``$INCLUDE``."""
+
+    filename: str
+    base_dir: str | None
+    origin: str
+    ttl: int | None
+    depth: int
+    owner: str | None = None
+
+
+def parse_ttl(text: str) -> int:
+    """Seconds from ``3600`` or ``1h``, ``1d2h`` …; ValueError(message, hint) otherwise."""
+    if re.fullmatch(r"[0-9]+", text):
+        value = int(text)
+    elif _TTL_UNITS.fullmatch(text):
+        value = sum(int(n) * _UNITS[u.lower()] for n, u in re.findall(r"([0-9]+)(\w)", text))
+    else:
+        raise ValueError(f"{text!r} is not a TTL", _TTL_HINT)
+    if value > MAX_TTL:
+        raise ValueError(f"TTL {value} is over the maximum {MAX_TTL} (2^31-1)",
+                         f"use at most {MAX_TTL} seconds; a day is 86400")
+    return value
+
+
+def _lines(text: str, filename: str, problems: list[Problem]) -> Iterator[_Line]:
+    """Logical lines: comments dropped, parenthesised continuations joined, tokens split.
+
+    A generator, so that problems are appended in file order with the caller's own.
+    """
+    tokens: list[str] = []
+    start = open_line = depth = 0
+    blank = False
+    for lineno, raw in enumerate(text.split("\n"), 1):
+        if depth == 0:
+            tokens, start, blank = [], lineno, raw[:1] in (" ", "\t")
+        error = None
+        for match in _TOKEN.finditer(raw):
+            token = match.group()
+            if token == "(":
+                open_line, depth = (open_line if depth else lineno), depth + 1
+            elif token == ")" and depth:
+                depth -= 1
+            elif token in (")", '"'):
+                error = _UNBALANCED[token]
+                break
+            elif not token[0].isspace() and token[0] != ";":
+                tokens.append(token)
+        if error:
+            problems.append(Problem(error[0], filename, lineno, hint=error[1]))
+            depth, tokens = 0, []
+        elif depth == 0 and tokens:
+            yield _Line(tokens, start, blank)
+    if depth:
+        problems.append(Problem("unbalanced parentheses: '(' is never closed", filename,
+                                open_line, hint="add ')' after the last field of the record"))
+
+
+def _distance(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+def _type_problem(text: str) -> tuple[str, str]:
+    upper = text.upper()
+    if upper.startswith("TYPE") and upper[4:].isdigit():
+        return (f"generic type syntax {text!r} is not supported",
+                "write the type by name: " + ", ".join(_SUPPORTED))
+    if upper in RRType.__members__:
+        return f"record type {upper} is not supported", "supported: " + ", ".join(_SUPPORTED)
+
+    def closeness(t: str) -> tuple[int, bool, float]:
+        return _distance(upper, t), t[0] != upper[:1], -SequenceMatcher(None, upper, t).ratio()
+
+    best = min(_SUPPORTED, key=closeness)
+    if _distance(upper, best) <= min(2 if len(best) > 3 else 1, len(upper) - 1):
+        return f"unknown type {text!r}", f"did you mean {best}?"
+    return f"unknown type {text!r}", "supported: " + ", ".join(_SUPPORTED)
+
+
+class _Parser:
+    def __init__(self, origin: str, default_ttl: int | None) -> None:
+        if default_ttl is not None and not 0 <= default_ttl <= MAX_TTL:
+            raise ValueError(f"default_ttl must be between 0 and {MAX_TTL}, not {default_ttl}")
+        try:
+            self.zone = names.parse(origin, names.ROOT)
+        except names.NameError_ as exc:
+            raise TopologyError(Problem(f"bad zone origin {origin!r}: {exc}", path="origin",
+                                        hint="give the zone name such as example.com.")) from None
+        self.default_ttl = default_ttl
+        self.soa_minimum: int | None = None
+        self.problems: list[Problem] = []
+        self.entries: list[ZoneEntry] = []
+        self.reading: list[str] = []  # real paths of the files being read, outermost first
+
+    def problem(self, ctx: _Ctx, line: int, message: str, hint: str | None = None,
+                path: str | None = None) -> None:
+        self.problems.append(Problem(message, ctx.filename, line, path, hint))
+
+    def run(self, text: str, ctx: _Ctx) -> None:
+        for ln in _lines(text, ctx.filename, self.problems):
+            if ln.tokens[0].startswith("$"):
+                self.directive(ln, ctx)
+            else:
+                self.record(ln, ctx)
+
+    def directive(self, ln: _Line, ctx: _Ctx) -> None:
+        name, args = ln.tokens[0].upper(), ln.tokens[1:]
+        if name == "$ORIGIN" and len(args) == 1:
+            try:
+                ctx.origin = names.parse(args[0], ctx.origin)
+            except names.NameError_ as exc:
+                self.problem(ctx, ln.line, f"bad $ORIGIN {args[0]!r}: {exc}",
+                             "give a domain name such as example.com.", "$ORIGIN")
+        elif name == "$TTL" and len(args) == 1:
+            try:
+                ctx.ttl = parse_ttl(args[0])
+            except ValueError as exc:
+                self.problem(ctx, ln.line, f"bad $TTL: {exc.args[0]}", exc.args[1], "$TTL")
+        elif name == "$INCLUDE" and 1 <= len(args) <= 2:
+            self.include(ln, args, ctx)
+        elif name in ("$ORIGIN", "$TTL", "$INCLUDE"):
+            shape = {"$ORIGIN": "one domain name", "$TTL": "one TTL",
+                     "$INCLUDE": "a file name and an optional origin"}[name]
+            self.problem(ctx, ln.line, f"{name} takes {shape}, got {len(args)} field(s)",
+                         f"write '{name} <{shape}>'", name)
+        else:
+            self.problem(ctx, ln.line, f"unknown directive {ln.tokens[0]!r}",
+                         "supported directives: $ORIGIN, $TTL, $INCLUDE", ln.tokens[0])
+
+    def include(self, ln: _Line, args: list[str], ctx: _Ctx) -> None:
+        def fail(message: str, hint: str) -> None:
+            self.problem(ctx, ln.line, message, hint, "$INCLUDE")
+
+        origin = ctx.origin
+        if len(args) == 2:
+            try:
+                origin = names.parse(args[1], ctx.origin)
+            except names.NameError_ as exc:
+                return fail(f"bad $INCLUDE origin {args[1]!r}: {exc}",
+                            "give a domain name such as sub.example.com.")
+        if ctx.base_dir is None:
+            return fail("$INCLUDE is not allowed in zone text without a directory",
+                        "use load_zone_file(path, ...) so included files can be found")
+        target = args[0][1:-1] if args[0].startswith('"') else args[0]
+        path = os.path.join(ctx.base_dir, target)
+        real = os.path.realpath(path)
+        if real in self.reading:
+            chain = " -> ".join(os.path.basename(p) for p in [*self.reading, real])
+            return fail(f"include loop: {chain}", "remove the $INCLUDE that leads back")
+        if ctx.depth >= MAX_INCLUDE_DEPTH:
+            return fail(f"$INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep",
+                        "flatten the chain of included files")
+        try:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            return fail(f"cannot read included file {path!r}: {getattr(exc, 'strerror', exc)}",
+                        f"paths are relative to {ctx.base_dir or '.'!r}; files must be UTF-8")
+        self.reading.append(real)
+        self.run(text, _Ctx(path, os.path.dirname(path), origin, ctx.ttl, ctx.depth + 1))
+        self.reading.pop()
+
+    def owner(self, ln: _Line, toks: list[str], ctx: _Ctx) -> tuple[str | None, str]:
+        """The record's owner (``_BAD`` once reported) and how to show it; eats its token."""
+        if ln.blank_owner:
+            if ctx.owner is None:
+                self.problem(ctx, ln.line, "record has a blank owner but no record before it",
+                             "start the line with an owner name or '@'", "record")
+            return ctx.owner or _BAD, ctx.owner or "-"
+        text = toks.pop(0)
+        try:
+            owner = names.parse(text, ctx.origin)
+        except names.NameError_ as exc:
+            self.problem(ctx, ln.line, f"bad owner name {text!r}: {exc}",
+                         "write a name such as www, www.example.com. or @", f"record[{text}]")
+            ctx.owner = _BAD
+            return _BAD, text
+        ctx.owner = owner
+        if not names.is_subdomain(owner, self.zone):
+            self.problem(ctx, ln.line, f"{owner} is not inside zone {self.zone}",
+                         f"owner names must be {self.zone} or end in .{self.zone}",
+                         f"record[{owner}]")
+            ctx.owner = _BAD
+        return ctx.owner, owner
+
+    def record(self, ln: _Line, ctx: _Ctx) -> None:
+        before = len(self.problems)
+        toks = list(ln.tokens)
+        owner, shown = self.owner(ln, toks, ctx)
+        ttl: int | None = None
+        klass: str | None = None
+        for _ in range(2):  # TTL and class, both optional, in either order
+            if toks and ttl is None and re.match(r"-?[0-9]", toks[0]):
+                try:
+                    ttl = parse_ttl(toks.pop(0))
+                except ValueError as exc:
+                    ttl = -1  # reported; the record will not be kept
+                    self.problem(ctx, ln.line, *exc.args, f"record[{shown}]")
+            elif toks and klass is None and (toks[0].upper() in _CLASSES
+                                             or re.fullmatch(r"(?i)CLASS[0-9]+", toks[0])):
+                klass = toks.pop(0).upper()
+                if klass != "IN":
+                    self.problem(ctx, ln.line, f"class {klass} is not supported",
+                                 "only class IN is allowed; or leave the class out",
+                                 f"record[{shown}]")
+        if not toks:
+            self.problem(ctx, ln.line, "record has no type", "write e.g. 'www 3600 IN A 10.0.0.4'",
+                         f"record[{shown}]")
+            return
+        type_text = toks.pop(0)
+        upper = type_text.upper()
+        rtype = int(RRType[upper]) if upper in RRType.__members__ else None
+        path = f"record[{shown} {upper}]"
+        if rtype is None or rtype not in SUPPORTED_TYPES:
+            self.problem(ctx, ln.line, *_type_problem(type_text), path)
+            return
+        rdata = None
+        if toks and toks[0] == "\\#":
+            self.problem(ctx, ln.line, "generic rdata '\\# length hex' is not supported",
+                         f"write the {upper} data in its usual form: {_SHAPES[rtype]}", path)
+        else:
+            try:
+                rdata = parse_rdata(rtype, toks, ctx.origin)
+            except RdataError as exc:
+                self.problem(ctx, ln.line, f"bad {upper} data: {exc}",
+                             f"{upper} needs {_SHAPES[rtype]}", path)
+        if rtype == RRType.SOA and rdata is not None:
+            self.soa_minimum = rdata[6]
+        if ttl is None:
+            defaults = (ctx.ttl, self.default_ttl, self.soa_minimum)
+            ttl = next((t for t in defaults if t is not None), None)
+            if ttl is None:
+                self.problem(ctx, ln.line, "record has no TTL and there is no default",
+                             "add '$TTL 3600' at the top, give the record a TTL, "
+                             "or put the SOA first", path)
+            elif ttl > MAX_TTL:
+                self.problem(ctx, ln.line, f"default TTL {ttl} is over the maximum {MAX_TTL}",
+                             "set $TTL or give the record a TTL", path)
+        if len(self.problems) == before and owner and rdata is not None and ttl is not None:
+            self.entries.append(ZoneEntry(Record(owner, rtype, ttl, rdata), ln.line, ctx.filename))
+
+
+def _finish(parser: _Parser) -> list[ZoneEntry]:
+    if parser.problems:
+        raise TopologyError(parser.problems)
+    return parser.entries
+
+
+def parse_zone_text(text: str, *, origin: str, filename: str = "<zone>",
+                    default_ttl: int | None = None,
+                    base_dir: str | os.PathLike[str] | None = None) -> list[ZoneEntry]:
+    """Records of master-file ``text`` for zone ``origin``, in file order.
+
+    ``$INCLUDE`` is refused unless ``base_dir`` says where included files live.
+    Raises :class:`TopologyError` listing every problem found.
+    """
+    parser = _Parser(origin, default_ttl)
+    base = None if base_dir is None else os.fspath(base_dir)
+    parser.run(text, _Ctx(filename, base, parser.zone, None, 0))
+    return _finish(parser)
+
+
+def load_zone_file(path: str | os.PathLike[str], *, origin: str,
+                   default_ttl: int | None = None) -> list[ZoneEntry]:
+    """Records of the master file at ``path`` (UTF-8), following its ``$INCLUDE``s."""
+    filename = os.fspath(path)
+    try:
+        with open(filename, encoding="utf-8") as fh:
+            text = fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TopologyError(Problem(f"cannot read zone file: {getattr(exc, 'strerror', exc)}",
+                                    filename, hint="give the path of a UTF-8 text file")) from None
+    parser = _Parser(origin, default_ttl)
+    parser.reading.append(os.path.realpath(filename))
+    parser.run(text, _Ctx(filename, os.path.dirname(filename), parser.zone, None, 0))
+    return _finish(parser)
