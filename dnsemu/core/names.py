@@ -77,6 +77,13 @@ def to_labels(name: str) -> list[bytes]:
     return labels
 
 
+def _ends_with_unescaped_dot(text: str) -> bool:
+    if not text.endswith("."):
+        return False
+    backslashes = len(text) - 1 - len(text[:-1].rstrip("\\"))
+    return backslashes % 2 == 0
+
+
 def parse(text: str, origin: str | None = None) -> str:
     """Canonical name from presentation text, relative names completed with ``origin``.
 
@@ -88,7 +95,7 @@ def parse(text: str, origin: str | None = None) -> str:
         if origin is None:
             raise NameError_("'@' needs an origin")
         return origin
-    absolute = text.endswith(".") and not text.endswith("\\.")
+    absolute = _ends_with_unescaped_dot(text)
     if text == ".":
         return ROOT
     labels: list[bytes] = []

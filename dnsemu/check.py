@@ -1,0 +1,175 @@
+"""``dnsemu check``: the mistakes people make with Azure private DNS, found before Azure does.
+
+Each finding has a code, the subject it concerns, what goes wrong and the fix.
+Most findings come from asking the core itself: every approved private endpoint
+is resolved from every VNet that holds clients, and any that comes back public
+is reported with the step of the trace that decided it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from dataclasses import dataclass
+
+from dnsemu.catalog import Catalog
+from dnsemu.core import names
+from dnsemu.core.index import AzureDns, Index
+from dnsemu.core.records import RRType
+from dnsemu.core.resolution import Outcome, Question, Source
+from dnsemu.core.resolver import resolve
+from dnsemu.topology.load import LoadedTopology
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    code: str
+    subject: str
+    message: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.code} [{self.subject}]: {self.message}\n    fix: {self.fix}"
+
+
+def _zone(text: str) -> str:
+    return names.parse(text if text.endswith(".") else text + ".")
+
+
+def check(loaded: LoadedTopology, index: Index) -> list[Finding]:
+    t = loaded.topology
+    catalog = Catalog.load(t.cloud)
+    findings: list[Finding] = []
+    links: dict[str, dict[str, str]] = defaultdict(dict)  # zone -> vnet -> policy
+    for zname, zone in t.private_dns_zones.items():
+        for link in zone.virtual_network_links:
+            links[_zone(zname)][link.virtual_network] = link.resolution_policy
+
+    # Clients: VMs, and every VNet that peers with a VNet holding private endpoints.
+    clients: dict[str, ipaddress.IPv4Address | ipaddress.IPv6Address] = {}
+    for vm in t.virtual_machines.values():
+        clients.setdefault(vm.virtual_network, vm.private_ip_address)
+
+    # 1. Private endpoints that a client VNet resolves publicly.
+    for pname, pe in t.private_endpoints.items():
+        if pe.resource is None or pe.group_id is None or pe.connection_state != "Approved":
+            continue
+        region = (pe.resource.region or t.virtual_networks[pe.virtual_network].region or t.region).lower()
+        for endpoint in catalog.endpoints(pe.resource.type, pe.group_id, pe.resource.name.lower(), region):
+            for vnet, address in clients.items():
+                result = resolve(index, Question(endpoint.public_fqdn, RRType.A), address)
+                if result.source is Source.PRIVATE:
+                    continue
+                findings.append(_public_finding(t, index, pname, endpoint.public_fqdn, endpoint.private_zone,
+                                                vnet, links, result))
+
+    # 2. On-premises forwarders for privatelink zones.
+    for oname, site in t.on_premises.items():
+        for domain in site.conditional_forwarders:
+            zone = _zone(domain)
+            if zone.startswith("privatelink."):
+                public = catalog.public_zone_for(zone) or zone.removeprefix("privatelink.")
+                findings.append(Finding(
+                    "privatelink-forwarder", f"{oname}:{domain}",
+                    f"site {oname!r} forwards {domain}, but clients ask for names in the public zone: the "
+                    "query never matches this forwarder and resolves to the public address",
+                    f"forward the public zone {public.rstrip('.')} to the inbound endpoint instead"))
+
+    # 3. Two endpoints for one resource writing the same zone.
+    writers: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    for pname, pe in t.private_endpoints.items():
+        if pe.resource is None:
+            continue
+        for zone in pe.private_dns_zone_group:
+            writers[(pe.resource.type.lower(), pe.resource.name.lower(), _zone(zone))].append(pname)
+    for (_rtype, rname, zone), pes in writers.items():
+        if len(pes) > 1:
+            findings.append(Finding(
+                "duplicate-endpoint", f"{rname}@{zone}",
+                f"private endpoints {', '.join(pes)} write the same record into {zone}: the last one "
+                "overwrites the others' A record",
+                "keep one endpoint per resource and zone, or give each VNet its own zone (and link)"))
+
+    # 4. Linked privatelink zones that will deny other tenants' resources.
+    for rkey, res in t.resources.items():
+        rname = (res.name or rkey).lower()
+        for group in res.private_endpoint_groups:
+            for endpoint in catalog.endpoints(res.type, group, rname, (res.region or t.region).lower()):
+                for vnet, policy in links.get(endpoint.private_zone, {}).items():
+                    if policy == "Default":
+                        findings.append(Finding(
+                            "foreign-nxdomain", f"{vnet}:{endpoint.public_fqdn.rstrip('.')}",
+                            f"VNet {vnet!r} links {endpoint.private_zone} with the Default policy and the zone "
+                            f"has no record for {rname}: {endpoint.public_fqdn} answers NXDOMAIN there",
+                            "set resolution_policy: NxDomainRedirect on the link, or add the resource's record"))
+
+    # 5. Custom DNS servers that bypass the VNet's own links.
+    for vname, vnet in t.virtual_networks.items():
+        if not vnet.dns_servers or str(vnet.dns_servers[0]) == "168.63.129.16":
+            continue
+        own = [z for z, vnets in links.items() if vname in vnets]
+        entry = index.networks[vname].entry
+        if own and not (isinstance(entry, AzureDns) and entry.view.vnet == vname):
+            findings.append(Finding(
+                "custom-dns-bypass", vname,
+                f"VNet {vname!r} uses custom DNS server {vnet.dns_servers[0]}, so its own links "
+                f"({', '.join(sorted(own))}) are never consulted",
+                "link the zones to the VNet where that DNS server resolves (or drop the unused links)"))
+
+    # 6. Rulesets that loop back into their own VNet.
+    for vname in t.virtual_networks:
+        hop = index.azure_dns[vname]
+        for domain, edge in hop.rules.items():
+            if edge.hop is hop:
+                findings.append(Finding(
+                    "ruleset-loop", f"{hop.ruleset}:{domain}",
+                    f"ruleset {hop.ruleset!r} is linked to VNet {vname!r} and forwards {domain} to "
+                    f"{edge.target}, which resolves in {vname!r} again: DNS resolution loops",
+                    "do not link a ruleset with rules to an inbound endpoint to that endpoint's VNet"))
+
+    # 7. Private Link Service endpoints without a record.
+    addresses = {r.rdata[0] for z in index.private_zones.values() for r in z.records()
+                 if r.rtype in (RRType.A, RRType.AAAA)}
+    for pname, pe in t.private_endpoints.items():
+        if pe.private_link_service_alias and not any(str(ip) in addresses for ip in pe.private_ip_addresses):
+            findings.append(Finding(
+                "pls-no-record", pname,
+                f"private endpoint {pname!r} reaches a Private Link Service, and no private zone has a record "
+                f"for {', '.join(map(str, pe.private_ip_addresses))}",
+                "write an A record for the service's name in a private zone linked to the client VNets"))
+
+    # 8. Connections that are not Approved yet.
+    for pname, pe in t.private_endpoints.items():
+        if pe.connection_state != "Approved" and pe.resource is not None:
+            findings.append(Finding(
+                "connection-not-approved", pname,
+                f"the connection of {pname!r} is {pe.connection_state}: public DNS has no privatelink alias "
+                f"for {pe.resource.name}, so every client gets the public address",
+                "approve the connection on the resource (or remove the endpoint)"))
+
+    accepted = set(t.check.accept)
+    return [f for f in findings if f.code not in accepted and f"{f.code}:{f.subject}" not in accepted]
+
+
+def _public_finding(t, index: Index, pname: str, fqdn: str, zone: str, vnet: str,
+                    links: dict[str, dict[str, str]], result) -> Finding:
+    decisive = next((s.text for s in reversed(result.trace) if s.code in ("public", "private-nxdomain", "forward")),
+                    result.trace[-1].text if result.trace else "")
+    peers = t.virtual_networks[vnet].peerings
+    linked_peers = [p for p in peers if p in links.get(zone, {})]
+    if result.outcome is Outcome.NXDOMAIN:
+        what = "NXDOMAIN"
+    elif result.outcome is Outcome.FORWARD:
+        what = "an answer from the upstream forwarder"
+    else:
+        what = "the public address"
+    if linked_peers and vnet not in links.get(zone, {}):
+        fix = (f"links do not follow peering: link {zone} to {vnet!r} too, or point {vnet!r}'s DNS at the "
+               f"resolver in {linked_peers[0]!r}")
+    elif vnet not in links.get(zone, {}):
+        fix = f"link {zone} to {vnet!r}, or send {vnet!r}'s queries to a resolver in a VNet linked to it"
+    else:
+        fix = "see `dnsemu explain` for the path the query takes"
+    return Finding("endpoint-resolves-public", f"{vnet}:{fqdn.rstrip('.')}",
+                   f"clients in {vnet!r} get {what} for {fqdn.rstrip('.')} (private endpoint {pname!r}): {decisive}",
+                   fix)

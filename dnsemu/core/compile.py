@@ -1,0 +1,403 @@
+"""Topology → Index: derive what Azure derives, then build the lookup tables.
+
+Derived data, as Azure writes it:
+
+- a private endpoint's DNS zone group writes an A (or AAAA) record, TTL 10, for each
+  of the service's FQDNs into the group's zones (ACR's ``<registry>.<region>.data``,
+  App Service's ``<app>.scm``, one record per zone for multi-zone services);
+- public DNS gains ``name.<svc> CNAME name.privatelink.<svc>`` only while a private
+  endpoint connection is Approved; the chain then runs to a per-cluster host and a
+  public address (synthesised when the user declares no public records);
+- autoregistration writes A records (TTL 10) for VMs in a registration VNet, and
+  Azure-provided DNS answers ``<vm>.internal.cloudapp.net`` and PTR lookups inside
+  the VM's own VNet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections import defaultdict
+from collections.abc import Iterable
+
+from dnsemu.catalog import Catalog, CatalogError, ResolvedEndpoint
+from dnsemu.core import names
+from dnsemu.core.index import (
+    AzureDns,
+    Classifier,
+    Edge,
+    External,
+    Forwarder,
+    Hop,
+    Index,
+    Internet,
+    Link,
+    Network,
+    Options,
+    PublicDns,
+    Unreachable,
+    View,
+)
+from dnsemu.core.records import Record, RRType
+from dnsemu.core.zone import AZURE_PUBLIC_SOA, Zone, soa_record
+from dnsemu.topology.load import LoadedTopology
+from dnsemu.topology.model import AZURE_DNS_IP, Topology, parse_target
+
+ZONE_GROUP_TTL = 10
+AUTOREGISTRATION_TTL = 10
+
+INTERNAL_SUFFIX = {
+    "AzureCloud": "internal.cloudapp.net.",
+    "AzureUSGovernment": "internal.usgovcloudapp.net.",
+    "AzureChinaCloud": "internal.chinacloudapp.cn.",
+}
+
+#: RFC 6303 locally served reverse zones: no server on the internet answers for them.
+LOCAL_REVERSE_ZONES = (
+    "10.in-addr.arpa.",
+    *(f"{n}.172.in-addr.arpa." for n in range(16, 32)),
+    "168.192.in-addr.arpa.",
+    "254.169.in-addr.arpa.",
+    "d.f.ip6.arpa.",
+    "8.e.f.ip6.arpa.",
+    "9.e.f.ip6.arpa.",
+    "a.e.f.ip6.arpa.",
+    "b.e.f.ip6.arpa.",
+)
+
+
+def _local_soa(zone: str) -> Record:
+    return soa_record(zone, (zone, ".", 0, 28800, 7200, 604800, 86400), ttl=10800)
+
+
+def _address_record(name: str, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, ttl: int) -> Record:
+    return Record(name, RRType.A if ip.version == 4 else RRType.AAAA, ttl, (str(ip),))
+
+
+def _ptr_name(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    return ip.reverse_pointer + "."
+
+
+class _Compiler:
+    def __init__(self, loaded: LoadedTopology, options: Options) -> None:
+        self.loaded = loaded
+        self.t: Topology = loaded.topology
+        self.options = options
+        self.catalog = Catalog.load(self.t.cloud)
+        self.private_records: dict[str, list[Record]] = {z: list(r) for z, r in loaded.zone_records.items()}
+        self.zone_names = {names.parse(z if z.endswith(".") else z + "."): z for z in self.t.private_dns_zones}
+        self.public_records: dict[str, list[Record]] = defaultdict(list)
+        self.public_notes: dict[str, str] = {}
+        self.synth_zones: set[str] = set()
+        self.registrations: dict[str, str] = {}  # vnet -> registration zone
+        self.stats: dict[str, int] = defaultdict(int)
+
+    def region_of(self, vnet: str) -> str:
+        return (self.t.virtual_networks[vnet].region or self.t.region).lower()
+
+    # -- private endpoints -------------------------------------------------------------------------
+
+    def endpoints(self) -> None:
+        approved: set[tuple[str, str, str]] = set()
+        states: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+        resources: dict[tuple[str, str], str] = {}
+        for pname, pe in self.t.private_endpoints.items():
+            if pe.resource is None or pe.group_id is None:
+                continue
+            rtype, rname = pe.resource.type, pe.resource.name.lower()
+            region = (pe.resource.region or self.region_of(pe.virtual_network)).lower()
+            resources.setdefault((rtype.lower(), rname), region)
+            key = (rtype.lower(), rname, pe.group_id.lower())
+            states[key].append(f"{pname} ({pe.connection_state})")
+            if pe.connection_state == "Approved":
+                approved.add(key)
+            endpoints = self.catalog.endpoints(rtype, pe.group_id, rname, region)
+            group = {names.parse(z if z.endswith(".") else z + ".") for z in pe.private_dns_zone_group}
+            for i, endpoint in enumerate(endpoints):
+                ip = pe.private_ip_addresses[i if len(pe.private_ip_addresses) > 1 else 0]
+                if endpoint.private_zone in group:
+                    records = self.private_records.setdefault(endpoint.private_zone, [])
+                    # a later endpoint for the same FQDN overwrites the record, as Azure does
+                    records[:] = [r for r in records if r.name != endpoint.private_fqdn]
+                    records.append(_address_record(endpoint.private_fqdn, ip, ZONE_GROUP_TTL))
+                    self.stats["zone_group_records"] += 1
+            self.stats["private_endpoints"] += 1
+        for rkey, res in self.t.resources.items():
+            rname = (res.name or rkey).lower()
+            resources.setdefault((res.type.lower(), rname), (res.region or self.t.region).lower())
+            for group in res.private_endpoint_groups:
+                approved.add((res.type.lower(), rname, group.lower()))
+                states[(res.type.lower(), rname, group.lower())].append("another tenant's endpoint (Approved)")
+        for (rtype, rname), region in resources.items():
+            for service in self.catalog.services:
+                if service.resource_type.lower() != rtype:
+                    continue
+                for group in service.group_ids:
+                    key = (rtype, rname, group.lower())
+                    try:
+                        endpoints = self.catalog.endpoints(service.resource_type, group, rname, region)
+                    except CatalogError:
+                        continue  # a row that needs placeholders we cannot fill (dnsPrefix, partitionId)
+                    for endpoint in endpoints:
+                        self.public_chain(endpoint, key in approved, region,
+                                          states.get(key, []), service.resource_type, group)
+
+    def public_chain(self, endpoint: ResolvedEndpoint, approved: bool, region: str,
+                     states: list[str], rtype: str, group: str) -> None:
+        ttl = self.t.public_dns.ttl
+        public, private = endpoint.public_fqdn, endpoint.private_fqdn
+        if any(r.name == public for r in self.public_records.get(public, ())):
+            return  # several groups share an FQDN; the first row wins
+        cluster = endpoint.cluster or self.generic_cluster(public, region)
+        cluster = cluster if cluster.endswith(".") else cluster + "."
+        self.public_records[public].append(
+            Record(public, RRType.CNAME, ttl, (private if approved else cluster,)))
+        if approved:
+            self.public_records[private].append(Record(private, RRType.CNAME, ttl, (cluster,)))
+            self.synth_zones.add(names.parent(private))
+        elif states:
+            self.public_notes[public] = (
+                f"{rtype} '{group}' has no Approved private endpoint connection "
+                f"({', '.join(states)}): public DNS carries no privatelink alias")
+        if cluster not in self.public_records:
+            self.public_records[cluster].append(Record(cluster, RRType.A, ttl, (self.public_address(cluster),)))
+        self.synth_zones.add(names.parent(public))
+        self.synth_zones.add(names.parent(cluster))
+
+    def generic_cluster(self, public: str, region: str) -> str:
+        service = names.first_label(names.parent(public)) or "svc"
+        digest = hashlib.sha256(f"{service}/{region}".encode()).hexdigest()[:4]
+        return f"{service}-prod-{digest}.{region}.cloudapp.azure.com."
+
+    def public_address(self, cluster: str) -> str:
+        pool = self.t.public_dns.address_pool
+        digest = int.from_bytes(hashlib.sha256(cluster.encode()).digest()[:8], "big")
+        usable = pool.num_addresses - 2 if pool.version == 4 and pool.num_addresses > 2 else pool.num_addresses
+        offset = digest % usable + (1 if pool.version == 4 and pool.num_addresses > 2 else 0)
+        return str(pool.network_address + offset)
+
+    # -- autoregistration and internal names ----------------------------------------------------------
+
+    def registrations_and_internal(self) -> dict[str, list[Zone]]:
+        for zname, zone in self.t.private_dns_zones.items():
+            for link in zone.virtual_network_links:
+                if link.registration_enabled:
+                    self.registrations[link.virtual_network] = names.parse(zname if zname.endswith(".") else zname + ".")
+        internal_suffix = INTERNAL_SUFFIX[self.t.cloud]
+        per_vnet: dict[str, list[Record]] = defaultdict(list)
+        reverse: dict[str, list[Record]] = defaultdict(list)
+        for vm_name, vm in self.t.virtual_machines.items():
+            label = vm_name.lower()
+            vnet = vm.virtual_network
+            ip = vm.private_ip_address
+            fqdns = [f"{label}.{internal_suffix}"]
+            suffix = self.t.virtual_networks[vnet].internal_domain_name_suffix
+            if suffix:
+                fqdns.append(names.parse(f"{label}.{suffix.rstrip('.')}."))
+            for fqdn in fqdns:
+                per_vnet[vnet].append(_address_record(fqdn, ip, AUTOREGISTRATION_TTL))
+            zone = self.registrations.get(vnet)
+            if zone is not None and vm.ip_allocation == "Dynamic":
+                name = f"{label}.{zone}"
+                existing = self.private_records.setdefault(zone, [])
+                if not any(r.name == name for r in existing):  # a manual record set wins
+                    existing.append(_address_record(name, ip, AUTOREGISTRATION_TTL))
+                    self.stats["autoregistered_records"] += 1
+                fqdns.append(name)
+            for fqdn in fqdns:
+                reverse[vnet].append(Record(_ptr_name(ip), RRType.PTR, AUTOREGISTRATION_TTL, (fqdn,)))
+        zones: dict[str, list[Zone]] = {}
+        for vnet_name, vnet in self.t.virtual_networks.items():
+            own = [Zone(internal_suffix, soa_record(internal_suffix), per_vnet.get(vnet_name, ()), kind="internal")]
+            reverse_zones = set(LOCAL_REVERSE_ZONES)
+            for prefix in vnet.address_space:
+                reverse_zones.add(_reverse_zone(prefix))
+            by_zone: dict[str, list[Record]] = defaultdict(list)
+            for record in reverse.get(vnet_name, ()):
+                zone = max((z for z in reverse_zones if names.is_subdomain(record.name, z)), key=len, default=None)
+                if zone is not None:
+                    by_zone[zone].append(record)
+            for zone in sorted(reverse_zones):
+                own.append(Zone(zone, soa_record(zone), by_zone.get(zone, ()), kind="internal"))
+            zones[vnet_name] = own
+        return zones
+
+    # -- zones ------------------------------------------------------------------------------------------
+
+    def private_zones(self) -> dict[str, Zone]:
+        out = {}
+        for zone_name in self.zone_names:
+            records = self.private_records.get(zone_name, [])
+            out[zone_name] = Zone(zone_name, soa_record(zone_name), records, kind="private")
+            self.stats["records"] += len(records)
+        self.stats["private_zones"] = len(out)
+        return out
+
+    def public_zones(self) -> dict[str, Zone]:
+        zones: dict[str, Zone] = {}
+        authoritative = self.t.public_dns.unknown_service_names == "nxdomain"
+        user = dict(self.loaded.public_records)
+        synthesized: dict[str, list[Record]] = defaultdict(list)
+        apexes = sorted(self.synth_zones | set(user), key=lambda z: -z.count("."))
+        for owner, records in self.public_records.items():
+            apex = next(z for z in apexes if names.is_subdomain(owner, z))
+            synthesized[apex].extend(records)
+        for apex in apexes:
+            records = list(synthesized.get(apex, ()))
+            if apex in user:
+                user_owners = {r.name for r in user[apex]}
+                records = [r for r in records if r.name not in user_owners] + list(user[apex])
+                soa = next((r for r in user[apex] if r.rtype == RRType.SOA and r.name == apex), None)
+                soa = soa or soa_record(apex, AZURE_PUBLIC_SOA)
+                records = [r for r in records if not (r.rtype == RRType.SOA and r.name == apex)]
+                zones[apex] = Zone(apex, soa, records, kind="public", authoritative=True)
+            else:
+                zones[apex] = Zone(apex, soa_record(apex, AZURE_PUBLIC_SOA), records, kind="public",
+                                   authoritative=authoritative)
+            self.stats["public_records"] += len(records)
+        for zone in LOCAL_REVERSE_ZONES:
+            zones.setdefault(zone, Zone(zone, _local_soa(zone), (), kind="local"))
+        return zones
+
+    # -- hops -------------------------------------------------------------------------------------------
+
+    def build(self) -> Index:
+        self.endpoints()
+        internal = self.registrations_and_internal()
+        private = self.private_zones()
+        public_zones = self.public_zones()
+        public = PublicDns(public_zones, max(z.count(".") for z in public_zones), self.public_notes)
+        internet_hop = Internet("public DNS (the internet)")
+
+        views: dict[str, View] = {}
+        for vnet_name in self.t.virtual_networks:
+            links: dict[str, Link] = {z.name: Link(z, "Azure-provided") for z in internal[vnet_name]}
+            for zname, zone in self.t.private_dns_zones.items():
+                canonical = names.parse(zname if zname.endswith(".") else zname + ".")
+                for link in zone.virtual_network_links:
+                    if link.virtual_network == vnet_name:
+                        links[canonical] = Link(private[canonical], link.name or vnet_name,
+                                                link.resolution_policy, link.registration_enabled)
+            views[vnet_name] = View(f"vnet:{vnet_name}", vnet_name, links,
+                                    max(z.count(".") for z in links))
+
+        azure: dict[str, AzureDns] = {
+            v: AzureDns(f"Azure DNS in VNet {v!r}", views[v]) for v in self.t.virtual_networks}
+        servers: dict[str, tuple[Hop, str]] = {}
+        for rname, resolver in self.t.dns_private_resolvers.items():
+            for ename, endpoint in resolver.inbound_endpoints.items():
+                servers[str(endpoint.private_ip_address)] = (
+                    azure[resolver.virtual_network],
+                    f"inbound endpoint {rname}/{ename} of VNet {resolver.virtual_network!r}")
+        forwarders: dict[str, Forwarder] = {}
+        for sname, server in self.t.custom_dns_servers.items():
+            hop = Forwarder(f"custom DNS server {sname!r}", "custom")
+            forwarders[sname] = hop
+            servers[str(server.private_ip_address)] = (hop, f"custom DNS server {sname!r} in VNet {server.virtual_network!r}")
+        for oname, site in self.t.on_premises.items():
+            hop = Forwarder(f"the DNS server of on-premises site {oname!r}", "on_premises")
+            forwarders[f"onprem:{oname}"] = hop
+            for address in site.dns_servers:
+                servers[str(address)] = (hop, f"DNS server of on-premises site {oname!r}")
+        for xname, ext in self.t.external_dns_servers.items():
+            address, port = parse_target(ext.address)
+            servers[address] = (External(f"external DNS server {xname!r}", address, port),
+                                f"external DNS server {xname!r}")
+
+        def target_hop(text: str, from_vnet: str | None) -> tuple[Hop, str]:
+            address, _port = parse_target(text)
+            if address == str(AZURE_DNS_IP):
+                if from_vnet is None:
+                    return Unreachable("168.63.129.16", "168.63.129.16 answers only inside a VNet"), "Azure DNS"
+                return azure[from_vnet], f"Azure DNS (168.63.129.16) in VNet {from_vnet!r}"
+            return servers[address]
+
+        def add_forwarders(hop: Forwarder, table: dict[str, list[str]], from_vnet: str | None) -> None:
+            for domain, targets in table.items():
+                name = names.parse(domain if domain.endswith(".") else domain + ".")
+                next_hop, desc = target_hop(targets[0], from_vnet)
+                hop.forwarders[name] = Edge(name, targets[0], next_hop, f"conditional forwarder ({desc})")
+
+        for sname, server in self.t.custom_dns_servers.items():
+            hop = forwarders[sname]
+            add_forwarders(hop, server.conditional_forwarders, server.virtual_network)
+            if server.default_forwarding == "azure":
+                hop.default, hop.default_target = azure[server.virtual_network], f"Azure DNS (168.63.129.16) in VNet {server.virtual_network!r}"
+            elif server.default_forwarding == "internet":
+                hop.default, hop.default_target = internet_hop, "the internet"
+            else:
+                hop.default, hop.default_target = target_hop(server.default_forwarding[0], server.virtual_network)
+        for oname, site in self.t.on_premises.items():
+            hop = forwarders[f"onprem:{oname}"]
+            add_forwarders(hop, site.conditional_forwarders, None)
+            if site.default_forwarding == "internet":
+                hop.default, hop.default_target = internet_hop, "the internet"
+            else:
+                hop.default, hop.default_target = target_hop(site.default_forwarding[0], None)
+
+        ignored = self.catalog.wildcard_ignored_domains
+        for rsname, ruleset in self.t.dns_forwarding_rulesets.items():
+            outbound_vnet = self.t.dns_private_resolvers[ruleset.dns_resolver_outbound_endpoints[0].split("/")[0]].virtual_network
+            for vnet in ruleset.virtual_network_links:
+                hop = azure[vnet]
+                hop.ruleset = rsname
+                hop.ignored_by_wildcard = ignored
+                for rname, rule in ruleset.forwarding_rules.items():
+                    if rule.state != "Enabled":
+                        continue
+                    domain = "." if rule.domain_name.strip() == "." else names.parse(
+                        rule.domain_name if rule.domain_name.endswith(".") else rule.domain_name + ".")
+                    next_hop, desc = target_hop(rule.target_dns_servers[0], outbound_vnet)
+                    hop.rules[domain] = Edge(domain, rule.target_dns_servers[0], next_hop,
+                                             f"rule {rsname}/{rname} ({desc})")
+
+        networks: dict[str, Network] = {}
+        entries = []
+        for vnet_name, vnet in self.t.virtual_networks.items():
+            if not vnet.dns_servers or vnet.dns_servers[0] == AZURE_DNS_IP:
+                entry: Hop = azure[vnet_name]
+                note = "uses Azure-provided DNS (168.63.129.16)"
+            else:
+                entry, desc = target_hop(str(vnet.dns_servers[0]), vnet_name)
+                note = f"uses custom DNS server {vnet.dns_servers[0]} ({desc})"
+            subnets = tuple((s, str(sub.address_prefix), tuple(sub.service_endpoints)) for s, sub in vnet.subnets.items())
+            network = Network(vnet_name, "vnet", entry, note, tuple(map(str, vnet.address_space)), subnets)
+            networks[vnet_name] = network
+            entries.extend((prefix, network) for prefix in vnet.address_space)
+        for oname, site in self.t.on_premises.items():
+            network = Network(oname, "on_premises", forwarders[f"onprem:{oname}"],
+                              "asks the site's own DNS server", tuple(map(str, site.address_space)))
+            networks[oname] = network
+            entries.extend((prefix, network) for prefix in site.address_space)
+        internet = Network("internet", "internet", internet_hop, "resolves through public DNS")
+
+        self.stats["virtual_networks"] = len(self.t.virtual_networks)
+        self.stats["on_premises"] = len(self.t.on_premises)
+        self.stats["public_zones"] = len(public_zones)
+        return Index(networks=networks, classifier=Classifier(entries), public=public, internet=internet,
+                     views=views, options=self.options, stats=dict(self.stats), private_zones=private,
+                     azure_dns=azure)
+
+
+def _reverse_zone(prefix: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
+    """The reverse zone on a label boundary that contains the whole prefix."""
+    if prefix.version == 4:
+        octets = prefix.prefixlen // 8
+        parts = str(prefix.network_address).split(".")[:octets]
+        return ".".join(reversed(parts)) + ".in-addr.arpa." if parts else "in-addr.arpa."
+    nibbles = prefix.prefixlen // 4
+    digits = prefix.network_address.exploded.replace(":", "")[:nibbles]
+    return ".".join(reversed(digits)) + ".ip6.arpa." if digits else "ip6.arpa."
+
+
+def compile_topology(loaded: LoadedTopology, options: Options | None = None, generation: int = 0) -> Index:
+    """Build the immutable index for a topology that passed validation."""
+    index = _Compiler(loaded, options or Options()).build()
+    if generation:
+        object.__setattr__(index, "generation", generation)
+    return index
+
+
+def all_records(index: Index) -> Iterable[Record]:
+    for zone in index.private_zones.values():
+        yield from zone.records()

@@ -1,0 +1,208 @@
+"""The compiled topology: immutable lookup tables the resolver walks.
+
+A query travels through *hops*, the DNS servers of the estate:
+
+- :class:`AzureDns` — Azure-provided DNS (168.63.129.16, or a DNS private resolver
+  inbound endpoint) answering from inside one VNet: the forwarding ruleset linked to
+  that VNet first, then the private zones linked to it, then public DNS;
+- :class:`Forwarder` — a DNS server that forwards by domain (an on-premises site's
+  server, a custom DNS server VM), with conditional forwarders and a default;
+- :class:`Internet` — public DNS, as a resolver on the internet sees it;
+- :class:`External` — a server outside the model: the query is forwarded on the wire;
+- :class:`Unreachable` — a path that ends nowhere (answered SERVFAIL).
+
+The graph of hops, the zones and the address classifier are built once by
+:func:`dnsemu.core.compile.compile_topology` and never change afterwards; a reload
+builds a new :class:`Index`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from dnsemu.core.zone import Zone
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A private zone as one VNet sees it: the zone and the link's settings."""
+
+    zone: Zone
+    link: str
+    policy: str = "Default"
+    registration: bool = False
+
+    @property
+    def redirects(self) -> bool:
+        return self.policy == "NxDomainRedirect"
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """What Azure DNS inside one VNet can see: the private zones linked to it.
+
+    ``links`` also holds the VNet's Azure-provided zones (``internal.cloudapp.net``
+    and reverse zones of private address space) with a Default policy.
+    """
+
+    name: str
+    vnet: str
+    links: Mapping[str, Link]
+    max_labels: int
+
+
+class Hop:
+    """A DNS server on the path of a query."""
+
+    __slots__ = ("label",)
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.label!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """Where a forwarder sends a domain, and how the trace describes it."""
+
+    domain: str
+    target: str  # the address as written, e.g. "10.0.0.4:53"
+    hop: Hop
+    via: str  # "rule dns-rules/blob" or "conditional forwarder"
+
+
+class AzureDns(Hop):
+    __slots__ = ("ignored_by_wildcard", "ruleset", "rules", "view")
+
+    def __init__(self, label: str, view: View) -> None:
+        super().__init__(label)
+        self.view = view
+        self.ruleset: str | None = None
+        self.rules: dict[str, Edge] = {}
+        self.ignored_by_wildcard: frozenset[str] = frozenset()
+
+
+class Forwarder(Hop):
+    __slots__ = ("default", "default_target", "forwarders", "kind")
+
+    def __init__(self, label: str, kind: str) -> None:
+        super().__init__(label)
+        self.kind = kind
+        self.forwarders: dict[str, Edge] = {}
+        self.default: Hop | None = None
+        self.default_target = ""
+
+
+class Internet(Hop):
+    __slots__ = ()
+
+
+class External(Hop):
+    __slots__ = ("address", "port")
+
+    def __init__(self, label: str, address: str, port: int) -> None:
+        super().__init__(label)
+        self.address = address
+        self.port = port
+
+
+class Unreachable(Hop):
+    __slots__ = ("reason",)
+
+    def __init__(self, label: str, reason: str) -> None:
+        super().__init__(label)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    """A VNet or an on-premises site: where a query comes from."""
+
+    name: str
+    kind: str  # "vnet" | "on_premises" | "internet"
+    entry: Hop
+    entry_note: str
+    prefixes: tuple[str, ...] = ()
+    #: subnet name -> (prefix, service endpoint providers), for trace notes
+    subnets: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+
+    @property
+    def view_key(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+
+class Classifier:
+    """Longest-prefix match from an address to the network that holds it."""
+
+    __slots__ = ("_v4", "_v6")
+
+    def __init__(self, entries: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, Network]]) -> None:
+        tables: dict[int, dict[int, dict[int, Network]]] = {4: {}, 6: {}}
+        for prefix, network in entries:
+            bits = prefix.max_prefixlen - prefix.prefixlen
+            tables[prefix.version].setdefault(prefix.prefixlen, {})[int(prefix.network_address) >> bits] = network
+        self._v4 = tuple((32 - plen, table) for plen, table in sorted(tables[4].items(), reverse=True))
+        self._v6 = tuple((128 - plen, table) for plen, table in sorted(tables[6].items(), reverse=True))
+
+    def classify(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> tuple[Network | None, int]:
+        """The network holding ``address`` and the prefix length that matched (0 when none)."""
+        value = int(address)
+        if address.version == 4:
+            tables, maxlen = self._v4, 32
+        else:
+            mapped = address.ipv4_mapped  # type: ignore[union-attr]
+            if mapped is not None:
+                return self.classify(mapped)
+            tables, maxlen = self._v6, 128
+        for shift, table in tables:
+            network = table.get(value >> shift)
+            if network is not None:
+                return network, maxlen - shift
+        return None, 0
+
+    def prefix_lengths(self, version: int) -> tuple[int, ...]:
+        tables, maxlen = (self._v4, 32) if version == 4 else (self._v6, 128)
+        return tuple(maxlen - shift for shift, _ in tables)
+
+
+@dataclass(frozen=True, slots=True)
+class PublicDns:
+    zones: Mapping[str, Zone]
+    max_labels: int
+    #: public name -> note for traces (pending connections, service endpoints)
+    notes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """Compile-time choices that shape answers (and so belong to the index)."""
+
+    unknown_sources: str = "internet"  # "internet" | "refuse"
+    max_chain: int = 16
+    max_hops: int = 8
+
+
+@dataclass(frozen=True)
+class Index:
+    networks: Mapping[str, Network]
+    classifier: Classifier
+    public: PublicDns
+    internet: Network
+    views: Mapping[str, View]
+    options: Options
+    #: counts for metrics and the API: zones, records, vnets, endpoints …
+    stats: Mapping[str, int] = field(default_factory=dict)
+    #: the compiled private zones by name (each zone once, whatever its links)
+    private_zones: Mapping[str, Zone] = field(default_factory=dict)
+    #: Azure-provided DNS of each VNet (what 168.63.129.16 answers there)
+    azure_dns: Mapping[str, AzureDns] = field(default_factory=dict)
+    generation: int = 0
+
+    def classify(self, address: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> tuple[Network | None, int]:
+        if isinstance(address, str):
+            address = ipaddress.ip_address(address.split("%", 1)[0])
+        return self.classifier.classify(address)

@@ -1,0 +1,283 @@
+"""Answer one question from one source address, the way Azure DNS would.
+
+``resolve(index, question, address)``:
+
+1. the source address picks the network by longest prefix (a VNet, an on-premises
+   site, or the internet);
+2. the network's DNS path picks the view: Azure-provided DNS resolves inside the
+   client's own VNet; custom DNS servers, resolver inbound endpoints, forwarding
+   rulesets and conditional forwarders hand the query on, hop by hop;
+3. inside a VNet view the chain of aliases is walked name by name: at each name the
+   most specific private zone linked to the VNet answers if it contains the name
+   (Azure intercepts the public alias chain there), else public DNS does;
+4. a name missing from a linked zone is NXDOMAIN with the zone's SOA, unless the
+   link's policy is NxDomainRedirect and the type is A, AAAA or CNAME: then the
+   name is retried in public DNS.
+
+Pure: no I/O, no clock, no logging. Every step is recorded in the trace.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from dnsemu.core import names
+from dnsemu.core.index import AzureDns, Edge, External, Forwarder, Hop, Index, Internet, Network, Unreachable, View
+from dnsemu.core.records import Record, RRType, rdata_text, type_name
+from dnsemu.core.resolution import Forward, Outcome, Question, Resolution, Source, Step
+from dnsemu.core.zone import Found, Zone
+
+REDIRECTABLE = frozenset({RRType.A, RRType.AAAA, RRType.CNAME})
+
+Address = str | ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _values(records: tuple[Record, ...]) -> str:
+    return ", ".join(rdata_text(r.rtype, r.rdata) for r in records)
+
+
+def resolve(index: Index, question: Question, address: Address) -> Resolution:
+    """The answer to ``question`` asked from ``address``, with the trace that explains it."""
+    if isinstance(address, str):
+        address = ipaddress.ip_address(address.split("%", 1)[0])
+    network, prefixlen = index.classify(address)
+    trace: list[Step] = []
+    if network is None:
+        if index.options.unknown_sources == "refuse":
+            trace.append(Step("source", "{address} is in no modelled network, and unknown sources are refused",
+                              (("address", str(address)),)))
+            return Resolution(Outcome.REFUSED, Source.REFUSED, "refused", trace=tuple(trace), network="unknown")
+        network = index.internet
+        trace.append(Step("source", "{address} is in no modelled network: it asks as a client on the internet",
+                          (("address", str(address)),)))
+    else:
+        trace.append(Step("source", "{address} is in {kind} {network!r}",
+                          (("address", str(address)), ("kind", _KIND[network.kind]), ("network", network.name),
+                           ("prefix_length", prefixlen))))
+    return resolve_from(index, network, question, trace, address)
+
+
+_KIND = {"vnet": "virtual network", "on_premises": "on-premises site", "internet": "the internet"}
+
+
+def resolve_from(index: Index, network: Network, question: Question, trace: list[Step],
+                 address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None) -> Resolution:
+    trace.append(Step("client-dns", "{network} {note}", (("network", network.name), ("note", network.entry_note))))
+    hop: Hop = network.entry
+    seen: list[Hop] = []
+    name = question.name
+    while True:
+        if hop in seen or len(seen) >= index.options.max_hops:
+            path = " → ".join(h.label for h in (*seen, hop))
+            trace.append(Step("loop", "DNS resolution loops: {path}", (("path", path),)))
+            return Resolution(Outcome.SERVFAIL, Source.ERROR, "loop", trace=tuple(trace), network=network.name)
+        seen.append(hop)
+        if isinstance(hop, AzureDns):
+            edge = _match_rule(hop, name)
+            if edge is not None:
+                trace.append(Step("rule", "forwarding ruleset {ruleset!r} linked to VNet {vnet!r}: {via} matches "
+                                  "{domain} and forwards to {target}",
+                                  (("ruleset", hop.ruleset), ("vnet", hop.view.vnet), ("via", edge.via),
+                                   ("domain", edge.domain), ("target", edge.target))))
+                hop = edge.hop
+                continue
+            if hop.ruleset is not None:
+                trace.append(Step("rule", "forwarding ruleset {ruleset!r} has no enabled rule for {name}: Azure DNS answers",
+                                  (("ruleset", hop.ruleset), ("name", name))))
+            return _walk(index, hop.view, question, trace, network, address)
+        if isinstance(hop, Forwarder):
+            edge = _longest(hop.forwarders, name)
+            if edge is not None:
+                trace.append(Step("forwarder", "{server} forwards {domain} to {target} by {via}",
+                                  (("server", hop.label), ("domain", edge.domain), ("target", edge.target),
+                                   ("via", edge.via))))
+                hop = edge.hop
+            else:
+                trace.append(Step("forwarder", "{server} has no conditional forwarder for {name}: it sends it to {default}",
+                                  (("server", hop.label), ("name", name), ("default", hop.default_target))))
+                assert hop.default is not None
+                hop = hop.default
+            continue
+        if isinstance(hop, Internet):
+            return _walk(index, None, question, trace, network, address)
+        if isinstance(hop, External):
+            trace.append(Step("forward", "{server} at {address}:{port} is outside the model: the query is forwarded to it",
+                              (("server", hop.label), ("address", hop.address), ("port", hop.port))))
+            return Resolution(Outcome.FORWARD, Source.FORWARDED, f"external:{hop.address}", trace=tuple(trace),
+                              network=network.name,
+                              forward=Forward(name, question.qtype, ((hop.address, hop.port),), via=hop.label))
+        assert isinstance(hop, Unreachable)
+        trace.append(Step("unreachable", "{reason}", (("reason", hop.reason),)))
+        return Resolution(Outcome.SERVFAIL, Source.ERROR, "unreachable", trace=tuple(trace), network=network.name)
+
+
+def _longest(table: dict[str, Edge], name: str) -> Edge | None:
+    if not table:
+        return None
+    for suffix in names.suffixes(name):
+        edge = table.get(suffix)
+        if edge is not None:
+            return edge
+    return None
+
+
+def _match_rule(hop: AzureDns, name: str) -> Edge | None:
+    if not hop.rules:
+        return None
+    reserved = False
+    for suffix in names.suffixes(name):
+        if suffix == ".":
+            # the wildcard rule leaves the domains Azure reserves for its services alone
+            return None if reserved else hop.rules.get(".")
+        edge = hop.rules.get(suffix)
+        if edge is not None:
+            return edge
+        if suffix in hop.ignored_by_wildcard:
+            reserved = True
+    return None
+
+
+def _find_link(view: View, name: str):  # -> Link | None
+    links = view.links
+    if name.count(".") > view.max_labels and "\\" not in name:
+        # skip the labels no zone can have
+        cut = name.count(".") - view.max_labels
+        pos = 0
+        for _ in range(cut):
+            pos = name.index(".", pos) + 1
+        name = name[pos:] or "."
+    for suffix in names.suffixes(name):
+        link = links.get(suffix)
+        if link is not None:
+            return link
+    return None
+
+
+def _find_public(index: Index, name: str) -> Zone | None:
+    zones = index.public.zones
+    for suffix in names.suffixes(name):
+        zone = zones.get(suffix)
+        if zone is not None:
+            return zone
+    return None
+
+
+def _walk(index: Index, view: View | None, question: Question, trace: list[Step], network: Network,
+          address: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> Resolution:
+    """Follow the alias chain from the question's name inside one view (``None`` = public DNS)."""
+    qtype = question.qtype
+    view_name = view.name if view is not None else "internet"
+    trace.append(Step("view", "resolving {name} {type} in {view}",
+                      (("name", question.name), ("type", type_name(qtype)),
+                       ("view", f"VNet {view.vnet!r}" if view else "public DNS"))))
+    answer: list[Record] = []
+    name = question.name
+    visited = {name}
+    source = Source.PUBLIC
+    fell_back = False
+
+    def done(outcome: Outcome, src: Source, authority: tuple[Record, ...] = ()) -> Resolution:
+        if src is Source.PUBLIC and fell_back:
+            src = Source.FALLBACK
+        if src is Source.PUBLIC and network.kind == "vnet" and address is not None:
+            _service_endpoint_note(network, address, trace)
+        return Resolution(outcome, src, view_name, tuple(answer), authority, tuple(trace), network.name)
+
+    for _ in range(index.options.max_chain):
+        link = _find_link(view, name) if view is not None else None
+        if link is not None:
+            zone = link.zone
+            found, records = zone.lookup(name, qtype)
+            private = Source.PRIVATE if zone.kind == "private" else Source.INTERNAL
+            where = (("name", name), ("zone", zone.name), ("link", link.link), ("policy", link.policy))
+            if found is Found.RECORDS:
+                answer.extend(records)
+                trace.append(Step("private", "{name}: {kind} zone {zone} answers {type} {values}",
+                                  (*where, ("kind", _zone_kind(zone)), ("type", type_name(records[0].rtype)),
+                                   ("values", _values(records)))))
+                return done(Outcome.ANSWER, private)
+            if found is Found.CNAME:
+                answer.extend(records)
+                target = records[0].rdata[0]
+                trace.append(Step("private", "{name}: {kind} zone {zone} holds CNAME {target}",
+                                  (*where, ("kind", _zone_kind(zone)), ("target", target))))
+                if target in visited:
+                    return _loop(trace, view_name, network, answer)
+                visited.add(target)
+                name = target
+                source = private
+                continue
+            if found is Found.NODATA:
+                trace.append(Step("private-nodata", "{name}: {kind} zone {zone} has the name but no {type} record: NODATA",
+                                  (*where, ("kind", _zone_kind(zone)), ("type", type_name(qtype)))))
+                return done(Outcome.NODATA, private, zone.negative)
+            if link.redirects and qtype in REDIRECTABLE:
+                trace.append(Step("fallback", "{name}: not in linked zone {zone}; link {link!r} is NxDomainRedirect, "
+                                  "so Azure DNS retries the name in public DNS", where))
+                fell_back = True
+            else:
+                why = ("the link's policy is Default" if not link.redirects
+                       else f"NxDomainRedirect covers A, AAAA and CNAME only, not {type_name(qtype)}")
+                trace.append(Step("private-nxdomain", "{name}: not in {kind} zone {zone} linked to the VNet ({why}): NXDOMAIN",
+                                  (*where, ("kind", _zone_kind(zone)), ("why", why))))
+                return done(Outcome.NXDOMAIN,
+                            Source.NXDOMAIN_PRIVATE if zone.kind == "private" else Source.INTERNAL, zone.negative)
+        # public DNS
+        zone = _find_public(index, name)
+        note = index.public.notes.get(name)
+        if note is not None:
+            trace.append(Step("note", "{note}", (("note", note),)))
+        if zone is None:
+            trace.append(Step("forward", "{name} is outside every zone dnsemu knows: it goes to the upstream forwarder",
+                              (("name", name),)))
+            return Resolution(Outcome.FORWARD, Source.FORWARDED, view_name, tuple(answer), (), tuple(trace),
+                              network.name, Forward(name, qtype))
+        found, records = zone.lookup(name, qtype)
+        where = (("name", name), ("zone", zone.name))
+        if found is Found.RECORDS:
+            answer.extend(records)
+            trace.append(Step("public", "{name}: public DNS answers {type} {values}",
+                              (*where, ("type", type_name(records[0].rtype)), ("values", _values(records)))))
+            return done(Outcome.ANSWER, Source.PUBLIC)
+        if found is Found.CNAME:
+            answer.extend(records)
+            target = records[0].rdata[0]
+            trace.append(Step("public", "{name}: public DNS holds CNAME {target}", (*where, ("target", target))))
+            if target in visited:
+                return _loop(trace, view_name, network, answer)
+            visited.add(target)
+            name = target
+            continue
+        if found is Found.NODATA:
+            trace.append(Step("public-nodata", "{name}: public DNS has no {type} record: NODATA",
+                              (*where, ("type", type_name(qtype)))))
+            return done(Outcome.NODATA, Source.PUBLIC, zone.negative)
+        if zone.authoritative:
+            trace.append(Step("public-nxdomain", "{name}: no such name in public zone {zone}: NXDOMAIN", where))
+            return done(Outcome.NXDOMAIN, Source.PUBLIC, zone.negative)
+        trace.append(Step("forward", "{name}: dnsemu has no data for it in {zone}: it goes to the upstream forwarder",
+                          where))
+        return Resolution(Outcome.FORWARD, Source.FORWARDED, view_name, tuple(answer), (), tuple(trace),
+                          network.name, Forward(name, qtype))
+    trace.append(Step("chain", "the CNAME chain is longer than {limit} names", (("limit", index.options.max_chain),)))
+    return Resolution(Outcome.SERVFAIL, Source.ERROR, view_name, tuple(answer), (), tuple(trace), network.name)
+
+
+def _zone_kind(zone: Zone) -> str:
+    return "private" if zone.kind == "private" else "Azure-provided"
+
+
+def _loop(trace: list[Step], view_name: str, network: Network, answer: list[Record]) -> Resolution:
+    trace.append(Step("loop", "the CNAME chain loops back to {name}", (("name", answer[-1].rdata[0]),)))
+    return Resolution(Outcome.SERVFAIL, Source.ERROR, view_name, tuple(answer), (), tuple(trace), network.name)
+
+
+def _service_endpoint_note(network: Network, address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+                           trace: list[Step]) -> None:
+    for subnet, prefix, providers in network.subnets:
+        if providers and address in ipaddress.ip_network(prefix):
+            trace.append(Step("service-endpoint",
+                              "subnet {subnet!r} has service endpoints ({providers}): DNS is unchanged and "
+                              "answers the public address; traffic reaches it over the Azure backbone",
+                              (("subnet", subnet), ("providers", ", ".join(providers)))))
+            return

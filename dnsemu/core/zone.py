@@ -1,0 +1,115 @@
+"""A compiled zone: record sets by owner name, and lookup per RFC 1034 §4.3.2 and RFC 4592."""
+
+from __future__ import annotations
+
+import enum
+from collections import defaultdict
+from collections.abc import Iterable
+
+from dnsemu.core import names
+from dnsemu.core.records import Record, RRType
+
+#: Azure's SOA for every private DNS zone (owner TTL 3600; negative answers last min(3600, 10) s).
+AZURE_PRIVATE_SOA = ("azureprivatedns.net.", "azureprivatedns-host.microsoft.com.", 1, 3600, 300, 2419200, 10)
+#: The SOA Azure public DNS zones carry.
+AZURE_PUBLIC_SOA = ("ns1-01.azure-dns.com.", "azuredns-hostmaster.microsoft.com.", 1, 3600, 300, 2419200, 300)
+
+
+class Found(enum.Enum):
+    RECORDS = "records"  # records of the asked type (or all, for ANY)
+    CNAME = "cname"  # the name holds a CNAME: follow it
+    NODATA = "nodata"  # the name exists without that type
+    NXDOMAIN = "nxdomain"  # the name does not exist in the zone
+
+
+class Zone:
+    """Records of one zone, indexed for lookups that cost a dictionary probe or two.
+
+    ``authoritative`` zones answer NXDOMAIN for names they lack; a non-authoritative
+    zone (data dnsemu synthesised for a public service domain it does not own)
+    reports the miss so that the resolver can hand the name to a forwarder.
+    """
+
+    __slots__ = ("_names", "authoritative", "has_wildcards", "kind", "name", "negative", "nodes", "soa")
+
+    def __init__(self, name: str, soa: Record, records: Iterable[Record], *, kind: str,
+                 authoritative: bool = True) -> None:
+        self.name = name
+        self.soa = soa
+        self.kind = kind
+        self.authoritative = authoritative
+        nodes: dict[str, dict[int, list[Record]]] = defaultdict(lambda: defaultdict(list))
+        nodes[name][RRType.SOA].append(soa)
+        for record in records:
+            rrset = nodes[record.name][record.rtype]
+            if record.rdata not in (r.rdata for r in rrset):
+                rrset.append(record)
+        frozen: dict[str, dict[int, tuple[Record, ...]]] = {}
+        for owner, types in nodes.items():
+            frozen[owner] = {}
+            for rtype, rrset in types.items():
+                ttl = min(r.ttl for r in rrset)  # one TTL per RRset (RFC 2181 §5.2)
+                frozen[owner][rtype] = tuple(r if r.ttl == ttl else r.with_ttl(ttl) for r in rrset)
+        self.nodes = frozen
+        # every owner and every empty non-terminal between an owner and the apex
+        existing = set()
+        for owner in frozen:
+            for ancestor in names.suffixes(owner):
+                if ancestor in existing:
+                    break
+                existing.add(ancestor)
+                if ancestor == name:
+                    break
+        self._names = frozenset(existing)
+        self.has_wildcards = any(owner.startswith("*.") for owner in frozen)
+        # the SOA to put in authority for negative answers, TTL per RFC 2308 §5
+        self.negative = (soa.with_ttl(min(soa.ttl, soa.rdata[6])),)
+
+    def __repr__(self) -> str:
+        return f"Zone({self.name!r}, {len(self.nodes)} names, {self.kind})"
+
+    def __len__(self) -> int:
+        return sum(len(rrset) for types in self.nodes.values() for rrset in types.values())
+
+    def exists(self, name: str) -> bool:
+        return name in self._names
+
+    def lookup(self, name: str, qtype: int) -> tuple[Found, tuple[Record, ...]]:
+        node = self.nodes.get(name)
+        if node is None:
+            if name in self._names:
+                return Found.NODATA, ()
+            if not self.has_wildcards:
+                return Found.NXDOMAIN, ()
+            node = self._wildcard(name)
+            if node is None:
+                return Found.NXDOMAIN, ()
+            node = {t: tuple(r.with_name(name) for r in rrset) for t, rrset in node.items()}
+        records = node.get(qtype)
+        if records is not None:
+            return Found.RECORDS, records
+        cname = node.get(RRType.CNAME)
+        if cname is not None:
+            return Found.CNAME, cname
+        if qtype == RRType.ANY:
+            return Found.RECORDS, tuple(r for rrset in node.values() for r in rrset)
+        return Found.NODATA, ()
+
+    def _wildcard(self, name: str) -> dict[int, tuple[Record, ...]] | None:
+        # RFC 4592 §3.3.1: the closest encloser is the longest existing ancestor;
+        # only its "*" child may answer, and only when the name itself does not exist.
+        for ancestor in names.suffixes(names.parent(name)):
+            if ancestor in self._names:
+                return self.nodes.get("*." + ancestor)
+            if ancestor == self.name:
+                return None
+        return None
+
+    def records(self) -> Iterable[Record]:
+        for types in self.nodes.values():
+            for rrset in types.values():
+                yield from rrset
+
+
+def soa_record(zone: str, rdata: tuple[object, ...] = AZURE_PRIVATE_SOA, ttl: int = 3600) -> Record:
+    return Record(zone, RRType.SOA, ttl, rdata)

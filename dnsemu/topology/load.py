@@ -1,0 +1,225 @@
+"""Reading a topology file: YAML with line numbers, shape checks, cross-reference checks.
+
+``load_topology(path)`` returns a :class:`LoadedTopology` (the validated model, the
+records parsed from inline text and master files, and where every field came
+from) or raises :class:`~dnsemu.topology.errors.TopologyError` listing every
+problem with its file, line and field. Nothing half-loaded is ever returned.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from dnsemu.topology.errors import Problem, TopologyError
+from dnsemu.topology.model import Topology
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a topology came from: its file and the line of every field path."""
+
+    file: str | None = None
+    lines: Mapping[Loc, int] = field(default_factory=dict)
+    base_dir: Path | None = None
+
+    def line(self, loc: Loc) -> int | None:
+        """The line of ``loc`` or of its closest ancestor that has one."""
+        while True:
+            if loc in self.lines:
+                return self.lines[loc]
+            if not loc:
+                return None
+            loc = loc[:-1]
+
+    def problem(self, loc: Loc, message: str, hint: str | None = None, line: int | None = None,
+                file: str | None = None) -> Problem:
+        return Problem(
+            message=message,
+            file=file or self.file,
+            line=line if line is not None else self.line(loc),
+            path=format_loc(loc),
+            hint=hint,
+        )
+
+
+def format_loc(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _compose(text: str, filename: str) -> yaml.Node | None:
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise TopologyError(
+            Problem(f"YAML syntax: {exc.problem or exc.context}", file=filename, line=line,
+                    hint="check indentation and quoting near this line")
+        ) from None
+    except yaml.YAMLError as exc:
+        raise TopologyError(Problem(f"YAML syntax: {exc}", file=filename)) from None
+
+
+def _to_python(node: yaml.Node, loc: Loc, lines: dict[Loc, int], problems: list[Problem],
+               filename: str) -> Any:
+    lines[loc] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _to_python(key_node, (*loc, "<key>"), {}, problems, filename)
+            if isinstance(key, (dict, list)):
+                problems.append(Problem("a mapping key must be a plain value", filename,
+                                        key_node.start_mark.line + 1, format_loc(loc)))
+                continue
+            key = str(key) if not isinstance(key, str) else key
+            if key in out:
+                problems.append(Problem(f"duplicate key {key!r}", filename,
+                                        key_node.start_mark.line + 1, format_loc(loc),
+                                        hint="each key may appear once; merge the two entries"))
+                continue
+            out[key] = _to_python(value_node, (*loc, key), lines, problems, filename)
+            lines[(*loc, key)] = key_node.start_mark.line + 1
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [
+            _to_python(item, (*loc, i), lines, problems, filename) for i, item in enumerate(node.value)
+        ]
+    # Scalars: the safe constructor decides the type (int, bool, null, str), as yaml.safe_load would.
+    return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+
+
+def _validation_problems(exc: ValidationError, source: Source) -> list[Problem]:
+    problems = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        # pydantic appends the union member or the validator name; keep field names only
+        clean: list[str | int] = []
+        for part in loc:
+            if isinstance(part, str) and ("[" in part or part.startswith("function-")
+                                          or part in ("str", "RecordSet", "list[str]",
+                                                      "literal['internet']", "literal['azure','internet']",
+                                                      "IPv4Network", "IPv6Network", "IPv4Address",
+                                                      "IPv6Address")):
+                continue
+            clean.append(part)
+        message = err["msg"]
+        kind = err["type"]
+        hint = None
+        if kind == "extra_forbidden":
+            message = f"unknown key {clean[-1]!r}" if clean else "unknown key"
+            parent = tuple(clean[:-1])
+            hint = _known_keys_hint(parent)
+        elif kind == "missing":
+            message = f"required field {clean[-1]!r} is missing" if clean else "required field missing"
+        elif "input" in err and not isinstance(err["input"], (dict, list)):
+            message = f"{message} (got {err['input']!r})"
+        problems.append(source.problem(tuple(clean), message, hint))
+    # One field may fail each member of a union; report it once.
+    unique: dict[tuple[str | None, int | None, str], Problem] = {}
+    for p in problems:
+        unique.setdefault((p.path, p.line, p.message), p)
+    return list(unique.values())
+
+
+def _known_keys_hint(parent: Loc) -> str | None:
+    from dnsemu.topology import model
+
+    # Walk the model along the path to name the keys that are allowed there.
+    cls: Any = model.Topology
+    for part in parent:
+        if isinstance(part, int):
+            continue
+        info = getattr(cls, "model_fields", {}).get(part)
+        if info is None:
+            # a dict keyed by user names: the value model is the same for every key
+            continue
+        cls = _value_model(info.annotation)
+        if cls is None:
+            return None
+    fields = getattr(cls, "model_fields", None)
+    if not fields:
+        return None
+    return "allowed here: " + ", ".join(fields)
+
+
+def _value_model(annotation: Any) -> Any:
+    import typing
+
+    from pydantic import BaseModel
+
+    stack = [annotation]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            return current
+        stack.extend(typing.get_args(current))
+    return None
+
+
+@dataclass(frozen=True)
+class LoadedTopology:
+    """A topology that passed every check, with the records parsed from text and files."""
+
+    topology: Topology
+    source: Source
+    #: zone name (canonical) -> records parsed from inline text and master files
+    zone_records: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    #: public zone name (canonical) -> records
+    public_records: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    #: every file the topology was read from (the topology itself and master files), for reload watching
+    files: tuple[str, ...] = ()
+
+
+def load_topology_data(data: Any, source: Source | None = None) -> LoadedTopology:
+    """Validate already-parsed data (a dict from YAML, JSON, or a test)."""
+    from dnsemu.topology.validate import validate
+
+    source = source or Source()
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise TopologyError(source.problem((), "the topology must be a mapping of sections",
+                                           hint="start with keys such as virtual_networks:"))
+    try:
+        topology = Topology.model_validate(data)
+    except ValidationError as exc:
+        raise TopologyError(_validation_problems(exc, source)) from None
+    return validate(topology, source)
+
+
+def load_topology_text(text: str, filename: str = "<topology>", base_dir: str | os.PathLike[str] | None = None) -> LoadedTopology:
+    problems: list[Problem] = []
+    lines: dict[Loc, int] = {}
+    node = _compose(text, filename)
+    data = _to_python(node, (), lines, problems, filename) if node is not None else {}
+    source = Source(file=filename, lines=lines, base_dir=Path(base_dir) if base_dir else None)
+    if problems:
+        raise TopologyError(problems)
+    return load_topology_data(data, source)
+
+
+def load_topology(path: str | os.PathLike[str]) -> LoadedTopology:
+    """Load a topology file (YAML). Relative ``zone_file`` paths are relative to it."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TopologyError(Problem(f"cannot read the topology: {exc.strerror}", file=str(path))) from None
+    except UnicodeDecodeError as exc:
+        raise TopologyError(Problem(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=str(path))) from None
+    return load_topology_text(text, filename=str(path), base_dir=path.parent)

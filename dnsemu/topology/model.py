@@ -1,0 +1,264 @@
+"""The topology a user writes, as pydantic models.
+
+The vocabulary follows Azure's resource names (``virtual_networks``,
+``private_dns_zones``, ``virtual_network_links``, ``private_endpoints``,
+``dns_private_resolvers``, ``dns_forwarding_rulesets`` …) so that an estate can be
+transcribed from the portal or from ARM without a glossary. These models check
+shapes and values; cross-references between resources are checked by
+:mod:`dnsemu.topology.validate`, and :mod:`dnsemu.core.compile` turns a valid
+topology into lookup tables.
+
+Every model forbids unknown keys: a typo is an error, never a silently ignored
+setting.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+AZURE_DNS_IP = ipaddress.IPv4Address("168.63.129.16")
+
+Cloud = Literal["AzureCloud", "AzureUSGovernment", "AzureChinaCloud"]
+ResolutionPolicy = Literal["Default", "NxDomainRedirect"]
+ConnectionState = Literal["Approved", "Pending", "Rejected", "Disconnected"]
+RuleState = Literal["Enabled", "Disabled"]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+def parse_target(text: str) -> tuple[str, int]:
+    """``"10.0.0.4"``, ``"10.0.0.4:53"``, ``"[fd00::4]:5353"`` or ``"fd00::4"`` → (address, port)."""
+    text = str(text).strip()
+    host, port = text, 53
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise ValueError(f"{text!r}: missing ']' after the IPv6 address")
+        host, rest = text[1:end], text[end + 1 :]
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"{text!r}: expected ':port' after ']'")
+            port = _port(rest[1:], text)
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+        port = _port(port_text, text)
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an IP address (optionally with :port)") from None
+    return str(address), port
+
+
+def _port(text: str, whole: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ValueError(f"{whole!r}: port must be 1-65535")
+    return int(text)
+
+
+def _target_list(values: list[str]) -> list[str]:
+    for value in values:
+        parse_target(value)
+    return values
+
+
+Targets = Annotated[list[str], Field(min_length=1, max_length=6)]
+
+
+class Subnet(Model):
+    address_prefix: IPNetwork
+    service_endpoints: list[str] = Field(
+        default_factory=list,
+        description="Service endpoint providers such as Microsoft.Storage: DNS stays public.",
+    )
+
+
+class VirtualNetwork(Model):
+    address_space: Annotated[list[IPNetwork], Field(min_length=1)]
+    region: str | None = None
+    subnets: dict[str, Subnet] = Field(default_factory=dict)
+    dns_servers: list[IPAddress] = Field(
+        default_factory=list,
+        description="Custom DNS servers; empty means Azure-provided DNS (168.63.129.16).",
+    )
+    peerings: list[str] = Field(default_factory=list)
+    internal_domain_name_suffix: str | None = None
+
+
+class OnPremises(Model):
+    address_space: Annotated[list[IPNetwork], Field(min_length=1)]
+    dns_servers: list[IPAddress] = Field(
+        default_factory=list,
+        description="Addresses of the site's DNS servers (targets that forwarders can name).",
+    )
+    conditional_forwarders: dict[str, Targets] = Field(default_factory=dict)
+    default_forwarding: Literal["internet"] | Targets = "internet"
+
+    @field_validator("conditional_forwarders")
+    @classmethod
+    def _targets(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for targets in value.values():
+            _target_list(targets)
+        return value
+
+
+class RecordSet(Model):
+    name: str
+    type: str
+    ttl: Annotated[int, Field(ge=0, le=2**31 - 1)] = 3600
+    values: Annotated[list[str], Field(min_length=1, max_length=20)]
+
+
+class VirtualNetworkLink(Model):
+    virtual_network: str
+    name: str | None = None
+    registration_enabled: bool = False
+    resolution_policy: ResolutionPolicy = "Default"
+
+
+class PrivateDnsZone(Model):
+    records: list[str | RecordSet] = Field(
+        default_factory=list,
+        description="Master-file lines relative to the zone ('acct 10 A 10.0.1.4') or record sets.",
+    )
+    zone_file: str | None = None
+    virtual_network_links: list[VirtualNetworkLink] = Field(default_factory=list)
+
+
+class ResourceRef(Model):
+    type: str
+    name: str
+    region: str | None = None
+
+
+class PrivateEndpoint(Model):
+    virtual_network: str
+    subnet: str | None = None
+    private_ip_addresses: Annotated[list[IPAddress], Field(min_length=1)]
+    resource: ResourceRef | None = None
+    private_link_service_alias: str | None = None
+    group_id: str | None = None
+    connection_state: ConnectionState = "Approved"
+    private_dns_zone_group: Annotated[list[str], Field(max_length=5)] = Field(default_factory=list)
+
+
+class VirtualMachine(Model):
+    virtual_network: str
+    private_ip_address: IPAddress
+    subnet: str | None = None
+    ip_allocation: Literal["Dynamic", "Static"] = "Dynamic"
+
+
+class InboundEndpoint(Model):
+    private_ip_address: IPAddress
+    subnet: str | None = None
+
+
+class DnsPrivateResolver(Model):
+    virtual_network: str
+    inbound_endpoints: Annotated[dict[str, InboundEndpoint], Field(max_length=5)] = Field(
+        default_factory=dict
+    )
+    outbound_endpoints: Annotated[list[str], Field(max_length=5)] = Field(default_factory=list)
+
+
+class ForwardingRule(Model):
+    domain_name: str
+    target_dns_servers: Targets
+    state: RuleState = "Enabled"
+
+    @field_validator("target_dns_servers")
+    @classmethod
+    def _targets(cls, value: list[str]) -> list[str]:
+        return _target_list(value)
+
+
+class DnsForwardingRuleset(Model):
+    dns_resolver_outbound_endpoints: Annotated[list[str], Field(min_length=1, max_length=2)]
+    virtual_network_links: list[str] = Field(default_factory=list)
+    forwarding_rules: Annotated[dict[str, ForwardingRule], Field(max_length=1000)] = Field(
+        default_factory=dict
+    )
+
+
+class CustomDnsServer(Model):
+    """A DNS server the estate runs itself (a VM with BIND or Windows DNS), modelled by what it forwards."""
+
+    virtual_network: str
+    private_ip_address: IPAddress
+    conditional_forwarders: dict[str, Targets] = Field(default_factory=dict)
+    default_forwarding: Literal["azure", "internet"] | Targets = "azure"
+
+    @field_validator("conditional_forwarders")
+    @classmethod
+    def _targets(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for targets in value.values():
+            _target_list(targets)
+        return value
+
+
+class ExternalDnsServer(Model):
+    """A DNS server outside the model; queries that reach it are forwarded over the wire."""
+
+    address: str
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        parse_target(value)
+        return value
+
+
+class Resource(Model):
+    """A PaaS resource the estate talks to without (or besides) its own private endpoints."""
+
+    type: str
+    name: str | None = Field(default=None, description="The resource name; defaults to the key.")
+    region: str | None = None
+    private_endpoint_groups: list[str] = Field(
+        default_factory=list,
+        description="Group ids for which someone else (another tenant) holds an Approved private endpoint.",
+    )
+
+
+class PublicZone(Model):
+    records: list[str | RecordSet] = Field(default_factory=list)
+    zone_file: str | None = None
+
+
+class PublicDns(Model):
+    zones: dict[str, PublicZone] = Field(default_factory=dict)
+    address_pool: IPNetwork = ipaddress.IPv4Network("203.0.113.0/24")
+    ttl: Annotated[int, Field(ge=0, le=86400)] = 60
+    unknown_service_names: Literal["forward", "nxdomain"] = "forward"
+
+
+class CheckSettings(Model):
+    accept: list[str] = Field(
+        default_factory=list,
+        description="Finding codes (or code:subject) that this estate has on purpose; `check` stays quiet on them.",
+    )
+
+
+class Topology(Model):
+    cloud: Cloud = "AzureCloud"
+    region: str = "eastus"
+    virtual_networks: dict[str, VirtualNetwork] = Field(default_factory=dict)
+    on_premises: dict[str, OnPremises] = Field(default_factory=dict)
+    private_dns_zones: dict[str, PrivateDnsZone] = Field(default_factory=dict)
+    private_endpoints: dict[str, PrivateEndpoint] = Field(default_factory=dict)
+    virtual_machines: dict[str, VirtualMachine] = Field(default_factory=dict)
+    dns_private_resolvers: dict[str, DnsPrivateResolver] = Field(default_factory=dict)
+    dns_forwarding_rulesets: dict[str, DnsForwardingRuleset] = Field(default_factory=dict)
+    custom_dns_servers: dict[str, CustomDnsServer] = Field(default_factory=dict)
+    external_dns_servers: dict[str, ExternalDnsServer] = Field(default_factory=dict)
+    resources: dict[str, Resource] = Field(default_factory=dict)
+    public_dns: PublicDns = Field(default_factory=PublicDns)
+    check: CheckSettings = Field(default_factory=CheckSettings)
