@@ -1,0 +1,3 @@
+from dnsemu.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,129 @@
+"""The ``dnsemu`` command: serve, check, explain, query.
+
+``main(argv) -> int`` never calls ``sys.exit`` itself, so tests call it directly.
+Each subcommand lives in its own module and is imported only when used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+DEFAULT_TOPOLOGY = Path(__file__).resolve().parent.parent / "zones" / "topology.yaml"
+
+
+def default_topology() -> Path:
+    """``zones/topology.yaml`` of a source checkout, or of the current directory."""
+    for candidate in (Path.cwd() / "zones" / "topology.yaml", DEFAULT_TOPOLOGY):
+        if candidate.is_file():
+            return candidate
+    return Path("zones/topology.yaml")
+
+
+def _check(args: argparse.Namespace) -> int:
+    from dnsemu.check import check
+    from dnsemu.core.compile import compile_topology
+    from dnsemu.topology.errors import TopologyError
+    from dnsemu.topology.load import load_topology
+
+    path = Path(args.topology) if args.topology else default_topology()
+    try:
+        loaded = load_topology(path)
+        index = compile_topology(loaded)
+    except TopologyError as exc:
+        print(f"{path}: invalid topology, {len(exc.problems)} problem(s):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    findings = check(loaded, index)
+    stats = index.stats
+    summary = (f"{stats.get('virtual_networks', 0)} VNets, {stats.get('on_premises', 0)} on-premises sites, "
+               f"{stats.get('private_zones', 0)} private zones, {stats.get('private_endpoints', 0)} private endpoints")
+    if not findings:
+        print(f"{path}: valid, no findings ({summary})")
+        return 0
+    print(f"{path}: valid, {len(findings)} finding(s) ({summary}):")
+    for finding in findings:
+        print(f"- {finding}")
+    return 1
+
+
+def _explain(args: argparse.Namespace) -> int:
+    import json
+
+    from dnsemu.core.compile import compile_topology
+    from dnsemu.explain import UnknownSource, explain, question, render, source_address
+    from dnsemu.topology.errors import TopologyError
+    from dnsemu.topology.load import load_topology
+
+    path = Path(args.topology) if args.topology else default_topology()
+    try:
+        loaded = load_topology(path)
+        index = compile_topology(loaded)
+    except TopologyError as exc:
+        print(f"{path}: invalid topology:\n{exc}", file=sys.stderr)
+        return 2
+    try:
+        q = question(args.name, args.type)
+        address = source_address(loaded.topology, index, args.source)
+    except (ValueError, UnknownSource) as exc:
+        print(f"dnsemu explain: {exc}", file=sys.stderr)
+        return 2
+    result = explain(index, q, address)
+    if args.json:
+        print(json.dumps({
+            "question": {"name": q.name, "type": args.type.upper()}, "from": str(address),
+            "outcome": result.outcome.value, "rcode": result.rcode.name, "view": result.view,
+            "answer_kind": result.source.value,
+            "answer": [r.text() for r in result.answer], "authority": [r.text() for r in result.authority],
+            "trace": [s.as_dict() for s in result.trace],
+        }, indent=2))
+    else:
+        print(render(q, address, result), end="")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dnsemu", description="Answer DNS the way Azure DNS answers from inside a virtual network.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("serve", help="run the DNS server (see 'dnsemu serve --help')", add_help=False)
+    check = sub.add_parser("check", help="validate a topology and lint it for common Azure DNS mistakes",
+                           description="Exit status: 0 clean, 1 findings, 2 invalid.")
+    check.add_argument("topology", nargs="?", help="topology file (default: zones/topology.yaml)")
+    check.set_defaults(func=_check)
+    explain = sub.add_parser("explain", help="show how a name resolves from an address or network, step by step")
+    explain.add_argument("name")
+    explain.add_argument("--type", "-t", default="A", help="query type (default A)")
+    explain.add_argument("--from", dest="source", required=True,
+                         help="source address, or the name of a VNet, on-premises site or VM, or 'internet'")
+    explain.add_argument("--topology", help="topology file (default: zones/topology.yaml)")
+    explain.add_argument("--json", action="store_true", help="print the resolution as JSON")
+    explain.set_defaults(func=_explain)
+    sub.add_parser("query", help="send one query to a server and print the reply (also the container's health check)",
+                   add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "serve":
+        from dnsemu.serve import main as serve_main
+
+        return serve_main(argv[1:])
+    if argv and argv[0] == "query":
+        from dnsemu.probe import main as query_main
+
+        return query_main(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
