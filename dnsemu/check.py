@@ -8,6 +8,7 @@ is reported with the step of the trace that decided it.
 
 from __future__ import annotations
 
+import fnmatch
 import ipaddress
 from collections import defaultdict
 from dataclasses import dataclass
@@ -45,23 +46,26 @@ def check(loaded: LoadedTopology, index: Index) -> list[Finding]:
         for link in zone.virtual_network_links:
             links[_zone(zname)][link.virtual_network] = link.resolution_policy
 
-    # Clients: VMs, and every VNet that peers with a VNet holding private endpoints.
+    # Clients: a VM in each VNet that has one, and every on-premises site.
     clients: dict[str, ipaddress.IPv4Address | ipaddress.IPv6Address] = {}
     for vm in t.virtual_machines.values():
         clients.setdefault(vm.virtual_network, vm.private_ip_address)
+    for oname, site in t.on_premises.items():
+        clients[oname] = site.address_space[0].network_address + 4
 
-    # 1. Private endpoints that a client VNet resolves publicly.
+    # 1. Private endpoints that a client network resolves publicly, one finding per network and zone.
+    public: dict[tuple[str, str], list[tuple[str, str, object]]] = defaultdict(list)
     for pname, pe in t.private_endpoints.items():
         if pe.resource is None or pe.group_id is None or pe.connection_state != "Approved":
             continue
         region = (pe.resource.region or t.virtual_networks[pe.virtual_network].region or t.region).lower()
         for endpoint in catalog.endpoints(pe.resource.type, pe.group_id, pe.resource.name.lower(), region):
-            for vnet, address in clients.items():
+            for network, address in clients.items():
                 result = resolve(index, Question(endpoint.public_fqdn, RRType.A), address)
-                if result.source is Source.PRIVATE:
-                    continue
-                findings.append(_public_finding(t, index, pname, endpoint.public_fqdn, endpoint.private_zone,
-                                                vnet, links, result))
+                if result.source is not Source.PRIVATE:
+                    public[(network, endpoint.private_zone)].append((pname, endpoint.public_fqdn, result))
+    for (network, zone), misses in public.items():
+        findings.append(_public_finding(t, network, zone, links, misses))
 
     # 2. On-premises forwarders for privatelink zones.
     for oname, site in t.on_premises.items():
@@ -147,29 +151,39 @@ def check(loaded: LoadedTopology, index: Index) -> list[Finding]:
                 f"for {pe.resource.name}, so every client gets the public address",
                 "approve the connection on the resource (or remove the endpoint)"))
 
-    accepted = set(t.check.accept)
-    return [f for f in findings if f.code not in accepted and f"{f.code}:{f.subject}" not in accepted]
+    accepted = t.check.accept
+    return [f for f in findings
+            if not any(fnmatch.fnmatchcase(f.code, a) or fnmatch.fnmatchcase(f"{f.code}:{f.subject}", a)
+                       for a in accepted)]
 
 
-def _public_finding(t, index: Index, pname: str, fqdn: str, zone: str, vnet: str,
-                    links: dict[str, dict[str, str]], result) -> Finding:
+def _public_finding(t, network: str, zone: str, links: dict[str, dict[str, str]],
+                    misses: list[tuple[str, str, object]]) -> Finding:
+    _pname, fqdn, result = misses[0]
     decisive = next((s.text for s in reversed(result.trace) if s.code in ("public", "private-nxdomain", "forward")),
                     result.trace[-1].text if result.trace else "")
-    peers = t.virtual_networks[vnet].peerings
-    linked_peers = [p for p in peers if p in links.get(zone, {})]
     if result.outcome is Outcome.NXDOMAIN:
         what = "NXDOMAIN"
     elif result.outcome is Outcome.FORWARD:
         what = "an answer from the upstream forwarder"
     else:
         what = "the public address"
-    if linked_peers and vnet not in links.get(zone, {}):
-        fix = (f"links do not follow peering: link {zone} to {vnet!r} too, or point {vnet!r}'s DNS at the "
-               f"resolver in {linked_peers[0]!r}")
-    elif vnet not in links.get(zone, {}):
-        fix = f"link {zone} to {vnet!r}, or send {vnet!r}'s queries to a resolver in a VNet linked to it"
+    fqdns = ", ".join(sorted({m[1].rstrip(".") for m in misses}))
+    vnet = t.virtual_networks.get(network)
+    if vnet is None:  # an on-premises site
+        public_zone = Catalog.load(t.cloud).public_zone_for(zone) or zone.removeprefix("privatelink.")
+        fix = (f"forward the public zone {public_zone.rstrip('.')} (not {zone.rstrip('.')}) to a DNS private "
+               "resolver inbound endpoint in a VNet linked to it")
+    elif vnet.dns_servers and str(vnet.dns_servers[0]) != "168.63.129.16":
+        fix = f"make {network!r}'s DNS server resolve in a VNet linked to {zone.rstrip('.')}"
     else:
-        fix = "see `dnsemu explain` for the path the query takes"
-    return Finding("endpoint-resolves-public", f"{vnet}:{fqdn.rstrip('.')}",
-                   f"clients in {vnet!r} get {what} for {fqdn.rstrip('.')} (private endpoint {pname!r}): {decisive}",
-                   fix)
+        linked_peers = [p for p in vnet.peerings if p in links.get(zone, {})]
+        if linked_peers and network not in links.get(zone, {}):
+            fix = (f"links do not follow peering: link {zone.rstrip('.')} to {network!r} too, or point "
+                   f"{network!r}'s DNS at the resolver in {linked_peers[0]!r}")
+        elif network not in links.get(zone, {}):
+            fix = f"link {zone.rstrip('.')} to {network!r}, or send its queries to a resolver in a VNet linked to it"
+        else:
+            fix = "see `dnsemu explain` for the path the query takes"
+    return Finding("endpoint-resolves-public", f"{network}:{zone.rstrip('.')}",
+                   f"clients in {network!r} get {what} for {fqdns}: {decisive}", fix)
