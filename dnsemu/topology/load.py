@@ -126,6 +126,9 @@ def _validation_problems(exc: ValidationError, source: Source) -> list[Problem]:
             hint = _known_keys_hint(parent)
         elif kind == "missing":
             message = f"required field {clean[-1]!r} is missing" if clean else "required field missing"
+        elif kind in ("ip_v4_network", "ip_v6_network", "ip_v4_address", "ip_v6_address"):
+            what = "network (CIDR)" if "network" in kind else "address"
+            message = f"{err['input']!r} is not a valid IPv4 or IPv6 {what}"
         elif "input" in err and not isinstance(err["input"], (dict, list)):
             message = f"{message} (got {err['input']!r})"
         problems.append(source.problem(tuple(clean), message, hint))
