@@ -269,15 +269,17 @@ class _Compiler:
         public = PublicDns(public_zones, max(z.count(".") for z in public_zones), self.public_notes)
         internet_hop = Internet("public DNS (the internet)")
 
+        linked: dict[str, dict[str, Link]] = defaultdict(dict)
+        for zname, zone in self.t.private_dns_zones.items():
+            canonical = names.parse(zname if zname.endswith(".") else zname + ".")
+            for link in zone.virtual_network_links:
+                linked[link.virtual_network][canonical] = Link(
+                    private[canonical], link.name or link.virtual_network, link.resolution_policy,
+                    link.registration_enabled)
         views: dict[str, View] = {}
         for vnet_name in self.t.virtual_networks:
             links: dict[str, Link] = {z.name: Link(z, "Azure-provided") for z in internal[vnet_name]}
-            for zname, zone in self.t.private_dns_zones.items():
-                canonical = names.parse(zname if zname.endswith(".") else zname + ".")
-                for link in zone.virtual_network_links:
-                    if link.virtual_network == vnet_name:
-                        links[canonical] = Link(private[canonical], link.name or vnet_name,
-                                                link.resolution_policy, link.registration_enabled)
+            links.update(linked.get(vnet_name, {}))
             views[vnet_name] = View(f"vnet:{vnet_name}", vnet_name, links,
                                     max(z.count(".") for z in links))
 

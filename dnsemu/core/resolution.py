@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from dnsemu.core.records import Rcode, Record, type_name
+from dnsemu.core.records import Rcode, Record, rdata_text, type_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,15 +71,25 @@ class Step:
 
     @property
     def text(self) -> str:
-        return self.template.format(**dict(self.data))
+        return self.template.format(**{k: _render(k, v) for k, v in self.data})
 
     def as_dict(self) -> dict[str, Any]:
-        return {"step": self.code, "text": self.text, **{k: _plain(v) for k, v in self.data}}
+        return {"step": self.code, "text": self.text, **{k: _plain(k, v) for k, v in self.data}}
 
 
-def _plain(value: Any) -> Any:
+def _render(key: str, value: Any) -> Any:
+    """Turn raw step data into words: record tuples into their values, type codes into names."""
+    if key == "type" and isinstance(value, int):
+        return type_name(value)
+    if isinstance(value, tuple) and value and isinstance(value[0], Record):
+        return ", ".join(rdata_text(r.rtype, r.rdata) for r in value)
+    return value
+
+
+def _plain(key: str, value: Any) -> Any:
+    value = _render(key, value)
     if isinstance(value, (list, tuple, frozenset, set)):
-        return [_plain(v) for v in value]
+        return [_plain(key, v) for v in value]
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return str(value)

@@ -23,17 +23,13 @@ import ipaddress
 
 from dnsemu.core import names
 from dnsemu.core.index import AzureDns, Edge, External, Forwarder, Hop, Index, Internet, Network, Unreachable, View
-from dnsemu.core.records import Record, RRType, rdata_text, type_name
+from dnsemu.core.records import Record, RRType, type_name
 from dnsemu.core.resolution import Forward, Outcome, Question, Resolution, Source, Step
 from dnsemu.core.zone import Found, Zone
 
 REDIRECTABLE = frozenset({RRType.A, RRType.AAAA, RRType.CNAME})
 
 Address = str | ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-def _values(records: tuple[Record, ...]) -> str:
-    return ", ".join(rdata_text(r.rtype, r.rdata) for r in records)
 
 
 def resolve(index: Index, question: Question, address: Address) -> Resolution:
@@ -111,14 +107,27 @@ def resolve_from(index: Index, network: Network, question: Question, trace: list
         return Resolution(Outcome.SERVFAIL, Source.ERROR, "unreachable", trace=tuple(trace), network=network.name)
 
 
-def _longest(table: dict[str, Edge], name: str) -> Edge | None:
-    if not table:
+def _lookup_suffix(table, name: str):
+    """The value for the longest suffix of ``name`` (itself included) that ``table`` holds."""
+    if "\\" in name:
+        for suffix in names.suffixes(name):
+            hit = table.get(suffix)
+            if hit is not None:
+                return hit
         return None
-    for suffix in names.suffixes(name):
-        edge = table.get(suffix)
-        if edge is not None:
-            return edge
-    return None
+    hit = table.get(name)
+    pos = name.find(".") + 1
+    end = len(name)
+    while hit is None and pos < end:
+        hit = table.get(name[pos:])
+        pos = name.find(".", pos) + 1
+    if hit is None and name != ".":
+        hit = table.get(".")
+    return hit
+
+
+def _longest(table: dict[str, Edge], name: str) -> Edge | None:
+    return _lookup_suffix(table, name) if table else None
 
 
 def _match_rule(hop: AzureDns, name: str) -> Edge | None:
@@ -138,28 +147,11 @@ def _match_rule(hop: AzureDns, name: str) -> Edge | None:
 
 
 def _find_link(view: View, name: str):  # -> Link | None
-    links = view.links
-    if name.count(".") > view.max_labels and "\\" not in name:
-        # skip the labels no zone can have
-        cut = name.count(".") - view.max_labels
-        pos = 0
-        for _ in range(cut):
-            pos = name.index(".", pos) + 1
-        name = name[pos:] or "."
-    for suffix in names.suffixes(name):
-        link = links.get(suffix)
-        if link is not None:
-            return link
-    return None
+    return _lookup_suffix(view.links, name)
 
 
 def _find_public(index: Index, name: str) -> Zone | None:
-    zones = index.public.zones
-    for suffix in names.suffixes(name):
-        zone = zones.get(suffix)
-        if zone is not None:
-            return zone
-    return None
+    return _lookup_suffix(index.public.zones, name)
 
 
 def _walk(index: Index, view: View | None, question: Question, trace: list[Step], network: Network,
@@ -168,7 +160,7 @@ def _walk(index: Index, view: View | None, question: Question, trace: list[Step]
     qtype = question.qtype
     view_name = view.name if view is not None else "internet"
     trace.append(Step("view", "resolving {name} {type} in {view}",
-                      (("name", question.name), ("type", type_name(qtype)),
+                      (("name", question.name), ("type", qtype),
                        ("view", f"VNet {view.vnet!r}" if view else "public DNS"))))
     answer: list[Record] = []
     name = question.name
@@ -193,8 +185,8 @@ def _walk(index: Index, view: View | None, question: Question, trace: list[Step]
             if found is Found.RECORDS:
                 answer.extend(records)
                 trace.append(Step("private", "{name}: {kind} zone {zone} answers {type} {values}",
-                                  (*where, ("kind", _zone_kind(zone)), ("type", type_name(records[0].rtype)),
-                                   ("values", _values(records)))))
+                                  (*where, ("kind", _zone_kind(zone)), ("type", records[0].rtype),
+                                   ("values", records))))
                 return done(Outcome.ANSWER, private)
             if found is Found.CNAME:
                 answer.extend(records)
@@ -209,7 +201,7 @@ def _walk(index: Index, view: View | None, question: Question, trace: list[Step]
                 continue
             if found is Found.NODATA:
                 trace.append(Step("private-nodata", "{name}: {kind} zone {zone} has the name but no {type} record: NODATA",
-                                  (*where, ("kind", _zone_kind(zone)), ("type", type_name(qtype)))))
+                                  (*where, ("kind", _zone_kind(zone)), ("type", qtype))))
                 return done(Outcome.NODATA, private, zone.negative)
             if link.redirects and qtype in REDIRECTABLE:
                 trace.append(Step("fallback", "{name}: not in linked zone {zone}; link {link!r} is NxDomainRedirect, "
@@ -237,7 +229,7 @@ def _walk(index: Index, view: View | None, question: Question, trace: list[Step]
         if found is Found.RECORDS:
             answer.extend(records)
             trace.append(Step("public", "{name}: public DNS answers {type} {values}",
-                              (*where, ("type", type_name(records[0].rtype)), ("values", _values(records)))))
+                              (*where, ("type", records[0].rtype), ("values", records))))
             return done(Outcome.ANSWER, Source.PUBLIC)
         if found is Found.CNAME:
             answer.extend(records)
@@ -250,7 +242,7 @@ def _walk(index: Index, view: View | None, question: Question, trace: list[Step]
             continue
         if found is Found.NODATA:
             trace.append(Step("public-nodata", "{name}: public DNS has no {type} record: NODATA",
-                              (*where, ("type", type_name(qtype)))))
+                              (*where, ("type", qtype))))
             return done(Outcome.NODATA, Source.PUBLIC, zone.negative)
         if zone.authoritative:
             trace.append(Step("public-nxdomain", "{name}: no such name in public zone {zone}: NXDOMAIN", where))
