@@ -33,8 +33,9 @@ def build(vnets: int, zones: int, records: int) -> dict:
         # each zone linked to a tenth of the VNets, round robin
         links = [{"virtual_network": f"vnet{v}"} for v in range(z % 10, vnets, 10)]
         data["private_dns_zones"][f"z{z}.example.internal"] = {
-            "records": [f"host{r} 300 A 10.{200 + r // 65536 % 50}.{r // 256 % 256}.{r % 256}"
-                        for r in range(per_zone)],
+            "records": [
+                f"host{r} 300 A 10.{200 + r // 65536 % 50}.{r // 256 % 256}.{r % 256}" for r in range(per_zone)
+            ],
             "virtual_network_links": links,
         }
     return data
@@ -56,8 +57,10 @@ def measure(label: str, data: dict, zones: int) -> dict:
     questions = {
         "private hit": (Question(f"host7.z{last_zone}.example.internal.", RRType.A), f"10.0.{last_zone % 10}.5"),
         "private NXDOMAIN": (Question(f"nosuch.z{last_zone}.example.internal.", RRType.A), f"10.0.{last_zone % 10}.5"),
-        "unlinked → forward": (Question(f"host7.z{last_zone}.example.internal.", RRType.A),
-                               f"10.0.{(last_zone + 1) % 10}.5"),
+        "unlinked → forward": (
+            Question(f"host7.z{last_zone}.example.internal.", RRType.A),
+            f"10.0.{(last_zone + 1) % 10}.5",
+        ),
         "internet": (Question("www.example.com.", RRType.A), "198.51.100.1"),
     }
     costs = {}
@@ -65,8 +68,14 @@ def measure(label: str, data: dict, zones: int) -> dict:
         assert resolve(index, q, source) is not None
         runs = timeit.repeat(lambda q=q, s=source: resolve(index, q, s), number=20000, repeat=5)
         costs[name] = statistics.median(runs) / 20000 * 1e6
-    return {"label": label, "load_s": t1 - t0, "compile_s": t2 - t1, "rss_mb": rss_mb() - before,
-            "records": sum(len(z) for z in index.private_zones.values()), "costs": costs}
+    return {
+        "label": label,
+        "load_s": t1 - t0,
+        "compile_s": t2 - t1,
+        "rss_mb": rss_mb() - before,
+        "records": sum(len(z) for z in index.private_zones.values()),
+        "costs": costs,
+    }
 
 
 def main() -> None:
@@ -76,11 +85,16 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100_000)
     args = parser.parse_args()
     small = measure("small (10 VNets, 2 zones, 100 records)", build(10, 2, 100), 2)
-    large = measure(f"large ({args.vnets} VNets, {args.zones} zones, {args.records} records)",
-                    build(args.vnets, args.zones, args.records), args.zones)
+    large = measure(
+        f"large ({args.vnets} VNets, {args.zones} zones, {args.records} records)",
+        build(args.vnets, args.zones, args.records),
+        args.zones,
+    )
     for result in (small, large):
-        print(f"{result['label']}: validate {result['load_s']:.2f} s, compile {result['compile_s']:.2f} s, "
-              f"{result['records']} records, +{result['rss_mb']:.0f} MB max RSS")
+        print(
+            f"{result['label']}: validate {result['load_s']:.2f} s, compile {result['compile_s']:.2f} s, "
+            f"{result['records']} records, +{result['rss_mb']:.0f} MB max RSS"
+        )
     print(f"{'resolution':<22}{'small µs':>10}{'large µs':>10}{'large/small':>13}")
     for name in small["costs"]:
         a, b = small["costs"][name], large["costs"][name]

@@ -20,6 +20,7 @@ from dnsemu.core.records import RRType
 from dnsemu.core.resolution import Outcome, Question, Source
 from dnsemu.core.resolver import resolve
 from dnsemu.topology.load import LoadedTopology
+from dnsemu.topology.validate import resource_endpoints
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +60,7 @@ def check(loaded: LoadedTopology, index: Index) -> list[Finding]:
         if pe.resource is None or pe.group_id is None or pe.connection_state != "Approved":
             continue
         region = (pe.resource.region or t.virtual_networks[pe.virtual_network].region or t.region).lower()
-        for endpoint in catalog.endpoints(pe.resource.type, pe.group_id, pe.resource.name.lower(), region):
+        for endpoint in resource_endpoints(catalog, pe.resource, pe.group_id, pe.resource.name, region):
             for network, address in clients.items():
                 result = resolve(index, Question(endpoint.public_fqdn, RRType.A), address)
                 if result.source is not Source.PRIVATE:
@@ -73,11 +74,15 @@ def check(loaded: LoadedTopology, index: Index) -> list[Finding]:
             zone = _zone(domain)
             if zone.startswith("privatelink."):
                 public = catalog.public_zone_for(zone) or zone.removeprefix("privatelink.")
-                findings.append(Finding(
-                    "privatelink-forwarder", f"{oname}:{domain}",
-                    f"site {oname!r} forwards {domain}, but clients ask for names in the public zone: the "
-                    "query never matches this forwarder and resolves to the public address",
-                    f"forward the public zone {public.rstrip('.')} to the inbound endpoint instead"))
+                findings.append(
+                    Finding(
+                        "privatelink-forwarder",
+                        f"{oname}:{domain}",
+                        f"site {oname!r} forwards {domain}, but clients ask for names in the public zone: the "
+                        "query never matches this forwarder and resolves to the public address",
+                        f"forward the public zone {public.rstrip('.')} to the inbound endpoint instead",
+                    )
+                )
 
     # 3. Two endpoints for one resource writing the same zone.
     writers: dict[tuple[str, str, str], list[str]] = defaultdict(list)
@@ -88,24 +93,32 @@ def check(loaded: LoadedTopology, index: Index) -> list[Finding]:
             writers[(pe.resource.type.lower(), pe.resource.name.lower(), _zone(zone))].append(pname)
     for (_rtype, rname, zone), pes in writers.items():
         if len(pes) > 1:
-            findings.append(Finding(
-                "duplicate-endpoint", f"{rname}@{zone}",
-                f"private endpoints {', '.join(pes)} write the same record into {zone}: the last one "
-                "overwrites the others' A record",
-                "keep one endpoint per resource and zone, or give each VNet its own zone (and link)"))
+            findings.append(
+                Finding(
+                    "duplicate-endpoint",
+                    f"{rname}@{zone}",
+                    f"private endpoints {', '.join(pes)} write the same record into {zone}: the last one "
+                    "overwrites the others' A record",
+                    "keep one endpoint per resource and zone, or give each VNet its own zone (and link)",
+                )
+            )
 
     # 4. Linked privatelink zones that will deny other tenants' resources.
     for rkey, res in t.resources.items():
         rname = (res.name or rkey).lower()
         for group in res.private_endpoint_groups:
-            for endpoint in catalog.endpoints(res.type, group, rname, (res.region or t.region).lower()):
+            for endpoint in resource_endpoints(catalog, res, group, rname, (res.region or t.region).lower()):
                 for vnet, policy in links.get(endpoint.private_zone, {}).items():
                     if policy == "Default":
-                        findings.append(Finding(
-                            "foreign-nxdomain", f"{vnet}:{endpoint.public_fqdn.rstrip('.')}",
-                            f"VNet {vnet!r} links {endpoint.private_zone} with the Default policy and the zone "
-                            f"has no record for {rname}: {endpoint.public_fqdn} answers NXDOMAIN there",
-                            "set resolution_policy: NxDomainRedirect on the link, or add the resource's record"))
+                        findings.append(
+                            Finding(
+                                "foreign-nxdomain",
+                                f"{vnet}:{endpoint.public_fqdn.rstrip('.')}",
+                                f"VNet {vnet!r} links {endpoint.private_zone} with the Default policy and the zone "
+                                f"has no record for {rname}: {endpoint.public_fqdn} answers NXDOMAIN there",
+                                "set resolution_policy: NxDomainRedirect on the link, or add the resource's record",
+                            )
+                        )
 
     # 5. Custom DNS servers that bypass the VNet's own links.
     for vname, vnet in t.virtual_networks.items():
@@ -114,54 +127,76 @@ def check(loaded: LoadedTopology, index: Index) -> list[Finding]:
         own = [z for z, vnets in links.items() if vname in vnets]
         entry = index.networks[vname].entry
         if own and not (isinstance(entry, AzureDns) and entry.view.vnet == vname):
-            findings.append(Finding(
-                "custom-dns-bypass", vname,
-                f"VNet {vname!r} uses custom DNS server {vnet.dns_servers[0]}, so its own links "
-                f"({', '.join(sorted(own))}) are never consulted",
-                "link the zones to the VNet where that DNS server resolves (or drop the unused links)"))
+            findings.append(
+                Finding(
+                    "custom-dns-bypass",
+                    vname,
+                    f"VNet {vname!r} uses custom DNS server {vnet.dns_servers[0]}, so its own links "
+                    f"({', '.join(sorted(own))}) are never consulted",
+                    "link the zones to the VNet where that DNS server resolves (or drop the unused links)",
+                )
+            )
 
     # 6. Rulesets that loop back into their own VNet.
     for vname in t.virtual_networks:
         hop = index.azure_dns[vname]
         for domain, edge in hop.rules.items():
             if edge.hop is hop:
-                findings.append(Finding(
-                    "ruleset-loop", f"{hop.ruleset}:{domain}",
-                    f"ruleset {hop.ruleset!r} is linked to VNet {vname!r} and forwards {domain} to "
-                    f"{edge.target}, which resolves in {vname!r} again: DNS resolution loops",
-                    "do not link a ruleset with rules to an inbound endpoint to that endpoint's VNet"))
+                findings.append(
+                    Finding(
+                        "ruleset-loop",
+                        f"{hop.ruleset}:{domain}",
+                        f"ruleset {hop.ruleset!r} is linked to VNet {vname!r} and forwards {domain} to "
+                        f"{edge.target}, which resolves in {vname!r} again: DNS resolution loops",
+                        "do not link a ruleset with rules to an inbound endpoint to that endpoint's VNet",
+                    )
+                )
 
     # 7. Private Link Service endpoints without a record.
-    addresses = {r.rdata[0] for z in index.private_zones.values() for r in z.records()
-                 if r.rtype in (RRType.A, RRType.AAAA)}
+    addresses = {
+        r.rdata[0] for z in index.private_zones.values() for r in z.records() if r.rtype in (RRType.A, RRType.AAAA)
+    }
     for pname, pe in t.private_endpoints.items():
         if pe.private_link_service_alias and not any(str(ip) in addresses for ip in pe.private_ip_addresses):
-            findings.append(Finding(
-                "pls-no-record", pname,
-                f"private endpoint {pname!r} reaches a Private Link Service, and no private zone has a record "
-                f"for {', '.join(map(str, pe.private_ip_addresses))}",
-                "write an A record for the service's name in a private zone linked to the client VNets"))
+            findings.append(
+                Finding(
+                    "pls-no-record",
+                    pname,
+                    f"private endpoint {pname!r} reaches a Private Link Service, and no private zone has a record "
+                    f"for {', '.join(map(str, pe.private_ip_addresses))}",
+                    "write an A record for the service's name in a private zone linked to the client VNets",
+                )
+            )
 
     # 8. Connections that are not Approved yet.
     for pname, pe in t.private_endpoints.items():
         if pe.connection_state != "Approved" and pe.resource is not None:
-            findings.append(Finding(
-                "connection-not-approved", pname,
-                f"the connection of {pname!r} is {pe.connection_state}: public DNS has no privatelink alias "
-                f"for {pe.resource.name}, so every client gets the public address",
-                "approve the connection on the resource (or remove the endpoint)"))
+            findings.append(
+                Finding(
+                    "connection-not-approved",
+                    pname,
+                    f"the connection of {pname!r} is {pe.connection_state}: public DNS has no privatelink alias "
+                    f"for {pe.resource.name}, so every client gets the public address",
+                    "approve the connection on the resource (or remove the endpoint)",
+                )
+            )
 
     accepted = t.check.accept
-    return [f for f in findings
-            if not any(fnmatch.fnmatchcase(f.code, a) or fnmatch.fnmatchcase(f"{f.code}:{f.subject}", a)
-                       for a in accepted)]
+    return [
+        f
+        for f in findings
+        if not any(fnmatch.fnmatchcase(f.code, a) or fnmatch.fnmatchcase(f"{f.code}:{f.subject}", a) for a in accepted)
+    ]
 
 
-def _public_finding(t, network: str, zone: str, links: dict[str, dict[str, str]],
-                    misses: list[tuple[str, str, object]]) -> Finding:
-    _pname, fqdn, result = misses[0]
-    decisive = next((s.text for s in reversed(result.trace) if s.code in ("public", "private-nxdomain", "forward")),
-                    result.trace[-1].text if result.trace else "")
+def _public_finding(
+    t, network: str, zone: str, links: dict[str, dict[str, str]], misses: list[tuple[str, str, object]]
+) -> Finding:
+    result = misses[0][2]
+    decisive = next(
+        (s.text for s in reversed(result.trace) if s.code in ("public", "private-nxdomain", "forward")),
+        result.trace[-1].text if result.trace else "",
+    )
     if result.outcome is Outcome.NXDOMAIN:
         what = "NXDOMAIN"
     elif result.outcome is Outcome.FORWARD:
@@ -172,18 +207,26 @@ def _public_finding(t, network: str, zone: str, links: dict[str, dict[str, str]]
     vnet = t.virtual_networks.get(network)
     if vnet is None:  # an on-premises site
         public_zone = Catalog.load(t.cloud).public_zone_for(zone) or zone.removeprefix("privatelink.")
-        fix = (f"forward the public zone {public_zone.rstrip('.')} (not {zone.rstrip('.')}) to a DNS private "
-               "resolver inbound endpoint in a VNet linked to it")
+        fix = (
+            f"forward the public zone {public_zone.rstrip('.')} (not {zone.rstrip('.')}) to a DNS private "
+            "resolver inbound endpoint in a VNet linked to it"
+        )
     elif vnet.dns_servers and str(vnet.dns_servers[0]) != "168.63.129.16":
         fix = f"make {network!r}'s DNS server resolve in a VNet linked to {zone.rstrip('.')}"
     else:
         linked_peers = [p for p in vnet.peerings if p in links.get(zone, {})]
         if linked_peers and network not in links.get(zone, {}):
-            fix = (f"links do not follow peering: link {zone.rstrip('.')} to {network!r} too, or point "
-                   f"{network!r}'s DNS at the resolver in {linked_peers[0]!r}")
+            fix = (
+                f"links do not follow peering: link {zone.rstrip('.')} to {network!r} too, or point "
+                f"{network!r}'s DNS at the resolver in {linked_peers[0]!r}"
+            )
         elif network not in links.get(zone, {}):
             fix = f"link {zone.rstrip('.')} to {network!r}, or send its queries to a resolver in a VNet linked to it"
         else:
             fix = "see `dnsemu explain` for the path the query takes"
-    return Finding("endpoint-resolves-public", f"{network}:{zone.rstrip('.')}",
-                   f"clients in {network!r} get {what} for {fqdns}: {decisive}", fix)
+    return Finding(
+        "endpoint-resolves-public",
+        f"{network}:{zone.rstrip('.')}",
+        f"clients in {network!r} get {what} for {fqdns}: {decisive}",
+        fix,
+    )

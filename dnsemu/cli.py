@@ -39,8 +39,10 @@ def _check(args: argparse.Namespace) -> int:
         return 2
     findings = check(loaded, index)
     stats = index.stats
-    summary = (f"{stats.get('virtual_networks', 0)} VNets, {stats.get('on_premises', 0)} on-premises sites, "
-               f"{stats.get('private_zones', 0)} private zones, {stats.get('private_endpoints', 0)} private endpoints")
+    summary = (
+        f"{stats.get('virtual_networks', 0)} VNets, {stats.get('on_premises', 0)} on-premises sites, "
+        f"{stats.get('private_zones', 0)} private zones, {stats.get('private_endpoints', 0)} private endpoints"
+    )
     if not findings:
         print(f"{path}: valid, no findings ({summary})")
         return 0
@@ -73,13 +75,22 @@ def _explain(args: argparse.Namespace) -> int:
         return 2
     result = explain(index, q, address)
     if args.json:
-        print(json.dumps({
-            "question": {"name": q.name, "type": args.type.upper()}, "from": str(address),
-            "outcome": result.outcome.value, "rcode": result.rcode.name, "view": result.view,
-            "answer_kind": result.source.value,
-            "answer": [r.text() for r in result.answer], "authority": [r.text() for r in result.authority],
-            "trace": [s.as_dict() for s in result.trace],
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "question": {"name": q.name, "type": args.type.upper()},
+                    "from": str(address),
+                    "outcome": result.outcome.value,
+                    "rcode": result.rcode.name,
+                    "view": result.view,
+                    "answer_kind": result.source.value,
+                    "answer": [r.text() for r in result.answer],
+                    "authority": [r.text() for r in result.authority],
+                    "trace": [s.as_dict() for s in result.trace],
+                },
+                indent=2,
+            )
+        )
     else:
         print(render(q, address, result), end="")
     return 0
@@ -87,23 +98,34 @@ def _explain(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="dnsemu", description="Answer DNS the way Azure DNS answers from inside a virtual network.")
+        prog="dnsemu", description="Answer DNS the way Azure DNS answers from inside a virtual network."
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("serve", help="run the DNS server (see 'dnsemu serve --help')", add_help=False)
-    check = sub.add_parser("check", help="validate a topology and lint it for common Azure DNS mistakes",
-                           description="Exit status: 0 clean, 1 findings, 2 invalid.")
+    check = sub.add_parser(
+        "check",
+        help="validate a topology and lint it for common Azure DNS mistakes",
+        description="Exit status: 0 clean, 1 findings, 2 invalid.",
+    )
     check.add_argument("topology", nargs="?", help="topology file (default: zones/topology.yaml)")
     check.set_defaults(func=_check)
     explain = sub.add_parser("explain", help="show how a name resolves from an address or network, step by step")
     explain.add_argument("name")
     explain.add_argument("--type", "-t", default="A", help="query type (default A)")
-    explain.add_argument("--from", dest="source", required=True,
-                         help="source address, or the name of a VNet, on-premises site or VM, or 'internet'")
+    explain.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        help="source address, or the name of a VNet, on-premises site or VM, or 'internet'",
+    )
     explain.add_argument("--topology", help="topology file (default: zones/topology.yaml)")
     explain.add_argument("--json", action="store_true", help="print the resolution as JSON")
     explain.set_defaults(func=_explain)
-    sub.add_parser("query", help="send one query to a server and print the reply (also the container's health check)",
-                   add_help=False)
+    sub.add_parser(
+        "query",
+        help="send one query to a server and print the reply (also the container's health check)",
+        add_help=False,
+    )
     return parser
 
 

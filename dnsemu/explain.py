@@ -37,8 +37,9 @@ def source_address(topology: Topology, index: Index, source: str) -> ipaddress.I
     network = topology.virtual_networks.get(source) or topology.on_premises.get(source)
     if network is None:
         known = [*topology.virtual_networks, *topology.on_premises, *topology.virtual_machines, "internet"]
-        raise UnknownSource(f"--from {source!r} is neither an address nor a network or VM name "
-                            f"(known: {', '.join(known)})")
+        raise UnknownSource(
+            f"--from {source!r} is neither an address nor a network or VM name (known: {', '.join(known)})"
+        )
     return network.address_space[0].network_address + 4
 
 
@@ -65,12 +66,16 @@ def render(q: Question, address: object, result: Resolution) -> str:
     lines.append("")
     if result.outcome is Outcome.FORWARD:
         assert result.forward is not None
-        lines.append(f";; ->>HEADER<<- status: forwarded ({result.forward.name} {type_name(result.forward.qtype)} "
-                     f"goes to {result.forward.via}; REFUSED when no upstream is configured)")
+        lines.append(
+            f";; ->>HEADER<<- status: forwarded ({result.forward.name} {type_name(result.forward.qtype)} "
+            f"goes to {result.forward.via}; REFUSED when no upstream is configured)"
+        )
     else:
         lines.append(f";; ->>HEADER<<- opcode: QUERY, status: {result.rcode.name}")
-        lines.append(";; flags: qr rd ra; QUERY: 1, ANSWER: "
-                     f"{len(result.answer)}, AUTHORITY: {len(result.authority)}, ADDITIONAL: 0")
+        lines.append(
+            ";; flags: qr rd ra; QUERY: 1, ANSWER: "
+            f"{len(result.answer)}, AUTHORITY: {len(result.authority)}, ADDITIONAL: 0"
+        )
     lines.append(f";; view: {result.view}; answer: {result.source.value}")
     lines.append("")
     lines += [";; QUESTION SECTION:", f";{q.name}\t\t\tIN\t{type_name(q.qtype)}", ""]

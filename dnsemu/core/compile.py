@@ -42,6 +42,7 @@ from dnsemu.core.records import Record, RRType
 from dnsemu.core.zone import AZURE_PUBLIC_SOA, Zone, soa_record
 from dnsemu.topology.load import LoadedTopology
 from dnsemu.topology.model import AZURE_DNS_IP, Topology, parse_target
+from dnsemu.topology.validate import resource_endpoints
 
 ZONE_GROUP_TTL = 10
 AUTOREGISTRATION_TTL = 10
@@ -100,18 +101,18 @@ class _Compiler:
     def endpoints(self) -> None:
         approved: set[tuple[str, str, str]] = set()
         states: dict[tuple[str, str, str], list[str]] = defaultdict(list)
-        resources: dict[tuple[str, str], str] = {}
+        resources: dict[tuple[str, str], tuple[str, object]] = {}
         for pname, pe in self.t.private_endpoints.items():
             if pe.resource is None or pe.group_id is None:
                 continue
             rtype, rname = pe.resource.type, pe.resource.name.lower()
             region = (pe.resource.region or self.region_of(pe.virtual_network)).lower()
-            resources.setdefault((rtype.lower(), rname), region)
+            resources.setdefault((rtype.lower(), rname), (region, pe.resource))
             key = (rtype.lower(), rname, pe.group_id.lower())
             states[key].append(f"{pname} ({pe.connection_state})")
             if pe.connection_state == "Approved":
                 approved.add(key)
-            endpoints = self.catalog.endpoints(rtype, pe.group_id, rname, region)
+            endpoints = resource_endpoints(self.catalog, pe.resource, pe.group_id, rname, region)
             group = {names.parse(z if z.endswith(".") else z + ".") for z in pe.private_dns_zone_group}
             for i, endpoint in enumerate(endpoints):
                 ip = pe.private_ip_addresses[i if len(pe.private_ip_addresses) > 1 else 0]
@@ -124,41 +125,62 @@ class _Compiler:
             self.stats["private_endpoints"] += 1
         for rkey, res in self.t.resources.items():
             rname = (res.name or rkey).lower()
-            resources.setdefault((res.type.lower(), rname), (res.region or self.t.region).lower())
+            resources.setdefault((res.type.lower(), rname), ((res.region or self.t.region).lower(), res))
             for group in res.private_endpoint_groups:
                 approved.add((res.type.lower(), rname, group.lower()))
                 states[(res.type.lower(), rname, group.lower())].append("another tenant's endpoint (Approved)")
-        for (rtype, rname), region in resources.items():
+        # Several group ids (and several resources, for global hosts) can share one public FQDN:
+        # the chain carries the privatelink alias when any of them has an Approved connection.
+        chains: dict[str, tuple[ResolvedEndpoint, bool, str, list[str], str, str]] = {}
+        for (rtype, rname), (region, ref) in resources.items():
             for service in self.catalog.services:
                 if service.resource_type.lower() != rtype:
+                    continue
+                if service.variant and ref.variant and service.variant.lower() != ref.variant.lower():
                     continue
                 for group in service.group_ids:
                     key = (rtype, rname, group.lower())
                     try:
-                        endpoints = self.catalog.endpoints(service.resource_type, group, rname, region)
+                        endpoints = self.catalog.endpoints(
+                            service.resource_type,
+                            group,
+                            rname,
+                            region,
+                            variant=service.variant or None,
+                            **ref.placeholders(),
+                        )
                     except CatalogError:
                         continue  # a row that needs placeholders we cannot fill (dnsPrefix, partitionId)
                     for endpoint in endpoints:
-                        self.public_chain(endpoint, key in approved, region,
-                                          states.get(key, []), service.resource_type, group)
+                        known = chains.get(endpoint.public_fqdn)
+                        if known is None or (key in approved and not known[1]):
+                            chains[endpoint.public_fqdn] = (
+                                endpoint,
+                                key in approved,
+                                region,
+                                states.get(key, []),
+                                service.resource_type,
+                                group,
+                            )
+        for chain in chains.values():
+            self.public_chain(*chain)
 
-    def public_chain(self, endpoint: ResolvedEndpoint, approved: bool, region: str,
-                     states: list[str], rtype: str, group: str) -> None:
+    def public_chain(
+        self, endpoint: ResolvedEndpoint, approved: bool, region: str, states: list[str], rtype: str, group: str
+    ) -> None:
         ttl = self.t.public_dns.ttl
         public, private = endpoint.public_fqdn, endpoint.private_fqdn
-        if any(r.name == public for r in self.public_records.get(public, ())):
-            return  # several groups share an FQDN; the first row wins
         cluster = endpoint.cluster or self.generic_cluster(public, region)
         cluster = cluster if cluster.endswith(".") else cluster + "."
-        self.public_records[public].append(
-            Record(public, RRType.CNAME, ttl, (private if approved else cluster,)))
+        self.public_records[public].append(Record(public, RRType.CNAME, ttl, (private if approved else cluster,)))
         if approved:
             self.public_records[private].append(Record(private, RRType.CNAME, ttl, (cluster,)))
             self.synth_zones.add(names.parent(private))
         elif states:
             self.public_notes[public] = (
                 f"{rtype} '{group}' has no Approved private endpoint connection "
-                f"({', '.join(states)}): public DNS carries no privatelink alias")
+                f"({', '.join(states)}): public DNS carries no privatelink alias"
+            )
         if cluster not in self.public_records:
             self.public_records[cluster].append(Record(cluster, RRType.A, ttl, (self.public_address(cluster),)))
         self.synth_zones.add(names.parent(public))
@@ -182,7 +204,9 @@ class _Compiler:
         for zname, zone in self.t.private_dns_zones.items():
             for link in zone.virtual_network_links:
                 if link.registration_enabled:
-                    self.registrations[link.virtual_network] = names.parse(zname if zname.endswith(".") else zname + ".")
+                    self.registrations[link.virtual_network] = names.parse(
+                        zname if zname.endswith(".") else zname + "."
+                    )
         internal_suffix = INTERNAL_SUFFIX[self.t.cloud]
         per_vnet: dict[str, list[Record]] = defaultdict(list)
         reverse: dict[str, list[Record]] = defaultdict(list)
@@ -252,8 +276,9 @@ class _Compiler:
                 records = [r for r in records if not (r.rtype == RRType.SOA and r.name == apex)]
                 zones[apex] = Zone(apex, soa, records, kind="public", authoritative=True)
             else:
-                zones[apex] = Zone(apex, soa_record(apex, AZURE_PUBLIC_SOA), records, kind="public",
-                                   authoritative=authoritative)
+                zones[apex] = Zone(
+                    apex, soa_record(apex, AZURE_PUBLIC_SOA), records, kind="public", authoritative=authoritative
+                )
             self.stats["public_records"] += len(records)
         for zone in LOCAL_REVERSE_ZONES:
             zones.setdefault(zone, Zone(zone, _local_soa(zone), (), kind="local"))
@@ -274,28 +299,35 @@ class _Compiler:
             canonical = names.parse(zname if zname.endswith(".") else zname + ".")
             for link in zone.virtual_network_links:
                 linked[link.virtual_network][canonical] = Link(
-                    private[canonical], link.name or link.virtual_network, link.resolution_policy,
-                    link.registration_enabled)
+                    private[canonical],
+                    link.name or link.virtual_network,
+                    link.resolution_policy,
+                    link.registration_enabled,
+                )
         views: dict[str, View] = {}
         for vnet_name in self.t.virtual_networks:
             links: dict[str, Link] = {z.name: Link(z, "Azure-provided") for z in internal[vnet_name]}
             links.update(linked.get(vnet_name, {}))
-            views[vnet_name] = View(f"vnet:{vnet_name}", vnet_name, links,
-                                    max(z.count(".") for z in links))
+            views[vnet_name] = View(f"vnet:{vnet_name}", vnet_name, links, max(z.count(".") for z in links))
 
         azure: dict[str, AzureDns] = {
-            v: AzureDns(f"Azure DNS in VNet {v!r}", views[v]) for v in self.t.virtual_networks}
+            v: AzureDns(f"Azure DNS in VNet {v!r}", views[v]) for v in self.t.virtual_networks
+        }
         servers: dict[str, tuple[Hop, str]] = {}
         for rname, resolver in self.t.dns_private_resolvers.items():
             for ename, endpoint in resolver.inbound_endpoints.items():
                 servers[str(endpoint.private_ip_address)] = (
                     azure[resolver.virtual_network],
-                    f"inbound endpoint {rname}/{ename} of VNet {resolver.virtual_network!r}")
+                    f"inbound endpoint {rname}/{ename} of VNet {resolver.virtual_network!r}",
+                )
         forwarders: dict[str, Forwarder] = {}
         for sname, server in self.t.custom_dns_servers.items():
             hop = Forwarder(f"custom DNS server {sname!r}", "custom")
             forwarders[sname] = hop
-            servers[str(server.private_ip_address)] = (hop, f"custom DNS server {sname!r} in VNet {server.virtual_network!r}")
+            servers[str(server.private_ip_address)] = (
+                hop,
+                f"custom DNS server {sname!r} in VNet {server.virtual_network!r}",
+            )
         for oname, site in self.t.on_premises.items():
             hop = Forwarder(f"the DNS server of on-premises site {oname!r}", "on_premises")
             forwarders[f"onprem:{oname}"] = hop
@@ -303,8 +335,10 @@ class _Compiler:
                 servers[str(address)] = (hop, f"DNS server of on-premises site {oname!r}")
         for xname, ext in self.t.external_dns_servers.items():
             address, port = parse_target(ext.address)
-            servers[address] = (External(f"external DNS server {xname!r}", address, port),
-                                f"external DNS server {xname!r}")
+            servers[address] = (
+                External(f"external DNS server {xname!r}", address, port),
+                f"external DNS server {xname!r}",
+            )
 
         def target_hop(text: str, from_vnet: str | None) -> tuple[Hop, str]:
             address, _port = parse_target(text)
@@ -324,7 +358,10 @@ class _Compiler:
             hop = forwarders[sname]
             add_forwarders(hop, server.conditional_forwarders, server.virtual_network)
             if server.default_forwarding == "azure":
-                hop.default, hop.default_target = azure[server.virtual_network], f"Azure DNS (168.63.129.16) in VNet {server.virtual_network!r}"
+                hop.default, hop.default_target = (
+                    azure[server.virtual_network],
+                    f"Azure DNS (168.63.129.16) in VNet {server.virtual_network!r}",
+                )
             elif server.default_forwarding == "internet":
                 hop.default, hop.default_target = internet_hop, "the internet"
             else:
@@ -339,7 +376,9 @@ class _Compiler:
 
         ignored = self.catalog.wildcard_ignored_domains
         for rsname, ruleset in self.t.dns_forwarding_rulesets.items():
-            outbound_vnet = self.t.dns_private_resolvers[ruleset.dns_resolver_outbound_endpoints[0].split("/")[0]].virtual_network
+            outbound_vnet = self.t.dns_private_resolvers[
+                ruleset.dns_resolver_outbound_endpoints[0].split("/")[0]
+            ].virtual_network
             for vnet in ruleset.virtual_network_links:
                 hop = azure[vnet]
                 hop.ruleset = rsname
@@ -347,11 +386,15 @@ class _Compiler:
                 for rname, rule in ruleset.forwarding_rules.items():
                     if rule.state != "Enabled":
                         continue
-                    domain = "." if rule.domain_name.strip() == "." else names.parse(
-                        rule.domain_name if rule.domain_name.endswith(".") else rule.domain_name + ".")
+                    domain = (
+                        "."
+                        if rule.domain_name.strip() == "."
+                        else names.parse(rule.domain_name if rule.domain_name.endswith(".") else rule.domain_name + ".")
+                    )
                     next_hop, desc = target_hop(rule.target_dns_servers[0], outbound_vnet)
-                    hop.rules[domain] = Edge(domain, rule.target_dns_servers[0], next_hop,
-                                             f"rule {rsname}/{rname} ({desc})")
+                    hop.rules[domain] = Edge(
+                        domain, rule.target_dns_servers[0], next_hop, f"rule {rsname}/{rname} ({desc})"
+                    )
 
         networks: dict[str, Network] = {}
         entries = []
@@ -362,13 +405,20 @@ class _Compiler:
             else:
                 entry, desc = target_hop(str(vnet.dns_servers[0]), vnet_name)
                 note = f"uses custom DNS server {vnet.dns_servers[0]} ({desc})"
-            subnets = tuple((s, str(sub.address_prefix), tuple(sub.service_endpoints)) for s, sub in vnet.subnets.items())
+            subnets = tuple(
+                (s, str(sub.address_prefix), tuple(sub.service_endpoints)) for s, sub in vnet.subnets.items()
+            )
             network = Network(vnet_name, "vnet", entry, note, tuple(map(str, vnet.address_space)), subnets)
             networks[vnet_name] = network
             entries.extend((prefix, network) for prefix in vnet.address_space)
         for oname, site in self.t.on_premises.items():
-            network = Network(oname, "on_premises", forwarders[f"onprem:{oname}"],
-                              "asks the site's own DNS server", tuple(map(str, site.address_space)))
+            network = Network(
+                oname,
+                "on_premises",
+                forwarders[f"onprem:{oname}"],
+                "asks the site's own DNS server",
+                tuple(map(str, site.address_space)),
+            )
             networks[oname] = network
             entries.extend((prefix, network) for prefix in site.address_space)
         internet = Network("internet", "internet", internet_hop, "resolves through public DNS")
@@ -376,9 +426,17 @@ class _Compiler:
         self.stats["virtual_networks"] = len(self.t.virtual_networks)
         self.stats["on_premises"] = len(self.t.on_premises)
         self.stats["public_zones"] = len(public_zones)
-        return Index(networks=networks, classifier=Classifier(entries), public=public, internet=internet,
-                     views=views, options=self.options, stats=dict(self.stats), private_zones=private,
-                     azure_dns=azure)
+        return Index(
+            networks=networks,
+            classifier=Classifier(entries),
+            public=public,
+            internet=internet,
+            views=views,
+            options=self.options,
+            stats=dict(self.stats),
+            private_zones=private,
+            azure_dns=azure,
+        )
 
 
 def _reverse_zone(prefix: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:

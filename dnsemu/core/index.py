@@ -76,7 +76,7 @@ class Edge:
 
 
 class AzureDns(Hop):
-    __slots__ = ("ignored_by_wildcard", "ruleset", "rules", "view")
+    __slots__ = ("ignored_by_wildcard", "rules", "ruleset", "view")
 
     def __init__(self, label: str, view: View) -> None:
         super().__init__(label)

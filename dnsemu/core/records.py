@@ -217,7 +217,10 @@ def parse_rdata(rtype: int, fields: list[str], origin: str | None = None) -> tup
         return (
             _name(fields[0], origin),
             _name(fields[1], origin),
-            *(_int(f, what, 32) for f, what in zip(fields[2:], ("serial", "refresh", "retry", "expire", "minimum"), strict=True)),
+            *(
+                _int(f, what, 32)
+                for f, what in zip(fields[2:], ("serial", "refresh", "retry", "expire", "minimum"), strict=True)
+            ),
         )
     if rtype == RRType.CAA:
         _want(fields, 3, "'flags tag value'")
@@ -225,8 +228,11 @@ def parse_rdata(rtype: int, fields: list[str], origin: str | None = None) -> tup
         if not tag.isalnum() or len(tag) > 15:
             raise RdataError(f"CAA tag {fields[1]!r} must be 1-15 letters and digits")
         return (_int(fields[0], "CAA flags", 8), tag.lower(), _unquote(fields[2]))
-    raise RdataError(f"record type {type_name(rtype)} is not supported (supported: "
-                     + ", ".join(sorted(type_name(t) for t in SUPPORTED_TYPES)) + ")")
+    raise RdataError(
+        f"record type {type_name(rtype)} is not supported (supported: "
+        + ", ".join(sorted(type_name(t) for t in SUPPORTED_TYPES))
+        + ")"
+    )
 
 
 def make(name: str, rtype: str | int, ttl: int, value: str, origin: str | None = None) -> Record:

@@ -40,24 +40,48 @@ def resolve(index: Index, question: Question, address: Address) -> Resolution:
     trace: list[Step] = []
     if network is None:
         if index.options.unknown_sources == "refuse":
-            trace.append(Step("source", "{address} is in no modelled network, and unknown sources are refused",
-                              (("address", str(address)),)))
+            trace.append(
+                Step(
+                    "source",
+                    "{address} is in no modelled network, and unknown sources are refused",
+                    (("address", str(address)),),
+                )
+            )
             return Resolution(Outcome.REFUSED, Source.REFUSED, "refused", trace=tuple(trace), network="unknown")
         network = index.internet
-        trace.append(Step("source", "{address} is in no modelled network: it asks as a client on the internet",
-                          (("address", str(address)),)))
+        trace.append(
+            Step(
+                "source",
+                "{address} is in no modelled network: it asks as a client on the internet",
+                (("address", str(address)),),
+            )
+        )
     else:
-        trace.append(Step("source", "{address} is in {kind} {network!r}",
-                          (("address", str(address)), ("kind", _KIND[network.kind]), ("network", network.name),
-                           ("prefix_length", prefixlen))))
+        trace.append(
+            Step(
+                "source",
+                "{address} is in {kind} {network!r}",
+                (
+                    ("address", str(address)),
+                    ("kind", _KIND[network.kind]),
+                    ("network", network.name),
+                    ("prefix_length", prefixlen),
+                ),
+            )
+        )
     return resolve_from(index, network, question, trace, address)
 
 
 _KIND = {"vnet": "virtual network", "on_premises": "on-premises site", "internet": "the internet"}
 
 
-def resolve_from(index: Index, network: Network, question: Question, trace: list[Step],
-                 address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None) -> Resolution:
+def resolve_from(
+    index: Index,
+    network: Network,
+    question: Question,
+    trace: list[Step],
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None,
+) -> Resolution:
     trace.append(Step("client-dns", "{network} {note}", (("network", network.name), ("note", network.entry_note))))
     hop: Hop = network.entry
     seen: list[Hop] = []
@@ -71,37 +95,71 @@ def resolve_from(index: Index, network: Network, question: Question, trace: list
         if isinstance(hop, AzureDns):
             edge = _match_rule(hop, name)
             if edge is not None:
-                trace.append(Step("rule", "forwarding ruleset {ruleset!r} linked to VNet {vnet!r}: {via} matches "
-                                  "{domain} and forwards to {target}",
-                                  (("ruleset", hop.ruleset), ("vnet", hop.view.vnet), ("via", edge.via),
-                                   ("domain", edge.domain), ("target", edge.target))))
+                trace.append(
+                    Step(
+                        "rule",
+                        "forwarding ruleset {ruleset!r} linked to VNet {vnet!r}: {via} matches "
+                        "{domain} and forwards to {target}",
+                        (
+                            ("ruleset", hop.ruleset),
+                            ("vnet", hop.view.vnet),
+                            ("via", edge.via),
+                            ("domain", edge.domain),
+                            ("target", edge.target),
+                        ),
+                    )
+                )
                 hop = edge.hop
                 continue
             if hop.ruleset is not None:
-                trace.append(Step("rule", "forwarding ruleset {ruleset!r} has no enabled rule for {name}: Azure DNS answers",
-                                  (("ruleset", hop.ruleset), ("name", name))))
+                trace.append(
+                    Step(
+                        "rule",
+                        "forwarding ruleset {ruleset!r} has no enabled rule for {name}: Azure DNS answers",
+                        (("ruleset", hop.ruleset), ("name", name)),
+                    )
+                )
             return _walk(index, hop.view, question, trace, network, address)
         if isinstance(hop, Forwarder):
             edge = _longest(hop.forwarders, name)
             if edge is not None:
-                trace.append(Step("forwarder", "{server} forwards {domain} to {target} by {via}",
-                                  (("server", hop.label), ("domain", edge.domain), ("target", edge.target),
-                                   ("via", edge.via))))
+                trace.append(
+                    Step(
+                        "forwarder",
+                        "{server} forwards {domain} to {target} by {via}",
+                        (("server", hop.label), ("domain", edge.domain), ("target", edge.target), ("via", edge.via)),
+                    )
+                )
                 hop = edge.hop
             else:
-                trace.append(Step("forwarder", "{server} has no conditional forwarder for {name}: it sends it to {default}",
-                                  (("server", hop.label), ("name", name), ("default", hop.default_target))))
+                trace.append(
+                    Step(
+                        "forwarder",
+                        "{server} has no conditional forwarder for {name}: it sends it to {default}",
+                        (("server", hop.label), ("name", name), ("default", hop.default_target)),
+                    )
+                )
                 assert hop.default is not None
                 hop = hop.default
             continue
         if isinstance(hop, Internet):
             return _walk(index, None, question, trace, network, address)
         if isinstance(hop, External):
-            trace.append(Step("forward", "{server} at {address}:{port} is outside the model: the query is forwarded to it",
-                              (("server", hop.label), ("address", hop.address), ("port", hop.port))))
-            return Resolution(Outcome.FORWARD, Source.FORWARDED, f"external:{hop.address}", trace=tuple(trace),
-                              network=network.name,
-                              forward=Forward(name, question.qtype, ((hop.address, hop.port),), via=hop.label))
+            trace.append(
+                Step(
+                    "forward",
+                    "{server} at {address}:{port} is outside the model: the query is forwarded to it",
+                    (("server", hop.label), ("address", hop.address), ("port", hop.port)),
+                )
+            )
+            return Resolution(
+                Outcome.FORWARD,
+                Source.FORWARDED,
+                f"external:{hop.address}",
+                trace=tuple(trace),
+                network=network.name,
+                forward=Forward(name, question.qtype, ((hop.address, hop.port),), via=hop.label),
+            )
         assert isinstance(hop, Unreachable)
         trace.append(Step("unreachable", "{reason}", (("reason", hop.reason),)))
         return Resolution(Outcome.SERVFAIL, Source.ERROR, "unreachable", trace=tuple(trace), network=network.name)
@@ -154,18 +212,27 @@ def _find_public(index: Index, name: str) -> Zone | None:
     return _lookup_suffix(index.public.zones, name)
 
 
-def _walk(index: Index, view: View | None, question: Question, trace: list[Step], network: Network,
-          address: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> Resolution:
+def _walk(
+    index: Index,
+    view: View | None,
+    question: Question,
+    trace: list[Step],
+    network: Network,
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address | None,
+) -> Resolution:
     """Follow the alias chain from the question's name inside one view (``None`` = public DNS)."""
     qtype = question.qtype
     view_name = view.name if view is not None else "internet"
-    trace.append(Step("view", "resolving {name} {type} in {view}",
-                      (("name", question.name), ("type", qtype),
-                       ("view", f"VNet {view.vnet!r}" if view else "public DNS"))))
+    trace.append(
+        Step(
+            "view",
+            "resolving {name} {type} in {view}",
+            (("name", question.name), ("type", qtype), ("view", f"VNet {view.vnet!r}" if view else "public DNS")),
+        )
+    )
     answer: list[Record] = []
     name = question.name
     visited = {name}
-    source = Source.PUBLIC
     fell_back = False
 
     def done(outcome: Outcome, src: Source, authority: tuple[Record, ...] = ()) -> Resolution:
@@ -184,52 +251,100 @@ def _walk(index: Index, view: View | None, question: Question, trace: list[Step]
             where = (("name", name), ("zone", zone.name), ("link", link.link), ("policy", link.policy))
             if found is Found.RECORDS:
                 answer.extend(records)
-                trace.append(Step("private", "{name}: {kind} zone {zone} answers {type} {values}",
-                                  (*where, ("kind", _zone_kind(zone)), ("type", records[0].rtype),
-                                   ("values", records))))
+                trace.append(
+                    Step(
+                        "private",
+                        "{name}: {kind} zone {zone} answers {type} {values}",
+                        (*where, ("kind", _zone_kind(zone)), ("type", records[0].rtype), ("values", records)),
+                    )
+                )
                 return done(Outcome.ANSWER, private)
             if found is Found.CNAME:
                 answer.extend(records)
                 target = records[0].rdata[0]
-                trace.append(Step("private", "{name}: {kind} zone {zone} holds CNAME {target}",
-                                  (*where, ("kind", _zone_kind(zone)), ("target", target))))
+                trace.append(
+                    Step(
+                        "private",
+                        "{name}: {kind} zone {zone} holds CNAME {target}",
+                        (*where, ("kind", _zone_kind(zone)), ("target", target)),
+                    )
+                )
                 if target in visited:
                     return _loop(trace, view_name, network, answer)
                 visited.add(target)
                 name = target
-                source = private
                 continue
             if found is Found.NODATA:
-                trace.append(Step("private-nodata", "{name}: {kind} zone {zone} has the name but no {type} record: NODATA",
-                                  (*where, ("kind", _zone_kind(zone)), ("type", qtype))))
+                trace.append(
+                    Step(
+                        "private-nodata",
+                        "{name}: {kind} zone {zone} has the name but no {type} record: NODATA",
+                        (*where, ("kind", _zone_kind(zone)), ("type", qtype)),
+                    )
+                )
                 return done(Outcome.NODATA, private, zone.negative)
             if link.redirects and qtype in REDIRECTABLE:
-                trace.append(Step("fallback", "{name}: not in linked zone {zone}; link {link!r} is NxDomainRedirect, "
-                                  "so Azure DNS retries the name in public DNS", where))
+                trace.append(
+                    Step(
+                        "fallback",
+                        "{name}: not in linked zone {zone}; link {link!r} is NxDomainRedirect, "
+                        "so Azure DNS retries the name in public DNS",
+                        where,
+                    )
+                )
                 fell_back = True
             else:
-                why = ("the link's policy is Default" if not link.redirects
-                       else f"NxDomainRedirect covers A, AAAA and CNAME only, not {type_name(qtype)}")
-                trace.append(Step("private-nxdomain", "{name}: not in {kind} zone {zone} linked to the VNet ({why}): NXDOMAIN",
-                                  (*where, ("kind", _zone_kind(zone)), ("why", why))))
-                return done(Outcome.NXDOMAIN,
-                            Source.NXDOMAIN_PRIVATE if zone.kind == "private" else Source.INTERNAL, zone.negative)
+                why = (
+                    "the link's policy is Default"
+                    if not link.redirects
+                    else f"NxDomainRedirect covers A, AAAA and CNAME only, not {type_name(qtype)}"
+                )
+                trace.append(
+                    Step(
+                        "private-nxdomain",
+                        "{name}: not in {kind} zone {zone} linked to the VNet ({why}): NXDOMAIN",
+                        (*where, ("kind", _zone_kind(zone)), ("why", why)),
+                    )
+                )
+                return done(
+                    Outcome.NXDOMAIN,
+                    Source.NXDOMAIN_PRIVATE if zone.kind == "private" else Source.INTERNAL,
+                    zone.negative,
+                )
         # public DNS
         zone = _find_public(index, name)
         note = index.public.notes.get(name)
         if note is not None:
             trace.append(Step("note", "{note}", (("note", note),)))
         if zone is None:
-            trace.append(Step("forward", "{name} is outside every zone dnsemu knows: it goes to the upstream forwarder",
-                              (("name", name),)))
-            return Resolution(Outcome.FORWARD, Source.FORWARDED, view_name, tuple(answer), (), tuple(trace),
-                              network.name, Forward(name, qtype))
+            trace.append(
+                Step(
+                    "forward",
+                    "{name} is outside every zone dnsemu knows: it goes to the upstream forwarder",
+                    (("name", name),),
+                )
+            )
+            return Resolution(
+                Outcome.FORWARD,
+                Source.FORWARDED,
+                view_name,
+                tuple(answer),
+                (),
+                tuple(trace),
+                network.name,
+                Forward(name, qtype),
+            )
         found, records = zone.lookup(name, qtype)
         where = (("name", name), ("zone", zone.name))
         if found is Found.RECORDS:
             answer.extend(records)
-            trace.append(Step("public", "{name}: public DNS answers {type} {values}",
-                              (*where, ("type", records[0].rtype), ("values", records))))
+            trace.append(
+                Step(
+                    "public",
+                    "{name}: public DNS answers {type} {values}",
+                    (*where, ("type", records[0].rtype), ("values", records)),
+                )
+            )
             return done(Outcome.ANSWER, Source.PUBLIC)
         if found is Found.CNAME:
             answer.extend(records)
@@ -241,16 +356,26 @@ def _walk(index: Index, view: View | None, question: Question, trace: list[Step]
             name = target
             continue
         if found is Found.NODATA:
-            trace.append(Step("public-nodata", "{name}: public DNS has no {type} record: NODATA",
-                              (*where, ("type", qtype))))
+            trace.append(
+                Step("public-nodata", "{name}: public DNS has no {type} record: NODATA", (*where, ("type", qtype)))
+            )
             return done(Outcome.NODATA, Source.PUBLIC, zone.negative)
         if zone.authoritative:
             trace.append(Step("public-nxdomain", "{name}: no such name in public zone {zone}: NXDOMAIN", where))
             return done(Outcome.NXDOMAIN, Source.PUBLIC, zone.negative)
-        trace.append(Step("forward", "{name}: dnsemu has no data for it in {zone}: it goes to the upstream forwarder",
-                          where))
-        return Resolution(Outcome.FORWARD, Source.FORWARDED, view_name, tuple(answer), (), tuple(trace),
-                          network.name, Forward(name, qtype))
+        trace.append(
+            Step("forward", "{name}: dnsemu has no data for it in {zone}: it goes to the upstream forwarder", where)
+        )
+        return Resolution(
+            Outcome.FORWARD,
+            Source.FORWARDED,
+            view_name,
+            tuple(answer),
+            (),
+            tuple(trace),
+            network.name,
+            Forward(name, qtype),
+        )
     trace.append(Step("chain", "the CNAME chain is longer than {limit} names", (("limit", index.options.max_chain),)))
     return Resolution(Outcome.SERVFAIL, Source.ERROR, view_name, tuple(answer), (), tuple(trace), network.name)
 
@@ -264,12 +389,17 @@ def _loop(trace: list[Step], view_name: str, network: Network, answer: list[Reco
     return Resolution(Outcome.SERVFAIL, Source.ERROR, view_name, tuple(answer), (), tuple(trace), network.name)
 
 
-def _service_endpoint_note(network: Network, address: ipaddress.IPv4Address | ipaddress.IPv6Address,
-                           trace: list[Step]) -> None:
+def _service_endpoint_note(
+    network: Network, address: ipaddress.IPv4Address | ipaddress.IPv6Address, trace: list[Step]
+) -> None:
     for subnet, prefix, providers in network.subnets:
         if providers and address in ipaddress.ip_network(prefix):
-            trace.append(Step("service-endpoint",
-                              "subnet {subnet!r} has service endpoints ({providers}): DNS is unchanged and "
-                              "answers the public address; traffic reaches it over the Azure backbone",
-                              (("subnet", subnet), ("providers", ", ".join(providers)))))
+            trace.append(
+                Step(
+                    "service-endpoint",
+                    "subnet {subnet!r} has service endpoints ({providers}): DNS is unchanged and "
+                    "answers the public address; traffic reaches it over the Azure backbone",
+                    (("subnet", subnet), ("providers", ", ".join(providers))),
+                )
+            )
             return

@@ -32,8 +32,9 @@ class Zone:
 
     __slots__ = ("_names", "authoritative", "has_wildcards", "kind", "name", "negative", "nodes", "soa")
 
-    def __init__(self, name: str, soa: Record, records: Iterable[Record], *, kind: str,
-                 authoritative: bool = True) -> None:
+    def __init__(
+        self, name: str, soa: Record, records: Iterable[Record], *, kind: str, authoritative: bool = True
+    ) -> None:
         self.name = name
         self.soa = soa
         self.kind = kind

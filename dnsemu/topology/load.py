@@ -40,8 +40,9 @@ class Source:
                 return None
             loc = loc[:-1]
 
-    def problem(self, loc: Loc, message: str, hint: str | None = None, line: int | None = None,
-                file: str | None = None) -> Problem:
+    def problem(
+        self, loc: Loc, message: str, hint: str | None = None, line: int | None = None, file: str | None = None
+    ) -> Problem:
         return Problem(
             message=message,
             file=file or self.file,
@@ -68,37 +69,47 @@ def _compose(text: str, filename: str) -> yaml.Node | None:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         raise TopologyError(
-            Problem(f"YAML syntax: {exc.problem or exc.context}", file=filename, line=line,
-                    hint="check indentation and quoting near this line")
+            Problem(
+                f"YAML syntax: {exc.problem or exc.context}",
+                file=filename,
+                line=line,
+                hint="check indentation and quoting near this line",
+            )
         ) from None
     except yaml.YAMLError as exc:
         raise TopologyError(Problem(f"YAML syntax: {exc}", file=filename)) from None
 
 
-def _to_python(node: yaml.Node, loc: Loc, lines: dict[Loc, int], problems: list[Problem],
-               filename: str) -> Any:
+def _to_python(node: yaml.Node, loc: Loc, lines: dict[Loc, int], problems: list[Problem], filename: str) -> Any:
     lines[loc] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = _to_python(key_node, (*loc, "<key>"), {}, problems, filename)
             if isinstance(key, (dict, list)):
-                problems.append(Problem("a mapping key must be a plain value", filename,
-                                        key_node.start_mark.line + 1, format_loc(loc)))
+                problems.append(
+                    Problem(
+                        "a mapping key must be a plain value", filename, key_node.start_mark.line + 1, format_loc(loc)
+                    )
+                )
                 continue
             key = str(key) if not isinstance(key, str) else key
             if key in out:
-                problems.append(Problem(f"duplicate key {key!r}", filename,
-                                        key_node.start_mark.line + 1, format_loc(loc),
-                                        hint="each key may appear once; merge the two entries"))
+                problems.append(
+                    Problem(
+                        f"duplicate key {key!r}",
+                        filename,
+                        key_node.start_mark.line + 1,
+                        format_loc(loc),
+                        hint="each key may appear once; merge the two entries",
+                    )
+                )
                 continue
             out[key] = _to_python(value_node, (*loc, key), lines, problems, filename)
             lines[(*loc, key)] = key_node.start_mark.line + 1
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [
-            _to_python(item, (*loc, i), lines, problems, filename) for i, item in enumerate(node.value)
-        ]
+        return [_to_python(item, (*loc, i), lines, problems, filename) for i, item in enumerate(node.value)]
     # Scalars: the safe constructor decides the type (int, bool, null, str), as yaml.safe_load would.
     return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
 
@@ -110,11 +121,22 @@ def _validation_problems(exc: ValidationError, source: Source) -> list[Problem]:
         # pydantic appends the union member or the validator name; keep field names only
         clean: list[str | int] = []
         for part in loc:
-            if isinstance(part, str) and ("[" in part or part.startswith("function-")
-                                          or part in ("str", "RecordSet", "list[str]",
-                                                      "literal['internet']", "literal['azure','internet']",
-                                                      "IPv4Network", "IPv6Network", "IPv4Address",
-                                                      "IPv6Address")):
+            if isinstance(part, str) and (
+                "[" in part
+                or part.startswith("function-")
+                or part
+                in (
+                    "str",
+                    "RecordSet",
+                    "list[str]",
+                    "literal['internet']",
+                    "literal['azure','internet']",
+                    "IPv4Network",
+                    "IPv6Network",
+                    "IPv4Address",
+                    "IPv6Address",
+                )
+            ):
                 continue
             clean.append(part)
         message = err["msg"]
@@ -196,8 +218,11 @@ def load_topology_data(data: Any, source: Source | None = None) -> LoadedTopolog
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise TopologyError(source.problem((), "the topology must be a mapping of sections",
-                                           hint="start with keys such as virtual_networks:"))
+        raise TopologyError(
+            source.problem(
+                (), "the topology must be a mapping of sections", hint="start with keys such as virtual_networks:"
+            )
+        )
     try:
         topology = Topology.model_validate(data)
     except ValidationError as exc:
@@ -205,7 +230,9 @@ def load_topology_data(data: Any, source: Source | None = None) -> LoadedTopolog
     return validate(topology, source)
 
 
-def load_topology_text(text: str, filename: str = "<topology>", base_dir: str | os.PathLike[str] | None = None) -> LoadedTopology:
+def load_topology_text(
+    text: str, filename: str = "<topology>", base_dir: str | os.PathLike[str] | None = None
+) -> LoadedTopology:
     problems: list[Problem] = []
     lines: dict[Loc, int] = {}
     node = _compose(text, filename)

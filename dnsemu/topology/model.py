@@ -132,7 +132,25 @@ class PrivateDnsZone(Model):
     virtual_network_links: list[VirtualNetworkLink] = Field(default_factory=list)
 
 
-class ResourceRef(Model):
+class ServiceDetails(Model):
+    """What some services need besides a name to spell their FQDNs."""
+
+    dns_prefix: str | None = Field(default=None, description="SQL Managed Instance DNS zone prefix.")
+    partition_id: str | None = Field(default=None, description="Static Web Apps partition id.")
+    variant: str | None = Field(
+        default=None, description="For Microsoft.Cache/RedisEnterprise: 'Azure Managed Redis' or 'Redis Enterprise'."
+    )
+
+    def placeholders(self) -> dict[str, str]:
+        out = {}
+        if self.dns_prefix:
+            out["dnsPrefix"] = self.dns_prefix
+        if self.partition_id:
+            out["partitionId"] = self.partition_id
+        return out
+
+
+class ResourceRef(ServiceDetails):
     type: str
     name: str
     region: str | None = None
@@ -163,9 +181,7 @@ class InboundEndpoint(Model):
 
 class DnsPrivateResolver(Model):
     virtual_network: str
-    inbound_endpoints: Annotated[dict[str, InboundEndpoint], Field(max_length=5)] = Field(
-        default_factory=dict
-    )
+    inbound_endpoints: Annotated[dict[str, InboundEndpoint], Field(max_length=5)] = Field(default_factory=dict)
     outbound_endpoints: Annotated[list[str], Field(max_length=5)] = Field(default_factory=list)
 
 
@@ -183,9 +199,7 @@ class ForwardingRule(Model):
 class DnsForwardingRuleset(Model):
     dns_resolver_outbound_endpoints: Annotated[list[str], Field(min_length=1, max_length=2)]
     virtual_network_links: list[str] = Field(default_factory=list)
-    forwarding_rules: Annotated[dict[str, ForwardingRule], Field(max_length=1000)] = Field(
-        default_factory=dict
-    )
+    forwarding_rules: Annotated[dict[str, ForwardingRule], Field(max_length=1000)] = Field(default_factory=dict)
 
 
 class CustomDnsServer(Model):
@@ -216,7 +230,7 @@ class ExternalDnsServer(Model):
         return value
 
 
-class Resource(Model):
+class Resource(ServiceDetails):
     """A PaaS resource the estate talks to without (or besides) its own private endpoints."""
 
     type: str

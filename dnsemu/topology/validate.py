@@ -8,6 +8,7 @@ is reported, all at once, each with the file, line and field it concerns.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -16,12 +17,15 @@ from typing import Any
 
 from dnsemu.catalog import Catalog, CatalogError
 from dnsemu.core import names
-from dnsemu.core.records import PRIVATE_ZONE_TYPES, SUPPORTED_TYPES, Record, RRType, RdataError, make, type_name
+from dnsemu.core.records import PRIVATE_ZONE_TYPES, SUPPORTED_TYPES, RdataError, Record, RRType, make, type_name
 from dnsemu.topology.errors import Problem, TopologyError
-from dnsemu.topology.load import Loc, LoadedTopology, Source
+from dnsemu.topology.load import LoadedTopology, Loc, Source
 from dnsemu.topology.model import AZURE_DNS_IP, RecordSet, Topology, parse_target
 
-PLS_ALIAS = re.compile(r"^[a-z0-9][a-z0-9-_.]*\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.[a-z0-9]+\.azure\.privatelinkservice$", re.I)
+PLS_ALIAS = re.compile(
+    r"^[a-z0-9][a-z0-9-_.]*\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.[a-z0-9]+\.azure\.privatelinkservice$",
+    re.I,
+)
 
 MAX_RECORD_SETS_PER_ZONE = 25000
 MAX_LINKS_PER_ZONE = 1000
@@ -49,8 +53,11 @@ class _Checker:
         t = self.t
         spaces: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str, Loc]] = []
         for name in set(t.virtual_networks) & set(t.on_premises):
-            self.err(("on_premises", name), f"network name {name!r} is used by a virtual network too",
-                     "give every network a distinct name: names pick views in logs and metrics")
+            self.err(
+                ("on_premises", name),
+                f"network name {name!r} is used by a virtual network too",
+                "give every network a distinct name: names pick views in logs and metrics",
+            )
         for section, nets in (("virtual_networks", t.virtual_networks), ("on_premises", t.on_premises)):
             for name, net in nets.items():
                 for i, prefix in enumerate(net.address_space):
@@ -62,29 +69,44 @@ class _Checker:
                     break
                 if a.overlaps(b):
                     same = a_name == b_name
-                    self.err(b_loc, f"{b} overlaps {a} of {'the same network' if same else repr(a_name)}",
-                             "address spaces of different networks must not overlap; "
-                             "the source address must pick exactly one network")
+                    self.err(
+                        b_loc,
+                        f"{b} overlaps {a} of {'the same network' if same else repr(a_name)}",
+                        "address spaces of different networks must not overlap; "
+                        "the source address must pick exactly one network",
+                    )
         for name, vnet in t.virtual_networks.items():
             loc = ("virtual_networks", name)
             if vnet.region is not None and vnet.region.lower() not in self.catalog.regions:
-                self.err((*loc, "region"), f"unknown region {vnet.region!r}",
-                         "use an Azure region name such as eastus or westeurope")
+                self.err(
+                    (*loc, "region"),
+                    f"unknown region {vnet.region!r}",
+                    "use an Azure region name such as eastus or westeurope",
+                )
             for sname, subnet in vnet.subnets.items():
-                if not any(subnet.address_prefix.version == s.version and subnet.address_prefix.subnet_of(s)
-                           for s in vnet.address_space):
-                    self.err((*loc, "subnets", sname, "address_prefix"),
-                             f"subnet {subnet.address_prefix} is outside the address space "
-                             f"{', '.join(map(str, vnet.address_space))}")
-            subs = sorted(vnet.subnets.items(), key=lambda kv: (kv[1].address_prefix.version,
-                                                                 kv[1].address_prefix.network_address))
-            for (n1, s1), (n2, s2) in zip(subs, subs[1:], strict=False):
+                if not any(
+                    subnet.address_prefix.version == s.version and subnet.address_prefix.subnet_of(s)
+                    for s in vnet.address_space
+                ):
+                    self.err(
+                        (*loc, "subnets", sname, "address_prefix"),
+                        f"subnet {subnet.address_prefix} is outside the address space "
+                        f"{', '.join(map(str, vnet.address_space))}",
+                    )
+            subs = sorted(
+                vnet.subnets.items(),
+                key=lambda kv: (kv[1].address_prefix.version, kv[1].address_prefix.network_address),
+            )
+            for (n1, s1), (n2, s2) in itertools.pairwise(subs):
                 if s1.address_prefix.overlaps(s2.address_prefix):
                     self.err((*loc, "subnets", n2), f"subnet {n2!r} overlaps subnet {n1!r}")
             for i, peer in enumerate(vnet.peerings):
                 if peer not in t.virtual_networks:
-                    self.err((*loc, "peerings", i), f"peering to unknown virtual network {peer!r}",
-                             _choices(peer, t.virtual_networks))
+                    self.err(
+                        (*loc, "peerings", i),
+                        f"peering to unknown virtual network {peer!r}",
+                        _choices(peer, t.virtual_networks),
+                    )
                 elif peer == name:
                     self.err((*loc, "peerings", i), "a virtual network cannot peer with itself")
 
@@ -97,13 +119,15 @@ class _Checker:
     def inside_vnet(self, loc: Loc, vnet_name: str, address: Any, subnet: str | None = None) -> None:
         vnet = self.t.virtual_networks[vnet_name]
         if not any(address in prefix for prefix in vnet.address_space if prefix.version == address.version):
-            self.err(loc, f"{address} is outside virtual network {vnet_name!r} "
-                          f"({', '.join(map(str, vnet.address_space))})")
+            self.err(
+                loc, f"{address} is outside virtual network {vnet_name!r} ({', '.join(map(str, vnet.address_space))})"
+            )
             return
         if subnet is not None:
             if subnet not in vnet.subnets:
-                self.err(loc[:-1] + ("subnet",), f"unknown subnet {subnet!r} in {vnet_name!r}",
-                         _choices(subnet, vnet.subnets))
+                self.err(
+                    (*loc[:-1], "subnet"), f"unknown subnet {subnet!r} in {vnet_name!r}", _choices(subnet, vnet.subnets)
+                )
             elif address not in vnet.subnets[subnet].address_prefix:
                 self.err(loc, f"{address} is outside subnet {subnet!r} ({vnet.subnets[subnet].address_prefix})")
 
@@ -133,14 +157,18 @@ class _Checker:
             per_vnet[resolver.virtual_network].append(rname)
         for vnet, resolvers in per_vnet.items():
             if len(resolvers) > 1:
-                self.err(("dns_private_resolvers", resolvers[1], "virtual_network"),
-                         f"virtual network {vnet!r} already has DNS private resolver {resolvers[0]!r}",
-                         "Azure allows one private resolver per virtual network")
+                self.err(
+                    ("dns_private_resolvers", resolvers[1], "virtual_network"),
+                    f"virtual network {vnet!r} already has DNS private resolver {resolvers[0]!r}",
+                    "Azure allows one private resolver per virtual network",
+                )
         for sname, server in t.custom_dns_servers.items():
             loc = ("custom_dns_servers", sname)
             if self.vnet_ref((*loc, "virtual_network"), server.virtual_network):
                 self.inside_vnet((*loc, "private_ip_address"), server.virtual_network, server.private_ip_address)
-            self.register_server((*loc, "private_ip_address"), str(server.private_ip_address), "custom DNS server", sname)
+            self.register_server(
+                (*loc, "private_ip_address"), str(server.private_ip_address), "custom DNS server", sname
+            )
         for oname, site in t.on_premises.items():
             for i, address in enumerate(site.dns_servers):
                 loc = ("on_premises", oname, "dns_servers", i)
@@ -155,16 +183,25 @@ class _Checker:
         address, _port = parse_target(text)
         if address == str(AZURE_DNS_IP):
             if in_ruleset:
-                self.err(loc, "a forwarding rule cannot target 168.63.129.16",
-                         "target a DNS private resolver inbound endpoint or a DNS server instead")
+                self.err(
+                    loc,
+                    "a forwarding rule cannot target 168.63.129.16",
+                    "target a DNS private resolver inbound endpoint or a DNS server instead",
+                )
             elif not from_vnet:
-                self.err(loc, "168.63.129.16 is reachable only from inside a virtual network",
-                         "forward to a DNS private resolver inbound endpoint or a DNS server in a VNet")
+                self.err(
+                    loc,
+                    "168.63.129.16 is reachable only from inside a virtual network",
+                    "forward to a DNS private resolver inbound endpoint or a DNS server in a VNet",
+                )
             return
         if address not in self.servers:
-            self.err(loc, f"{address} is not a modelled DNS server",
-                     "declare it as an inbound endpoint, a custom_dns_servers entry, an on-premises "
-                     "site's dns_servers, or under external_dns_servers")
+            self.err(
+                loc,
+                f"{address} is not a modelled DNS server",
+                "declare it as an inbound endpoint, a custom_dns_servers entry, an on-premises "
+                "site's dns_servers, or under external_dns_servers",
+            )
 
     def domain(self, loc: Loc, text: str) -> str | None:
         try:
@@ -208,8 +245,11 @@ class _Checker:
             regions = set()
             for i, ref in enumerate(ruleset.dns_resolver_outbound_endpoints):
                 if ref not in outbound:
-                    self.err((*loc, "dns_resolver_outbound_endpoints", i), f"unknown outbound endpoint {ref!r}",
-                             "write it as resolver/endpoint; known: " + (", ".join(sorted(outbound)) or "none"))
+                    self.err(
+                        (*loc, "dns_resolver_outbound_endpoints", i),
+                        f"unknown outbound endpoint {ref!r}",
+                        "write it as resolver/endpoint; known: " + (", ".join(sorted(outbound)) or "none"),
+                    )
                 else:
                     regions.add(self.vnet_region(outbound[ref].virtual_network))
             for i, vnet in enumerate(ruleset.virtual_network_links):
@@ -217,13 +257,19 @@ class _Checker:
                 if not self.vnet_ref(vloc, vnet):
                     continue
                 if vnet in linked:
-                    self.err(vloc, f"virtual network {vnet!r} is already linked to ruleset {linked[vnet]!r}",
-                             "a virtual network can be linked to one forwarding ruleset")
+                    self.err(
+                        vloc,
+                        f"virtual network {vnet!r} is already linked to ruleset {linked[vnet]!r}",
+                        "a virtual network can be linked to one forwarding ruleset",
+                    )
                 linked[vnet] = rsname
                 if regions and self.vnet_region(vnet) not in regions:
-                    self.err(vloc, f"virtual network {vnet!r} is in {self.vnet_region(vnet)}, the ruleset's "
-                                   f"resolver in {', '.join(sorted(regions))}",
-                             "a ruleset links virtual networks of its own region only")
+                    self.err(
+                        vloc,
+                        f"virtual network {vnet!r} is in {self.vnet_region(vnet)}, the ruleset's "
+                        f"resolver in {', '.join(sorted(regions))}",
+                        "a ruleset links virtual networks of its own region only",
+                    )
             seen: dict[str, str] = {}
             for rname, rule in ruleset.forwarding_rules.items():
                 rloc = (*loc, "forwarding_rules", rname)
@@ -250,8 +296,9 @@ class _Checker:
             return None
         return name
 
-    def records(self, loc: Loc, zone: str, items: Iterable[str | RecordSet], zone_file: str | None,
-                private: bool) -> tuple[Record, ...]:
+    def records(
+        self, loc: Loc, zone: str, items: Iterable[str | RecordSet], zone_file: str | None, private: bool
+    ) -> tuple[Record, ...]:
         out: list[Record] = []
         for i, item in enumerate(items):
             iloc = (*loc, "records", i)
@@ -263,7 +310,9 @@ class _Checker:
                 else:
                     out.append(_record_from_line(item, zone))
             except (ValueError, RdataError, names.NameError_) as exc:
-                self.err(iloc, str(exc), "write 'name [ttl] TYPE value', relative to the zone, e.g. 'acct 10 A 10.0.1.4'")
+                self.err(
+                    iloc, str(exc), "write 'name [ttl] TYPE value', relative to the zone, e.g. 'acct 10 A 10.0.1.4'"
+                )
         if zone_file is not None:
             from dnsemu.topology.zonefile import load_zone_file
 
@@ -283,18 +332,27 @@ class _Checker:
                 self.err(loc, f"{record.name} is not inside zone {zone}")
                 continue
             if private and record.rtype not in PRIVATE_ZONE_TYPES:
-                self.err(loc, f"{record.name} {type_name(record.rtype)}: private DNS zones hold only "
-                              + ", ".join(sorted(type_name(t) for t in PRIVATE_ZONE_TYPES)))
+                self.err(
+                    loc,
+                    f"{record.name} {type_name(record.rtype)}: private DNS zones hold only "
+                    + ", ".join(sorted(type_name(t) for t in PRIVATE_ZONE_TYPES)),
+                )
             elif record.rtype not in SUPPORTED_TYPES:
                 self.err(loc, f"{record.name}: type {type_name(record.rtype)} is not supported")
             if private and record.rtype == RRType.SOA:
-                self.err(loc, f"{record.name} SOA: Azure manages the SOA of a private zone",
-                         "leave the SOA out; dnsemu writes Azure's")
+                self.err(
+                    loc,
+                    f"{record.name} SOA: Azure manages the SOA of a private zone",
+                    "leave the SOA out; dnsemu writes Azure's",
+                )
             by_name[record.name].add(record.rtype)
         for owner, types in by_name.items():
             if RRType.CNAME in types and len(types) > 1:
-                self.err(loc, f"{owner} has a CNAME and other data ({', '.join(sorted(type_name(t) for t in types))})",
-                         "a name with a CNAME can hold nothing else (RFC 1034 §3.6.2)")
+                self.err(
+                    loc,
+                    f"{owner} has a CNAME and other data ({', '.join(sorted(type_name(t) for t in types))})",
+                    "a name with a CNAME can hold nothing else (RFC 1034 §3.6.2)",
+                )
             if RRType.CNAME in types and owner == zone:
                 self.err(loc, f"a CNAME cannot sit at the zone apex {zone}")
         if len(by_name) > MAX_RECORD_SETS_PER_ZONE:
@@ -313,9 +371,12 @@ class _Checker:
             if name in self.catalog.reserved_zone_names:
                 self.err(loc, f"{name} is a name Azure reserves and refuses as a private zone")
             if name in canonical:
-                self.err(loc, f"zone {zname!r} is the same zone as {canonical[name]!r}",
-                         "a virtual network cannot be linked to multiple zones with overlapping "
-                         "namespaces; merge their records into one zone")
+                self.err(
+                    loc,
+                    f"zone {zname!r} is the same zone as {canonical[name]!r}",
+                    "a virtual network cannot be linked to multiple zones with overlapping "
+                    "namespaces; merge their records into one zone",
+                )
                 continue
             canonical[name] = zname
             self.zone_records[name] = self.records(loc, name, zone.records, zone.zone_file, private=True)
@@ -327,8 +388,11 @@ class _Checker:
                 if not self.vnet_ref((*lloc, "virtual_network"), link.virtual_network):
                     continue
                 if link.virtual_network in linked:
-                    self.err(lloc, f"zone {zname} is already linked to {link.virtual_network!r}",
-                             "a zone has one link per virtual network")
+                    self.err(
+                        lloc,
+                        f"zone {zname} is already linked to {link.virtual_network!r}",
+                        "a zone has one link per virtual network",
+                    )
                 linked.add(link.virtual_network)
                 lname = link.name or link.virtual_network
                 if lname in link_names:
@@ -337,15 +401,19 @@ class _Checker:
                 if link.registration_enabled:
                     registrations += 1
                     if link.virtual_network in reg_zone:
-                        self.err((*lloc, "registration_enabled"),
-                                 f"virtual network {link.virtual_network!r} already registers into "
-                                 f"{reg_zone[link.virtual_network]}",
-                                 "a virtual network can have exactly one registration zone")
+                        self.err(
+                            (*lloc, "registration_enabled"),
+                            f"virtual network {link.virtual_network!r} already registers into "
+                            f"{reg_zone[link.virtual_network]}",
+                            "a virtual network can have exactly one registration zone",
+                        )
                     reg_zone[link.virtual_network] = name
                 if link.resolution_policy == "NxDomainRedirect" and not _is_privatelink(name):
-                    self.err((*lloc, "resolution_policy"),
-                             "NxDomainRedirect applies only to links of privatelink zones",
-                             "use Default for this zone")
+                    self.err(
+                        (*lloc, "resolution_policy"),
+                        "NxDomainRedirect applies only to links of privatelink zones",
+                        "use Default for this zone",
+                    )
             if len(zone.virtual_network_links) > MAX_LINKS_PER_ZONE:
                 self.err(loc, f"more than {MAX_LINKS_PER_ZONE} virtual network links")
             if registrations > MAX_REGISTRATION_LINKS_PER_ZONE:
@@ -379,29 +447,34 @@ class _Checker:
                 continue
             if pe.private_link_service_alias is not None:
                 if not PLS_ALIAS.match(pe.private_link_service_alias):
-                    self.err((*loc, "private_link_service_alias"),
-                             f"{pe.private_link_service_alias!r} is not a Private Link Service alias",
-                             "aliases read prefix.{guid}.region.azure.privatelinkservice")
+                    self.err(
+                        (*loc, "private_link_service_alias"),
+                        f"{pe.private_link_service_alias!r} is not a Private Link Service alias",
+                        "aliases read prefix.{guid}.region.azure.privatelinkservice",
+                    )
                 if pe.private_dns_zone_group:
-                    self.err((*loc, "private_dns_zone_group"),
-                             "a Private Link Service has no recommended private zone for a zone group",
-                             "write the endpoint's records in a private zone of your own")
+                    self.err(
+                        (*loc, "private_dns_zone_group"),
+                        "a Private Link Service has no recommended private zone for a zone group",
+                        "write the endpoint's records in a private zone of your own",
+                    )
                 continue
             assert pe.resource is not None
             if pe.group_id is None:
                 self.err((*loc, "group_id"), f"required for a private endpoint to {pe.resource.type}")
                 continue
-            region = (pe.resource.region or self.vnet_region(pe.virtual_network))
+            region = pe.resource.region or self.vnet_region(pe.virtual_network)
             try:
-                endpoints = self.catalog.endpoints(pe.resource.type, pe.group_id, pe.resource.name.lower(), region)
+                endpoints = resource_endpoints(self.catalog, pe.resource, pe.group_id, pe.resource.name, region)
             except CatalogError as exc:
                 self.err((*loc, "group_id" if "group" in str(exc) else "resource"), str(exc))
                 continue
             if len(pe.private_ip_addresses) not in (1, len(endpoints)):
-                self.err((*loc, "private_ip_addresses"),
-                         f"{len(pe.private_ip_addresses)} addresses for {len(endpoints)} FQDNs",
-                         "give one address, or one per FQDN in this order: "
-                         + ", ".join(e.private_fqdn for e in endpoints))
+                self.err(
+                    (*loc, "private_ip_addresses"),
+                    f"{len(pe.private_ip_addresses)} addresses for {len(endpoints)} FQDNs",
+                    "give one address, or one per FQDN in this order: " + ", ".join(e.private_fqdn for e in endpoints),
+                )
             zones = {e.private_zone for e in endpoints}
             for i, zone_text in enumerate(pe.private_dns_zone_group):
                 zloc = (*loc, "private_dns_zone_group", i)
@@ -411,8 +484,11 @@ class _Checker:
                 if zone not in self.zone_records and zone_text not in t.private_dns_zones:
                     self.err(zloc, f"unknown private DNS zone {zone_text!r}", _choices(zone_text, t.private_dns_zones))
                 elif zone not in zones:
-                    self.err(zloc, f"{zone} is not a zone of {pe.resource.type} '{pe.group_id}'",
-                             "expected " + " or ".join(sorted(zones)))
+                    self.err(
+                        zloc,
+                        f"{zone} is not a zone of {pe.resource.type} '{pe.group_id}'",
+                        "expected " + " or ".join(sorted(zones)),
+                    )
 
     def machines(self) -> None:
         seen: dict[tuple[str, str], str] = {}
@@ -435,7 +511,7 @@ class _Checker:
             loc = ("resources", rname)
             for i, group in enumerate(res.private_endpoint_groups):
                 try:
-                    self.catalog.endpoints(res.type, group, (res.name or rname).lower(), res.region or self.t.region)
+                    resource_endpoints(self.catalog, res, group, res.name or rname, res.region or self.t.region)
                 except CatalogError as exc:
                     self.err((*loc, "private_endpoint_groups", i), str(exc))
             if not res.private_endpoint_groups:
@@ -459,6 +535,13 @@ class _Checker:
             self.problems.sort(key=lambda p: (p.file or "", p.line or 0))
             raise TopologyError(self.problems)
         return LoadedTopology(self.t, self.source, self.zone_records, self.public_records, tuple(self.files))
+
+
+def resource_endpoints(catalog: Catalog, resource, group_id: str, name: str, region: str):
+    """The FQDN pairs a private endpoint for ``resource`` (a ResourceRef or Resource) creates."""
+    return catalog.endpoints(
+        resource.type, group_id, name.lower(), region, variant=resource.variant, **resource.placeholders()
+    )
 
 
 def _first_group(catalog: Catalog, resource_type: str) -> str:
