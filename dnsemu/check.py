@@ -96,8 +96,8 @@ def check(loaded: LoadedTopology, index: Index) -> list[Finding]:
             findings.append(
                 Finding(
                     "duplicate-endpoint",
-                    f"{rname}@{zone}",
-                    f"private endpoints {', '.join(pes)} write the same record into {zone}: the last one "
+                    f"{rname}@{zone.rstrip('.')}",
+                    f"private endpoints {', '.join(pes)} write the same record into {zone.rstrip('.')}: the last one "
                     "overwrites the others' A record",
                     "keep one endpoint per resource and zone, or give each VNet its own zone (and link)",
                 )
@@ -109,13 +109,14 @@ def check(loaded: LoadedTopology, index: Index) -> list[Finding]:
         for group in res.private_endpoint_groups:
             for endpoint in resource_endpoints(catalog, res, group, rname, (res.region or t.region).lower()):
                 for vnet, policy in links.get(endpoint.private_zone, {}).items():
-                    if policy == "Default":
+                    if policy == "Default" and index.azure_dns[vnet].view.vnet == _resolves_in(index, vnet):
                         findings.append(
                             Finding(
                                 "foreign-nxdomain",
                                 f"{vnet}:{endpoint.public_fqdn.rstrip('.')}",
-                                f"VNet {vnet!r} links {endpoint.private_zone} with the Default policy and the zone "
-                                f"has no record for {rname}: {endpoint.public_fqdn} answers NXDOMAIN there",
+                                f"VNet {vnet!r} links {endpoint.private_zone.rstrip('.')} with the Default policy and "
+                                f"the zone has no record for {rname}: {endpoint.public_fqdn.rstrip('.')} answers "
+                                "NXDOMAIN there",
                                 "set resolution_policy: NxDomainRedirect on the link, or add the resource's record",
                             )
                         )
@@ -132,7 +133,7 @@ def check(loaded: LoadedTopology, index: Index) -> list[Finding]:
                     "custom-dns-bypass",
                     vname,
                     f"VNet {vname!r} uses custom DNS server {vnet.dns_servers[0]}, so its own links "
-                    f"({', '.join(sorted(own))}) are never consulted",
+                    f"({', '.join(sorted(z.rstrip('.') for z in own))}) are never consulted",
                     "link the zones to the VNet where that DNS server resolves (or drop the unused links)",
                 )
             )
@@ -145,9 +146,10 @@ def check(loaded: LoadedTopology, index: Index) -> list[Finding]:
                 findings.append(
                     Finding(
                         "ruleset-loop",
-                        f"{hop.ruleset}:{domain}",
-                        f"ruleset {hop.ruleset!r} is linked to VNet {vname!r} and forwards {domain} to "
-                        f"{edge.target}, which resolves in {vname!r} again: DNS resolution loops",
+                        f"{hop.ruleset}:{domain.rstrip('.') or '.'}",
+                        f"ruleset {hop.ruleset!r} is linked to VNet {vname!r} and forwards "
+                        f"{domain.rstrip('.') or '.'} to {edge.target}, which resolves in {vname!r} again: "
+                        "DNS resolution loops",
                         "do not link a ruleset with rules to an inbound endpoint to that endpoint's VNet",
                     )
                 )
@@ -187,6 +189,12 @@ def check(loaded: LoadedTopology, index: Index) -> list[Finding]:
         for f in findings
         if not any(fnmatch.fnmatchcase(f.code, a) or fnmatch.fnmatchcase(f"{f.code}:{f.subject}", a) for a in accepted)
     ]
+
+
+def _resolves_in(index: Index, vnet: str) -> str | None:
+    """The VNet whose Azure DNS answers the VNet's clients (itself, unless custom DNS sends them elsewhere)."""
+    entry = index.networks[vnet].entry
+    return entry.view.vnet if isinstance(entry, AzureDns) else None
 
 
 def _public_finding(
