@@ -208,6 +208,8 @@ class LoadedTopology:
     public_records: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     #: every file the topology was read from (the topology itself and master files), for reload watching
     files: tuple[str, ...] = ()
+    #: the data as written (before validation), so that run-time changes can start from it
+    data: Mapping[str, Any] = field(default_factory=dict)
 
 
 def load_topology_data(data: Any, source: Source | None = None) -> LoadedTopology:
@@ -227,7 +229,10 @@ def load_topology_data(data: Any, source: Source | None = None) -> LoadedTopolog
         topology = Topology.model_validate(data)
     except ValidationError as exc:
         raise TopologyError(_validation_problems(exc, source)) from None
-    return validate(topology, source)
+    import copy
+    import dataclasses
+
+    return dataclasses.replace(validate(topology, source), data=copy.deepcopy(data))
 
 
 def load_topology_text(
