@@ -1,0 +1,449 @@
+"""Sans-socket glue: query bytes and a client address in, reply bytes out.
+
+``Handler.handle(data, addr, tcp)`` returns the reply (``bytes``), ``None``
+when the message is to be dropped (a response, a packet too short to answer),
+or an awaitable resolving to one of those when the answer needs an upstream
+server. The transports do nothing but call it and send what it returns.
+
+The hot path is a reply cache in two levels, both keyed by the view of the
+source network (one dict probe per source address) and the transport:
+
+1. the query's bytes after the ID: a client that repeats itself (the common
+   case) gets the stored reply behind its own ID, one concatenation;
+2. :func:`dnsemu.wire.peek` reads the cache key of an ordinary query without
+   parsing it (name without case, type, class, RD/CD, EDNS shape and size);
+   :func:`~dnsemu.wire.with_id_and_case` readdresses the stored reply.
+
+A hit builds no objects, parses nothing and formats nothing (unless query
+logging is on): dict probes, a join, and counters. Only replies that depend on
+nothing but (view, question) are stored: no ECS, no forwarding.
+Everything else (EDNS Client Subnet, errors, forwarding, a miss) takes the slow
+path: :func:`~dnsemu.wire.parse_query`, :func:`~dnsemu.core.resolver.resolve`,
+:func:`~dnsemu.wire.encode_response`.
+
+The index and its cache live together in one :class:`_State`; a reload builds
+a new state and swaps one reference, so a reply never mixes two topologies and
+never comes from a cache filled by the old one. Each query reads the state once.
+
+EDNS Client Subnet (RFC 7871): when ``ecs`` is on and the *real* source is in
+``ecs_trusted``, the option's address routes the query (a /0 source prefix
+keeps the real source and answers scope 0) and the reply echoes the option with
+SCOPE PREFIX-LENGTH = the shortest prefix around the address for which the
+answer holds everywhere: :func:`ecs_scope`.
+
+Counters are plain dicts aggregated here (:class:`Stats`); a metrics module
+exports them. Nothing here talks to prometheus per query.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+from bisect import bisect_left
+from collections.abc import Awaitable, Iterable, Mapping
+from time import perf_counter
+from typing import Any
+
+from dnsemu.core.index import Index
+from dnsemu.core.records import Rcode, RRType, type_name
+from dnsemu.core.resolution import Outcome, Resolution
+from dnsemu.core.resolver import resolve
+from dnsemu.logs import answer_summary, get_logger
+from dnsemu.settings import Settings
+from dnsemu.upstream import UpstreamClient, UpstreamError
+from dnsemu.wire import Peek, Query, WireError, encode_forwarded, encode_response, parse_query, peek, with_id_and_case
+
+__all__ = ["DURATION_BUCKETS", "QTYPE_LABELS", "Handler", "Stats", "ecs_scope"]
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+#: qtypes that get their own metric label; anything else is "other" (bounded cardinality)
+QTYPE_LABELS: Mapping[int, str] = {int(t): t.name for t in (
+    RRType.A, RRType.AAAA, RRType.CNAME, RRType.MX, RRType.NS, RRType.PTR, RRType.SOA, RRType.SRV,
+    RRType.TXT, RRType.CAA, RRType.HTTPS, RRType.SVCB, RRType.DS, RRType.DNSKEY, RRType.ANY)}
+#: upper bounds (seconds) of the duration histogram; the last bucket is +Inf
+DURATION_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                    0.25, 0.5, 1.0, 2.5, 5.0)
+_RCODE_NAMES = {int(r): r.name for r in Rcode}
+_CACHEABLE = frozenset({Outcome.ANSWER, Outcome.NODATA, Outcome.NXDOMAIN, Outcome.REFUSED, Outcome.SERVFAIL})
+_WHERE_LIMIT = 65536
+
+
+def _qtype_label(qtype: int) -> str:
+    return QTYPE_LABELS.get(qtype, "other")
+
+
+def _rcode_name(rcode: int) -> str:
+    return _RCODE_NAMES.get(rcode) or f"RCODE{rcode}"
+
+
+class Stats:
+    """Counters for the metrics module, aggregated in the hot path as plain ints.
+
+    * ``queries[(proto, view, qtype, rcode, kind)]`` — answered queries;
+    * ``truncated[proto]`` — UDP replies sent with TC=1;
+    * ``errors[kind]`` — formerr/notimp/badvers/refused/dropped (wire-level), internal, upstream;
+    * ``cache[("hit"|"miss", proto)]``;
+    * ``durations[proto]`` — per-bucket counts (``DURATION_BUCKETS`` then +Inf),
+      ``duration_sum[proto]`` in seconds;
+    * ``forwarded[outcome]`` — "answered" / "failed" / "refused";
+    * ``reloads[result]`` — "ok" / "failed" (kept by the server).
+    """
+
+    __slots__ = ("cache", "duration_sum", "durations", "errors", "forwarded", "queries", "reloads",
+                 "truncated")
+
+    def __init__(self) -> None:
+        self.queries: dict[tuple[str, str, str, str, str], int] = {}
+        self.truncated: dict[str, int] = {"udp": 0, "tcp": 0}
+        self.errors: dict[str, int] = {}
+        self.cache: dict[tuple[str, str], int] = {("hit", "udp"): 0, ("hit", "tcp"): 0,
+                                                  ("miss", "udp"): 0, ("miss", "tcp"): 0}
+        self.durations: dict[str, list[int]] = {p: [0] * (len(DURATION_BUCKETS) + 1) for p in ("udp", "tcp")}
+        self.duration_sum: dict[str, float] = {"udp": 0.0, "tcp": 0.0}
+        self.forwarded: dict[str, int] = {}
+        self.reloads: dict[str, int] = {}
+
+    def total(self) -> int:
+        return sum(self.queries.values())
+
+
+def ecs_scope(networks: Iterable[tuple[int, int]], address: IPAddress) -> int:
+    """SCOPE PREFIX-LENGTH for an answer routed by ``address`` (RFC 7871 §7.2.1).
+
+    ``networks`` are the modelled prefixes of the address's family as
+    ``(network address as int, prefix length)``. The answer holds for every
+    address that resolves from the same network, so the scope is the shortest
+    prefix length L such that ``address/L`` lies inside the longest matching
+    network and overlaps no other network: for each network M, a block around
+    the address that contains M's network address up to M's length would
+    include M, so L must exceed the common prefix of the address and M (or
+    reach M's own length when M holds the address). For the internet (no match)
+    that is the widest block holding no modelled network; 0 when there is none.
+    """
+    width = address.max_prefixlen
+    value = int(address)
+    scope = 0
+    for net, plen in networks:
+        common = width - (value ^ net).bit_length()
+        need = plen if common >= plen else common + 1
+        if need > scope:
+            scope = need
+    return scope
+
+
+class _State:
+    """One topology generation: the index, its reply cache and the source memo."""
+
+    __slots__ = ("cache", "exact", "generation", "index", "prefixes", "where")
+
+    def __init__(self, index: Index) -> None:
+        self.index = index
+        self.generation = index.generation
+        #: (view key, tcp, peek key) -> (reply template, counter label, truncated, log fields)
+        self.cache: dict[tuple[str, bool, bytes], tuple[bytes, tuple[str, str, str, str, str], bool, Any]] = {}
+        #: (view key, tcp, query bytes after the ID) -> (reply after the ID, label, truncated, log fields)
+        self.exact: dict[tuple[str, bool, bytes], tuple[bytes, tuple[str, str, str, str, str], bool, Any]] = {}
+        #: source address text -> view key of its network (or "unknown")
+        self.where: dict[str, str] = {}
+        v4: list[tuple[int, int]] = []
+        v6: list[tuple[int, int]] = []
+        for network in index.networks.values():
+            for text in network.prefixes:
+                prefix = ipaddress.ip_network(text, strict=False)
+                (v4 if prefix.version == 4 else v6).append((int(prefix.network_address), prefix.prefixlen))
+        self.prefixes = {4: tuple(v4), 6: tuple(v6)}
+
+
+class Handler:
+    """Answers queries for one server: holds the current topology state, the upstream client and the stats."""
+
+    def __init__(self, settings: Settings, index: Index, *, upstream: UpstreamClient | None = None,
+                 stats: Stats | None = None, logger: Any = None) -> None:
+        self.settings = settings
+        self.stats = stats or Stats()
+        self.log = logger if logger is not None else get_logger("dnsemu")
+        self.query_log = settings.query_log
+        self.udp_size = settings.udp_payload_size
+        self.cache_size = settings.cache_size
+        self.ecs = settings.ecs
+        self.ecs_trusted = tuple(settings.ecs_trusted_networks)
+        self.open_resolver = settings.open_resolver
+        self.forward_external = settings.forward_external_enabled
+        self.has_upstreams = bool(settings.upstreams)
+        self.upstream = upstream if upstream is not None else UpstreamClient(
+            settings.upstream_addresses, timeout=settings.upstream_timeout,
+            attempts=settings.upstream_attempts, udp_size=settings.udp_payload_size)
+        self._state = _State(index)
+
+    # ------------------------------------------------------------------ topology
+
+    @property
+    def index(self) -> Index:
+        return self._state.index
+
+    @property
+    def generation(self) -> int:
+        return self._state.generation
+
+    def swap(self, index: Index) -> None:
+        """Serve ``index`` from the next query on, with a fresh cache (one reference swap)."""
+        self._state = _State(index)
+
+    # ------------------------------------------------------------------ hot path
+
+    def handle(self, data: bytes, addr: Any, tcp: bool = False) -> bytes | Awaitable[bytes | None] | None:
+        """The reply to ``data`` from ``addr`` (``(host, port, ...)``); None to drop; or an awaitable."""
+        start = perf_counter()
+        state = self._state
+        host = addr[0]
+        view = state.where.get(host)
+        if view is None:
+            view = self._where(state, host)
+        # level 1: the very same bytes as an earlier query (all but the ID): only the ID changes
+        entry = state.exact.get((view, tcp, data[2:]))
+        if entry is not None:
+            reply = data[:2] + entry[0]
+        else:
+            # level 2: the same question in another case or with another ID
+            p = peek(data)
+            if p is None:
+                return self._miss(data, addr, tcp, state, None, start)
+            entry = state.cache.get((view, tcp, p.key))
+            if entry is None:
+                return self._miss(data, addr, tcp, state, p, start)
+            reply = with_id_and_case(entry[0], p)
+            exact = state.exact
+            if len(exact) >= self.cache_size:
+                del exact[next(iter(exact))]
+            exact[(view, tcp, data[2:])] = (reply[2:], *entry[1:])
+        stats = self.stats
+        label = entry[1]
+        queries = stats.queries
+        queries[label] = queries.get(label, 0) + 1
+        proto = label[0]
+        stats.cache["hit", proto] += 1
+        if entry[2]:
+            stats.truncated[proto] += 1
+        elapsed = perf_counter() - start
+        stats.durations[proto][bisect_left(DURATION_BUCKETS, elapsed)] += 1
+        stats.duration_sum[proto] += elapsed
+        if self.query_log:
+            self._log_hit(data, host, label, entry[3], elapsed)
+        return reply
+
+    def _miss(self, data: bytes, addr: Any, tcp: bool, state: _State, p: Peek | None,
+              start: float) -> bytes | Awaitable[bytes | None] | None:
+        try:
+            return self._slow(data, addr, tcp, state, p, start)
+        except Exception:
+            return self._internal_error(data, addr, tcp, None)
+
+    def _where(self, state: _State, host: str) -> str:
+        network, _ = state.index.classify(host)
+        view = network.view_key if network is not None else "unknown"
+        if len(state.where) >= _WHERE_LIMIT:
+            state.where.clear()
+        state.where[host] = view
+        return view
+
+    # ------------------------------------------------------------------ slow path
+
+    def _slow(self, data: bytes, addr: Any, tcp: bool, state: _State, p: Peek | None,
+              start: float) -> bytes | Awaitable[bytes | None] | None:
+        proto = "tcp" if tcp else "udp"
+        stats = self.stats
+        stats.cache["miss", proto] += 1
+        try:
+            query = parse_query(data)
+        except WireError as exc:
+            kind = exc.rcode.name.lower() if exc.reply is not None else "dropped"
+            stats.errors[kind] = stats.errors.get(kind, 0) + 1
+            if self.query_log:
+                self.log.info("dns_query", client=addr[0], proto=proto, view="-", qname="", qtype="",
+                              rcode=exc.rcode.name if exc.reply is not None else "DROPPED",
+                              answer="", kind="error", reason=exc.reason,
+                              duration_ms=round((perf_counter() - start) * 1000, 3), cached=False)
+            return exc.reply
+        try:
+            return self._answer(query, data, addr, tcp, state, p, start)
+        except Exception:
+            return self._internal_error(data, addr, tcp, query)
+
+    def _answer(self, query: Query, data: bytes, addr: Any, tcp: bool, state: _State, p: Peek | None,
+                start: float) -> bytes | Awaitable[bytes | None]:
+        host = addr[0]
+        real = ipaddress.ip_address(host.split("%", 1)[0])
+        routing: IPAddress = real
+        scope: int | None = None
+        ecs_text = None
+        edns = query.edns
+        if edns is not None and edns.ecs is not None and self.ecs and self._trusted(real):
+            ecs = edns.ecs
+            ecs_text = f"{ecs.address}/{ecs.source_prefix}"
+            if ecs.source_prefix:
+                routing = ipaddress.ip_address(ecs.address)
+                scope = self._scope(state, routing)
+            else:
+                scope = 0
+        resolution = resolve(state.index, query.question, routing)
+        if tcp:
+            max_size = 65535
+        elif edns is not None:
+            max_size = min(edns.udp_size, self.udp_size)
+        else:
+            max_size = 512
+        outcome = resolution.outcome
+        if outcome is Outcome.FORWARD:
+            if self._may_forward(state, real, resolution):
+                return self._forward(query, resolution, host, tcp, max_size, scope, ecs_text, start)
+            reply = encode_response(query, Rcode.REFUSED, max_size=max_size, server_udp_size=self.udp_size,
+                                    ecs_scope=scope)
+            self.stats.forwarded["refused"] = self.stats.forwarded.get("refused", 0) + 1
+            self._account(query, host, tcp, resolution.view, "refused", reply, start, resolution, ecs_text)
+            return reply
+        reply = encode_response(query, resolution.rcode, resolution.answer, resolution.authority,
+                                max_size=max_size, server_udp_size=self.udp_size, ecs_scope=scope)
+        kind = resolution.source.value
+        label = self._account(query, host, tcp, resolution.view, kind, reply, start, resolution, ecs_text)
+        if p is not None and self.cache_size and outcome in _CACHEABLE and scope is None:
+            cache = state.cache
+            if len(cache) >= self.cache_size:
+                del cache[next(iter(cache))]  # the oldest entry
+            log_fields = (resolution.network, answer_summary(resolution.answer)) if self.query_log else None
+            view = state.where.get(host) or self._where(state, host)
+            truncated = bool(reply[2] & 0x02)
+            cache[(view, tcp, p.key)] = (reply, label, truncated, log_fields)
+            exact = state.exact
+            if len(exact) >= self.cache_size:
+                del exact[next(iter(exact))]
+            exact[(view, tcp, data[2:])] = (reply[2:], label, truncated, log_fields)
+        return reply
+
+    def _trusted(self, address: IPAddress) -> bool:
+        for network in self.ecs_trusted:
+            if address in network:
+                return True
+        mapped = getattr(address, "ipv4_mapped", None)
+        return mapped is not None and self._trusted(mapped)
+
+    def _scope(self, state: _State, routing: IPAddress) -> int:
+        mapped = getattr(routing, "ipv4_mapped", None)
+        if mapped is not None:
+            return 96 + ecs_scope(state.prefixes[4], mapped)
+        return ecs_scope(state.prefixes[routing.version], routing)
+
+    def _may_forward(self, state: _State, real: IPAddress, resolution: Resolution) -> bool:
+        forward = resolution.forward
+        if forward is None:
+            return False
+        if forward.targets:
+            if not self.forward_external:
+                return False
+        elif not self.has_upstreams:
+            return False
+        if self.open_resolver or real.is_loopback:
+            return True
+        mapped = getattr(real, "ipv4_mapped", None)
+        if mapped is not None and mapped.is_loopback:
+            return True
+        network, _ = state.index.classify(real)
+        return network is not None
+
+    async def _forward(self, query: Query, resolution: Resolution, host: str, tcp: bool, max_size: int,
+                       scope: int | None, ecs_text: str | None, start: float) -> bytes | None:
+        forward = resolution.forward
+        assert forward is not None
+        stats = self.stats
+        try:
+            try:
+                upstream_reply = await self.upstream.resolve(forward.name, forward.qtype, forward.targets)
+                reply = encode_forwarded(query, upstream_reply, resolution.answer, max_size=max_size,
+                                         server_udp_size=self.udp_size, ecs_scope=scope)
+                stats.forwarded["answered"] = stats.forwarded.get("answered", 0) + 1
+            except UpstreamError as exc:
+                stats.forwarded["failed"] = stats.forwarded.get("failed", 0) + 1
+                stats.errors["upstream"] = stats.errors.get("upstream", 0) + 1
+                self.log.warning("upstream_failed", qname=forward.name, qtype=type_name(forward.qtype),
+                                 via=forward.via, error=str(exc))
+                reply = encode_response(query, Rcode.SERVFAIL, max_size=max_size, server_udp_size=self.udp_size,
+                                        ecs_scope=scope)
+            except WireError as exc:  # an upstream reply we cannot use
+                stats.forwarded["failed"] = stats.forwarded.get("failed", 0) + 1
+                stats.errors["upstream"] = stats.errors.get("upstream", 0) + 1
+                self.log.warning("upstream_failed", qname=forward.name, qtype=type_name(forward.qtype),
+                                 via=forward.via, error=exc.reason)
+                reply = exc.reply or encode_response(query, Rcode.SERVFAIL, max_size=max_size,
+                                                     server_udp_size=self.udp_size)
+            self._account(query, host, tcp, resolution.view, "forwarded", reply, start, resolution, ecs_text)
+            return reply
+        except Exception:
+            return self._internal_error(b"", (host, 0), tcp, query)
+
+    # ------------------------------------------------------------------ accounting
+
+    def _account(self, query: Query, host: str, tcp: bool, view: str, kind: str, reply: bytes,
+                 start: float, resolution: Resolution | None, ecs_text: str | None) -> tuple[str, str, str, str, str]:
+        proto = "tcp" if tcp else "udp"
+        rcode = reply[3] & 0xF  # never an extended rcode here: BADVERS is a WireError reply
+        label = (proto, view, _qtype_label(query.question.qtype), _rcode_name(rcode), kind)
+        stats = self.stats
+        stats.queries[label] = stats.queries.get(label, 0) + 1
+        truncated = bool(reply[2] & 0x02)
+        if truncated:
+            stats.truncated[proto] += 1
+        elapsed = perf_counter() - start
+        stats.durations[proto][bisect_left(DURATION_BUCKETS, elapsed)] += 1
+        stats.duration_sum[proto] += elapsed
+        if self.query_log:
+            fields: dict[str, Any] = {}
+            if ecs_text is not None:
+                fields["ecs"] = ecs_text
+            if truncated:
+                fields["truncated"] = True
+            self.log.info("dns_query", client=host, proto=proto, view=view,
+                          network=resolution.network if resolution is not None else "-",
+                          qname=query.qname_text, qtype=type_name(query.question.qtype), rcode=label[3],
+                          answer=answer_summary(resolution.answer) if resolution is not None else "",
+                          kind=kind, duration_ms=round(elapsed * 1000, 3), cached=False, **fields)
+        return label
+
+    def _log_hit(self, data: bytes, host: str, label: tuple[str, str, str, str, str], fields: Any,
+                 elapsed: float) -> None:
+        network, answer = fields if fields is not None else ("-", "")
+        qname, qtype = _question(data)
+        self.log.info("dns_query", client=host, proto=label[0], view=label[1], network=network,
+                      qname=qname, qtype=type_name(qtype), rcode=label[3],
+                      answer=answer, kind=label[4], duration_ms=round(elapsed * 1000, 3), cached=True)
+
+    def _internal_error(self, data: bytes, addr: Any, tcp: bool, query: Query | None) -> bytes | None:
+        """SERVFAIL for a query that raised, with the traceback logged; never raises itself."""
+        stats = self.stats
+        stats.errors["internal"] = stats.errors.get("internal", 0) + 1
+        with contextlib.suppress(Exception):  # a broken logger must not take the server down either
+            self.log.exception("internal_error", client=addr[0], proto="tcp" if tcp else "udp",
+                               qname=query.qname_text if query is not None else None)
+        try:
+            if query is not None:
+                return encode_response(query, Rcode.SERVFAIL, max_size=65535 if tcp else 512,
+                                       server_udp_size=self.udp_size)
+        except Exception:
+            pass
+        return servfail_from_header(data)
+
+
+def servfail_from_header(data: bytes) -> bytes | None:
+    """A bare SERVFAIL (no question) answering the header of ``data``; None when there is none."""
+    if len(data) < 12 or data[2] & 0x80:
+        return None
+    flags = 0x8000 | (data[2] & 0x79) << 8 | 0x80 | (data[3] & 0x10) | 2  # QR, opcode, RD, RA, CD, SERVFAIL
+    return data[:2] + flags.to_bytes(2, "big") + bytes(8)
+
+
+def _question(data: bytes) -> tuple[str, int]:
+    """(qname in the client's case, qtype) of a query that :func:`~dnsemu.wire.peek` accepted."""
+    labels, i = [], 12
+    while data[i]:
+        labels.append(data[i + 1 : i + 1 + data[i]].decode("ascii", "backslashreplace"))
+        i += data[i] + 1
+    return (".".join(labels) + "." if labels else "."), data[i + 1] << 8 | data[i + 2]

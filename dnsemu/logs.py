@@ -1,0 +1,86 @@
+"""Logging for the server: structlog, one canonical line per query, lifecycle events.
+
+:func:`configure_logging` is called by ``dnsemu serve`` only (never at import):
+JSON lines when the stream is not a terminal, coloured console output when it
+is; the level filters in the bound logger itself, so a disabled level costs one
+method call that returns ``None``.
+
+Events (snake_case keys):
+
+* ``dns_query`` — client, proto, view, network, qname (client's case), qtype,
+  rcode, answer (a short summary), kind (private/public/nxdomain_private/
+  fallback/internal/forwarded/refused/error), duration_ms, cached; ``ecs`` when
+  an ECS option routed the query.
+* lifecycle — ``server_started`` (addresses, generation), ``server_stopping``,
+  ``server_stopped``, ``topology_loaded``, ``topology_reload_failed`` (error),
+  ``worker_started``/``worker_exited``, ``internal_error`` (with traceback).
+
+The server writes logs to stderr: stdout carries the readiness line only, so a
+script can read it without parsing logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+import structlog
+
+from dnsemu.core.records import Record, rdata_text, type_name
+
+__all__ = ["answer_summary", "configure_logging", "get_logger"]
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None = None,
+                      *, cache: bool = True) -> str:
+    """Configure structlog for the process; returns the format chosen (``json`` or ``console``).
+
+    ``cache=False`` keeps loggers reconfigurable (what tests want, see
+    ``structlog.testing.capture_logs``).
+    """
+    stream = stream if stream is not None else sys.stderr
+    if fmt == "auto":
+        isatty = getattr(stream, "isatty", None)
+        fmt = "console" if isatty is not None and isatty() else "json"
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    if fmt == "json":
+        processors += [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
+    else:
+        processors += [structlog.dev.ConsoleRenderer(colors=_colors(stream))]
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.INFO)),
+        logger_factory=structlog.WriteLoggerFactory(file=stream),  # writes and flushes each line
+        cache_logger_on_first_use=cache,
+    )
+    return fmt
+
+
+def _colors(stream: TextIO) -> bool:
+    try:
+        import colorama  # noqa: F401  (only needed on Windows)
+    except ImportError:
+        return sys.platform != "win32"
+    return True
+
+
+def get_logger(name: str = "dnsemu") -> Any:
+    return structlog.get_logger(name)
+
+
+def answer_summary(records: Sequence[Record], limit: int = 4) -> str:
+    """``"CNAME a.privatelink.x., A 10.0.1.4"``: the answer section in a few words, for logs."""
+    if not records:
+        return ""
+    parts = [f"{type_name(r.rtype)} {rdata_text(r.rtype, r.rdata)}" for r in records[:limit]]
+    if len(records) > limit:
+        parts.append(f"+{len(records) - limit} more")
+    return ", ".join(parts)

@@ -1,0 +1,321 @@
+"""``dnsemu serve``: run the DNS server until SIGTERM or SIGINT.
+
+``main(argv) -> int`` parses the flags (generated from :class:`~dnsemu.settings.Settings`,
+so ``--help`` lists every setting with its default and its environment variable),
+loads the topology, binds, then prints one line to stdout and writes it to
+``--ready-file``::
+
+    dnsemu ready udp://127.0.0.1:5353 tcp://127.0.0.1:5353
+
+That line is the readiness signal (port 0 resolved to the real port); logs go
+to stderr. uvloop runs the event loop when it is installed.
+
+``--workers N`` (N > 1) forks N processes that each bind the same addresses with
+SO_REUSEPORT, so the kernel spreads queries over them. The first worker binds
+first (and resolves port 0); the others bind the port it got. The parent only
+supervises: it forwards SIGTERM/SIGINT/SIGHUP to the workers, prints the
+readiness line once all are bound, and exits 0 after they stopped cleanly (1 if
+one died on its own).
+
+Exit status: 0 after a clean shutdown, 1 when the server cannot run (a port in
+use, a worker died), 2 for invalid settings or an invalid topology.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import socket
+import sys
+import types
+import typing
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from dnsemu.settings import ENV_PREFIX, Settings, SettingsError, load_settings
+
+__all__ = ["build_parser", "main"]
+
+_WORKER_START_TIMEOUT = 60.0
+
+_EPILOG = f"""\
+Every setting also comes from the environment ({ENV_PREFIX}<NAME>, e.g. {ENV_PREFIX}LISTEN=0.0.0.0:53,[::]:53;
+lists are comma-separated or JSON) or from a settings file (--config or {ENV_PREFIX}CONFIG; TOML or YAML,
+keys named like the flags). Precedence: flags, then environment, then file, then defaults.
+
+Prints "dnsemu ready udp://HOST:PORT tcp://HOST:PORT ..." on stdout once bound; logs go to stderr.
+SIGHUP reloads the topology; SIGTERM/SIGINT stop after answering the queries in flight.
+Exit status: 0 clean shutdown, 1 cannot serve, 2 invalid settings or topology.
+"""
+
+
+def _default_text(name: str, field: Any) -> str:
+    if name == "topology":
+        return "zones/topology.yaml of the current directory or of the source checkout"
+    if name == "forward_external":
+        return "auto"
+    default = field.get_default(call_default_factory=True)
+    if default is None:
+        return "none"
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    if isinstance(default, list):
+        return " ".join(map(str, default)) if default else "none"
+    return str(default)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dnsemu serve", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_EPILOG,
+        description="Answer DNS over UDP and TCP the way Azure DNS answers from inside each virtual network "
+                    "of a topology, picking the network by the query's source address (or its ECS option).",
+        argument_default=argparse.SUPPRESS)
+    parser.add_argument("--config", metavar="PATH", help=f"settings file, TOML or YAML (env {ENV_PREFIX}CONFIG)")
+    for name, field in Settings.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        env = f"{ENV_PREFIX}{name.upper()}"
+        description = (field.description or "").replace("%", "%%")
+        help_text = f"{description} (default: {_default_text(name, field)}; env {env})"
+        annotation = field.annotation
+        args = types.SimpleNamespace(flags=[flag], kwargs={"help": help_text, "dest": name})
+        if annotation is bool or annotation == (bool | None):
+            args.kwargs["action"] = argparse.BooleanOptionalAction
+        elif typing.get_origin(annotation) is list:
+            args.kwargs.update(action="append", metavar=_metavar(name))
+            if name == "upstreams":
+                args.flags.append("--upstream")
+        elif typing.get_origin(annotation) is typing.Literal:
+            args.kwargs.update(choices=typing.get_args(annotation), metavar="{" + ",".join(
+                typing.get_args(annotation)) + "}")
+        else:
+            args.kwargs["metavar"] = _metavar(name)
+        parser.add_argument(*args.flags, **args.kwargs)
+    return parser
+
+
+def _metavar(name: str) -> str:
+    special = {"listen": "HOST:PORT", "upstreams": "ADDRESS[:PORT]", "ecs_trusted": "CIDR", "topology": "PATH",
+               "ready_file": "PATH", "workers": "N", "tcp_max_message": "OCTETS", "udp_payload_size": "OCTETS",
+               "cache_size": "ENTRIES"}
+    if name in special:
+        return special[name]
+    return "SECONDS" if Settings.model_fields[name].annotation is float else "N"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exc:  # --help, or a usage error (argparse printed it)
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+    flags = vars(args)
+    config = flags.pop("config", None)
+    try:
+        settings = load_settings(flags, config_file=config)
+    except SettingsError as exc:
+        print("dnsemu serve: invalid settings:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+
+    from dnsemu.logs import configure_logging
+    from dnsemu.topology.errors import TopologyError
+    from dnsemu.topology.load import load_topology
+
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        loaded = load_topology(settings.topology)
+    except TopologyError as exc:
+        print(f"dnsemu serve: {settings.topology}: invalid topology, {len(exc.problems)} problem(s):",
+              file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    _remove(settings.ready_file)
+    try:
+        if settings.workers > 1:
+            return _run_workers(settings, loaded)
+        return _run_single(settings, loaded)
+    finally:
+        _remove(settings.ready_file)
+
+
+# --------------------------------------------------------------------------- one process
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def _announce(settings: Settings, line: str) -> None:
+    print(line, flush=True)
+    if settings.ready_file is not None:
+        path = Path(settings.ready_file)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(line + "\n", encoding="utf-8")
+        os.replace(tmp, path)  # readers never see a half-written file
+
+
+def _remove(path: Path | None) -> None:
+    if path is not None:
+        with contextlib.suppress(OSError):
+            Path(path).unlink()
+
+
+def _run_single(settings: Settings, loaded: Any) -> int:
+    from dnsemu.server import DnsServer
+
+    async def run() -> int:
+        server = DnsServer(settings, loaded)
+        try:
+            await server.start()
+        except OSError as exc:
+            _cannot_listen(settings, exc)
+            await server.stop()
+            return 1
+        _announce(settings, server.ready_line())
+        await server.serve_forever()
+        return 0
+
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        return runner.run(run())
+
+
+def _cannot_listen(settings: Settings, exc: OSError) -> None:
+    print(f"dnsemu serve: cannot listen on {', '.join(settings.listen)}: {exc.strerror or exc}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- N processes
+
+
+def _worker(number: int, settings: Settings, loaded: Any, conn: Any) -> None:
+    """A worker process: serve with SO_REUSEPORT until SIGTERM; report readiness on ``conn``."""
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    import structlog
+
+    from dnsemu.server import DnsServer
+
+    structlog.contextvars.bind_contextvars(worker=number)
+
+    async def run() -> int:
+        server = DnsServer(settings, loaded, reuse_port=True)
+        try:
+            await server.start()
+        except OSError as exc:
+            conn.send(("error", f"cannot listen on {', '.join(settings.listen)}: {exc.strerror or exc}"))
+            await server.stop()
+            return 1
+        conn.send(("ready", server.addresses))
+        conn.close()
+        await server.serve_forever()
+        return 0
+
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        code = runner.run(run())
+    sys.exit(code)
+
+
+def _run_workers(settings: Settings, loaded: Any) -> int:
+    from dnsemu.logs import get_logger
+    from dnsemu.server import ready_line
+    from dnsemu.settings import format_hostport
+
+    log = get_logger("dnsemu.serve")
+    if not hasattr(socket, "SO_REUSEPORT"):
+        print("dnsemu serve: --workers needs SO_REUSEPORT, which this platform lacks", file=sys.stderr)
+        return 1
+    ctx = multiprocessing.get_context("fork")
+    stopping: list[int] = []
+    workers: list[Any] = []
+
+    def forward(sig: int, _frame: Any) -> None:
+        if sig != getattr(signal, "SIGHUP", None):
+            stopping.append(sig)
+        for proc in workers:
+            if proc.is_alive() and proc.pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGTERM if sig == signal.SIGINT else sig)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    try:
+        addresses: list[tuple[str, int]] | None = None
+        for number in range(settings.workers):
+            worker_settings = settings if addresses is None else settings.model_copy(
+                update={"listen": [format_hostport(h, p) for h, p in addresses]})
+            parent_end, child_end = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_worker, args=(number, worker_settings, loaded, child_end),
+                               name=f"dnsemu-worker-{number}", daemon=False)
+            proc.start()
+            child_end.close()
+            workers.append(proc)
+            message = _wait_ready(parent_end, proc)
+            parent_end.close()
+            if message[0] != "ready":
+                print(f"dnsemu serve: worker {number}: {message[1]}", file=sys.stderr)
+                forward(signal.SIGTERM, None)
+                _join(workers, settings.shutdown_grace + 5)
+                return 1
+            addresses = addresses or message[1]
+            if stopping:
+                break
+        assert addresses is not None
+        if not stopping:
+            _announce(settings, ready_line(addresses))
+            log.info("workers_started", workers=settings.workers, pids=[p.pid for p in workers])
+        code = 0
+        sentinels = {proc.sentinel: proc for proc in workers}
+        while sentinels:
+            ready = multiprocessing.connection.wait(list(sentinels))
+            for sentinel in ready:
+                proc = sentinels.pop(sentinel)
+                proc.join()
+                log.info("worker_exited", worker=proc.name, exitcode=proc.exitcode)
+                if not stopping:
+                    # a worker died on its own: stop the others, report failure
+                    code = 1
+                    stopping.append(signal.SIGTERM)
+                    forward(signal.SIGTERM, None)
+                elif proc.exitcode not in (0, None):
+                    code = 1
+        return code
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _join(workers, 1.0)
+
+
+def _wait_ready(conn: Any, proc: Any) -> tuple[str, Any]:
+    deadline = _WORKER_START_TIMEOUT
+    ready = multiprocessing.connection.wait([conn, proc.sentinel], timeout=deadline)
+    if conn in ready:
+        try:
+            return conn.recv()
+        except EOFError:
+            pass
+    if not ready:
+        return ("error", f"not ready after {deadline:.0f} s")
+    proc.join(1.0)
+    return ("error", f"exited with status {proc.exitcode} before it was ready")
+
+
+def _join(workers: list[Any], timeout: float) -> None:
+    for proc in workers:
+        proc.join(timeout)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(1.0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,342 @@
+"""Runtime settings of ``dnsemu serve``: one validated object, from four places.
+
+Precedence, highest first: command-line flags, ``DNSEMU_*`` environment
+variables, a settings file (``--config PATH`` or ``DNSEMU_CONFIG``, TOML or
+YAML, flat keys named like the fields, ``-`` or ``_``), then the defaults below.
+
+:func:`load_settings` is the one entry point. It takes the environment as an
+argument (``os.environ`` by default), so tests build settings without a
+developer's shell leaking into them, and it turns every validation problem
+into one line naming the setting, the bad value and where it came from.
+
+List settings (``listen``, ``upstreams``, ``ecs_trusted``) take a comma-separated
+string or a JSON list in the environment (``DNSEMU_LISTEN=127.0.0.1:53,[::1]:53``),
+a list in a file, and a repeated flag on the command line.
+
+Choices made here (and documented in ``dnsemu serve --help``):
+
+* ``forward_external`` is *auto* by default: servers that the topology declares
+  as external are reached over the wire exactly when ``upstreams`` are set.
+  Without upstreams the server never sends a packet anywhere (hermetic: the
+  right default for a laptop and a test fixture); with upstreams the user has
+  said the network is reachable, so the estate's own external servers are too.
+* ``open_resolver`` is off: a query is only forwarded (to upstreams or external
+  servers) when its real source is a loopback address or lies in a modelled
+  network; anyone else gets REFUSED for names outside the topology.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+__all__ = [
+    "ENV_PREFIX",
+    "Settings",
+    "SettingsError",
+    "format_hostport",
+    "load_settings",
+    "parse_hostport",
+]
+
+ENV_PREFIX = "DNSEMU_"
+LIST_FIELDS = ("listen", "upstreams", "ecs_trusted")
+
+
+class SettingsError(Exception):
+    """Settings that do not validate; ``problems`` holds one readable line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+def parse_hostport(text: str, default_port: int | None = None, *, allow_zero: bool = True) -> tuple[str, int]:
+    """``"127.0.0.1:53"``, ``"[::1]:53"`` → (address, port); ``default_port`` when the port is left out."""
+    text = str(text).strip()
+    host, port_text = text, None
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise ValueError(f"{text!r}: missing ']' after the IPv6 address")
+        host, rest = text[1:end], text[end + 1 :]
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"{text!r}: expected ':PORT' after ']'")
+            port_text = rest[1:]
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    elif text.count(":") > 1:
+        raise ValueError(f"{text!r}: write an IPv6 address with a port as [ADDRESS]:PORT")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"{text!r}: {host!r} is not an IP address (HOST:PORT with an IPv4 address, "
+                         "or [IPv6]:PORT)") from None
+    if port_text is None:
+        if default_port is None:
+            raise ValueError(f"{text!r}: a port is required (HOST:PORT)")
+        return str(address), default_port
+    low = 0 if allow_zero else 1
+    if not port_text.isdigit() or not low <= int(port_text) <= 65535:
+        raise ValueError(f"{text!r}: the port must be a number from {low} to 65535")
+    return str(address), int(port_text)
+
+
+def format_hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _default_topology() -> Path:
+    from dnsemu.cli import default_topology
+
+    return default_topology()
+
+
+class Settings(BaseSettings):
+    """Every knob of ``dnsemu serve``. Build it with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", frozen=True, validate_default=True, case_sensitive=False,
+    )
+
+    topology: Path = Field(default_factory=_default_topology, description="the topology file to serve")
+    listen: list[str] = Field(default_factory=lambda: ["127.0.0.1:5353"],
+                              description="HOST:PORT or [IPv6]:PORT to serve UDP and TCP on; repeatable; "
+                                          "port 0 picks a free port (the same one for UDP and TCP)")
+    ready_file: Path | None = Field(None, description="write the readiness line to this file once every "
+                                                      "socket is bound")
+    workers: int = Field(1, ge=1, le=256, description="processes sharing the port with SO_REUSEPORT")
+    ecs: bool = Field(True, description="honour EDNS Client Subnet (RFC 7871) from trusted sources: answer "
+                                        "as if the query came from the subnet's address")
+    ecs_trusted: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"],
+                                   description="CIDRs whose ECS option is honoured; repeatable")
+    unknown_sources: Literal["internet", "refuse"] = Field(
+        "internet", description="a source in no modelled network asks as an internet client, or is refused")
+    upstreams: list[str] = Field(default_factory=list,
+                                 description="ADDRESS[:PORT] of upstream servers for names outside the "
+                                             "topology, tried in order; repeatable; none = REFUSED")
+    forward_external: bool | None = Field(
+        None, description="reach the topology's external_dns_servers over the wire (auto: only when "
+                          "upstreams are set; without, they are REFUSED)")
+    open_resolver: bool = Field(False, description="forward for any source; off: only loopback and "
+                                                   "modelled networks get forwarded answers")
+    upstream_timeout: float = Field(1.5, gt=0, le=60, description="seconds to wait for one upstream reply")
+    upstream_attempts: int = Field(2, ge=1, le=10, description="rounds over the upstream list before "
+                                                               "answering SERVFAIL")
+    tcp_idle_timeout: float = Field(10.0, gt=0, le=3600, description="seconds a TCP connection may stay "
+                                                                      "without a complete query")
+    tcp_max_connections: int = Field(512, ge=1, le=100_000, description="open TCP connections at most; "
+                                                                        "more are closed on accept")
+    tcp_max_message: int = Field(16384, ge=512, le=65535, description="largest TCP query in octets; a "
+                                                                      "larger one closes the connection")
+    tcp_max_pipelined: int = Field(64, ge=1, le=65535, description="queries in flight per TCP connection "
+                                                                   "before reading pauses")
+    udp_payload_size: int = Field(1232, ge=512, le=4096, description="our EDNS UDP payload size (and the "
+                                                                     "cap on UDP replies)")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="auto: console on a terminal, JSON lines otherwise")
+    query_log: bool = Field(True, description="one dns_query log line per query (off is faster)")
+    watch: bool = Field(True, description="reload when a topology file changes (polling)")
+    watch_interval: float = Field(1.0, ge=0.05, le=3600, description="seconds between topology file checks")
+    cache_size: int = Field(10000, ge=0, le=10_000_000, description="cached replies per topology generation "
+                                                                     "(0 turns the cache off)")
+    shutdown_grace: float = Field(5.0, ge=0, le=600, description="seconds to finish in-flight queries on "
+                                                                 "shutdown")
+
+    @field_validator("log_level", "log_format", "unknown_sources", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("forward_external", mode="before")
+    @classmethod
+    def _auto(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in ("", "auto", "none"):
+            return None
+        return value
+
+    @field_validator("listen", mode="after")
+    @classmethod
+    def _listen(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one listen address is required")
+        out = [format_hostport(*parse_hostport(v)) for v in value]
+        return list(dict.fromkeys(out))
+
+    @field_validator("upstreams", mode="after")
+    @classmethod
+    def _upstreams(cls, value: list[str]) -> list[str]:
+        return [format_hostport(*parse_hostport(v, 53, allow_zero=False)) for v in value]
+
+    @field_validator("ecs_trusted", mode="after")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        out = []
+        for text in value:
+            try:
+                out.append(str(ipaddress.ip_network(str(text).strip(), strict=False)))
+            except ValueError:
+                raise ValueError(f"{text!r} is not a CIDR such as 10.0.0.0/8 or ::1/128") from None
+        return out
+
+    # ------------------------------------------------------------------ derived values
+
+    @property
+    def listen_addresses(self) -> list[tuple[str, int]]:
+        return [parse_hostport(v) for v in self.listen]
+
+    @property
+    def upstream_addresses(self) -> list[tuple[str, int]]:
+        return [parse_hostport(v, 53) for v in self.upstreams]
+
+    @property
+    def ecs_trusted_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(v) for v in self.ecs_trusted]
+
+    @property
+    def forward_external_enabled(self) -> bool:
+        return bool(self.upstreams) if self.forward_external is None else self.forward_external
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, _EnvSource(settings_cls), _FileSource(settings_cls)
+
+
+# --------------------------------------------------------------------------- sources
+
+_ENV: ContextVar[Mapping[str, str] | None] = ContextVar("dnsemu_settings_env", default=None)
+_FILE: ContextVar[dict[str, Any] | None] = ContextVar("dnsemu_settings_file", default=None)
+
+
+class _EnvSource(EnvSettingsSource):
+    """``DNSEMU_*`` from the mapping given to :func:`load_settings`; lists may be comma-separated."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        env = _ENV.get()
+        if env is None:
+            env = os.environ
+        return {k.lower(): v for k, v in env.items()}
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        if field_name in LIST_FIELDS and isinstance(value, str):
+            try:
+                decoded = json.loads(value)
+            except ValueError:  # "[::1]:53" is not JSON: a comma-separated list
+                decoded = None
+            if isinstance(decoded, list):
+                return decoded
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return json.loads(value)
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        data = _FILE.get() or {}
+        return data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_FILE.get() or {})
+
+
+def read_settings_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A TOML (``.toml``) or YAML (anything else) settings file as a flat dict of field names."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SettingsError([f"config: cannot read {path}: {exc.strerror}"]) from None
+    try:
+        if path.suffix.lower() == ".toml":
+            data: Any = tomllib.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, ValueError) as exc:
+        raise SettingsError([f"config: {path} is not valid TOML: {exc}"]) from None
+    except Exception as exc:  # yaml.YAMLError and friends
+        raise SettingsError([f"config: {path} is not valid YAML: {exc}"]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SettingsError([f"config: {path} must hold a mapping of settings (key: value)"])
+    out = {str(k).replace("-", "_").lower(): v for k, v in data.items()}
+    if "topology" in out and out["topology"] is not None:
+        topology = Path(str(out["topology"])).expanduser()
+        out["topology"] = topology if topology.is_absolute() else path.parent / topology
+    if out.get("ready_file") is not None:
+        out["ready_file"] = Path(str(out["ready_file"])).expanduser()
+    return out
+
+
+def load_settings(flags: Mapping[str, Any] | None = None, *, env: Mapping[str, str] | None = None,
+                  config_file: str | os.PathLike[str] | None = None) -> Settings:
+    """Settings from flags (only those given), ``env`` (default ``os.environ``) and a settings file.
+
+    The settings file is ``config_file``, else ``DNSEMU_CONFIG`` from ``env``.
+    Raises :class:`SettingsError` with one line per problem.
+    """
+    environment = os.environ if env is None else env
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    env_config = next((v for k, v in environment.items() if k.upper() == f"{ENV_PREFIX}CONFIG"), None)
+    path = config_file or env_config or None
+    file_data = read_settings_file(path) if path else {}
+    environment = {k: v for k, v in environment.items() if k.upper() != f"{ENV_PREFIX}CONFIG"}
+    env_token, file_token = _ENV.set(environment), _FILE.set(file_data)
+    try:
+        return Settings(**flags)
+    except ValidationError as exc:
+        raise SettingsError(_problems(exc, flags, environment, file_data, path)) from None
+    except ValueError as exc:  # a malformed JSON list in the environment
+        raise SettingsError([f"environment: {exc}"]) from None
+    finally:
+        _ENV.reset(env_token)
+        _FILE.reset(file_token)
+
+
+def _problems(exc: ValidationError, flags: Mapping[str, Any], env: Mapping[str, str],
+              file_data: Mapping[str, Any], path: Any) -> list[str]:
+    env_keys = {k.upper() for k in env}
+    out = []
+    for error in exc.errors(include_url=False):
+        loc = error.get("loc", ())
+        name = str(loc[0]) if loc else "settings"
+        if name in flags:
+            origin = f"--{name.replace('_', '-')}"
+        elif f"{ENV_PREFIX}{name.upper()}" in env_keys:
+            origin = f"{ENV_PREFIX}{name.upper()}"
+        elif name in file_data:
+            origin = f"{path}"
+        else:
+            origin = "default"
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        if error.get("type") == "extra_forbidden":
+            message = f"unknown setting (known: {', '.join(Settings.model_fields)})"
+        elif "input" in error and error.get("type") != "missing":
+            message = f"{message} (got {error['input']!r})"
+        out.append(f"{name.replace('_', '-')}: {message} [from {origin}]")
+    return out
