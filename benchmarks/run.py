@@ -1,0 +1,705 @@
+"""dnsemu against BIND, Knot, Unbound and dnsmasq on the same split-horizon work, side by side (issue 6).
+
+    python benchmarks/run.py            # the full suite, about 20 minutes on 2 cores
+    python benchmarks/run.py --quick    # short runs, 1 pass, scale up to 100k records (about 6 minutes)
+    python benchmarks/run.py --only main,hostile --update-readme
+
+Installs the peers from Debian packages when they are missing (as root, services kept
+from starting), writes the workload of ``shared/reference/peer-bench`` under
+``benchmarks/out/``, starts every server on 127.0.0.1 (server pinned to CPU0, dnsperf to
+CPU1) and prints Markdown tables: throughput, mean and p99 latency, server CPU per query
+and dnsemu's ratio to each peer; then a cache-hostile mix, ECS, TCP, ``--workers 2``,
+topology scale (compile time and memory), reload under load and query logging, and
+which issue-6 targets are met. Results also go to ``benchmarks/out/results.{md,json}``.
+Traffic goes to 127.0.0.1 only; every child process has a time bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import workload  # noqa: E402
+from harness import PerfResult, Server, ask, dnsperf, rss_kib, tail, version  # noqa: E402
+
+OUT = HERE / "out"
+X = "\u00d7"  # the multiplication sign
+PEERS = ("bind", "knot", "unbound", "dnsmasq")
+PACKAGES = {"bind": ("bind9", "/usr/sbin/named"), "knot": ("knot", "/usr/sbin/knotd"),
+            "unbound": ("unbound", "/usr/sbin/unbound"), "dnsmasq": ("dnsmasq-base", "/usr/sbin/dnsmasq"),
+            "dnsperf": ("dnsperf", "/usr/bin/dnsperf")}
+LABELS = {
+    "dnsemu": "dnsemu (1 worker, uvloop)",
+    "bind": "BIND 9 (2 views)",
+    "knot": "Knot + mod-geoip (QNAME split)",
+    "unbound": "Unbound views (CNAME only)",
+    "dnsmasq": "dnsmasq (no split)",
+}
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- install and environment
+
+
+def install(notes: list[str]) -> None:
+    """apt-get install what is missing (root only); services are kept from starting by policy-rc.d."""
+    missing = [pkg for pkg, path in PACKAGES.values() if not Path(path).exists()]
+    if not any(Path(p).exists() for p in ("/usr/lib/x86_64-linux-gnu/knot/modules-3.2/geoip.so",)) and \
+            not list(Path("/usr/lib").glob("*/knot/modules-*/geoip.so")):
+        missing.append("knot-module-geoip")
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        notes.append(f"not root: cannot install {', '.join(missing)}")
+        return
+    policy = Path("/usr/sbin/policy-rc.d")
+    made_policy = False
+    if not policy.exists():
+        policy.write_text("#!/bin/sh\nexit 101\n")
+        policy.chmod(0o755)
+        made_policy = True
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    try:
+        log(f"apt-get install {' '.join(missing)}")
+        subprocess.run(["apt-get", "update", "-qq"], env=env, timeout=300, check=False,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        done = subprocess.run(["apt-get", "install", "-y", "-qq", *missing], env=env, timeout=900,
+                              capture_output=True, text=True, check=False)
+        if done.returncode != 0:  # one at a time, so one missing package does not block the others
+            for pkg in missing:
+                one = subprocess.run(["apt-get", "install", "-y", "-qq", pkg], env=env, timeout=600,
+                                     capture_output=True, text=True, check=False)
+                if one.returncode != 0:
+                    notes.append(f"package {pkg} could not be installed: {one.stderr.strip().splitlines()[-1:]}")
+    finally:
+        if made_policy:
+            policy.unlink()
+
+
+def machine_info() -> dict[str, str]:
+    model = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    try:
+        import uvloop
+
+        uv = uvloop.__version__
+    except ImportError:
+        uv = "not installed"
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, check=False).stdout.strip()
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": model,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "uvloop": uv,
+        "dnsperf": version(["dnsperf", "-h"], r"Version (\S+)"),
+        "bind": version(["/usr/sbin/named", "-v"], r"BIND (\S+)"),
+        "knot": version(["/usr/sbin/knotd", "-V"], r"\(Knot DNS\),? version (\S+)|(\d+\.\d+\.\d+)"),
+        "unbound": version(["/usr/sbin/unbound", "-V"], r"Version (\S+)"),
+        "dnsmasq": version(["/usr/sbin/dnsmasq", "-v"], r"version (\S+)"),
+        "dnsemu_commit": commit,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+# --------------------------------------------------------------------------- servers
+
+
+def dnsemu_server(name: str, topology: Path, port: int, *, workers: int = 1, query_log: bool = False,
+                  extra: Iterable[str] = ()) -> Server:
+    argv = [sys.executable, "-m", "dnsemu", "serve", "--topology", str(topology), "--listen", f"127.0.0.1:{port}",
+            "--workers", str(workers), "--no-watch", "--log-format", "json"]
+    argv += ["--query-log", "--log-level", "info"] if query_log else ["--no-query-log", "--log-level", "info"]
+    argv += list(extra)
+    env = {"PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return Server(name, LABELS.get(name, name), port, argv, OUT / "logs" / f"{name}.log", env=env)
+
+
+def peer_server(name: str, conf: Path, port: int, threads: int = 1) -> Server:
+    argv = {
+        "bind": ["/usr/sbin/named", "-g", "-n", str(threads), "-c", str(conf)],
+        "knot": ["/usr/sbin/knotd", "-c", str(conf)],
+        "unbound": ["/usr/sbin/unbound", "-d", "-c", str(conf)],
+        "dnsmasq": ["/usr/sbin/dnsmasq", "-k", "-C", str(conf)],
+    }[name]
+    return Server(name, LABELS[name], port, argv, OUT / "logs" / f"{name}.log")
+
+
+class Fleet:
+    """The servers of one sitting; all stopped on exit, each by its own pid."""
+
+    def __init__(self) -> None:
+        self.servers: dict[str, Server] = {}
+
+    def start(self, server: Server, pin: str | None = "0", timeout: float = 120) -> Server | None:
+        try:
+            server.start(pin=pin, timeout=timeout)
+        except RuntimeError as exc:
+            log(f"cannot start {server.name}: {exc}")
+            return None
+        self.servers[server.name] = server
+        log(f"{server.name} ready on 127.0.0.1:{server.port} in {server.ready_s:.2f} s (pid {server.pid})")
+        return server
+
+    def stop(self, name: str) -> None:
+        server = self.servers.pop(name, None)
+        if server is not None:
+            server.stop()
+
+    def stop_all(self) -> None:
+        for name in list(self.servers):
+            self.stop(name)
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+def median_result(runs: list[PerfResult]) -> PerfResult:
+    """The run with the median q/s, its CPU per query replaced by the median of the runs."""
+    good = [r for r in runs if r.completed]
+    if not good:
+        return runs[0] if runs else PerfResult("?", error="no run")
+    ordered = sorted(good, key=lambda r: r.qps)
+    mid = ordered[(len(ordered) - 1) // 2]
+    out = PerfResult(**{k: v for k, v in mid.__dict__.items()})
+    cpus = [r.us_per_query for r in good if r.us_per_query is not None]
+    if cpus:
+        med = statistics.median(cpus)
+        out.srv_cpu_s = med * out.completed / 1e6
+    out.error = ""
+    return out
+
+
+def answer_check(servers: dict[str, Server]) -> dict[str, dict[str, str]]:
+    """What each server answers: internal view, external view, a nonexistent name, ECS (10.1.0.0/24)."""
+    ecs = bytes.fromhex(workload.ECS_OPTION.split(":")[1])
+    out = {}
+    for name, s in servers.items():
+        row = {}
+        for key, qname, src, opt in (("internal", "acct7.blob.core.windows.net", "127.0.0.2", None),
+                                     ("external", "acct7.blob.core.windows.net", "127.0.0.1", None),
+                                     ("nonexistent", "nosuch7.blob.core.windows.net", "127.0.0.2", None),
+                                     ("ecs", "acct7.blob.core.windows.net", "127.0.0.1", ecs)):
+            reply = ask(s.port, qname, src=src, ecs=opt)
+            if reply is None:
+                row[key] = "no reply"
+            else:
+                rcode = {0: "NOERROR", 3: "NXDOMAIN", 5: "REFUSED", 2: "SERVFAIL"}.get(reply.rcode, str(reply.rcode))
+                row[key] = f"{rcode} {','.join(reply.addresses()) or '-'} ({len(reply.answers)} RR, {reply.size} B)"
+        out[name] = row
+    return out
+
+
+class Suite:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.quick = args.quick
+        self.limit = args.limit or (3 if self.quick else 10)
+        self.runs = args.runs or (1 if self.quick else 3)
+        self.fleet = Fleet()
+        self.files: dict[str, Path] = {}
+        self.results: dict[str, Any] = {"notes": []}
+        self.md: list[str] = []
+        self.raw = OUT / "raw"
+
+    @property
+    def notes(self) -> list[str]:
+        return self.results["notes"]
+
+    def perf(self, server: Server, tag: str, **kw: Any) -> PerfResult:
+        kw.setdefault("limit", self.limit)
+        r = dnsperf(server, server.port, kw.pop("queries", self.files["queries"]), self.raw, tag, **kw)
+        srv = f"{r.us_per_query:.2f} µs/q" if r.us_per_query else "-"
+        p99 = f", p99 {r.p99_ms:.3f} ms" if r.p99_ms is not None else ""
+        log(f"  {tag}: {r.qps:,.0f} q/s, lost {r.lost}, avg {r.avg_ms:.3f} ms{p99}, srv {srv}"
+            f"{', ' + r.error if r.error else ''}")
+        return r
+
+    # -- sections
+
+    def main_table(self) -> None:
+        """Pinned: every server on CPU0, dnsperf on CPU1; interleaved passes; then -v latency runs."""
+        fleet = self.fleet
+        order = ["dnsemu", *[p for p in PEERS if p in fleet.servers]]
+        order = [n for n in order if n in fleet.servers]
+        for name in order:  # warm-up
+            self.perf(fleet.servers[name], f"warmup-{name}", limit=2)
+        runs: dict[str, list[PerfResult]] = {n: [] for n in order}
+        for i in range(self.runs):
+            for name in order:
+                runs[name].append(self.perf(fleet.servers[name], f"main-{name}-{i}"))
+        lat_sat, lat_5k = {}, {}
+        for name in order:
+            lat_sat[name] = self.perf(fleet.servers[name], f"lat-sat-{name}", verbose=True)
+            lat_5k[name] = self.perf(fleet.servers[name], f"lat-5k-{name}", verbose=True, qps=5000)
+        table = {}
+        for name in order:
+            m = median_result(runs[name])
+            table[name] = {
+                "qps": m.qps, "qps_runs": [r.qps for r in runs[name]], "avg_ms": m.avg_ms, "max_ms": m.max_ms,
+                "us_per_query": m.us_per_query, "lost": m.lost, "response_size": m.response_size,
+                "rcodes": m.rcodes, "client_cpu_pct": m.client_cpu_s / m.runtime_s * 100 if m.runtime_s else None,
+                "srv_cpu_pct": m.srv_cpu_s / m.runtime_s * 100 if m.runtime_s else None,
+                "foreign_cpu_pct": m.foreign_cpu_pct,
+                "p50_sat_ms": lat_sat[name].p50_ms, "p99_sat_ms": lat_sat[name].p99_ms,
+                "p50_5k_ms": lat_5k[name].p50_ms, "p99_5k_ms": lat_5k[name].p99_ms,
+                "p999_5k_ms": lat_5k[name].p999_ms, "lost_5k": lat_5k[name].lost,
+            }
+        self.results["main"] = table
+        self.section_md_main(table)
+
+    def section_md_main(self, table: dict[str, dict[str, Any]]) -> None:
+        d = table.get("dnsemu")
+        lines = [
+            f"### Pinned, one worker: server on CPU0, dnsperf on CPU1 (`-c 10 -q 100`, {self.limit:g} s runs, "
+            f"median of {self.runs})",
+            "",
+            "| server | q/s | mean ms | p99 ms @sat | p99 ms @5k | srv CPU µs/q | srv / dnsperf CPU % "
+            "| reply B | dnsemu q/s ÷ | dnsemu µs/q ÷ | dnsemu p99 ÷ |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for name, row in table.items():
+            ratios = ["", "", ""]
+            if d and name != "dnsemu":
+                ratios = [ratio(d["qps"], row["qps"]), ratio(d["us_per_query"], row["us_per_query"]),
+                          ratio(d["p99_sat_ms"], row["p99_sat_ms"])]
+            lines.append(
+                f"| {LABELS.get(name, name)} | {row['qps']:,.0f} | {fmt(row['avg_ms'], 3)} | "
+                f"{fmt(row['p99_sat_ms'], 3)} | {fmt(row['p99_5k_ms'], 3)} | {fmt(row['us_per_query'], 2)} | "
+                f"{fmt(row['srv_cpu_pct'], 0)} / {fmt(row['client_cpu_pct'], 0)} | {row['response_size']:.0f} | "
+                f"{' | '.join(ratios)} |")
+        lines += ["", "Ratios are dnsemu's value divided by the peer's (q/s: higher is better for dnsemu; "
+                  "µs/q and p99: lower is better). p99 comes from separate `-v` runs (per-query latencies), "
+                  "one at saturation and one at `-Q 5000`."]
+        self.md += [*lines, ""]
+
+    def answers(self) -> None:
+        check = answer_check(self.fleet.servers)
+        self.results["answers"] = check
+        lines = ["### What each server answers", "",
+                 "| server | acct7 from 127.0.0.2 (internal) | acct7 from 127.0.0.1 (external) | "
+                 "nosuch7 from 127.0.0.2 | acct7 from 127.0.0.1 with ECS 10.1.0.0/24 |",
+                 "| --- | --- | --- | --- | --- |"]
+        for name, row in check.items():
+            lines.append(f"| {LABELS.get(name, name)} | {row['internal']} | {row['external']} | "
+                         f"{row['nonexistent']} | {row['ecs']} |")
+        self.md += [*lines, ""]
+
+    def variant(self, key: str, title: str, servers: list[Server], dnsemu_runs: int, note: str,
+                **kw: Any) -> dict[str, Any]:
+        """One workload against several servers (dnsemu gets ``dnsemu_runs`` runs, peers one)."""
+        rows: dict[str, Any] = {}
+        for s in servers:
+            n = dnsemu_runs if s.name.startswith("dnsemu") else 1
+            runs = [self.perf(s, f"{key}-{s.name}-{i}", **kw) for i in range(n)]
+            m = median_result(runs)
+            rows[s.name] = {"qps": m.qps, "avg_ms": m.avg_ms, "max_ms": m.max_ms, "us_per_query": m.us_per_query,
+                            "lost": m.lost, "sent": m.sent, "rcodes": m.rcodes, "runs": len(runs),
+                            "error": m.error}
+        self.results[key] = rows
+        d = next((v for k, v in rows.items() if k.startswith("dnsemu")), None)
+        lines = [f"### {title}", "", note, "",
+                 "| server | q/s | mean ms | max ms | srv CPU µs/q | lost | dnsemu q/s ÷ | rcodes |",
+                 "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+        for name, row in rows.items():
+            r = ratio(d["qps"], row["qps"]) if d and not name.startswith("dnsemu") else ""
+            lines.append(f"| {LABELS.get(name, name)} | {row['qps']:,.0f} | {fmt(row['avg_ms'], 3)} | "
+                         f"{fmt(row['max_ms'], 2)} | {fmt(row['us_per_query'], 2)} | {row['lost']} | {r} | "
+                         f"{row['rcodes'][:80]} |")
+        self.md += [*lines, ""]
+        return rows
+
+    def hostile(self) -> None:
+        s = dnsemu_server("dnsemu-hostile", self.files["hostile"], 25321)
+        server = self.fleet.start(s)
+        servers = ([server] if server else []) + [self.fleet.servers[p] for p in PEERS if p in self.fleet.servers]
+        self.variant("hostile", "Cache-hostile mix: 100,000 distinct names", servers, self.runs,
+                     "Every query is a different name asked straight in the linked `privatelink.blob` zone from "
+                     "127.0.0.2: 90,000 absent (NXDOMAIN from the linked zone) and 10,000 present (dnsemu's "
+                     "topology adds them to the zone; the peers have only the 200 names, so they answer NXDOMAIN "
+                     "to all). dnsperf cycles through the file in order, so no name repeats within 100,000 "
+                     "queries and dnsemu's reply cache (10,000 entries) never hits.",
+                     queries=self.files["hostile_queries"])
+        self.fleet.stop("dnsemu-hostile")
+
+    def ecs(self) -> None:
+        servers = [self.fleet.servers[n] for n in ("dnsemu", *PEERS) if n in self.fleet.servers]
+        self.variant("ecs", "ECS: every query carries EDNS Client Subnet 10.1.0.0/24", servers, self.runs,
+                     "Sent from 127.0.0.1 (the external view by source) with `-E 8:000118000a0100`; dnsemu trusts "
+                     "ECS from 127.0.0.0/8 and answers as the VNet (10.1.0.N), so every answer depends on the "
+                     "option. The peers ignore ECS for their view choice (answers from their external view).",
+                     src="127.0.0.1", edns_option=workload.ECS_OPTION)
+
+    def tcp(self) -> None:
+        servers = [self.fleet.servers[n] for n in ("dnsemu", *PEERS) if n in self.fleet.servers]
+        clients = 50 if self.quick else 100
+        self.variant("tcp", f"TCP: {clients} connections, pipelined", servers, self.runs,
+                     f"`dnsperf -m tcp -c {clients} -q 500`: {clients} connections, up to 500 queries outstanding "
+                     "in all (several in flight per connection). dnsmasq forks a process per TCP connection "
+                     "(at most 20): it is not built for this.",
+                     mode="tcp", clients=clients, outstanding=500)
+
+    def workers(self) -> None:
+        """Unpinned: --workers 2 vs one worker, dnsperf -c 40 (no taskset anywhere)."""
+        topo = self.files["bench"]
+        rows: dict[str, Any] = {}
+        servers = []
+        for name, n, port in (("dnsemu-1w", 1, workload.PORTS["dnsemu-1w"]),
+                              ("dnsemu-2w", 2, workload.PORTS["dnsemu-2w"])):
+            s = self.fleet.start(dnsemu_server(name, topo, port, workers=n), pin=None)
+            if s:
+                servers.append(s)
+        if len(servers) == 2:
+            for s in servers:
+                self.perf(s, f"warmup-{s.name}", limit=2, pin=None, clients=40)
+            runs: dict[str, list[PerfResult]] = {s.name: [] for s in servers}
+            for i in range(self.runs):
+                for s in servers:
+                    runs[s.name].append(self.perf(s, f"workers-{s.name}-{i}", pin=None, clients=40))
+            for s in servers:
+                m = median_result(runs[s.name])
+                rows[s.name] = {"qps": m.qps, "qps_runs": [r.qps for r in runs[s.name]], "avg_ms": m.avg_ms,
+                                "us_per_query": m.us_per_query, "lost": m.lost,
+                                "srv_cpu_pct": m.srv_cpu_s / m.runtime_s * 100 if m.runtime_s else None,
+                                "client_cpu_pct": m.client_cpu_s / m.runtime_s * 100 if m.runtime_s else None}
+        for s in servers:
+            self.fleet.stop(s.name)
+        self.results["workers"] = rows
+        lines = ["### Unpinned: `--workers 2` against one worker (`dnsperf -c 40`, nothing pinned)", "",
+                 "| dnsemu | q/s (runs) | mean ms | srv CPU µs/q | srv / dnsperf CPU % | lost |",
+                 "| --- | --- | ---: | ---: | ---: | ---: |"]
+        for name, row in rows.items():
+            runs_text = ", ".join(f"{q:,.0f}" for q in row["qps_runs"])
+            lines.append(f"| {name} | **{row['qps']:,.0f}** ({runs_text}) | {fmt(row['avg_ms'], 3)} | "
+                         f"{fmt(row['us_per_query'], 2)} | {fmt(row['srv_cpu_pct'], 0)} / "
+                         f"{fmt(row['client_cpu_pct'], 0)} | {row['lost']} |")
+        if len(rows) == 2:
+            lines += ["", f"2 workers ÷ 1 worker: **{ratio(rows['dnsemu-2w']['qps'], rows['dnsemu-1w']['qps'])}**"]
+        self.md += [*lines, ""]
+
+    def logging(self) -> None:
+        """Query log at INFO (JSON lines) to a file vs off, pinned, interleaved."""
+        s = self.fleet.start(dnsemu_server("dnsemu-log", self.files["bench"], workload.PORTS["dnsemu-log"],
+                                           query_log=True))
+        base = self.fleet.servers.get("dnsemu")
+        if s is None or base is None:
+            return
+        self.perf(s, "warmup-dnsemu-log", limit=2)
+        runs: dict[str, list[PerfResult]] = {"off": [], "on": []}
+        log_bytes = []
+        for i in range(self.runs):
+            runs["off"].append(self.perf(base, f"log-off-{i}"))
+            size0 = s.log.stat().st_size
+            runs["on"].append(self.perf(s, f"log-on-{i}"))
+            log_bytes.append(s.log.stat().st_size - size0)
+        off, on = median_result(runs["off"]), median_result(runs["on"])
+        lines_logged = 0
+        with s.log.open("rb") as f:
+            for line in f:
+                if b'"dns_query"' in line:
+                    lines_logged += 1
+        sample = ""
+        with s.log.open("rb") as f:
+            for line in f:
+                if b'"dns_query"' in line:
+                    sample = line.decode(errors="replace").strip()
+                    break
+        self.fleet.stop("dnsemu-log")
+        with contextlib.suppress(OSError):
+            s.log.unlink()  # hundreds of MB
+        self.results["logging"] = {"off_qps": off.qps, "on_qps": on.qps, "off_us": off.us_per_query,
+                                   "on_us": on.us_per_query, "log_bytes_per_run": log_bytes,
+                                   "lines_logged": lines_logged, "sample": sample}
+        cost = 1 - on.qps / off.qps if off.qps else None
+        self.results["logging"]["cost"] = cost
+        self.md += ["### Per-query logging: INFO, JSON lines to a file, against off (pinned)", "",
+                    "| query log | q/s | srv CPU µs/q | bytes logged per run |", "| --- | ---: | ---: | ---: |",
+                    f"| off (`--no-query-log`) | {off.qps:,.0f} | {fmt(off.us_per_query, 2)} | 0 |",
+                    f"| on (`--query-log --log-level info`, stderr to a file) | {on.qps:,.0f} | "
+                    f"{fmt(on.us_per_query, 2)} | {statistics.median(log_bytes) / 1e6:,.0f} MB |", "",
+                    f"Throughput cost of logging: **{fmt(cost * 100 if cost is not None else None, 1)} %**. "
+                    f"A line: `{sample[:300]}`", ""]
+
+    def scale(self) -> None:
+        sizes = [1_000, 10_000, 100_000] + ([] if self.quick else [1_000_000])
+        rows = {}
+        for size in sizes:
+            topo = workload.write_scale_topology(OUT, size)
+            log(f"scale: {size:,} records: load + compile in a fresh process")
+            row: dict[str, Any] = {}
+            try:
+                done = subprocess.run([sys.executable, str(HERE / "scale_probe.py"), str(topo)], capture_output=True,
+                                      text=True, timeout=900, cwd=REPO,
+                                      env=dict(os.environ, PYTHONPATH=str(REPO)), check=False)
+                row.update(json.loads(done.stdout.strip().splitlines()[-1]))
+            except (subprocess.TimeoutExpired, ValueError, IndexError) as exc:
+                row["error"] = f"probe failed: {exc!r}"
+            log(f"  {row}")
+            server = dnsemu_server(f"dnsemu-scale-{size}", topo, 25330)
+            server.probe = "h1.z0.scale.internal"
+            s = self.fleet.start(server, pin="0", timeout=900)
+            if s is not None:
+                row["serve_ready_s"] = s.ready_s
+                row["serve_rss_kib"] = rss_kib(s.pid)
+                self.fleet.stop(s.name)
+            else:
+                row.setdefault("error", "serve did not start")
+            rows[size] = row
+        self.results["scale"] = rows
+        lines = ["### Topology scale: load (YAML + zone files, validation) and compile, then `dnsemu serve`", "",
+                 "| records | load s | compile s | load + compile s | RSS after compile MB | peak RSS MB "
+                 "| `dnsemu serve` ready s | serve RSS MB | RSS per 100k records MB |",
+                 "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for size, row in rows.items():
+            if "load_s" not in row:
+                lines.append(f"| {size:,} | {row.get('error', '?')} | | | | | | | |")
+                continue
+            per100k = (row["rss_kib"] - row["base_rss_kib"]) / 1024 / size * 100_000
+            lines.append(
+                f"| {size:,} | {row['load_s']:.2f} | {row['compile_s']:.2f} | {row['load_s'] + row['compile_s']:.2f} | "
+                f"{row['rss_kib'] / 1024:,.0f} | {row['hwm_kib'] / 1024:,.0f} | {fmt(row.get('serve_ready_s'), 2)} | "
+                f"{fmt(row.get('serve_rss_kib', 0) / 1024 if row.get('serve_rss_kib') else None, 0)} | "
+                f"{per100k:,.0f} |")
+        lines += ["", "One VNet per 100 zones, zones of 10,000 A records each in RFC 1035 zone files; every number "
+                  "from a fresh process (`benchmarks/scale_probe.py`, /proc/self/status). \"ready\" is from exec to "
+                  "the first answered query."]
+        self.md += [*lines, ""]
+
+    def reload(self) -> None:
+        """SIGHUP every second with a 100k-record topology while dnsperf runs: p99 with and without."""
+        flip = [0]
+        topo = workload.write_reload_topology(OUT, flip[0])
+        s = self.fleet.start(dnsemu_server("dnsemu-reload", topo, workload.PORTS["dnsemu-reload"]), timeout=300)
+        if s is None:
+            return
+        rate = 20_000
+        limit = max(self.limit, 5)
+        stop = threading.Event()
+
+        def hup_every_second() -> None:
+            while not stop.wait(1.0):
+                flip[0] += 1
+                workload.write_reload_topology(OUT, flip[0])
+                s.signal(signal.SIGHUP)
+
+        def with_reloads(fn: Callable[[], PerfResult]) -> PerfResult:
+            stop.clear()
+            t = threading.Thread(target=hup_every_second, daemon=True)
+            t.start()
+            try:
+                return fn()
+            finally:
+                stop.set()
+                t.join()
+
+        self.perf(s, "warmup-reload", limit=2)
+        rows = {}
+        loaded0 = count_in(s.log, b"topology_loaded")
+        rows["fixed"] = self.perf(s, "reload-fixed-none", verbose=True, qps=rate, limit=limit)
+        rows["fixed_hup"] = with_reloads(lambda: self.perf(s, "reload-fixed-hup", verbose=True, qps=rate,
+                                                           limit=limit))
+        time.sleep(3)  # let the last reload finish
+        loaded1 = count_in(s.log, b"topology_loaded")
+        rows["sat"] = self.perf(s, "reload-sat-none", verbose=True, limit=limit)
+        rows["sat_hup"] = with_reloads(lambda: self.perf(s, "reload-sat-hup", verbose=True, limit=limit))
+        time.sleep(3)
+        loaded2 = count_in(s.log, b"topology_loaded")
+        failed = count_in(s.log, b"topology_reload_failed")
+        self.fleet.stop(s.name)
+        self.results["reload"] = {k: v.as_dict() for k, v in rows.items()}
+        self.results["reload"]["reloads"] = [loaded1 - loaded0, loaded2 - loaded1]
+        self.results["reload"]["failed"] = failed
+        lines = [f"### Reload under load: 100,200-record topology, SIGHUP every second ({limit:g} s runs)", "",
+                 "| load | reloads | q/s | lost | p50 ms | p99 ms | p99.9 ms | max ms |",
+                 "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        names = {"fixed": f"-Q {rate}, no reload", "fixed_hup": f"-Q {rate}, SIGHUP every 1 s",
+                 "sat": "saturation, no reload", "sat_hup": "saturation, SIGHUP every 1 s"}
+        counts = {"fixed": 0, "fixed_hup": loaded1 - loaded0, "sat": 0, "sat_hup": loaded2 - loaded1}
+        for key, r in rows.items():
+            lines.append(f"| {names[key]} | {counts[key]} | {r.qps:,.0f} | {r.lost} | {fmt(r.p50_ms, 3)} | "
+                         f"{fmt(r.p99_ms, 3)} | {fmt(r.p999_ms, 3)} | {fmt(r.max_ms, 1)} |")
+        lines += ["", "Each SIGHUP follows a rewrite of the topology (one record changes), so each is a real reload: "
+                  "the YAML and the 100,000-line zone file read, validated and compiled again, then swapped in. "
+                  f"Failed reloads: {failed}."]
+        self.md += [*lines, ""]
+
+    # -- targets
+
+    def targets(self) -> None:
+        r = self.results
+        main = r.get("main", {})
+        d, bind, knot = main.get("dnsemu"), main.get("bind"), main.get("knot")
+        rows: list[tuple[str, str, bool | None]] = []
+
+        def add(target: str, measured: str, ok: bool | None) -> None:
+            rows.append((target, measured, ok))
+
+        if d and bind:
+            add(f"q/s ≥ 1.2 {X} BIND's views (pinned)", f"{d['qps']:,.0f} vs {bind['qps']:,.0f}: "
+                f"{ratio(d['qps'], bind['qps'])}", d["qps"] >= 1.2 * bind["qps"])
+            if d["p99_sat_ms"] is not None and bind["p99_sat_ms"] is not None:
+                add("p99 at saturation ≤ BIND's", f"{d['p99_sat_ms']:.3f} vs {bind['p99_sat_ms']:.3f} ms",
+                    d["p99_sat_ms"] <= bind["p99_sat_ms"])
+        if d and knot and d["us_per_query"] and knot["us_per_query"]:
+            add(f"server CPU per query ≤ 1.6 {X} Knot's", f"{d['us_per_query']:.2f} vs {knot['us_per_query']:.2f} µs: "
+                f"{ratio(d['us_per_query'], knot['us_per_query'])}", d["us_per_query"] <= 1.6 * knot["us_per_query"])
+        if d and d.get("p99_5k_ms") is not None:
+            add("p99 at 5k q/s ≤ 0.3 ms", f"{d['p99_5k_ms']:.3f} ms", d["p99_5k_ms"] <= 0.3)
+        h = r.get("hostile", {}).get("dnsemu-hostile")
+        if h:
+            add("cache-hostile mix ≥ 50,000 q/s", f"{h['qps']:,.0f} q/s", h["qps"] >= 50_000)
+        w = r.get("workers", {})
+        if "dnsemu-1w" in w and "dnsemu-2w" in w:
+            add(f"--workers 2 (unpinned, -c 40) ≥ 1.4 {X} one worker",
+                f"{w['dnsemu-2w']['qps']:,.0f} vs {w['dnsemu-1w']['qps']:,.0f}: "
+                f"{ratio(w['dnsemu-2w']['qps'], w['dnsemu-1w']['qps'])}",
+                w["dnsemu-2w"]["qps"] >= 1.4 * w["dnsemu-1w"]["qps"])
+        big = r.get("scale", {}).get(1_000_000)
+        if big and "load_s" in big:
+            total = big["load_s"] + big["compile_s"]
+            add("1M records compile in ≤ 20 s", f"{total:.1f} s (load {big['load_s']:.1f} + compile "
+                f"{big['compile_s']:.1f})", total <= 20)
+            add("1M records ≤ 1.5 GB resident", f"{big['hwm_kib'] / 1024:,.0f} MB peak, "
+                f"{big['rss_kib'] / 1024:,.0f} MB after", big["hwm_kib"] <= 1.5 * 1024 * 1024)
+        rl = r.get("reload")
+        if rl:
+            base, hup = rl["fixed"], rl["fixed_hup"]
+            if base["p99_ms"] is not None and hup["p99_ms"] is not None:
+                added = hup["p99_ms"] - base["p99_ms"]
+                add("reload of 100k records under load adds ≤ 50 ms to p99 and loses nothing",
+                    f"p99 {base['p99_ms']:.3f} → {hup['p99_ms']:.3f} ms (+{added:.1f} ms), lost {hup['lost']}",
+                    added <= 50 and hup["lost"] == 0)
+        lg = r.get("logging")
+        if lg and lg.get("cost") is not None:
+            add("query logging at INFO to a file costs ≤ 30 % of throughput", f"{lg['cost'] * 100:.1f} %",
+                lg["cost"] <= 0.30)
+        r["targets"] = [{"target": t, "measured": m, "met": ok} for t, m, ok in rows]
+        lines = ["### Issue 6 targets", "", "| target | measured | met |", "| --- | --- | --- |"]
+        for t, m, ok in rows:
+            lines.append(f"| {t} | {m} | {'**yes**' if ok else '**no**' if ok is not None else '?'} |")
+        self.md = [*lines, "", *self.md]
+
+
+def count_in(path: Path, needle: bytes) -> int:
+    try:
+        with path.open("rb") as f:
+            return sum(1 for line in f if needle in line)
+    except OSError:
+        return 0
+
+
+def fmt(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return "-" if not a or not b else f"{a / b:.2f}{X}"
+
+
+SECTIONS = ("main", "hostile", "ecs", "tcp", "workers", "logging", "reload", "scale")
+
+
+def run(args: argparse.Namespace) -> int:
+    OUT.mkdir(parents=True, exist_ok=True)
+    suite = Suite(args)
+    only = set(args.only.split(",")) if args.only else set(SECTIONS)
+    unknown = only - set(SECTIONS)
+    if unknown:
+        print(f"unknown section(s): {', '.join(sorted(unknown))}; known: {', '.join(SECTIONS)}", file=sys.stderr)
+        return 2
+    if not args.skip_install:
+        install(suite.notes)
+    if shutil.which("dnsperf") is None:
+        print("dnsperf is not installed (Debian package dnsperf)", file=sys.stderr)
+        return 1
+    suite.results["machine"] = machine_info()
+    suite.files = workload.write_all(OUT)
+    fleet = suite.fleet
+    t0 = time.time()
+    try:
+        if fleet.start(dnsemu_server("dnsemu", suite.files["bench"], workload.PORTS["dnsemu"])) is None:
+            print(f"dnsemu did not start: {tail(OUT / 'logs' / 'dnsemu.log')}", file=sys.stderr)
+            return 1
+        peers_needed = only & {"main", "hostile", "ecs", "tcp"}
+        if peers_needed:
+            for name in PEERS:
+                if not Path(PACKAGES[name][1]).exists():
+                    suite.notes.append(f"{name}: not installed, skipped")
+                    continue
+                if fleet.start(peer_server(name, suite.files[f"conf:{name}"], workload.PORTS[name])) is None:
+                    suite.notes.append(f"{name}: did not start ({tail(OUT / 'logs' / f'{name}.log', 3)}), skipped")
+            suite.answers()
+        for section in SECTIONS:
+            if section in only:
+                log(f"== {section}")
+                getattr(suite, {"main": "main_table"}.get(section, section))()
+        suite.targets()
+    finally:
+        fleet.stop_all()
+    m = suite.results["machine"]
+    header = [
+        f"Run {m['date']} ({'--quick' if args.quick else 'full'}, {time.time() - t0:.0f} s) on {m['nproc']} {X} "
+        f"{m['cpu']}, kernel {m['kernel']}; dnsemu {m['dnsemu_commit']}, Python {m['python']}, uvloop {m['uvloop']}, "
+        f"dnsperf {m['dnsperf']}, BIND {m['bind']}, Knot {m['knot']}, Unbound {m['unbound']}, dnsmasq {m['dnsmasq']}.",
+        "",
+    ]
+    if suite.notes:
+        header += [f"Note: {n}" for n in suite.notes] + [""]
+    text = "\n".join(header + suite.md)
+    (OUT / "results.md").write_text(text)
+    (OUT / "results.json").write_text(json.dumps(suite.results, indent=1, default=str))
+    print(text)
+    if args.update_readme:
+        update_readme(text)
+    return 0
+
+
+def update_readme(text: str) -> None:
+    readme = HERE / "README.md"
+    start, end = "<!-- results:start -->", "<!-- results:end -->"
+    body = readme.read_text() if readme.exists() else f"{start}\n{end}\n"
+    if start not in body or end not in body:
+        body += f"\n{start}\n{end}\n"
+    head, rest = body.split(start, 1)
+    _, tail_text = rest.split(end, 1)
+    readme.write_text(f"{head}{start}\n{text}\n{end}{tail_text}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short runs, one pass, scale up to 100k records")
+    parser.add_argument("--only", help=f"comma-separated sections ({','.join(SECTIONS)})")
+    parser.add_argument("--runs", type=int, help="passes per measurement (default 3, 1 with --quick)")
+    parser.add_argument("--limit", type=float, help="seconds per dnsperf run (default 10, 3 with --quick)")
+    parser.add_argument("--skip-install", action="store_true", help="do not apt-get install missing peers")
+    parser.add_argument("--update-readme", action="store_true", help="put the tables in benchmarks/README.md")
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
