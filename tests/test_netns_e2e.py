@@ -219,6 +219,7 @@ def start_emulator(namespace: str, sites: list[Site], log_path: Path) -> Emulato
                "--topology", str(TOPOLOGY), "--log-format", "json", "--no-watch"]  # fmt: skip
     for site in sites:
         command += ["--listen", f"{site.emulator}:53"]
+    command += ["--listen", "127.0.0.1:53"]  # where the container's health check asks
     environment = {k: v for k, v in os.environ.items() if not k.upper().startswith("DNSEMU_")}
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), environment.get("PYTHONPATH")]))
     with log_path.open("w", encoding="utf-8") as log:
@@ -297,7 +298,8 @@ def same_as_core(result: Dig, resolution: Resolution) -> None:
 @dataclass
 class Estate:
     sites: dict[str, Site]
-    namespaces: dict[str, str]
+    namespaces: dict[str, str]  # network -> its client's namespace
+    emulator_ns: str
     index: Index
     emulator: Emulator
 
@@ -324,7 +326,7 @@ def estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Estate]:
             lab.wire(number, namespaces[site.network], f"{site.client}/{site.link.prefixlen}",
                      emulator_ns, f"{site.emulator}/{site.link.prefixlen}")  # fmt: skip
         emulator = start_emulator(emulator_ns, sites, tmp_path_factory.mktemp("netns") / "dnsemu.log")
-        yield Estate({s.network: s for s in sites}, namespaces, index, emulator)
+        yield Estate({s.network: s for s in sites}, namespaces, emulator_ns, index, emulator)
         code = emulator.stop()
         assert code == 0, f"dnsemu serve did not stop cleanly on SIGTERM (exit {code})"
     finally:
@@ -369,6 +371,22 @@ def test_no_route_leads_out(estate: Estate) -> None:
         routes = run("ip", "-n", namespace, "-4", "route", "show").stdout.strip().splitlines()
         assert len(routes) == 1 and routes[0].startswith(str(estate.sites[network].link)), routes
         assert not run("ip", "-n", namespace, "-6", "route", "show", "default").stdout.strip()
+    routes = run("ip", "-n", estate.emulator_ns, "-4", "route", "show").stdout.strip().splitlines()
+    assert sorted(r.split()[0] for r in routes) == sorted(str(s.link) for s in estate.sites.values()), routes
+
+
+def test_the_images_health_check_passes_against_the_real_server(estate: Estate) -> None:
+    """The Dockerfile's HEALTHCHECK command, run as is (dnsemu → python -m dnsemu) next to the server."""
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8").replace("\\\n", " ")
+    (command,) = re.findall(r"^HEALTHCHECK .*?CMD (\[.*\])$", dockerfile, re.M)
+    argv = json.loads(command)
+    assert argv[0] == "dnsemu"
+    done = subprocess.run(
+        ["ip", "netns", "exec", estate.emulator_ns, sys.executable, "-m", "dnsemu", *argv[1:]],
+        capture_output=True, text=True, timeout=30, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert re.match(r"(NOERROR|NXDOMAIN|REFUSED|SERVFAIL) health\.dnsemu\.internal\. A", done.stdout), done.stdout
 
 
 def test_sites_reach_only_their_own_link(estate: Estate) -> None:
@@ -471,6 +489,6 @@ def test_emulator_saw_each_client_address(estate: Estate) -> None:
             break
         time.sleep(0.05)
     assert not missing, f"no dns_query from {[(str(s.client), s.network) for s in missing]}; seen {sorted(seen)}"
-    clients = {str(s.client) for s in estate.sites.values()}
+    clients = {str(s.client) for s in estate.sites.values()} | {"127.0.0.1"}  # and the health check
     strangers = {c for c, _ in seen} - clients
     assert not strangers, f"queries from addresses no client has: {strangers}"
