@@ -1,0 +1,408 @@
+"""The handler without sockets: bytes and a client address in, reply bytes out.
+
+dnspython builds the queries and reads the replies (an independent codec).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from typing import Any
+
+import dns.edns
+import dns.flags
+import dns.message
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+import pytest
+from conftest import ALPHA, BETA, BUNDLED_TOPOLOGY, OUTSIDE, TEST_TOPOLOGY, make_settings
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from structlog.testing import capture_logs
+
+import dnsemu.handler as handler_module
+from dnsemu.core.compile import compile_topology
+from dnsemu.core.index import Options
+from dnsemu.handler import Handler, ecs_scope, servfail_from_header
+from dnsemu.topology.load import load_topology
+from dnsemu.upstream import UpstreamError
+
+PRIVATE = "teststore.privatelink.blob.core.windows.net. a 127.0.1.4"
+PUBLIC = "blob.eusprdstr01a.store.core.windows.net. a 203.0.113.111"
+
+
+@pytest.fixture(scope="module")
+def index() -> Any:
+    return compile_topology(load_topology(TEST_TOPOLOGY), generation=1)
+
+
+@pytest.fixture(scope="module")
+def bundled() -> Any:
+    return compile_topology(load_topology(BUNDLED_TOPOLOGY), generation=1)
+
+
+def make(index: Any, **overrides: Any) -> Handler:
+    overrides.setdefault("query_log", False)
+    upstream = overrides.pop("upstream", None)
+    return Handler(make_settings(**overrides), index, upstream=upstream)
+
+
+def q(name: str, rdtype: str = "A", **kwargs: Any) -> bytes:
+    kwargs.setdefault("use_edns", 0)
+    return dns.message.make_query(name, rdtype, **kwargs).to_wire()
+
+
+def reply_of(data: bytes | None) -> dns.message.Message:
+    assert isinstance(data, bytes), data
+    return dns.message.from_wire(data)
+
+
+def answers(message: dns.message.Message) -> list[str]:
+    return [f"{r.name} {dns.rdatatype.to_text(r.rdtype)} {d.to_text()}".lower() for r in message.answer for d in r]
+
+
+def ecs_of(message: dns.message.Message) -> dns.edns.ECSOption | None:
+    found = [o for o in message.options if isinstance(o, dns.edns.ECSOption)]
+    return found[0] if found else None
+
+
+# --------------------------------------------------------------------------- the cache
+
+
+def test_a_repeated_query_is_a_cache_hit_with_its_own_id(index: Any) -> None:
+    h = make(index)
+    first = h.handle(q("teststore.blob.core.windows.net"), (ALPHA, 5000))
+    again = q("teststore.blob.core.windows.net")
+    second = h.handle(again, (ALPHA, 5001))
+    assert isinstance(first, bytes) and isinstance(second, bytes)
+    assert second[:2] == again[:2] and second[2:] == first[2:]
+    assert h.stats.cache[("miss", "udp")] == 1 and h.stats.cache[("hit", "udp")] == 1
+    assert answers(reply_of(second))[-1] == PRIVATE
+
+
+def test_a_hit_keeps_the_question_case_of_each_client(index: Any) -> None:
+    h = make(index)
+    for name in ("teststore.blob.core.windows.net", "TESTSTORE.Blob.Core.Windows.Net",
+                 "tEsTsToRe.bLoB.cOrE.wInDoWs.NeT"):
+        message = reply_of(h.handle(q(name), (ALPHA, 1)))
+        assert message.question[0].name.to_text() == name + "."
+        assert answers(message)[0].startswith("teststore.blob.core.windows.net. cname")
+    assert h.stats.cache[("hit", "udp")] == 2
+
+
+def test_the_cache_is_per_view_and_per_transport(index: Any) -> None:
+    h = make(index)
+    query = q("teststore.blob.core.windows.net")
+    assert answers(reply_of(h.handle(query, (ALPHA, 1))))[-1] == PRIVATE
+    assert answers(reply_of(h.handle(query, (BETA, 1))))[-1] == PUBLIC
+    assert answers(reply_of(h.handle(query, (ALPHA, 1))))[-1] == PRIVATE
+    big = q("big.example.test", "TXT")
+    assert reply_of(h.handle(big, (ALPHA, 1))).flags & dns.flags.TC
+    assert len(answers(reply_of(h.handle(big, (ALPHA, 1), True)))) == 10
+    assert reply_of(h.handle(big, (ALPHA, 1))).flags & dns.flags.TC  # from the UDP cache, still truncated
+    assert h.stats.truncated["udp"] == 2 and h.stats.truncated["tcp"] == 0
+
+
+def test_a_hit_does_no_parsing_resolving_or_encoding(index: Any, monkeypatch: Any) -> None:
+    h = make(index, query_log=True)
+    query = q("app.corp.test")
+    with capture_logs():
+        expected = h.handle(query, (ALPHA, 1))
+
+    def forbidden(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("called on a cache hit")
+
+    for name in ("parse_query", "resolve", "encode_response", "answer_summary"):
+        monkeypatch.setattr(handler_module, name, forbidden)
+    monkeypatch.setattr("dnslib.DNSRecord.parse", forbidden)
+    with capture_logs() as logs:
+        assert h.handle(query, (ALPHA, 2)) == expected
+        other_case = dns.message.make_query("APP.corp.test", "A", use_edns=0)
+        message = reply_of(h.handle(other_case.to_wire(), (ALPHA, 3)))
+    assert message.id == other_case.id and answers(message) == ["app.corp.test. a 127.0.1.10"]
+    assert [e["cached"] for e in logs] == [True, True] and logs[1]["qname"] == "APP.corp.test."
+
+
+def test_reload_swaps_index_and_cache_together(index: Any, tmp_path: Any) -> None:
+    h = make(index)
+    query = q("app.corp.test")
+    assert answers(reply_of(h.handle(query, (ALPHA, 1)))) == ["app.corp.test. a 127.0.1.10"]
+    changed = tmp_path / "topology.yaml"
+    changed.write_text(TEST_TOPOLOGY.read_text().replace("127.0.1.10", "127.0.1.99"))
+    h.swap(compile_topology(load_topology(changed), generation=2))
+    assert h.generation == 2
+    assert answers(reply_of(h.handle(query, (ALPHA, 1)))) == ["app.corp.test. a 127.0.1.99"]
+    assert h.stats.cache[("hit", "udp")] == 0  # the old generation's reply was never used
+
+
+def test_the_cache_is_bounded(index: Any) -> None:
+    h = make(index, cache_size=3)
+    for i in range(20):
+        h.handle(q(f"n{i}.example.test"), (ALPHA, 1))
+    state = h._state
+    assert len(state.cache) <= 3 and len(state.exact) <= 3
+    h = make(index, cache_size=0)
+    for _ in range(3):
+        assert reply_of(h.handle(q("www.example.test"), (ALPHA, 1))).rcode() == dns.rcode.NOERROR
+    assert h.stats.cache[("hit", "udp")] == 0
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_a_resolver_exception_is_servfail_with_a_logged_traceback(index: Any, monkeypatch: Any) -> None:
+    h = make(index)
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(handler_module, "resolve", broken)
+    with capture_logs() as logs:
+        message = reply_of(h.handle(q("Www.Example.Test"), (ALPHA, 1)))
+    assert message.rcode() == dns.rcode.SERVFAIL
+    assert message.question[0].name.to_text() == "Www.Example.Test."
+    (event,) = [e for e in logs if e["event"] == "internal_error"]
+    assert event["exc_info"] is True and event["log_level"] == "error"
+    assert h.stats.errors["internal"] == 1
+
+
+def test_an_exception_anywhere_in_the_hot_path_is_servfail(index: Any, monkeypatch: Any) -> None:
+    h = make(index)
+    monkeypatch.setattr(handler_module, "peek", lambda data: 1 / 0)
+    with capture_logs():
+        data = q("www.example.test")
+        reply = h.handle(data, (ALPHA, 1))
+    assert reply is not None and reply[:2] == data[:2] and reply[3] & 0xF == dns.rcode.SERVFAIL
+
+
+def test_servfail_from_a_bare_header() -> None:
+    query = struct.pack("!HHHHHH", 7, 0x0110, 1, 0, 0, 0)  # RD and CD
+    reply = servfail_from_header(query)
+    assert reply is not None
+    ident, flags, qd = struct.unpack("!HHH", reply[:6])
+    assert ident == 7 and flags == 0x8000 | 0x0100 | 0x0080 | 0x0010 | 2 and qd == 0
+    assert servfail_from_header(b"\x00") is None
+    assert servfail_from_header(struct.pack("!HHHHHH", 7, 0x8000, 1, 0, 0, 0)) is None  # never answer a response
+
+
+def test_wire_errors_are_answered_or_dropped_and_counted(index: Any) -> None:
+    h = make(index)
+    formerr = struct.pack("!HHHHHH", 1, 0x0100, 0, 0, 0, 0)
+    assert reply_of(h.handle(formerr, (ALPHA, 1))).rcode() == dns.rcode.FORMERR
+    assert h.handle(b"\x00\x01\x81\x80" + bytes(8), (ALPHA, 1)) is None  # a response: dropped
+    badvers = dns.message.make_query("www.example.test", "A", use_edns=1).to_wire()
+    assert reply_of(h.handle(badvers, (ALPHA, 1))).rcode() == dns.rcode.BADVERS
+    assert h.stats.errors == {"formerr": 1, "dropped": 1, "badvers": 1}
+
+
+# --------------------------------------------------------------------------- ECS
+
+
+def ecs_query(address: str, prefix: int, name: str = "mystorage.blob.core.windows.net") -> bytes:
+    return q(name, options=[dns.edns.ECSOption(address, prefix)])
+
+
+@pytest.mark.parametrize(("address", "prefix", "last", "scope"), [
+    ("10.0.2.4", 32, "a 10.0.1.4", 16),        # hub
+    ("10.1.0.0", 24, "a 10.0.1.4", 16),        # spoke1 -> hub resolver
+    ("10.3.0.4", 32, "a 10.0.1.4", 16),        # sandbox links the zone itself
+    ("10.0.0.0", 8, "a 10.0.1.4", 16),         # /8 is not enough to tell: the scope says /16
+    ("8.8.8.8", 32, "a 203.0.113.111", 7),     # 8.0.0.0/7 holds no modelled network
+    ("10.4.0.0", 16, "a 203.0.113.111", 14),   # 10.4.0.0/14 holds no VNet (10.0-10.3 are in 10.0/14)
+    ("192.169.0.1", 32, "a 203.0.113.111", 16),  # next to onprem 192.168/16
+    ("0.0.0.0", 0, "a 203.0.113.111", 0),      # source /0: the real source, scope 0
+])
+def test_ecs_routes_trusted_queries_and_echoes_the_scope(bundled: Any, address: str, prefix: int, last: str,
+                                                         scope: int) -> None:
+    h = make(bundled)
+    message = reply_of(h.handle(ecs_query(address, prefix), ("127.0.0.1", 1)))
+    assert answers(message)[-1].endswith(last)
+    option = ecs_of(message)
+    assert option is not None and (option.address, option.srclen, option.scopelen) == (address, prefix, scope)
+
+
+def test_ecs_from_an_untrusted_source_or_when_off_is_ignored(bundled: Any) -> None:
+    for h, source in ((make(bundled, ecs_trusted=["127.0.0.1/32"]), "127.0.0.2"), (make(bundled, ecs=False), OUTSIDE)):
+        message = reply_of(h.handle(ecs_query("10.0.2.4", 32), (source, 1)))
+        assert answers(message)[-1].endswith("a 203.0.113.111")  # the real source: the internet
+        assert ecs_of(message) is None
+
+
+def test_ecs_replies_are_not_cached(bundled: Any) -> None:
+    h = make(bundled)
+    for address in ("10.0.2.4", "8.8.8.8", "10.0.2.4"):
+        message = reply_of(h.handle(ecs_query(address, 32), ("127.0.0.1", 1)))
+        assert answers(message)[-1].endswith("10.0.1.4" if address.startswith("10.") else "203.0.113.111")
+    assert not h._state.cache and not h._state.exact
+
+
+def networks_of(prefixes: list[str]) -> list[tuple[int, int]]:
+    nets = [ipaddress.ip_network(p) for p in prefixes]
+    return [(int(n.network_address), n.prefixlen) for n in nets]
+
+
+def test_ecs_scope_examples() -> None:
+    nets = networks_of(["10.0.0.0/16", "10.1.0.0/16", "10.0.5.0/24"])
+    assert ecs_scope(nets, ipaddress.ip_address("10.1.2.3")) == 16
+    assert ecs_scope(nets, ipaddress.ip_address("10.0.5.9")) == 24
+    # inside 10.0/16 but next to the nested 10.0.5/24: the answer holds for 10.0.4.0/24 only
+    assert ecs_scope(nets, ipaddress.ip_address("10.0.4.1")) == 24
+    # 10.0.128.0/16 would include 10.0.5/24 too: /17 is the widest block with one answer
+    assert ecs_scope(nets, ipaddress.ip_address("10.0.128.1")) == 17
+    assert ecs_scope(nets, ipaddress.ip_address("11.0.0.1")) == 8
+    assert ecs_scope([], ipaddress.ip_address("11.0.0.1")) == 0
+    assert ecs_scope(networks_of(["fd00::/48"]), ipaddress.ip_address("fd00:0:1::1")) == 48
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2**32 - 1), st.integers(1, 32)), max_size=6), st.integers(0, 2**32 - 1))
+def test_ecs_scope_is_the_widest_block_with_one_answer(raw: list[tuple[int, int]], value: int) -> None:
+    nets = [ipaddress.ip_network((addr, plen), strict=False) for addr, plen in raw]
+    address = ipaddress.IPv4Address(value)
+    scope = ecs_scope([(int(n.network_address), n.prefixlen) for n in nets], address)
+
+    def uniform(length: int) -> bool:
+        """Every address of address/length resolves from the same (longest-matching) network."""
+        block = ipaddress.ip_network((value, length), strict=False)
+        for net in nets:
+            if address in net:
+                if length < net.prefixlen:
+                    return False
+            elif block.overlaps(net):
+                return False
+        return True
+
+    assert uniform(scope)
+    if scope > 0:
+        assert not uniform(scope - 1)
+
+
+# --------------------------------------------------------------------------- forwarding
+
+
+class FakeUpstream:
+    def __init__(self, reply: Any = None, error: Exception | None = None) -> None:
+        self.reply = reply
+        self.error = error
+        self.asked: list[tuple[str, int, tuple[Any, ...]]] = []
+
+    async def resolve(self, name: str, qtype: int, targets: Any = ()) -> bytes:
+        self.asked.append((name, qtype, tuple(targets)))
+        if self.error is not None:
+            raise self.error
+        if self.reply is not None:
+            return self.reply
+        query = dns.message.make_query(name, qtype)
+        response = dns.message.make_response(query)
+        response.answer.append(dns.rrset.from_text(name, 60, "IN", "A", "192.0.2.80"))
+        return response.to_wire()
+
+
+@pytest.mark.parametrize(("source", "overrides", "forwards"), [
+    (ALPHA, {}, False),                                               # no upstreams: REFUSED
+    (ALPHA, {"upstreams": ["192.0.2.53"]}, True),                     # a modelled network
+    (OUTSIDE, {"upstreams": ["192.0.2.53"]}, True),                   # loopback
+    ("8.8.8.8", {"upstreams": ["192.0.2.53"]}, False),                # the internet: not an open resolver
+    ("8.8.8.8", {"upstreams": ["192.0.2.53"], "open_resolver": True}, True),
+])
+async def test_who_gets_forwarded_answers(index: Any, source: str, overrides: dict[str, Any], forwards: bool) -> None:
+    upstream = FakeUpstream()
+    h = make(index, upstream=upstream, **overrides)
+    result = h.handle(q("WWW.example.org"), (source, 1))
+    if not forwards:
+        assert isinstance(result, bytes) and reply_of(result).rcode() == dns.rcode.REFUSED
+        assert not upstream.asked
+        return
+    assert not isinstance(result, bytes | None)
+    message = reply_of(await result)
+    assert message.rcode() == dns.rcode.NOERROR and answers(message) == ["www.example.org. a 192.0.2.80"]
+    assert message.question[0].name.to_text() == "WWW.example.org."
+    assert upstream.asked == [("www.example.org.", 1, ())]
+    assert h.stats.forwarded == {"answered": 1}
+
+
+async def test_failing_upstreams_answer_servfail(index: Any) -> None:
+    for upstream in (FakeUpstream(error=UpstreamError(["192.0.2.53:53: timed out"])), FakeUpstream(reply=b"junk")):
+        h = make(index, upstream=upstream, upstreams=["192.0.2.53"])
+        with capture_logs() as logs:
+            message = reply_of(await h.handle(q("www.example.org"), (ALPHA, 1)))  # type: ignore[misc]
+        assert message.rcode() == dns.rcode.SERVFAIL and not message.answer
+        assert h.stats.forwarded == {"failed": 1} and h.stats.errors["upstream"] == 1
+        assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["upstream_failed"]
+
+
+async def test_external_targets_need_forward_external(index: Any) -> None:
+    import yaml
+
+    from dnsemu.topology.load import load_topology_data
+
+    data = yaml.safe_load(TEST_TOPOLOGY.read_text())
+    data["dns_private_resolvers"] = {"res": {"virtual_network": "alpha", "outbound_endpoints": ["out"]}}
+    data["dns_forwarding_rulesets"] = {"rules": {
+        "dns_resolver_outbound_endpoints": ["res/out"], "virtual_network_links": ["alpha"],
+        "forwarding_rules": {"p": {"domain_name": "partner.test.", "target_dns_servers": ["192.0.2.7:5300"]}}}}
+    data["external_dns_servers"] = {"partner": {"address": "192.0.2.7:5300"}}
+    external = compile_topology(load_topology_data(data))
+    upstream = FakeUpstream()
+    h = make(external, upstream=upstream)  # auto, no upstreams: off
+    assert reply_of(h.handle(q("www.partner.test"), (ALPHA, 1))).rcode() == dns.rcode.REFUSED
+    h = make(external, upstream=upstream, forward_external=True)
+    message = reply_of(await h.handle(q("www.partner.test"), (ALPHA, 1)))  # type: ignore[misc]
+    assert answers(message) == ["www.partner.test. a 192.0.2.80"]
+    assert upstream.asked == [("www.partner.test.", 1, (("192.0.2.7", 5300),))]
+
+
+# --------------------------------------------------------------------------- logs and counters
+
+
+def test_one_canonical_log_line_per_query(index: Any) -> None:
+    h = make(index, query_log=True)
+    with capture_logs() as logs:
+        h.handle(q("TestStore.blob.core.windows.net"), (ALPHA, 1))
+        h.handle(q("TestStore.blob.core.windows.net"), (BETA, 1), True)
+        h.handle(q("teststore.blob.core.windows.net"), (ALPHA, 1))
+    assert [e["event"] for e in logs] == ["dns_query"] * 3
+    first, second, third = logs
+    assert {k: first[k] for k in ("client", "proto", "view", "network", "qname", "qtype", "rcode", "kind",
+                                  "cached")} == {
+        "client": ALPHA, "proto": "udp", "view": "vnet:alpha", "network": "alpha",
+        "qname": "TestStore.blob.core.windows.net.", "qtype": "A", "rcode": "NOERROR", "kind": "private",
+        "cached": False}
+    assert first["answer"] == ("CNAME teststore.privatelink.blob.core.windows.net., A 127.0.1.4")
+    assert isinstance(first["duration_ms"], float)
+    assert (second["proto"], second["kind"], second["view"]) == ("tcp", "public", "vnet:beta")
+    assert third["cached"] is True and third["answer"] == first["answer"]
+
+
+def test_no_log_lines_when_query_logging_is_off(index: Any) -> None:
+    h = make(index, query_log=False)
+    with capture_logs() as logs:
+        for _ in range(3):
+            h.handle(q("www.example.test"), (ALPHA, 1))
+    assert logs == []
+
+
+def test_counters(index: Any) -> None:
+    h = make(index)
+    h.handle(q("www.example.test"), (ALPHA, 1))
+    h.handle(q("www.example.test"), (ALPHA, 1))
+    h.handle(q("nope.example.test"), (BETA, 1), True)
+    h.handle(q("www.example.test", "TYPE65280"), (OUTSIDE, 1))
+    h.handle(q("example.org"), (OUTSIDE, 1))
+    assert h.stats.queries == {
+        ("udp", "vnet:alpha", "A", "NOERROR", "public"): 2,
+        ("tcp", "vnet:beta", "A", "NXDOMAIN", "public"): 1,
+        ("udp", "internet", "other", "NOERROR", "public"): 1,
+        ("udp", "internet", "A", "REFUSED", "refused"): 1,
+    }
+    assert sum(h.stats.durations["udp"]) == 4 and sum(h.stats.durations["tcp"]) == 1
+    assert h.stats.duration_sum["udp"] > 0
+    assert h.stats.total() == 5
+
+
+def test_unknown_sources_refused(index: Any) -> None:
+    loaded = load_topology(TEST_TOPOLOGY)
+    h = make(compile_topology(loaded, Options(unknown_sources="refuse")))
+    assert reply_of(h.handle(q("www.example.test"), (OUTSIDE, 1))).rcode() == dns.rcode.REFUSED
+    assert reply_of(h.handle(q("www.example.test"), (ALPHA, 1))).rcode() == dns.rcode.NOERROR
