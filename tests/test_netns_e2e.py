@@ -200,6 +200,13 @@ class Emulator:
 
     def stop(self) -> int:
         """SIGTERM (what `docker stop` sends), then wait; SIGKILL only if it hangs."""
+        try:
+            return self._stop()
+        finally:
+            if self.process.stdout is not None:
+                self.process.stdout.close()
+
+    def _stop(self) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
