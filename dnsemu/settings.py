@@ -81,8 +81,13 @@ def parse_hostport(text: str, default_port: int | None = None, *, allow_zero: bo
             port_text = rest[1:]
     elif text.count(":") == 1:
         host, port_text = text.split(":")
-    elif text.count(":") > 1:
-        raise ValueError(f"{text!r}: write an IPv6 address with a port as [ADDRESS]:PORT")
+    elif text.count(":") > 1:  # a bare IPv6 address
+        if default_port is None:
+            raise ValueError(f"{text!r}: write an IPv6 address with a port as [ADDRESS]:PORT")
+        try:
+            return str(ipaddress.IPv6Address(text)), default_port
+        except ValueError:
+            raise ValueError(f"{text!r} is not an IPv6 address (write [ADDRESS]:PORT)") from None
     try:
         address = ipaddress.ip_address(host)
     except ValueError:

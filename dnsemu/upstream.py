@@ -115,7 +115,7 @@ class UpstreamClient:
         try:
             await stream.send(query)
             while True:
-                data, _ = await stream.recv()
+                data = await _recv(stream)
                 if _matches(data, query):
                     return data
         finally:
@@ -143,6 +143,23 @@ class UpstreamClient:
 
 class _Unusable(Exception):
     pass
+
+
+async def _recv(stream: asyncio_dgram.DatagramClient) -> bytes:
+    """``stream.recv()``, except that a socket error (ICMP port unreachable) ends the wait at once.
+
+    asyncio-dgram queues an error that arrives while ``recv`` waits and raises it
+    only on the next call, so a closed port would otherwise cost the whole timeout.
+    """
+    task = asyncio.ensure_future(stream.recv())
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=0.02)
+            if done:
+                return task.result()[0]
+            _ = stream.exception  # raises the queued error, if there is one
+    finally:
+        task.cancel()
 
 
 def _fmt(server: Server) -> str:
