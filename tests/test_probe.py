@@ -7,6 +7,7 @@ test asks for: a chain, NXDOMAIN, a wrong ID, garbage, silence, TC.
 
 from __future__ import annotations
 
+import errno
 import os
 import select
 import socket
@@ -107,16 +108,31 @@ class Responder:
         self.behaviour: Behaviour = chain
         self.queries: list[tuple[str, dns.message.Message]] = []
         self.errors: list[BaseException] = []
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind(("127.0.0.1", 0))
+        self.udp, self.tcp = self._bind_pair()
         self.port = self.udp.getsockname()[1]
-        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.tcp.bind(("127.0.0.1", self.port))
-        self.tcp.listen(8)
         self._wake_r, self._wake_w = socket.socketpair()
         self._thread = threading.Thread(target=self._run, name="probe-responder", daemon=True)
         self._thread.start()
+
+    @staticmethod
+    def _bind_pair(attempts: int = 50) -> tuple[socket.socket, socket.socket]:
+        """UDP on a free port, then TCP on the same port; another port when TCP's is taken."""
+        for _ in range(attempts):
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            udp.bind(("127.0.0.1", 0))
+            tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT, never a listener
+            try:
+                tcp.bind(("127.0.0.1", udp.getsockname()[1]))
+                tcp.listen(8)
+            except OSError as exc:
+                tcp.close()
+                udp.close()
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                continue
+            return udp, tcp
+        raise RuntimeError(f"no port free for both UDP and TCP after {attempts} attempts")
 
     @property
     def server(self) -> str:
