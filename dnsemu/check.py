@@ -220,13 +220,13 @@ def _public_finding(
             "resolver inbound endpoint in a VNet linked to it"
         )
     elif vnet.dns_servers and str(vnet.dns_servers[0]) != "168.63.129.16":
-        fix = f"make {network!r}'s DNS server resolve in a VNet linked to {zone.rstrip('.')}"
+        fix = f"make the DNS server of {network!r} resolve in a VNet linked to {zone.rstrip('.')}"
     else:
         linked_peers = [p for p in vnet.peerings if p in links.get(zone, {})]
         if linked_peers and network not in links.get(zone, {}):
             fix = (
                 f"links do not follow peering: link {zone.rstrip('.')} to {network!r} too, or point "
-                f"{network!r}'s DNS at the resolver in {linked_peers[0]!r}"
+                f"the DNS servers of {network!r} at the resolver in {linked_peers[0]!r}"
             )
         elif network not in links.get(zone, {}):
             fix = f"link {zone.rstrip('.')} to {network!r}, or send its queries to a resolver in a VNet linked to it"

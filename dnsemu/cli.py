@@ -39,9 +39,14 @@ def _check(args: argparse.Namespace) -> int:
         return 2
     findings = check(loaded, index)
     stats = index.stats
-    summary = (
-        f"{stats.get('virtual_networks', 0)} VNets, {stats.get('on_premises', 0)} on-premises sites, "
-        f"{stats.get('private_zones', 0)} private zones, {stats.get('private_endpoints', 0)} private endpoints"
+    summary = ", ".join(
+        _count(stats.get(key, 0), word)
+        for key, word in (
+            ("virtual_networks", "VNet"),
+            ("on_premises", "on-premises site"),
+            ("private_zones", "private zone"),
+            ("private_endpoints", "private endpoint"),
+        )
     )
     if not findings:
         print(f"{path}: valid, no findings ({summary})")
@@ -50,6 +55,10 @@ def _check(args: argparse.Namespace) -> int:
     for finding in findings:
         print(f"- {finding}")
     return 1
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _explain(args: argparse.Namespace) -> int:

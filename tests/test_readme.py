@@ -1,0 +1,107 @@
+"""Every command in the README runs, and prints what the README says it prints.
+
+Each ```console block holds ``$ command`` lines followed by their expected output.
+``dnsemu`` commands run from the repository root; ``dig`` commands run against a real
+``dnsemu serve`` on the bundled estate (``-p 5353`` becomes the port it bound).
+
+After a deliberate change of output, regenerate the blocks with
+``DNSEMU_UPDATE_README=1 python -m pytest tests/test_readme.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+UPDATE = os.environ.get("DNSEMU_UPDATE_README") == "1"
+
+
+def console_blocks(text: str) -> list[tuple[str, str]]:
+    """(command, expected output) for every ``$`` line of every console block."""
+    out = []
+    for block in re.findall(r"```console\n(.*?)```", text, re.S):
+        current: str | None = None
+        lines: list[str] = []
+        for line in block.splitlines():
+            if line.startswith("$ "):
+                if current is not None:
+                    out.append((current, "\n".join(lines)))
+                current, lines = line[2:], []
+            else:
+                lines.append(line)
+        if current is not None:
+            out.append((current, "\n".join(lines)))
+    return out
+
+
+def normalise(text: str) -> str:
+    return "\n".join(" ".join(line.split()) for line in text.strip().splitlines())
+
+
+@pytest.fixture(scope="module")
+def server_port():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dnsemu", "serve", "--listen", "127.0.0.1:0", "--no-query-log", "--no-watch"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        match = re.search(r"udp://127\.0\.0\.1:(\d+)", line)
+        assert match, f"no readiness line: {line!r}"
+        yield int(match.group(1))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+
+
+def run(command: str, port: int | None) -> str:
+    argv = shlex.split(command)
+    if argv[0] == "dnsemu":
+        argv = [sys.executable, "-m", "dnsemu", *argv[1:]]
+    elif argv[0] == "dig":
+        if shutil.which("dig") is None:
+            pytest.skip("dig is not installed (apt-get install dnsutils)")
+        argv = [arg if arg != "5353" else str(port) for arg in argv]
+    else:
+        pytest.fail(f"the README runs a command this test does not know: {command}")
+    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    return (result.stdout + result.stderr).rstrip("\n")
+
+
+COMMANDS = console_blocks(README.read_text())
+
+
+def test_readme_has_commands() -> None:
+    assert len(COMMANDS) >= 10
+
+
+def test_first_lines_are_the_two_commands() -> None:
+    head = README.read_text().split("```sh\n", 1)[1].split("```", 1)[0].splitlines()
+    assert head[0].endswith("dnsemu serve")
+    assert head[1] == "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/python -m pytest"
+    assert head[1] in (ROOT / ".ci" / "run").read_text()
+
+
+@pytest.mark.parametrize(("command", "expected"), COMMANDS, ids=[c for c, _ in COMMANDS])
+def test_command(command: str, expected: str, server_port: int) -> None:
+    got = run(command, server_port)
+    if UPDATE and normalise(got) != normalise(expected):
+        text = README.read_text()
+        old = f"$ {command}\n{expected}".rstrip("\n")
+        assert old in text
+        README.write_text(text.replace(old, f"$ {command}\n{got}", 1))
+        return
+    assert normalise(got) == normalise(expected), f"README output of `{command}` changed:\n{got}"
