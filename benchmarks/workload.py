@@ -287,17 +287,22 @@ def write_scale_topology(out: Path, records: int, per_zone: int = 10_000) -> Pat
     return write_topology(d / "topology.yaml", data)
 
 
-def write_reload_topology(out: Path, flip: int, records: int = 100_000) -> Path:
-    """The main workload plus ``records`` more privatelink records; ``flip`` changes one record (a real change)."""
+def write_reload_topology(out: Path, flip: int, records: int = 100_000, per_zone: int = 20_000) -> Path:
+    """The main workload plus ``records`` more records (zones of ``per_zone``, Azure allows 25,000 record sets
+    per zone) linked to the same VNet; ``flip`` changes one record, so every rewrite is a real change."""
     topo = out / "topologies"
-    zone = topo / "reload-privatelink.zone"
-    if not zone.is_file():
-        topo.mkdir(parents=True, exist_ok=True)
-        with zone.open("w") as f:
-            f.write(f"$ORIGIN {PL}.\n$TTL 300\n")
-            f.writelines(f"bulk{n} A 10.3.{n // 256 % 256}.{n % 256}\n" for n in range(records))
-    return write_topology(topo / "reload.yaml", bench_topology(extra_zone_file=zone.name,
-                                                               extra_records=[f"flip 300 A 10.9.9.{flip % 250 + 1}"]))
+    topo.mkdir(parents=True, exist_ok=True)
+    data = bench_topology(extra_records=[f"flip 300 A 10.9.9.{flip % 250 + 1}"])
+    for z in range((records + per_zone - 1) // per_zone):
+        name = f"bulk{z}.reload.internal"
+        zone = topo / f"reload-{name}.zone"
+        if not zone.is_file():
+            with zone.open("w") as f:
+                f.write(f"$ORIGIN {name}.\n$TTL 300\n")
+                f.writelines(f"h{n} A 10.3.{n // 256 % 256}.{n % 256}\n" for n in range(per_zone))
+        link = [{"virtual_network": "bench"}]
+        data["private_dns_zones"][name] = {"zone_file": zone.name, "virtual_network_links": link}
+    return write_topology(topo / "reload.yaml", data)
 
 
 def write_all(out: Path) -> dict[str, Path]:
