@@ -158,12 +158,13 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 def _announce(settings: Settings, line: str) -> None:
-    print(line, flush=True)
+    """Write the ready file, then print the line: whoever sees either finds both."""
     if settings.ready_file is not None:
         path = Path(settings.ready_file)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_text(line + "\n", encoding="utf-8")
         os.replace(tmp, path)  # readers never see a half-written file
+    print(line, flush=True)
 
 
 def _remove(path: Path | None) -> None:

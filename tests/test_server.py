@@ -468,6 +468,42 @@ def test_forwarding_answers_slow_queries_as_they_complete(upstream_server: Serve
         assert sorted(order[:-1]) == sorted(q.id for q in fast)
 
 
+def test_pipeline_limit_and_batches_lose_nothing(upstream_server: ServerThread) -> None:
+    """At most 2 forwarded queries in flight per connection, 300 messages in one write: all answered."""
+    settings = make_settings(upstreams=[f"{HOST}:{upstream_server.port}"], tcp_max_pipelined=2)
+    with ServerThread(settings) as srv, tcp_connect(srv.port, ALPHA) as sock:
+        queries = []
+        for i in range(300):
+            q = query("www.example.org" if i % 10 == 0 else "www.example.test")
+            q.id = i
+            queries.append(q)
+        sock.sendall(b"".join(frame(q.to_wire()) for q in queries))
+        replies = [dns.message.from_wire(recv_message(sock)) for _ in queries]
+        assert sorted(r.id for r in replies) == list(range(300))
+        for reply in replies:
+            expected = "192.0.2.80" if reply.id % 10 == 0 else "198.51.100.7"
+            assert answer_text(reply)[-1].endswith(expected), reply
+
+
+def test_shutdown_answers_the_queries_in_flight(upstream_server: ServerThread, black_hole: str) -> None:
+    settings = make_settings(upstreams=[black_hole, f"{HOST}:{upstream_server.port}"], upstream_timeout=0.3)
+    srv = ServerThread(settings).start()
+    try:
+        results: list[Any] = []
+        client = threading.Thread(target=lambda: results.append(ask(srv, query("www.example.org"), ALPHA, timeout=5)))
+        client.start()
+        deadline = time.monotonic() + 5
+        while not srv.server.state.tasks:  # the query is waiting on the black hole
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+    finally:
+        srv.stop()  # graceful: the forwarded query still gets its answer
+    client.join(5)
+    assert results and answer_text(results[0]) == ["www.example.org. a 192.0.2.80"]
+    with pytest.raises(OSError):  # and the port is closed
+        tcp_connect(srv.port, ALPHA, timeout=1).close()
+
+
 def test_all_upstreams_failing_is_servfail(black_hole: str) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as closed:
         closed.bind((HOST, 0))
