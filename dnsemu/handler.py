@@ -67,6 +67,7 @@ DURATION_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01
 _RCODE_NAMES = {int(r): r.name for r in Rcode}
 _CACHEABLE = frozenset({Outcome.ANSWER, Outcome.NODATA, Outcome.NXDOMAIN, Outcome.REFUSED, Outcome.SERVFAIL})
 _WHERE_LIMIT = 65536
+_FORWARD, _REFUSE_ALWAYS, _REFUSE_SOURCE = object(), object(), object()
 
 
 def _qtype_label(qtype: int) -> str:
@@ -294,22 +295,32 @@ class Handler:
             max_size = 512
         outcome = resolution.outcome
         if outcome is Outcome.FORWARD:
-            if self._may_forward(state, real, resolution):
+            verdict = self._may_forward(state, real, resolution)
+            if verdict is _FORWARD:
                 return self._forward(query, resolution, host, tcp, max_size, scope, ecs_text, start)
             reply = encode_response(query, Rcode.REFUSED, max_size=max_size, server_udp_size=self.udp_size,
                                     ecs_scope=scope)
             self.stats.forwarded["refused"] = self.stats.forwarded.get("refused", 0) + 1
-            self._account(query, host, tcp, resolution.view, "refused", reply, start, resolution, ecs_text)
+            label = self._account(query, host, tcp, resolution.view, "refused", reply, start, resolution, ecs_text)
+            if verdict is _REFUSE_ALWAYS:  # refused by configuration, whoever asks: cacheable
+                self._store(state, data, host, tcp, p, scope, reply, label, resolution)
             return reply
         reply = encode_response(query, resolution.rcode, resolution.answer, resolution.authority,
                                 max_size=max_size, server_udp_size=self.udp_size, ecs_scope=scope)
         kind = resolution.source.value
         label = self._account(query, host, tcp, resolution.view, kind, reply, start, resolution, ecs_text)
-        if p is not None and self.cache_size and outcome in _CACHEABLE and scope is None:
+        if outcome in _CACHEABLE:
+            self._store(state, data, host, tcp, p, scope, reply, label, resolution)
+        return reply
+
+    def _store(self, state: _State, data: bytes, host: str, tcp: bool, p: Peek | None, scope: int | None,
+               reply: bytes, label: tuple[str, str, str, str, str], resolution: Resolution) -> None:
+        """Keep ``reply`` for the same question from the same view (not for ECS-routed answers)."""
+        if p is not None and self.cache_size and scope is None:
             cache = state.cache
             if len(cache) >= self.cache_size:
                 del cache[next(iter(cache))]  # the oldest entry
-            log_fields = (resolution.network, answer_summary(resolution.answer)) if self.query_log else None
+            log_fields = (resolution.network, _answer_text(label[4], resolution, reply)) if self.query_log else None
             view = state.where.get(host) or self._where(state, host)
             truncated = bool(reply[2] & 0x02)
             cache[(view, tcp, p.key)] = (reply, label, truncated, log_fields)
@@ -317,7 +328,6 @@ class Handler:
             if len(exact) >= self.cache_size:
                 del exact[next(iter(exact))]
             exact[(view, tcp, data[2:])] = (reply[2:], label, truncated, log_fields)
-        return reply
 
     def _trusted(self, address: IPAddress) -> bool:
         for network in self.ecs_trusted:
@@ -332,22 +342,23 @@ class Handler:
             return 96 + ecs_scope(state.prefixes[4], mapped)
         return ecs_scope(state.prefixes[routing.version], routing)
 
-    def _may_forward(self, state: _State, real: IPAddress, resolution: Resolution) -> bool:
+    def _may_forward(self, state: _State, real: IPAddress, resolution: Resolution) -> object:
+        """_FORWARD; _REFUSE_ALWAYS (nothing configured to forward to); _REFUSE_SOURCE (not for this source)."""
         forward = resolution.forward
         if forward is None:
-            return False
+            return _REFUSE_ALWAYS
         if forward.targets:
             if not self.forward_external:
-                return False
+                return _REFUSE_ALWAYS
         elif not self.has_upstreams:
-            return False
+            return _REFUSE_ALWAYS
         if self.open_resolver or real.is_loopback:
-            return True
+            return _FORWARD
         mapped = getattr(real, "ipv4_mapped", None)
         if mapped is not None and mapped.is_loopback:
-            return True
+            return _FORWARD
         network, _ = state.index.classify(real)
-        return network is not None
+        return _FORWARD if network is not None else _REFUSE_SOURCE
 
     async def _forward(self, query: Query, resolution: Resolution, host: str, tcp: bool, max_size: int,
                        scope: int | None, ecs_text: str | None, start: float) -> bytes | None:
@@ -403,8 +414,8 @@ class Handler:
             self.log.info("dns_query", client=host, proto=proto, view=view,
                           network=resolution.network if resolution is not None else "-",
                           qname=query.qname_text, qtype=type_name(query.question.qtype), rcode=label[3],
-                          answer=answer_summary(resolution.answer) if resolution is not None else "",
-                          kind=kind, duration_ms=round(elapsed * 1000, 3), cached=False, **fields)
+                          answer=_answer_text(kind, resolution, reply), kind=kind,
+                          duration_ms=round(elapsed * 1000, 3), cached=False, **fields)
         return label
 
     def _log_hit(self, data: bytes, host: str, label: tuple[str, str, str, str, str], fields: Any,
@@ -429,6 +440,18 @@ class Handler:
         except Exception:
             pass
         return servfail_from_header(data)
+
+
+def _answer_text(kind: str, resolution: Resolution | None, reply: bytes) -> str:
+    """The answer of a reply in a few words, for the query log."""
+    if resolution is None or kind == "refused" or reply[3] & 0xF == Rcode.SERVFAIL:
+        return ""
+    if kind == "forwarded":
+        total = reply[6] << 8 | reply[7]
+        prefix = answer_summary(resolution.answer)
+        upstream = f"{total - len(resolution.answer)} record(s) from upstream"
+        return f"{prefix}, {upstream}" if prefix else upstream
+    return answer_summary(resolution.answer)
 
 
 def servfail_from_header(data: bytes) -> bytes | None:

@@ -313,6 +313,9 @@ async def test_who_gets_forwarded_answers(index: Any, source: str, overrides: di
     if not forwards:
         assert isinstance(result, bytes) and reply_of(result).rcode() == dns.rcode.REFUSED
         assert not upstream.asked
+        # refused for want of upstreams: the same for everyone, cached; refused for this source: not
+        assert h.handle(q("WWW.example.org"), (source, 1)) is not None
+        assert h.stats.cache[("hit", "udp")] == (0 if "upstreams" in overrides else 1)
         return
     assert not isinstance(result, bytes | None)
     message = reply_of(await result)
@@ -320,6 +323,17 @@ async def test_who_gets_forwarded_answers(index: Any, source: str, overrides: di
     assert message.question[0].name.to_text() == "WWW.example.org."
     assert upstream.asked == [("www.example.org.", 1, ())]
     assert h.stats.forwarded == {"answered": 1}
+
+
+async def test_forwarded_answers_are_logged_and_never_cached(index: Any) -> None:
+    h = make(index, upstream=FakeUpstream(), upstreams=["192.0.2.53"], query_log=True)
+    with capture_logs() as logs:
+        for _ in range(2):
+            message = reply_of(await h.handle(q("www.example.org"), (ALPHA, 1)))  # type: ignore[misc]
+            assert answers(message) == ["www.example.org. a 192.0.2.80"]
+    assert [(e["kind"], e["answer"], e["cached"]) for e in logs] == [
+        ("forwarded", "1 record(s) from upstream", False)] * 2
+    assert h.stats.cache[("hit", "udp")] == 0
 
 
 async def test_failing_upstreams_answer_servfail(index: Any) -> None:
