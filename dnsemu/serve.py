@@ -262,6 +262,9 @@ def _run_workers(settings: Settings, loaded: Any) -> int:
             workers.append(proc)
             message = _wait_ready(parent_end, proc)
             parent_end.close()
+            if message[0] != "ready" and stopping:  # told to stop while starting: not a failure
+                _join(workers, settings.shutdown_grace + 5)
+                return 0
             if message[0] != "ready":
                 print(f"dnsemu serve: worker {number}: {message[1]}", file=sys.stderr)
                 forward(signal.SIGTERM, None)

@@ -363,30 +363,33 @@ class TcpConnection(asyncio.Protocol):
         self._scheduled = False
         buf = self._buf
         limits = self.limits
-        handled = 0
-        while len(buf) >= 2 and not self._closed and not self._draining:
-            length = buf[0] << 8 | buf[1]
-            if length == 0 or length > limits.max_message:
-                self.state.counters["tcp_oversize"] += 1
-                _log.debug("tcp_message_rejected", peer=str(self.peer), length=length)
-                self._closed = True
-                assert self.transport is not None
-                self.transport.abort()
-                return
-            if len(buf) < 2 + length:
-                break
-            if handled >= _TCP_BATCH or self._inflight >= limits.max_pipelined:
-                # yield to the loop (or wait for in-flight answers); reading stays paused meanwhile
-                self._pause()
-                if self._inflight < limits.max_pipelined:
-                    self._scheduled = True
-                    self._loop.call_soon(self._process)
-                return
-            message = bytes(buf[2 : 2 + length])
-            del buf[: 2 + length]
-            handled += 1
-            self._last = self._loop.time()
-            self._dispatch(message)
+        handled = pos = 0
+        try:
+            while len(buf) - pos >= 2 and not self._closed and not self._draining:
+                length = buf[pos] << 8 | buf[pos + 1]
+                if length == 0 or length > limits.max_message:
+                    self.state.counters["tcp_oversize"] += 1
+                    _log.debug("tcp_message_rejected", peer=str(self.peer), length=length)
+                    self._closed = True
+                    assert self.transport is not None
+                    self.transport.abort()
+                    return
+                if len(buf) - pos < 2 + length:
+                    break
+                if handled >= _TCP_BATCH or self._inflight >= limits.max_pipelined:
+                    # yield to the loop (or wait for in-flight answers); reading stays paused meanwhile
+                    self._pause()
+                    if self._inflight < limits.max_pipelined:
+                        self._scheduled = True
+                        self._loop.call_soon(self._process)
+                    return
+                message = bytes(buf[pos + 2 : pos + 2 + length])
+                pos += 2 + length
+                handled += 1
+                self._last = self._loop.time()
+                self._dispatch(message)
+        finally:
+            del buf[:pos]  # once per batch, not once per message
         if not self._write_paused and not self._draining:
             self._resume()
         self._maybe_finish()
