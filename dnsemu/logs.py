@@ -65,10 +65,15 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
 
 
 def _colors(stream: TextIO) -> bool:
-    try:
-        import colorama  # noqa: F401  (only needed on Windows)
-    except ImportError:
-        return sys.platform != "win32"
+    """Colours only on a terminal (and on Windows only with colorama)."""
+    isatty = getattr(stream, "isatty", None)
+    if isatty is None or not isatty():
+        return False
+    if sys.platform == "win32":
+        try:
+            import colorama  # noqa: F401
+        except ImportError:
+            return False
     return True
 
 
