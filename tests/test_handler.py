@@ -420,3 +420,29 @@ def test_unknown_sources_refused(index: Any) -> None:
     h = make(compile_topology(loaded, Options(unknown_sources="refuse")))
     assert reply_of(h.handle(q("www.example.test"), (OUTSIDE, 1))).rcode() == dns.rcode.REFUSED
     assert reply_of(h.handle(q("www.example.test"), (ALPHA, 1))).rcode() == dns.rcode.NOERROR
+
+
+def test_log_format_follows_the_terminal(dnsemu_logging: Any) -> None:
+    import io
+    import json
+
+    from dnsemu.logs import configure_logging, get_logger
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    try:
+        for stream, expected in ((io.StringIO(), "json"), (Tty(), "console")):
+            assert configure_logging("info", "auto", stream, cache=False) == expected
+            get_logger("t").info("server_started", port=53)
+            get_logger("t").debug("hidden")
+            text = stream.getvalue()
+            if expected == "json":
+                entry = json.loads(text)
+                assert entry["event"] == "server_started" and entry["level"] == "info" and entry["port"] == 53
+            else:
+                assert "server_started" in text and "port" in text and "\x1b[" in text
+            assert "hidden" not in text
+    finally:
+        configure_logging("info", "json", dnsemu_logging, cache=False)
