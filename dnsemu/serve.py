@@ -32,7 +32,6 @@ import os
 import signal
 import socket
 import sys
-import types
 import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -78,24 +77,23 @@ def build_parser() -> argparse.ArgumentParser:
         argument_default=argparse.SUPPRESS)
     parser.add_argument("--config", metavar="PATH", help=f"settings file, TOML or YAML (env {ENV_PREFIX}CONFIG)")
     for name, field in Settings.model_fields.items():
-        flag = "--" + name.replace("_", "-")
-        env = f"{ENV_PREFIX}{name.upper()}"
+        names = ["--" + name.replace("_", "-")]
         description = (field.description or "").replace("%", "%%")
-        help_text = f"{description} (default: {_default_text(name, field)}; env {env})"
+        kwargs: dict[str, Any] = {"dest": name, "help": f"{description} (default: {_default_text(name, field)}; "
+                                                        f"env {ENV_PREFIX}{name.upper()})"}
         annotation = field.annotation
-        args = types.SimpleNamespace(flags=[flag], kwargs={"help": help_text, "dest": name})
         if annotation is bool or annotation == (bool | None):
-            args.kwargs["action"] = argparse.BooleanOptionalAction
+            kwargs["action"] = argparse.BooleanOptionalAction
         elif typing.get_origin(annotation) is list:
-            args.kwargs.update(action="append", metavar=_metavar(name))
+            kwargs.update(action="append", metavar=_metavar(name))
             if name == "upstreams":
-                args.flags.append("--upstream")
+                names.append("--upstream")
         elif typing.get_origin(annotation) is typing.Literal:
-            args.kwargs.update(choices=typing.get_args(annotation), metavar="{" + ",".join(
-                typing.get_args(annotation)) + "}")
+            choices = typing.get_args(annotation)
+            kwargs.update(choices=choices, metavar="{" + ",".join(choices) + "}")
         else:
-            args.kwargs["metavar"] = _metavar(name)
-        parser.add_argument(*args.flags, **args.kwargs)
+            kwargs["metavar"] = _metavar(name)
+        parser.add_argument(*names, **kwargs)
     return parser
 
 

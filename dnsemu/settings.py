@@ -45,6 +45,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from dnsemu.topology.model import parse_target
+
 __all__ = [
     "ENV_PREFIX",
     "Settings",
@@ -66,8 +68,12 @@ class SettingsError(Exception):
         super().__init__("; ".join(problems))
 
 
-def parse_hostport(text: str, default_port: int | None = None, *, allow_zero: bool = True) -> tuple[str, int]:
-    """``"127.0.0.1:53"``, ``"[::1]:53"`` → (address, port); ``default_port`` when the port is left out."""
+def parse_hostport(text: str) -> tuple[str, int]:
+    """A listen address: ``"127.0.0.1:53"`` or ``"[::1]:0"`` → (address, port); the port is required, 0 allowed.
+
+    (Upstream addresses take :func:`dnsemu.topology.model.parse_target`, the topology's own
+    ``ADDRESS[:PORT]`` syntax with port 53 by default.)
+    """
     text = str(text).strip()
     host, port_text = text, None
     if text.startswith("["):
@@ -75,31 +81,23 @@ def parse_hostport(text: str, default_port: int | None = None, *, allow_zero: bo
         if end < 0:
             raise ValueError(f"{text!r}: missing ']' after the IPv6 address")
         host, rest = text[1:end], text[end + 1 :]
-        if rest:
-            if not rest.startswith(":"):
-                raise ValueError(f"{text!r}: expected ':PORT' after ']'")
+        if rest.startswith(":"):
             port_text = rest[1:]
+        elif rest:
+            raise ValueError(f"{text!r}: expected ':PORT' after ']'")
     elif text.count(":") == 1:
         host, port_text = text.split(":")
-    elif text.count(":") > 1:  # a bare IPv6 address
-        if default_port is None:
-            raise ValueError(f"{text!r}: write an IPv6 address with a port as [ADDRESS]:PORT")
-        try:
-            return str(ipaddress.IPv6Address(text)), default_port
-        except ValueError:
-            raise ValueError(f"{text!r} is not an IPv6 address (write [ADDRESS]:PORT)") from None
+    elif text.count(":") > 1:
+        raise ValueError(f"{text!r}: write an IPv6 address with a port as [ADDRESS]:PORT")
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         raise ValueError(f"{text!r}: {host!r} is not an IP address (HOST:PORT with an IPv4 address, "
                          "or [IPv6]:PORT)") from None
     if port_text is None:
-        if default_port is None:
-            raise ValueError(f"{text!r}: a port is required (HOST:PORT)")
-        return str(address), default_port
-    low = 0 if allow_zero else 1
-    if not port_text.isdigit() or not low <= int(port_text) <= 65535:
-        raise ValueError(f"{text!r}: the port must be a number from {low} to 65535")
+        raise ValueError(f"{text!r}: a port is required (HOST:PORT)")
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"{text!r}: the port must be a number from 0 to 65535")
     return str(address), int(port_text)
 
 
@@ -188,7 +186,7 @@ class Settings(BaseSettings):
     @field_validator("upstreams", mode="after")
     @classmethod
     def _upstreams(cls, value: list[str]) -> list[str]:
-        return [format_hostport(*parse_hostport(v, 53, allow_zero=False)) for v in value]
+        return [format_hostport(*parse_target(v)) for v in value]
 
     @field_validator("ecs_trusted", mode="after")
     @classmethod
@@ -209,7 +207,7 @@ class Settings(BaseSettings):
 
     @property
     def upstream_addresses(self) -> list[tuple[str, int]]:
-        return [parse_hostport(v, 53) for v in self.upstreams]
+        return [parse_target(v) for v in self.upstreams]
 
     @property
     def ecs_trusted_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

@@ -90,7 +90,7 @@ def test_help_documents_every_setting_with_its_default(capsys: Any) -> None:
     ({"DNSEMU_LISTEN": "::1:53"}, "write an IPv6 address with a port as [ADDRESS]:PORT"),
     ({"DNSEMU_LISTEN": "127.0.0.1:99999"}, "the port must be a number from 0 to 65535"),
     ({"DNSEMU_LISTEN": "127.0.0.1"}, "a port is required"),
-    ({"DNSEMU_UPSTREAMS": "1.1.1.1:0"}, "the port must be a number from 1 to 65535"),
+    ({"DNSEMU_UPSTREAMS": "1.1.1.1:0"}, "upstreams: '1.1.1.1:0': port must be 1-65535"),
     ({"DNSEMU_WORKERS": "0"}, "workers: Input should be greater than or equal to 1 (got '0') [from DNSEMU_WORKERS]"),
     ({"DNSEMU_UNKNOWN_SOURCES": "drop"}, "unknown-sources: Input should be 'internet' or 'refuse'"),
     ({"DNSEMU_ECS_TRUSTED": "10.0.0/33"}, "'10.0.0/33' is not a CIDR"),
@@ -136,10 +136,11 @@ def test_the_process_environment_is_read_by_default(monkeypatch: Any) -> None:
 
 def test_parse_hostport() -> None:
     assert parse_hostport("[fd00::1]:5300") == ("fd00::1", 5300)
-    assert parse_hostport("10.0.0.4", 53) == ("10.0.0.4", 53)
-    assert parse_hostport("fd00::1", 53) == ("fd00::1", 53)
+    assert parse_hostport("10.0.0.4:0") == ("10.0.0.4", 0)
     with pytest.raises(ValueError, match="missing"):
         parse_hostport("[fd00::1:53")
+    s = load_settings({"upstreams": ["10.0.0.4", "fd00::1", "[fd00::2]:5300"]}, env={})
+    assert s.upstream_addresses == [("10.0.0.4", 53), ("fd00::1", 53), ("fd00::2", 5300)]
 
 
 def test_serve_reports_invalid_settings_with_exit_2(capsys: Any) -> None:
