@@ -143,7 +143,7 @@ def check_reply(entry: Entry, replies: list[bytes], answered_after: bool, server
             problems.append(f"answered {len(replies)} time(s): {replies[0][:32].hex()}")
         return problems
     if not replies:
-        if tcp and entry.tcp_may_close and not answered_after:
+        if entry.expect == "ANY" or (tcp and entry.tcp_may_close and not answered_after):
             return problems
         return [f"no reply (want {entry.expect})"]
     if len(replies) > 1:
