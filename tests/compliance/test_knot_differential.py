@@ -331,8 +331,9 @@ def test_dnsemu_matches_knot(outcomes: list[Outcome]) -> None:
                             + f"\n--- dnsemu\n{outcome.ours.to_text()}\n--- knot ({outcome.hops} hops)\n"
                             + outcome.theirs.to_text())
     chased = sum(1 for o in outcomes if o.hops)
+    applied = {d: sum(d in o.applied for o in outcomes) for d in DEVIATIONS}
     print(f"\nknot differential: {len(outcomes)} queries, {chased} finished across zones, "
-          f"{len(failures)} unexplained differences")
+          f"{len(failures)} unexplained differences; documented deviations applied: {applied}")
     assert not failures, f"{len(failures)} of {len(outcomes)} differ:\n\n" + "\n\n".join(failures[:15])
 
 
