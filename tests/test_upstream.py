@@ -15,6 +15,7 @@ import dns.rcode
 import dns.rrset
 import pytest
 
+from dnsemu.server import bind_pair
 from dnsemu.upstream import UpstreamClient, UpstreamError, build_query
 
 HOST = "127.0.0.1"
@@ -94,9 +95,10 @@ async def fake() -> AsyncIterator[Any]:
 
     async def start(behaviour: str = "answer") -> FakeServer:
         server = FakeServer(behaviour)
-        await loop.create_datagram_endpoint(lambda: server, local_addr=(HOST, 0))
-        server.port = server.transport.get_extra_info("sockname")[1]
-        server.tcp = await asyncio.start_server(server.handle_tcp, HOST, server.port)
+        udp, tcp = bind_pair(HOST, 0)  # one port for both, retried when TCP finds it taken
+        await loop.create_datagram_endpoint(lambda: server, sock=udp)
+        server.port = udp.getsockname()[1]
+        server.tcp = await asyncio.start_server(server.handle_tcp, sock=tcp)
         servers.append(server)
         return server
 
