@@ -45,10 +45,10 @@ from collections.abc import Awaitable, Iterable, Mapping
 from time import perf_counter
 from typing import Any
 
-from dnsemu.core.index import Index
+from dnsemu.core.index import Index, Network
 from dnsemu.core.records import Rcode, RRType, type_name
 from dnsemu.core.resolution import Outcome, Resolution
-from dnsemu.core.resolver import resolve
+from dnsemu.core.resolver import resolve_classified
 from dnsemu.logs import answer_summary, get_logger
 from dnsemu.settings import Settings
 from dnsemu.upstream import UpstreamClient, UpstreamError
@@ -138,7 +138,7 @@ def ecs_scope(networks: Iterable[tuple[int, int]], address: IPAddress) -> int:
 class _State:
     """One topology generation: the index, its reply cache and the source memo."""
 
-    __slots__ = ("cache", "exact", "generation", "index", "prefixes", "where")
+    __slots__ = ("cache", "exact", "generation", "index", "prefixes", "sources", "where")
 
     def __init__(self, index: Index) -> None:
         self.index = index
@@ -151,6 +151,8 @@ class _State:
         self.exact: OrderedDict[tuple[str, bool, bytes], _Entry] = OrderedDict()
         #: source address text -> view key of its network (or "unknown")
         self.where: dict[str, str] = {}
+        #: address text -> (address, network, matched prefix length): what resolving needs, parsed once
+        self.sources: dict[str, tuple[IPAddress, Network | None, int]] = {}
         v4: list[tuple[int, int]] = []
         v6: list[tuple[int, int]] = []
         for network in index.networks.values():
@@ -243,6 +245,18 @@ class Handler:
         except Exception:
             return self._internal_error(data, addr, tcp, None)
 
+    def _source(self, state: _State, text: str) -> tuple[IPAddress, Network | None, int]:
+        """The parsed address and its classification, memoised per address text."""
+        hit = state.sources.get(text)
+        if hit is None:
+            address = ipaddress.ip_address(text.split("%", 1)[0])
+            network, prefixlen = state.index.classify(address)
+            hit = (address, network, prefixlen)
+            if len(state.sources) >= _WHERE_LIMIT:
+                state.sources.clear()
+            state.sources[text] = hit
+        return hit
+
     def _where(self, state: _State, host: str) -> str:
         network, _ = state.index.classify(host)
         view = network.view_key if network is not None else "unknown"
@@ -277,8 +291,7 @@ class Handler:
     def _answer(self, query: Query, data: bytes, addr: Any, tcp: bool, state: _State, p: Peek | None,
                 start: float) -> bytes | Awaitable[bytes | None]:
         host = addr[0]
-        real = ipaddress.ip_address(host.split("%", 1)[0])
-        routing: IPAddress = real
+        real, network, prefixlen = source = self._source(state, host)
         scope: int | None = None
         ecs_text = None
         edns = query.edns
@@ -286,11 +299,11 @@ class Handler:
             ecs = edns.ecs
             ecs_text = f"{ecs.address}/{ecs.source_prefix}"
             if ecs.source_prefix:
-                routing = ipaddress.ip_address(ecs.address)
+                routing, network, prefixlen = source = self._source(state, ecs.address)
                 scope = self._scope(state, routing)
             else:
                 scope = 0
-        resolution = resolve(state.index, query.question, routing)
+        resolution = resolve_classified(state.index, network, prefixlen, query.question, source[0])
         if tcp:
             max_size = 65535
         elif edns is not None:

@@ -111,8 +111,12 @@ class Query:
     cd: bool
     question: Question  # canonical (lower case)
     qname_wire: bytes  # as received: original case, uncompressed labels + root 0
-    qname_text: str  # presentation form in the client's case, for logs
     edns: Edns | None
+
+    @property
+    def qname_text(self) -> str:
+        """Presentation form in the client's case, for logs (computed when asked: the hot path never is)."""
+        return _text(_labels(self.qname_wire))
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,10 +333,9 @@ def parse_query(data: bytes) -> Query:
         raise fail(Rcode.REFUSED, f"class {qclass} is not served (only IN)", do)
     if qtype in _QTYPE_RCODES:
         raise fail(_QTYPE_RCODES[qtype], f"{type_name(qtype)} cannot be asked for", do)
-    labels = _labels(qname)
     return Query(
         ident, opcode, bool(flags & _RD), bool(flags & _CD),
-        Question(names.from_labels(labels), qtype, qclass), qname, _text(labels), edns,
+        Question(names.from_labels(_labels(qname)), qtype, qclass), qname, edns,
     )
 
 

@@ -113,7 +113,7 @@ def test_a_hit_does_no_parsing_resolving_or_encoding(index: Any, monkeypatch: An
     def forbidden(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("called on a cache hit")
 
-    for name in ("parse_query", "resolve", "encode_response", "answer_summary"):
+    for name in ("parse_query", "resolve_classified", "encode_response", "answer_summary"):
         monkeypatch.setattr(handler_module, name, forbidden)
     monkeypatch.setattr("dnslib.DNSRecord.parse", forbidden)
     with capture_logs() as logs:
@@ -157,7 +157,7 @@ def test_a_resolver_exception_is_servfail_with_a_logged_traceback(index: Any, mo
     def broken(*args: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(handler_module, "resolve", broken)
+    monkeypatch.setattr(handler_module, "resolve_classified", broken)
     with capture_logs() as logs:
         message = reply_of(h.handle(q("Www.Example.Test"), (ALPHA, 1)))
     assert message.rcode() == dns.rcode.SERVFAIL

@@ -39,10 +39,17 @@ def _escape_label(label: bytes) -> str:
     return "".join(out)
 
 
+_PLAIN_OR_UPPER = bytes(_PLAIN) + b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
 def from_labels(labels: list[bytes] | tuple[bytes, ...]) -> str:
     """Canonical name from wire-format labels (without the root label)."""
     if not labels:
         return ROOT
+    joined = b".".join(labels)
+    if joined.count(b".") == len(labels) - 1 and not joined.translate(None, _PLAIN_OR_UPPER).replace(b".", b""):
+        # only letters, digits, '-', '_', '*', '/' (and the dots we put): no escapes needed
+        return joined.decode("ascii").lower() + "."
     return ".".join(_escape_label(label) for label in labels) + "."
 
 

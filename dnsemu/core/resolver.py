@@ -37,6 +37,17 @@ def resolve(index: Index, question: Question, address: Address) -> Resolution:
     if isinstance(address, str):
         address = ipaddress.ip_address(address.split("%", 1)[0])
     network, prefixlen = index.classify(address)
+    return resolve_classified(index, network, prefixlen, question, address)
+
+
+def resolve_classified(
+    index: Index,
+    network: Network | None,
+    prefixlen: int,
+    question: Question,
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> Resolution:
+    """:func:`resolve` for a source already classified (``index.classify(address)``), as a server caches it."""
     trace: list[Step] = []
     if network is None:
         if index.options.unknown_sources == "refuse":
@@ -44,7 +55,7 @@ def resolve(index: Index, question: Question, address: Address) -> Resolution:
                 Step(
                     "source",
                     "{address} is in no modelled network, and unknown sources are refused",
-                    (("address", str(address)),),
+                    (("address", address),),
                 )
             )
             return Resolution(Outcome.REFUSED, Source.REFUSED, "refused", trace=tuple(trace), network="unknown")
@@ -53,7 +64,7 @@ def resolve(index: Index, question: Question, address: Address) -> Resolution:
             Step(
                 "source",
                 "{address} is in no modelled network: it asks as a client on the internet",
-                (("address", str(address)),),
+                (("address", address),),
             )
         )
     else:
@@ -62,7 +73,7 @@ def resolve(index: Index, question: Question, address: Address) -> Resolution:
                 "source",
                 "{address} is in {kind} {network!r}",
                 (
-                    ("address", str(address)),
+                    ("address", address),
                     ("kind", _KIND[network.kind]),
                     ("network", network.name),
                     ("prefix_length", prefixlen),
