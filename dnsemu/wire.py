@@ -23,6 +23,10 @@ Choices where BIND and Knot differ:
   cookie-only QDCOUNT=0 query is FORMERR (Knot; BIND answers with a cookie).
 * CD is echoed (BIND, Knot Resolver; the Knot authoritative server clears it).
 * Opcodes other than QUERY: NOTIMP (Knot Resolver; BIND: per opcode).
+* AXFR/IXFR: REFUSED (BIND without allow-transfer; Knot answers NOTIMP/NOTAUTH).
+* Rdata of known shape in a query must fill its length (A, AAAA, names in NS,
+  CNAME, SOA, MX, DNAME…), as Knot checks; a malformed TSIG is FORMERR, a
+  well-formed one NOTAUTH (no keys; RFC 8945 §5.2.1), without a TSIG in the reply.
 * If only the additional section does not fit, it is dropped without TC
   (RFC 2181 §9, both); otherwise TC=1 with all three sections empty.
 """
@@ -58,10 +62,10 @@ _KEY_TAIL = struct.Struct("!BH")
 _QR, _OPCODE, _AA, _TC, _RD, _RA, _CD = 0x8000, 0x7800, 0x0400, 0x0200, 0x0100, 0x0080, 0x0010
 _DO = 0x8000
 _CLASS_IN, _CLASS_ANY = 1, 255
-_OPT, _IXFR = int(RRType.OPT), int(RRType.IXFR)
+_OPT, _IXFR, _TSIG = int(RRType.OPT), int(RRType.IXFR), 250
 _ECS = 8
 _QTYPE_RCODES = {0: Rcode.NOTIMP, 41: Rcode.FORMERR, 249: Rcode.FORMERR, 250: Rcode.FORMERR,
-                 253: Rcode.NOTIMP, 254: Rcode.NOTIMP}
+                 251: Rcode.REFUSED, 252: Rcode.REFUSED, 253: Rcode.NOTIMP, 254: Rcode.NOTIMP}
 _ASCII_ONLY = bytes(range(128)) + b"x" * 128  # for dnslib, which rejects non-UTF-8 labels
 _TEXT_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_*/")
 
@@ -202,12 +206,12 @@ def _text(labels: list[bytes]) -> str:
 
 
 _Opt = tuple[int, int, tuple[tuple[int, bytes], ...]]  # UDP size, TTL, options
-_Walk = tuple[int, _Opt | None, bool]  # end, the OPT record, whether there were others
+_Walk = tuple[int, _Opt | None, bool, bool]  # end, the OPT record, whether there were others, a TSIG
 
 
 def _read_records(data: bytes, pos: int, an: int, ns: int, ar: int) -> _Walk:
     """Walk resource records, checking framing and where the OPT may be."""
-    n, others = len(data), False
+    n, others, tsig = len(data), False, False
     opt: _Opt | None = None
     for index in range(an + ns + ar):
         pos, owner = _read_name(data, pos)
@@ -227,8 +231,41 @@ def _read_records(data: bytes, pos: int, an: int, ns: int, ar: int) -> _Walk:
             opt = (rclass, ttl, _read_options(data[pos : pos + rdlen]))
         else:
             others = True
+            _check_rdata(data, pos, rtype, rdlen)
+            if rtype == _TSIG:
+                if index != an + ns + ar - 1:
+                    raise _Malformed("TSIG is not the last record (RFC 8945 §5.1)")
+                tsig = True
         pos += rdlen
-    return pos, opt, others
+    return pos, opt, others, tsig
+
+
+def _check_rdata(data: bytes, pos: int, rtype: int, rdlen: int) -> None:
+    """Rdata whose shape is known must fill its length exactly (Knot's checks; dnslib is lenient)."""
+    if _FIXED_RDLEN.get(rtype, rdlen) != rdlen:
+        raise _Malformed(f"{type_name(rtype)} rdata of {rdlen} octets")
+    end = pos + rdlen
+    layout = _NAME_LAYOUTS.get(rtype)
+    if layout is not None:
+        before, count, after = layout
+        p = pos + before
+        for _ in range(count):
+            if p >= end:
+                raise _Malformed(f"{type_name(rtype)} rdata ends before its names")
+            p, _name = _read_name(data, p)
+        if p + after != end:
+            raise _Malformed(f"{type_name(rtype)} rdata does not match its length")
+    elif rtype == _TSIG:
+        p, _name = _read_name(data, pos, pointers=False)  # the algorithm name
+        if p + 10 > end:
+            raise _Malformed("TSIG rdata cut short")
+        (mac_size,) = _U16.unpack_from(data, p + 8)
+        p += 10 + mac_size
+        if p + 6 > end:
+            raise _Malformed("TSIG rdata cut short")
+        (other,) = _U16.unpack_from(data, p + 4)
+        if p + 6 + other != end:
+            raise _Malformed("TSIG rdata does not match its length")
 
 
 def _read_options(rdata: bytes) -> tuple[tuple[int, bytes], ...]:
@@ -294,9 +331,11 @@ def parse_query(data: bytes) -> Query:
             pos += 4
             if qdcount == 1:
                 question, qname = data[start:pos], name
-        pos, opt, others = _read_records(data, pos, ancount, nscount, arcount)
+        pos, opt, others, tsig = _read_records(data, pos, ancount, nscount, arcount)
         if pos != len(data):
             raise _Malformed(f"{len(data) - pos} octets of trailing garbage")
+        if tsig:
+            raise fail(Rcode.NOTAUTH, "TSIG-signed query: dnsemu has no keys (RFC 8945 §5.2.1, BADKEY)")
         if others and opcode == 0:
             safe = data[:12] + qname.translate(_ASCII_ONLY) + data[12 + len(qname) :]
             try:  # dnslib raises more than DNSError (UnicodeDecodeError in CAA, ...)
@@ -574,7 +613,7 @@ def encode_response(query: Query, rcode: int, answer: Sequence[Record] = (),
 _NAME_LAYOUTS = {2: (0, 1, 0), 3: (0, 1, 0), 4: (0, 1, 0), 5: (0, 1, 0), 6: (0, 2, 20),
                  7: (0, 1, 0), 8: (0, 1, 0), 9: (0, 1, 0), 12: (0, 1, 0), 14: (0, 2, 0),
                  15: (2, 1, 0), 17: (0, 2, 0), 18: (2, 1, 0), 21: (2, 1, 0), 26: (2, 2, 0),
-                 33: (6, 1, 0), 36: (2, 1, 0)}
+                 33: (6, 1, 0), 36: (2, 1, 0), 39: (0, 1, 0)}
 _COMPRESSIBLE = frozenset({2, 3, 4, 5, 6, 7, 8, 9, 12, 14, 15})  # RFC 1035 types only
 _FIXED_RDLEN = {1: 4, 28: 16}
 
@@ -635,7 +674,7 @@ def encode_forwarded(query: Query, upstream_reply: bytes, prefix: Sequence[Recor
             pos = _read_name(data, pos)[0] + 4
         pos, answer = _upstream_plans(data, pos, ancount)
         pos, authority = _upstream_plans(data, pos, nscount)
-        pos, opt, _ = _read_records(data, pos, 0, 0, arcount)
+        pos, opt, _, _ = _read_records(data, pos, 0, 0, arcount)
         if pos != len(data):
             raise _Malformed(f"{len(data) - pos} octets of trailing garbage")
     except _Malformed as exc:

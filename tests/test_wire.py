@@ -17,6 +17,7 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
+import dns.tsig
 import dns.update
 import pytest
 from dnslib import DNSRecord
@@ -121,10 +122,33 @@ def test_parse_binary_labels_and_class_any() -> None:
     assert q.qname_wire == name.to_wire()
 
 
-def test_parse_ixfr_may_carry_an_soa_in_authority() -> None:
+def test_ixfr_may_carry_an_soa_in_authority_and_is_refused() -> None:
     msg = dns.message.make_query("example.com.", "IXFR", id=9)
     msg.authority.append(dns.rrset.from_text("example.com.", 0, "IN", "SOA", ". . 1 2 3 4 5"))
-    assert parse_query(msg.to_wire()).question.qtype == 251
+    with pytest.raises(WireError) as info:  # not FORMERR: the shape is right; transfers are not offered
+        parse_query(msg.to_wire())
+    assert info.value.rcode == Rcode.REFUSED
+    assert dns.message.from_wire(info.value.reply).rcode() == dns.rcode.REFUSED
+
+
+def test_transfers_tsig_and_rdata_shapes() -> None:
+    axfr = dns.message.make_query("example.com.", "AXFR", id=7)
+    with pytest.raises(WireError) as info:
+        parse_query(axfr.to_wire())
+    assert info.value.rcode == Rcode.REFUSED
+    signed = dns.message.make_query("example.com.", "A", id=8)
+    signed.use_tsig(dns.tsig.Key("k.", "c2VjcmV0c2VjcmV0", "hmac-sha256"))
+    with pytest.raises(WireError) as info:
+        parse_query(signed.to_wire())
+    assert info.value.rcode == Rcode.NOTAUTH
+    assert dns.message.from_wire(info.value.reply, ignore_trailing=True).rcode() == dns.rcode.NOTAUTH
+    long_a = dns.message.make_query("example.com.", "A", id=9)
+    wire = bytearray(long_a.to_wire())
+    wire[11] = 1  # ARCOUNT 1: a root-owned A record with 5 octets of rdata
+    wire += b"\x00\x00\x01\x00\x01\x00\x00\x00\x00\x00\x05\x7f\x00\x00\x01\x00"
+    with pytest.raises(WireError) as info:
+        parse_query(bytes(wire))
+    assert info.value.rcode == Rcode.FORMERR
 
 
 # --------------------------------------------------------------------------- malformed corpus

@@ -82,6 +82,7 @@ class Rcode(enum.IntEnum):
     NXDOMAIN = 3
     NOTIMP = 4
     REFUSED = 5
+    NOTAUTH = 9
     BADVERS = 16
 
 
