@@ -393,7 +393,7 @@ def test_the_images_health_check_passes_against_the_real_server(estate: Estate) 
         capture_output=True, text=True, timeout=30, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert re.match(r"(NOERROR|NXDOMAIN|REFUSED|SERVFAIL) health\.dnsemu\.internal\. A", done.stdout), done.stdout
+    assert re.match(r"NOERROR 10\.in-addr\.arpa\. SOA", done.stdout), done.stdout
 
 
 def test_sites_reach_only_their_own_link(estate: Estate) -> None:
