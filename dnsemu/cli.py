@@ -22,20 +22,27 @@ def default_topology() -> Path:
     return Path("zones/topology.yaml")
 
 
-def _check(args: argparse.Namespace) -> int:
-    from dnsemu.check import check
+def _load(topology: str | None):  # -> (path, LoadedTopology, Index) or (path, None, None) after printing why
     from dnsemu.core.compile import compile_topology
     from dnsemu.topology.errors import TopologyError
     from dnsemu.topology.load import load_topology
 
-    path = Path(args.topology) if args.topology else default_topology()
+    path = Path(topology) if topology else default_topology()
     try:
         loaded = load_topology(path)
-        index = compile_topology(loaded)
+        return path, loaded, compile_topology(loaded)
     except TopologyError as exc:
         print(f"{path}: invalid topology, {len(exc.problems)} problem(s):", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
+        return path, None, None
+
+
+def _check(args: argparse.Namespace) -> int:
+    from dnsemu.check import check
+
+    path, loaded, index = _load(args.topology)
+    if loaded is None:
         return 2
     findings = check(loaded, index)
     stats = index.stats
@@ -64,17 +71,10 @@ def _count(n: int, word: str) -> str:
 def _explain(args: argparse.Namespace) -> int:
     import json
 
-    from dnsemu.core.compile import compile_topology
     from dnsemu.explain import UnknownSource, explain, question, render, source_address
-    from dnsemu.topology.errors import TopologyError
-    from dnsemu.topology.load import load_topology
 
-    path = Path(args.topology) if args.topology else default_topology()
-    try:
-        loaded = load_topology(path)
-        index = compile_topology(loaded)
-    except TopologyError as exc:
-        print(f"{path}: invalid topology:\n{exc}", file=sys.stderr)
+    _path, loaded, index = _load(args.topology)
+    if loaded is None:
         return 2
     try:
         q = question(args.name, args.type)

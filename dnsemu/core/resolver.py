@@ -335,16 +335,7 @@ def _walk(
                     (("name", name),),
                 )
             )
-            return Resolution(
-                Outcome.FORWARD,
-                Source.FORWARDED,
-                view_name,
-                tuple(answer),
-                (),
-                tuple(trace),
-                network.name,
-                Forward(name, qtype),
-            )
+            return _forward(view_name, answer, trace, network, name, qtype)
         found, records = zone.lookup(name, qtype)
         where = (("name", name), ("zone", zone.name))
         if found is Found.RECORDS:
@@ -377,18 +368,25 @@ def _walk(
         trace.append(
             Step("forward", "{name}: dnsemu has no data for it in {zone}: it goes to the upstream forwarder", where)
         )
-        return Resolution(
-            Outcome.FORWARD,
-            Source.FORWARDED,
-            view_name,
-            tuple(answer),
-            (),
-            tuple(trace),
-            network.name,
-            Forward(name, qtype),
-        )
+        return _forward(view_name, answer, trace, network, name, qtype)
     trace.append(Step("chain", "the CNAME chain is longer than {limit} names", (("limit", index.options.max_chain),)))
     return Resolution(Outcome.SERVFAIL, Source.ERROR, view_name, tuple(answer), (), tuple(trace), network.name)
+
+
+def _forward(
+    view_name: str, answer: list[Record], trace: list[Step], network: Network, name: str, qtype: int
+) -> Resolution:
+    """The chain so far, and the name it reached, for the upstream forwarder."""
+    return Resolution(
+        Outcome.FORWARD,
+        Source.FORWARDED,
+        view_name,
+        tuple(answer),
+        (),
+        tuple(trace),
+        network.name,
+        Forward(name, qtype),
+    )
 
 
 def _zone_kind(zone: Zone) -> str:

@@ -92,14 +92,10 @@ class VirtualNetwork(Model):
     internal_domain_name_suffix: str | None = None
 
 
-class OnPremises(Model):
-    address_space: Annotated[list[IPNetwork], Field(min_length=1)]
-    dns_servers: list[IPAddress] = Field(
-        default_factory=list,
-        description="Addresses of the site's DNS servers (targets that forwarders can name).",
-    )
+class _Forwarding(Model):
+    """A DNS server that forwards by domain: the longest matching suffix wins, its first target is used."""
+
     conditional_forwarders: dict[str, Targets] = Field(default_factory=dict)
-    default_forwarding: Literal["internet"] | Targets = "internet"
 
     @field_validator("conditional_forwarders")
     @classmethod
@@ -107,6 +103,15 @@ class OnPremises(Model):
         for targets in value.values():
             _target_list(targets)
         return value
+
+
+class OnPremises(_Forwarding):
+    address_space: Annotated[list[IPNetwork], Field(min_length=1)]
+    dns_servers: list[IPAddress] = Field(
+        default_factory=list,
+        description="Addresses of the site's DNS servers (targets that forwarders can name).",
+    )
+    default_forwarding: Literal["internet"] | Targets = "internet"
 
 
 class RecordSet(Model):
@@ -202,20 +207,12 @@ class DnsForwardingRuleset(Model):
     forwarding_rules: Annotated[dict[str, ForwardingRule], Field(max_length=1000)] = Field(default_factory=dict)
 
 
-class CustomDnsServer(Model):
+class CustomDnsServer(_Forwarding):
     """A DNS server the estate runs itself (a VM with BIND or Windows DNS), modelled by what it forwards."""
 
     virtual_network: str
     private_ip_address: IPAddress
-    conditional_forwarders: dict[str, Targets] = Field(default_factory=dict)
     default_forwarding: Literal["azure", "internet"] | Targets = "azure"
-
-    @field_validator("conditional_forwarders")
-    @classmethod
-    def _targets(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        for targets in value.values():
-            _target_list(targets)
-        return value
 
 
 class ExternalDnsServer(Model):
