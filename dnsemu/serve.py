@@ -48,7 +48,8 @@ Every setting also comes from the environment ({ENV_PREFIX}<NAME>, e.g. {ENV_PRE
 lists are comma-separated or JSON) or from a settings file (--config or {ENV_PREFIX}CONFIG; TOML or YAML,
 keys named like the flags). Precedence: flags, then environment, then file, then defaults.
 
-Prints "dnsemu ready udp://HOST:PORT tcp://HOST:PORT ..." on stdout once bound; logs go to stderr.
+Prints "dnsemu ready udp://HOST:PORT tcp://HOST:PORT ..." on stdout once bound (then http://HOST:PORT with
+--http); logs go to stderr. With --http: GET /metrics, /healthz, /readyz, /v1/openapi.json describes the API.
 SIGHUP reloads the topology; SIGTERM/SIGINT stop after answering the queries in flight.
 Exit status: 0 clean shutdown, 1 cannot serve, 2 invalid settings or topology.
 """
@@ -100,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _metavar(name: str) -> str:
     special = {"listen": "HOST:PORT", "upstreams": "ADDRESS[:PORT]", "ecs_trusted": "CIDR", "topology": "PATH",
                "ready_file": "PATH", "workers": "N", "tcp_max_message": "OCTETS", "udp_payload_size": "OCTETS",
-               "cache_size": "ENTRIES"}
+               "cache_size": "ENTRIES", "http_listen": "HOST:PORT", "api_token": "TOKEN", "http_max_body": "OCTETS"}
     if name in special:
         return special[name]
     return "SECONDS" if Settings.model_fields[name].annotation is float else "N"
@@ -191,7 +192,8 @@ def _run_single(settings: Settings, loaded: Any) -> int:
 
 
 def _cannot_listen(settings: Settings, exc: OSError) -> None:
-    print(f"dnsemu serve: cannot listen on {', '.join(settings.listen)}: {exc.strerror or exc}", file=sys.stderr)
+    where = getattr(exc, "listen_address", None) or ", ".join(settings.listen)
+    print(f"dnsemu serve: cannot listen on {where}: {exc.strerror or exc}", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------- N processes

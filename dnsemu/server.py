@@ -21,31 +21,51 @@ Reload compiles the new index in a worker thread (the loop keeps answering
 from the old one), then swaps index and reply cache with one assignment; a
 topology that fails to load or compile is logged with every problem and the
 old one keeps serving.
+
+Run-time changes (:meth:`DnsServer.apply_change`, :meth:`DnsServer.reset_changes`;
+the HTTP API and :mod:`dnsemu.testing` call them) go through a
+:class:`~dnsemu.topology.changes.ChangeSet`: each is validated like a file load,
+compiled, and swapped in the same way, so the very next query sees it; a change
+that does not hold raises :class:`~dnsemu.topology.changes.ChangeError` and
+changes nothing. A reload of the files re-applies the accepted changes
+(``ChangeSet.rebase``); when they no longer hold on the new files the reload is
+refused like an invalid file, and the old topology keeps serving.
+
+Each server owns a Prometheus ``CollectorRegistry`` (``server.registry``, read
+from its counters at scrape time: :mod:`dnsemu.metrics`) and, with the ``http``
+setting, an HTTP listener (:mod:`dnsemu.api`) on the same loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dnsemu.core.compile import compile_topology
 from dnsemu.core.index import Index, Options
 from dnsemu.handler import Handler, Stats
 from dnsemu.logs import get_logger
+from dnsemu.metrics import MeteredUpstreamClient, UpstreamStats, create_registry
 from dnsemu.settings import Settings, format_hostport
+from dnsemu.topology.changes import Change, ChangeError, ChangeSet
 from dnsemu.topology.errors import TopologyError
 from dnsemu.topology.load import LoadedTopology, load_topology
 from dnsemu.transport import ServerState, TcpLimits, UdpEndpoint, start_tcp, start_udp
 
-__all__ = ["DnsServer", "bind_pair", "ready_line"]
+if TYPE_CHECKING:
+    from dnsemu.http import HttpServer
+
+__all__ = ["DnsServer", "ListenError", "bind_pair", "ready_line"]
 
 _PORT_RETRIES = 64
 _UDP_RCVBUF = 4 * 1024 * 1024
@@ -98,20 +118,33 @@ def _socket(family: int, kind: int, reuse_port: bool) -> socket.socket:
     return sock
 
 
-def ready_line(addresses: Sequence[tuple[str, int]]) -> str:
-    """``dnsemu ready udp://127.0.0.1:5353 tcp://127.0.0.1:5353 ...``: what scripts wait for."""
+def ready_line(addresses: Sequence[tuple[str, int]], http: tuple[str, int] | None = None) -> str:
+    """``dnsemu ready udp://127.0.0.1:5353 tcp://127.0.0.1:5353 ...``: what scripts wait for.
+
+    With an HTTP listener, ``http://HOST:PORT`` comes last.
+    """
     parts = []
     for host, port in addresses:
         hp = format_hostport(host, port)
         parts += [f"udp://{hp}", f"tcp://{hp}"]
+    if http is not None:
+        parts.append(f"http://{format_hostport(*http)}")
     return "dnsemu ready " + " ".join(parts)
+
+
+class ListenError(OSError):
+    """A socket that could not be bound; ``listen_address`` says which listener."""
+
+    def __init__(self, exc: OSError, listen_address: str) -> None:
+        super().__init__(exc.errno, exc.strerror or str(exc))
+        self.listen_address = listen_address
 
 
 class DnsServer:
     """A DNS server answering from a topology, per source address. See the module docstring."""
 
     def __init__(self, settings: Settings, loaded_topology: LoadedTopology | None = None, *,
-                 reuse_port: bool = False, stats: Stats | None = None) -> None:
+                 reuse_port: bool = False, stats: Stats | None = None, logger: Any = None) -> None:
         self.settings = settings
         self.reuse_port = reuse_port
         self.stats = stats or Stats()
@@ -119,6 +152,22 @@ class DnsServer:
         self.addresses: list[tuple[str, int]] = []
         self.handler: Handler | None = None
         self.log = get_logger("dnsemu.server")
+        #: the query logger handed to the handler (None: structlog's "dnsemu")
+        self.query_logger = logger
+        self.upstream_stats = UpstreamStats()
+        #: this server's Prometheus registry (never the global one)
+        self.registry = create_registry(self)
+        #: errors the server hit that it could only log (bugs): a test fixture re-raises them
+        self.errors: list[BaseException] = []
+        #: unix time of the last successful topology load (start included)
+        self.last_reload_success: float | None = None
+        self.change_counts: dict[str, int] = {"applied": 0, "rejected": 0}
+        #: why the last reload failed (one line per problem), for the API
+        self.last_reload_problems: list[str] = []
+        self.changes: ChangeSet | None = None
+        self.http: HttpServer | None = None
+        self.http_address: tuple[str, int] | None = None
+        self._base_index: Index | None = None
         self._loaded = loaded_topology
         self._generation = 0
         self._udp: list[UdpEndpoint] = []
@@ -158,7 +207,25 @@ class DnsServer:
         return self.settings.topology
 
     def ready_line(self) -> str:
-        return ready_line(self.addresses)
+        return ready_line(self.addresses, self.http_address)
+
+    @property
+    def ready(self) -> bool:
+        """Topology loaded, every socket bound, not stopping: what ``GET /readyz`` reports."""
+        return self._started and not self._stopped and self.handler is not None and bool(self.addresses)
+
+    @property
+    def active_changes(self) -> int:
+        return len(self.changes.changes) if self.changes is not None else 0
+
+    @property
+    def http_errors(self) -> int:
+        return self.http.errors if self.http is not None else 0
+
+    def record_error(self, exc: BaseException) -> None:
+        """Keep an error the server could only log (a bug), for ``dnsemu.testing``'s ``check()``."""
+        if len(self.errors) < 100:
+            self.errors.append(exc)
 
     # ------------------------------------------------------------------ life cycle
 
@@ -175,8 +242,14 @@ class DnsServer:
             self._loaded = load_topology(settings.topology)
         self._generation = 1
         index = compile_topology(self._loaded, self._options(), generation=1)
+        self._base_index = index
+        self.changes = ChangeSet(self._loaded)
+        self.last_reload_success = time.time()
         self._signature = {f: self._signature.get(f) or _stat(f) for f in self._watched(self._loaded)}
-        self.handler = Handler(settings, index, stats=self.stats)
+        upstream = MeteredUpstreamClient(settings.upstream_addresses, timeout=settings.upstream_timeout,
+                                         attempts=settings.upstream_attempts, udp_size=settings.udp_payload_size,
+                                         stats=self.upstream_stats)
+        self.handler = Handler(settings, index, stats=self.stats, upstream=upstream, logger=self.query_logger)
         limits = TcpLimits(settings.tcp_idle_timeout, settings.tcp_max_connections, settings.tcp_max_message,
                            settings.tcp_max_pipelined)
         handle = self.handler.handle
@@ -191,15 +264,50 @@ class DnsServer:
                     tcp.close()
                     raise
                 self.addresses.append((host, udp.getsockname()[1]))
+            if settings.http:
+                await self._start_http()
         except BaseException:
+            await self._close_http()
             await self._close_sockets()
             raise
         if settings.watch and self._signature:
             self._watch_task = asyncio.create_task(self._watch(), name="dnsemu-watch")
         self.log.info("server_started", addresses=[format_hostport(h, p) for h, p in self.addresses],
+                      http=format_hostport(*self.http_address) if self.http_address else None,
                       generation=self._generation, topology=str(self.topology_path or "<data>"),
                       udp=self._udp[0].mode if self._udp else "", loop=type(asyncio.get_running_loop()).__module__,
                       pid=os.getpid(), **_index_stats(index))
+
+    async def _start_http(self) -> None:
+        from dnsemu.api import Api
+        from dnsemu.http import HttpServer
+
+        settings = self.settings
+        host, port = settings.http_address
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(128)
+        except OSError as exc:
+            sock.close()
+            raise ListenError(exc, f"{settings.http_listen} (HTTP)") from None
+        api = Api(self)
+        self.http = HttpServer(api.handle, max_body=settings.http_max_body, timeout=settings.http_timeout,
+                               on_error=self.record_error)
+        try:
+            await self.http.start(sock)
+        except BaseException:
+            sock.close()
+            raise
+        self.http_address = (host, sock.getsockname()[1])
+
+    async def _close_http(self) -> None:
+        if self.http is not None:
+            await self.http.close(grace=min(1.0, self.settings.shutdown_grace))
 
     async def stop(self) -> None:
         """Stop accepting, answer what is in flight (at most ``shutdown_grace`` seconds), close every socket."""
@@ -209,6 +317,7 @@ class DnsServer:
         if self._stop_event is not None:
             self._stop_event.set()
         self.log.info("server_stopping", in_flight=len(self.state.tasks), connections=len(self.state.connections))
+        await self._close_http()
         state = self.state
         state.accepting = False
         if self._watch_task is not None:
@@ -300,44 +409,121 @@ class DnsServer:
         return files
 
     async def reload(self, loaded: LoadedTopology | None = None, *, reason: str = "request") -> bool:
-        """Recompile the topology (``loaded``, or its file again) and swap it in; False when it is invalid."""
+        """Recompile the topology (``loaded``, or its file again) and swap it in; False when it is invalid.
+
+        ``loaded`` (or the file read again) becomes the new base of the run-time
+        changes, which are re-applied on top of it.
+        """
         if self.handler is None or self._reload_lock is None:
             raise RuntimeError("the server is not started")
         loop = asyncio.get_running_loop()
         async with self._reload_lock:
             generation = self._generation + 1
             signature: Signature | None = None
+            changes = self.changes
+            assert changes is not None
+            saved = (changes.base, list(changes.changes), changes.current)
             try:
                 if loaded is None:
                     path = self.topology_path
                     if path is None:
+                        self.last_reload_problems = ["the topology was given as data, not read from a file"]
                         self.log.warning("topology_reload_skipped", reason=reason,
                                          why="the topology was given as data, not read from a file")
                         return False
                     signature = _signature(self._signature or [str(path)])
                     loaded = await loop.run_in_executor(None, load_topology, path)
-                index = await loop.run_in_executor(None, compile_topology, loaded, self._options(), generation)
+                base = loaded
+                current = await loop.run_in_executor(None, changes.rebase, base)
+                index = await loop.run_in_executor(None, compile_topology, current, self._options(), generation)
             except TopologyError as exc:
+                changes.base, changes.changes[:], changes.current = saved
                 if signature is not None:
                     self._signature = signature  # judged: retry when the files change again
                 self.stats.reloads["failed"] = self.stats.reloads.get("failed", 0) + 1
+                self.last_reload_problems = [str(p) for p in exc.problems]
                 self.log.error("topology_reload_failed", reason=reason, generation=self._generation,
-                               problems=[str(p) for p in exc.problems], error=str(exc))
+                               problems=[str(p) for p in exc.problems], error=str(exc),
+                               changes=len(changes.changes))
                 return False
             except Exception as exc:
+                changes.base, changes.changes[:], changes.current = saved
                 if signature is not None:
                     self._signature = signature
                 self.stats.reloads["failed"] = self.stats.reloads.get("failed", 0) + 1
+                self.last_reload_problems = [f"{type(exc).__name__}: {exc}"]
+                self.record_error(exc)
                 self.log.exception("topology_reload_failed", reason=reason, generation=self._generation,
                                    error=f"{type(exc).__name__}: {exc}")
                 return False
-            self.handler.swap(index)
-            self._generation = generation
-            self._loaded = loaded
+            self._base_index = index if not changes.changes else None
+            self._install(current, index, generation)
             before = signature or {}
-            self._signature = {f: before[f] if f in before else _stat(f) for f in self._watched(loaded)}
+            self._signature = {f: before[f] if f in before else _stat(f) for f in self._watched(current)}
             self.stats.reloads["ok"] = self.stats.reloads.get("ok", 0) + 1
-            self.log.info("topology_loaded", reason=reason, generation=generation, **_index_stats(index))
+            self.last_reload_success = time.time()
+            self.log.info("topology_loaded", reason=reason, generation=generation, changes=len(changes.changes),
+                          **_index_stats(index))
+            return True
+
+    def _install(self, loaded: LoadedTopology, index: Index, generation: int) -> None:
+        assert self.handler is not None
+        self.handler.swap(index)
+        self._generation = generation
+        self._loaded = loaded
+
+    async def apply_change(self, change: Change) -> LoadedTopology:
+        """Validate ``change`` like a file load and serve the result from the next query on.
+
+        Raises :class:`~dnsemu.topology.changes.ChangeError` (with ``.problems``)
+        and changes nothing when the change does not hold.
+        """
+        if self.handler is None or self._reload_lock is None or self.changes is None:
+            raise RuntimeError("the server is not started")
+        loop = asyncio.get_running_loop()
+        async with self._reload_lock:
+            changes = self.changes
+            saved = (list(changes.changes), changes.current)
+            generation = self._generation + 1
+            try:
+                candidate = await loop.run_in_executor(None, changes.apply, change)
+                try:
+                    index = await loop.run_in_executor(None, compile_topology, candidate, self._options(),
+                                                       generation)
+                except TopologyError as exc:
+                    raise ChangeError(exc.problems) from None
+            except ChangeError as exc:
+                changes.changes[:], changes.current = saved
+                self.change_counts["rejected"] += 1
+                self.log.info("topology_change_rejected", op=change.op, target=change.target,
+                              problems=[str(p) for p in exc.problems])
+                raise
+            self._install(candidate, index, generation)
+            self.change_counts["applied"] += 1
+            self.log.info("topology_changed", op=change.op, target=change.target, generation=generation,
+                          changes=len(changes.changes))
+            return candidate
+
+    async def reset_changes(self) -> bool:
+        """Drop every run-time change and serve the files' topology again; False when there was none."""
+        if self.handler is None or self._reload_lock is None or self.changes is None:
+            raise RuntimeError("the server is not started")
+        async with self._reload_lock:
+            changes = self.changes
+            if not changes.changes:
+                return False
+            generation = self._generation + 1
+            base = changes.base
+            if self._base_index is not None:  # compiled before: a copy with the new generation is enough
+                index = dataclasses.replace(self._base_index, generation=generation)
+            else:
+                loop = asyncio.get_running_loop()
+                index = await loop.run_in_executor(None, compile_topology, base, self._options(), generation)
+            dropped = len(changes.changes)
+            changes.reset()
+            self._base_index = index
+            self._install(base, index, generation)
+            self.log.info("topology_reset", generation=generation, dropped=dropped)
             return True
 
     async def _watch(self) -> None:
@@ -350,7 +536,8 @@ class DnsServer:
                     await self.reload(reason="file changed")
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the watcher must survive anything
+            except Exception as exc:  # the watcher must survive anything
+                self.record_error(exc)
                 self.log.exception("watch_failed")
 
 

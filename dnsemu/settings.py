@@ -23,6 +23,12 @@ Choices made here (and documented in ``dnsemu serve --help``):
 * ``open_resolver`` is off: a query is only forwarded (to upstreams or external
   servers) when its real source is a loopback address or lies in a modelled
   network; anyone else gets REFUSED for names outside the topology.
+* ``http`` is off: by default only DNS listens. ``--http`` adds one HTTP listener
+  (``http_listen``, 127.0.0.1:9153 by default, CoreDNS's metrics port) serving
+  ``/metrics``, ``/healthz``, ``/readyz`` and the JSON API under ``/v1``. The
+  API's run-time changes are off unless ``api_changes`` is on; on an address
+  other than loopback they also need ``api_token``. The listener belongs to one
+  process, so it cannot be combined with ``workers`` > 1.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -162,6 +168,20 @@ class Settings(BaseSettings):
                                                                      "(0 turns the cache off)")
     shutdown_grace: float = Field(5.0, ge=0, le=600, description="seconds to finish in-flight queries on "
                                                                  "shutdown")
+    http: bool = Field(False, description="serve HTTP on http-listen: /metrics, /healthz, /readyz and the JSON "
+                                          "API under /v1 (off: only DNS listens)")
+    http_listen: str = Field("127.0.0.1:9153", description="HOST:PORT of the HTTP listener (port 0 picks a free "
+                                                           "port)")
+    metrics: bool = Field(True, description="Prometheus metrics at /metrics on the HTTP listener")
+    api_changes: bool = Field(False, description="allow the API's run-time changes (PUT/DELETE/POST under /v1: "
+                                                 "private endpoints, records, links, reset)")
+    api_token: SecretStr | None = Field(None, description="bearer token required by every /v1 route but "
+                                                          "/v1/openapi.json (prefer the environment variable: "
+                                                          "flags show in ps)")
+    http_max_body: int = Field(65536, ge=1024, le=64 * 1024 * 1024, description="largest HTTP request body in "
+                                                                                "octets (larger: 413)")
+    http_timeout: float = Field(10.0, gt=0, le=3600, description="seconds an HTTP connection may stay idle, or "
+                                                                 "take to send one request")
 
     @field_validator("log_level", "log_format", "unknown_sources", mode="before")
     @classmethod
@@ -174,6 +194,30 @@ class Settings(BaseSettings):
         if isinstance(value, str) and value.strip().lower() in ("", "auto", "none"):
             return None
         return value
+
+    @field_validator("api_token", mode="before")
+    @classmethod
+    def _token(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None  # an empty variable means no token, never the empty token
+        return value
+
+    @field_validator("http_listen", mode="after")
+    @classmethod
+    def _http_listen(cls, value: str) -> str:
+        return format_hostport(*parse_hostport(value))
+
+    @model_validator(mode="after")
+    def _http_combinations(self) -> Settings:
+        if not self.http:
+            return self
+        if self.workers > 1:
+            raise ValueError("http serves one process: it cannot be combined with workers > 1 (each worker would "
+                             "count and change only its own share)")
+        host, _ = parse_hostport(self.http_listen)
+        if self.api_changes and self.api_token is None and not ipaddress.ip_address(host).is_loopback:
+            raise ValueError(f"api-changes on http-listen {self.http_listen} (not loopback) needs api-token")
+        return self
 
     @field_validator("listen", mode="after")
     @classmethod
@@ -212,6 +256,10 @@ class Settings(BaseSettings):
     @property
     def ecs_trusted_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         return [ipaddress.ip_network(v) for v in self.ecs_trusted]
+
+    @property
+    def http_address(self) -> tuple[str, int]:
+        return parse_hostport(self.http_listen)
 
     @property
     def forward_external_enabled(self) -> bool:
@@ -328,6 +376,10 @@ def _problems(exc: ValidationError, flags: Mapping[str, Any], env: Mapping[str, 
     for error in exc.errors(include_url=False):
         loc = error.get("loc", ())
         name = str(loc[0]) if loc else "settings"
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        if not loc:  # a rule over several settings: no single origin to name
+            out.append(f"settings: {message}")
+            continue
         if name in flags:
             origin = f"--{name.replace('_', '-')}"
         elif f"{ENV_PREFIX}{name.upper()}" in env_keys:
@@ -336,10 +388,9 @@ def _problems(exc: ValidationError, flags: Mapping[str, Any], env: Mapping[str, 
             origin = f"{path}"
         else:
             origin = "default"
-        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
         if error.get("type") == "extra_forbidden":
             message = f"unknown setting (known: {', '.join(Settings.model_fields)})"
-        elif "input" in error and error.get("type") != "missing":
+        elif "input" in error and error.get("type") != "missing" and name != "api_token":
             message = f"{message} (got {error['input']!r})"
         out.append(f"{name.replace('_', '-')}: {message} [from {origin}]")
     return out
