@@ -82,6 +82,33 @@ def run(command: str, port: int | None) -> str:
 
 
 COMMANDS = console_blocks(README.read_text())
+SETTINGS_BEGIN = "<!-- settings:begin (generated from dnsemu.settings.Settings) -->"
+SETTINGS_END = "<!-- settings:end -->"
+
+
+def settings_reference() -> str:
+    """The configuration table, from the settings model itself."""
+    from dnsemu.serve import _default_text
+    from dnsemu.settings import ENV_PREFIX, Settings
+
+    rows = ["| flag | environment | default | meaning |", "| --- | --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        meaning = (field.description or "").replace("|", "\\|")
+        default = _default_text(name, field).replace("|", "\\|")
+        rows.append(f"| `--{name.replace('_', '-')}` | `{ENV_PREFIX}{name.upper()}` | {default} | {meaning} |")
+    return "\n".join(rows)
+
+
+def test_configuration_reference_is_generated_from_the_settings_model() -> None:
+    text = README.read_text()
+    assert SETTINGS_BEGIN in text and SETTINGS_END in text
+    current = text.split(SETTINGS_BEGIN, 1)[1].split(SETTINGS_END, 1)[0].strip()
+    expected = settings_reference()
+    if UPDATE and current != expected:
+        head, rest = text.split(SETTINGS_BEGIN, 1)
+        README.write_text(f"{head}{SETTINGS_BEGIN}\n{expected}\n{SETTINGS_END}{rest.split(SETTINGS_END, 1)[1]}")
+        return
+    assert current == expected, "README's configuration table is stale: DNSEMU_UPDATE_README=1 regenerates it"
 
 
 def test_readme_has_commands() -> None:
