@@ -506,6 +506,10 @@ LAB = {
         "privatelink.blob.core.windows.net": {
             "virtual_network_links": [{"virtual_network": "a"}, {"virtual_network": "c"}, {"virtual_network": "v6"}],
         },
+        "9.10.10.in-addr.arpa": {
+            "records": ["9 300 PTR printer.lab.example."],
+            "virtual_network_links": [{"virtual_network": "a"}],
+        },
         "lab.example": {
             "records": [
                 "* 60 A 10.10.9.9",
@@ -558,6 +562,33 @@ def lab():
 
 
 LAB_CASES = [
+    Case(
+        "a reverse zone the user declares and links answers PTR",
+        "10.10.0.5",
+        "9.9.10.10.in-addr.arpa",
+        "PTR",
+        Outcome.ANSWER,
+        Source.PRIVATE,
+        ("PTR printer.lab.example.",),
+    ),
+    Case(
+        "a declared reverse zone is NXDOMAIN for addresses it lacks (no fallback)",
+        "10.10.0.5",
+        "8.9.10.10.in-addr.arpa",
+        "PTR",
+        Outcome.NXDOMAIN,
+        Source.NXDOMAIN_PRIVATE,
+        authority="9.10.10.in-addr.arpa.",
+    ),
+    Case(
+        "an unlinked VNet does not see the declared reverse zone",
+        "10.20.0.5",
+        "9.9.10.10.in-addr.arpa",
+        "PTR",
+        Outcome.NXDOMAIN,
+        Source.INTERNAL,
+        authority="10.in-addr.arpa.",
+    ),
     Case(
         "wildcard synthesises the queried name",
         "10.10.0.5",
