@@ -52,6 +52,8 @@ UPSTREAM_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 #: upper bounds (octets) of the response size histogram, used when the handler counts sizes (see ``Stats.sizes``)
 RESPONSE_SIZE_BUCKETS = (64, 128, 256, 512, 768, 1024, 1232, 1500, 2048, 4096, 8192, 16384, 32768, 65535)
 _RETRY_RCODES = frozenset({1, 2, 4, 5})  # what UpstreamClient skips to the next server for
+#: wire-level outcomes, shown from the start
+_REJECTED = ("formerr", "notimp", "notauth", "badvers", "refused", "dropped")
 
 #: name -> (type, help, labels): every dnsemu_* family, in exposition order
 FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -66,7 +68,7 @@ FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "dnsemu_dns_truncated_responses": ("counter", "UDP replies sent with TC=1 (the client should retry over TCP).",
                                        ("proto",)),
     "dnsemu_dns_rejected_queries": (
-        "counter", "Messages refused before resolution: formerr, notimp, badvers, refused, or dropped "
+        "counter", "Messages refused before resolution: formerr, notimp, notauth (TSIG), badvers, refused, or dropped "
         "(not answerable).", ("reason",)),
     "dnsemu_internal_errors": (
         "counter", "Bugs: a query answered SERVFAIL because the handler raised (handler), a reply task that raised "
@@ -126,10 +128,12 @@ class MeteredUpstreamClient(UpstreamClient):
     def __init__(self, *args: Any, stats: UpstreamStats, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.stats = stats
+        for server in self.servers:  # configured upstreams show from the start, at 0
+            stats.requests.setdefault(_server_label(server), 0)
 
     async def exchange(self, server: tuple[str, int], query: bytes) -> bytes:
         stats = self.stats
-        label = f"[{server[0]}]:{server[1]}" if ":" in server[0] else f"{server[0]}:{server[1]}"
+        label = _server_label(server)
         stats.requests[label] = stats.requests.get(label, 0) + 1
         start = time.perf_counter()
         try:
@@ -152,6 +156,10 @@ class MeteredUpstreamClient(UpstreamClient):
     def _fail(self, label: str, reason: str) -> None:
         key = (label, reason)
         self.stats.failures[key] = self.stats.failures.get(key, 0) + 1
+
+
+def _server_label(server: tuple[str, int]) -> str:
+    return f"[{server[0]}]:{server[1]}" if ":" in server[0] else f"{server[0]}:{server[1]}"
 
 
 def _reason(exc: BaseException) -> str:
@@ -215,11 +223,14 @@ class DnsemuCollector(Collector):
         for proto, count in stats.truncated.copy().items():
             families["dnsemu_dns_truncated_responses"].add_metric([proto], count)
         internal = {"handler": 0, "task": server.state.counters.get("handler_raised", 0), "http": server.http_errors}
+        rejected = dict.fromkeys(_REJECTED, 0)
         for kind, count in stats.errors.copy().items():
             if kind == "internal":
                 internal["handler"] = count
             elif kind != "upstream":  # counted as forwarded failures
-                families["dnsemu_dns_rejected_queries"].add_metric([kind], count)
+                rejected[kind] = count
+        for kind, count in rejected.items():
+            families["dnsemu_dns_rejected_queries"].add_metric([kind], count)
         for where, count in internal.items():
             families["dnsemu_internal_errors"].add_metric([where], count)
         for (result, proto), count in stats.cache.copy().items():
