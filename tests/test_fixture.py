@@ -50,7 +50,7 @@ def test_the_doc_shows_the_example_file_verbatim() -> None:
 def test_the_example_runs_as_documented(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_with_dnsemu=EXAMPLE.read_text())
     result = pytester.runpytest(*plugin_args(), "--strict-markers", "-p", "no:cacheprovider", "-p", "no:asyncio",
-                                "-q")
+                                "-p", "no:hypothesispytest", "-p", "no:benchmark", "-q")
     result.assert_outcomes(passed=9)
 
 

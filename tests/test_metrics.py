@@ -179,7 +179,7 @@ def test_failed_and_refused_forwarding() -> None:
 def test_requests_in_flight_while_an_upstream_is_slow() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as black_hole:
         black_hole.bind((HOST, 0))
-        settings = {"upstreams": [f"{HOST}:{black_hole.getsockname()[1]}"], "upstream_timeout": 1.0,
+        settings = {"upstreams": [f"{HOST}:{black_hole.getsockname()[1]}"], "upstream_timeout": 0.3,
                     "upstream_attempts": 1}
         with Emulator(TEST_TOPOLOGY, http=True, query_log=False, **settings) as emulator:
             client = threading.Thread(target=lambda: ask(emulator, "www.example.org", source=ALPHA))
