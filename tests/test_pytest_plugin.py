@@ -38,7 +38,7 @@ def test_fixture_override_one_server_and_reset_between_tests(estate: pytest.Pyte
         def dnsemu_topology():
             return Path(__file__).parent / "topology.yaml"
     """)
-    estate.makepyfile(test_one="""
+    estate.makepyfile(test_inner_one="""
         PORTS = []
 
         def test_change(dnsemu):
@@ -68,7 +68,7 @@ def test_markers_on_tests_classes_and_modules(estate: pytest.Pytester) -> None:
         def dnsemu_topology():
             return {"virtual_networks": {"other": {"address_space": ["127.0.5.0/24"]}}}
     """)
-    estate.makepyfile(test_marked="""
+    estate.makepyfile(test_inner_marked="""
         import pytest
 
         SEEN = {}
@@ -94,7 +94,7 @@ def test_markers_on_tests_classes_and_modules(estate: pytest.Pytester) -> None:
         def test_servers_are_distinct():
             assert len({SEEN["path"], SEEN["fixture"], SEEN["lab"]}) == 3
     """)
-    estate.makepyfile(test_module_marker="""
+    estate.makepyfile(test_inner_module_marker="""
         import pytest
 
         pytestmark = pytest.mark.dnsemu_topology({"virtual_networks": {"m": {"address_space": ["127.0.7.0/24"]}},
@@ -109,7 +109,7 @@ def test_markers_on_tests_classes_and_modules(estate: pytest.Pytester) -> None:
 
 
 def test_per_module_topology_fixtures_get_their_own_servers(estate: pytest.Pytester) -> None:
-    estate.makepyfile(test_first="""
+    estate.makepyfile(test_inner_first="""
         import pytest
 
         @pytest.fixture(scope="module")
@@ -118,7 +118,7 @@ def test_per_module_topology_fixtures_get_their_own_servers(estate: pytest.Pytes
 
         def test_first(dnsemu):
             assert [n["name"] for n in dnsemu.topology()["networks"]] == ["first"]
-    """, test_second="""
+    """, test_inner_second="""
         import pytest
 
         @pytest.fixture(scope="module")
@@ -132,7 +132,7 @@ def test_per_module_topology_fixtures_get_their_own_servers(estate: pytest.Pytes
 
 
 def test_settings_fixture(estate: pytest.Pytester) -> None:
-    estate.makepyfile(test_settings="""
+    estate.makepyfile(test_inner_settings="""
         import pytest
 
         @pytest.fixture
@@ -151,7 +151,7 @@ def test_settings_fixture(estate: pytest.Pytester) -> None:
 
 
 def test_without_a_topology_the_error_says_what_to_do(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_none="""
+    pytester.makepyfile(test_inner_none="""
         def test_needs_one(dnsemu):
             pass
     """)
@@ -161,7 +161,7 @@ def test_without_a_topology_the_error_says_what_to_do(pytester: pytest.Pytester)
 
 
 def test_a_bad_marker_says_so(estate: pytest.Pytester) -> None:
-    estate.makepyfile(test_bad="""
+    estate.makepyfile(test_inner_bad="""
         import pytest
 
         @pytest.mark.dnsemu_topology("topology.yaml", "second.yaml")
@@ -174,7 +174,7 @@ def test_a_bad_marker_says_so(estate: pytest.Pytester) -> None:
 
 
 def test_a_server_error_fails_the_test_at_teardown(estate: pytest.Pytester) -> None:
-    estate.makepyfile(test_error="""
+    estate.makepyfile(test_inner_error="""
         import pytest
         import dnsemu.handler as handler_module
 
