@@ -222,7 +222,7 @@ class _Base:
     def queries(self) -> list[dict[str, Any]]:
         """The query log: one dict per answered query (client, proto, view, network, qname, qtype, rcode,
         answer, kind, duration_ms, cached, and ecs when ECS routed it), oldest first."""
-        return list(self._core.queries)
+        return list(self._core.queries.copy())
 
     def clear_queries(self) -> None:
         self._core.queries.clear()
