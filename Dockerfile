@@ -69,4 +69,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
 # dnsemu stops on SIGTERM: it closes its sockets, finishes in-flight queries and exits 0.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["dnsemu", "serve"]
-CMD ["--topology", "/zones/topology.yaml", "--listen", "0.0.0.0:53"]
+CMD ["--topology", "/zones/topology.yaml", "--listen", "0.0.0.0:53", "--http", "--http-listen", "0.0.0.0:9153"]

@@ -55,7 +55,7 @@ from prometheus_client.exposition import choose_encoder
 
 from dnsemu.core.index import Index
 from dnsemu.core.records import Record, rdata_text, type_name
-from dnsemu.explain import UnknownSource, explain, question, source_address
+from dnsemu.explain import UnknownSource, as_json, explain, question, source_address
 from dnsemu.http import HttpError, Request, Response, json_response
 from dnsemu.topology import changes
 from dnsemu.topology.changes import Change, ChangeError
@@ -142,18 +142,7 @@ def explain_json(index: Index, loaded: LoadedTopology, name: str, qtype: str, so
     """What ``dnsemu explain --json`` prints; ValueError (UnknownSource included) for a bad argument."""
     q = question(name, qtype)
     address = source_address(loaded.topology, index, source)
-    result = explain(index, q, address)
-    return {
-        "question": {"name": q.name, "type": qtype.upper()},
-        "from": str(address),
-        "outcome": result.outcome.value,
-        "rcode": result.rcode.name,
-        "view": result.view,
-        "answer_kind": result.source.value,
-        "answer": [r.text() for r in result.answer],
-        "authority": [r.text() for r in result.authority],
-        "trace": [s.as_dict() for s in result.trace],
-    }
+    return as_json(q, qtype, address, explain(index, q, address))
 
 
 # --------------------------------------------------------------------------- request helpers

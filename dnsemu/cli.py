@@ -71,7 +71,7 @@ def _count(n: int, word: str) -> str:
 def _explain(args: argparse.Namespace) -> int:
     import json
 
-    from dnsemu.explain import UnknownSource, explain, question, render, source_address
+    from dnsemu.explain import UnknownSource, as_json, explain, question, render, source_address
 
     _path, loaded, index = _load(args.topology)
     if loaded is None:
@@ -84,22 +84,7 @@ def _explain(args: argparse.Namespace) -> int:
         return 2
     result = explain(index, q, address)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "question": {"name": q.name, "type": args.type.upper()},
-                    "from": str(address),
-                    "outcome": result.outcome.value,
-                    "rcode": result.rcode.name,
-                    "view": result.view,
-                    "answer_kind": result.source.value,
-                    "answer": [r.text() for r in result.answer],
-                    "authority": [r.text() for r in result.authority],
-                    "trace": [s.as_dict() for s in result.trace],
-                },
-                indent=2,
-            )
-        )
+        print(json.dumps(as_json(q, args.type, address, result), indent=2))
     else:
         print(render(q, address, result), end="")
     return 0

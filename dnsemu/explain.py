@@ -52,6 +52,21 @@ def explain(index: Index, q: Question, address: ipaddress.IPv4Address | ipaddres
     return resolve(index, q, address)
 
 
+def as_json(q: Question, qtype_text: str, address: object, result: Resolution) -> dict[str, object]:
+    """The resolution as plain data: what ``dnsemu explain --json`` and ``GET /v1/explain`` return."""
+    return {
+        "question": {"name": q.name, "type": qtype_text.upper()},
+        "from": str(address),
+        "outcome": result.outcome.value,
+        "rcode": result.rcode.name,
+        "view": result.view,
+        "answer_kind": result.source.value,
+        "answer": [r.text() for r in result.answer],
+        "authority": [r.text() for r in result.authority],
+        "trace": [s.as_dict() for s in result.trace],
+    }
+
+
 def _section(title: str, records: tuple[Record, ...]) -> list[str]:
     if not records:
         return []

@@ -65,11 +65,14 @@ QTYPE_LABELS: Mapping[int, str] = {int(t): t.name for t in (
 #: upper bounds (seconds) of the duration histogram; the last bucket is +Inf
 DURATION_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                     0.25, 0.5, 1.0, 2.5, 5.0)
+#: upper bounds (octets) of the response size histogram; the last bucket is +Inf
+SIZE_BUCKETS = (64, 128, 256, 512, 768, 1024, 1232, 1500, 2048, 4096, 8192, 16384, 32768, 65535)
 _RCODE_NAMES = {int(r): r.name for r in Rcode}
 _CACHEABLE = frozenset({Outcome.ANSWER, Outcome.NODATA, Outcome.NXDOMAIN, Outcome.REFUSED, Outcome.SERVFAIL})
 _WHERE_LIMIT = 65536
 _FORWARD, _REFUSE_ALWAYS, _REFUSE_SOURCE = object(), object(), object()
-_Entry = tuple[bytes, tuple[str, str, str, str, str], bool, Any]
+#: a cached reply: (bytes, counter label, truncated, log fields, response-size bucket)
+_Entry = tuple[bytes, tuple[str, str, str, str, str], bool, Any, int]
 
 
 def _qtype_label(qtype: int) -> str:
@@ -89,12 +92,13 @@ class Stats:
     * ``cache[("hit"|"miss", proto)]``;
     * ``durations[proto]`` — per-bucket counts (``DURATION_BUCKETS`` then +Inf),
       ``duration_sum[proto]`` in seconds;
+    * ``sizes[proto]`` — per-bucket counts of reply sizes (``SIZE_BUCKETS`` then +Inf), ``size_sum[proto]``;
     * ``forwarded[outcome]`` — "answered" / "failed" / "refused";
     * ``reloads[result]`` — "ok" / "failed" (kept by the server).
     """
 
     __slots__ = ("cache", "duration_sum", "durations", "errors", "forwarded", "queries", "reloads",
-                 "truncated")
+                 "size_sum", "sizes", "truncated")
 
     def __init__(self) -> None:
         self.queries: dict[tuple[str, str, str, str, str], int] = {}
@@ -104,6 +108,8 @@ class Stats:
                                                   ("miss", "udp"): 0, ("miss", "tcp"): 0}
         self.durations: dict[str, list[int]] = {p: [0] * (len(DURATION_BUCKETS) + 1) for p in ("udp", "tcp")}
         self.duration_sum: dict[str, float] = {"udp": 0.0, "tcp": 0.0}
+        self.sizes: dict[str, list[int]] = {p: [0] * (len(SIZE_BUCKETS) + 1) for p in ("udp", "tcp")}
+        self.size_sum: dict[str, int] = {"udp": 0, "tcp": 0}
         self.forwarded: dict[str, int] = {}
         self.reloads: dict[str, int] = {}
 
@@ -236,6 +242,8 @@ class Handler:
             stats.cache["hit", proto] += 1
             if entry[2]:
                 stats.truncated[proto] += 1
+            stats.sizes[proto][entry[4]] += 1  # the bucket was found once, when the reply was cached
+            stats.size_sum[proto] += len(reply)
             elapsed = perf_counter() - start
             stats.durations[proto][bisect_left(DURATION_BUCKETS, elapsed)] += 1
             stats.duration_sum[proto] += elapsed
@@ -340,11 +348,12 @@ class Handler:
             log_fields = (resolution.network, _answer_text(label[4], resolution, reply)) if self.query_log else None
             view = state.where.get(host) or self._where(state, host)
             truncated = bool(reply[2] & 0x02)
-            cache[(view, tcp, p.key)] = (reply, label, truncated, log_fields)
+            bucket = bisect_left(SIZE_BUCKETS, len(reply))
+            cache[(view, tcp, p.key)] = (reply, label, truncated, log_fields, bucket)
             exact = state.exact
             if len(exact) >= self.cache_size:
                 exact.popitem(last=False)
-            exact[(view, tcp, data[2:])] = (reply[2:], label, truncated, log_fields)
+            exact[(view, tcp, data[2:])] = (reply[2:], label, truncated, log_fields, bucket)
 
     def _trusted(self, address: IPAddress) -> bool:
         for network in self.ecs_trusted:
@@ -419,6 +428,8 @@ class Handler:
         truncated = bool(reply[2] & 0x02)
         if truncated:
             stats.truncated[proto] += 1
+        stats.sizes[proto][bisect_left(SIZE_BUCKETS, len(reply))] += 1
+        stats.size_sum[proto] += len(reply)
         elapsed = perf_counter() - start
         stats.durations[proto][bisect_left(DURATION_BUCKETS, elapsed)] += 1
         stats.duration_sum[proto] += elapsed

@@ -31,7 +31,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from dnsemu.handler import DURATION_BUCKETS
+from dnsemu.handler import DURATION_BUCKETS, SIZE_BUCKETS
 from dnsemu.upstream import UpstreamClient
 
 if TYPE_CHECKING:
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FAMILIES",
-    "RESPONSE_SIZE_BUCKETS",
     "UPSTREAM_BUCKETS",
     "DnsemuCollector",
     "MeteredUpstreamClient",
@@ -49,8 +48,6 @@ __all__ = [
 
 #: upper bounds (seconds) of one exchange with an upstream server
 UPSTREAM_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-#: upper bounds (octets) of the response size histogram, used when the handler counts sizes (see ``Stats.sizes``)
-RESPONSE_SIZE_BUCKETS = (64, 128, 256, 512, 768, 1024, 1232, 1500, 2048, 4096, 8192, 16384, 32768, 65535)
 _RETRY_RCODES = frozenset({1, 2, 4, 5})  # what UpstreamClient skips to the next server for
 #: wire-level outcomes, shown from the start
 _REJECTED = ("formerr", "notimp", "notauth", "badvers", "refused", "dropped")
@@ -213,13 +210,9 @@ class DnsemuCollector(Collector):
         for proto, counts in stats.durations.copy().items():
             _histogram(families["dnsemu_dns_request_duration_seconds"], [proto], DURATION_BUCKETS, list(counts),
                        stats.duration_sum.get(proto, 0.0))
-        sizes = getattr(stats, "sizes", None)  # counted by the handler when it has the hook (see the report)
-        if sizes is not None:
-            bounds = _size_bounds()
-            size_sum = getattr(stats, "size_sum", {})
-            for proto, counts in sizes.copy().items():
-                _histogram(families["dnsemu_dns_response_size_bytes"], [proto], bounds, list(counts),
-                           float(size_sum.get(proto, 0)))
+        for proto, counts in stats.sizes.copy().items():
+            _histogram(families["dnsemu_dns_response_size_bytes"], [proto], SIZE_BUCKETS, list(counts),
+                       float(stats.size_sum.get(proto, 0)))
         for proto, count in stats.truncated.copy().items():
             families["dnsemu_dns_truncated_responses"].add_metric([proto], count)
         internal = {"handler": 0, "task": server.state.counters.get("handler_raised", 0), "http": server.http_errors}
@@ -276,12 +269,6 @@ class DnsemuCollector(Collector):
         for family in families.values():
             if family.samples:
                 yield family
-
-
-def _size_bounds() -> tuple[float, ...]:
-    from dnsemu import handler
-
-    return tuple(getattr(handler, "SIZE_BUCKETS", RESPONSE_SIZE_BUCKETS))
 
 
 def _family(name: str, kind: str, help_text: str, labels: tuple[str, ...]) -> Any:
