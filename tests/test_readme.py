@@ -86,6 +86,47 @@ SETTINGS_BEGIN = "<!-- settings:begin (generated from dnsemu.settings.Settings) 
 SETTINGS_END = "<!-- settings:end -->"
 
 
+METRICS_BEGIN = "<!-- metrics:begin (generated from dnsemu.metrics.FAMILIES) -->"
+METRICS_END = "<!-- metrics:end -->"
+
+
+def metrics_reference() -> str:
+    from dnsemu.metrics import FAMILIES
+
+    rows = ["| metric | type | labels | meaning |", "| --- | --- | --- | --- |"]
+    for name, (kind, help_text, labels) in FAMILIES.items():
+        shown = f"{name}_total" if kind == "counter" else name
+        rows.append(f"| `{shown}` | {kind} | {', '.join(labels) or 'none'} | {help_text} |")
+    return "\n".join(rows)
+
+
+def check_generated(begin: str, end: str, expected: str) -> None:
+    text = README.read_text()
+    assert begin in text and end in text
+    current = text.split(begin, 1)[1].split(end, 1)[0].strip()
+    if UPDATE and current != expected:
+        head, rest = text.split(begin, 1)
+        README.write_text(f"{head}{begin}\n{expected}\n{end}{rest.split(end, 1)[1]}")
+        return
+    assert current == expected, f"README's table after {begin} is stale: DNSEMU_UPDATE_README=1 regenerates it"
+
+
+def test_metrics_list_is_generated_from_the_collector() -> None:
+    check_generated(METRICS_BEGIN, METRICS_END, metrics_reference())
+
+
+def test_python_examples_run() -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    assert blocks
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        for block in blocks:
+            exec(compile(block, "README.md", "exec"), {"__name__": "readme_example"})
+    finally:
+        os.chdir(cwd)
+
+
 def settings_reference() -> str:
     """The configuration table, from the settings model itself."""
     from dnsemu.serve import _default_text
@@ -100,15 +141,7 @@ def settings_reference() -> str:
 
 
 def test_configuration_reference_is_generated_from_the_settings_model() -> None:
-    text = README.read_text()
-    assert SETTINGS_BEGIN in text and SETTINGS_END in text
-    current = text.split(SETTINGS_BEGIN, 1)[1].split(SETTINGS_END, 1)[0].strip()
-    expected = settings_reference()
-    if UPDATE and current != expected:
-        head, rest = text.split(SETTINGS_BEGIN, 1)
-        README.write_text(f"{head}{SETTINGS_BEGIN}\n{expected}\n{SETTINGS_END}{rest.split(SETTINGS_END, 1)[1]}")
-        return
-    assert current == expected, "README's configuration table is stale: DNSEMU_UPDATE_README=1 regenerates it"
+    check_generated(SETTINGS_BEGIN, SETTINGS_END, settings_reference())
 
 
 def test_readme_has_commands() -> None:
