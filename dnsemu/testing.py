@@ -282,6 +282,16 @@ class _Base:
             subnet = f"{address}/{address.max_prefixlen}"
         return "127.0.0.1", subnet
 
+    def _message(self, name: str, type: str | int, source: str | None,
+                 subnet: str | None) -> tuple[str, int, bytes]:
+        """(address to bind, query ID, query bytes) for ``name`` asked from ``source``."""
+        bind, ecs = self._route(source, subnet)
+        if bind != "127.0.0.1" and not _bindable(bind):
+            bind, ecs = "127.0.0.1", ecs or f"{bind}/32"
+        qtype = type if isinstance(type, int) else probe.type_code(type)
+        qid = int.from_bytes(os.urandom(2), "big")
+        return bind, qid, probe.build_query(name, qtype, qid, subnet=ecs)
+
     @staticmethod
     def _matches(data: bytes, qid: int) -> bool:
         return len(data) >= 12 and data[:2] == qid.to_bytes(2, "big") and bool(data[2] & 0x80)
@@ -431,12 +441,7 @@ class Emulator(_Base):
         self._core.running()
         if self._async is not None:
             raise EmulatorError("this emulator runs in an event loop: use 'await dns.query(...)'")
-        bind, ecs = self._route(source, subnet)
-        if bind != "127.0.0.1" and not _bindable(bind):
-            bind, ecs = "127.0.0.1", ecs or f"{bind}/32"
-        qtype = type if isinstance(type, int) else probe.type_code(type)
-        qid = int.from_bytes(os.urandom(2), "big")
-        wire = probe.build_query(name, qtype, qid, subnet=ecs)
+        bind, qid, wire = self._message(name, type, source, subnet)
         try:
             data = self._tcp(wire, bind, timeout) if tcp else self._udp(wire, qid, bind, timeout)
         except TimeoutError:
@@ -571,12 +576,7 @@ class AsyncEmulator(_Base):
                     subnet: str | None = None, timeout: float = 2.0) -> QueryResult:
         """As :meth:`Emulator.query`, without blocking the loop the server runs in."""
         self._core.running()
-        bind, ecs = self._route(source, subnet)
-        if bind != "127.0.0.1" and not _bindable(bind):
-            bind, ecs = "127.0.0.1", ecs or f"{bind}/32"
-        qtype = type if isinstance(type, int) else probe.type_code(type)
-        qid = int.from_bytes(os.urandom(2), "big")
-        wire = probe.build_query(name, qtype, qid, subnet=ecs)
+        bind, qid, wire = self._message(name, type, source, subnet)
         try:
             async with asyncio.timeout(timeout):
                 data = await (self._tcp(wire, bind) if tcp else self._udp(wire, qid, bind))
