@@ -162,6 +162,7 @@ class Server:
     log: Path
     probe: str = "acct1.blob.core.windows.net"
     env: dict[str, str] | None = None
+    cwd: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
     ready_s: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -180,7 +181,7 @@ class Server:
         t0 = time.perf_counter()
         with self.log.open("wb") as logf:
             self.proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         env=env, start_new_session=True)
+                                         env=env, cwd=self.cwd, start_new_session=True)
         deadline = t0 + timeout
         while time.perf_counter() < deadline:
             if self.proc.poll() is not None:

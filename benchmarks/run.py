@@ -111,8 +111,10 @@ def machine_info() -> dict[str, str]:
         uv = uvloop.__version__
     except ImportError:
         uv = "not installed"
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+    commit = subprocess.run(["git", "-C", str(DNSEMU_SRC), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True, check=False).stdout.strip()
+    if DNSEMU_SRC != REPO:
+        commit = f"{commit} of {DNSEMU_SRC}"
     return {
         "nproc": str(os.cpu_count()),
         "cpu": model,
@@ -139,7 +141,8 @@ def dnsemu_server(name: str, topology: Path, port: int, *, workers: int = 1, que
     argv += ["--query-log", "--log-level", "info"] if query_log else ["--no-query-log", "--log-level", "info"]
     argv += list(extra)
     env = {"PYTHONPATH": str(DNSEMU_SRC) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return Server(name, LABELS.get(name, name), port, argv, OUT / "logs" / f"{name}.log", env=env)
+    # cwd: out/, so that `python -m` finds dnsemu on PYTHONPATH (DNSEMU_SRC), not in the current directory
+    return Server(name, LABELS.get(name, name), port, argv, OUT / "logs" / f"{name}.log", env=env, cwd=OUT)
 
 
 def peer_server(name: str, conf: Path, port: int, threads: int = 1) -> Server:
@@ -466,7 +469,7 @@ class Suite:
             row: dict[str, Any] = {}
             try:
                 done = subprocess.run([sys.executable, str(HERE / "scale_probe.py"), str(topo)], capture_output=True,
-                                      text=True, timeout=900, cwd=REPO,
+                                      text=True, timeout=900, cwd=OUT,
                                       env=dict(os.environ, PYTHONPATH=str(DNSEMU_SRC)), check=False)
                 row.update(json.loads(done.stdout.strip().splitlines()[-1]))
             except (subprocess.TimeoutExpired, ValueError, IndexError) as exc:
@@ -522,12 +525,18 @@ class Suite:
                 s.signal(signal.SIGHUP)
                 sent[0] += 1
 
-        def settle(loaded_before: int, budget: float = 180) -> int:
-            """Wait until every SIGHUP sent has produced its reload (they queue), at most ``budget`` s."""
+        def settle(loaded_before: int, budget: float = 180, quiet: float = 15) -> int:
+            """Wait until every SIGHUP sent has produced its reload (they may queue), or no reload has
+            finished for ``quiet`` s (a server may coalesce them), at most ``budget`` s."""
             deadline = time.time() + budget
+            last, since = -1, time.time()
             while time.time() < deadline:
                 done = count_in(s.log, b"topology_loaded") + count_in(s.log, b"topology_reload_failed")
                 if done - loaded_before >= sent[0]:
+                    break
+                if done != last:
+                    last, since = done, time.time()
+                elif time.time() - since > quiet:
                     break
                 time.sleep(0.5)
             return count_in(s.log, b"topology_loaded")
@@ -580,8 +589,8 @@ class Suite:
                          f"{fmt(r.p50_ms, 3)} | {fmt(r.p99_ms, 3)} | {fmt(r.p999_ms, 3)} | {fmt(r.max_ms, 1)} |")
         lines += ["", "Each SIGHUP follows a rewrite of the topology (one record changes), so each is a real reload: "
                   "the YAML and five 20,000-record zone files read, validated and compiled again (in a thread), then "
-                  "swapped in. Reloads queue one behind the other, so after the saturation run the server still "
-                  f"worked {backlog_s:.0f} s through its backlog of reloads. Failed reloads: {failed}."]
+                  "swapped in. After the saturation run the server went on reloading for another "
+                  f"{backlog_s:.0f} s (reloads still queued). Failed reloads: {failed}."]
         self.md += [*lines, ""]
 
     # -- targets
