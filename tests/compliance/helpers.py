@@ -203,16 +203,26 @@ class ServeProcess:
 
 def udp_exchange(wire: bytes, server: tuple[str, int], *, source: str = "127.0.0.1",
                  timeout: float = 2.0) -> bytes | None:
-    """Send one datagram from ``source`` and return the first reply, or None after ``timeout``."""
+    """Send one datagram from ``source`` and return the reply with its ID, or None after ``timeout``.
+
+    A datagram with another ID is a late reply to an earlier socket that had the same
+    port (ports are reused quickly under load): it is skipped, as a resolver would.
+    """
+    deadline = time.monotonic() + timeout
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind((source, 0))
-        sock.settimeout(timeout)
         sock.sendto(wire, server)
-        try:
-            data, _ = sock.recvfrom(65535)
-        except TimeoutError:
-            return None
-        return data
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            sock.settimeout(left)
+            try:
+                data, peer = sock.recvfrom(65535)
+            except TimeoutError:
+                return None
+            if peer[:2] == server[:2] and (len(wire) < 2 or data[:2] == wire[:2]):
+                return data
 
 
 def recv_exact(sock: socket.socket, count: int) -> bytes | None:
