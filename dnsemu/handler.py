@@ -153,7 +153,7 @@ class _State:
         # key makes the next ``next(iter(d))`` skip every slot freed before it (6 µs at 10k entries)
         #: (view key, tcp, peek key) -> (reply template, counter label, truncated, log fields)
         self.cache: OrderedDict[tuple[str, bool, bytes], _Entry] = OrderedDict()
-        #: (view key, tcp, query bytes after the ID) -> (reply after the ID, label, truncated, log fields)
+        #: (source address, tcp, query bytes after the ID) -> (reply after the ID, label, truncated, log fields)
         self.exact: OrderedDict[tuple[str, bool, bytes], _Entry] = OrderedDict()
         #: source address text -> view key of its network (or "unknown")
         self.where: dict[str, str] = {}
@@ -214,18 +214,20 @@ class Handler:
             start = perf_counter()
             state = self._state
             host = addr[0]
-            view = state.where.get(host)
-            if view is None:
-                view = self._where(state, host)
-            # level 1: the very same bytes as an earlier query (all but the ID): only the ID changes
-            entry = state.exact.get((view, tcp, data[2:]))
+            # level 1: the very same bytes as an earlier query from the same address (all but the
+            # ID): only the ID changes. Keyed by address, not view, so that ECS answers (which
+            # depend on whether this address is trusted) are cached here too.
+            entry = state.exact.get((host, tcp, data[2:]))
             if entry is not None:
                 reply = data[:2] + entry[0]
             else:
-                # level 2: the same question in another case or with another ID
+                # level 2: the same question from the same view, in another case or with another ID
                 p = peek(data)
                 if p is None:
                     return self._slow(data, addr, tcp, state, None, start)
+                view = state.where.get(host)
+                if view is None:
+                    view = self._where(state, host)
                 entry = state.cache.get((view, tcp, p.key))
                 if entry is None:
                     return self._slow(data, addr, tcp, state, p, start)
@@ -233,7 +235,7 @@ class Handler:
                 exact = state.exact
                 if len(exact) >= self.cache_size:
                     exact.popitem(last=False)
-                exact[(view, tcp, data[2:])] = (reply[2:], *entry[1:])
+                exact[(host, tcp, data[2:])] = (reply[2:], *entry[1:])
             stats = self.stats
             label = entry[1]
             queries = stats.queries
@@ -340,20 +342,23 @@ class Handler:
 
     def _store(self, state: _State, data: bytes, host: str, tcp: bool, p: Peek | None, scope: int | None,
                reply: bytes, label: tuple[str, str, str, str, str], resolution: Resolution) -> None:
-        """Keep ``reply`` for the same question from the same view (not for ECS-routed answers)."""
-        if p is not None and self.cache_size and scope is None:
+        """Keep ``reply``: for the same bytes from the same address, and (without ECS) for the same
+        question from the same view."""
+        if not self.cache_size:
+            return
+        log_fields = (resolution.network, _answer_text(label[4], resolution, reply)) if self.query_log else None
+        truncated = bool(reply[2] & 0x02)
+        bucket = bisect_left(SIZE_BUCKETS, len(reply))
+        if p is not None and scope is None:
             cache = state.cache
             if len(cache) >= self.cache_size:
                 cache.popitem(last=False)  # the oldest entry
-            log_fields = (resolution.network, _answer_text(label[4], resolution, reply)) if self.query_log else None
             view = state.where.get(host) or self._where(state, host)
-            truncated = bool(reply[2] & 0x02)
-            bucket = bisect_left(SIZE_BUCKETS, len(reply))
             cache[(view, tcp, p.key)] = (reply, label, truncated, log_fields, bucket)
-            exact = state.exact
-            if len(exact) >= self.cache_size:
-                exact.popitem(last=False)
-            exact[(view, tcp, data[2:])] = (reply[2:], label, truncated, log_fields, bucket)
+        exact = state.exact
+        if len(exact) >= self.cache_size:
+            exact.popitem(last=False)
+        exact[(host, tcp, data[2:])] = (reply[2:], label, truncated, log_fields, bucket)
 
     def _trusted(self, address: IPAddress) -> bool:
         for network in self.ecs_trusted:

@@ -229,12 +229,18 @@ def test_ecs_from_an_untrusted_source_or_when_off_is_ignored(bundled: Any) -> No
         assert ecs_of(message) is None
 
 
-def test_ecs_replies_are_not_cached(bundled: Any) -> None:
+def test_ecs_replies_are_cached_per_address_and_bytes_only(bundled: Any) -> None:
     h = make(bundled)
     for address in ("10.0.2.4", "8.8.8.8", "10.0.2.4"):
         message = reply_of(h.handle(ecs_query(address, 32), ("127.0.0.1", 1)))
         assert answers(message)[-1].endswith("10.0.1.4" if address.startswith("10.") else "203.0.113.111")
-    assert not h._state.cache and not h._state.exact
+    # never in the per-view cache: the answer depends on the option, not on the view
+    assert not h._state.cache
+    assert {key[0] for key in h._state.exact} == {"127.0.0.1"}
+    assert len(h._state.exact) == 2  # one entry per distinct query
+    # the same bytes from an untrusted address are not answered from the trusted address's entry
+    message = reply_of(h.handle(ecs_query("10.0.2.4", 32), ("198.51.100.9", 1)))
+    assert answers(message)[-1].endswith("203.0.113.111")
 
 
 def networks_of(prefixes: list[str]) -> list[tuple[int, int]]:
