@@ -39,20 +39,37 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Awaitable, Iterable, Mapping
 from time import perf_counter
 from typing import Any
 
-from dnsemu.core.index import Index, Network
+from dnsemu.core.index import AzureDns, Index, Network
 from dnsemu.core.records import Rcode, RRType, type_name
 from dnsemu.core.resolution import Outcome, Resolution
-from dnsemu.core.resolver import resolve_classified
-from dnsemu.logs import answer_summary, get_logger
+from dnsemu.core.resolver import REDIRECTABLE, resolve_classified
+from dnsemu.logs import answer_summary, get_logger, json_str, query_log
 from dnsemu.settings import Settings
 from dnsemu.upstream import UpstreamClient, UpstreamError
-from dnsemu.wire import Peek, Query, WireError, encode_forwarded, encode_response, parse_query, peek, with_id_and_case
+from dnsemu.wire import (
+    _HEADER,
+    _QR,
+    _RA,
+    Peek,
+    Query,
+    WireError,
+    _opt_record,
+    _plan,
+    _put_records,
+    _wire_parts,
+    encode_forwarded,
+    encode_response,
+    parse_query,
+    peek,
+    with_id_and_case,
+)
 
 __all__ = ["DURATION_BUCKETS", "QTYPE_LABELS", "Handler", "Stats", "ecs_scope"]
 
@@ -144,7 +161,7 @@ def ecs_scope(networks: Iterable[tuple[int, int]], address: IPAddress) -> int:
 class _State:
     """One topology generation: the index, its reply cache and the source memo."""
 
-    __slots__ = ("cache", "exact", "generation", "index", "prefixes", "sources", "where")
+    __slots__ = ("cache", "exact", "generation", "index", "negative", "prefixes", "sources", "where")
 
     def __init__(self, index: Index) -> None:
         self.index = index
@@ -159,6 +176,8 @@ class _State:
         self.where: dict[str, str] = {}
         #: address text -> (address, network, matched prefix length): what resolving needs, parsed once
         self.sources: dict[str, tuple[IPAddress, Network | None, int]] = {}
+        #: view key -> {zone apex wire: negative-answer plan} for VNets answered by Azure DNS without rules
+        self.negative: dict[str, dict[bytes, Any] | None] = {}
         v4: list[tuple[int, int]] = []
         v6: list[tuple[int, int]] = []
         for network in index.networks.values():
@@ -177,6 +196,7 @@ class Handler:
         self.stats = stats or Stats()
         self.log = logger if logger is not None else get_logger("dnsemu")
         self.query_log = settings.query_log
+        self.qlog = query_log() if settings.query_log and logger is None else None
         self.udp_size = settings.udp_payload_size
         self.cache_size = settings.cache_size
         self.ecs = settings.ecs
@@ -230,6 +250,12 @@ class Handler:
                     view = self._where(state, host)
                 entry = state.cache.get((view, tcp, p.key))
                 if entry is None:
+                    negative = state.negative.get(view)
+                    if negative is not None and not self.query_log:
+                        fast = _fast_nxdomain(data, p, negative, self.udp_size)
+                        if fast is not None:
+                            self._count_fast(negative[b""], fast[1], tcp, data, p, start, fast[0])
+                            return fast[0]
                     return self._slow(data, addr, tcp, state, p, start)
                 reply = with_id_and_case(entry[0], p)
                 exact = state.exact
@@ -273,7 +299,25 @@ class Handler:
         if len(state.where) >= _WHERE_LIMIT:
             state.where.clear()
         state.where[host] = view
+        if view not in state.negative:
+            state.negative[view] = _negative_plans(network)
         return view
+
+    def _count_fast(self, view: str, kind: str, tcp: bool, data: bytes, p: Peek, start: float,
+                    reply: bytes) -> None:
+        """Counters for a precompiled NXDOMAIN (what :meth:`_account` counts for a resolved one)."""
+        proto = "tcp" if tcp else "udp"
+        qtype = data[p.question_end - 4] << 8 | data[p.question_end - 3]
+        label = (proto, view, _qtype_label(qtype), "NXDOMAIN", kind)
+        stats = self.stats
+        queries = stats.queries
+        queries[label] = queries.get(label, 0) + 1
+        stats.cache["miss", proto] += 1
+        stats.sizes[proto][bisect_left(SIZE_BUCKETS, len(reply))] += 1
+        stats.size_sum[proto] += len(reply)
+        elapsed = perf_counter() - start
+        stats.durations[proto][bisect_left(DURATION_BUCKETS, elapsed)] += 1
+        stats.duration_sum[proto] += elapsed
 
     # ------------------------------------------------------------------ slow path
 
@@ -346,7 +390,8 @@ class Handler:
         question from the same view."""
         if not self.cache_size:
             return
-        log_fields = (resolution.network, _answer_text(label[4], resolution, reply)) if self.query_log else None
+        log_fields = _log_fields(label, resolution.network, _answer_text(label[4], resolution, reply)) \
+            if self.query_log else None
         truncated = bool(reply[2] & 0x02)
         bucket = bisect_left(SIZE_BUCKETS, len(reply))
         if p is not None and scope is None:
@@ -453,7 +498,20 @@ class Handler:
 
     def _log_hit(self, data: bytes, host: str, label: tuple[str, str, str, str, str], fields: Any,
                  elapsed: float) -> None:
-        network, answer = fields if fields is not None else ("-", "")
+        qlog = self.qlog
+        if qlog is not None and fields is not None:  # pre-rendered: client, duration and time per query
+            question = data[12:]
+            middle = _LOG_MIDDLE.get((question, fields[2]))
+            if middle is None:
+                qname, qtype = _question(data)
+                middle = f'{fields[2]}, "qname": {json_str(qname)}, "qtype": "{type_name(qtype)}", {fields[3]}'
+                if len(_LOG_MIDDLE) >= 16384:
+                    _LOG_MIDDLE.clear()
+                _LOG_MIDDLE[(question, fields[2])] = middle
+            qlog.emit(f'{{"client": "{host}", {middle}, "duration_ms": {round(elapsed * 1000, 3)}, "cached": true, '
+                      f'"event": "dns_query", "level": "info", "timestamp": "{qlog.stamp()}"}}\n')
+            return
+        network, answer = fields[:2] if fields is not None else ("-", "")
         qname, qtype = _question(data)
         self.log.info("dns_query", client=host, proto=label[0], view=label[1], network=network,
                       qname=qname, qtype=type_name(qtype), rcode=label[3],
@@ -502,3 +560,89 @@ def _question(data: bytes) -> tuple[str, int]:
         labels.append(data[i + 1 : i + 1 + data[i]].decode("ascii", "backslashreplace"))
         i += data[i] + 1
     return (".".join(labels) + "." if labels else "."), data[i + 1] << 8 | data[i + 2]
+
+
+#: (question bytes, pre-rendered head) -> the line's middle: qname in the client's case, qtype, rcode, answer
+_LOG_MIDDLE: dict[tuple[bytes, str], str] = {}
+
+
+def _log_fields(label: tuple[str, str, str, str, str], network: str, answer: str) -> tuple[str, str, str, str]:
+    """What a cached reply's query-log line shares with every hit: also as JSON fragments, rendered once."""
+    head = ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in
+                     (("proto", label[0]), ("view", label[1]), ("network", network)))
+    tail = ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in
+                     (("rcode", label[3]), ("answer", answer), ("kind", label[4])))
+    return network, answer, head, tail
+
+
+# --------------------------------------------------------------------------- precompiled negative answers
+
+_NAME_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+def _negative_plans(network: Any) -> dict[bytes, Any] | None:
+    """Per linked zone (apex as lower-case wire): what an NXDOMAIN from it needs, precompiled.
+
+    Only for a VNet whose queries Azure DNS answers itself (no forwarding ruleset, no custom DNS),
+    where the resolver's first step is the linked-zone lookup; None otherwise (the slow path).
+    """
+    if network is None or network.kind != "vnet" or not isinstance(network.entry, AzureDns) or network.entry.rules:
+        return None
+    plans = {}
+    for apex, link in network.entry.view.links.items():
+        zone = link.zone
+        if zone.has_wildcards or apex == ".":
+            continue
+        wire = b"".join(bytes((len(label),)) + label.encode("ascii") for label in apex[:-1].split(".")) + b"\0"
+        keys = tuple((key, len(wire) - len(key)) for key, _ in _wire_parts(wire))  # suffix key, offset in apex
+        kind = "nxdomain_private" if zone.kind == "private" else "internal"  # as the resolver labels it
+        # the authority section depends only on where the apex starts in the question: rendered once per offset
+        plans[wire] = (zone, link.redirects, [_plan(r) for r in zone.negative], keys, kind, {})
+    plans[b""] = network.entry.view.name  # the counters' view label (no qname is b"")
+    return plans
+
+
+def _fast_nxdomain(data: bytes, p: Peek, plans: dict[bytes, Any], udp_size: int) -> tuple[bytes, str] | None:
+    """NXDOMAIN from the longest linked zone holding the qname, without parsing, resolving or dnslib.
+
+    None (take the slow path) unless the name is plain ASCII, a linked zone encloses it, the zone lacks
+    it (and has no wildcard), and the link does not redirect this type to public DNS.
+    """
+    key = p.key
+    qlen = len(p.qname_wire)
+    wire = key[:qlen]
+    i = 0
+    plan = None
+    while wire[i]:
+        plan = plans.get(wire[i:])
+        if plan is not None:
+            break
+        i += wire[i] + 1
+    if plan is None:
+        return None
+    zone, redirects, soa_plans, keys, kind, rendered = plan
+    qtype = key[qlen] << 8 | key[qlen + 1]
+    if redirects and qtype in REDIRECTABLE:
+        return None
+    labels = []
+    j = 0
+    while wire[j]:
+        labels.append(wire[j + 1 : j + 1 + wire[j]])
+        j += wire[j] + 1
+    joined = b".".join(labels)
+    if not _NAME_BYTES.issuperset(joined):
+        return None  # escapes or odd bytes: the canonical text needs the slow path
+    if zone.exists(joined.decode("ascii") + "."):
+        return None  # the name exists (records, a CNAME or NODATA): not a negative answer from here
+    bits = key[-3]
+    edns = bits & 4
+    flags = _QR | _RA | 3 | (data[2] & 0x01) << 8 | (data[3] & 0x10)  # NXDOMAIN; RD and CD echoed
+    base = 12 + i
+    authority = rendered.get(base)
+    if authority is None:  # names in the SOA compress against the apex in the question: same bytes per offset
+        buf = bytearray(base + len(wire) - i + 4)
+        _put_records(buf, {k: base + off for k, off in keys}, soa_plans)
+        authority = rendered[base] = bytes(buf[base + len(wire) - i + 4 :])
+    opt = _opt_record(udp_size, 3, bool(bits & 8)) if edns else b""
+    header = _HEADER.pack(p.id, flags, 1, 0, 1, 1 if edns else 0)
+    return header + data[12 : p.question_end] + authority + opt, kind

@@ -21,8 +21,10 @@ script can read it without parsing logs.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -55,6 +57,9 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
         processors += [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
     else:
         processors += [structlog.dev.ConsoleRenderer(colors=_colors(stream))]
+    global _QUERY_LOG
+    level_ok = _LEVELS.get(level, logging.INFO) <= logging.INFO
+    _QUERY_LOG = QueryLog(stream) if fmt == "json" and level_ok else None
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.INFO)),
@@ -89,3 +94,56 @@ def answer_summary(records: Sequence[Record], limit: int = 4) -> str:
     if len(records) > limit:
         parts.append(f"+{len(records) - limit} more")
     return ", ".join(parts)
+
+
+_QUERY_LOG: QueryLog | None = None
+
+
+def query_log() -> QueryLog | None:
+    """The buffered writer of ``dns_query`` lines (JSON format at INFO or below), else None."""
+    return _QUERY_LOG
+
+
+class QueryLog:
+    """``dns_query`` lines written the way structlog's JSON renderer writes them (same keys, same order,
+    same timestamp format), without its processor chain, and buffered: one ``write`` per batch of lines
+    instead of a write and a flush per query. The server calls :meth:`flush` every 100 ms and on stop.
+    """
+
+    __slots__ = ("_batch", "_flush", "_lines", "_prefix", "_sec", "_write")
+
+    def __init__(self, stream: TextIO, batch: int = 256) -> None:
+        self._write = stream.write
+        self._flush = getattr(stream, "flush", None)
+        self._lines: list[str] = []
+        self._batch = batch
+        self._sec = -1
+        self._prefix = ""
+
+    def stamp(self) -> str:
+        now = time.time()
+        sec = int(now)
+        if sec != self._sec:
+            self._sec = sec
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+        return f"{self._prefix}.{int((now - sec) * 1e6):06d}Z"
+
+    def emit(self, line: str) -> None:
+        lines = self._lines
+        lines.append(line)
+        if len(lines) >= self._batch:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._lines:
+            self._write("".join(self._lines))
+            self._lines.clear()
+            if self._flush is not None:
+                self._flush()
+
+
+def json_str(text: str) -> str:
+    """A JSON string literal; the common case (no quote, backslash or control character) without json.dumps."""
+    if text.isprintable() and '"' not in text and "\\" not in text and text.isascii():
+        return f'"{text}"'
+    return json.dumps(text)

@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any
 from dnsemu.core.compile import compile_topology
 from dnsemu.core.index import Index, Options
 from dnsemu.handler import Handler, Stats
-from dnsemu.logs import get_logger
+from dnsemu.logs import get_logger, query_log
 from dnsemu.metrics import MeteredUpstreamClient, UpstreamStats, create_registry
 from dnsemu.settings import Settings, format_hostport
 from dnsemu.topology.changes import Change, ChangeError, ChangeSet
@@ -276,6 +276,11 @@ class DnsServer:
             raise
         if settings.watch and self._signature:
             self._watch_task = asyncio.create_task(self._watch(), name="dnsemu-watch")
+        qlog = query_log() if settings.query_log else None
+        if qlog is not None:  # the buffered query log goes out every 100 ms (and on stop)
+            task = asyncio.create_task(_flush_every(qlog, 0.1), name="dnsemu-query-log")
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         self.log.info("server_started", addresses=[format_hostport(h, p) for h, p in self.addresses],
                       http=format_hostport(*self.http_address) if self.http_address else None,
                       generation=self._generation, topology=str(self.topology_path or "<data>"),
@@ -348,6 +353,9 @@ class DnsServer:
         for conn in list(state.connections):
             conn.abort()
         await self._close_sockets()
+        qlog = query_log()
+        if qlog is not None:
+            qlog.flush()
         self.log.info("server_stopped", answered=self.stats.total())
 
     async def _close_sockets(self) -> None:
@@ -577,6 +585,12 @@ async def _building() -> Any:
         if enabled:
             gc.freeze()
             gc.enable()
+
+
+async def _flush_every(qlog: Any, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        qlog.flush()
 
 
 def _stat(path: str) -> tuple[int, int, int] | None:
