@@ -91,6 +91,31 @@ def _ends_with_unescaped_dot(text: str) -> bool:
     return backslashes % 2 == 0
 
 
+_PLAIN_TEXT = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_*/.")
+
+
+def _parse_plain(text: str, origin: str | None) -> str | None:
+    """:func:`parse` for the common spelling (letters, digits, '-', '_', '*', dots): None otherwise."""
+    lower = text.lower()
+    if not _PLAIN_TEXT.issuperset(lower) or lower.startswith(".") or ".." in lower:
+        return None
+    if lower == ".":
+        return None
+    absolute = lower.endswith(".")
+    body = lower[:-1] if absolute else lower
+    if not body or any(len(label) > 63 for label in body.split(".")):
+        return None  # let the full parser say what is wrong
+    if absolute:
+        name = lower
+    elif origin is None:
+        return None
+    else:
+        name = body + "." + origin if origin != ROOT else body + "."
+    if len(name) + 1 > 255:  # presentation length + 1 = wire length for plain names
+        return None
+    return name
+
+
 def parse(text: str, origin: str | None = None) -> str:
     """Canonical name from presentation text, relative names completed with ``origin``.
 
@@ -98,6 +123,9 @@ def parse(text: str, origin: str | None = None) -> str:
     """
     if not text:
         raise NameError_("empty name")
+    fast = _parse_plain(text, origin)
+    if fast is not None:
+        return fast
     if text == "@":
         if origin is None:
             raise NameError_("'@' needs an origin")

@@ -181,10 +181,20 @@ def _unquote(text: str) -> bytes:
     return bytes(out)
 
 
+def _is_plain_ipv4(text: str) -> bool:
+    """A dotted quad already in canonical form (no leading zeros): what ipaddress would print back."""
+    parts = text.split(".")
+    return len(parts) == 4 and all(
+        p.isascii() and p.isdigit() and len(p) <= 3 and (p == "0" or p[0] != "0") and int(p) <= 255 for p in parts
+    )
+
+
 def parse_rdata(rtype: int, fields: list[str], origin: str | None = None) -> tuple[Any, ...]:
     """Typed rdata from presentation-form fields (already split, quotes kept on strings)."""
     if rtype == RRType.A:
         _want(fields, 1, "one IPv4 address")
+        if _is_plain_ipv4(fields[0]):
+            return (fields[0],)
         try:
             return (str(ipaddress.IPv4Address(fields[0])),)
         except ValueError:

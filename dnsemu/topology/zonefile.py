@@ -55,6 +55,22 @@ _SHAPES = {
 }
 # blanks, a comment, a parenthesis, a quoted string, a lone quote, or a run of other characters
 _TOKEN = re.compile(r'\s+|;.*|[()]|"(?:[^"\\]|\\.)*"|"|(?:[^\s;()"\\]|\\.?)+')
+_TYPE_CODES = {name: int(code) for name, code in RRType.__members__.items()}
+
+
+class _Path:
+    """``record[owner TYPE]``, formatted only when a problem needs it."""
+
+    __slots__ = ("owner", "rtype")
+
+    def __init__(self, owner: str, rtype: str) -> None:
+        self.owner, self.rtype = owner, rtype
+
+    def __str__(self) -> str:
+        return f"record[{self.owner} {self.rtype}]"
+
+
+_SPECIAL = frozenset(';()"\\')  # characters that need the tokenizer (comments, parentheses, quotes, escapes)
 _UNBALANCED = {
     ")": ("unbalanced parentheses: ')' without '('",
           "remove the ')' or add a '(' before the fields it closes"),
@@ -94,7 +110,7 @@ class _Ctx:
 
 def parse_ttl(text: str) -> int:
     """Seconds from ``3600`` or ``1h``, ``1d2h`` …; ValueError(message, hint) otherwise."""
-    if re.fullmatch(r"[0-9]+", text):
+    if text.isascii() and text.isdigit():
         value = int(text)
     elif _TTL_UNITS.fullmatch(text):
         value = sum(int(n) * _UNITS[u.lower()] for n, u in re.findall(r"([0-9]+)(\w)", text))
@@ -118,6 +134,11 @@ def _lines(text: str, filename: str, problems: list[Problem]) -> Iterator[_Line]
         if depth == 0:
             tokens, start, blank = [], lineno, raw[:1] in (" ", "\t")
         error = None
+        if depth == 0 and not _SPECIAL.intersection(raw):  # the common line: nothing to tokenize but blanks
+            tokens = raw.split()
+            if tokens:
+                yield _Line(tokens, start, blank)
+            continue
         for match in _TOKEN.finditer(raw):
             token = match.group()
             if token == "(":
@@ -181,8 +202,8 @@ class _Parser:
         self.reading: list[str] = []  # real paths of the files being read, outermost first
 
     def problem(self, ctx: _Ctx, line: int, message: str, hint: str | None = None,
-                path: str | None = None) -> None:
-        self.problems.append(Problem(message, ctx.filename, line, path, hint))
+                path: object = None) -> None:
+        self.problems.append(Problem(message, ctx.filename, line, None if path is None else str(path), hint))
 
     def run(self, text: str, ctx: _Ctx) -> None:
         for ln in _lines(text, ctx.filename, self.problems):
@@ -278,14 +299,14 @@ class _Parser:
         ttl: int | None = None
         klass: str | None = None
         for _ in range(2):  # TTL and class, both optional, in either order
-            if toks and ttl is None and re.match(r"-?[0-9]", toks[0]):
+            if toks and ttl is None and (toks[0][:1].isdigit() or toks[0][:2].lstrip("-")[:1].isdigit()):
                 try:
                     ttl = parse_ttl(toks.pop(0))
                 except ValueError as exc:
                     ttl = -1  # reported; the record will not be kept
                     self.problem(ctx, ln.line, *exc.args, f"record[{shown}]")
-            elif toks and klass is None and (toks[0].upper() in _CLASSES
-                                             or re.fullmatch(r"(?i)CLASS[0-9]+", toks[0])):
+            elif toks and klass is None and (toks[0].upper() in _CLASSES or (
+                    toks[0][:5].upper() == "CLASS" and re.fullmatch(r"(?i)CLASS[0-9]+", toks[0]))):
                 klass = toks.pop(0).upper()
                 if klass != "IN":
                     self.problem(ctx, ln.line, f"class {klass} is not supported",
@@ -297,8 +318,8 @@ class _Parser:
             return
         type_text = toks.pop(0)
         upper = type_text.upper()
-        rtype = int(RRType[upper]) if upper in RRType.__members__ else None
-        path = f"record[{shown} {upper}]"
+        rtype = _TYPE_CODES.get(upper)
+        path = _Path(shown, upper)
         if rtype is None or rtype not in SUPPORTED_TYPES:
             self.problem(ctx, ln.line, *_type_problem(type_text), path)
             return
