@@ -54,16 +54,10 @@ from dnsemu.logs import answer_summary, get_logger, json_str, query_log
 from dnsemu.settings import Settings
 from dnsemu.upstream import UpstreamClient, UpstreamError
 from dnsemu.wire import (
-    _HEADER,
-    _QR,
-    _RA,
+    NegativeAnswer,
     Peek,
     Query,
     WireError,
-    _opt_record,
-    _plan,
-    _put_records,
-    _wire_parts,
     encode_forwarded,
     encode_response,
     parse_query,
@@ -588,16 +582,14 @@ def _negative_plans(network: Any) -> dict[bytes, Any] | None:
     """
     if network is None or network.kind != "vnet" or not isinstance(network.entry, AzureDns) or network.entry.rules:
         return None
-    plans = {}
+    plans: dict[bytes, Any] = {}
     for apex, link in network.entry.view.links.items():
         zone = link.zone
         if zone.has_wildcards or apex == ".":
             continue
         wire = b"".join(bytes((len(label),)) + label.encode("ascii") for label in apex[:-1].split(".")) + b"\0"
-        keys = tuple((key, len(wire) - len(key)) for key, _ in _wire_parts(wire))  # suffix key, offset in apex
         kind = "nxdomain_private" if zone.kind == "private" else "internal"  # as the resolver labels it
-        # the authority section depends only on where the apex starts in the question: rendered once per offset
-        plans[wire] = (zone, link.redirects, [_plan(r) for r in zone.negative], keys, kind, {})
+        plans[wire] = (zone, link.redirects, NegativeAnswer(apex, zone.negative), kind)
     plans[b""] = network.entry.view.name  # the counters' view label (no qname is b"")
     return plans
 
@@ -620,7 +612,7 @@ def _fast_nxdomain(data: bytes, p: Peek, plans: dict[bytes, Any], udp_size: int)
         i += wire[i] + 1
     if plan is None:
         return None
-    zone, redirects, soa_plans, keys, kind, rendered = plan
+    zone, redirects, negative, kind = plan
     qtype = key[qlen] << 8 | key[qlen + 1]
     if redirects and qtype in REDIRECTABLE:
         return None
@@ -634,15 +626,4 @@ def _fast_nxdomain(data: bytes, p: Peek, plans: dict[bytes, Any], udp_size: int)
         return None  # escapes or odd bytes: the canonical text needs the slow path
     if zone.exists(joined.decode("ascii") + "."):
         return None  # the name exists (records, a CNAME or NODATA): not a negative answer from here
-    bits = key[-3]
-    edns = bits & 4
-    flags = _QR | _RA | 3 | (data[2] & 0x01) << 8 | (data[3] & 0x10)  # NXDOMAIN; RD and CD echoed
-    base = 12 + i
-    authority = rendered.get(base)
-    if authority is None:  # names in the SOA compress against the apex in the question: same bytes per offset
-        buf = bytearray(base + len(wire) - i + 4)
-        _put_records(buf, {k: base + off for k, off in keys}, soa_plans)
-        authority = rendered[base] = bytes(buf[base + len(wire) - i + 4 :])
-    opt = _opt_record(udp_size, 3, bool(bits & 8)) if edns else b""
-    header = _HEADER.pack(p.id, flags, 1, 0, 1, 1 if edns else 0)
-    return header + data[12 : p.question_end] + authority + opt, kind
+    return negative.reply(data, p, i, udp_size), kind

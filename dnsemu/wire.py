@@ -46,7 +46,7 @@ from dnsemu.core import names
 from dnsemu.core.records import Rcode, Record, RRType, type_name
 from dnsemu.core.resolution import Question
 
-__all__ = ["DEFAULT_UDP_SIZE", "ClientSubnet", "Edns", "Peek", "Query", "WireError",
+__all__ = ["DEFAULT_UDP_SIZE", "ClientSubnet", "Edns", "NegativeAnswer", "Peek", "Query", "WireError",
            "encode_forwarded", "encode_response", "parse_query", "peek", "with_id_and_case"]
 
 DEFAULT_UDP_SIZE = 1232  # the DNS Flag Day 2020 payload size; used in error replies
@@ -605,6 +605,44 @@ def encode_response(query: Query, rcode: int, answer: Sequence[Record] = (),
     """
     return _encode(query, rcode, [_plan(r) for r in answer], [_plan(r) for r in authority],
                    [_plan(r) for r in additional], max_size, server_udp_size, ecs_scope, aa)
+
+
+# --------------------------------------------------------------------------- precompiled negative answers
+
+
+class NegativeAnswer:
+    """NXDOMAIN with one zone's SOA in authority, rendered without encoding on each query.
+
+    The SOA's names compress against the zone's apex inside the question, so the
+    authority bytes depend only on where the apex starts in the question: they are
+    rendered once per offset and reused. Replies are byte-identical to
+    :func:`encode_response` for the same records.
+    """
+
+    __slots__ = ("_apex_len", "_keys", "_plans", "_rendered")
+
+    def __init__(self, apex: str, soa: Sequence[Record]) -> None:
+        wire = _name_wire(apex)
+        self._apex_len = len(wire)
+        self._keys = tuple((key, len(wire) - len(key)) for key, _ in _wire_parts(wire))  # suffix, offset
+        self._plans = [_plan(r) for r in soa]
+        self._rendered: dict[int, bytes] = {}
+
+    def reply(self, data: bytes, peek: Peek, apex_offset: int, udp_size: int) -> bytes:
+        """The reply to ``data`` (of the :func:`peek` shape) whose qname holds the apex at ``apex_offset``."""
+        base = 12 + apex_offset
+        authority = self._rendered.get(base)
+        if authority is None:
+            end = base + self._apex_len + 4
+            buf = bytearray(end)
+            _put_records(buf, {key: base + offset for key, offset in self._keys}, self._plans)
+            authority = self._rendered[base] = bytes(buf[end:])
+        bits = peek.key[-3]
+        edns = bits & 4
+        flags = _QR | _RA | Rcode.NXDOMAIN | (data[2] & 0x01) << 8 | (data[3] & 0x10)  # RD and CD echoed
+        opt = _opt_record(udp_size, Rcode.NXDOMAIN, bool(bits & 8)) if edns else b""
+        header = _HEADER.pack(peek.id, flags, 1, 0, 1, 1 if edns else 0)
+        return header + data[12 : peek.question_end] + authority + opt
 
 
 # --------------------------------------------------------------------------- forwarding

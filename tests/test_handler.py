@@ -452,3 +452,32 @@ def test_log_format_follows_the_terminal(dnsemu_logging: Any) -> None:
             assert "hidden" not in text
     finally:
         configure_logging("info", "json", dnsemu_logging, cache=False)
+
+
+# --------------------------------------------------------------------------- precompiled negative answers
+
+NEGATIVE_QUERIES = [
+    ("nosuch.privatelink.blob.core.windows.net", "A", {}),
+    ("NoSuch.PrivateLink.Blob.Core.Windows.Net", "A", {"use_edns": 0, "payload": 1232}),
+    ("a.b.c.privatelink.vaultcore.azure.net", "TXT", {"use_edns": 0, "want_dnssec": True}),
+    ("gone.azure.contoso.com", "AAAA", {"use_edns": False}),
+    ("nobody.internal.cloudapp.net", "A", {}),
+    ("9.9.9.10.in-addr.arpa", "PTR", {}),
+]
+
+
+@pytest.mark.parametrize(("name", "rdtype", "options"), NEGATIVE_QUERIES)
+def test_precompiled_nxdomain_is_byte_identical_to_the_resolved_one(bundled: Any, name: str, rdtype: str,
+                                                                    options: dict[str, Any]) -> None:
+    fast = make(bundled)  # query log off: the precompiled path may answer
+    slow = make(bundled, query_log=True)  # query log on: every miss is resolved and encoded
+    wire = dns.message.make_query(name, rdtype, id=4321, **{"use_edns": 0, **options}).to_wire()
+    with capture_logs():
+        expected = slow.handle(wire, ("10.0.2.4", 5))
+    got = fast.handle(wire, ("10.0.2.4", 5))
+    assert got == expected
+    assert not fast._state.cache and slow._state.cache  # answered without resolving (nothing to cache)
+    message = reply_of(got)
+    assert message.rcode() == dns.rcode.NXDOMAIN
+    assert message.question[0].name.to_text() == name + "."  # the client's case
+    assert [r.rdtype for r in message.authority] == [dns.rdatatype.SOA]
