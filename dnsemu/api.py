@@ -110,7 +110,8 @@ def topology_json(index: Index, loaded: LoadedTopology | None, generation: int,
             "kind": network.kind,
             "view": azure.view.name if azure is not None else None,
             "address_space": list(network.prefixes),
-            "subnets": [{"name": n, "address_prefix": p, "service_endpoints": list(s)} for n, p, s in network.subnets],
+            "subnets": [{"name": n, "address_prefix": str(p), "service_endpoints": list(s)}
+                        for n, p, s in network.subnets],
             "dns": network.entry_note,
         })
     views = []

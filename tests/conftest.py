@@ -18,6 +18,7 @@ import json
 import os
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -255,3 +256,14 @@ def serve_process(tmp_path: Path) -> Iterator[Any]:
     yield start
     for proc in started:
         proc.close()
+
+
+def recv_exact(sock: socket.socket, n: int) -> bytes:
+    """Exactly ``n`` octets from a stream socket; ConnectionError when the peer closes first."""
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError(f"closed after {len(buf)} of {n} octets")
+        buf += chunk
+    return buf

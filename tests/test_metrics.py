@@ -21,7 +21,7 @@ from typing import Any
 import dns.message
 import dns.query
 import pytest
-from conftest import ALPHA, BETA, DATA, OUTSIDE, TEST_TOPOLOGY
+from conftest import ALPHA, BETA, DATA, OUTSIDE, TEST_TOPOLOGY, recv_exact
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 from prometheus_client.parser import text_string_to_metric_families
@@ -75,16 +75,6 @@ def ask(emulator: Emulator, name: str, rdtype: str = "A", source: str = ALPHA, t
 def emulator() -> Iterator[Emulator]:
     with Emulator(TEST_TOPOLOGY, http=True, query_log=False) as running:
         yield running
-
-
-def recv_exact(sock: socket.socket, n: int) -> bytes:
-    buf = b""
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise ConnectionError("closed")
-        buf += chunk
-    return buf
 
 
 def closed_by_peer(sock: socket.socket, timeout: float = 5.0) -> bool:

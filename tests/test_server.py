@@ -29,7 +29,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 import yaml
-from conftest import ALPHA, BETA, DATA, OUTSIDE, TEST_TOPOLOGY, ServerThread, make_settings
+from conftest import ALPHA, BETA, DATA, OUTSIDE, TEST_TOPOLOGY, ServerThread, make_settings, recv_exact
 
 from dnsemu.topology.load import load_topology, load_topology_data
 
@@ -78,16 +78,6 @@ def raw_udp(port: int, data: bytes, source: str = ALPHA, timeout: float = 1.0) -
 def tcp_connect(port: int, source: str = ALPHA, timeout: float = 3.0) -> socket.socket:
     sock = socket.create_connection((HOST, port), timeout=timeout, source_address=(source, 0))
     return sock
-
-
-def recv_exact(sock: socket.socket, n: int) -> bytes:
-    buf = b""
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise ConnectionError(f"closed after {len(buf)} of {n} octets")
-        buf += chunk
-    return buf
 
 
 def recv_message(sock: socket.socket) -> bytes:

@@ -406,7 +406,7 @@ class _Compiler:
                 entry, desc = target_hop(str(vnet.dns_servers[0]), vnet_name)
                 note = f"uses custom DNS server {vnet.dns_servers[0]} ({desc})"
             subnets = tuple(
-                (s, str(sub.address_prefix), tuple(sub.service_endpoints)) for s, sub in vnet.subnets.items()
+                (s, sub.address_prefix, tuple(sub.service_endpoints)) for s, sub in vnet.subnets.items()
             )
             network = Network(vnet_name, "vnet", entry, note, tuple(map(str, vnet.address_space)), subnets)
             networks[vnet_name] = network

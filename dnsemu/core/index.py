@@ -127,8 +127,8 @@ class Network:
     entry: Hop
     entry_note: str
     prefixes: tuple[str, ...] = ()
-    #: subnet name -> (prefix, service endpoint providers), for trace notes
-    subnets: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    #: (subnet name, prefix, service endpoint providers), parsed once, for trace notes
+    subnets: tuple[tuple[str, ipaddress.IPv4Network | ipaddress.IPv6Network, tuple[str, ...]], ...] = ()
 
     @property
     def view_key(self) -> str:

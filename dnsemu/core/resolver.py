@@ -271,19 +271,16 @@ def _walk(
                 )
                 return done(Outcome.ANSWER, private)
             if found is Found.CNAME:
-                answer.extend(records)
-                target = records[0].rdata[0]
                 trace.append(
                     Step(
                         "private",
                         "{name}: {kind} zone {zone} holds CNAME {target}",
-                        (*where, ("kind", _zone_kind(zone)), ("target", target)),
+                        (*where, ("kind", _zone_kind(zone)), ("target", records[0].rdata[0])),
                     )
                 )
-                if target in visited:
+                name = _chase(records, answer, visited)
+                if name is None:
                     return _loop(trace, view_name, network, answer)
-                visited.add(target)
-                name = target
                 continue
             if found is Found.NODATA:
                 trace.append(
@@ -349,13 +346,12 @@ def _walk(
             )
             return done(Outcome.ANSWER, Source.PUBLIC)
         if found is Found.CNAME:
-            answer.extend(records)
-            target = records[0].rdata[0]
-            trace.append(Step("public", "{name}: public DNS holds CNAME {target}", (*where, ("target", target))))
-            if target in visited:
+            trace.append(
+                Step("public", "{name}: public DNS holds CNAME {target}", (*where, ("target", records[0].rdata[0])))
+            )
+            name = _chase(records, answer, visited)
+            if name is None:
                 return _loop(trace, view_name, network, answer)
-            visited.add(target)
-            name = target
             continue
         if found is Found.NODATA:
             trace.append(
@@ -389,6 +385,16 @@ def _forward(
     )
 
 
+def _chase(cname: tuple[Record, ...], answer: list[Record], visited: set[str]) -> str | None:
+    """Add the CNAME to the answer and return its target, or None when the chain loops back."""
+    answer.extend(cname)
+    target = cname[0].rdata[0]
+    if target in visited:
+        return None
+    visited.add(target)
+    return target
+
+
 def _zone_kind(zone: Zone) -> str:
     return "private" if zone.kind == "private" else "Azure-provided"
 
@@ -402,7 +408,7 @@ def _service_endpoint_note(
     network: Network, address: ipaddress.IPv4Address | ipaddress.IPv6Address, trace: list[Step]
 ) -> None:
     for subnet, prefix, providers in network.subnets:
-        if providers and address in ipaddress.ip_network(prefix):
+        if providers and address in prefix:
             trace.append(
                 Step(
                     "service-endpoint",
