@@ -82,8 +82,9 @@ _RCODE_NAMES = {int(r): r.name for r in Rcode}
 _CACHEABLE = frozenset({Outcome.ANSWER, Outcome.NODATA, Outcome.NXDOMAIN, Outcome.REFUSED, Outcome.SERVFAIL})
 _WHERE_LIMIT = 65536
 _FORWARD, _REFUSE_ALWAYS, _REFUSE_SOURCE = object(), object(), object()
-#: a cached reply: (bytes, counter label, truncated, log fields, response-size bucket)
-_Entry = tuple[bytes, tuple[str, str, str, str, str], bool, Any, int]
+#: a cached reply: (bytes, hit cell of :class:`Stats`, log fields, counter label)
+_Entry = tuple[bytes, list[Any], Any, tuple[str, str, str, str, str]]
+_FIRST_DURATION = DURATION_BUCKETS[0]
 
 
 def _qtype_label(qtype: int) -> str:
@@ -106,9 +107,14 @@ class Stats:
     * ``sizes[proto]`` — per-bucket counts of reply sizes (``SIZE_BUCKETS`` then +Inf), ``size_sum[proto]``;
     * ``forwarded[outcome]`` — "answered" / "failed" / "refused";
     * ``reloads[result]`` — "ok" / "failed" (kept by the server).
+
+    A cache hit touches none of these: it bumps its reply's *cell* (see :meth:`cell`), one list
+    shared by every cached reply with the same label, size and truncation, which :meth:`snapshot`
+    folds into the counters above when they are read. Read through :meth:`snapshot`, not the
+    attributes, to see every query.
     """
 
-    __slots__ = ("cache", "duration_sum", "durations", "errors", "forwarded", "queries", "reloads",
+    __slots__ = ("cache", "cells", "duration_sum", "durations", "errors", "forwarded", "queries", "reloads",
                  "size_sum", "sizes", "truncated")
 
     def __init__(self) -> None:
@@ -123,9 +129,52 @@ class Stats:
         self.size_sum: dict[str, int] = {"udp": 0, "tcp": 0}
         self.forwarded: dict[str, int] = {}
         self.reloads: dict[str, int] = {}
+        #: (label, reply size, truncated) -> [hits, duration sum, per-bucket duration counts...]
+        self.cells: dict[tuple[tuple[str, str, str, str, str], int, bool], list[Any]] = {}
+
+    def cell(self, label: tuple[str, str, str, str, str], size: int, truncated: bool) -> list[Any]:
+        """The hit counters of cached replies with this label, size and truncation (made on first use)."""
+        key = (label, size, truncated)
+        cell = self.cells.get(key)
+        if cell is None:
+            cell = self.cells[key] = [0, 0.0] + [0] * (len(DURATION_BUCKETS) + 1)
+        return cell
+
+    def snapshot(self) -> Stats:
+        """A copy with the hit cells folded in: what has been answered so far, every query counted.
+
+        Only reads the live counters (never resets a cell), so it is safe from another thread.
+        """
+        out = Stats()
+        out.queries = self.queries.copy()
+        out.truncated = self.truncated.copy()
+        out.errors = self.errors.copy()
+        out.cache = self.cache.copy()
+        out.durations = {proto: list(counts) for proto, counts in self.durations.copy().items()}
+        out.duration_sum = self.duration_sum.copy()
+        out.sizes = {proto: list(counts) for proto, counts in self.sizes.copy().items()}
+        out.size_sum = self.size_sum.copy()
+        out.forwarded = self.forwarded.copy()
+        out.reloads = self.reloads.copy()
+        for (label, size, truncated), cell in self.cells.copy().items():
+            hits, elapsed, *buckets = cell  # one copy: the loop thread may be adding to it
+            if not hits:
+                continue
+            proto = label[0]
+            out.queries[label] = out.queries.get(label, 0) + hits
+            out.cache["hit", proto] = out.cache.get(("hit", proto), 0) + hits
+            if truncated:
+                out.truncated[proto] = out.truncated.get(proto, 0) + hits
+            out.sizes[proto][bisect_left(SIZE_BUCKETS, size)] += hits
+            out.size_sum[proto] += size * hits
+            counts = out.durations[proto]
+            for i, n in enumerate(buckets):
+                counts[i] += n
+            out.duration_sum[proto] += elapsed
+        return out
 
     def total(self) -> int:
-        return sum(self.queries.values())
+        return sum(self.snapshot().queries.values())
 
 
 def ecs_scope(networks: Iterable[tuple[int, int]], address: IPAddress) -> int:
@@ -256,21 +305,16 @@ class Handler:
                 if len(exact) >= self.cache_size:
                     exact.popitem(last=False)
                 exact[(host, tcp, data[2:])] = (reply[2:], *entry[1:])
-            stats = self.stats
-            label = entry[1]
-            queries = stats.queries
-            queries[label] = queries.get(label, 0) + 1
-            proto = label[0]
-            stats.cache["hit", proto] += 1
-            if entry[2]:
-                stats.truncated[proto] += 1
-            stats.sizes[proto][entry[4]] += 1  # the bucket was found once, when the reply was cached
-            stats.size_sum[proto] += len(reply)
+            cell = entry[1]  # every counter of this hit, folded in by Stats.snapshot()
+            cell[0] += 1
             elapsed = perf_counter() - start
-            stats.durations[proto][bisect_left(DURATION_BUCKETS, elapsed)] += 1
-            stats.duration_sum[proto] += elapsed
+            cell[1] += elapsed
+            if elapsed < _FIRST_DURATION:
+                cell[2] += 1
+            else:
+                cell[2 + bisect_left(DURATION_BUCKETS, elapsed)] += 1
             if self.query_log:
-                self._log_hit(data, host, label, entry[3], elapsed)
+                self._log_hit(data, host, entry[3], entry[2], elapsed)
             return reply
         except Exception:
             return self._internal_error(data, addr, tcp, None)
@@ -386,18 +430,17 @@ class Handler:
             return
         log_fields = _log_fields(label, resolution.network, _answer_text(label[4], resolution, reply)) \
             if self.query_log else None
-        truncated = bool(reply[2] & 0x02)
-        bucket = bisect_left(SIZE_BUCKETS, len(reply))
+        cell = self.stats.cell(label, len(reply), bool(reply[2] & 0x02))
         if p is not None and scope is None:
             cache = state.cache
             if len(cache) >= self.cache_size:
                 cache.popitem(last=False)  # the oldest entry
             view = state.where.get(host) or self._where(state, host)
-            cache[(view, tcp, p.key)] = (reply, label, truncated, log_fields, bucket)
+            cache[(view, tcp, p.key)] = (reply, cell, log_fields, label)
         exact = state.exact
         if len(exact) >= self.cache_size:
             exact.popitem(last=False)
-        exact[(host, tcp, data[2:])] = (reply[2:], label, truncated, log_fields, bucket)
+        exact[(host, tcp, data[2:])] = (reply[2:], cell, log_fields, label)
 
     def _trusted(self, address: IPAddress) -> bool:
         for network in self.ecs_trusted:
@@ -492,6 +535,7 @@ class Handler:
 
     def _log_hit(self, data: bytes, host: str, label: tuple[str, str, str, str, str], fields: Any,
                  elapsed: float) -> None:
+        """One ``dns_query`` line for a cache hit (``fields``: what :func:`_log_fields` rendered)."""
         qlog = self.qlog
         if qlog is not None and fields is not None:  # pre-rendered: client, duration and time per query
             question = data[12:]

@@ -202,7 +202,7 @@ class DnsemuCollector(Collector):
         families = {name: _family(name, kind, help_text, labels)
                     for name, (kind, help_text, labels) in FAMILIES.items()}
         server = self.server
-        stats = server.stats
+        stats = server.stats.snapshot()  # cache hits folded in
         families["dnsemu_build_info"].add_metric([self._build["version"], self._build["python"]], 1)
         queries = families["dnsemu_dns_queries"]
         for label, count in stats.queries.copy().items():

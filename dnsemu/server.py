@@ -261,7 +261,7 @@ class DnsServer:
             for host, port in settings.listen_addresses:
                 udp, tcp = bind_pair(host, port, reuse_port=self.reuse_port)
                 try:
-                    self._udp.append(await start_udp(udp, handle, self.state))
+                    self._udp.append(await start_udp(udp, handle, self.state, settings.udp_batch))
                     self._tcp.append(await start_tcp(tcp, handle, self.state, limits))
                 except BaseException:
                     udp.close()

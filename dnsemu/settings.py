@@ -158,6 +158,9 @@ class Settings(BaseSettings):
                                                                    "before reading pauses")
     udp_payload_size: int = Field(1232, ge=512, le=4096, description="our EDNS UDP payload size (and the "
                                                                      "cap on UDP replies)")
+    udp_batch: int = Field(64, ge=0, le=1024, description="datagrams read with one recvmmsg(2) and answered "
+                                                          "with one sendmmsg(2) on Linux; 0 or 1 reads one "
+                                                          "at a time")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="auto: console on a terminal, JSON lines otherwise")

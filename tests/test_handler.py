@@ -77,7 +77,7 @@ def test_a_repeated_query_is_a_cache_hit_with_its_own_id(index: Any) -> None:
     second = h.handle(again, (ALPHA, 5001))
     assert isinstance(first, bytes) and isinstance(second, bytes)
     assert second[:2] == again[:2] and second[2:] == first[2:]
-    assert h.stats.cache[("miss", "udp")] == 1 and h.stats.cache[("hit", "udp")] == 1
+    assert h.stats.snapshot().cache[("miss", "udp")] == 1 and h.stats.snapshot().cache[("hit", "udp")] == 1
     assert answers(reply_of(second))[-1] == PRIVATE
 
 
@@ -88,7 +88,7 @@ def test_a_hit_keeps_the_question_case_of_each_client(index: Any) -> None:
         message = reply_of(h.handle(q(name), (ALPHA, 1)))
         assert message.question[0].name.to_text() == name + "."
         assert answers(message)[0].startswith("teststore.blob.core.windows.net. cname")
-    assert h.stats.cache[("hit", "udp")] == 2
+    assert h.stats.snapshot().cache[("hit", "udp")] == 2
 
 
 def test_the_cache_is_per_view_and_per_transport(index: Any) -> None:
@@ -101,7 +101,7 @@ def test_the_cache_is_per_view_and_per_transport(index: Any) -> None:
     assert reply_of(h.handle(big, (ALPHA, 1))).flags & dns.flags.TC
     assert len(answers(reply_of(h.handle(big, (ALPHA, 1), True)))) == 10
     assert reply_of(h.handle(big, (ALPHA, 1))).flags & dns.flags.TC  # from the UDP cache, still truncated
-    assert h.stats.truncated["udp"] == 2 and h.stats.truncated["tcp"] == 0
+    assert h.stats.snapshot().truncated["udp"] == 2 and h.stats.snapshot().truncated["tcp"] == 0
 
 
 def test_a_hit_does_no_parsing_resolving_or_encoding(index: Any, monkeypatch: Any) -> None:
@@ -133,7 +133,7 @@ def test_reload_swaps_index_and_cache_together(index: Any, tmp_path: Any) -> Non
     h.swap(compile_topology(load_topology(changed), generation=2))
     assert h.generation == 2
     assert answers(reply_of(h.handle(query, (ALPHA, 1)))) == ["app.corp.test. a 127.0.1.99"]
-    assert h.stats.cache[("hit", "udp")] == 0  # the old generation's reply was never used
+    assert h.stats.snapshot().cache[("hit", "udp")] == 0  # the old generation's reply was never used
 
 
 def test_the_cache_is_bounded(index: Any) -> None:
@@ -145,7 +145,7 @@ def test_the_cache_is_bounded(index: Any) -> None:
     h = make(index, cache_size=0)
     for _ in range(3):
         assert reply_of(h.handle(q("www.example.test"), (ALPHA, 1))).rcode() == dns.rcode.NOERROR
-    assert h.stats.cache[("hit", "udp")] == 0
+    assert h.stats.snapshot().cache[("hit", "udp")] == 0
 
 
 # --------------------------------------------------------------------------- errors
@@ -321,7 +321,7 @@ async def test_who_gets_forwarded_answers(index: Any, source: str, overrides: di
         assert not upstream.asked
         # refused for want of upstreams: the same for everyone, cached; refused for this source: not
         assert h.handle(q("WWW.example.org"), (source, 1)) is not None
-        assert h.stats.cache[("hit", "udp")] == (0 if "upstreams" in overrides else 1)
+        assert h.stats.snapshot().cache[("hit", "udp")] == (0 if "upstreams" in overrides else 1)
         return
     assert not isinstance(result, bytes | None)
     message = reply_of(await result)
@@ -339,7 +339,7 @@ async def test_forwarded_answers_are_logged_and_never_cached(index: Any) -> None
             assert answers(message) == ["www.example.org. a 192.0.2.80"]
     assert [(e["kind"], e["answer"], e["cached"]) for e in logs] == [
         ("forwarded", "1 record(s) from upstream", False)] * 2
-    assert h.stats.cache[("hit", "udp")] == 0
+    assert h.stats.snapshot().cache[("hit", "udp")] == 0
 
 
 async def test_failing_upstreams_answer_servfail(index: Any) -> None:
@@ -410,15 +410,19 @@ def test_counters(index: Any) -> None:
     h.handle(q("nope.example.test"), (BETA, 1), True)
     h.handle(q("www.example.test", "TYPE65280"), (OUTSIDE, 1))
     h.handle(q("example.org"), (OUTSIDE, 1))
-    assert h.stats.queries == {
+    stats = h.stats.snapshot()  # the second query was a cache hit: counted in its cell, folded here
+    assert stats.queries == {
         ("udp", "vnet:alpha", "A", "NOERROR", "public"): 2,
         ("tcp", "vnet:beta", "A", "NXDOMAIN", "public"): 1,
         ("udp", "internet", "other", "NOERROR", "public"): 1,
         ("udp", "internet", "A", "REFUSED", "refused"): 1,
     }
-    assert sum(h.stats.durations["udp"]) == 4 and sum(h.stats.durations["tcp"]) == 1
-    assert h.stats.duration_sum["udp"] > 0
+    assert sum(stats.durations["udp"]) == 4 and sum(stats.durations["tcp"]) == 1
+    assert stats.duration_sum["udp"] > 0
+    assert stats.cache[("hit", "udp")] == 1
+    assert sum(stats.sizes["udp"]) == 4 and sum(stats.sizes["tcp"]) == 1 and stats.size_sum["udp"] > 0
     assert h.stats.total() == 5
+    assert h.stats.queries[("udp", "vnet:alpha", "A", "NOERROR", "public")] == 1  # the miss only, unfolded
 
 
 def test_unknown_sources_refused(index: Any) -> None:

@@ -332,7 +332,7 @@ def test_openmetrics_on_request(emulator: Emulator) -> None:
 
 def test_response_size_histogram_from_the_counters() -> None:
     """The exporter, fed counters as the handler would keep them (``Stats.sizes``/``size_sum``)."""
-    stats = SimpleNamespace(**{name: getattr(Stats(), name) for name in Stats.__slots__})
+    stats = Stats()
     stats.sizes = {"udp": [0] * (len(RESPONSE_SIZE_BUCKETS) + 1), "tcp": [0] * (len(RESPONSE_SIZE_BUCKETS) + 1)}
     stats.sizes["udp"][2] = 3  # three replies of 129-256 octets
     stats.sizes["tcp"][-1] = 1  # one over 65535 (impossible, but the last bucket is +Inf)
@@ -347,6 +347,13 @@ def test_response_size_histogram_from_the_counters() -> None:
     assert m.value("dnsemu_dns_response_size_bytes_count", proto="udp") == 3
     assert m.value("dnsemu_dns_response_size_bytes_sum", proto="udp") == 600
     assert m.value("dnsemu_dns_response_size_bytes_bucket", proto="tcp", le="+Inf") == 1
+    # two cache hits of a 100-octet reply, counted in their cell: folded in at scrape time
+    cell = stats.cell(("udp", "vnet:alpha", "A", "NOERROR", "public"), 100, False)
+    cell[0] += 2
+    m = Scrape(generate_latest(registry).decode())
+    assert m.value("dnsemu_dns_response_size_bytes_bucket", proto="udp", le="128.0") == 2
+    assert m.value("dnsemu_dns_response_size_bytes_sum", proto="udp") == 800
+    assert m.value("dnsemu_cache_hits_total", proto="udp") == 2
 
 
 def _registry(server: Any) -> Any:

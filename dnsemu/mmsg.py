@@ -1,0 +1,222 @@
+"""Batched UDP I/O for Linux: ``recvmmsg(2)`` and ``sendmmsg(2)`` through ctypes.
+
+The per-query cost of a cached answer on loopback is mostly the kernel's: one
+``recvmsg`` and one ``sendmsg`` system call per datagram, plus an ``epoll_wait``
+per wake-up. :class:`Batch` reads up to ``size`` datagrams with one system call
+and sends their replies with one more, the way Knot and BIND's libuv do.
+
+All memory is allocated once: a ring of ``size`` receive slots and ``size`` send
+slots, each with its buffer, its iovec and its socket-address storage, laid out
+in ctypes arrays whose fields Python reads and writes through ``memoryview``
+casts (a slice copy, not a ctypes attribute access, per datagram). A reply goes
+back to the address its query came from by copying the 16 or 28 octets of the
+``sockaddr`` from the receive slot to the send slot: no address is formatted or
+parsed on the way back. The ``(host, port)`` tuple the handler needs is memoised
+per raw ``sockaddr``.
+
+Nothing here knows DNS. :func:`available` says whether the calls exist (glibc or
+musl on Linux); everywhere else the transport keeps its other receive paths.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno as _errno
+import os
+import socket
+import struct
+import sys
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["Batch", "available"]
+
+_MSG_DONTWAIT = 0x40
+_DATAGRAM = 65536  # receive slot: the largest UDP payload, rounded up
+_NAME = 32  # sockaddr slot: sockaddr_in6 (28) rounded up to keep every slot 8-aligned
+_NAME_U64 = _NAME // 8
+_ADDR_MEMO_LIMIT = 4096
+
+
+class _Iovec(ctypes.Structure):
+    _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
+
+
+class _Msghdr(ctypes.Structure):
+    _fields_ = [
+        ("msg_name", ctypes.c_void_p),
+        ("msg_namelen", ctypes.c_uint32),
+        ("msg_iov", ctypes.c_void_p),
+        ("msg_iovlen", ctypes.c_size_t),
+        ("msg_control", ctypes.c_void_p),
+        ("msg_controllen", ctypes.c_size_t),
+        ("msg_flags", ctypes.c_int),
+    ]
+
+
+class _Mmsghdr(ctypes.Structure):
+    _fields_ = [("msg_hdr", _Msghdr), ("msg_len", ctypes.c_uint)]
+
+
+_MMSG = ctypes.sizeof(_Mmsghdr)
+# indexes into integer views of the arrays: msg_len (uint32) and msg_name (pointer) of an mmsghdr,
+# iov_len (size_t) of an iovec
+_MMSG_U32, _LEN_U32 = _MMSG // 4, _Mmsghdr.msg_len.offset // 4
+_MMSG_U64 = _MMSG // 8
+_IOV_U64, _IOV_LEN_U64 = ctypes.sizeof(_Iovec) // 8, _Iovec.iov_len.offset // 8
+
+
+def _libc() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        recv, send = libc.recvmmsg, libc.sendmmsg
+    except (OSError, AttributeError):
+        return None
+    recv.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_void_p]
+    recv.restype = ctypes.c_int
+    send.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int]
+    send.restype = ctypes.c_int
+    return libc
+
+
+_LIBC = _libc()
+
+
+def available() -> bool:
+    """True where recvmmsg/sendmmsg can be called (Linux with a C library that has them)."""
+    return _LIBC is not None and ctypes.sizeof(ctypes.c_void_p) == 8
+
+
+def _decode(family: int, raw: bytes) -> tuple[Any, ...]:
+    """The socket module's address tuple for a raw sockaddr."""
+    if family == socket.AF_INET:
+        return socket.inet_ntop(socket.AF_INET, raw[4:8]), struct.unpack_from("!H", raw, 2)[0]
+    port, flow = struct.unpack_from("!HI", raw, 2)
+    scope = struct.unpack_from("=I", raw, 24)[0]
+    return socket.inet_ntop(socket.AF_INET6, raw[8:24]), port, flow, scope
+
+
+class Batch:
+    """Receive and send slots for one socket, allocated once and reused for every batch."""
+
+    def __init__(self, sock: socket.socket, size: int = 64, buffer: int = 4096) -> None:
+        if not available():
+            raise OSError(_errno.ENOSYS, "recvmmsg/sendmmsg are not available here")
+        if sock.family not in (socket.AF_INET, socket.AF_INET6):
+            raise OSError(_errno.EAFNOSUPPORT, "recvmmsg batches serve IPv4 and IPv6 sockets only")
+        self.fd = sock.fileno()
+        self.family = sock.family
+        self.size = size
+        self.buffer = buffer
+        self.v4 = sock.family == socket.AF_INET
+        self.namelen = 16 if self.v4 else 28
+        self._recv = _LIBC.recvmmsg
+        self._send = _LIBC.sendmmsg
+        # receive slots: a whole datagram each (a query is read whole or not at all), its sender's sockaddr
+        self._rbuf = ctypes.create_string_buffer(size * _DATAGRAM)
+        self._rnames = ctypes.create_string_buffer(size * _NAME)
+        self._riov = (_Iovec * size)()
+        self._rmsgs = (_Mmsghdr * size)()
+        # send slots: ``buffer`` octets each; a longer reply is handed back to the caller
+        self._sbuf = ctypes.create_string_buffer(size * buffer)
+        self._siov = (_Iovec * size)()
+        self._smsgs = (_Mmsghdr * size)()
+        rbuf, sbuf, rnames = (ctypes.addressof(x) for x in (self._rbuf, self._sbuf, self._rnames))
+        for i in range(size):
+            self._riov[i].iov_base = rbuf + i * _DATAGRAM
+            self._riov[i].iov_len = _DATAGRAM
+            hdr = self._rmsgs[i].msg_hdr
+            hdr.msg_name, hdr.msg_namelen = rnames + i * _NAME, self.namelen
+            hdr.msg_iov, hdr.msg_iovlen = ctypes.addressof(self._riov[i]), 1
+            self._siov[i].iov_base = sbuf + i * buffer
+            hdr = self._smsgs[i].msg_hdr
+            hdr.msg_namelen = self.namelen  # msg_name: set per reply, to the query's receive slot
+            hdr.msg_iov, hdr.msg_iovlen = ctypes.addressof(self._siov[i]), 1
+        self._rmsgs_at = ctypes.addressof(self._rmsgs)
+        self._smsgs_at = ctypes.addressof(self._smsgs)
+        self._rnames_at = rnames
+        # Python's window on the same memory: slices and integer stores, no ctypes attribute per datagram
+        self._rview = memoryview(self._rbuf).cast("B")
+        self._sview = memoryview(self._sbuf).cast("B")
+        self._names = memoryview(self._rnames).cast("B")
+        self._names_q = self._names.cast("Q")  # an IPv4 sockaddr's family, port and address: one integer
+        self._rlens = memoryview(self._rmsgs).cast("B").cast("I")
+        self._slens = memoryview(self._siov).cast("B").cast("Q")
+        self._sname_ptrs = memoryview(self._smsgs).cast("B").cast("Q")
+        self._addrs: dict[Any, tuple[Any, ...]] = {}
+
+    def run(self, handler: Callable[[bytes, Any, bool], Any], later: Callable[[Any, tuple[Any, ...]], None],
+            leftover: Callable[[bytes, tuple[Any, ...]], None]) -> int:
+        """Read one batch, answer each datagram with ``handler`` and send the replies; the number read.
+
+        ``handler(data, addr, False)`` returns bytes, None (no reply) or something else, which goes to
+        ``later(result, addr)``. Replies that do not fit a send slot, or that the kernel did not take
+        (a full socket buffer), go to ``leftover(reply, addr)``. Raises OSError when receiving fails
+        with anything but "nothing waiting".
+        """
+        n = self._recv(self.fd, self._rmsgs_at, self.size, _MSG_DONTWAIT, None)
+        if n <= 0:
+            if n == 0:
+                return 0
+            err = ctypes.get_errno()
+            if err in (_errno.EAGAIN, _errno.EWOULDBLOCK, _errno.EINTR):
+                return 0
+            raise OSError(err, "recvmmsg: " + os.strerror(err))
+        rview, rlens, names, names_q, addrs = self._rview, self._rlens, self._names, self._names_q, self._addrs
+        sview, slens, sname_ptrs, buffer = self._sview, self._slens, self._sname_ptrs, self.buffer
+        rnames_at, v4, namelen = self._rnames_at, self.v4, self.namelen
+        staged = 0
+        for i in range(n):
+            start = i * _DATAGRAM
+            data = rview[start:start + rlens[i * _MMSG_U32 + _LEN_U32]].tobytes()
+            key = names_q[i * _NAME_U64] if v4 else names[i * _NAME:i * _NAME + namelen].tobytes()
+            addr = addrs.get(key)
+            if addr is None:
+                addr = self._remember(key, i)
+            reply = handler(data, addr, False)
+            if reply.__class__ is bytes:
+                size = len(reply)  # type: ignore[arg-type]
+                if size > buffer:
+                    leftover(reply, addr)
+                    continue
+                start = staged * buffer
+                sview[start:start + size] = reply
+                slens[staged * _IOV_U64 + _IOV_LEN_U64] = size
+                sname_ptrs[staged * _MMSG_U64] = rnames_at + i * _NAME
+                staged += 1
+            elif reply is not None:
+                later(reply, addr)
+        if staged:
+            self._flush(staged, leftover)
+        return n
+
+    def _flush(self, count: int, leftover: Callable[[bytes, tuple[Any, ...]], None]) -> None:
+        """Send slots 0..count-1; what the kernel does not take goes to ``leftover``."""
+        first = 0
+        while first < count:
+            sent = self._send(self.fd, self._smsgs_at + first * _MMSG, count - first, 0)
+            if sent > 0:
+                first += sent
+                continue
+            err = ctypes.get_errno()
+            if err in (_errno.EAGAIN, _errno.EWOULDBLOCK, _errno.ENOBUFS, _errno.EINTR):
+                break
+            first += 1  # this datagram's client is unreachable (an ICMP error): skip it, as sendto would
+        for j in range(first, count):
+            leftover(*self._staged(j))
+
+    def _staged(self, j: int) -> tuple[bytes, tuple[Any, ...]]:
+        start = j * self.buffer
+        reply = self._sview[start:start + self._slens[j * _IOV_U64 + _IOV_LEN_U64]].tobytes()
+        name = self._sname_ptrs[j * _MMSG_U64] - self._rnames_at
+        return reply, _decode(self.family, self._names[name:name + self.namelen].tobytes())
+
+    def _remember(self, key: Any, i: int) -> tuple[Any, ...]:
+        addr = _decode(self.family, self._names[i * _NAME:i * _NAME + self.namelen].tobytes())
+        if len(self._addrs) >= _ADDR_MEMO_LIMIT:
+            self._addrs.clear()
+        self._addrs[key] = addr
+        return addr

@@ -1,0 +1,242 @@
+"""recvmmsg/sendmmsg batches (dnsemu.mmsg) on real loopback sockets, and the server on both UDP paths."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import dns.message
+import dns.query
+import dns.rcode
+import pytest
+from conftest import TEST_TOPOLOGY
+
+from dnsemu import mmsg
+from dnsemu.testing import Emulator
+
+pytestmark = pytest.mark.skipif(not mmsg.available(), reason="recvmmsg/sendmmsg need Linux (ctypes, 64-bit libc)")
+
+
+def has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def server() -> Iterator[socket.socket]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    yield sock
+    sock.close()
+
+
+def clients(count: int, family: int = socket.AF_INET) -> list[socket.socket]:
+    out = []
+    for i in range(count):
+        s = socket.socket(family, socket.SOCK_DGRAM)
+        s.bind((f"127.0.{i // 200 + 1}.{i % 200 + 1}", 0) if family == socket.AF_INET else ("::1", 0))
+        s.settimeout(2)
+        out.append(s)
+    return out
+
+
+def wait_readable(sock: socket.socket, count: int) -> None:
+    """Until ``count`` datagrams wait on ``sock`` (loopback delivery is synchronous, but be patient)."""
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        try:
+            if len(sock.recv(65535, socket.MSG_PEEK)) >= 0:
+                return
+        except BlockingIOError:
+            time.sleep(0.001)
+
+
+def echo(data: bytes, addr: Any, tcp: bool) -> bytes:
+    """Replies that name their sender, so that a reply sent to the wrong client shows."""
+    return data + b"|" + f"{addr[0]}:{addr[1]}".encode()
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.later: list[tuple[Any, Any]] = []
+        self.leftover: list[tuple[bytes, Any]] = []
+
+    def defer(self, result: Any, addr: Any) -> None:
+        self.later.append((result, addr))
+
+    def keep(self, reply: bytes, addr: Any) -> None:
+        self.leftover.append((reply, addr))
+
+
+def test_every_reply_goes_back_to_its_own_sender(server: socket.socket) -> None:
+    batch = mmsg.Batch(server, size=16)
+    senders = clients(40)
+    for i, s in enumerate(senders):
+        s.sendto(f"q{i}".encode(), server.getsockname())
+    wait_readable(server, 40)
+    rec = Recorder()
+    assert batch.run(echo, rec.defer, rec.keep) == 16  # a full batch
+    assert batch.run(echo, rec.defer, rec.keep) == 16
+    assert batch.run(echo, rec.defer, rec.keep) == 8
+    assert batch.run(echo, rec.defer, rec.keep) == 0  # nothing waiting: no error, no block
+    assert rec.later == [] and rec.leftover == []
+    for i, s in enumerate(senders):
+        host, port = s.getsockname()
+        data, peer = s.recvfrom(65535)
+        assert data == f"q{i}|{host}:{port}".encode()
+        assert peer == server.getsockname()
+        s.close()
+
+
+def test_datagrams_of_every_size_are_read_whole(server: socket.socket) -> None:
+    batch = mmsg.Batch(server, size=4)
+    (client,) = clients(1)
+    sizes = [0, 1, 512, 4096, 65507]
+    seen: list[bytes] = []
+    for n in sizes:
+        client.sendto(bytes([n % 251]) * n, server.getsockname())
+    wait_readable(server, len(sizes))
+    rec = Recorder()
+    while batch.run(lambda d, a, t: seen.append(d), rec.defer, rec.keep):
+        pass
+    assert [len(d) for d in seen] == sizes
+    assert all(d == bytes([len(d) % 251]) * len(d) for d in seen)
+    client.close()
+
+
+def test_no_reply_an_awaitable_and_an_oversize_reply(server: socket.socket) -> None:
+    batch = mmsg.Batch(server, size=8, buffer=512)
+    (client,) = clients(1)
+    for word in (b"drop", b"later", b"big", b"small"):
+        client.sendto(word, server.getsockname())
+    wait_readable(server, 4)
+    marker = object()
+
+    def handler(data: bytes, addr: Any, tcp: bool) -> Any:
+        return {b"drop": None, b"later": marker, b"big": b"B" * 513, b"small": b"ok"}[data]
+
+    rec = Recorder()
+    assert batch.run(handler, rec.defer, rec.keep) == 4
+    assert rec.later == [(marker, client.getsockname())]
+    assert rec.leftover == [(b"B" * 513, client.getsockname())]  # did not fit a 512-octet send slot
+    assert client.recv(65535) == b"ok"
+    client.close()
+
+
+def test_a_reply_the_kernel_refuses_is_skipped_and_the_rest_sent(server: socket.socket) -> None:
+    """sendmmsg stops at the first datagram it cannot send; the batch skips it and sends the others."""
+    batch = mmsg.Batch(server, size=4)
+    a, b = clients(2)
+    for s in (a, b):
+        s.sendto(b"x", server.getsockname())
+    wait_readable(server, 2)
+    broadcast = socket.inet_aton("255.255.255.255")  # EACCES without SO_BROADCAST
+    real = batch._send
+    calls: list[int] = []
+
+    def send(fd: int, at: int, count: int, flags: int) -> int:
+        if not calls:  # point the first reply at the broadcast address, as if a query had come from there
+            name = batch._sname_ptrs[0] - batch._rnames_at
+            batch._names[name + 4:name + 8] = broadcast
+        calls.append(count)
+        return real(fd, at, count, flags)
+
+    batch._send = send
+    rec = Recorder()
+    assert batch.run(lambda d, addr, t: b"reply", rec.defer, rec.keep) == 2
+    assert calls == [2, 1]  # refused at the first, then the second alone
+    assert rec.leftover == []
+    assert b.recv(65535) == b"reply"
+    a.settimeout(0.2)
+    with pytest.raises(TimeoutError):
+        a.recv(65535)
+    a.close()
+    b.close()
+
+
+def test_a_full_socket_buffer_hands_the_unsent_replies_back(server: socket.socket) -> None:
+    batch = mmsg.Batch(server, size=8)
+    senders = clients(3)
+    for s in senders:
+        s.sendto(b"x", server.getsockname())
+    wait_readable(server, 3)
+    real = batch._send
+
+    def send(fd: int, at: int, count: int, flags: int) -> int:
+        if count == 3:
+            return real(fd, at, 1, flags)  # the kernel took one
+        ctypes.set_errno(errno.EAGAIN)
+        return -1
+
+    batch._send = send
+    rec = Recorder()
+    assert batch.run(lambda d, addr, t: f"to {addr[0]}".encode(), rec.defer, rec.keep) == 3
+    assert rec.leftover == [(f"to {s.getsockname()[0]}".encode(), s.getsockname()) for s in senders[1:]]
+    assert senders[0].recv(65535) == b"to 127.0.1.1"
+    for s in senders:
+        s.close()
+
+
+@pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback (::1) on this machine")
+def test_ipv6() -> None:
+    server = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    server.bind(("::1", 0))
+    server.setblocking(False)
+    batch = mmsg.Batch(server, size=4)
+    senders = clients(3, socket.AF_INET6)
+    for i, s in enumerate(senders):
+        s.sendto(f"q{i}".encode(), server.getsockname())
+    wait_readable(server, 3)
+    rec = Recorder()
+    assert batch.run(echo, rec.defer, rec.keep) == 3
+    for i, s in enumerate(senders):
+        host, port, _, _ = s.getsockname()
+        assert s.recv(65535) == f"q{i}|{host}:{port}".encode()
+        s.close()
+    server.close()
+
+
+def test_other_families_are_refused() -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s, pytest.raises(OSError, match="IPv4 and IPv6"):
+        mmsg.Batch(s)
+
+
+# --------------------------------------------------------------------------- the server on both paths
+
+
+@pytest.mark.parametrize("batch, mode", [(64, "recvmmsg"), (0, "protocol"), (1, "protocol")])
+def test_server_answers_on_each_udp_path(batch: int, mode: str) -> None:
+    with Emulator(TEST_TOPOLOGY, udp_batch=batch, query_log=False) as emu:
+        assert emu.server._udp[0].mode in (mode, "add_reader")  # add_reader where uvloop is absent
+        if batch > 1:
+            assert emu.server._udp[0].mode == "recvmmsg"
+        host, port = emu.address
+        # a burst from many sources at once: every answer right, from each client's own view
+        socks: list[socket.socket] = []
+        for i in range(50):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind((f"127.0.{1 + i % 2}.{10 + i}", 0))
+            s.settimeout(3)
+            query = dns.message.make_query("TestStore.blob.core.windows.net", "A")
+            query.id = i
+            s.sendto(query.to_wire(), (host, port))
+            socks.append(s)
+        for i, s in enumerate(socks):
+            reply = dns.message.from_wire(s.recv(65535))
+            assert reply.id == i and reply.rcode() == dns.rcode.NOERROR
+            assert reply.question[0].name.to_text() == "TestStore.blob.core.windows.net."  # case kept
+            addresses = [rr.address for rrset in reply.answer if rrset.rdtype == 1 for rr in rrset]
+            if i % 2 == 0:
+                assert addresses == ["127.0.1.4"]  # 127.0.1.x: alpha, linked to the privatelink zone
+            else:
+                assert len(addresses) == 1 and addresses[0].startswith("203.0.113.")  # beta: the public chain
+            s.close()
