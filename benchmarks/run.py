@@ -48,7 +48,8 @@ PACKAGES = {"bind": ("bind9", "/usr/sbin/named"), "knot": ("knot", "/usr/sbin/kn
             "unbound": ("unbound", "/usr/sbin/unbound"), "dnsmasq": ("dnsmasq-base", "/usr/sbin/dnsmasq"),
             "dnsperf": ("dnsperf", "/usr/bin/dnsperf")}
 LABELS = {
-    "dnsemu": "dnsemu (1 worker, uvloop)",
+    "dnsemu": "dnsemu (1 worker, uvloop, recvmmsg)",
+    "dnsemu-single": "dnsemu, one datagram per call (--udp-batch 0)",
     "bind": "BIND 9 (2 views)",
     "knot": "Knot + mod-geoip (QNAME split)",
     "unbound": "Unbound views (CNAME only)",
@@ -259,7 +260,7 @@ class Suite:
     def main_table(self) -> None:
         """Pinned: every server on CPU0, dnsperf on CPU1; interleaved passes; then -v latency runs."""
         fleet = self.fleet
-        order = ["dnsemu", *[p for p in PEERS if p in fleet.servers]]
+        order = ["dnsemu", "dnsemu-single", *[p for p in PEERS if p in fleet.servers]]
         order = [n for n in order if n in fleet.servers]
         for name in order:  # warm-up
             self.perf(fleet.servers[name], f"warmup-{name}", limit=2)
@@ -415,6 +416,15 @@ class Suite:
                          f"{fmt(row['client_cpu_pct'], 0)} | {row['lost']} |")
         if len(rows) == 2:
             lines += ["", f"2 workers ÷ 1 worker: **{ratio(rows['dnsemu-2w']['qps'], rows['dnsemu-1w']['qps'])}**"]
+            one = rows["dnsemu-1w"]
+            if one["us_per_query"] and one["client_cpu_pct"] and one["qps"]:
+                # dnsperf shares the machine: every answered query costs the server's CPU and dnsperf's
+                client_us = one["client_cpu_pct"] / 100 * 1e6 / one["qps"]
+                ceiling = (os.cpu_count() or 1) * 1e6 / (one["us_per_query"] + client_us)
+                rows["ceiling"] = {"qps": ceiling, "client_us_per_query": client_us}
+                lines += ["", f"Ceiling on this machine, whatever the number of workers: {os.cpu_count()} cores ÷ "
+                          f"({one['us_per_query']:.2f} µs of server + {client_us:.2f} µs of dnsperf per query) = "
+                          f"{ceiling:,.0f} q/s, {ratio(ceiling, one['qps'])} one worker."]
         self.md += [*lines, ""]
 
     def logging(self) -> None:
@@ -695,6 +705,9 @@ def run(args: argparse.Namespace) -> int:
         if fleet.start(dnsemu_server("dnsemu", suite.files["bench"], workload.PORTS["dnsemu"])) is None:
             print(f"dnsemu did not start: {tail(OUT / 'logs' / 'dnsemu.log')}", file=sys.stderr)
             return 1
+        if "main" in only:  # the same server reading one datagram per system call: what batching buys
+            fleet.start(dnsemu_server("dnsemu-single", suite.files["bench"], workload.PORTS["dnsemu-single"],
+                                      extra=["--udp-batch", "0"]))
         peers_needed = only & {"main", "hostile", "ecs", "tcp"}
         if peers_needed:
             for name in PEERS:
