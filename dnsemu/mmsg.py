@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno as _errno
+import mmap
 import os
 import socket
 import struct
@@ -116,7 +117,10 @@ class Batch:
         self._recv = _LIBC.recvmmsg
         self._send = _LIBC.sendmmsg
         # receive slots: a whole datagram each (a query is read whole or not at all), its sender's sockaddr
-        self._rbuf = ctypes.create_string_buffer(size * _DATAGRAM)
+        # (anonymous mmap: a page costs memory only once a datagram has been written to it, so the 64 KiB
+        # slots take a page or two each in practice, not size * 64 KiB)
+        self._rmap = mmap.mmap(-1, size * _DATAGRAM)
+        self._rbuf = ctypes.c_char.from_buffer(self._rmap)
         self._rnames = ctypes.create_string_buffer(size * _NAME)
         self._riov = (_Iovec * size)()
         self._rmsgs = (_Mmsghdr * size)()
@@ -139,7 +143,7 @@ class Batch:
         self._smsgs_at = ctypes.addressof(self._smsgs)
         self._rnames_at = rnames
         # Python's window on the same memory: slices and integer stores, no ctypes attribute per datagram
-        self._rview = memoryview(self._rbuf).cast("B")
+        self._rview = memoryview(self._rmap)
         self._sview = memoryview(self._sbuf).cast("B")
         self._names = memoryview(self._rnames).cast("B")
         self._names_q = self._names.cast("Q")  # an IPv4 sockaddr's family, port and address: one integer

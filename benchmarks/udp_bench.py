@@ -1,0 +1,138 @@
+"""The UDP receive paths in process: microseconds per datagram, kernel included, no dnsperf.
+
+    python benchmarks/udp_bench.py [--rounds 400] [--batch 64]
+
+A client socket on 127.0.0.2 sends a burst of ``--batch`` queries from the
+benchmark's query file; the timer covers only the server's side of the burst:
+
+* ``recvmmsg``  — :class:`dnsemu.mmsg.Batch`: one recvmmsg and one sendmmsg per burst;
+* ``recvfrom``  — the one-datagram-per-call loop (``recvfrom_into`` + ``sendto``),
+  as the transport's add_reader path does;
+
+each with the real handler (cache hits after a warm-up pass), with an echo
+handler (the I/O alone) and with a handler that drops everything (receiving alone).
+dnsperf's numbers include the client's wake-ups and loopback delivery on both
+sides; this isolates what the server's process pays for each path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.append(str(HERE.parent))
+
+from handler_bench import OUT, make_handler, queries  # noqa: E402
+
+from dnsemu import mmsg  # noqa: E402
+
+Handler = Callable[[bytes, Any, bool], Any]
+
+
+def drain(sock: socket.socket) -> None:
+    while True:
+        try:
+            sock.recv(65535)
+        except BlockingIOError:
+            return
+
+
+def one_at_a_time(server: socket.socket) -> Callable[[Handler], int]:
+    buf = bytearray(65535)
+    view = memoryview(buf)
+
+    def run(handler: Handler) -> int:
+        n = 0
+        while True:
+            try:
+                size, addr = server.recvfrom_into(buf)
+            except BlockingIOError:
+                return n
+            n += 1
+            reply = handler(view[:size].tobytes(), addr, False)
+            if reply is not None:
+                server.sendto(reply, addr)
+
+    return run
+
+
+def batched(server: socket.socket, size: int) -> Callable[[Handler], int]:
+    batch = mmsg.Batch(server, size=size)
+
+    def run(handler: Handler) -> int:
+        n = 0
+        while True:
+            got = batch.run(handler, lambda r, a: None, server.sendto)
+            n += got
+            if got < size:
+                return n
+
+    return run
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=400)
+    ap.add_argument("--batch", type=int, default=64)
+    args = ap.parse_args()
+    if not mmsg.available():
+        print("recvmmsg/sendmmsg are not available here", file=sys.stderr)
+        return 1
+    topology = OUT / "topologies" / "bench.yaml"
+    if not topology.exists():
+        import workload
+
+        workload.write_all(OUT)
+    handler = make_handler(topology)
+    qs = queries(OUT / "queries.txt")
+    for q in qs:  # warm the reply cache
+        handler.handle(q, ("127.0.0.2", 5300), False)
+
+    def server_socket() -> socket.socket:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+        s.setblocking(False)
+        return s
+
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.bind(("127.0.0.2", 0))
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+    client.setblocking(False)
+    paths = {"recvmmsg": batched, "recvfrom": lambda s, _size: one_at_a_time(s)}
+    handlers: dict[str, Handler] = {"handler": handler.handle, "echo": lambda d, a, t: d,
+                                    "drop": lambda d, a, t: None}
+    print(f"{'path':10} {'handler':8} µs/datagram (median of 5 × {args.rounds} bursts of {args.batch})")
+    for pname, make in paths.items():
+        server = server_socket()
+        run = make(server, args.batch)
+        dest = server.getsockname()
+        for hname, fn in handlers.items():
+            samples = []
+            k = 0
+            for _ in range(5):
+                total, count = 0.0, 0
+                for _ in range(args.rounds):
+                    for _ in range(args.batch):
+                        client.sendto(qs[k % len(qs)], dest)
+                        k += 1
+                    t = time.perf_counter()
+                    count += run(fn)
+                    total += time.perf_counter() - t
+                    drain(client)
+                samples.append(total / count * 1e6)
+            print(f"{pname:10} {hname:8} {statistics.median(samples):.2f}")
+        server.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
