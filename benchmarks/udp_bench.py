@@ -110,7 +110,7 @@ def main() -> int:
     paths = {"recvmmsg": batched, "recvfrom": lambda s, _size: one_at_a_time(s)}
     handlers: dict[str, Handler] = {"handler": handler.handle, "echo": lambda d, a, t: d,
                                     "drop": lambda d, a, t: None}
-    print(f"{'path':10} {'handler':8} µs/datagram (median of 5 × {args.rounds} bursts of {args.batch})")
+    print(f"{'path':10} {'handler':8} µs/datagram (median of 5 runs of {args.rounds} bursts of {args.batch})")
     for pname, make in paths.items():
         server = server_socket()
         run = make(server, args.batch)
