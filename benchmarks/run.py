@@ -351,7 +351,7 @@ class Suite:
         return rows
 
     def hostile(self) -> None:
-        s = dnsemu_server("dnsemu-hostile", self.files["hostile"], 25321)
+        s = dnsemu_server("dnsemu-hostile", self.files["hostile"], workload.PORTS["dnsemu-hostile"])
         server = self.fleet.start(s)
         servers = ([server] if server else []) + [self.fleet.servers[p] for p in PEERS if p in self.fleet.servers]
         self.variant("hostile", "Cache-hostile mix: 100,000 distinct names", servers, self.runs,
@@ -485,7 +485,7 @@ class Suite:
             except (subprocess.TimeoutExpired, ValueError, IndexError) as exc:
                 row["error"] = f"probe failed: {exc!r}"
             log(f"  {row}")
-            server = dnsemu_server(f"dnsemu-scale-{size}", topo, 25330)
+            server = dnsemu_server(f"dnsemu-scale-{size}", topo, workload.PORTS["dnsemu-scale"])
             server.probe = "h1.z0.scale.internal"
             s = self.fleet.start(server, pin="0", timeout=900)
             if s is not None:

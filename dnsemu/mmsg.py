@@ -9,10 +9,10 @@ All memory is allocated once: a ring of ``size`` receive slots and ``size`` send
 slots, each with its buffer, its iovec and its socket-address storage, laid out
 in ctypes arrays whose fields Python reads and writes through ``memoryview``
 casts (a slice copy, not a ctypes attribute access, per datagram). A reply goes
-back to the address its query came from by copying the 16 or 28 octets of the
-``sockaddr`` from the receive slot to the send slot: no address is formatted or
-parsed on the way back. The ``(host, port)`` tuple the handler needs is memoised
-per raw ``sockaddr``.
+back to the address its query came from by pointing its send slot's
+``msg_name`` at the query's receive slot: no address is formatted or parsed on
+the way back. The ``(host, port)`` tuple the handler needs is memoised per raw
+``sockaddr``.
 
 Nothing here knows DNS. :func:`available` says whether the calls exist (glibc or
 musl on Linux); everywhere else the transport keeps its other receive paths.
@@ -143,7 +143,6 @@ class Batch:
         self._smsgs_at = ctypes.addressof(self._smsgs)
         self._rnames_at = rnames
         # Python's window on the same memory: slices and integer stores, no ctypes attribute per datagram
-        self._rview = memoryview(self._rmap)
         self._sview = memoryview(self._sbuf).cast("B")
         self._names = memoryview(self._rnames).cast("B")
         self._names_q = self._names.cast("Q")  # an IPv4 sockaddr's family, port and address: one integer
@@ -169,18 +168,23 @@ class Batch:
             if err in (_errno.EAGAIN, _errno.EWOULDBLOCK, _errno.EINTR):
                 return 0
             raise OSError(err, "recvmmsg: " + os.strerror(err))
-        rview, rlens, names, names_q, addrs = self._rview, self._rlens, self._names, self._names_q, self._addrs
+        rmap, rlens, names, names_q, addrs = self._rmap, self._rlens, self._names, self._names_q, self._addrs
         sview, slens, sname_ptrs, buffer = self._sview, self._slens, self._sname_ptrs, self.buffer
         rnames_at, v4, namelen = self._rnames_at, self.v4, self.namelen
         staged = 0
         for i in range(n):
             start = i * _DATAGRAM
-            data = rview[start:start + rlens[i * _MMSG_U32 + _LEN_U32]].tobytes()
+            data = rmap[start:start + rlens[i * _MMSG_U32 + _LEN_U32]]  # bytes, copied once
             key = names_q[i * _NAME_U64] if v4 else names[i * _NAME:i * _NAME + namelen].tobytes()
             addr = addrs.get(key)
             if addr is None:
                 addr = self._remember(key, i)
-            reply = handler(data, addr, False)
+            try:
+                reply = handler(data, addr, False)
+            except BaseException:  # a handler should not raise; if one does, the replies made still go out
+                if staged:
+                    self._flush(staged, leftover)
+                raise
             if reply.__class__ is bytes:
                 size = len(reply)  # type: ignore[arg-type]
                 if size > buffer:
@@ -206,7 +210,9 @@ class Batch:
                 first += sent
                 continue
             err = ctypes.get_errno()
-            if err in (_errno.EAGAIN, _errno.EWOULDBLOCK, _errno.ENOBUFS, _errno.EINTR):
+            if err == _errno.EINTR:
+                continue
+            if err in (_errno.EAGAIN, _errno.EWOULDBLOCK, _errno.ENOBUFS):
                 break
             first += 1  # this datagram's client is unreachable (an ICMP error): skip it, as sendto would
         for j in range(first, count):

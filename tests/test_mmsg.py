@@ -186,6 +186,28 @@ def test_a_full_socket_buffer_hands_the_unsent_replies_back(server: socket.socke
         s.close()
 
 
+def test_replies_made_before_a_handler_raised_still_go_out(server: socket.socket) -> None:
+    batch = mmsg.Batch(server, size=8)
+    a, b, c = clients(3)
+    for s in (a, b, c):
+        s.sendto(b"x", server.getsockname())
+    wait_readable(server, 3)
+    calls = []
+
+    def handler(data: bytes, addr: Any, tcp: bool) -> bytes:
+        calls.append(addr)
+        if len(calls) == 2:
+            raise RuntimeError("boom")
+        return b"ok"
+
+    rec = Recorder()
+    with pytest.raises(RuntimeError, match="boom"):
+        batch.run(handler, rec.defer, rec.keep)
+    assert a.recv(65535) == b"ok"
+    for s in (a, b, c):
+        s.close()
+
+
 @pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback (::1) on this machine")
 def test_ipv6() -> None:
     server = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
