@@ -267,3 +267,14 @@ def recv_exact(sock: socket.socket, n: int) -> bytes:
             raise ConnectionError(f"closed after {len(buf)} of {n} octets")
         buf += chunk
     return buf
+
+
+def closed_by_peer(sock: socket.socket, timeout: float = 5.0) -> bool:
+    """True when the server closes the connection within ``timeout`` (EOF or reset)."""
+    sock.settimeout(timeout)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False

@@ -21,7 +21,7 @@ from typing import Any
 import dns.message
 import dns.query
 import pytest
-from conftest import ALPHA, BETA, DATA, OUTSIDE, TEST_TOPOLOGY, recv_exact
+from conftest import ALPHA, BETA, DATA, OUTSIDE, TEST_TOPOLOGY, closed_by_peer, recv_exact
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 from prometheus_client.parser import text_string_to_metric_families
@@ -75,16 +75,6 @@ def ask(emulator: Emulator, name: str, rdtype: str = "A", source: str = ALPHA, t
 def emulator() -> Iterator[Emulator]:
     with Emulator(TEST_TOPOLOGY, http=True, query_log=False) as running:
         yield running
-
-
-def closed_by_peer(sock: socket.socket, timeout: float = 5.0) -> bool:
-    sock.settimeout(timeout)
-    try:
-        return sock.recv(1) == b""
-    except ConnectionResetError:
-        return True
-    except TimeoutError:
-        return False
 
 
 def wait_for(predicate: Any, what: str, timeout: float = 5.0) -> None:

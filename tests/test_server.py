@@ -29,7 +29,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 import yaml
-from conftest import ALPHA, BETA, DATA, OUTSIDE, TEST_TOPOLOGY, ServerThread, make_settings, recv_exact
+from conftest import ALPHA, BETA, DATA, OUTSIDE, TEST_TOPOLOGY, ServerThread, closed_by_peer, make_settings, recv_exact
 
 from dnsemu.topology.load import load_topology, load_topology_data
 
@@ -87,17 +87,6 @@ def recv_message(sock: socket.socket) -> bytes:
 
 def frame(data: bytes) -> bytes:
     return struct.pack("!H", len(data)) + data
-
-
-def closed_by_peer(sock: socket.socket, timeout: float = 5.0) -> bool:
-    """True when the server closes the connection within ``timeout`` (EOF or reset)."""
-    sock.settimeout(timeout)
-    try:
-        return sock.recv(1) == b""
-    except ConnectionResetError:
-        return True
-    except TimeoutError:
-        return False
 
 
 def tool(name: str) -> str:
