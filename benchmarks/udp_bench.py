@@ -70,7 +70,7 @@ def batched(server: socket.socket, size: int) -> Callable[[Handler], int]:
     def run(handler: Handler) -> int:
         n = 0
         while True:
-            got = batch.run(handler, lambda r, a: None, server.sendto)
+            got = batch.run(handler, lambda r, a, anc: None, lambda r, a, anc: server.sendto(r, a))
             n += got
             if got < size:
                 return n

@@ -14,6 +14,12 @@ back to the address its query came from by pointing its send slot's
 the way back. The ``(host, port)`` tuple the handler needs is memoised per raw
 ``sockaddr``.
 
+On a socket bound to a wildcard address (0.0.0.0, ::) the kernel would choose a
+reply's source address by route, and on a host with several addresses that may
+not be the one the client asked, which then drops the reply as coming from a
+stranger. With ``pktinfo`` each datagram's IP_PKTINFO / IPV6_PKTINFO (the
+address it was sent to) is read with it and handed back with its reply.
+
 Nothing here knows DNS. :func:`available` says whether the calls exist (glibc or
 musl on Linux); everywhere else the transport keeps its other receive paths.
 """
@@ -37,7 +43,14 @@ _MSG_DONTWAIT = 0x40
 _DATAGRAM = 65536  # receive slot: the largest UDP payload, rounded up
 _NAME = 32  # sockaddr slot: sockaddr_in6 (28) rounded up to keep every slot 8-aligned
 _NAME_U64 = _NAME // 8
+_CONTROL = 64  # ancillary-data slot: one IP_PKTINFO or IPV6_PKTINFO message (32 or 40 octets) fits
 _ADDR_MEMO_LIMIT = 4096
+_IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
+_IPV6_RECVPKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49)
+_IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
+#: cmsghdr (cmsg_len, cmsg_level, cmsg_type) of an IP_PKTINFO message; its in_pktinfo follows at 16:
+#: ipi_ifindex (16-20), ipi_spec_dst (20-24: the source to send from), ipi_addr (24-28: the address asked)
+_V4_PKTINFO_HEAD = struct.pack("=Qii", 28, socket.IPPROTO_IP, _IP_PKTINFO)
 
 
 class _Iovec(ctypes.Structure):
@@ -66,6 +79,7 @@ _MMSG = ctypes.sizeof(_Mmsghdr)
 _MMSG_U32, _LEN_U32 = _MMSG // 4, _Mmsghdr.msg_len.offset // 4
 _MMSG_U64 = _MMSG // 8
 _IOV_U64, _IOV_LEN_U64 = ctypes.sizeof(_Iovec) // 8, _Iovec.iov_len.offset // 8
+_CONTROL_U64, _CONTROLLEN_U64 = _Msghdr.msg_control.offset // 8, _Msghdr.msg_controllen.offset // 8
 
 
 def _libc() -> Any:
@@ -103,7 +117,10 @@ def _decode(family: int, raw: bytes) -> tuple[Any, ...]:
 class Batch:
     """Receive and send slots for one socket, allocated once and reused for every batch."""
 
-    def __init__(self, sock: socket.socket, size: int = 64, buffer: int = 4096) -> None:
+    def __init__(self, sock: socket.socket, size: int = 64, buffer: int = 4096, *, pktinfo: bool = False) -> None:
+        """``pktinfo``: answer each datagram from the address it was sent to (for a socket bound to a
+        wildcard address on a host with several, where the kernel would otherwise pick the source by
+        route and clients would drop the reply as coming from a stranger)."""
         if not available():
             raise OSError(_errno.ENOSYS, "recvmmsg/sendmmsg are not available here")
         if sock.family not in (socket.AF_INET, socket.AF_INET6):
@@ -127,7 +144,7 @@ class Batch:
         # send slots: ``buffer`` octets each; a longer reply is handed back to the caller
         self._sbuf = ctypes.create_string_buffer(size * buffer)
         self._siov = (_Iovec * size)()
-        self._smsgs = (_Mmsghdr * size)()
+        self._smsgs = (_Mmsghdr * (size + 1))()  # the last: scratch for :meth:`_ancillary`
         rbuf, sbuf, rnames = (ctypes.addressof(x) for x in (self._rbuf, self._sbuf, self._rnames))
         for i in range(size):
             self._riov[i].iov_base = rbuf + i * _DATAGRAM
@@ -139,6 +156,19 @@ class Batch:
             hdr = self._smsgs[i].msg_hdr
             hdr.msg_namelen = self.namelen  # msg_name: set per reply, to the query's receive slot
             hdr.msg_iov, hdr.msg_iovlen = ctypes.addressof(self._siov[i]), 1
+        self.pktinfo = pktinfo
+        self._rcontrol = ctypes.create_string_buffer(size * _CONTROL if pktinfo else 1)
+        rcontrol = ctypes.addressof(self._rcontrol)
+        if pktinfo:
+            if self.v4:
+                sock.setsockopt(socket.IPPROTO_IP, _IP_PKTINFO, 1)
+            else:
+                sock.setsockopt(socket.IPPROTO_IPV6, _IPV6_RECVPKTINFO, 1)
+            for i in range(size):
+                hdr = self._rmsgs[i].msg_hdr
+                hdr.msg_control, hdr.msg_controllen = rcontrol + i * _CONTROL, _CONTROL
+        self._rcontrol_at = rcontrol
+        self._filled = 0  # receive slots the last recvmmsg filled
         self._rmsgs_at = ctypes.addressof(self._rmsgs)
         self._smsgs_at = ctypes.addressof(self._smsgs)
         self._rnames_at = rnames
@@ -148,7 +178,9 @@ class Batch:
         self._names_q = self._names.cast("Q")  # an IPv4 sockaddr's family, port and address: one integer
         self._rlens = memoryview(self._rmsgs).cast("B").cast("I")
         self._slens = memoryview(self._siov).cast("B").cast("Q")
-        self._sname_ptrs = memoryview(self._smsgs).cast("B").cast("Q")
+        self._sname_ptrs = memoryview(self._smsgs).cast("B").cast("Q")  # also msg_control and msg_controllen
+        self._rwords = memoryview(self._rmsgs).cast("B").cast("Q")
+        self._control = memoryview(self._rcontrol).cast("B")
         self._addrs: dict[Any, tuple[Any, ...]] = {}
 
     def run(self, handler: Callable[[bytes, Any, bool], Any], later: Callable[[Any, tuple[Any, ...]], None],
@@ -156,11 +188,17 @@ class Batch:
         """Read one batch, answer each datagram with ``handler`` and send the replies; the number read.
 
         ``handler(data, addr, False)`` returns bytes, None (no reply) or something else, which goes to
-        ``later(result, addr)``. Replies that do not fit a send slot, or that the kernel did not take
-        (a full socket buffer), go to ``leftover(reply, addr)``. Raises OSError when receiving fails
-        with anything but "nothing waiting".
+        ``later(result, addr, ancillary)``. Replies that do not fit a send slot, or that the kernel did
+        not take (a full socket buffer), go to ``leftover(reply, addr, ancillary)``. ``ancillary`` is
+        what ``socket.sendmsg`` needs to send from the address the query was sent to (with ``pktinfo``;
+        an empty list otherwise). Raises OSError when receiving fails with anything but "nothing waiting".
         """
+        if self.pktinfo:  # the kernel shortened msg_controllen of the slots it filled last time
+            rwords = self._rwords
+            for i in range(self._filled):
+                rwords[i * _MMSG_U64 + _CONTROLLEN_U64] = _CONTROL
         n = self._recv(self.fd, self._rmsgs_at, self.size, _MSG_DONTWAIT, None)
+        self._filled = max(n, 0)
         if n <= 0:
             if n == 0:
                 return 0
@@ -170,7 +208,7 @@ class Batch:
             raise OSError(err, "recvmmsg: " + os.strerror(err))
         rmap, rlens, names, names_q, addrs = self._rmap, self._rlens, self._names, self._names_q, self._addrs
         sview, slens, sname_ptrs, buffer = self._sview, self._slens, self._sname_ptrs, self.buffer
-        rnames_at, v4, namelen = self._rnames_at, self.v4, self.namelen
+        rnames_at, v4, namelen, pktinfo = self._rnames_at, self.v4, self.namelen, self.pktinfo
         staged = 0
         for i in range(n):
             start = i * _DATAGRAM
@@ -188,15 +226,17 @@ class Batch:
             if reply.__class__ is bytes:
                 size = len(reply)  # type: ignore[arg-type]
                 if size > buffer:
-                    leftover(reply, addr)
+                    leftover(reply, addr, self._ancillary(i) if pktinfo else [])
                     continue
                 start = staged * buffer
                 sview[start:start + size] = reply
                 slens[staged * _IOV_U64 + _IOV_LEN_U64] = size
                 sname_ptrs[staged * _MMSG_U64] = rnames_at + i * _NAME
+                if pktinfo:
+                    self._reply_from(i, staged)
                 staged += 1
             elif reply is not None:
-                later(reply, addr)
+                later(reply, addr, self._ancillary(i) if pktinfo else [])
         if staged:
             self._flush(staged, leftover)
         return n
@@ -218,11 +258,46 @@ class Batch:
         for j in range(first, count):
             leftover(*self._staged(j))
 
-    def _staged(self, j: int) -> tuple[bytes, tuple[Any, ...]]:
+    def _staged(self, j: int) -> tuple[bytes, tuple[Any, ...], list[tuple[int, int, bytes]]]:
         start = j * self.buffer
         reply = self._sview[start:start + self._slens[j * _IOV_U64 + _IOV_LEN_U64]].tobytes()
         name = self._sname_ptrs[j * _MMSG_U64] - self._rnames_at
-        return reply, _decode(self.family, self._names[name:name + self.namelen].tobytes())
+        address = _decode(self.family, self._names[name:name + self.namelen].tobytes())
+        return reply, address, self._sent_ancillary(j)
+
+    # -- answering from the address asked (IP_PKTINFO / IPV6_PKTINFO)
+
+    def _reply_from(self, i: int, j: int) -> None:
+        """Send slot ``j`` carries receive slot ``i``'s packet info back, rewritten for sending."""
+        swords = self._sname_ptrs
+        length = self._rwords[i * _MMSG_U64 + _CONTROLLEN_U64]  # as the kernel left it
+        at = i * _CONTROL
+        if length and self.v4:
+            control = self._control
+            if control[at:at + 16] == _V4_PKTINFO_HEAD:
+                # in_pktinfo for sending: any interface (0), from ipi_addr (where the query went)
+                control[at + 16:at + 24] = b"\0\0\0\0" + control[at + 24:at + 28]
+                length = 32  # CMSG_SPACE(sizeof(struct in_pktinfo))
+            else:
+                length = 0
+        # IPv6: in6_pktinfo as received (the address asked and the interface) is what sending needs
+        swords[j * _MMSG_U64 + _CONTROL_U64] = self._rcontrol_at + at if length else 0
+        swords[j * _MMSG_U64 + _CONTROLLEN_U64] = length
+
+    def _ancillary(self, i: int) -> list[tuple[int, int, bytes]]:
+        """Receive slot ``i``'s packet info as ``socket.sendmsg`` ancillary data (for replies sent later)."""
+        self._reply_from(i, self.size)  # a scratch send slot past the real ones
+        return self._sent_ancillary(self.size)
+
+    def _sent_ancillary(self, j: int) -> list[tuple[int, int, bytes]]:
+        """Send slot ``j``'s control message as ``(level, type, data)`` for ``socket.sendmsg``."""
+        words = self._sname_ptrs
+        control, length = words[j * _MMSG_U64 + _CONTROL_U64], words[j * _MMSG_U64 + _CONTROLLEN_U64]
+        if not control or not length:
+            return []
+        at = control - self._rcontrol_at
+        cmsg_len, level, kind = struct.unpack_from("=Qii", self._control, at)
+        return [(level, kind, self._control[at + 16:at + cmsg_len].tobytes())]
 
     def _remember(self, key: Any, i: int) -> tuple[Any, ...]:
         addr = _decode(self.family, self._names[i * _NAME:i * _NAME + self.namelen].tobytes())

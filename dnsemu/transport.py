@@ -9,7 +9,9 @@ UDP, three receive paths:
 * on Linux, batches (:mod:`dnsemu.mmsg`): on readiness, ``recvmmsg`` reads up to
   ``udp_batch`` datagrams with one system call and ``sendmmsg`` sends their
   replies with one more, on either event loop. The kernel's per-call cost is
-  most of a cache hit's price, so this is the fastest path (benchmarks/README.md);
+  most of a cache hit's price, so this is the fastest path (benchmarks/README.md).
+  On a wildcard address it also answers each query from the address it was sent
+  to (IP_PKTINFO), which the other paths cannot: they log ``udp_wildcard_source``;
 * otherwise on uvloop, a :class:`asyncio.DatagramProtocol` (uvloop reads with a small
   buffer in C: about 4 µs per query end to end in the peer benchmark);
 * otherwise on the stock loop, a non-blocking socket with ``loop.add_reader`` whose
@@ -43,7 +45,7 @@ import collections
 import contextlib
 import socket
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from dnsemu import mmsg
@@ -52,6 +54,8 @@ from dnsemu.logs import get_logger
 __all__ = ["HandlerFn", "ServerState", "TcpConnection", "UdpEndpoint", "start_tcp", "start_udp"]
 
 HandlerFn = Callable[[bytes, Any, bool], "bytes | Awaitable[bytes | None] | None"]
+#: ancillary data for ``socket.sendmsg``: the packet info that makes a reply leave from the address asked
+_Ancillary = Sequence[tuple[int, int, bytes]]
 
 _U16 = struct.Struct("!H")
 _UDP_BATCH = 256  # datagrams per readiness callback before yielding to the loop
@@ -107,21 +111,27 @@ class UdpEndpoint:
         self._protocol: _UdpProtocol | None = None
         self._buf = bytearray(65535)
         self._view = memoryview(self._buf)
-        self._pending: collections.deque[tuple[bytes, Any]] = collections.deque()
+        self._pending: collections.deque[tuple[bytes, Any, _Ancillary]] = collections.deque()
         self._writing = False
         self._closed = False
         self._batch: mmsg.Batch | None = None
 
     async def start(self, prefer_protocol: bool, batch: int = 0) -> None:
         self.sock.setblocking(False)
+        wildcard = self.sock.getsockname()[0] in ("0.0.0.0", "::")
         if batch > 1 and mmsg.available():
             try:
-                self._batch = mmsg.Batch(self.sock, size=batch)
+                # on a wildcard address, answer from the address each query was sent to (IP_PKTINFO)
+                self._batch = mmsg.Batch(self.sock, size=batch, pktinfo=wildcard)
                 self._loop.add_reader(self.sock.fileno(), self._on_readable_batch)
                 self.mode = "recvmmsg"
                 return
             except (OSError, NotImplementedError):
                 self._batch = None
+        if wildcard:
+            _log.warning("udp_wildcard_source", address=self.sock.getsockname()[0],
+                         detail="without recvmmsg batches, UDP replies leave from the address the kernel routes "
+                                "by, which on a host with several addresses may not be the one a client asked")
         if not prefer_protocol:
             try:
                 self._loop.add_reader(self.sock.fileno(), self._on_readable)
@@ -173,33 +183,40 @@ class UdpEndpoint:
                     return
                 # an ICMP error reported on the socket: nothing to answer; read on
 
-    def _answer_later(self, result: Awaitable[bytes | None], addr: Any) -> None:
-        self.state.spawn(result, lambda reply: self._send_later(reply, addr))
+    def _answer_later(self, result: Awaitable[bytes | None], addr: Any, ancillary: _Ancillary) -> None:
+        self.state.spawn(result, lambda reply: self._send_later(reply, addr, ancillary))
 
-    def _send(self, reply: bytes, addr: Any) -> None:
+    def _send(self, reply: bytes, addr: Any, ancillary: _Ancillary = ()) -> None:
+        """Send now, or queue if the socket buffer is full; ``ancillary``: the source address to use."""
         if self._pending:
-            self._queue(reply, addr)
+            self._queue(reply, addr, ancillary)
             return
         try:
-            self.sock.sendto(reply, addr)
+            self._sendto(reply, addr, ancillary)
         except (BlockingIOError, InterruptedError):
-            self._queue(reply, addr)
+            self._queue(reply, addr, ancillary)
         except OSError:
             pass  # the client's address is unreachable: nothing to do for UDP
 
-    def _send_later(self, reply: bytes | None, addr: Any) -> None:
+    def _sendto(self, reply: bytes, addr: Any, ancillary: _Ancillary) -> None:
+        if ancillary:
+            self.sock.sendmsg([reply], ancillary, 0, addr)
+        else:
+            self.sock.sendto(reply, addr)
+
+    def _send_later(self, reply: bytes | None, addr: Any, ancillary: _Ancillary = ()) -> None:
         if reply is None or self._closed:
             return
         if self._transport is not None:
             self._transport.sendto(reply, addr)
         else:
-            self._send(reply, addr)
+            self._send(reply, addr, ancillary)
 
-    def _queue(self, reply: bytes, addr: Any) -> None:
+    def _queue(self, reply: bytes, addr: Any, ancillary: _Ancillary) -> None:
         if len(self._pending) >= _UDP_SEND_QUEUE:
             self.state.counters["udp_send_dropped"] += 1
             return
-        self._pending.append((reply, addr))
+        self._pending.append((reply, addr, ancillary))
         if not self._writing:
             self._writing = True
             self._loop.add_writer(self.sock.fileno(), self._on_writable)
@@ -207,9 +224,9 @@ class UdpEndpoint:
     def _on_writable(self) -> None:
         pending = self._pending
         while pending:
-            reply, addr = pending[0]
+            reply, addr, ancillary = pending[0]
             try:
-                self.sock.sendto(reply, addr)
+                self._sendto(reply, addr, ancillary)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:

@@ -18,6 +18,8 @@ from conftest import TEST_TOPOLOGY
 from dnsemu import mmsg
 from dnsemu.testing import Emulator
 
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux's value (the socket module of 3.11 lacks the name)
+
 pytestmark = pytest.mark.skipif(not mmsg.available(), reason="recvmmsg/sendmmsg need Linux (ctypes, 64-bit libc)")
 
 
@@ -66,15 +68,20 @@ def echo(data: bytes, addr: Any, tcp: bool) -> bytes:
 
 
 class Recorder:
+    """The batch's two callbacks: what it deferred and what it handed back unsent."""
+
     def __init__(self) -> None:
         self.later: list[tuple[Any, Any]] = []
         self.leftover: list[tuple[bytes, Any]] = []
+        self.ancillary: list[Any] = []
 
-    def defer(self, result: Any, addr: Any) -> None:
+    def defer(self, result: Any, addr: Any, ancillary: Any) -> None:
         self.later.append((result, addr))
+        self.ancillary.append(ancillary)
 
-    def keep(self, reply: bytes, addr: Any) -> None:
+    def keep(self, reply: bytes, addr: Any, ancillary: Any) -> None:
         self.leftover.append((reply, addr))
+        self.ancillary.append(ancillary)
 
 
 def test_every_reply_goes_back_to_its_own_sender(server: socket.socket) -> None:
@@ -206,6 +213,71 @@ def test_replies_made_before_a_handler_raised_still_go_out(server: socket.socket
     assert a.recv(65535) == b"ok"
     for s in (a, b, c):
         s.close()
+
+
+@pytest.fixture
+def wildcard() -> Iterator[socket.socket]:
+    """A UDP socket on 0.0.0.0 (an ephemeral port; the tests only send to loopback addresses)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("0.0.0.0", 0))
+    sock.setblocking(False)
+    yield sock
+    sock.close()
+
+
+def test_pktinfo_replies_leave_from_the_address_asked(wildcard: socket.socket) -> None:
+    """Without it the kernel would answer all three from 127.0.0.1."""
+    batch = mmsg.Batch(wildcard, size=8, pktinfo=True)
+    port = wildcard.getsockname()[1]
+    rec = Recorder()
+    senders = clients(6)
+    for _ in range(2):  # twice: the second batch reuses slots whose control length the kernel shortened
+        for i, s in enumerate(senders):
+            s.sendto(b"q", (f"127.0.0.{2 + i % 3}", port))
+        wait_readable(wildcard, len(senders))
+        drop_first = iter([True, False, True, False, False, False])  # some slots never staged
+        assert batch.run(lambda d, a, t, drops=drop_first: None if next(drops) else b"r", rec.defer, rec.keep) == 6
+        for i, s in enumerate(senders):
+            if i in (0, 2):
+                continue
+            data, peer = s.recvfrom(65535)
+            assert (data, peer) == (b"r", (f"127.0.0.{2 + i % 3}", port))
+    for s in senders:
+        s.close()
+
+
+def test_pktinfo_for_replies_sent_later(wildcard: socket.socket) -> None:
+    """Deferred and oversize replies get ancillary data that socket.sendmsg sends from the address asked."""
+    batch = mmsg.Batch(wildcard, size=4, buffer=512, pktinfo=True)
+    port = wildcard.getsockname()[1]
+    a, b = clients(2)
+    a.sendto(b"later", ("127.0.0.5", port))
+    b.sendto(b"big", ("127.0.0.6", port))
+    wait_readable(wildcard, 2)
+    rec = Recorder()
+    marker = object()
+    assert batch.run(lambda d, addr, t: marker if d == b"later" else b"B" * 600, rec.defer, rec.keep) == 2
+    for (_, where), ancillary, dest in zip(rec.later + rec.leftover, rec.ancillary, ("127.0.0.5", "127.0.0.6"),
+                                           strict=True):
+        ((level, kind, data),) = ancillary
+        assert (level, kind, len(data)) == (socket.IPPROTO_IP, IP_PKTINFO, 12)
+        assert data[:4] == bytes(4) and data[4:8] == socket.inet_aton(dest)  # any interface; from dest
+        wildcard.sendmsg([b"late"], ancillary, 0, where)
+    assert a.recvfrom(65535) == (b"late", ("127.0.0.5", port))
+    assert b.recvfrom(65535) == (b"late", ("127.0.0.6", port))
+    a.close()
+    b.close()
+
+
+def test_without_pktinfo_there_is_no_ancillary_data(server: socket.socket) -> None:
+    batch = mmsg.Batch(server, size=4)
+    (client,) = clients(1)
+    client.sendto(b"x", server.getsockname())
+    wait_readable(server, 1)
+    rec = Recorder()
+    batch.run(lambda d, a, t: object(), rec.defer, rec.keep)
+    assert rec.ancillary == [[]]
+    client.close()
 
 
 @pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback (::1) on this machine")

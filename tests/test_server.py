@@ -435,6 +435,32 @@ def test_forwarding_with_failover(upstream_server: ServerThread, black_hole: str
         assert srv.stats.forwarded.get("answered", 0) >= 3
 
 
+@pytest.mark.parametrize("batch", [64, 0])
+def test_a_wildcard_listener_answers_from_the_address_asked(upstream_server: ServerThread, server_logs: Any,
+                                                            batch: int) -> None:
+    """On 0.0.0.0 the kernel would send a reply to a query for 127.0.0.2 from 127.0.0.1, and clients drop
+    a reply from a stranger (dnspython raises UnexpectedSource, dig times out). The batch path answers
+    from the address asked (IP_PKTINFO), local answers and forwarded ones alike; without batches the
+    server says at start that it cannot."""
+    settings = make_settings(listen=["0.0.0.0:0"], upstreams=[f"{HOST}:{upstream_server.port}"], udp_batch=batch)
+    with ServerThread(settings) as srv:
+        warned = [e for e in server_logs.events("udp_wildcard_source") if e.get("address") == "0.0.0.0"]
+        if batch == 0:
+            assert warned
+            return
+        assert srv.server._udp[0].mode == "recvmmsg"
+        for dest in ("127.0.0.2", "127.0.3.7", "127.0.0.1"):
+            local = dns.query.udp(query("TestStore.blob.core.windows.net"), dest, port=srv.port, source=ALPHA,
+                                  timeout=3)
+            assert answer_text(local)[-1].endswith("127.0.1.4")
+            forwarded = dns.query.udp(query("www.example.org"), dest, port=srv.port, source=ALPHA, timeout=3)
+            assert answer_text(forwarded) == ["www.example.org. a 192.0.2.80"]
+        out = subprocess.run([tool("dig"), "@127.0.0.2", "-p", str(srv.port), "-b", ALPHA, "+tries=1", "+time=3",
+                              "+short", "teststore.blob.core.windows.net"],
+                             capture_output=True, text=True, timeout=20)
+        assert out.stdout.split()[-1:] == ["127.0.1.4"], out.stdout + out.stderr
+
+
 def test_forwarding_answers_slow_queries_as_they_complete(upstream_server: ServerThread, black_hole: str) -> None:
     upstream = f"{HOST}:{upstream_server.port}"
     settings = make_settings(upstreams=[black_hole, upstream], upstream_timeout=0.3)
