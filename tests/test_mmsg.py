@@ -299,6 +299,32 @@ def test_ipv6() -> None:
     server.close()
 
 
+@pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback (::1) on this machine")
+def test_pktinfo_on_an_ipv6_wildcard() -> None:
+    server = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    server.bind(("::", 0))
+    server.setblocking(False)
+    port = server.getsockname()[1]
+    batch = mmsg.Batch(server, size=4, pktinfo=True)
+    (client,) = clients(1, socket.AF_INET6)
+    client.sendto(b"now", ("::1", port))
+    client.sendto(b"later", ("::1", port))
+    wait_readable(server, 2)
+    rec = Recorder()
+    assert batch.run(lambda d, a, t: b"r" if d == b"now" else object(), rec.defer, rec.keep) == 2
+    data, peer = client.recvfrom(65535)
+    assert (data, peer[:2]) == (b"r", ("::1", port))
+    ((level, kind, info),) = rec.ancillary[0]  # in6_pktinfo: the address asked, then the interface
+    assert (level, kind, info[:16]) == (socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, socket.inet_pton(socket.AF_INET6,
+                                                                                                  "::1"))
+    server.sendmsg([b"late"], rec.ancillary[0], 0, rec.later[0][1])
+    data, peer = client.recvfrom(65535)
+    assert (data, peer[:2]) == (b"late", ("::1", port))
+    client.close()
+    server.close()
+
+
 def test_other_families_are_refused() -> None:
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s, pytest.raises(OSError, match="IPv4 and IPv6"):
         mmsg.Batch(s)
