@@ -144,7 +144,7 @@ class Batch:
         # send slots: ``buffer`` octets each; a longer reply is handed back to the caller
         self._sbuf = ctypes.create_string_buffer(size * buffer)
         self._siov = (_Iovec * size)()
-        self._smsgs = (_Mmsghdr * (size + 1))()  # the last: scratch for :meth:`_ancillary`
+        self._smsgs = (_Mmsghdr * size)()
         rbuf, sbuf, rnames = (ctypes.addressof(x) for x in (self._rbuf, self._sbuf, self._rnames))
         for i in range(size):
             self._riov[i].iov_base = rbuf + i * _DATAGRAM
@@ -267,35 +267,36 @@ class Batch:
 
     # -- answering from the address asked (IP_PKTINFO / IPV6_PKTINFO)
 
-    def _reply_from(self, i: int, j: int) -> None:
-        """Send slot ``j`` carries receive slot ``i``'s packet info back, rewritten for sending."""
-        swords = self._sname_ptrs
+    def _packet_info(self, i: int) -> int:
+        """Make receive slot ``i``'s packet info fit for sending; its length, 0 when there is none."""
         length = self._rwords[i * _MMSG_U64 + _CONTROLLEN_U64]  # as the kernel left it
-        at = i * _CONTROL
         if length and self.v4:
-            control = self._control
-            if control[at:at + 16] == _V4_PKTINFO_HEAD:
-                # in_pktinfo for sending: any interface (0), from ipi_addr (where the query went)
-                control[at + 16:at + 24] = b"\0\0\0\0" + control[at + 24:at + 28]
-                length = 32  # CMSG_SPACE(sizeof(struct in_pktinfo))
-            else:
-                length = 0
-        # IPv6: in6_pktinfo as received (the address asked and the interface) is what sending needs
-        swords[j * _MMSG_U64 + _CONTROL_U64] = self._rcontrol_at + at if length else 0
+            control, at = self._control, i * _CONTROL
+            if control[at:at + 16] != _V4_PKTINFO_HEAD:
+                return 0
+            # in_pktinfo for sending: any interface (0), from ipi_addr (where the query went)
+            control[at + 16:at + 24] = b"\0\0\0\0" + control[at + 24:at + 28]
+            return 32  # CMSG_SPACE(sizeof(struct in_pktinfo))
+        return length  # IPv6: in6_pktinfo as received (the address asked, the interface) is what sending needs
+
+    def _reply_from(self, i: int, j: int) -> None:
+        """Send slot ``j`` carries receive slot ``i``'s packet info back."""
+        length = self._packet_info(i)
+        swords = self._sname_ptrs
+        swords[j * _MMSG_U64 + _CONTROL_U64] = self._rcontrol_at + i * _CONTROL if length else 0
         swords[j * _MMSG_U64 + _CONTROLLEN_U64] = length
 
     def _ancillary(self, i: int) -> list[tuple[int, int, bytes]]:
         """Receive slot ``i``'s packet info as ``socket.sendmsg`` ancillary data (for replies sent later)."""
-        self._reply_from(i, self.size)  # a scratch send slot past the real ones
-        return self._sent_ancillary(self.size)
+        return self._cmsg(i * _CONTROL) if self._packet_info(i) else []
 
     def _sent_ancillary(self, j: int) -> list[tuple[int, int, bytes]]:
-        """Send slot ``j``'s control message as ``(level, type, data)`` for ``socket.sendmsg``."""
+        """Send slot ``j``'s packet info, the same way (for replies the kernel did not take)."""
         words = self._sname_ptrs
         control, length = words[j * _MMSG_U64 + _CONTROL_U64], words[j * _MMSG_U64 + _CONTROLLEN_U64]
-        if not control or not length:
-            return []
-        at = control - self._rcontrol_at
+        return self._cmsg(control - self._rcontrol_at) if control and length else []
+
+    def _cmsg(self, at: int) -> list[tuple[int, int, bytes]]:
         cmsg_len, level, kind = struct.unpack_from("=Qii", self._control, at)
         return [(level, kind, self._control[at + 16:at + cmsg_len].tobytes())]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -32,13 +33,24 @@ def has_ipv6_loopback() -> bool:
         return False
 
 
-@pytest.fixture
-def server() -> Iterator[socket.socket]:
+def bound(host: str) -> Iterator[socket.socket]:
+    """A non-blocking IPv4 UDP socket on ``host``, an ephemeral port."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind((host, 0))
     sock.setblocking(False)
     yield sock
     sock.close()
+
+
+@pytest.fixture
+def server() -> Iterator[socket.socket]:
+    yield from bound("127.0.0.1")
+
+
+@pytest.fixture
+def wildcard() -> Iterator[socket.socket]:
+    """On 0.0.0.0 (the tests only send to loopback addresses)."""
+    yield from bound("0.0.0.0")
 
 
 def clients(count: int, family: int = socket.AF_INET) -> list[socket.socket]:
@@ -215,16 +227,6 @@ def test_replies_made_before_a_handler_raised_still_go_out(server: socket.socket
         s.close()
 
 
-@pytest.fixture
-def wildcard() -> Iterator[socket.socket]:
-    """A UDP socket on 0.0.0.0 (an ephemeral port; the tests only send to loopback addresses)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("0.0.0.0", 0))
-    sock.setblocking(False)
-    yield sock
-    sock.close()
-
-
 def test_pktinfo_replies_leave_from_the_address_asked(wildcard: socket.socket) -> None:
     """Without it the kernel would answer all three from 127.0.0.1."""
     batch = mmsg.Batch(wildcard, size=8, pktinfo=True)
@@ -333,30 +335,44 @@ def test_other_families_are_refused() -> None:
 # --------------------------------------------------------------------------- the server on both paths
 
 
-@pytest.mark.parametrize("batch, mode", [(64, "recvmmsg"), (0, "protocol"), (1, "protocol")])
-def test_server_answers_on_each_udp_path(batch: int, mode: str) -> None:
+def answers_a_burst(host: str, port: int) -> None:
+    """50 clients at once, half in VNet alpha, half in beta: every reply right for its own view (dnspython)."""
+    socks: list[socket.socket] = []
+    for i in range(50):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((f"127.0.{1 + i % 2}.{10 + i}", 0))
+        s.settimeout(3)
+        query = dns.message.make_query("TestStore.blob.core.windows.net", "A")
+        query.id = i
+        s.sendto(query.to_wire(), (host, port))
+        socks.append(s)
+    for i, s in enumerate(socks):
+        reply = dns.message.from_wire(s.recv(65535))
+        assert reply.id == i and reply.rcode() == dns.rcode.NOERROR
+        assert reply.question[0].name.to_text() == "TestStore.blob.core.windows.net."  # case kept
+        addresses = [rr.address for rrset in reply.answer if rrset.rdtype == 1 for rr in rrset]
+        if i % 2 == 0:
+            assert addresses == ["127.0.1.4"]  # 127.0.1.x: alpha, linked to the privatelink zone
+        else:
+            assert len(addresses) == 1 and addresses[0].startswith("203.0.113.")  # beta: the public chain
+        s.close()
+
+
+@pytest.mark.parametrize("batch, mode", [(64, "recvmmsg"), (1, "add_reader"), (0, "add_reader")])
+def test_in_process_server_on_each_udp_path(batch: int, mode: str) -> None:
+    """The fixture's server runs the stock asyncio loop: batches, or the add_reader drain loop."""
     with Emulator(TEST_TOPOLOGY, udp_batch=batch, query_log=False) as emu:
-        assert emu.server._udp[0].mode in (mode, "add_reader")  # add_reader where uvloop is absent
-        if batch > 1:
-            assert emu.server._udp[0].mode == "recvmmsg"
-        host, port = emu.address
-        # a burst from many sources at once: every answer right, from each client's own view
-        socks: list[socket.socket] = []
-        for i in range(50):
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.bind((f"127.0.{1 + i % 2}.{10 + i}", 0))
-            s.settimeout(3)
-            query = dns.message.make_query("TestStore.blob.core.windows.net", "A")
-            query.id = i
-            s.sendto(query.to_wire(), (host, port))
-            socks.append(s)
-        for i, s in enumerate(socks):
-            reply = dns.message.from_wire(s.recv(65535))
-            assert reply.id == i and reply.rcode() == dns.rcode.NOERROR
-            assert reply.question[0].name.to_text() == "TestStore.blob.core.windows.net."  # case kept
-            addresses = [rr.address for rrset in reply.answer if rrset.rdtype == 1 for rr in rrset]
-            if i % 2 == 0:
-                assert addresses == ["127.0.1.4"]  # 127.0.1.x: alpha, linked to the privatelink zone
-            else:
-                assert len(addresses) == 1 and addresses[0].startswith("203.0.113.")  # beta: the public chain
-            s.close()
+        assert emu.server._udp[0].mode == mode
+        answers_a_burst(*emu.address)
+
+
+@pytest.mark.parametrize("batch", [64, 0])
+def test_dnsemu_serve_on_each_udp_path(serve_process: Any, batch: int) -> None:
+    """``dnsemu serve`` runs uvloop where installed: batches, or its DatagramProtocol."""
+    proc = serve_process("--topology", str(TEST_TOPOLOGY), "--listen", "127.0.0.1:0", "--no-watch",
+                         "--no-query-log", "--log-format", "json", "--udp-batch", str(batch))
+    answers_a_burst("127.0.0.1", proc.port)
+    proc.terminate()
+    started = next(json.loads(line) for line in proc.stderr().splitlines() if '"server_started"' in line)
+    expected = "recvmmsg" if batch else ("protocol" if started["loop"].startswith("uvloop") else "add_reader")
+    assert started["udp"] == expected
