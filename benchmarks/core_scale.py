@@ -18,9 +18,8 @@ import time
 import timeit
 
 from dnsemu.core.compile import compile_topology
-from dnsemu.core.records import RRType
-from dnsemu.core.resolution import Question
 from dnsemu.core.resolver import resolve
+from dnsemu.dns.records import Question, RRType
 from dnsemu.topology.load import load_topology_data
 
 

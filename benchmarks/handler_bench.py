@@ -48,9 +48,9 @@ def queries(path: Path, ecs: bytes | None = None, limit: int | None = None) -> l
 
 def make_handler(topology: Path, query_log: bool = False, log_path: Path | None = None):
     from dnsemu.core.compile import compile_topology
-    from dnsemu.handler import Handler
     from dnsemu.logs import configure_logging
-    from dnsemu.settings import load_settings
+    from dnsemu.server.handler import Handler
+    from dnsemu.server.settings import load_settings
     from dnsemu.topology.load import load_topology
 
     settings = load_settings({"topology": topology, "query_log": query_log}, env={})

@@ -5,7 +5,7 @@
 A client socket on 127.0.0.2 sends a burst of ``--batch`` queries from the
 benchmark's query file; the timer covers only the server's side of the burst:
 
-* ``recvmmsg``  — :class:`dnsemu.mmsg.Batch`: one recvmmsg and one sendmmsg per burst;
+* ``recvmmsg``  — :class:`dnsemu.server.mmsg.Batch`: one recvmmsg and one sendmmsg per burst;
 * ``recvfrom``  — the one-datagram-per-call loop (``recvfrom_into`` + ``sendto``),
   as the transport's add_reader path does;
 
@@ -32,7 +32,7 @@ sys.path.append(str(HERE.parent))
 
 from handler_bench import OUT, make_handler, queries  # noqa: E402
 
-from dnsemu import mmsg  # noqa: E402
+from dnsemu.server import mmsg  # noqa: E402
 
 Handler = Callable[[bytes, Any, bool], Any]
 

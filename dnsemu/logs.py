@@ -30,7 +30,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from dnsemu.core.records import Record, rdata_text, type_name
+from dnsemu.dns.records import Record, rdata_text, type_name
 
 __all__ = ["answer_summary", "configure_logging", "get_logger"]
 

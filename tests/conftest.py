@@ -31,8 +31,8 @@ import pytest
 import structlog
 
 from dnsemu.logs import configure_logging
-from dnsemu.server import DnsServer
-from dnsemu.settings import Settings, load_settings
+from dnsemu.server.server import DnsServer
+from dnsemu.server.settings import Settings, load_settings
 from dnsemu.topology.load import LoadedTopology
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -28,10 +28,10 @@ import jsonschema
 import pytest
 from conftest import ALPHA, BETA, OUTSIDE, ROOT, TEST_TOPOLOGY, make_settings
 
-from dnsemu.api import OPENAPI, Api
-from dnsemu.http import Request
-from dnsemu.server import DnsServer
-from dnsemu.settings import SettingsError, load_settings
+from dnsemu.http.api import OPENAPI, Api
+from dnsemu.http.listener import Request
+from dnsemu.server.server import DnsServer
+from dnsemu.server.settings import SettingsError, load_settings
 from dnsemu.testing import Emulator
 
 HOST = "127.0.0.1"
@@ -63,7 +63,7 @@ class Reply:
 
 def call(emulator: Emulator, method: str, path: str, body: Any = None, *, token: str | None = None,
          headers: dict[str, str] | None = None) -> Reply:
-    host, port = emulator.server.http_address or ("", 0)
+    host, port = emulator.app.http_address or ("", 0)
     conn = http.client.HTTPConnection(host, port, timeout=5)
     try:
         send_headers = dict(headers or {})
@@ -104,7 +104,7 @@ def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes, byte
 
 
 def raw(emulator: Emulator, data: bytes) -> socket.socket:
-    sock = socket.create_connection(emulator.server.http_address, timeout=5)
+    sock = socket.create_connection(emulator.app.http_address, timeout=5)
     sock.sendall(data)
     return sock
 
@@ -183,7 +183,7 @@ def test_not_ready_before_start_and_after_stop() -> None:
 
 
 async def _handle(app: Api, request: Request) -> tuple[int, bytes]:
-    from dnsemu.http import HttpError
+    from dnsemu.http.listener import HttpError
 
     try:
         response = await app.handle(request)
@@ -510,7 +510,7 @@ def test_a_bug_is_a_logged_500_that_check_raises(api: Emulator, monkeypatch: pyt
         raise RuntimeError("a bug in a route")
 
     before = api.metric("dnsemu_internal_errors_total", {"where": "http"})
-    monkeypatch.setattr("dnsemu.api.topology_json", broken)
+    monkeypatch.setattr("dnsemu.http.api.topology_json", broken)
     reply = call(api, "GET", "/v1/topology")
     data = error_of(reply, 500, "internal_error")
     assert "bug" not in data["message"]  # no detail to the client
@@ -524,7 +524,7 @@ def test_a_bug_is_a_logged_500_that_check_raises(api: Emulator, monkeypatch: pyt
 
 
 def test_keep_alive_and_pipelining(api: Emulator) -> None:
-    conn = http.client.HTTPConnection(*api.server.http_address, timeout=5)
+    conn = http.client.HTTPConnection(*api.app.http_address, timeout=5)
     try:
         for path in ("/healthz", "/readyz", "/v1/changes"):
             conn.request("GET", path)
@@ -595,20 +595,20 @@ def test_timeouts_and_connection_limits() -> None:
         with raw(quick, b"GET /healthz HTTP/1.1\r\nHost: x\r\n") as sock:  # the blank line never comes
             status, _, body, _ = read_response(sock)
             assert status == 408 and json.loads(body)["error"] == "timeout"
-        with socket.create_connection(quick.server.http_address, timeout=5) as idle:
+        with socket.create_connection(quick.app.http_address, timeout=5) as idle:
             assert idle.recv(1) == b""  # an idle connection is closed quietly
         assert call(quick, "GET", "/healthz").status == 200
-        http_server = quick.server.http
+        http_server = quick.app.http
         assert http_server is not None
         http_server.max_connections = 1
-        with socket.create_connection(quick.server.http_address, timeout=5):
+        with socket.create_connection(quick.app.http_address, timeout=5):
             busy = call(quick, "GET", "/healthz")
             assert busy.status == 503 and busy.json["error"] == "busy"
 
 
 def test_stop_closes_the_listener() -> None:
     emulator = Emulator(TEST_TOPOLOGY, http=True, query_log=False).start()
-    address = emulator.server.http_address
+    address = emulator.app.http_address
     keep = http.client.HTTPConnection(*address, timeout=5)
     keep.request("GET", "/healthz")
     keep.getresponse().read()

@@ -18,7 +18,7 @@ from dnsemu.catalog import (
     ResolvedEndpoint,
     Service,
 )
-from dnsemu.core import names
+from dnsemu.dns import names
 
 # Exact row counts of the shipped data, so an accidental deletion fails loudly. The source
 # tables have about 95 / 58 / 37 rows; rows listed twice there are kept once, and the

@@ -13,9 +13,9 @@ import pytest
 
 from dnsemu.catalog import Catalog, CatalogError
 from dnsemu.core.compile import compile_topology
-from dnsemu.core.records import RRType
-from dnsemu.core.resolution import Outcome, Question, Source
+from dnsemu.core.resolution import Outcome, Source
 from dnsemu.core.resolver import resolve
+from dnsemu.dns.records import Question, RRType
 from dnsemu.topology.load import load_topology_data
 
 PLACEHOLDERS = {"partitionId": "1", "dnsPrefix": "a1b2c3d4e5f6"}

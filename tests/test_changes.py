@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from dnsemu.core.compile import compile_topology
-from dnsemu.core.records import RRType
-from dnsemu.core.resolution import Outcome, Question, Source
+from dnsemu.core.resolution import Outcome, Source
 from dnsemu.core.resolver import resolve
+from dnsemu.dns.records import Question, RRType
 from dnsemu.topology import changes
 from dnsemu.topology.changes import ChangeError, ChangeSet
 from dnsemu.topology.load import load_topology

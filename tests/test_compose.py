@@ -24,12 +24,12 @@ from typing import Any
 import pytest
 import yaml
 
-from dnsemu.core import names
 from dnsemu.core.compile import compile_topology
 from dnsemu.core.index import Index
-from dnsemu.core.records import RRType, rdata_text
-from dnsemu.core.resolution import Outcome, Question
+from dnsemu.core.resolution import Outcome
 from dnsemu.core.resolver import resolve
+from dnsemu.dns import names
+from dnsemu.dns.records import Question, RRType, rdata_text
 from dnsemu.topology.load import LoadedTopology, load_topology
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,7 +172,7 @@ def test_vm_addresses_match_the_estate() -> None:
 
 
 def test_emulator_forwards_outside_names_to_dockers_embedded_dns() -> None:
-    from dnsemu.settings import load_settings
+    from dnsemu.server.settings import load_settings
 
     environment = {k: str(v) for k, v in SERVICES[EMULATOR]["environment"].items()}
     settings = load_settings({}, env=environment)

@@ -25,7 +25,8 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from dnsemu import probe
+from dnsemu.cli import query
+from dnsemu.dns import probe
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -224,7 +225,7 @@ def test_entrypoint_serves_the_zones_volume_on_port_53() -> None:
 
 
 def test_default_arguments_are_real_serve_flags() -> None:
-    serve = pytest.importorskip("dnsemu.serve", reason="dnsemu serve has not landed yet")
+    serve = pytest.importorskip("dnsemu.cli.serve", reason="dnsemu serve has not landed yet")
     args = FINAL.last("CMD").exec_form()
     settings = serve_settings(serve, args)
     assert str(settings.topology) == "/zones/topology.yaml"
@@ -233,7 +234,7 @@ def test_default_arguments_are_real_serve_flags() -> None:
 
 def serve_settings(serve: Any, args: list[str]) -> Any:
     """The settings ``dnsemu serve ARGS`` would run with, in an empty environment (as serve.main builds them)."""
-    from dnsemu.settings import load_settings
+    from dnsemu.server.settings import load_settings
 
     flags = vars(serve.build_parser().parse_args(args))
     config = flags.pop("config", None)
@@ -249,7 +250,7 @@ def test_healthcheck_asks_the_server_itself_without_dig() -> None:
     assert command is not None, "HEALTHCHECK CMD in exec form: the slim image needs no shell for it"
     assert "dig" not in command and "kdig" not in command
     assert command[:2] == ["dnsemu", "query"]
-    options = probe.build_parser().parse_args(command[2:])  # the real flags of `dnsemu query`
+    options = query.build_parser().parse_args(command[2:])  # the real flags of `dnsemu query`
     assert probe.parse_server(options.server) == ("127.0.0.1", 53)
     check_timeout = float(re.search(r"--timeout=(\d+)s", health.args).group(1))
     assert options.timeout < check_timeout, "the probe gives up before Docker kills it"

@@ -29,9 +29,10 @@ EXAMPLE = ROOT / "docs" / "examples" / "test_with_dnsemu.py"
 
 
 def plugin_args() -> list[str]:
-    """``-p dnsemu.pytest_plugin`` unless the installed entry point already loads it."""
-    installed = any(ep.value == "dnsemu.pytest_plugin" for ep in importlib.metadata.entry_points(group="pytest11"))
-    return [] if installed else ["-p", "dnsemu.pytest_plugin"]
+    """``-p dnsemu.testing.pytest_plugin`` unless the installed entry point already loads it."""
+    installed = any(ep.value == "dnsemu.testing.pytest_plugin"
+                    for ep in importlib.metadata.entry_points(group="pytest11"))
+    return [] if installed else ["-p", "dnsemu.testing.pytest_plugin"]
 
 
 def python_blocks(text: str) -> list[str]:
@@ -277,12 +278,12 @@ def test_explain_topology_and_http() -> None:
 
 
 def test_check_reraises_a_handler_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    import dnsemu.handler
+    import dnsemu.server.handler
 
     with Emulator(TEST_TOPOLOGY) as dns:
         dns.check()  # nothing yet
-        name = "resolve_classified" if hasattr(dnsemu.handler, "resolve_classified") else "resolve"
-        monkeypatch.setattr(dnsemu.handler, name, _explode)
+        name = "resolve_classified" if hasattr(dnsemu.server.handler, "resolve_classified") else "resolve"
+        monkeypatch.setattr(dnsemu.server.handler, name, _explode)
         assert dns.query("somewhere.corp.test", source=ALPHA).rcode == "SERVFAIL"
         assert dns.metric("dnsemu_internal_errors_total", {"where": "handler"}) == 1
         with pytest.raises(RuntimeError, match="resolver exploded") as caught:

@@ -21,12 +21,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-import dnsemu.handler as handler_module
+import dnsemu.server.handler as handler_module
 from dnsemu.core.compile import compile_topology
 from dnsemu.core.index import Options
-from dnsemu.handler import Handler, ecs_scope, servfail_from_header
+from dnsemu.dns.upstream import UpstreamError
+from dnsemu.server.handler import Handler, ecs_scope, servfail_from_header
 from dnsemu.topology.load import load_topology
-from dnsemu.upstream import UpstreamError
 
 PRIVATE = "teststore.privatelink.blob.core.windows.net. a 127.0.1.4"
 PUBLIC = "blob.eusprdstr01a.store.core.windows.net. a 203.0.113.111"

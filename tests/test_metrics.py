@@ -26,9 +26,10 @@ from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 from prometheus_client.parser import text_string_to_metric_families
 
-from dnsemu.handler import DURATION_BUCKETS, Stats
-from dnsemu.handler import SIZE_BUCKETS as RESPONSE_SIZE_BUCKETS
-from dnsemu.metrics import FAMILIES, DnsemuCollector, UpstreamStats
+from dnsemu.http.metrics import FAMILIES, DnsemuCollector
+from dnsemu.server.forwarding import UpstreamStats
+from dnsemu.server.handler import DURATION_BUCKETS, Stats
+from dnsemu.server.handler import SIZE_BUCKETS as RESPONSE_SIZE_BUCKETS
 from dnsemu.testing import Emulator
 
 HOST = "127.0.0.1"
@@ -438,7 +439,7 @@ def test_no_label_grows_with_names_or_clients(emulator: Emulator) -> None:
 def test_two_servers_in_one_process_do_not_mix() -> None:
     with Emulator(TEST_TOPOLOGY, http=True, query_log=False) as one, \
             Emulator(TEST_TOPOLOGY, http=True, query_log=False) as two:
-        assert one.server.registry is not two.server.registry
+        assert one.app.registry is not two.app.registry
         for _ in range(3):
             ask(one, "www.example.test", source=ALPHA)
         ask(two, "www.example.test", source=BETA)

@@ -1,4 +1,4 @@
-"""recvmmsg/sendmmsg batches (dnsemu.mmsg) on real loopback sockets, and the server on both UDP paths."""
+"""recvmmsg/sendmmsg batches (dnsemu.server.mmsg) on real loopback sockets, and the server on both UDP paths."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import dns.rcode
 import pytest
 from conftest import TEST_TOPOLOGY
 
-from dnsemu import mmsg
+from dnsemu.server import mmsg
 from dnsemu.testing import Emulator
 
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux's value (the socket module of 3.11 lacks the name)

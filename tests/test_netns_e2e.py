@@ -48,12 +48,12 @@ from pathlib import Path
 
 import pytest
 
-from dnsemu.core import names
 from dnsemu.core.compile import compile_topology
 from dnsemu.core.index import Index
-from dnsemu.core.records import RRType, rdata_text, type_name
-from dnsemu.core.resolution import Outcome, Question, Resolution
+from dnsemu.core.resolution import Outcome, Resolution
 from dnsemu.core.resolver import resolve
+from dnsemu.dns import names
+from dnsemu.dns.records import Question, RRType, rdata_text, type_name
 from dnsemu.topology.load import load_topology
 from dnsemu.topology.model import Topology
 
@@ -168,7 +168,7 @@ def why_not() -> str | None:
     for tool, package in (("ip", "iproute2"), ("dig", "dnsutils / bind-tools")):
         if shutil.which(tool) is None:
             return f"{tool} is not installed (package {package})"
-    if importlib.util.find_spec("dnsemu.serve") is None:
+    if importlib.util.find_spec("dnsemu.cli.serve") is None:
         return "dnsemu serve is not there yet"
     lab = Lab()
     try:

@@ -1,4 +1,4 @@
-"""``dnsemu query`` (dnsemu.probe) against a tiny responder built with dnspython.
+"""``dnsemu query`` (dnsemu.cli.query on dnsemu.dns.probe) against a tiny responder built with dnspython.
 
 The responder is independent of dnsemu's server: it parses our hand-built query
 with dnspython (so a malformed query fails here) and answers with whatever the
@@ -25,8 +25,9 @@ import dns.rcode
 import dns.rrset
 import pytest
 
-from dnsemu import probe
 from dnsemu.cli import main as cli_main
+from dnsemu.cli import query
+from dnsemu.dns import probe
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "mystorage.blob.core.windows.net."
@@ -183,7 +184,7 @@ def responder() -> Iterator[Responder]:
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = probe.main(list(argv))
+    code = query.main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
 

@@ -1,7 +1,7 @@
 """The pytest plugin, exercised in inner pytest sessions (pytester) the way a user's suite would use it.
 
 Until the ``pytest11`` entry point is installed the plugin is loaded with
-``-p dnsemu.pytest_plugin``; once it is, the inner sessions load it by themselves.
+``-p dnsemu.testing.pytest_plugin``; once it is, the inner sessions load it by themselves.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ pytest_plugins = ["pytester"]
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    installed = any(ep.value == "dnsemu.pytest_plugin" for ep in importlib.metadata.entry_points(group="pytest11"))
-    plugin = [] if installed else ["-p", "dnsemu.pytest_plugin"]
+    installed = any(ep.value == "dnsemu.testing.pytest_plugin"
+                    for ep in importlib.metadata.entry_points(group="pytest11"))
+    plugin = [] if installed else ["-p", "dnsemu.testing.pytest_plugin"]
     return pytester.runpytest(*plugin, "--strict-markers", "-p", "no:cacheprovider", "-p", "no:asyncio",
                               "-p", "no:hypothesispytest", "-p", "no:benchmark", *args)
 
@@ -176,7 +177,7 @@ def test_a_bad_marker_says_so(estate: pytest.Pytester) -> None:
 def test_a_server_error_fails_the_test_at_teardown(estate: pytest.Pytester) -> None:
     estate.makepyfile(test_inner_error="""
         import pytest
-        import dnsemu.handler as handler_module
+        import dnsemu.server.handler as handler_module
 
         @pytest.fixture
         def dnsemu_topology():

@@ -82,16 +82,16 @@ def run(command: str, port: int | None) -> str:
 
 
 COMMANDS = console_blocks(README.read_text())
-SETTINGS_BEGIN = "<!-- settings:begin (generated from dnsemu.settings.Settings) -->"
+SETTINGS_BEGIN = "<!-- settings:begin (generated from dnsemu.server.settings.Settings) -->"
 SETTINGS_END = "<!-- settings:end -->"
 
 
-METRICS_BEGIN = "<!-- metrics:begin (generated from dnsemu.metrics.FAMILIES) -->"
+METRICS_BEGIN = "<!-- metrics:begin (generated from dnsemu.http.metrics.FAMILIES) -->"
 METRICS_END = "<!-- metrics:end -->"
 
 
 def metrics_reference() -> str:
-    from dnsemu.metrics import FAMILIES
+    from dnsemu.http.metrics import FAMILIES
 
     rows = ["| metric | type | labels | meaning |", "| --- | --- | --- | --- |"]
     for name, (kind, help_text, labels) in FAMILIES.items():
@@ -129,8 +129,8 @@ def test_python_examples_run() -> None:
 
 def settings_reference() -> str:
     """The configuration table, from the settings model itself."""
-    from dnsemu.serve import _default_text
-    from dnsemu.settings import ENV_PREFIX, Settings
+    from dnsemu.cli.serve import _default_text
+    from dnsemu.server.settings import ENV_PREFIX, Settings
 
     rows = ["| flag | environment | default | meaning |", "| --- | --- | --- | --- |"]
     for name, field in Settings.model_fields.items():

@@ -13,9 +13,9 @@ import pytest
 
 from dnsemu.core.compile import compile_topology
 from dnsemu.core.index import Options
-from dnsemu.core.records import RRType
-from dnsemu.core.resolution import Outcome, Question, Source
+from dnsemu.core.resolution import Outcome, Source
 from dnsemu.core.resolver import resolve
+from dnsemu.dns.records import Question, RRType
 from dnsemu.topology.load import load_topology, load_topology_data
 
 ZONES = Path(__file__).resolve().parent.parent / "zones" / "topology.yaml"

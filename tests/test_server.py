@@ -664,7 +664,7 @@ def serve_exit(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_serve_rejects_bad_settings_and_topologies(tmp_path: Path, capsys: Any) -> None:
-    from dnsemu.serve import main
+    from dnsemu.cli.serve import main
 
     assert main(["--listen", "nonsense", "--topology", str(TEST_TOPOLOGY)]) == 2
     assert "listen: 'nonsense'" in capsys.readouterr().err

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from dnsemu.serve import build_parser, main
-from dnsemu.settings import Settings, SettingsError, load_settings, parse_hostport
+from dnsemu.cli.serve import build_parser, main
+from dnsemu.server.settings import Settings, SettingsError, load_settings, parse_hostport
 
 
 def flags(*argv: str) -> dict[str, Any]:

@@ -15,8 +15,8 @@ import dns.rcode
 import dns.rrset
 import pytest
 
-from dnsemu.server import bind_pair
-from dnsemu.upstream import UpstreamClient, UpstreamError, build_query
+from dnsemu.dns.upstream import UpstreamClient, UpstreamError, build_query
+from dnsemu.server.server import bind_pair
 
 HOST = "127.0.0.1"
 

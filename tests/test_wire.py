@@ -1,4 +1,4 @@
-"""dnsemu.wire against dnspython, the independent implementation.
+"""dnsemu.dns.wire against dnspython, the independent implementation.
 
 Queries are built with dnspython and parsed by us; our replies are parsed by
 dnspython and compared section by section. Malformed packets are built by hand.
@@ -24,9 +24,9 @@ from dnslib import DNSRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dnsemu import wire
-from dnsemu.core.records import Rcode, Record, make, rdata_text, type_name
-from dnsemu.wire import WireError, encode_forwarded, encode_response, parse_query, peek
+from dnsemu.dns import wire
+from dnsemu.dns.records import Rcode, Record, make, rdata_text, type_name
+from dnsemu.dns.wire import WireError, encode_forwarded, encode_response, parse_query, peek
 
 NAME = "MyAccount.Blob.core.windows.net."
 CANON = NAME.lower()

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dnsemu.core import names
-from dnsemu.core.records import Record, RRType, rdata_text, type_name
+from dnsemu.dns import names
+from dnsemu.dns.records import Record, RRType, rdata_text, type_name
 from dnsemu.topology import zonefile
 from dnsemu.topology.errors import TopologyError
 from dnsemu.topology.zonefile import ZoneEntry, load_zone_file, parse_ttl, parse_zone_text

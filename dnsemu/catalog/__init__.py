@@ -34,7 +34,7 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
-from dnsemu.core import names
+from dnsemu.dns import names
 
 __all__ = [
     "CLOUDS",

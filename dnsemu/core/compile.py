@@ -21,7 +21,6 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from dnsemu.catalog import Catalog, CatalogError, ResolvedEndpoint
-from dnsemu.core import names
 from dnsemu.core.index import (
     AzureDns,
     Classifier,
@@ -38,8 +37,9 @@ from dnsemu.core.index import (
     Unreachable,
     View,
 )
-from dnsemu.core.records import Record, RRType
 from dnsemu.core.zone import AZURE_PUBLIC_SOA, Zone, soa_record
+from dnsemu.dns import names
+from dnsemu.dns.records import Record, RRType
 from dnsemu.topology.load import LoadedTopology
 from dnsemu.topology.model import AZURE_DNS_IP, Topology, parse_target
 from dnsemu.topology.validate import resource_endpoints

@@ -6,19 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from dnsemu.core.records import Rcode, Record, rdata_text, type_name
-
-
-@dataclass(frozen=True, slots=True)
-class Question:
-    """A question in canonical form: ``name`` lower case and absolute, ``qtype`` a type code."""
-
-    name: str
-    qtype: int
-    qclass: int = 1
-
-    def __str__(self) -> str:
-        return f"{self.name} {type_name(self.qtype)}"
+from dnsemu.dns.records import Rcode, Record, rdata_text, type_name
 
 
 class Outcome(enum.Enum):

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import ipaddress
 
-from dnsemu.core import names
 from dnsemu.core.index import AzureDns, Edge, External, Forwarder, Hop, Index, Internet, Network, Unreachable, View
-from dnsemu.core.records import Record, RRType, type_name
-from dnsemu.core.resolution import Forward, Outcome, Question, Resolution, Source, Step
+from dnsemu.core.resolution import Forward, Outcome, Resolution, Source, Step
 from dnsemu.core.zone import Found, Zone
+from dnsemu.dns import names
+from dnsemu.dns.records import Question, Record, RRType, type_name
 
 REDIRECTABLE = frozenset({RRType.A, RRType.AAAA, RRType.CNAME})
 

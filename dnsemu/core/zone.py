@@ -6,8 +6,8 @@ import enum
 from collections import defaultdict
 from collections.abc import Iterable
 
-from dnsemu.core import names
-from dnsemu.core.records import Record, RRType
+from dnsemu.dns import names
+from dnsemu.dns.records import Record, RRType
 
 #: Azure's SOA for every private DNS zone (owner TTL 3600; negative answers last min(3600, 10) s).
 AZURE_PRIVATE_SOA = ("azureprivatedns.net.", "azureprivatedns-host.microsoft.com.", 1, 3600, 300, 2419200, 10)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dnsemu.core import names
+from dnsemu.dns import names
 from dnsemu.topology.errors import Problem, TopologyError
 from dnsemu.topology.load import LoadedTopology, Source, load_topology_data
 

@@ -258,3 +258,15 @@ def load_topology(path: str | os.PathLike[str]) -> LoadedTopology:
     except UnicodeDecodeError as exc:
         raise TopologyError(Problem(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=str(path))) from None
     return load_topology_text(text, filename=str(path), base_dir=path.parent)
+
+
+#: the bundled estate of a source checkout
+CHECKOUT_TOPOLOGY = Path(__file__).resolve().parents[2] / "zones" / "topology.yaml"
+
+
+def default_topology() -> Path:
+    """``zones/topology.yaml`` of the current directory, or of a source checkout."""
+    for candidate in (Path.cwd() / "zones" / "topology.yaml", CHECKOUT_TOPOLOGY):
+        if candidate.is_file():
+            return candidate
+    return Path("zones/topology.yaml")

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from dnsemu.catalog import Catalog, CatalogError
-from dnsemu.core import names
-from dnsemu.core.records import PRIVATE_ZONE_TYPES, SUPPORTED_TYPES, RdataError, Record, RRType, make, type_name
+from dnsemu.dns import names
+from dnsemu.dns.records import PRIVATE_ZONE_TYPES, SUPPORTED_TYPES, RdataError, Record, RRType, make, type_name
 from dnsemu.topology.errors import Problem, TopologyError
 from dnsemu.topology.load import LoadedTopology, Loc, Source
 from dnsemu.topology.model import AZURE_DNS_IP, RecordSet, Topology, parse_target
@@ -567,7 +567,7 @@ def _choices(value: str, known: Iterable[str]) -> str:
 
 def _record_from_line(line: str, zone: str) -> Record:
     """One master-file line, relative to ``zone``: ``name [ttl] [IN] TYPE rdata``."""
-    from dnsemu.core.records import split_fields
+    from dnsemu.dns.records import split_fields
 
     fields = split_fields(line)
     if len(fields) < 3:
@@ -581,7 +581,7 @@ def _record_from_line(line: str, zone: str) -> Record:
     if len(rest) < 2:
         raise ValueError(f"{line!r}: expected a type and a value after the name")
     rtype = RRType.make(rest[0])
-    from dnsemu.core.records import parse_rdata
+    from dnsemu.dns.records import parse_rdata
 
     owner_name = zone if owner == "@" else names.parse(owner, zone)
     return Record(owner_name, rtype, ttl, parse_rdata(rtype, rest[1:], zone))

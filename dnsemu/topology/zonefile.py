@@ -1,4 +1,4 @@
-"""RFC 1035 master files ("zone files") turned into :class:`~dnsemu.core.records.Record` values.
+"""RFC 1035 master files ("zone files") turned into :class:`~dnsemu.dns.records.Record` values.
 
 Pure: no logging, no network, no DNS library. :func:`parse_zone_text` reads text;
 :func:`load_zone_file` reads a file and lets it ``$INCLUDE`` files beside it.
@@ -29,8 +29,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-from dnsemu.core import names
-from dnsemu.core.records import SUPPORTED_TYPES, RdataError, Record, RRType, parse_rdata, type_name
+from dnsemu.dns import names
+from dnsemu.dns.records import SUPPORTED_TYPES, RdataError, Record, RRType, parse_rdata, type_name
 from dnsemu.topology.errors import Problem, TopologyError
 
 MAX_TTL = 2**31 - 1

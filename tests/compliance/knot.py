@@ -43,10 +43,10 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from dnsemu.core import names
 from dnsemu.core.index import Index
-from dnsemu.core.records import Record, RRType
 from dnsemu.core.zone import Zone
+from dnsemu.dns import names
+from dnsemu.dns.records import Record, RRType
 
 from .helpers import free_port, recv_exact
 

@@ -39,8 +39,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dnsemu.core.compile import compile_topology
-from dnsemu.handler import Handler
-from dnsemu.settings import load_settings
+from dnsemu.server.handler import Handler
+from dnsemu.server.settings import load_settings
 from dnsemu.topology.load import load_topology
 
 from .corpus import ENTRIES

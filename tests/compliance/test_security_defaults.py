@@ -36,8 +36,8 @@ import dns.rcode
 import pytest
 
 from dnsemu.core.compile import compile_topology
-from dnsemu.handler import Handler
-from dnsemu.settings import load_settings
+from dnsemu.server.handler import Handler
+from dnsemu.server.settings import load_settings
 from dnsemu.topology.load import load_topology
 
 from .corpus import ENTRIES
@@ -167,7 +167,7 @@ def test_no_traceback_or_path_in_any_reply(dnsemu_proc: ServeProcess) -> None:
 
 def test_an_internal_error_answers_servfail_without_detail(monkeypatch: pytest.MonkeyPatch) -> None:
     """Force the resolver to raise: the client gets a bare SERVFAIL, the log gets the traceback."""
-    import dnsemu.handler as handler_module
+    import dnsemu.server.handler as handler_module
 
     secret = "boom at /work/secret/dnsemu/core/resolver.py line 42"
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import dns.message
 import pytest
 
-from dnsemu.settings import Settings
+from dnsemu.server.settings import Settings
 
 from .helpers import ServeProcess, assert_healthy, query, raise_nofile, recv_exact, traceback_lines
 

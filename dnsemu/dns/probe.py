@@ -1,6 +1,7 @@
-"""``dnsemu query``: send one DNS query, print a one-line summary of the reply.
+"""A DNS client with nothing but the standard library: one query, one parsed reply.
 
-It is the container's health check, so it uses nothing but the standard
+``dnsemu query`` (:mod:`dnsemu.cli.query`) is built on it and is the container's
+health check, so it uses nothing but the standard
 library: no dig, no dnspython, no dnslib. The query is built with ``struct``
 and the reply is parsed by hand, just far enough to print it::
 
@@ -18,17 +19,14 @@ IP address: the query is then for its reverse name, type PTR.
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import os
 import socket
 import struct
-import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["ProbeError", "Reply", "build_query", "exchange", "main", "parse_reply", "summary"]
+__all__ = ["ProbeError", "Reply", "build_query", "exchange", "parse_reply", "summary"]
 
 DEFAULT_SERVER = "127.0.0.1:5353"  # where `dnsemu serve` listens by default
 DEFAULT_TIMEOUT = 2.0
@@ -447,89 +445,3 @@ def summary(name: str, qtype: int, reply: Reply) -> str:
         return f"{head}: " + ", ".join(rr.short() for rr in reply.answer)
     soa = next((rr for rr in reply.authority if rr.rtype == 6), None)
     return f"{head}: no answer" + (f" (SOA {soa.name})" if soa else "")
-
-
-def reverse_name(address: str) -> str:
-    return ipaddress.ip_address(address).reverse_pointer + "."
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="dnsemu query",
-        description="Send one DNS query and print a one-line summary of the reply. Exit status: 0 when a reply "
-        "arrives (whatever its rcode), 1 on timeout or a malformed reply, 2 on bad arguments. Needs nothing "
-        "but Python: it is the container's health check.",
-    )
-    parser.add_argument("name", help="the name to ask for; an IP address asks for its reverse name (PTR)")
-    parser.add_argument("qtype", nargs="?", metavar="TYPE", help="query type, like dig's (same as --type)")
-    parser.add_argument("--type", "-t", dest="type_option", metavar="TYPE", help="query type (default A)")
-    parser.add_argument(
-        "--server",
-        "-s",
-        default=DEFAULT_SERVER,
-        help=f"HOST[:PORT] or [IPv6]:PORT of the server (default {DEFAULT_SERVER}, "
-        "where 'dnsemu serve' listens by default; port 53 when left out)",
-    )
-    parser.add_argument("--tcp", action="store_true", help="ask over TCP (default UDP, TCP after a truncated reply)")
-    parser.add_argument(
-        "--subnet",
-        metavar="CIDR",
-        help="send EDNS Client Subnet: the emulator answers as if asked from this subnet "
-        "(when the query comes from a trusted source)",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT,
-        help=f"seconds to wait for the whole exchange (default {DEFAULT_TIMEOUT:g})",
-    )
-    parser.add_argument("--verbose", "-v", action="store_true", help="also print the flags and the authority section")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    except SystemExit as exc:  # --help (0) or a usage error (2): return, never exit
-        return int(exc.code or 0)
-
-    def usage(message: str) -> int:
-        print(f"dnsemu query: {message}", file=sys.stderr)
-        return 2
-
-    if args.qtype and args.type_option and type_code(args.qtype) != type_code(args.type_option):
-        return usage(f"two different types: {args.qtype} and --type {args.type_option}")
-    name = args.name
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        default_type = "A"
-    else:
-        name, default_type = reverse_name(name), "PTR"
-    try:
-        qtype = type_code(args.type_option or args.qtype or default_type)
-        encode_name(name)
-        host, port = parse_server(args.server)
-        if args.subnet:
-            ipaddress.ip_network(args.subnet, strict=False)
-    except ValueError as exc:
-        return usage(str(exc))
-    if not 0 < args.timeout <= 3600:
-        return usage("--timeout must be more than 0 and at most 3600 seconds")
-    if not name.endswith("."):
-        name += "."
-    server = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    started = time.monotonic()
-    try:
-        reply, transport = exchange(name, qtype, host, port, tcp=args.tcp, subnet=args.subnet, timeout=args.timeout)
-    except ProbeError as exc:
-        print(f"dnsemu query: no usable reply from {server} for {name} {type_text(qtype)}: {exc}", file=sys.stderr)
-        return 1
-    elapsed = (time.monotonic() - started) * 1000
-    print(f"{summary(name, qtype, reply)} ({transport} {server}, {elapsed:.0f} ms)")
-    if args.verbose:
-        print(f";; flags: {reply.flag_text}")
-        for rr in reply.authority:
-            print(f";; authority: {rr.name} {rr.ttl} {rr.short()}")
-    return 0

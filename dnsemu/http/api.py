@@ -1,6 +1,6 @@
 """The HTTP API of a running server: health, metrics, the compiled topology, explain, run-time changes.
 
-Served by :class:`dnsemu.http.HttpServer` on the DNS server's own event loop
+Served by :class:`dnsemu.http.listener.HttpServer` on the DNS server's own event loop
 (the ``http`` setting). JSON everywhere but ``/metrics``; versioned under
 ``/v1``; described by OpenAPI 3.1 at ``/v1/openapi.json`` (:data:`OPENAPI`).
 
@@ -51,18 +51,20 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
+from dnsemu.analysis.explain import UnknownSource, as_json, explain, question, source_address
 from dnsemu.core.index import Index
-from dnsemu.core.records import Record, rdata_text, type_name
-from dnsemu.explain import UnknownSource, as_json, explain, question, source_address
-from dnsemu.http import HttpError, Request, Response, json_response
+from dnsemu.dns.records import Record, rdata_text, type_name
+from dnsemu.http.listener import HttpError, Request, Response, json_response
+from dnsemu.http.metrics import create_registry
 from dnsemu.topology import changes
 from dnsemu.topology.changes import Change, ChangeError
 from dnsemu.topology.load import LoadedTopology
 
 if TYPE_CHECKING:
-    from dnsemu.server import DnsServer
+    from dnsemu.server.server import DnsServer
 
 __all__ = ["OPENAPI", "Api", "explain_json", "topology_json"]
 
@@ -224,10 +226,12 @@ def _reserved(body: dict[str, Any], keys: tuple[str, ...]) -> None:
 
 
 class Api:
-    """Routes requests to one :class:`~dnsemu.server.DnsServer`."""
+    """Routes requests to one :class:`~dnsemu.server.server.DnsServer`."""
 
-    def __init__(self, server: DnsServer) -> None:
+    def __init__(self, server: DnsServer, registry: CollectorRegistry | None = None) -> None:
         self.server = server
+        #: the Prometheus registry ``/metrics`` exposes (one of the server's own by default)
+        self.registry = registry if registry is not None else create_registry(server)
         self.settings = server.settings
         token = self.settings.api_token
         self._token = token.get_secret_value().encode() if token is not None else None
@@ -309,7 +313,7 @@ class Api:
         if not self.settings.metrics:
             raise HttpError(404, "metrics_disabled", "metrics are turned off (the metrics setting)")
         encoder, content_type = choose_encoder(request.header("accept"))
-        return Response(200, encoder(self.server.registry), content_type, [("Cache-Control", "no-store")])
+        return Response(200, encoder(self.registry), content_type, [("Cache-Control", "no-store")])
 
     async def openapi(self, request: Request, params: dict[str, str]) -> Response:
         return json_response(200, OPENAPI)

@@ -50,12 +50,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dnsemu import probe
-from dnsemu.api import explain_json, topology_json
-from dnsemu.explain import source_address
+from dnsemu.analysis.explain import source_address
+from dnsemu.app import App
+from dnsemu.dns import probe
+from dnsemu.http.api import explain_json, topology_json
 from dnsemu.logs import get_logger
-from dnsemu.server import DnsServer
-from dnsemu.settings import Settings, load_settings
+from dnsemu.server.server import DnsServer
+from dnsemu.server.settings import Settings, load_settings
 from dnsemu.topology import changes
 from dnsemu.topology.changes import Change, ChangeError
 from dnsemu.topology.load import LoadedTopology, load_topology, load_topology_data
@@ -93,7 +94,7 @@ class Record:
 
 @dataclass(frozen=True)
 class QueryResult:
-    """A reply, parsed by :mod:`dnsemu.probe`'s standard-library parser."""
+    """A reply, parsed by :mod:`dnsemu.dns.probe`'s standard-library parser."""
 
     rcode: str
     answer: tuple[Record, ...]
@@ -164,7 +165,8 @@ class _Core:
         self.settings: Settings = load_settings(values, env={})
         self.queries: collections.deque[dict[str, Any]] = collections.deque(maxlen=_LOG_LIMIT)
         self.errors: list[BaseException] = []
-        self.server = DnsServer(self.settings, self.loaded, logger=_Capture(self))
+        self.app = App(self.settings, self.loaded, logger=_Capture(self))
+        self.server = self.app.server
         self.state = "new"
         self.task_errors_seen = 0
 
@@ -188,8 +190,13 @@ class _Base:
 
     @property
     def server(self) -> DnsServer:
-        """The :class:`~dnsemu.server.DnsServer` underneath (its ``stats``, ``registry``, ``index`` ...)."""
+        """The :class:`~dnsemu.server.server.DnsServer` underneath (its ``stats``, ``index`` ...)."""
         return self._core.server
+
+    @property
+    def app(self) -> App:
+        """The :class:`~dnsemu.app.App`: the server, and its HTTP listener with ``http=True``."""
+        return self._core.app
 
     @property
     def settings(self) -> Settings:
@@ -211,7 +218,8 @@ class _Base:
     @property
     def http_url(self) -> str:
         """``http://127.0.0.1:PORT`` of the HTTP API and metrics (``Emulator(..., http=True)``)."""
-        address = self._core.running().http_address
+        self._core.running()
+        address = self._core.app.http_address
         if address is None:
             raise EmulatorError("no HTTP listener: create the emulator with http=True")
         return f"http://{address[0]}:{address[1]}"
@@ -247,7 +255,7 @@ class _Base:
 
     def metric(self, name: str, labels: Mapping[str, str] | None = None) -> float | None:
         """One sample of the server's Prometheus registry (``dnsemu_dns_queries_total``, {...}), or None."""
-        return self._core.server.registry.get_sample_value(name, dict(labels or {}))
+        return self._core.app.registry.get_sample_value(name, dict(labels or {}))
 
     def topology(self) -> dict[str, Any]:
         """The topology as compiled, as ``GET /v1/topology`` returns it."""
@@ -359,7 +367,7 @@ class Emulator(_Base):
         def run() -> None:
             asyncio.set_event_loop(loop)
             try:
-                loop.run_until_complete(self.server.start())
+                loop.run_until_complete(self.app.start())
             except BaseException as exc:
                 failure.append(exc)
                 ready.set()
@@ -368,7 +376,7 @@ class Emulator(_Base):
                 return
             ready.set()
             try:
-                loop.run_until_complete(self.server.serve_forever())
+                loop.run_until_complete(self.app.serve_forever())
             except BaseException as exc:  # pragma: no cover - serve_forever handles its own errors
                 self._core.errors.append(exc)
             finally:
@@ -549,7 +557,7 @@ class AsyncEmulator(_Base):
     async def start(self) -> AsyncEmulator:
         self._core.claim("starting")
         try:
-            await self.server.start()
+            await self.app.start()
         except BaseException:
             self._core.state = "stopped"
             await self.server.stop()

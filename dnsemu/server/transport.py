@@ -6,7 +6,7 @@ runs as a task registered in :class:`ServerState` so that shutdown can wait for 
 
 UDP, three receive paths:
 
-* on Linux, batches (:mod:`dnsemu.mmsg`): on readiness, ``recvmmsg`` reads up to
+* on Linux, batches (:mod:`dnsemu.server.mmsg`): on readiness, ``recvmmsg`` reads up to
   ``udp_batch`` datagrams with one system call and ``sendmmsg`` sends their
   replies with one more, on either event loop. The kernel's per-call cost is
   most of a cache hit's price, so this is the fastest path (benchmarks/README.md).
@@ -48,8 +48,8 @@ import struct
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from dnsemu import mmsg
 from dnsemu.logs import get_logger
+from dnsemu.server import mmsg
 
 __all__ = ["HandlerFn", "ServerState", "TcpConnection", "UdpEndpoint", "start_tcp", "start_udp"]
 

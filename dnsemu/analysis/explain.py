@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 
-from dnsemu.core import names
 from dnsemu.core.index import Index
-from dnsemu.core.records import Record, RRType, rdata_text, type_name
-from dnsemu.core.resolution import Outcome, Question, Resolution
+from dnsemu.core.resolution import Outcome, Resolution
 from dnsemu.core.resolver import resolve
+from dnsemu.dns import names
+from dnsemu.dns.records import Question, Record, RRType, rdata_text, type_name
 from dnsemu.topology.model import Topology
 
 

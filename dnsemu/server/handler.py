@@ -10,16 +10,16 @@ source network (one dict probe per source address) and the transport:
 
 1. the query's bytes after the ID: a client that repeats itself (the common
    case) gets the stored reply behind its own ID, one concatenation;
-2. :func:`dnsemu.wire.peek` reads the cache key of an ordinary query without
+2. :func:`dnsemu.dns.wire.peek` reads the cache key of an ordinary query without
    parsing it (name without case, type, class, RD/CD, EDNS shape and size);
-   :func:`~dnsemu.wire.with_id_and_case` readdresses the stored reply.
+   :func:`~dnsemu.dns.wire.with_id_and_case` readdresses the stored reply.
 
 A hit builds no objects, parses nothing and formats nothing (unless query
 logging is on): dict probes, a join, and counters. Only replies that depend on
 nothing but (view, question) are stored: no ECS, no forwarding.
 Everything else (EDNS Client Subnet, errors, forwarding, a miss) takes the slow
-path: :func:`~dnsemu.wire.parse_query`, :func:`~dnsemu.core.resolver.resolve`,
-:func:`~dnsemu.wire.encode_response`.
+path: :func:`~dnsemu.dns.wire.parse_query`, :func:`~dnsemu.core.resolver.resolve`,
+:func:`~dnsemu.dns.wire.encode_response`.
 
 The index and its cache live together in one :class:`_State`; a reload builds
 a new state and swaps one reference, so a reply never mixes two topologies and
@@ -47,13 +47,11 @@ from time import perf_counter
 from typing import Any
 
 from dnsemu.core.index import AzureDns, Index, Network
-from dnsemu.core.records import Rcode, RRType, type_name
 from dnsemu.core.resolution import Outcome, Resolution
 from dnsemu.core.resolver import REDIRECTABLE, resolve_classified
-from dnsemu.logs import answer_summary, get_logger, json_str, query_log
-from dnsemu.settings import Settings
-from dnsemu.upstream import UpstreamClient, UpstreamError
-from dnsemu.wire import (
+from dnsemu.dns.records import Rcode, RRType, type_name
+from dnsemu.dns.upstream import UpstreamClient, UpstreamError
+from dnsemu.dns.wire import (
     NegativeAnswer,
     Peek,
     Query,
@@ -64,6 +62,8 @@ from dnsemu.wire import (
     peek,
     with_id_and_case,
 )
+from dnsemu.logs import answer_summary, get_logger, json_str, query_log
+from dnsemu.server.settings import Settings
 
 __all__ = ["DURATION_BUCKETS", "QTYPE_LABELS", "Handler", "Stats", "ecs_scope"]
 
@@ -592,7 +592,7 @@ def servfail_from_header(data: bytes) -> bytes | None:
 
 
 def _question(data: bytes) -> tuple[str, int]:
-    """(qname in the client's case, qtype) of a query that :func:`~dnsemu.wire.peek` accepted."""
+    """(qname in the client's case, qtype) of a query that :func:`~dnsemu.dns.wire.peek` accepted."""
     labels, i = [], 12
     while data[i]:
         labels.append(data[i + 1 : i + 1 + data[i]].decode("ascii", "backslashreplace"))

@@ -25,13 +25,14 @@ from collections.abc import Sequence
 
 import asyncio_dgram
 
-from dnsemu.core import names
+from dnsemu.dns import names
 
 __all__ = ["UpstreamClient", "UpstreamError", "build_query"]
 
 _HEADER = struct.Struct("!HHHHHH")
 _U16 = struct.Struct("!H")
-_RETRY_NEXT = frozenset({1, 2, 4, 5})  # FORMERR, SERVFAIL, NOTIMP, REFUSED: ask the next server
+#: FORMERR, SERVFAIL, NOTIMP, REFUSED: rcodes that send the client on to the next server
+RETRY_RCODES = frozenset({1, 2, 4, 5})
 _QR, _TC = 0x8000, 0x0200
 
 Server = tuple[str, int]
@@ -97,7 +98,7 @@ class UpstreamClient:
                     failures.append(f"{_fmt(server)}: {_describe(exc)}")
                     continue
                 rcode = reply[3] & 0xF
-                if rcode in _RETRY_NEXT:
+                if rcode in RETRY_RCODES:
                     failures.append(f"{_fmt(server)}: answered rcode {rcode}")
                     continue
                 return reply

@@ -1,6 +1,6 @@
 """``dnsemu serve``: run the DNS server until SIGTERM or SIGINT.
 
-``main(argv) -> int`` parses the flags (generated from :class:`~dnsemu.settings.Settings`,
+``main(argv) -> int`` parses the flags (generated from :class:`~dnsemu.server.settings.Settings`,
 so ``--help`` lists every setting with its default and its environment variable),
 loads the topology, binds, then prints one line to stdout and writes it to
 ``--ready-file``::
@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from dnsemu.settings import ENV_PREFIX, Settings, SettingsError, load_settings
+from dnsemu.server.settings import ENV_PREFIX, Settings, SettingsError, load_settings
 
 __all__ = ["build_parser", "main"]
 
@@ -173,18 +173,18 @@ def _remove(path: Path | None) -> None:
 
 
 def _run_single(settings: Settings, loaded: Any) -> int:
-    from dnsemu.server import DnsServer
+    from dnsemu.app import App
 
     async def run() -> int:
-        server = DnsServer(settings, loaded)
+        app = App(settings, loaded)
         try:
-            await server.start()
+            await app.start()
         except OSError as exc:
             _cannot_listen(settings, exc)
-            await server.stop()
+            await app.stop()
             return 1
-        _announce(settings, server.ready_line())
-        await server.serve_forever()
+        _announce(settings, app.ready_line())
+        await app.serve_forever()
         return 0
 
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
@@ -205,7 +205,7 @@ def _worker(number: int, settings: Settings, loaded: Any, conn: Any) -> None:
         signal.signal(sig, signal.SIG_DFL)
     import structlog
 
-    from dnsemu.server import DnsServer
+    from dnsemu.server.server import DnsServer
 
     structlog.contextvars.bind_contextvars(worker=number)
 
@@ -229,8 +229,8 @@ def _worker(number: int, settings: Settings, loaded: Any, conn: Any) -> None:
 
 def _run_workers(settings: Settings, loaded: Any) -> int:
     from dnsemu.logs import get_logger
-    from dnsemu.server import ready_line
-    from dnsemu.settings import format_hostport
+    from dnsemu.server.server import ready_line
+    from dnsemu.server.settings import format_hostport
 
     log = get_logger("dnsemu.serve")
     if not hasattr(socket, "SO_REUSEPORT"):

@@ -51,6 +51,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from dnsemu.topology.load import default_topology
 from dnsemu.topology.model import parse_target
 
 __all__ = [
@@ -112,8 +113,6 @@ def format_hostport(host: str, port: int) -> str:
 
 
 def _default_topology() -> Path:
-    from dnsemu.cli import default_topology
-
     return default_topology()
 
 

@@ -14,11 +14,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from dnsemu.catalog import Catalog
-from dnsemu.core import names
 from dnsemu.core.index import AzureDns, Index
-from dnsemu.core.records import RRType
-from dnsemu.core.resolution import Outcome, Question, Source
+from dnsemu.core.resolution import Outcome, Source
 from dnsemu.core.resolver import resolve
+from dnsemu.dns import names
+from dnsemu.dns.records import Question, RRType
 from dnsemu.topology.load import LoadedTopology
 from dnsemu.topology.validate import resource_endpoints
 

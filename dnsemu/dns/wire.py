@@ -42,9 +42,8 @@ from typing import Any
 
 from dnslib import DNSRecord
 
-from dnsemu.core import names
-from dnsemu.core.records import Rcode, Record, RRType, type_name
-from dnsemu.core.resolution import Question
+from dnsemu.dns import names
+from dnsemu.dns.records import Question, Rcode, Record, RRType, type_name
 
 __all__ = ["DEFAULT_UDP_SIZE", "ClientSubnet", "Edns", "NegativeAnswer", "Peek", "Query", "WireError",
            "encode_forwarded", "encode_response", "parse_query", "peek", "with_id_and_case"]

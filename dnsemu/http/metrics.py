@@ -1,7 +1,7 @@
-"""Prometheus metrics of one :class:`~dnsemu.server.DnsServer`, read from its counters at scrape time.
+"""Prometheus metrics of one :class:`~dnsemu.server.server.DnsServer`, read from its counters at scrape time.
 
-The hot path counts with plain ints (:class:`dnsemu.handler.Stats`,
-:class:`dnsemu.transport.ServerState` counters); nothing here runs per query.
+The hot path counts with plain ints (:class:`dnsemu.server.handler.Stats`,
+:class:`dnsemu.server.transport.ServerState` counters); nothing here runs per query.
 :class:`DnsemuCollector` turns those counters into metric families when
 Prometheus scrapes, and every server owns its own ``CollectorRegistry``
 (:func:`create_registry`), so two servers in one process never mix.
@@ -12,18 +12,15 @@ modelled network), the query type from an allow-list (``other`` for the rest),
 the rcode, the answer kind, an upstream server from the configuration or the
 topology. Never a query name or a client address.
 
-Upstream latency and failures are measured by :class:`MeteredUpstreamClient`,
-a subclass of the forwarding client the server hands to its handler: it times
-each exchange with one server (forwarded queries only, never the hot path).
+Upstream latency and failures are measured by
+:class:`~dnsemu.server.forwarding.MeteredUpstreamClient` (forwarded queries only,
+never the hot path); this module only reads its counters.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sys
-import time
-from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, ProcessCollector
@@ -31,24 +28,14 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from dnsemu.handler import DURATION_BUCKETS, SIZE_BUCKETS
-from dnsemu.upstream import UpstreamClient
+from dnsemu.server.forwarding import UPSTREAM_BUCKETS
+from dnsemu.server.handler import DURATION_BUCKETS, SIZE_BUCKETS
 
 if TYPE_CHECKING:
-    from dnsemu.server import DnsServer
+    from dnsemu.server.server import DnsServer
 
-__all__ = [
-    "FAMILIES",
-    "UPSTREAM_BUCKETS",
-    "DnsemuCollector",
-    "MeteredUpstreamClient",
-    "UpstreamStats",
-    "create_registry",
-]
+__all__ = ["FAMILIES", "DnsemuCollector", "create_registry"]
 
-#: upper bounds (seconds) of one exchange with an upstream server
-UPSTREAM_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-_RETRY_RCODES = frozenset({1, 2, 4, 5})  # what UpstreamClient skips to the next server for
 #: wire-level outcomes, shown from the start
 _REJECTED = ("formerr", "notimp", "notauth", "badvers", "refused", "dropped")
 
@@ -107,68 +94,6 @@ FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
 }
 
 
-class UpstreamStats:
-    """Plain counters of exchanges with upstream servers, filled by :class:`MeteredUpstreamClient`."""
-
-    __slots__ = ("duration_sum", "durations", "failures", "requests")
-
-    def __init__(self) -> None:
-        self.requests: dict[str, int] = {}
-        self.failures: dict[tuple[str, str], int] = {}
-        self.durations: dict[str, list[int]] = {}
-        self.duration_sum: dict[str, float] = {}
-
-
-class MeteredUpstreamClient(UpstreamClient):
-    """The forwarding client, timing and counting each exchange with one server."""
-
-    def __init__(self, *args: Any, stats: UpstreamStats, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.stats = stats
-        for server in self.servers:  # configured upstreams show from the start, at 0
-            stats.requests.setdefault(_server_label(server), 0)
-
-    async def exchange(self, server: tuple[str, int], query: bytes) -> bytes:
-        stats = self.stats
-        label = _server_label(server)
-        stats.requests[label] = stats.requests.get(label, 0) + 1
-        start = time.perf_counter()
-        try:
-            reply = await super().exchange(server, query)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self._fail(label, _reason(exc))
-            raise
-        elapsed = time.perf_counter() - start
-        if label not in stats.durations:
-            stats.durations[label] = [0] * (len(UPSTREAM_BUCKETS) + 1)
-            stats.duration_sum[label] = 0.0
-        stats.durations[label][bisect_left(UPSTREAM_BUCKETS, elapsed)] += 1
-        stats.duration_sum[label] += elapsed
-        if len(reply) > 3 and reply[3] & 0xF in _RETRY_RCODES:
-            self._fail(label, "rcode")
-        return reply
-
-    def _fail(self, label: str, reason: str) -> None:
-        key = (label, reason)
-        self.stats.failures[key] = self.stats.failures.get(key, 0) + 1
-
-
-def _server_label(server: tuple[str, int]) -> str:
-    return f"[{server[0]}]:{server[1]}" if ":" in server[0] else f"{server[0]}:{server[1]}"
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
-        return "timeout"
-    if isinstance(exc, ConnectionRefusedError):
-        return "refused"
-    if isinstance(exc, OSError):
-        return "network"
-    return "error"
-
-
 def _version() -> str:
     try:
         from importlib.metadata import version
@@ -190,8 +115,9 @@ def _histogram(family: HistogramMetricFamily, labels: list[str], bounds: Iterabl
 class DnsemuCollector(Collector):
     """Reads one server's counters when the registry is collected (from the server's event loop)."""
 
-    def __init__(self, server: DnsServer) -> None:
+    def __init__(self, server: DnsServer, http_errors: Callable[[], int] | None = None) -> None:
         self.server = server
+        self.http_errors = http_errors or (lambda: 0)
         self._build = {"version": _version(), "python": ".".join(map(str, sys.version_info[:3]))}
 
     def describe(self) -> Iterator[Metric]:
@@ -215,7 +141,7 @@ class DnsemuCollector(Collector):
                        float(stats.size_sum.get(proto, 0)))
         for proto, count in stats.truncated.copy().items():
             families["dnsemu_dns_truncated_responses"].add_metric([proto], count)
-        internal = {"handler": 0, "task": server.state.counters.get("handler_raised", 0), "http": server.http_errors}
+        internal = {"handler": 0, "task": server.state.counters.get("handler_raised", 0), "http": self.http_errors()}
         rejected = dict.fromkeys(_REJECTED, 0)
         for kind, count in stats.errors.copy().items():
             if kind == "internal":
@@ -279,10 +205,14 @@ def _family(name: str, kind: str, help_text: str, labels: tuple[str, ...]) -> An
     return HistogramMetricFamily(name, help_text, labels=labels)
 
 
-def create_registry(server: DnsServer, *, process: bool = True) -> CollectorRegistry:
-    """A registry of its own for ``server``: the dnsemu families, and the process_* ones on Linux."""
+def create_registry(server: DnsServer, *, http_errors: Callable[[], int] | None = None,
+                    process: bool = True) -> CollectorRegistry:
+    """A registry of its own for ``server``: the dnsemu families, and the process_* ones on Linux.
+
+    ``http_errors`` reads how many HTTP requests the listener in front of the server failed on (none: 0).
+    """
     registry = CollectorRegistry(auto_describe=True)
-    registry.register(DnsemuCollector(server))
+    registry.register(DnsemuCollector(server, http_errors))
     if process:
         ProcessCollector(registry=registry)
     return registry

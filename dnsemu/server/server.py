@@ -31,9 +31,11 @@ changes nothing. A reload of the files re-applies the accepted changes
 (``ChangeSet.rebase``); when they no longer hold on the new files the reload is
 refused like an invalid file, and the old topology keeps serving.
 
-Each server owns a Prometheus ``CollectorRegistry`` (``server.registry``, read
-from its counters at scrape time: :mod:`dnsemu.metrics`) and, with the ``http``
-setting, an HTTP listener (:mod:`dnsemu.api`) on the same loop.
+The server knows nothing of HTTP or Prometheus: its counters are plain
+(``server.stats``, ``server.upstream_stats``, ``server.state.counters``) and
+:mod:`dnsemu.http.metrics` reads them at scrape time. What stands in front of it
+(:class:`dnsemu.app.App` puts the HTTP API there) registers a closer with
+:meth:`DnsServer.on_stop`, run first when the server stops.
 """
 
 from __future__ import annotations
@@ -49,23 +51,20 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dnsemu.core.compile import compile_topology
 from dnsemu.core.index import Index, Options
-from dnsemu.handler import Handler, Stats
 from dnsemu.logs import get_logger, query_log
-from dnsemu.metrics import MeteredUpstreamClient, UpstreamStats, create_registry
-from dnsemu.settings import Settings, format_hostport
+from dnsemu.server.forwarding import MeteredUpstreamClient, UpstreamStats
+from dnsemu.server.handler import Handler, Stats
+from dnsemu.server.settings import Settings, format_hostport
+from dnsemu.server.transport import ServerState, TcpLimits, UdpEndpoint, start_tcp, start_udp
 from dnsemu.topology.changes import Change, ChangeError, ChangeSet
 from dnsemu.topology.errors import TopologyError
 from dnsemu.topology.load import LoadedTopology, load_topology
-from dnsemu.transport import ServerState, TcpLimits, UdpEndpoint, start_tcp, start_udp
-
-if TYPE_CHECKING:
-    from dnsemu.http import HttpServer
 
 __all__ = ["DnsServer", "ListenError", "bind_pair", "ready_line"]
 
@@ -157,8 +156,6 @@ class DnsServer:
         #: the query logger handed to the handler (None: structlog's "dnsemu")
         self.query_logger = logger
         self.upstream_stats = UpstreamStats()
-        #: this server's Prometheus registry (never the global one)
-        self.registry = create_registry(self)
         #: errors the server hit that it could only log (bugs): a test fixture re-raises them
         self.errors: list[BaseException] = []
         #: unix time of the last successful topology load (start included)
@@ -167,8 +164,8 @@ class DnsServer:
         #: why the last reload failed (one line per problem), for the API
         self.last_reload_problems: list[str] = []
         self.changes: ChangeSet | None = None
-        self.http: HttpServer | None = None
-        self.http_address: tuple[str, int] | None = None
+        #: coroutines run first when the server stops (what stands in front of it: the HTTP API)
+        self._closers: list[Callable[[], Awaitable[None]]] = []
         self._base_index: Index | None = None
         self._loaded = loaded_topology
         self._generation = 0
@@ -209,7 +206,7 @@ class DnsServer:
         return self.settings.topology
 
     def ready_line(self) -> str:
-        return ready_line(self.addresses, self.http_address)
+        return ready_line(self.addresses)
 
     @property
     def ready(self) -> bool:
@@ -220,9 +217,9 @@ class DnsServer:
     def active_changes(self) -> int:
         return len(self.changes.changes) if self.changes is not None else 0
 
-    @property
-    def http_errors(self) -> int:
-        return self.http.errors if self.http is not None else 0
+    def on_stop(self, closer: Callable[[], Awaitable[None]]) -> None:
+        """Run ``closer`` first when the server stops (before it stops accepting DNS)."""
+        self._closers.append(closer)
 
     def record_error(self, exc: BaseException) -> None:
         """Keep an error the server could only log (a bug), for ``dnsemu.testing``'s ``check()``."""
@@ -268,10 +265,7 @@ class DnsServer:
                     tcp.close()
                     raise
                 self.addresses.append((host, udp.getsockname()[1]))
-            if settings.http:
-                await self._start_http()
         except BaseException:
-            await self._close_http()
             await self._close_sockets()
             raise
         if settings.watch and self._signature:
@@ -282,41 +276,9 @@ class DnsServer:
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         self.log.info("server_started", addresses=[format_hostport(h, p) for h, p in self.addresses],
-                      http=format_hostport(*self.http_address) if self.http_address else None,
                       generation=self._generation, topology=str(self.topology_path or "<data>"),
                       udp=self._udp[0].mode if self._udp else "", loop=type(asyncio.get_running_loop()).__module__,
                       pid=os.getpid(), **_index_stats(index))
-
-    async def _start_http(self) -> None:
-        from dnsemu.api import Api
-        from dnsemu.http import HttpServer
-
-        settings = self.settings
-        host, port = settings.http_address
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((host, port))
-            sock.listen(128)
-        except OSError as exc:
-            sock.close()
-            raise ListenError(exc, f"{settings.http_listen} (HTTP)") from None
-        api = Api(self)
-        self.http = HttpServer(api.handle, max_body=settings.http_max_body, timeout=settings.http_timeout,
-                               on_error=self.record_error)
-        try:
-            await self.http.start(sock)
-        except BaseException:
-            sock.close()
-            raise
-        self.http_address = (host, sock.getsockname()[1])
-
-    async def _close_http(self) -> None:
-        if self.http is not None:
-            await self.http.close(grace=min(1.0, self.settings.shutdown_grace))
 
     async def stop(self) -> None:
         """Stop accepting, answer what is in flight (at most ``shutdown_grace`` seconds), close every socket."""
@@ -326,7 +288,9 @@ class DnsServer:
         if self._stop_event is not None:
             self._stop_event.set()
         self.log.info("server_stopping", in_flight=len(self.state.tasks), connections=len(self.state.connections))
-        await self._close_http()
+        for closer in self._closers:
+            with contextlib.suppress(Exception):
+                await closer()
         state = self.state
         state.accepting = False
         if self._watch_task is not None:

@@ -1,7 +1,7 @@
 """Resource records as plain, immutable values.
 
 The core never touches wire format. A :class:`Record` holds its owner name
-(canonical, see :mod:`dnsemu.core.names`), its type, its TTL and its rdata as a
+(canonical, see :mod:`dnsemu.dns.names`), its type, its TTL and its rdata as a
 tuple of Python values whose shape depends on the type:
 
 =========  =====================================================================
@@ -28,7 +28,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-from dnsemu.core import names
+from dnsemu.dns import names
 
 
 class RRType(enum.IntEnum):
@@ -131,6 +131,18 @@ def rdata_text(rtype: int, rdata: tuple[Any, ...]) -> str:
         flags, tag, value = rdata
         return f"{flags} {tag.decode('ascii', 'replace')} {_quote(value)}"
     return " ".join(str(v) for v in rdata)
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """A question in canonical form: ``name`` lower case and absolute, ``qtype`` a type code."""
+
+    name: str
+    qtype: int
+    qclass: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.name} {type_name(self.qtype)}"
 
 
 class RdataError(ValueError):

@@ -1,0 +1,1 @@
+"""Questions asked of an estate without serving it: ``explain`` (why this answer) and ``check`` (the linter)."""

@@ -1,0 +1,111 @@
+"""The application: a :class:`~dnsemu.server.server.DnsServer` and, when the settings ask
+for it, the HTTP API in front of it, started and stopped together on one event loop.
+
+::
+
+    async with App(settings) as app:               # DNS bound, then HTTP
+        print(app.ready_line())                    # dnsemu ready udp://… tcp://… http://…
+        await app.server.reload()
+    # HTTP closed first, then DNS: in-flight queries answered
+
+``dnsemu serve`` and :mod:`dnsemu.testing` build one of these; the server itself
+knows nothing of HTTP. The app owns the Prometheus registry (``app.registry``),
+which reads the server's plain counters at scrape time.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from dnsemu.http.api import Api
+from dnsemu.http.listener import HttpServer
+from dnsemu.http.metrics import create_registry
+from dnsemu.server.server import DnsServer, ListenError, ready_line
+from dnsemu.server.settings import Settings, format_hostport
+from dnsemu.topology.load import LoadedTopology
+
+__all__ = ["App"]
+
+
+class App:
+    """A DNS server and, with ``settings.http``, its HTTP listener (API, metrics, health)."""
+
+    def __init__(self, settings: Settings, loaded_topology: LoadedTopology | None = None, *,
+                 reuse_port: bool = False, logger: Any = None) -> None:
+        self.settings = settings
+        self.server = DnsServer(settings, loaded_topology, reuse_port=reuse_port, logger=logger)
+        self.http: HttpServer | None = None
+        self.http_address: tuple[str, int] | None = None
+        #: this app's Prometheus registry (never the global one)
+        self.registry: CollectorRegistry = create_registry(self.server, http_errors=self._http_errors)
+
+    def _http_errors(self) -> int:
+        return self.http.errors if self.http is not None else 0
+
+    def ready_line(self) -> str:
+        return ready_line(self.server.addresses, self.http_address)
+
+    async def start(self) -> None:
+        """Start the DNS server, then the HTTP listener; on failure nothing is left open."""
+        await self.server.start()
+        if not self.settings.http:
+            return
+        try:
+            await self._start_http()
+        except BaseException:
+            await self.server.stop()
+            raise
+
+    async def _start_http(self) -> None:
+        settings = self.settings
+        host, port = settings.http_address
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(128)
+        except OSError as exc:
+            sock.close()
+            raise ListenError(exc, f"{settings.http_listen} (HTTP)") from None
+        api = Api(self.server, self.registry)
+        http = HttpServer(api.handle, max_body=settings.http_max_body, timeout=settings.http_timeout,
+                          on_error=self.server.record_error)
+        try:
+            await http.start(sock)
+        except BaseException:
+            sock.close()
+            raise
+        self.http = http
+        self.http_address = (host, sock.getsockname()[1])
+        self.server.on_stop(self._close_http)
+        self.server.log.info("http_started", address=format_hostport(*self.http_address))
+
+    async def _close_http(self) -> None:
+        if self.http is not None:
+            await self.http.close(grace=min(1.0, self.settings.shutdown_grace))
+
+    async def stop(self) -> None:
+        """Close HTTP, then stop the DNS server (in-flight queries answered, bounded)."""
+        await self.server.stop()
+
+    async def serve_forever(self) -> None:
+        """Serve until SIGTERM/SIGINT or :meth:`request_stop` (SIGHUP reloads), then stop."""
+        if not self.server.addresses:
+            await self.start()
+        await self.server.serve_forever()
+
+    def request_stop(self) -> None:
+        self.server.request_stop()
+
+    async def __aenter__(self) -> App:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

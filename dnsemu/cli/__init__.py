@@ -1,0 +1,70 @@
+"""The ``dnsemu`` command: one module per subcommand, imported only when used.
+
+``main(argv) -> int`` never calls ``sys.exit`` itself, so tests call it directly.
+A subcommand module exposes ``add_arguments(parser)`` and ``run(args) -> int``;
+``serve`` and ``query`` parse their own flags (``main(argv)``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+#: subcommands with an ``add_arguments``/``run`` module: name -> (help, description)
+COMMANDS: dict[str, tuple[str, str | None]] = {
+    "check": ("validate a topology and lint it for common Azure DNS mistakes",
+              "Exit status: 0 clean, 1 findings, 2 invalid."),
+    "explain": ("show how a name resolves from an address or network, step by step", None),
+}
+#: subcommands that parse their own flags (a ``main(argv)``): name -> help
+OWN_PARSERS: dict[str, str] = {
+    "serve": "run the DNS server (see 'dnsemu serve --help')",
+    "query": "send one query to a server and print the reply (also the container's health check)",
+}
+
+
+def command(name: str) -> ModuleType:
+    """The module of subcommand ``name``, imported now (and only now: ``dnsemu query`` stays light)."""
+    if name == "serve":
+        from dnsemu.cli import serve as module
+    elif name == "query":
+        from dnsemu.cli import query as module
+    elif name == "check":
+        from dnsemu.cli import check as module
+    elif name == "explain":
+        from dnsemu.cli import explain as module
+    else:
+        raise KeyError(name)
+    return module
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dnsemu", description="Answer DNS the way Azure DNS answers from inside a virtual network."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("serve", help=OWN_PARSERS["serve"], add_help=False)
+    for name, (help_text, description) in COMMANDS.items():
+        parser_of_command = sub.add_parser(name, help=help_text, description=description)
+        command(name).add_arguments(parser_of_command)
+        parser_of_command.set_defaults(command_name=name)
+    sub.add_parser("query", help=OWN_PARSERS["query"], add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in OWN_PARSERS:
+        return int(command(argv[0]).main(argv[1:]))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command_name", None):
+        parser.print_help()
+        return 2
+    return int(command(args.command_name).run(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

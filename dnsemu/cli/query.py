@@ -1,0 +1,119 @@
+"""``dnsemu query``: send one DNS query, print a one-line summary of the reply.
+
+::
+
+    $ dnsemu query mystorage.blob.core.windows.net --server 127.0.0.1:5353 --subnet 10.0.2.4/32
+    NOERROR mystorage.blob.core.windows.net. A: CNAME mystorage.privatelink.blob.core.windows.net., A 10.0.1.4 \
+(udp 127.0.0.1:5353, 2 ms)
+
+Exit status: 0 when a reply with our ID and question arrives, whatever its
+rcode (a server that answers REFUSED is alive); 1 on timeout, a network error
+or a reply that does not parse; 2 on bad arguments. ``NAME`` may be an IP
+address: the query is then for its reverse name, type PTR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+import time
+from collections.abc import Sequence
+
+from dnsemu.dns.probe import (
+    DEFAULT_SERVER,
+    DEFAULT_TIMEOUT,
+    ProbeError,
+    encode_name,
+    exchange,
+    parse_server,
+    summary,
+    type_code,
+    type_text,
+)
+
+
+def reverse_name(address: str) -> str:
+    return ipaddress.ip_address(address).reverse_pointer + "."
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dnsemu query",
+        description="Send one DNS query and print a one-line summary of the reply. Exit status: 0 when a reply "
+        "arrives (whatever its rcode), 1 on timeout or a malformed reply, 2 on bad arguments. Needs nothing "
+        "but Python: it is the container's health check.",
+    )
+    parser.add_argument("name", help="the name to ask for; an IP address asks for its reverse name (PTR)")
+    parser.add_argument("qtype", nargs="?", metavar="TYPE", help="query type, like dig's (same as --type)")
+    parser.add_argument("--type", "-t", dest="type_option", metavar="TYPE", help="query type (default A)")
+    parser.add_argument(
+        "--server",
+        "-s",
+        default=DEFAULT_SERVER,
+        help=f"HOST[:PORT] or [IPv6]:PORT of the server (default {DEFAULT_SERVER}, "
+        "where 'dnsemu serve' listens by default; port 53 when left out)",
+    )
+    parser.add_argument("--tcp", action="store_true", help="ask over TCP (default UDP, TCP after a truncated reply)")
+    parser.add_argument(
+        "--subnet",
+        metavar="CIDR",
+        help="send EDNS Client Subnet: the emulator answers as if asked from this subnet "
+        "(when the query comes from a trusted source)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds to wait for the whole exchange (default {DEFAULT_TIMEOUT:g})",
+    )
+    parser.add_argument("--verbose", "-v", action="store_true", help="also print the flags and the authority section")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exc:  # --help (0) or a usage error (2): return, never exit
+        return int(exc.code or 0)
+
+    def usage(message: str) -> int:
+        print(f"dnsemu query: {message}", file=sys.stderr)
+        return 2
+
+    if args.qtype and args.type_option and type_code(args.qtype) != type_code(args.type_option):
+        return usage(f"two different types: {args.qtype} and --type {args.type_option}")
+    name = args.name
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        default_type = "A"
+    else:
+        name, default_type = reverse_name(name), "PTR"
+    try:
+        qtype = type_code(args.type_option or args.qtype or default_type)
+        encode_name(name)
+        host, port = parse_server(args.server)
+        if args.subnet:
+            ipaddress.ip_network(args.subnet, strict=False)
+    except ValueError as exc:
+        return usage(str(exc))
+    if not 0 < args.timeout <= 3600:
+        return usage("--timeout must be more than 0 and at most 3600 seconds")
+    if not name.endswith("."):
+        name += "."
+    server = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    started = time.monotonic()
+    try:
+        reply, transport = exchange(name, qtype, host, port, tcp=args.tcp, subnet=args.subnet, timeout=args.timeout)
+    except ProbeError as exc:
+        print(f"dnsemu query: no usable reply from {server} for {name} {type_text(qtype)}: {exc}", file=sys.stderr)
+        return 1
+    elapsed = (time.monotonic() - started) * 1000
+    print(f"{summary(name, qtype, reply)} ({transport} {server}, {elapsed:.0f} ms)")
+    if args.verbose:
+        print(f";; flags: {reply.flag_text}")
+        for rr in reply.authority:
+            print(f";; authority: {rr.name} {rr.ttl} {rr.short()}")
+    return 0
