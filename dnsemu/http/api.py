@@ -27,8 +27,10 @@ POST        /v1/reload                                                       rea
 Bodies are the topology file's own shapes (a private endpoint as under
 ``private_endpoints:``, a record set's ``ttl`` and ``values``, a link's
 ``resolution_policy`` and ``registration_enabled``), so a change is validated
-exactly like a file: a change that does not hold gets 422 with every problem
-and changes nothing; a target that does not exist gets 404.
+exactly like a file, with the file's strict types (``"ttl": "60"`` or
+``"registration_enabled": "yes"`` is refused, never converted; a CNAME set holds
+one value): a change that does not hold gets 422 with every problem, each
+naming its field, and changes nothing; a target that does not exist gets 404.
 
 Errors are ``{"error": CODE, "message": TEXT}`` (422 adds ``problems``):
 400 malformed (bad JSON, not an object, bad or unknown query parameter),
@@ -476,9 +478,10 @@ _ZONE = _path_param("zone", "Zone name, e.g. privatelink.blob.core.windows.net")
 _RECORD_PARAMS = [_path_param("type", "Record type, e.g. A, CNAME, TXT"),
                   _path_param("name", "Record name relative to the zone; @ for the apex")]
 _RECORD_SET = {"type": "object", "description": "A record set as in the topology file (name and type come from "
-                                                "the path); replaces the set.",
-               "properties": {"ttl": {"type": "integer", "minimum": 0}, "values": {"type": "array", "minItems": 1,
-                                                                                   "items": {"type": "string"}}},
+                                                "the path); replaces the set. A CNAME set holds one value.",
+               "properties": {"ttl": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+                              "values": {"type": "array", "minItems": 1, "maxItems": 20,
+                                         "items": {"type": "string"}}},
                "required": ["values"]}
 
 OPENAPI: dict[str, Any] = {

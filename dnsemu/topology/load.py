@@ -148,6 +148,11 @@ def _validation_problems(exc: ValidationError, source: Source) -> list[Problem]:
             hint = _known_keys_hint(parent)
         elif kind == "missing":
             message = f"required field {clean[-1]!r} is missing" if clean else "required field missing"
+        elif kind in _EXPECTED and "input" in err:
+            # strict types: say what was written and what is wanted, in YAML/JSON words
+            message = f"expected {_EXPECTED[kind][0]}, got {_written(err['input'])}"
+            scalar = isinstance(err["input"], (str, int, float))
+            hint = _EXPECTED[kind][1] if scalar else None
         elif kind in ("ip_v4_network", "ip_v6_network", "ip_v4_address", "ip_v6_address"):
             what = "network (CIDR)" if "network" in kind else "address"
             message = f"{err['input']!r} is not a valid IPv4 or IPv6 {what}"
@@ -159,6 +164,33 @@ def _validation_problems(exc: ValidationError, source: Source) -> list[Problem]:
     for p in problems:
         unique.setdefault((p.path, p.line, p.message), p)
     return list(unique.values())
+
+
+#: pydantic's strict type errors -> (what is wanted, how to write it)
+_EXPECTED = {
+    "int_type": ("a whole number", "write digits without quotes, such as 60"),
+    "bool_type": ("true or false", "write true or false without quotes"),
+    "string_type": ("text", "put the value in quotes"),
+    "list_type": ("a list", "write [a, b] or one '- item' per line"),
+}
+
+
+def _written(value: Any) -> str:
+    """How a value reads in the file (YAML/JSON spelling), in a short excerpt."""
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        text = repr(value) if len(value) <= 40 else repr(value[:40]) + "…"
+        return f"the text {text}"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}" if len(repr(value)) <= 40 else "a number"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"a {type(value).__name__}"
 
 
 def _known_keys_hint(parent: Loc) -> str | None:

@@ -9,7 +9,12 @@ shapes and values; cross-references between resources are checked by
 topology into lookup tables.
 
 Every model forbids unknown keys: a typo is an error, never a silently ignored
-setting.
+setting. Every model is strict: YAML and JSON write integers, booleans and strings
+natively, so ``ttl: true`` or ``ttl: "60"`` is a mistake to report, not a value to
+convert (pydantic's lax mode would serve TTL 1 and 60), and ``registration_enabled:
+"yes"`` is not a boolean. IP addresses and networks are the one kind of value
+written as text and parsed: they take a string (or an ``ipaddress`` object from
+Python callers), never an integer.
 """
 
 from __future__ import annotations
@@ -17,10 +22,54 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _ip_from_text(kind: str, parse, instances: tuple[type, ...], example: str):
+    """A before-validator: text is parsed, ``ipaddress`` objects pass, anything else is refused.
+
+    Strict mode would refuse the text; lax mode would take an integer as an address.
+    """
+
+    def validate(value: object) -> object:
+        if isinstance(value, instances):
+            return value
+        if not isinstance(value, str):
+            raise PydanticCustomError(f"ip_{kind}_type", f"write the IP {kind} as text such as {example}")
+        try:
+            return parse(value.strip())
+        except ValueError:
+            raise PydanticCustomError(f"ip_{kind}", f"not a valid IPv4 or IPv6 {kind}") from None
+
+    return BeforeValidator(validate)
+
+
+IPNetwork = Annotated[
+    _Network,
+    _ip_from_text("network", ipaddress.ip_network, (ipaddress.IPv4Network, ipaddress.IPv6Network), "10.0.0.0/16"),
+]
+IPAddress = Annotated[
+    _Address, _ip_from_text("address", ipaddress.ip_address, (ipaddress.IPv4Address, ipaddress.IPv6Address), "10.0.0.4")
+]
+
+#: A TTL in seconds, 0 to 2^31-1: RFC 2181 §8 caps TTLs at 2^31-1, and Azure accepts that whole range
+#: on private DNS record sets, 0 included (hashicorp/terraform-provider-azurerm#23917, whose fix #23933
+#: validates 0-2147483647 to match ARM). Tested in tests/test_strict_input.py.
+MAX_TTL = 2**31 - 1
+Ttl = Annotated[int, Field(ge=0, le=MAX_TTL)]
 
 AZURE_DNS_IP = ipaddress.IPv4Address("168.63.129.16")
 
@@ -31,7 +80,7 @@ RuleState = Literal["Enabled", "Disabled"]
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, strict=True)
 
 
 def parse_target(text: str) -> tuple[str, int]:
@@ -117,8 +166,32 @@ class OnPremises(_Forwarding):
 class RecordSet(Model):
     name: str
     type: str
-    ttl: Annotated[int, Field(ge=0, le=2**31 - 1)] = 3600
+    ttl: Ttl = 3600
     values: Annotated[list[str], Field(min_length=1, max_length=20)]
+
+    @field_validator("values")
+    @classmethod
+    def _one_cname(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        # Azure's CNAME record set has a single cnameRecord; two CNAMEs for a name are two answers where
+        # a resolver expects one alias.
+        if str(info.data.get("type", "")).upper() == "CNAME" and len(value) > 1:
+            raise PydanticCustomError(
+                "cname_values",
+                "a CNAME record set holds one value, not {count} (RFC 2181 §10.1: a name has one canonical name)",
+                {"count": len(value)},
+            )
+        return value
+
+
+def _record_kind(value: object) -> str:
+    return "RecordSet" if isinstance(value, (dict, RecordSet)) else "str"
+
+
+#: A record: a master-file line relative to the zone, or a record set. A mapping is only ever a record
+#: set, anything else only ever a line, so an error speaks of the one the user meant.
+RecordEntry = Annotated[
+    Annotated[str, Tag("str")] | Annotated[RecordSet, Tag("RecordSet")], Discriminator(_record_kind)
+]
 
 
 class VirtualNetworkLink(Model):
@@ -129,7 +202,7 @@ class VirtualNetworkLink(Model):
 
 
 class PrivateDnsZone(Model):
-    records: list[str | RecordSet] = Field(
+    records: list[RecordEntry] = Field(
         default_factory=list,
         description="Master-file lines relative to the zone ('acct 10 A 10.0.1.4') or record sets.",
     )
@@ -240,7 +313,7 @@ class Resource(ServiceDetails):
 
 
 class PublicZone(Model):
-    records: list[str | RecordSet] = Field(default_factory=list)
+    records: list[RecordEntry] = Field(default_factory=list)
     zone_file: str | None = None
 
 

@@ -17,7 +17,16 @@ from typing import Any
 
 from dnsemu.catalog import Catalog, CatalogError
 from dnsemu.dns import names
-from dnsemu.dns.records import PRIVATE_ZONE_TYPES, SUPPORTED_TYPES, RdataError, Record, RRType, make, type_name
+from dnsemu.dns.records import (
+    PRIVATE_ZONE_TYPES,
+    SUPPORTED_TYPES,
+    RdataError,
+    Record,
+    RRType,
+    make,
+    rdata_text,
+    type_name,
+)
 from dnsemu.topology.errors import Problem, TopologyError
 from dnsemu.topology.load import LoadedTopology, Loc, Source
 from dnsemu.topology.model import AZURE_DNS_IP, RecordSet, Topology, parse_target
@@ -296,23 +305,33 @@ class _Checker:
             return None
         return name
 
+    def report(self, where: _Where, message: str, hint: str | None = None) -> None:
+        """A problem with one record: at its topology field, or at its zone file's line."""
+        loc, file, line, path = where
+        if file is None:
+            self.err(loc, message, hint)
+        else:
+            self.problems.append(Problem(message, file, line, path, hint))
+
     def records(
         self, loc: Loc, zone: str, items: Iterable[str | RecordSet], zone_file: str | None, private: bool
     ) -> tuple[Record, ...]:
-        out: list[Record] = []
+        placed: list[tuple[Record, _Where]] = []  # every record and where it was written
         for i, item in enumerate(items):
             iloc = (*loc, "records", i)
+            where: _Where = (iloc, None, None, None)
             try:
                 if isinstance(item, RecordSet):
                     rtype = RRType.make(item.type)
                     owner = names.parse(item.name, zone) if item.name != "@" else zone
-                    out.extend(make(owner, rtype, item.ttl, value) for value in item.values)
+                    placed.extend((make(owner, rtype, item.ttl, value), where) for value in item.values)
                 else:
-                    out.append(_record_from_line(item, zone))
+                    placed.append((_record_from_line(item, zone), where))
             except (ValueError, RdataError, names.NameError_) as exc:
-                self.err(
-                    iloc, str(exc), "write 'name [ttl] TYPE value', relative to the zone, e.g. 'acct 10 A 10.0.1.4'"
-                )
+                message, hint = str(exc), _LINE_HINT
+                if isinstance(exc, _LineError):
+                    message, hint = exc.args[0], exc.args[1]
+                self.err(iloc, message, hint)
         if zone_file is not None:
             from dnsemu.topology.zonefile import load_zone_file
 
@@ -320,41 +339,59 @@ class _Checker:
             if not path.is_absolute() and self.source.base_dir is not None:
                 path = self.source.base_dir / path
             try:
-                out.extend(entry.record for entry in load_zone_file(path, origin=zone, default_ttl=3600))
+                for entry in load_zone_file(path, origin=zone, default_ttl=3600):
+                    rtext = f"record[{entry.record.name} {type_name(entry.record.rtype)}]"
+                    placed.append((entry.record, ((*loc, "zone_file"), entry.file, entry.line, rtext)))
                 self.files.append(str(path))
             except TopologyError as exc:
                 self.problems.extend(exc.problems)
             except OSError as exc:
                 self.err((*loc, "zone_file"), f"cannot read {str(path)!r}: {exc.strerror}")
         by_name: dict[str, set[int]] = defaultdict(set)
-        for record in out:
-            if not names.is_subdomain(record.name, zone):
-                self.err(loc, f"{record.name} is not inside zone {zone}")
+        cnames: dict[str, Record] = {}  # owner -> its CNAME
+        conflicted: set[str] = set()  # owners already reported for a CNAME beside other data
+        out: list[Record] = []
+        for record, where in placed:
+            out.append(record)
+            owner = record.name
+            if not names.is_subdomain(owner, zone):
+                self.report(where, f"{owner} is not inside zone {zone}")
                 continue
             if private and record.rtype not in PRIVATE_ZONE_TYPES:
-                self.err(
-                    loc,
-                    f"{record.name} {type_name(record.rtype)}: private DNS zones hold only "
+                self.report(
+                    where,
+                    f"{owner} {type_name(record.rtype)}: private DNS zones hold only "
                     + ", ".join(sorted(type_name(t) for t in PRIVATE_ZONE_TYPES)),
                 )
             elif record.rtype not in SUPPORTED_TYPES:
-                self.err(loc, f"{record.name}: type {type_name(record.rtype)} is not supported")
+                self.report(where, f"{owner}: type {type_name(record.rtype)} is not supported")
             if private and record.rtype == RRType.SOA:
-                self.err(
-                    loc,
-                    f"{record.name} SOA: Azure manages the SOA of a private zone",
+                self.report(
+                    where,
+                    f"{owner} SOA: Azure manages the SOA of a private zone",
                     "leave the SOA out; dnsemu writes Azure's",
                 )
-            by_name[record.name].add(record.rtype)
-        for owner, types in by_name.items():
-            if RRType.CNAME in types and len(types) > 1:
-                self.err(
-                    loc,
+            if record.rtype == RRType.CNAME:
+                if owner == zone:
+                    self.report(where, f"a CNAME cannot sit at the zone apex {zone}")
+                first = cnames.setdefault(owner, record)
+                if _target(first) != _target(record):
+                    # an RRset is a set: the same target twice is one record, another target is a second value
+                    self.report(
+                        where,
+                        f"a CNAME record set holds one value: {owner} already has CNAME "
+                        f"{rdata_text(first.rtype, first.rdata)}",
+                        "RFC 2181 §10.1: a name has one canonical name; keep one of the targets",
+                    )
+            by_name[owner].add(record.rtype)
+            types = by_name[owner]
+            if RRType.CNAME in types and len(types) > 1 and owner not in conflicted:
+                conflicted.add(owner)
+                self.report(
+                    where,
                     f"{owner} has a CNAME and other data ({', '.join(sorted(type_name(t) for t in types))})",
                     "a name with a CNAME can hold nothing else (RFC 1034 §3.6.2)",
                 )
-            if RRType.CNAME in types and owner == zone:
-                self.err(loc, f"a CNAME cannot sit at the zone apex {zone}")
         if len(by_name) > MAX_RECORD_SETS_PER_ZONE:
             self.err(loc, f"{len(by_name)} record sets is over Azure's {MAX_RECORD_SETS_PER_ZONE} per zone")
         return tuple(out)
@@ -565,6 +602,20 @@ def _choices(value: str, known: Iterable[str]) -> str:
     return "known: " + (", ".join(repr(k) for k in known) if known else "none declared")
 
 
+#: where one record was written: (topology field, zone file, line, record path in the zone file)
+_Where = tuple[Loc, str | None, int | None, str | None]
+_LINE_HINT = "write 'name [ttl] TYPE value', relative to the zone, e.g. 'acct 10 A 10.0.1.4'"
+
+
+class _LineError(ValueError):
+    """A master-file line that cannot be read: ``args`` are (message, hint)."""
+
+
+def _target(record: Record) -> str:
+    """A CNAME's target as compared: names compare without regard to case (RFC 4343)."""
+    return str(record.rdata[0]).lower()
+
+
 def _record_from_line(line: str, zone: str) -> Record:
     """One master-file line, relative to ``zone``: ``name [ttl] [IN] TYPE rdata``."""
     from dnsemu.dns.records import split_fields
@@ -574,8 +625,13 @@ def _record_from_line(line: str, zone: str) -> Record:
         raise ValueError(f"{line!r}: expected 'name [ttl] TYPE value'")
     owner, rest = fields[0], fields[1:]
     ttl = 3600
-    if rest and rest[0].isdigit():
-        ttl = int(rest.pop(0))
+    if rest and rest[0].isascii() and rest[0].isdigit():
+        from dnsemu.topology.zonefile import parse_ttl
+
+        try:
+            ttl = parse_ttl(rest.pop(0))
+        except ValueError as exc:  # over 2^31-1 (RFC 2181 §8), Azure's bound too
+            raise _LineError(*exc.args) from None
     if rest and rest[0].upper() == "IN":
         rest.pop(0)
     if len(rest) < 2:
