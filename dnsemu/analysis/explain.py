@@ -6,7 +6,6 @@ import ipaddress
 
 from dnsemu.core.index import Index
 from dnsemu.core.resolution import Outcome, Resolution
-from dnsemu.core.resolver import resolve
 from dnsemu.dns import names
 from dnsemu.dns.records import Question, Record, RRType, rdata_text, type_name
 from dnsemu.topology.model import Topology
@@ -46,10 +45,6 @@ def source_address(topology: Topology, index: Index, source: str) -> ipaddress.I
 def question(name: str, qtype: str = "A") -> Question:
     text = name if name.endswith(".") else name + "."
     return Question(names.parse(text), RRType.make(qtype))
-
-
-def explain(index: Index, q: Question, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> Resolution:
-    return resolve(index, q, address)
 
 
 def as_json(q: Question, qtype_text: str, address: object, result: Resolution) -> dict[str, object]:

@@ -6,8 +6,9 @@ import argparse
 import json
 import sys
 
-from dnsemu.analysis.explain import UnknownSource, as_json, explain, question, render, source_address
+from dnsemu.analysis.explain import UnknownSource, as_json, question, render, source_address
 from dnsemu.cli.estate import load_estate
+from dnsemu.core.resolver import resolve
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, UnknownSource) as exc:
         print(f"dnsemu explain: {exc}", file=sys.stderr)
         return 2
-    result = explain(index, q, address)
+    result = resolve(index, q, address)
     if args.json:
         print(json.dumps(as_json(q, args.type, address, result), indent=2))
     else:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from collections import defaultdict
-from collections.abc import Iterable
 
 from dnsemu.catalog import Catalog, CatalogError, ResolvedEndpoint
 from dnsemu.core.index import (
@@ -456,8 +455,3 @@ def compile_topology(loaded: LoadedTopology, options: Options | None = None, gen
     if generation:
         object.__setattr__(index, "generation", generation)
     return index
-
-
-def all_records(index: Index) -> Iterable[Record]:
-    for zone in index.private_zones.values():
-        yield from zone.records()

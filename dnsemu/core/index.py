@@ -164,10 +164,6 @@ class Classifier:
                 return network, maxlen - shift
         return None, 0
 
-    def prefix_lengths(self, version: int) -> tuple[int, ...]:
-        tables, maxlen = (self._v4, 32) if version == 4 else (self._v6, 128)
-        return tuple(maxlen - shift for shift, _ in tables)
-
 
 @dataclass(frozen=True, slots=True)
 class PublicDns:

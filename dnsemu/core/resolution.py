@@ -113,9 +113,5 @@ class Resolution:
     def rcode(self) -> Rcode:
         return self.outcome.rcode
 
-    @property
-    def is_private(self) -> bool:
-        return self.source is Source.PRIVATE
-
     def trace_text(self) -> list[str]:
         return [step.text for step in self.trace]

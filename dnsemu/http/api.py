@@ -56,8 +56,9 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
-from dnsemu.analysis.explain import UnknownSource, as_json, explain, question, source_address
+from dnsemu.analysis.explain import UnknownSource, as_json, question, source_address
 from dnsemu.core.index import Index
+from dnsemu.core.resolver import resolve
 from dnsemu.dns.records import Record, rdata_text, type_name
 from dnsemu.http.listener import HttpError, Request, Response, json_response
 from dnsemu.http.metrics import create_registry
@@ -147,7 +148,7 @@ def explain_json(index: Index, loaded: LoadedTopology, name: str, qtype: str, so
     """What ``dnsemu explain --json`` prints; ValueError (UnknownSource included) for a bad argument."""
     q = question(name, qtype)
     address = source_address(loaded.topology, index, source)
-    return as_json(q, qtype, address, explain(index, q, address))
+    return as_json(q, qtype, address, resolve(index, q, address))
 
 
 # --------------------------------------------------------------------------- request helpers
