@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 from dnsemu.http.api import Api
 from dnsemu.http.listener import HttpServer
 from dnsemu.http.metrics import create_registry
+from dnsemu.server.live import BuildGuard
 from dnsemu.server.server import DnsServer, ListenError, ready_line
 from dnsemu.server.settings import Settings, format_hostport
 from dnsemu.topology.load import LoadedTopology
@@ -34,9 +35,10 @@ class App:
     """A DNS server and, with ``settings.http``, its HTTP listener (API, metrics, health)."""
 
     def __init__(self, settings: Settings, loaded_topology: LoadedTopology | None = None, *,
-                 reuse_port: bool = False, logger: Any = None) -> None:
+                 reuse_port: bool = False, logger: Any = None, build_guard: BuildGuard | None = None) -> None:
         self.settings = settings
-        self.server = DnsServer(settings, loaded_topology, reuse_port=reuse_port, logger=logger)
+        self.server = DnsServer(settings, loaded_topology, reuse_port=reuse_port, logger=logger,
+                                build_guard=build_guard)
         self.http: HttpServer | None = None
         self.http_address: tuple[str, int] | None = None
         #: this app's Prometheus registry (never the global one)

@@ -1,4 +1,4 @@
-"""``DnsServer``: sockets, the topology's life cycle, reload and shutdown, in one process.
+"""``DnsServer``: sockets, the query handler and shutdown; the topology's life is :mod:`~dnsemu.server.live`.
 
 ::
 
@@ -17,19 +17,12 @@ a fresh port when TCP finds it taken. IPv6 sockets are IPV6_V6ONLY so that
 ``0.0.0.0`` and ``[::]`` can be served side by side. ``reuse_port`` (for
 ``--workers``) sets SO_REUSEPORT so that several processes share the port.
 
-Reload compiles the new index in a worker thread (the loop keeps answering
-from the old one), then swaps index and reply cache with one assignment; a
-topology that fails to load or compile is logged with every problem and the
-old one keeps serving.
-
-Run-time changes (:meth:`DnsServer.apply_change`, :meth:`DnsServer.reset_changes`;
-the HTTP API and :mod:`dnsemu.testing` call them) go through a
-:class:`~dnsemu.topology.changes.ChangeSet`: each is validated like a file load,
-compiled, and swapped in the same way, so the very next query sees it; a change
-that does not hold raises :class:`~dnsemu.topology.changes.ChangeError` and
-changes nothing. A reload of the files re-applies the accepted changes
-(``ChangeSet.rebase``); when they no longer hold on the new files the reload is
-refused like an invalid file, and the old topology keeps serving.
+Reloads and run-time changes (:meth:`DnsServer.reload`, :meth:`DnsServer.apply_change`,
+:meth:`DnsServer.reset_changes`; the HTTP API and :mod:`dnsemu.testing` call them) are
+the :class:`~dnsemu.server.live.LiveTopology`'s: it builds each new index off the
+loop and hands it to the handler, which swaps index and reply cache with one
+assignment. ``build_guard`` (from ``dnsemu serve`` only) tunes the process while
+an index is built.
 
 The server knows nothing of HTTP or Prometheus: its counters are plain
 (``server.stats``, ``server.upstream_stats``, ``server.state.counters``) and
@@ -42,37 +35,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import errno
-import gc
 import os
 import signal
 import socket
-import sys
 import threading
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from dnsemu.core.compile import compile_topology
 from dnsemu.core.index import Index, Options
 from dnsemu.logs import get_logger, query_log
 from dnsemu.server.forwarding import MeteredUpstreamClient, UpstreamStats
 from dnsemu.server.handler import Handler, Stats
+from dnsemu.server.live import BuildGuard, LiveTopology, index_stats
 from dnsemu.server.settings import Settings, format_hostport
 from dnsemu.server.transport import ServerState, TcpLimits, UdpEndpoint, start_tcp, start_udp
-from dnsemu.topology.changes import Change, ChangeError, ChangeSet
-from dnsemu.topology.errors import TopologyError
-from dnsemu.topology.load import LoadedTopology, load_topology
+from dnsemu.topology.changes import Change, ChangeSet
+from dnsemu.topology.load import LoadedTopology
 
 __all__ = ["DnsServer", "ListenError", "bind_pair", "ready_line"]
 
 _PORT_RETRIES = 64
 _UDP_RCVBUF = 4 * 1024 * 1024
-
-Signature = dict[str, tuple[int, int, int] | None]
-
 
 def bind_pair(host: str, port: int, *, reuse_port: bool = False,
               backlog: int = 1024) -> tuple[socket.socket, socket.socket]:
@@ -145,7 +130,8 @@ class DnsServer:
     """A DNS server answering from a topology, per source address. See the module docstring."""
 
     def __init__(self, settings: Settings, loaded_topology: LoadedTopology | None = None, *,
-                 reuse_port: bool = False, stats: Stats | None = None, logger: Any = None) -> None:
+                 reuse_port: bool = False, stats: Stats | None = None, logger: Any = None,
+                 build_guard: BuildGuard | None = None) -> None:
         self.settings = settings
         self.reuse_port = reuse_port
         self.stats = stats or Stats()
@@ -158,22 +144,16 @@ class DnsServer:
         self.upstream_stats = UpstreamStats()
         #: errors the server hit that it could only log (bugs): a test fixture re-raises them
         self.errors: list[BaseException] = []
-        #: unix time of the last successful topology load (start included)
-        self.last_reload_success: float | None = None
-        self.change_counts: dict[str, int] = {"applied": 0, "rejected": 0}
-        #: why the last reload failed (one line per problem), for the API
-        self.last_reload_problems: list[str] = []
-        self.changes: ChangeSet | None = None
+        #: the topology served, its reloads and run-time changes
+        self.live = LiveTopology(None if loaded_topology is not None else settings.topology, loaded_topology,
+                                 options=Options(unknown_sources=settings.unknown_sources), install=self._install,
+                                 log=self.log, reloads=self.stats.reloads, record_error=self.record_error,
+                                 build_guard=build_guard)
         #: coroutines run first when the server stops (what stands in front of it: the HTTP API)
         self._closers: list[Callable[[], Awaitable[None]]] = []
-        self._base_index: Index | None = None
-        self._loaded = loaded_topology
-        self._generation = 0
         self._udp: list[UdpEndpoint] = []
         self._tcp: list[asyncio.base_events.Server] = []
-        self._signature: Signature = {}
         self._watch_task: asyncio.Task[None] | None = None
-        self._reload_lock: asyncio.Lock | None = None
         self._stop_event: asyncio.Event | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._started = False
@@ -183,7 +163,7 @@ class DnsServer:
 
     @property
     def generation(self) -> int:
-        return self._generation
+        return self.live.generation
 
     @property
     def index(self) -> Index:
@@ -192,7 +172,23 @@ class DnsServer:
 
     @property
     def loaded(self) -> LoadedTopology | None:
-        return self._loaded
+        return self.live.loaded
+
+    @property
+    def changes(self) -> ChangeSet | None:
+        return self.live.changes
+
+    @property
+    def last_reload_success(self) -> float | None:
+        return self.live.last_reload_success
+
+    @property
+    def last_reload_problems(self) -> list[str]:
+        return self.live.last_reload_problems
+
+    @property
+    def change_counts(self) -> dict[str, int]:
+        return self.live.change_counts
 
     @property
     def port(self) -> int:
@@ -201,9 +197,7 @@ class DnsServer:
 
     @property
     def topology_path(self) -> Path | None:
-        if self._loaded is not None:
-            return Path(self._loaded.source.file) if self._loaded.source.file else None
-        return self.settings.topology
+        return self.live.path
 
     def ready_line(self) -> str:
         return ready_line(self.addresses)
@@ -215,7 +209,7 @@ class DnsServer:
 
     @property
     def active_changes(self) -> int:
-        return len(self.changes.changes) if self.changes is not None else 0
+        return self.live.active_changes
 
     def on_stop(self, closer: Callable[[], Awaitable[None]]) -> None:
         """Run ``closer`` first when the server stops (before it stops accepting DNS)."""
@@ -233,24 +227,9 @@ class DnsServer:
         if self._started:
             raise RuntimeError("the server is already started")
         self._started = True
-        self._reload_lock = asyncio.Lock()
         self._stop_event = asyncio.Event()
         settings = self.settings
-        if self._loaded is None:
-            self._signature = _signature([str(settings.topology)])
-            self._loaded = load_topology(settings.topology)
-        self._generation = 1
-        index = compile_topology(self._loaded, self._options(), generation=1)
-        self._base_index = index
-        self.changes = ChangeSet(self._loaded)
-        self.last_reload_success = time.time()
-        self._signature = {f: self._signature.get(f) or _stat(f) for f in self._watched(self._loaded)}
-        upstream = MeteredUpstreamClient(settings.upstream_addresses, timeout=settings.upstream_timeout,
-                                         attempts=settings.upstream_attempts, udp_size=settings.udp_payload_size,
-                                         stats=self.upstream_stats)
-        self.handler = Handler(settings, index, stats=self.stats, upstream=upstream, logger=self.query_logger)
-        gc.collect()
-        gc.freeze()  # the index is immutable: keep the cyclic collector from walking it on every full pass
+        index = self.live.load()
         limits = TcpLimits(settings.tcp_idle_timeout, settings.tcp_max_connections, settings.tcp_max_message,
                            settings.tcp_max_pipelined)
         handle = self.handler.handle
@@ -268,17 +247,17 @@ class DnsServer:
         except BaseException:
             await self._close_sockets()
             raise
-        if settings.watch and self._signature:
-            self._watch_task = asyncio.create_task(self._watch(), name="dnsemu-watch")
+        if settings.watch and self.live.watched:
+            self._watch_task = asyncio.create_task(self.live.watch(settings.watch_interval), name="dnsemu-watch")
         qlog = query_log() if settings.query_log else None
         if qlog is not None:  # the buffered query log goes out every 100 ms (and on stop)
             task = asyncio.create_task(_flush_every(qlog, 0.1), name="dnsemu-query-log")
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         self.log.info("server_started", addresses=[format_hostport(h, p) for h, p in self.addresses],
-                      generation=self._generation, topology=str(self.topology_path or "<data>"),
+                      generation=self.generation, topology=str(self.topology_path or "<data>"),
                       udp=self._udp[0].mode if self._udp else "", loop=type(asyncio.get_running_loop()).__module__,
-                      pid=os.getpid(), **_index_stats(index))
+                      pid=os.getpid(), **index_stats(index))
 
     async def stop(self) -> None:
         """Stop accepting, answer what is in flight (at most ``shutdown_grace`` seconds), close every socket."""
@@ -380,175 +359,34 @@ class DnsServer:
     _hup_waiting = False
 
     async def _reload_after_hup(self) -> bool:
-        assert self._reload_lock is not None
-        async with self._reload_lock:  # wait for the reload in progress: the files are read after it
-            self._hup_waiting = False
+        await self.live.settled()  # wait for the reload in progress: the files are read after it
+        self._hup_waiting = False
         return await self.reload(reason="SIGHUP")
 
-    # ------------------------------------------------------------------ reload
+    # ------------------------------------------------------------------ topology
 
-    def _options(self) -> Options:
-        return Options(unknown_sources=self.settings.unknown_sources)
-
-    def _watched(self, loaded: LoadedTopology) -> list[str]:
-        files = list(loaded.files)
-        if not files and loaded.source.file:
-            files = [loaded.source.file]
-        return files
+    def _install(self, index: Index) -> None:
+        """Serve ``index`` from the next query on (the first one makes the handler)."""
+        if self.handler is not None:
+            self.handler.swap(index)
+            return
+        settings = self.settings
+        upstream = MeteredUpstreamClient(settings.upstream_addresses, timeout=settings.upstream_timeout,
+                                         attempts=settings.upstream_attempts, udp_size=settings.udp_payload_size,
+                                         stats=self.upstream_stats)
+        self.handler = Handler(settings, index, stats=self.stats, upstream=upstream, logger=self.query_logger)
 
     async def reload(self, loaded: LoadedTopology | None = None, *, reason: str = "request") -> bool:
-        """Recompile the topology (``loaded``, or its file again) and swap it in; False when it is invalid.
-
-        ``loaded`` (or the file read again) becomes the new base of the run-time
-        changes, which are re-applied on top of it.
-        """
-        if self.handler is None or self._reload_lock is None:
-            raise RuntimeError("the server is not started")
-        loop = asyncio.get_running_loop()
-        async with self._reload_lock, _building():
-            generation = self._generation + 1
-            signature: Signature | None = None
-            changes = self.changes
-            assert changes is not None
-            saved = (changes.base, list(changes.changes), changes.current)
-            try:
-                if loaded is None:
-                    path = self.topology_path
-                    if path is None:
-                        self.last_reload_problems = ["the topology was given as data, not read from a file"]
-                        self.log.warning("topology_reload_skipped", reason=reason,
-                                         why="the topology was given as data, not read from a file")
-                        return False
-                    signature = _signature(self._signature or [str(path)])
-                    loaded = await loop.run_in_executor(None, load_topology, path)
-                base = loaded
-                current = await loop.run_in_executor(None, changes.rebase, base)
-                index = await loop.run_in_executor(None, compile_topology, current, self._options(), generation)
-            except TopologyError as exc:
-                changes.base, changes.changes[:], changes.current = saved
-                if signature is not None:
-                    self._signature = signature  # judged: retry when the files change again
-                self.stats.reloads["failed"] = self.stats.reloads.get("failed", 0) + 1
-                self.last_reload_problems = [str(p) for p in exc.problems]
-                self.log.error("topology_reload_failed", reason=reason, generation=self._generation,
-                               problems=[str(p) for p in exc.problems], error=str(exc),
-                               changes=len(changes.changes))
-                return False
-            except Exception as exc:
-                changes.base, changes.changes[:], changes.current = saved
-                if signature is not None:
-                    self._signature = signature
-                self.stats.reloads["failed"] = self.stats.reloads.get("failed", 0) + 1
-                self.last_reload_problems = [f"{type(exc).__name__}: {exc}"]
-                self.record_error(exc)
-                self.log.exception("topology_reload_failed", reason=reason, generation=self._generation,
-                                   error=f"{type(exc).__name__}: {exc}")
-                return False
-            self._base_index = index if not changes.changes else None
-            self._install(current, index, generation)
-            before = signature or {}
-            self._signature = {f: before[f] if f in before else _stat(f) for f in self._watched(current)}
-            self.stats.reloads["ok"] = self.stats.reloads.get("ok", 0) + 1
-            self.last_reload_success = time.time()
-            self.log.info("topology_loaded", reason=reason, generation=generation, changes=len(changes.changes),
-                          **_index_stats(index))
-            return True
-
-    def _install(self, loaded: LoadedTopology, index: Index, generation: int) -> None:
-        assert self.handler is not None
-        self.handler.swap(index)
-        self._generation = generation
-        self._loaded = loaded
+        """Recompile the topology (``loaded``, or its files again) and serve it; False when it is invalid."""
+        return await self.live.reload(loaded, reason=reason)
 
     async def apply_change(self, change: Change) -> LoadedTopology:
-        """Validate ``change`` like a file load and serve the result from the next query on.
-
-        Raises :class:`~dnsemu.topology.changes.ChangeError` (with ``.problems``)
-        and changes nothing when the change does not hold.
-        """
-        if self.handler is None or self._reload_lock is None or self.changes is None:
-            raise RuntimeError("the server is not started")
-        loop = asyncio.get_running_loop()
-        async with self._reload_lock, _building():
-            changes = self.changes
-            saved = (list(changes.changes), changes.current)
-            generation = self._generation + 1
-            try:
-                candidate = await loop.run_in_executor(None, changes.apply, change)
-                try:
-                    index = await loop.run_in_executor(None, compile_topology, candidate, self._options(),
-                                                       generation)
-                except TopologyError as exc:
-                    raise ChangeError(exc.problems) from None
-            except ChangeError as exc:
-                changes.changes[:], changes.current = saved
-                self.change_counts["rejected"] += 1
-                self.log.info("topology_change_rejected", op=change.op, target=change.target,
-                              problems=[str(p) for p in exc.problems])
-                raise
-            self._install(candidate, index, generation)
-            self.change_counts["applied"] += 1
-            self.log.info("topology_changed", op=change.op, target=change.target, generation=generation,
-                          changes=len(changes.changes))
-            return candidate
+        """Validate ``change`` like a file load and serve the result; :class:`ChangeError` when it does not hold."""
+        return await self.live.apply_change(change)
 
     async def reset_changes(self) -> bool:
         """Drop every run-time change and serve the files' topology again; False when there was none."""
-        if self.handler is None or self._reload_lock is None or self.changes is None:
-            raise RuntimeError("the server is not started")
-        async with self._reload_lock:
-            changes = self.changes
-            if not changes.changes:
-                return False
-            generation = self._generation + 1
-            base = changes.base
-            if self._base_index is not None:  # compiled before: a copy with the new generation is enough
-                index = dataclasses.replace(self._base_index, generation=generation)
-            else:
-                loop = asyncio.get_running_loop()
-                index = await loop.run_in_executor(None, compile_topology, base, self._options(), generation)
-            dropped = len(changes.changes)
-            changes.reset()
-            self._base_index = index
-            self._install(base, index, generation)
-            self.log.info("topology_reset", generation=generation, dropped=dropped)
-            return True
-
-    async def _watch(self) -> None:
-        interval = self.settings.watch_interval
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                current = _signature(self._signature)
-                if current != self._signature:
-                    await self.reload(reason="file changed")
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the watcher must survive anything
-                self.record_error(exc)
-                self.log.exception("watch_failed")
-
-
-@contextlib.asynccontextmanager
-async def _building() -> Any:
-    """While a new index is built in a thread, next to the one serving.
-
-    The builder would hold the GIL 5 ms at a time: hand it to the serving thread every 0.5 ms.
-    A build allocates millions of objects, which with the collector on triggers full collections
-    over both indexes (about 100 ms each at 100k records, the GIL held throughout): collect
-    nothing until the new index is in, then freeze what is alive (an index never changes).
-    """
-    switch = sys.getswitchinterval()
-    enabled = gc.isenabled()
-    sys.setswitchinterval(0.0005)
-    gc.disable()
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(switch)
-        if enabled:
-            gc.freeze()
-            gc.enable()
+        return await self.live.reset_changes()
 
 
 async def _flush_every(qlog: Any, interval: float) -> None:
@@ -557,18 +395,3 @@ async def _flush_every(qlog: Any, interval: float) -> None:
         qlog.flush()
 
 
-def _stat(path: str) -> tuple[int, int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
-
-
-def _signature(files: Any) -> Signature:
-    return {f: _stat(f) for f in files}
-
-
-def _index_stats(index: Index) -> dict[str, int]:
-    keys = ("virtual_networks", "on_premises", "private_zones", "private_endpoints", "records")
-    return {k: int(index.stats[k]) for k in keys if k in index.stats}

@@ -1,0 +1,281 @@
+"""The topology being served, over its life: first load, reloads, run-time changes, file watching.
+
+:class:`LiveTopology` owns everything about *which* topology answers and nothing
+about sockets: the server hands it a callback (``install``) that swaps a new
+compiled index into the query handler, and asks it to reload on SIGHUP.
+
+Every new topology is built off the event loop (a worker thread), validated like
+a file load and compiled, then installed with one call, so the very next query
+sees it and no reply mixes two topologies. A reload that fails keeps the old
+topology serving and says why (``last_reload_problems``). Run-time changes go
+through a :class:`~dnsemu.topology.changes.ChangeSet`: a reload of the files
+re-applies the accepted ones on top (``ChangeSet.rebase``), and when they no
+longer hold, the reload is refused like an invalid file.
+
+``build_guard`` wraps every build. A library user gets none; ``dnsemu serve``
+passes one that tunes the process (GIL switch interval, cyclic GC) so that a
+large build does not stall the answers: that is a daemon's business, not a
+library's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
+
+from dnsemu.core.compile import compile_topology
+from dnsemu.core.index import Index, Options
+from dnsemu.topology.changes import Change, ChangeError, ChangeSet
+from dnsemu.topology.errors import TopologyError
+from dnsemu.topology.load import LoadedTopology, load_topology
+
+__all__ = ["BuildGuard", "LiveTopology"]
+
+#: file -> (mtime ns, size, inode), or None where the file cannot be read
+Signature = dict[str, tuple[int, int, int] | None]
+#: wraps each build of a new index (a factory of async context managers)
+BuildGuard = Callable[[], AbstractAsyncContextManager[Any]]
+
+
+@contextlib.asynccontextmanager
+async def _no_guard() -> Any:
+    yield
+
+
+class LiveTopology:
+    """The served topology and its generations; see the module docstring."""
+
+    def __init__(self, path: Path | None, loaded: LoadedTopology | None, *, options: Options,
+                 install: Callable[[Index], None], log: Any, reloads: dict[str, int],
+                 record_error: Callable[[BaseException], None], build_guard: BuildGuard | None = None) -> None:
+        self.options = options
+        self.log = log
+        #: counters of reloads by result ("ok", "failed"), shared with the server's stats
+        self.reloads = reloads
+        #: unix time of the last successful load (the first included)
+        self.last_reload_success: float | None = None
+        #: why the last reload failed, one line per problem
+        self.last_reload_problems: list[str] = []
+        self.change_counts: dict[str, int] = {"applied": 0, "rejected": 0}
+        self.changes: ChangeSet | None = None
+        self._path = path
+        self._loaded = loaded
+        self._install_index = install
+        self._record_error = record_error
+        self._guard: BuildGuard = build_guard or _no_guard
+        self._generation = 0
+        self._base_index: Index | None = None
+        self._signature: Signature = {}
+        self._lock: asyncio.Lock | None = None
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    @property
+    def loaded(self) -> LoadedTopology | None:
+        return self._loaded
+
+    @property
+    def path(self) -> Path | None:
+        """The topology file (None when the topology was given as data)."""
+        if self._loaded is not None:
+            return Path(self._loaded.source.file) if self._loaded.source.file else None
+        return self._path
+
+    @property
+    def active_changes(self) -> int:
+        return len(self.changes.changes) if self.changes is not None else 0
+
+    @property
+    def watched(self) -> bool:
+        """Whether there are files to watch."""
+        return bool(self._signature)
+
+    # ------------------------------------------------------------------ life
+
+    def load(self) -> Index:
+        """The first load and compile (on the caller's thread): generation 1, installed."""
+        self._lock = asyncio.Lock()
+        if self._loaded is None:
+            assert self._path is not None, "no topology: neither a file nor data"
+            self._signature = _signature([str(self._path)])
+            self._loaded = load_topology(self._path)
+        self._generation = 1
+        index = compile_topology(self._loaded, self.options, generation=1)
+        self._base_index = index
+        self.changes = ChangeSet(self._loaded)
+        self.last_reload_success = time.time()
+        self._signature = {f: self._signature.get(f) or _stat(f) for f in _files(self._loaded)}
+        self._install_index(index)
+        return index
+
+    async def reload(self, loaded: LoadedTopology | None = None, *, reason: str = "request") -> bool:
+        """Recompile the topology (``loaded``, or its file again) and swap it in; False when it is invalid.
+
+        ``loaded`` (or the file read again) becomes the new base of the run-time
+        changes, which are re-applied on top of it.
+        """
+        if self._lock is None or self.changes is None:
+            raise RuntimeError("the server is not started")
+        loop = asyncio.get_running_loop()
+        async with self._lock, self._guard():
+            generation = self._generation + 1
+            signature: Signature | None = None
+            changes = self.changes
+            saved = (changes.base, list(changes.changes), changes.current)
+            try:
+                if loaded is None:
+                    path = self.path
+                    if path is None:
+                        why = "the topology was given as data, not read from a file"
+                        self.last_reload_problems = [why]
+                        self.log.warning("topology_reload_skipped", reason=reason, why=why)
+                        return False
+                    signature = _signature(self._signature or [str(path)])
+                    loaded = await loop.run_in_executor(None, load_topology, path)
+                base = loaded
+                current = await loop.run_in_executor(None, changes.rebase, base)
+                index = await loop.run_in_executor(None, compile_topology, current, self.options, generation)
+            except TopologyError as exc:
+                self._failed(saved, signature, [str(p) for p in exc.problems])
+                self.log.error("topology_reload_failed", reason=reason, generation=self._generation,
+                               problems=[str(p) for p in exc.problems], error=str(exc),
+                               changes=len(changes.changes))
+                return False
+            except Exception as exc:
+                self._failed(saved, signature, [f"{type(exc).__name__}: {exc}"])
+                self._record_error(exc)
+                self.log.exception("topology_reload_failed", reason=reason, generation=self._generation,
+                                   error=f"{type(exc).__name__}: {exc}")
+                return False
+            self._base_index = index if not changes.changes else None
+            self._install(current, index, generation)
+            before = signature or {}
+            self._signature = {f: before[f] if f in before else _stat(f) for f in _files(current)}
+            self.reloads["ok"] = self.reloads.get("ok", 0) + 1
+            self.last_reload_success = time.time()
+            self.log.info("topology_loaded", reason=reason, generation=generation, changes=len(changes.changes),
+                          **index_stats(index))
+            return True
+
+    def _failed(self, saved: tuple[Any, list[Change], Any], signature: Signature | None, problems: list[str]) -> None:
+        """Undo a reload that did not hold: the changes as they were, the files judged."""
+        assert self.changes is not None
+        self.changes.base, self.changes.changes[:], self.changes.current = saved
+        if signature is not None:
+            self._signature = signature  # judged: retry when the files change again
+        self.reloads["failed"] = self.reloads.get("failed", 0) + 1
+        self.last_reload_problems = problems
+
+    def _install(self, loaded: LoadedTopology, index: Index, generation: int) -> None:
+        self._install_index(index)
+        self._generation = generation
+        self._loaded = loaded
+
+    async def apply_change(self, change: Change) -> LoadedTopology:
+        """Validate ``change`` like a file load and serve the result from the next query on.
+
+        Raises :class:`~dnsemu.topology.changes.ChangeError` (with ``.problems``)
+        and changes nothing when the change does not hold.
+        """
+        if self._lock is None or self.changes is None:
+            raise RuntimeError("the server is not started")
+        loop = asyncio.get_running_loop()
+        async with self._lock, self._guard():
+            changes = self.changes
+            saved = (list(changes.changes), changes.current)
+            generation = self._generation + 1
+            try:
+                candidate = await loop.run_in_executor(None, changes.apply, change)
+                try:
+                    index = await loop.run_in_executor(None, compile_topology, candidate, self.options, generation)
+                except TopologyError as exc:
+                    raise ChangeError(exc.problems) from None
+            except ChangeError as exc:
+                changes.changes[:], changes.current = saved
+                self.change_counts["rejected"] += 1
+                self.log.info("topology_change_rejected", op=change.op, target=change.target,
+                              problems=[str(p) for p in exc.problems])
+                raise
+            self._install(candidate, index, generation)
+            self.change_counts["applied"] += 1
+            self.log.info("topology_changed", op=change.op, target=change.target, generation=generation,
+                          changes=len(changes.changes))
+            return candidate
+
+    async def reset_changes(self) -> bool:
+        """Drop every run-time change and serve the files' topology again; False when there was none."""
+        if self._lock is None or self.changes is None:
+            raise RuntimeError("the server is not started")
+        async with self._lock:
+            changes = self.changes
+            if not changes.changes:
+                return False
+            generation = self._generation + 1
+            base = changes.base
+            if self._base_index is not None:  # compiled before: a copy with the new generation is enough
+                index = dataclasses.replace(self._base_index, generation=generation)
+            else:
+                loop = asyncio.get_running_loop()
+                index = await loop.run_in_executor(None, compile_topology, base, self.options, generation)
+            dropped = len(changes.changes)
+            changes.reset()
+            self._base_index = index
+            self._install(base, index, generation)
+            self.log.info("topology_reset", generation=generation, dropped=dropped)
+            return True
+
+    async def settled(self) -> None:
+        """Wait for the reload or change in progress, if any, to finish."""
+        assert self._lock is not None
+        async with self._lock:
+            pass
+
+    async def watch(self, interval: float) -> None:
+        """Poll the topology's files every ``interval`` seconds; reload when one changes. Runs until cancelled."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if _signature(self._signature) != self._signature:
+                    await self.reload(reason="file changed")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the watcher must survive anything
+                self._record_error(exc)
+                self.log.exception("watch_failed")
+
+
+def _files(loaded: LoadedTopology) -> list[str]:
+    """Every file the topology was read from (the topology file, zone files, includes)."""
+    files = list(loaded.files)
+    if not files and loaded.source.file:
+        files = [loaded.source.file]
+    return files
+
+
+def _stat(path: str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def _signature(files: Any) -> Signature:
+    return {f: _stat(f) for f in files}
+
+
+def index_stats(index: Index) -> dict[str, int]:
+    """What a log line says of a compiled index."""
+    keys = ("virtual_networks", "on_premises", "private_zones", "private_endpoints", "records")
+    return {k: int(index.stats[k]) for k in keys if k in index.stats}
