@@ -93,12 +93,25 @@ def error(reply: tuple[int, dict[str, str], bytes]) -> tuple[int, str]:
     return status, json.loads(body)["error"]
 
 
-def no_internal_error(emulator: Emulator, logs: LogSink) -> None:
-    """Nothing reached the traceback path: no error log line, no internal-error count, nothing for check()."""
-    assert not logs.events("http_connection_failed") and not logs.events("http_internal_error")
-    assert emulator.server.http_errors == 0
-    assert emulator.metric("dnsemu_internal_errors_total", {"where": "http"}) == 0
-    emulator.check()
+class NoInternalError:
+    """Nothing reaches the traceback path from here on: no error log line, no internal-error count, nothing for
+    ``check()`` (the log sink is the session's, so only lines logged after the start count)."""
+
+    EVENTS = ("http_connection_failed", "http_internal_error")
+
+    def __init__(self, emulator: Emulator, logs: LogSink) -> None:
+        self.emulator, self.logs = emulator, logs
+        self.before = self._logged()
+        self.errors = emulator.server.http_errors
+
+    def _logged(self) -> int:
+        return sum(len(self.logs.events(name)) for name in self.EVENTS)
+
+    def check(self) -> None:
+        assert self._logged() == self.before, [e for n in self.EVENTS for e in self.logs.events(n)][-3:]
+        assert self.emulator.server.http_errors == self.errors
+        assert self.emulator.metric("dnsemu_internal_errors_total", {"where": "http"}) == self.errors
+        self.emulator.check()
 
 
 # --------------------------------------------------------------------------- header parsing: ASCII only
@@ -118,6 +131,7 @@ def no_internal_error(emulator: Emulator, logs: LogSink) -> None:
     b"5 5",
 ])
 def test_content_length_is_ascii_digits(api: Emulator, server_logs: LogSink, length: bytes) -> None:
+    watch = NoInternalError(api, server_logs)
     request = b"PUT " + RECORD_PATH.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: " + length + \
         b"\r\nContent-Type: application/json\r\n\r\n" + RECORD
     status, headers, body = exchange(api, request)
@@ -125,7 +139,7 @@ def test_content_length_is_ascii_digits(api: Emulator, server_logs: LogSink, len
     assert headers["connection"] == "close"
     message = json.loads(body)["message"]
     assert message.isascii() and len(message) < 200, message  # quoted short and escaped
-    no_internal_error(api, server_logs)
+    watch.check()
     assert api.server.active_changes == 0
 
 
@@ -152,11 +166,12 @@ def test_content_length_is_ascii_digits(api: Emulator, server_logs: LogSink, len
     (b"GET /healthz HTTP/1.1\r\n\r\n", "bad_host"),  # RFC 9112 section 3.2: HTTP/1.1 needs Host
 ])
 def test_malformed_requests_are_400(api: Emulator, server_logs: LogSink, data: bytes, code: str) -> None:
+    watch = NoInternalError(api, server_logs)
     status, headers, body = exchange(api, data)
     assert (status, json.loads(body)["error"]) == (400, code)
     assert headers["connection"] == "close"
     assert json.loads(body)["message"].replace("\u00a7", "").isascii()  # input quoted escaped
-    no_internal_error(api, server_logs)
+    watch.check()
 
 
 def test_a_double_slash_is_a_path_not_a_host(api: Emulator) -> None:
@@ -372,6 +387,7 @@ def test_health_answers_while_slow_connections_hold_every_slot(server_logs: LogS
         http_server = emulator.server.http
         assert http_server is not None
         cap = http_server.max_connections
+        watch = NoInternalError(emulator, server_logs)
         slow = Slowloris(emulator.server.http_address, 200)
         try:
             wait_for(lambda: len(http_server.connections) == cap)
@@ -396,7 +412,7 @@ def test_health_answers_while_slow_connections_hold_every_slot(server_logs: LogS
             slow.close()
         wait_for(lambda: not http_server.connections)
         assert get(emulator, "/v1/changes", b"127.0.0.1")[0] == 200
-        no_internal_error(emulator, server_logs)
+        watch.check()
 
 
 def test_over_the_cap_a_probe_cannot_send_a_body_or_dawdle(server_logs: LogSink) -> None:
@@ -404,6 +420,7 @@ def test_over_the_cap_a_probe_cannot_send_a_body_or_dawdle(server_logs: LogSink)
         http_server = emulator.server.http
         assert http_server is not None
         http_server.max_connections = 1
+        watch = NoInternalError(emulator, server_logs)
         with socket.create_connection(emulator.server.http_address, timeout=5) as holder:
             holder.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
             wait_for(lambda: len(http_server.connections) == 1)
@@ -416,7 +433,7 @@ def test_over_the_cap_a_probe_cannot_send_a_body_or_dawdle(server_logs: LogSink)
                 status, _, body = read_response(dawdler)
             assert (status, json.loads(body)["error"]) == (408, "timeout")
             assert time.monotonic() - started < 60  # a short timeout over the cap, not http-timeout's 120 s
-        no_internal_error(emulator, server_logs)
+        watch.check()
 
 
 # --------------------------------------------------------------------------- the container's health check
