@@ -56,8 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"not an http URL: {options.url}", file=sys.stderr)
         return 2
     request = urllib.request.Request(options.url, headers={"Accept": "application/json"})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via an http_proxy variable
     try:
-        with urllib.request.urlopen(request, timeout=options.timeout) as response:
+        with opener.open(request, timeout=options.timeout) as response:
             print(_summary(response.status, response.read(4096)))
             return 0 if response.status == 200 else 1
     except urllib.error.HTTPError as exc:
