@@ -289,7 +289,7 @@ class DnsServer:
 
     async def _start_http(self) -> None:
         from dnsemu.api import Api
-        from dnsemu.http import HttpServer
+        from dnsemu.http import HostPolicy, HttpServer
 
         settings = self.settings
         host, port = settings.http_address
@@ -306,7 +306,9 @@ class DnsServer:
             raise ListenError(exc, f"{settings.http_listen} (HTTP)") from None
         api = Api(self)
         self.http = HttpServer(api.handle, max_body=settings.http_max_body, timeout=settings.http_timeout,
-                               on_error=self.record_error)
+                               on_error=self.record_error,
+                               host_policy=HostPolicy.for_listener(host, settings.http_allowed_hosts),
+                               priority_paths=("/healthz", "/readyz"))
         try:
             await self.http.start(sock)
         except BaseException:
