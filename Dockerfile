@@ -59,12 +59,13 @@ EXPOSE 53/udp 53/tcp 9153
 
 USER 65532:65532
 
-# `dnsemu query` is the standard library only: no dig in the image. Any reply counts
-# (a REFUSED is a live server); a timeout or a malformed reply does not. It asks for
-# 10.in-addr.arpa SOA, a zone every view answers itself (RFC 6303): never forwarded,
-# so a slow upstream cannot make the emulator look unhealthy.
+# The health check reads GET /readyz on the HTTP listener (--http, in the default arguments
+# below) with the standard library's urllib: 200 once the topology is loaded and every DNS
+# socket is bound. /healthz and /readyz are answered even while slow or hostile clients
+# hold every HTTP connection slot, so they cannot get a healthy server restarted. The
+# Host it sends, 127.0.0.1:9153, is one the listener answers (SECURITY.md).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-    CMD ["dnsemu", "query", "10.in-addr.arpa", "SOA", "--server", "127.0.0.1:53", "--timeout", "2"]
+    CMD ["python", "-m", "dnsemu.healthcheck", "http://127.0.0.1:9153/readyz", "--timeout", "2"]
 
 # dnsemu stops on SIGTERM: it closes its sockets, finishes in-flight queries and exits 0.
 STOPSIGNAL SIGTERM

@@ -21,7 +21,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from dnsemu.http.api import Api
-from dnsemu.http.listener import HttpServer
+from dnsemu.http.listener import HostPolicy, HttpServer
 from dnsemu.http.metrics import create_registry
 from dnsemu.server.live import BuildGuard
 from dnsemu.server.server import DnsServer, ListenError, ready_line
@@ -77,7 +77,9 @@ class App:
             raise ListenError(exc, f"{settings.http_listen} (HTTP)") from None
         api = Api(self.server, self.registry)
         http = HttpServer(api.handle, max_body=settings.http_max_body, timeout=settings.http_timeout,
-                          on_error=self.server.record_error)
+                          on_error=self.server.record_error,
+                          host_policy=HostPolicy.for_listener(host, settings.http_allowed_hosts),
+                          priority_paths=("/healthz", "/readyz"))
         try:
             await http.start(sock)
         except BaseException:

@@ -536,7 +536,8 @@ def test_keep_alive_and_pipelining(api: Emulator) -> None:
         assert conn.getresponse().read() and conn.sock.getsockname() == local  # the same connection
     finally:
         conn.close()
-    two = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    two = (b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+           b"GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
     with raw(api, two) as sock:
         first = read_response(sock)
         rest = first[3]
@@ -555,7 +556,7 @@ def test_http_1_0_closes_unless_asked(api: Emulator) -> None:
 def test_expect_continue_and_body_limits() -> None:
     with Emulator(TEST_TOPOLOGY, http=True, http_max_body=1024, query_log=False) as small:
         body = json.dumps(dict(NEW_PE, padding="x" * 2000)).encode()
-        head = (f"PUT /v1/private-endpoints/pe-x HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        head = (f"PUT /v1/private-endpoints/pe-x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(body)}\r\n").encode()
         with raw(small, head + b"Expect: 100-continue\r\n\r\n") as sock:  # refused before the body is sent
             status, headers, data, _ = read_response(sock)
@@ -564,8 +565,8 @@ def test_expect_continue_and_body_limits() -> None:
         error_of(call(small, "PUT", "/v1/private-endpoints/pe-x", body,
                       headers={"Content-Type": "application/json"}), 413, "body_too_large")
         ok = json.dumps(NEW_PE).encode()
-        head = (f"PUT /v1/private-endpoints/pe-newstore HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(ok)}\r\nExpect: 100-continue\r\n\r\n").encode()
+        head = (f"PUT /v1/private-endpoints/pe-newstore HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(ok)}\r\nExpect: 100-continue\r\n\r\n").encode()
         with raw(small, head) as sock:
             assert sock.recv(64).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
             sock.sendall(ok)
@@ -592,7 +593,7 @@ def test_malformed_requests(api: Emulator, data: bytes, status: int, code: str) 
 
 def test_timeouts_and_connection_limits() -> None:
     with Emulator(TEST_TOPOLOGY, http=True, http_timeout=0.3, query_log=False) as quick:
-        with raw(quick, b"GET /healthz HTTP/1.1\r\nHost: x\r\n") as sock:  # the blank line never comes
+        with raw(quick, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n") as sock:  # the blank line never comes
             status, _, body, _ = read_response(sock)
             assert status == 408 and json.loads(body)["error"] == "timeout"
         with socket.create_connection(quick.app.http_address, timeout=5) as idle:
@@ -602,8 +603,10 @@ def test_timeouts_and_connection_limits() -> None:
         assert http_server is not None
         http_server.max_connections = 1
         with socket.create_connection(quick.app.http_address, timeout=5):
-            busy = call(quick, "GET", "/healthz")
+            busy = call(quick, "GET", "/v1/changes")
             assert busy.status == 503 and busy.json["error"] == "busy"
+            assert busy.headers["connection"] == "close" and busy.headers["retry-after"] == "1"
+            assert call(quick, "GET", "/healthz").status == 200  # probes pass the cap (tests/test_http_hostile.py)
 
 
 def test_stop_closes_the_listener() -> None:

@@ -19,14 +19,14 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from dnsemu.cli import query
-from dnsemu.dns import probe
+from dnsemu import healthcheck
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -248,12 +248,19 @@ def test_healthcheck_asks_the_server_itself_without_dig() -> None:
         assert flag in health.args
     command = health.exec_form()
     assert command is not None, "HEALTHCHECK CMD in exec form: the slim image needs no shell for it"
-    assert "dig" not in command and "kdig" not in command
-    assert command[:2] == ["dnsemu", "query"]
-    options = query.build_parser().parse_args(command[2:])  # the real flags of `dnsemu query`
-    assert probe.parse_server(options.server) == ("127.0.0.1", 53)
+    assert "dig" not in command and "kdig" not in command and "curl" not in command and "wget" not in command
+    assert command[:3] == ["python", "-m", "dnsemu.healthcheck"], "the standard library only (urllib)"
+    options = healthcheck.build_parser().parse_args(command[3:])  # the real flags of the health check
+    url = urlsplit(options.url)
+    assert url.path in ("/readyz", "/healthz"), "the probes that pass the HTTP connection cap"
+    assert url.hostname == "127.0.0.1", "a Host the listener answers (SECURITY.md)"
     check_timeout = float(re.search(r"--timeout=(\d+)s", health.args).group(1))
     assert options.timeout < check_timeout, "the probe gives up before Docker kills it"
+    # and the default arguments serve HTTP where it asks
+    serve = pytest.importorskip("dnsemu.cli.serve")
+    settings = serve_settings(serve, FINAL.last("CMD").exec_form())
+    assert settings.http and settings.http_address[1] == url.port
+    assert settings.http_address[0] in ("0.0.0.0", "127.0.0.1")  # reached at 127.0.0.1 inside the container
 
 
 def test_stops_on_sigterm() -> None:

@@ -61,6 +61,8 @@ def _default_text(name: str, field: Any) -> str:
         return "zones/topology.yaml of the current directory or of the source checkout"
     if name == "forward_external":
         return "auto"
+    if name == "http_allowed_hosts":
+        return "the listener's own addresses, and localhost"
     default = field.get_default(call_default_factory=True)
     if default is None:
         return "none"
@@ -102,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _metavar(name: str) -> str:
     special = {"listen": "HOST:PORT", "upstreams": "ADDRESS[:PORT]", "ecs_trusted": "CIDR", "topology": "PATH",
                "ready_file": "PATH", "workers": "N", "tcp_max_message": "OCTETS", "udp_payload_size": "OCTETS",
-               "cache_size": "ENTRIES", "http_listen": "HOST:PORT", "api_token": "TOKEN", "http_max_body": "OCTETS"}
+               "cache_size": "ENTRIES", "http_listen": "HOST:PORT", "api_token": "TOKEN", "http_max_body": "OCTETS",
+               "http_allowed_hosts": "HOST"}
     if name in special:
         return special[name]
     return "SECONDS" if Settings.model_fields[name].annotation is float else "N"

@@ -42,6 +42,10 @@ Security: mutating routes answer 403 unless ``api_changes`` is on; with
 ``api_token`` every ``/v1`` route but the OpenAPI document wants
 ``Authorization: Bearer TOKEN``; ``/healthz``, ``/readyz`` and ``/metrics``
 stay open (probes and scrapers). The listener binds loopback by default.
+Before a request reaches these routes, :mod:`dnsemu.http` has refused a ``Host``
+that does not name the listener (421) and a change sent from another web page's
+``Origin`` (403), and answers ``/healthz`` and ``/readyz`` even over its
+connection cap.
 """
 
 from __future__ import annotations

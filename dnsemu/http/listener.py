@@ -6,9 +6,25 @@ Only what a scraper, ``curl`` and a test-suite client need: requests with a
 ``Expect: 100-continue``, and ``HEAD``. Everything else is refused with a
 status and a one-line JSON error, never a 500: chunked request bodies (501), a
 body over ``max_body`` (413), headers over ``max_header`` (431), a malformed
-request line or header (400), a request that takes longer than ``timeout`` to
-arrive (408). A connection idle for ``timeout`` between requests is closed
-quietly, and at most ``max_connections`` are served at once (more get 503).
+request line or header (400: anything outside the ASCII grammar of RFC 9112,
+a control character in a header value, a ``Content-Length`` that is not ASCII
+digits), a request that takes longer than ``timeout`` to arrive (408). A
+connection idle for ``timeout`` between requests is closed quietly.
+
+Who may ask (:class:`HostPolicy`): an HTTP/1.1 request without exactly one
+valid ``Host`` is 400 (RFC 9112 §3.2); a ``Host`` that does not name this
+listener is 421 Misdirected Request, so a web page that reaches a loopback
+listener through DNS rebinding (its own name, resolved to 127.0.0.1) is
+answered nothing; a request with an unsafe method (anything but GET, HEAD,
+OPTIONS, TRACE) whose ``Origin`` is not this listener's own origin is 403, so
+a page elsewhere cannot post to it either.
+
+At most ``max_connections`` are served at once. A connection over the cap is
+still accepted, but only for the ``priority_paths`` (the health probes): its
+request must arrive within a couple of seconds, a GET or HEAD of one of those
+paths is answered, anything else is 503, and the connection closes. At most
+``max_overflow`` such connections are held; a new one pushes out the oldest, so
+slow clients holding every slot cannot starve a probe.
 
 The application is one coroutine, ``app(request) -> Response``; an exception
 it lets through is a bug: answered 500, logged with its traceback, counted, and
@@ -22,10 +38,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -33,10 +50,21 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from dnsemu.logs import get_logger
 
-__all__ = ["HttpError", "HttpServer", "Request", "Response", "json_response"]
+__all__ = ["Authority", "HostPolicy", "HttpError", "HttpServer", "Request", "Response", "json_response",
+           "parse_authority"]
 
-_TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-_REQUEST_LINE = re.compile(rb"^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) HTTP/(\d)\.(\d)$")
+# Every pattern is matched whole (fullmatch) and spells its characters out: no \d or \w, which in a str
+# pattern would take any Unicode digit or letter.
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_REQUEST_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([!-~]+) HTTP/([0-9])\.([0-9])")
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # CTLs but HTAB: never in a field value (RFC 9110 §5.5)
+_DIGITS = re.compile(r"[0-9]{1,18}")
+_REG_NAME = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=%]*")  # RFC 3986 reg-name, ASCII only
+_PORT = re.compile(r"[0-9]{0,5}")
+_ORIGIN = re.compile(r"(https?)://([^/?#\s]+)", re.IGNORECASE)
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})  # RFC 9110 §9.2.1
+_OVERFLOW_TIMEOUT = 2.0  # seconds a connection over the cap has to send its (health) request
+_OVERFLOW_MAX_HEADER = 8192
 _READ_CHUNK_PAUSE = 256 * 1024  # pause reading when this much is buffered beyond what a request may hold
 
 
@@ -86,6 +114,142 @@ def json_response(status: int, data: Any, *, headers: list[tuple[str, str]] | No
     return Response(status, body, "application/json", [("Cache-Control", "no-store"), *(headers or [])])
 
 
+def excerpt(text: str | bytes, limit: int = 40) -> str:
+    """A short, escaped quotation of untrusted input, fit for an error message or a log line."""
+    shown = text[:limit]
+    quoted = ascii(shown) if isinstance(shown, str) else repr(shown)
+    return quoted + ("..." if len(text) > limit else "")
+
+
+# --------------------------------------------------------------------------- Host and Origin
+
+
+@dataclass(frozen=True)
+class Authority:
+    """``host[:port]`` of a Host header, an absolute URL or an Origin: the host lower-cased, without a trailing
+    dot, an IPv6 address without brackets; ``ip`` when the host is an IP address literal."""
+
+    host: str
+    port: int | None = None
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None
+
+
+def parse_authority(text: str) -> Authority:
+    """``host[:port]`` (RFC 3986 authority without userinfo) → :class:`Authority`; ValueError when malformed."""
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise ValueError("an IPv6 address without its closing ']'")
+        inside, rest = text[1:end], text[end + 1 :]
+        if not inside.isascii():
+            raise ValueError("not ASCII")
+        ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.IPv6Address(inside)
+        host = str(ip)
+    else:
+        host, colon, port_text = text.partition(":")
+        rest = colon + port_text
+        if not _REG_NAME.fullmatch(host):
+            raise ValueError("a host name holds a character a host name cannot hold")
+        host = host.lower()
+        if host.endswith(".") and host != ".":
+            host = host[:-1]
+        try:
+            ip = ipaddress.IPv4Address(host)  # the dotted quad only: "127.1" or "0x7f.0.0.1" stay names
+        except ValueError:
+            ip = None
+    port = None
+    if rest:
+        if rest[0] != ":" or not _PORT.fullmatch(rest[1:]):
+            raise ValueError("the port is not ASCII digits")
+        if rest[1:]:
+            port = int(rest[1:])
+            if port > 65535:
+                raise ValueError("the port is over 65535")
+    return Authority(host, port, ip)
+
+
+def normalise_host(name: str) -> str:
+    """An entry of an allowed-hosts list as :class:`HostPolicy` compares it: ``*``, a lower-case name without a
+    trailing dot, or an IP address (IPv6 with or without brackets). ValueError when it is neither."""
+    name = name.strip()
+    if name == "*":
+        return name
+    text = name[1:-1] if name.startswith("[") and name.endswith("]") else name
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        pass
+    authority = parse_authority(name)
+    if authority.port is not None or ":" in name or not authority.host or authority.host == ".":
+        raise ValueError(f"{name!r} is not a host name or an IP address (no port: any port is accepted)")
+    return authority.host
+
+
+class HostPolicy:
+    """Which ``Host`` values name this listener (see :meth:`for_listener`)."""
+
+    LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+    def __init__(self, names: Iterable[str] = (), *, ip_literals: bool = False, any_host: bool = False) -> None:
+        self.names = frozenset(normalise_host(n) for n in names)
+        self.ip_literals = ip_literals
+        self.any_host = any_host or "*" in self.names
+
+    @classmethod
+    def for_listener(cls, address: str, allowed: Iterable[str] = ()) -> HostPolicy:
+        """The policy of a listener bound to ``address``, plus the names in ``allowed`` (``*``: any Host).
+
+        Bound to loopback: ``localhost``, ``127.0.0.1``, ``::1`` and the bound address. Bound elsewhere (a
+        wildcard included): ``localhost``, the bound address and every IP address literal, because such a
+        listener is reached under addresses it cannot know (NAT, published ports). Either way no other *name*
+        passes unless listed: DNS rebinding needs a name the attacker owns, and an IP literal in Host means the
+        browser connected to that very address, so its page came from there.
+        """
+        ip = ipaddress.ip_address(address)
+        names = {"localhost", *allowed}
+        if ip.is_loopback:
+            return cls({*names, *cls.LOOPBACK_NAMES, str(ip)})
+        if not ip.is_unspecified:
+            names.add(str(ip))
+        return cls(names, ip_literals=True)
+
+    def allows(self, authority: Authority) -> bool:
+        return (self.any_host or authority.host in self.names
+                or (self.ip_literals and authority.ip is not None))
+
+    def describe(self) -> str:
+        if self.any_host:
+            return "any"
+        shown = sorted(f"[{n}]" if ":" in n else n for n in self.names)
+        return ", ".join(shown) + (" or an IP address" if self.ip_literals else "")
+
+
+def _default_port(scheme: str) -> int:
+    return 443 if scheme == "https" else 80
+
+
+def _check_origin(origin: str, authority: Authority, policy: HostPolicy) -> None:
+    """A browser sends ``Origin`` with every cross-origin request and with every POST/PUT/DELETE/PATCH: refuse
+    any origin but this listener's own (the one the request's Host names), and any ``null`` or malformed one."""
+    refused = HttpError(403, "origin_not_allowed", f"Origin {excerpt(origin)} is not this server's origin; "
+                                                   "changes are not accepted from other web pages")
+    match = _ORIGIN.fullmatch(origin)
+    if match is None:
+        raise refused
+    scheme = match.group(1).lower()
+    try:
+        other = parse_authority(match.group(2))
+    except ValueError:
+        raise refused from None
+    if not policy.allows(other) or other.host != authority.host:
+        raise refused
+    origin_port = other.port if other.port is not None else _default_port(scheme)
+    if authority.port is not None and origin_port != authority.port:
+        raise refused
+    if authority.port is None and origin_port != _default_port(scheme):
+        raise refused
+
+
 App = Callable[[Request], Awaitable[Response]]
 
 
@@ -106,6 +270,7 @@ class _Connection(asyncio.Protocol):
         self._writable = asyncio.Event()
         self._writable.set()
         self.busy = False  # between the first octet of a request and its response
+        self.overflow = False  # accepted over the cap: one request, for the priority paths only
 
     # -- asyncio.Protocol
 
@@ -113,13 +278,24 @@ class _Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         self.peer = transport.get_extra_info("peername")
         server = self.server
-        if server.closing or len(server.connections) >= server.max_connections:
-            response = HttpError(503, "busy", "too many HTTP connections; try again").response()
+        if server.closing:
+            response = HttpError(503, "busy", "the server is stopping").response()
             transport.write(_encode(response, keep_alive=False, head=False))  # type: ignore[attr-defined]
             transport.close()
             self.closed = True
             return
-        server.connections.add(self)
+        if len(server.connections) >= server.max_connections:
+            self.overflow = True
+            server.overflow[self] = None
+            while len(server.overflow) > server.max_overflow:  # the oldest makes room: a probe is never starved
+                oldest = next(iter(server.overflow))
+                del server.overflow[oldest]
+                oldest.closed = True
+                oldest._data.set()
+                if oldest.transport is not None:
+                    oldest.transport.abort()
+        else:
+            server.connections.add(self)
         self.task = asyncio.get_running_loop().create_task(self._run())
 
     def data_received(self, data: bytes) -> None:
@@ -140,6 +316,7 @@ class _Connection(asyncio.Protocol):
         self._data.set()
         self._writable.set()
         self.server.connections.discard(self)
+        self.server.overflow.pop(self, None)
 
     def pause_writing(self) -> None:
         self._writable.clear()
@@ -169,17 +346,18 @@ class _Connection(asyncio.Protocol):
     async def _run(self) -> None:
         server = self.server
         loop = asyncio.get_running_loop()
+        timeout = min(server.timeout, _OVERFLOW_TIMEOUT) if self.overflow else server.timeout
         try:
             while not server.closing:
                 # wait for the first octet of a request: an idle connection just closes
-                idle_deadline = loop.time() + server.timeout
+                idle_deadline = loop.time() + timeout
                 while not self.buf:
                     try:
                         await self._wait_data(idle_deadline)
                     except (TimeoutError, _Closed):
                         return
                 self.busy = True
-                deadline = loop.time() + server.timeout
+                deadline = loop.time() + timeout
                 try:
                     request, keep_alive = await self._read_request(deadline)
                 except HttpError as exc:
@@ -189,12 +367,12 @@ class _Connection(asyncio.Protocol):
                     return
                 except TimeoutError:
                     await self._send(HttpError(408, "timeout", f"the request did not arrive within "
-                                                               f"{server.timeout:g} s").response(),
+                                                               f"{timeout:g} s").response(),
                                      keep_alive=False, head=False)
                     await self._linger()
                     return
                 response = await server.dispatch(request)
-                keep_alive = keep_alive and not server.closing
+                keep_alive = keep_alive and not server.closing and not self.overflow
                 await self._send(response, keep_alive=keep_alive, head=request.method == "HEAD")
                 self.busy = False
                 if not keep_alive:
@@ -211,31 +389,39 @@ class _Connection(asyncio.Protocol):
 
     async def _read_request(self, deadline: float) -> tuple[Request, bool]:
         server = self.server
+        max_header = min(server.max_header, _OVERFLOW_MAX_HEADER) if self.overflow else server.max_header
         while True:
             end = self.buf.find(b"\r\n\r\n")
             if end >= 0:
                 break
-            if len(self.buf) > server.max_header:
+            if len(self.buf) > max_header:
                 raise HttpError(431, "headers_too_large", f"the request line and headers exceed "
-                                                          f"{server.max_header} octets")
+                                                          f"{max_header} octets")
             try:
                 await self._wait_data(deadline)
             except _Closed:
                 raise _Closed from None
-        if end > server.max_header:
-            raise HttpError(431, "headers_too_large", f"the request line and headers exceed {server.max_header} octets")
+        if end > max_header:
+            raise HttpError(431, "headers_too_large", f"the request line and headers exceed {max_header} octets")
         head = bytes(self.buf[:end])
         del self.buf[: end + 4]
         method, target, version, headers = _parse_head(head)
+        path, segments, query, target_authority = _parse_target(target)
         if "transfer-encoding" in headers:
             raise HttpError(501, "chunked_not_supported", "request bodies must be sent with Content-Length; "
                                                           "Transfer-Encoding is not supported")
         length_text = headers.get("content-length", "0")
-        if not length_text.isdigit() or len(length_text) > 18:
-            raise HttpError(400, "bad_content_length", f"Content-Length {length_text!r} is not a number of octets")
+        if not _DIGITS.fullmatch(length_text):
+            raise HttpError(400, "bad_content_length", f"Content-Length {excerpt(length_text)} is not a number of "
+                                                       "octets in ASCII digits")
         length = int(length_text)
         if length > server.max_body:
             raise HttpError(413, "body_too_large", f"the body has {length} octets; the limit is {server.max_body}")
+        _check_host(method, version, headers, target_authority, server.host_policy)
+        if self.overflow and (length or method not in ("GET", "HEAD") or path not in server.priority_paths):
+            raise HttpError(503, "busy", f"too many HTTP connections ({server.max_connections}); only "
+                                         f"{', '.join(sorted(server.priority_paths)) or 'nothing'} is answered "
+                                         "until one closes; try again", headers=[("Retry-After", "1")])
         if length and headers.get("expect", "").lower() == "100-continue" and len(self.buf) < length:
             assert self.transport is not None
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -248,16 +434,6 @@ class _Connection(asyncio.Protocol):
         del self.buf[:length]
         connection = {t.strip().lower() for t in headers.get("connection", "").split(",")}
         keep_alive = "keep-alive" in connection if version == (1, 0) else "close" not in connection
-        parts = urlsplit(target)
-        try:
-            query = parse_qs(parts.query, keep_blank_values=True, strict_parsing=False, max_num_fields=100)
-        except ValueError as exc:
-            raise HttpError(400, "bad_query", f"the query string does not parse: {exc}") from None
-        try:
-            path = unquote(parts.path, errors="strict")
-            segments = tuple(unquote(s, errors="strict") for s in parts.path.split("/")[1:])
-        except UnicodeDecodeError:
-            raise HttpError(400, "bad_request_line", "the path is not UTF-8 once percent-decoded") from None
         return Request(method, target, path, query, headers, body, self.peer, segments), keep_alive
 
     async def _linger(self, seconds: float = 2.0) -> None:
@@ -290,9 +466,10 @@ class _Connection(asyncio.Protocol):
 
 def _parse_head(head: bytes) -> tuple[str, str, tuple[int, int], dict[str, str]]:
     lines = head.split(b"\r\n")
-    match = _REQUEST_LINE.match(lines[0])
+    match = _REQUEST_LINE.fullmatch(lines[0])
     if match is None:
-        raise HttpError(400, "bad_request_line", "the request line is not METHOD TARGET HTTP/1.x")
+        raise HttpError(400, "bad_request_line", "the request line is not METHOD TARGET HTTP/1.x (in printable "
+                                                 "ASCII, one space apart)")
     method, target, major, minor = match.groups()
     if major != b"1":
         raise HttpError(505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are served")
@@ -301,21 +478,80 @@ def _parse_head(head: bytes) -> tuple[str, str, tuple[int, int], dict[str, str]]
         if not line or line[:1] in (b" ", b"\t"):
             raise HttpError(400, "bad_header", "folded or empty header lines are not allowed")
         name, sep, value = line.partition(b":")
-        if not sep or not _TOKEN.match(name):
-            raise HttpError(400, "bad_header", f"malformed header line {line[:60]!r}")
-        try:
-            text = value.strip().decode("latin-1")
-        except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes everything
-            raise HttpError(400, "bad_header", "undecodable header") from None
+        if not sep or not _TOKEN.fullmatch(name):
+            raise HttpError(400, "bad_header", f"malformed header line {excerpt(line, 60)}")
+        value = value.strip(b" \t")
+        if _CONTROL.search(value):
+            raise HttpError(400, "bad_header", f"the value of {excerpt(name)} holds a control character")
+        text = value.decode("latin-1")  # obs-text (0x80-0xff) stays as it came: never a digit, a name or a token
         key = name.decode("ascii").lower()
-        if key == "content-length" and key in headers and headers[key] != text:
-            raise HttpError(400, "bad_content_length", "conflicting Content-Length headers")
+        if key in headers and key in ("content-length", "host"):
+            if key == "host":
+                raise HttpError(400, "bad_host", "more than one Host header (RFC 9112 §3.2)")
+            if headers[key] != text:
+                raise HttpError(400, "bad_content_length", "conflicting Content-Length headers")
         headers[key] = f"{headers[key]}, {text}" if key in headers and key != "content-length" else text
+    return method.decode("ascii"), target.decode("ascii"), (int(major), int(minor)), headers
+
+
+def _parse_target(target: str) -> tuple[str, tuple[str, ...], dict[str, list[str]], Authority | None]:
+    """The request target (ASCII, no controls) → path, its percent-decoded segments, the query, and the authority
+    of an absolute-form target (RFC 9112 §3.2: origin-form ``/path?query`` or absolute-form ``http://host/path``)."""
+    authority = None
+    if target.startswith("/"):
+        raw_path, _, raw_query = target.partition("?")
+        if "#" in target:
+            raise HttpError(400, "bad_request_line", "a request target has no fragment (#)")
+    elif target[:8].lower().startswith(("http://", "https://")):
+        try:
+            parts = urlsplit(target)
+            if parts.fragment or "@" in parts.netloc or not parts.netloc:
+                raise ValueError("fragment, userinfo or no host")
+            authority = parse_authority(parts.netloc)
+        except ValueError:
+            raise HttpError(400, "bad_request_line", f"the request target {excerpt(target)} is not an absolute "
+                                                     "http URL") from None
+        raw_path, raw_query = parts.path or "/", parts.query
+    else:
+        raise HttpError(400, "bad_request_line", f"the request target {excerpt(target)} is neither a path (/...) "
+                                                 "nor an absolute http URL")
     try:
-        target_text = target.decode("ascii")
+        query = parse_qs(raw_query, keep_blank_values=True, strict_parsing=False, max_num_fields=100)
+    except ValueError as exc:
+        raise HttpError(400, "bad_query", f"the query string does not parse: {exc}") from None
+    try:
+        path = unquote(raw_path, errors="strict")
+        segments = tuple(unquote(s, errors="strict") for s in raw_path.split("/")[1:])
     except UnicodeDecodeError:
-        raise HttpError(400, "bad_request_line", "the request target must be ASCII (percent-encode it)") from None
-    return method.decode("ascii"), target_text, (int(major), int(minor)), headers
+        raise HttpError(400, "bad_request_line", "the path is not UTF-8 once percent-decoded") from None
+    return path, segments, query, authority
+
+
+def _check_host(method: str, version: tuple[int, int], headers: dict[str, str], target_authority: Authority | None,
+                policy: HostPolicy) -> None:
+    """400 without one valid Host on HTTP/1.1; 421 when the Host (or an absolute target's host) does not name this
+    listener; 403 when an unsafe method comes with an Origin other than this listener's own."""
+    host_text = headers.get("host")
+    if host_text is None:
+        if version >= (1, 1):
+            raise HttpError(400, "bad_host", "an HTTP/1.1 request needs a Host header (RFC 9112 §3.2)")
+        authority = target_authority  # HTTP/1.0 without Host: not a browser's request
+    else:
+        try:
+            authority = parse_authority(host_text)
+        except ValueError as exc:
+            raise HttpError(400, "bad_host", f"Host {excerpt(host_text)} is not host[:port]: {exc}") from None
+        if target_authority is not None:  # RFC 9112 §3.2.2: the absolute target's authority wins
+            authority = target_authority
+    if authority is not None and not policy.allows(authority):
+        raise HttpError(421, "host_not_allowed", f"this server does not answer for Host {excerpt(authority.host)} "
+                                                 f"(it answers {policy.describe()}; see the http-allowed-hosts "
+                                                 "setting)")
+    origin = headers.get("origin")
+    if origin is not None and method not in _SAFE_METHODS:
+        if authority is None:
+            raise HttpError(403, "origin_not_allowed", "a request with an Origin needs a Host")
+        _check_origin(origin, authority, policy)
 
 
 def _encode(response: Response, *, keep_alive: bool, head: bool) -> bytes:
@@ -338,7 +574,8 @@ class HttpServer:
 
     def __init__(self, app: App, *, max_body: int = 65536, max_header: int = 16384, timeout: float = 10.0,
                  max_connections: int = 128, on_error: Callable[[BaseException], None] | None = None,
-                 logger: Any = None) -> None:
+                 logger: Any = None, host_policy: HostPolicy | None = None,
+                 priority_paths: Iterable[str] = (), max_overflow: int = 64) -> None:
         self.app = app
         self.max_body = max_body
         self.max_header = max_header
@@ -346,7 +583,13 @@ class HttpServer:
         self.max_connections = max_connections
         self.on_error = on_error
         self.log = logger if logger is not None else get_logger("dnsemu.http")
+        #: whose Host is answered; the default (any) is for an embedding that checks it itself
+        self.host_policy = host_policy if host_policy is not None else HostPolicy(any_host=True)
+        #: paths answered (GET/HEAD) on a connection over ``max_connections``: the health probes
+        self.priority_paths = frozenset(priority_paths)
+        self.max_overflow = max(1, max_overflow)
         self.connections: set[_Connection] = set()
+        self.overflow: dict[_Connection, None] = {}  # connections over the cap, oldest first
         self.closing = False
         self.errors = 0
         self._server: asyncio.base_events.Server | None = None
@@ -387,17 +630,18 @@ class HttpServer:
             self._server.close()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
-        for conn in list(self.connections):
+        for conn in [*self.connections, *self.overflow]:
             if not conn.busy and conn.transport is not None:
                 conn.transport.close()
-        while any(c.busy for c in self.connections) and loop.time() < deadline:
+        while any(c.busy for c in [*self.connections, *self.overflow]) and loop.time() < deadline:
             await asyncio.sleep(0.01)
-        for conn in list(self.connections):
+        everyone = [*self.connections, *self.overflow]
+        for conn in everyone:
             if conn.transport is not None:
                 conn.transport.abort()
             if conn.task is not None:
                 conn.task.cancel()
-        tasks = [c.task for c in self.connections if c.task is not None]
+        tasks = [c.task for c in everyone if c.task is not None]
         if tasks:
             await asyncio.wait(tasks, timeout=1.0)
         if self._server is not None:

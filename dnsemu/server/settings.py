@@ -29,6 +29,12 @@ Choices made here (and documented in ``dnsemu serve --help``):
   API's run-time changes are off unless ``api_changes`` is on; on an address
   other than loopback they also need ``api_token``. The listener belongs to one
   process, so it cannot be combined with ``workers`` > 1.
+* ``http_allowed_hosts`` is empty: the HTTP listener answers only a ``Host`` that
+  names it (on loopback: ``localhost``, ``127.0.0.1``, ``[::1]`` and the bound
+  address; elsewhere: ``localhost``, the bound address and any IP address), with
+  any port, so that a web page cannot reach it through DNS rebinding. Names listed
+  here are answered too; ``*`` answers any ``Host``
+  (:meth:`dnsemu.http.HostPolicy.for_listener`).
 """
 
 from __future__ import annotations
@@ -64,7 +70,7 @@ __all__ = [
 ]
 
 ENV_PREFIX = "DNSEMU_"
-LIST_FIELDS = ("listen", "upstreams", "ecs_trusted")
+LIST_FIELDS = ("listen", "upstreams", "ecs_trusted", "http_allowed_hosts")
 
 
 class SettingsError(Exception):
@@ -180,6 +186,9 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(None, description="bearer token required by every /v1 route but "
                                                           "/v1/openapi.json (prefer the environment variable: "
                                                           "flags show in ps)")
+    http_allowed_hosts: list[str] = Field(
+        default_factory=list, description="host names the HTTP listener answers besides its own addresses (a "
+                                          "guard against DNS rebinding; * answers any Host); repeatable")
     http_max_body: int = Field(65536, ge=1024, le=64 * 1024 * 1024, description="largest HTTP request body in "
                                                                                 "octets (larger: 413)")
     http_timeout: float = Field(10.0, gt=0, le=3600, description="seconds an HTTP connection may stay idle, or "
@@ -220,6 +229,20 @@ class Settings(BaseSettings):
         if self.api_changes and self.api_token is None and not ipaddress.ip_address(host).is_loopback:
             raise ValueError(f"api-changes on http-listen {self.http_listen} (not loopback) needs api-token")
         return self
+
+    @field_validator("http_allowed_hosts", mode="after")
+    @classmethod
+    def _allowed_hosts(cls, value: list[str]) -> list[str]:
+        from dnsemu.http import normalise_host
+
+        out = []
+        for text in value:
+            try:
+                out.append(normalise_host(str(text)))
+            except ValueError:
+                raise ValueError(f"{text!r} is not a host name, an IP address or * (no port: any port is "
+                                 "accepted)") from None
+        return list(dict.fromkeys(out))
 
     @field_validator("listen", mode="after")
     @classmethod
