@@ -284,7 +284,7 @@ def test_host_policy_by_bind_address() -> None:
 
 
 def test_parse_authority() -> None:
-    from dnsemu.http.listener import Authority, normalise_host, parse_authority
+    from dnsemu.dns.addresses import Authority, normalise_host, parse_authority
 
     assert parse_authority("LocalHost.:80") == Authority("localhost", 80, None)
     assert parse_authority("[::1]") == Authority("::1", None, parse_authority("[::1]").ip)

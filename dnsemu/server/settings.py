@@ -57,6 +57,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from dnsemu.dns.addresses import normalise_host
 from dnsemu.topology.load import default_topology
 from dnsemu.topology.model import parse_target
 
@@ -233,8 +234,6 @@ class Settings(BaseSettings):
     @field_validator("http_allowed_hosts", mode="after")
     @classmethod
     def _allowed_hosts(cls, value: list[str]) -> list[str]:
-        from dnsemu.http import normalise_host
-
         out = []
         for text in value:
             try:
