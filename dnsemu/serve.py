@@ -129,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     configure_logging(settings.log_level, settings.log_format)
     try:
-        loaded = load_topology(settings.topology)
+        loaded = load_topology(settings.topology, max_file_bytes=settings.max_file_bytes)
     except TopologyError as exc:
         print(f"dnsemu serve: {settings.topology}: invalid topology, {len(exc.problems)} problem(s):",
               file=sys.stderr)
