@@ -196,6 +196,7 @@ def json_body(request: Request, *, required: bool) -> dict[str, Any] | None:
         raise HttpError(400, "invalid_json", "the body is nested too deeply") from None
     if not isinstance(data, dict):
         raise HttpError(400, "not_an_object", f"the body must be a JSON object, not {type(data).__name__}")
+    _refuse_paths(data)
     return data
 
 
@@ -374,7 +375,6 @@ class Api:
     async def _apply(self, change: Change) -> Response:
         server = self.server
         assert server.changes is not None
-        _refuse_paths(change.body)
         trial = copy.deepcopy(dict(server.changes.current.data))
         try:
             change.apply(trial)  # only to tell "no such target" (404) from "invalid result" (422)

@@ -101,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _metavar(name: str) -> str:
     special = {"listen": "HOST:PORT", "upstreams": "ADDRESS[:PORT]", "ecs_trusted": "CIDR", "topology": "PATH",
                "ready_file": "PATH", "workers": "N", "tcp_max_message": "OCTETS", "udp_payload_size": "OCTETS",
-               "cache_size": "ENTRIES", "http_listen": "HOST:PORT", "api_token": "TOKEN", "http_max_body": "OCTETS"}
+               "cache_size": "ENTRIES", "http_listen": "HOST:PORT", "api_token": "TOKEN", "http_max_body": "OCTETS",
+               "max_file_bytes": "OCTETS"}
     if name in special:
         return special[name]
     return "SECONDS" if Settings.model_fields[name].annotation is float else "N"

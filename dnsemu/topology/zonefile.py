@@ -132,7 +132,7 @@ def parse_ttl(text: str) -> int:
     else:
         raise ValueError(f"{excerpt(text)} is not a TTL", _TTL_HINT)
     if value > MAX_TTL:
-        raise ValueError(f"TTL {value} is over the maximum {MAX_TTL} (2^31-1)",
+        raise ValueError(f"TTL {clip(value)} is over the maximum {MAX_TTL} (2^31-1)",
                          f"use at most {MAX_TTL} seconds; a day is 86400")
     return value
 
