@@ -188,8 +188,8 @@ class Settings(BaseSettings):
     http_timeout: float = Field(10.0, gt=0, le=3600, description="seconds an HTTP connection may stay idle, or "
                                                                  "take to send one request")
     max_file_bytes: int = Field(DEFAULT_MAX_FILE_BYTES, ge=1024, le=1 << 40,
-                                description="largest topology, zone file or $INCLUDE in octets (larger: an error "
-                                            "naming the file); inline zone_text too")
+                                description="largest file read in octets: the topology, its zone files and their "
+                                            "$INCLUDEs (and inline zone_text); larger is an error naming the file")
 
     @field_validator("log_level", "log_format", "unknown_sources", mode="before")
     @classmethod

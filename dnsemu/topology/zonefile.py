@@ -290,7 +290,7 @@ class _Parser:
         try:
             path = confined(target, ctx.base_dir, root)
         except FileProblem as exc:
-            return fail(f"$INCLUDE {exc.message}", exc.hint or "")
+            return fail(exc.message, exc.hint or "")
         real = os.path.realpath(path)
         if real in self.reading:
             chain = " -> ".join(os.path.basename(p) for p in [*self.reading, real])
