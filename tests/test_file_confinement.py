@@ -429,6 +429,15 @@ def test_bad_lines_are_quoted_only_as_short_escaped_excerpts(tmp_path: Path) -> 
     assert "'10.0.0.1\\u200b'" in str(problems[2])
 
 
+def test_problems_of_one_zone_are_capped() -> None:
+    text = "$TTL 60\nok A 127.0.11.1\n" + "".join(f"h{i} A 10.0.0.{300 + i}\n" for i in range(500))
+    with pytest.raises(TopologyError) as info:
+        parse_zone_text(text, origin="z.example.")
+    problems = info.value.problems
+    assert len(problems) == 101
+    assert problems[-1].message == "400 more problem(s) not shown" and problems[-1].line == 102
+
+
 def test_oversize_zone_file_is_an_error_naming_file_and_line(tmp_path: Path) -> None:
     zone = "$TTL 60\n" + "".join(f"h{i} A 127.0.11.{i % 250 + 1}\n" for i in range(200))
     topology = make_estate(tmp_path, {"zone_file": "z.zone"}, {"z.zone": zone})

@@ -22,7 +22,8 @@ Choices where the RFC leaves room:
   ``..`` out of the tree and a symbolic link out of it are errors. Every file is read
   through :func:`dnsemu.topology.files.read_text` (regular files only, at most
   ``max_bytes`` octets, UTF-8).
-* Messages quote input only as short escaped excerpts (:mod:`dnsemu.core.text`). A file
+* Messages quote input only as short escaped excerpts (:mod:`dnsemu.core.text`), and at
+  most :data:`MAX_PROBLEMS` problems are reported for one zone (then a count). A file
   in which no line reads as a record or a directive is reported as "not a zone file",
   once, without any of its content; so is a file that holds control characters.
 * Directives are recognised wherever they start a line (indented or not).
@@ -45,6 +46,8 @@ from dnsemu.topology.files import DEFAULT_MAX_FILE_BYTES, FileProblem, confined,
 
 MAX_TTL = 2**31 - 1
 MAX_INCLUDE_DEPTH = 8
+#: problems reported for one zone (its files or text) at most; the rest are counted
+MAX_PROBLEMS = 100
 
 _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _TTL_UNITS = re.compile(r"(?:[0-9]+[wdhms])+", re.IGNORECASE)
@@ -391,8 +394,14 @@ class _Parser:
 
 
 def _finish(parser: _Parser) -> list[ZoneEntry]:
-    if parser.problems:
-        raise TopologyError(parser.problems)
+    problems = parser.problems
+    if len(problems) > MAX_PROBLEMS:
+        last = problems[MAX_PROBLEMS - 1]
+        problems = [*problems[:MAX_PROBLEMS],
+                    Problem(f"{len(parser.problems) - MAX_PROBLEMS} more problem(s) not shown", last.file, last.line,
+                            hint="fix these first, or check that the right file is named")]
+    if problems:
+        raise TopologyError(problems)
     return parser.entries
 
 
