@@ -42,6 +42,7 @@ import asyncio
 import contextlib
 import dataclasses
 import errno
+import functools
 import gc
 import os
 import signal
@@ -241,7 +242,7 @@ class DnsServer:
         settings = self.settings
         if self._loaded is None:
             self._signature = _signature([str(settings.topology)])
-            self._loaded = load_topology(settings.topology)
+            self._loaded = load_topology(settings.topology, max_file_bytes=settings.max_file_bytes)
         self._generation = 1
         index = compile_topology(self._loaded, self._options(), generation=1)
         self._base_index = index
@@ -458,7 +459,8 @@ class DnsServer:
                                          why="the topology was given as data, not read from a file")
                         return False
                     signature = _signature(self._signature or [str(path)])
-                    loaded = await loop.run_in_executor(None, load_topology, path)
+                    loaded = await loop.run_in_executor(
+                        None, functools.partial(load_topology, path, max_file_bytes=self.settings.max_file_bytes))
                 base = loaded
                 current = await loop.run_in_executor(None, changes.rebase, base)
                 index = await loop.run_in_executor(None, compile_topology, current, self._options(), generation)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from dnsemu.core.text import excerpt
+
 ROOT = "."
 
 _PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_*/")
@@ -155,24 +157,24 @@ def parse(text: str, origin: str | None = None) -> str:
             continue
         if c == ".":
             if not current:
-                raise NameError_(f"empty label in {text!r}")
+                raise NameError_(f"empty label in {excerpt(text)}")
             labels.append(bytes(current))
             current = bytearray()
         else:
             current.extend(c.encode("utf-8"))
         i += 1
     if not current:
-        raise NameError_(f"empty label in {text!r}")
+        raise NameError_(f"empty label in {excerpt(text)}")
     labels.append(bytes(current))
     for label in labels:
         if len(label) > 63:
             raise NameError_(f"label {label[:20]!r}... is {len(label)} octets, over 63")
     if not absolute:
         if origin is None:
-            raise NameError_(f"relative name {text!r} without an origin")
+            raise NameError_(f"relative name {excerpt(text)} without an origin")
         labels.extend(to_labels(origin))
     if sum(len(label) + 1 for label in labels) + 1 > 255:
-        raise NameError_(f"name {text!r} is over 255 octets")
+        raise NameError_(f"name {excerpt(text)} is over 255 octets")
     return from_labels(labels)
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dnsemu.core import names
+from dnsemu.core.text import excerpt
 
 
 class RRType(enum.IntEnum):
@@ -65,7 +66,7 @@ class RRType(enum.IntEnum):
             return int(cls[text])
         if text.startswith("TYPE") and text[4:].isdigit():
             return cls.make(int(text[4:]))
-        raise ValueError(f"unknown record type {value!r}")
+        raise ValueError(f"unknown record type {excerpt(value)}")
 
 
 def type_name(code: int) -> str:
@@ -141,14 +142,14 @@ def _name(text: str, origin: str | None) -> str:
     try:
         return names.parse(text, origin)
     except names.NameError_ as exc:
-        raise RdataError(f"{text!r} is not a domain name: {exc}") from None
+        raise RdataError(f"{excerpt(text)} is not a domain name: {exc}") from None
 
 
 def _int(text: str, what: str, bits: int) -> int:
     try:
         value = int(text, 10)
     except ValueError:
-        raise RdataError(f"{what} must be a number, not {text!r}") from None
+        raise RdataError(f"{what} must be a number, not {excerpt(text)}") from None
     if not 0 <= value < (1 << bits):
         raise RdataError(f"{what} must be between 0 and {(1 << bits) - 1}, not {value}")
     return value
@@ -156,7 +157,7 @@ def _int(text: str, what: str, bits: int) -> int:
 
 def _want(fields: list[str], count: int, shape: str) -> None:
     if len(fields) != count:
-        raise RdataError(f"expected {shape}, got {len(fields)} field(s): {' '.join(fields)!r}")
+        raise RdataError(f"expected {shape}, got {len(fields)} field(s): {excerpt(' '.join(fields))}")
 
 
 def _unquote(text: str) -> bytes:
@@ -198,13 +199,13 @@ def parse_rdata(rtype: int, fields: list[str], origin: str | None = None) -> tup
         try:
             return (str(ipaddress.IPv4Address(fields[0])),)
         except ValueError:
-            raise RdataError(f"{fields[0]!r} is not an IPv4 address") from None
+            raise RdataError(f"{excerpt(fields[0])} is not an IPv4 address") from None
     if rtype == RRType.AAAA:
         _want(fields, 1, "one IPv6 address")
         try:
             return (str(ipaddress.IPv6Address(fields[0])),)
         except ValueError:
-            raise RdataError(f"{fields[0]!r} is not an IPv6 address") from None
+            raise RdataError(f"{excerpt(fields[0])} is not an IPv6 address") from None
     if rtype in (RRType.CNAME, RRType.NS, RRType.PTR):
         _want(fields, 1, "one domain name")
         return (_name(fields[0], origin),)
@@ -237,7 +238,7 @@ def parse_rdata(rtype: int, fields: list[str], origin: str | None = None) -> tup
         _want(fields, 3, "'flags tag value'")
         tag = fields[1].encode("ascii", "replace")
         if not tag.isalnum() or len(tag) > 15:
-            raise RdataError(f"CAA tag {fields[1]!r} must be 1-15 letters and digits")
+            raise RdataError(f"CAA tag {excerpt(fields[1])} must be 1-15 letters and digits")
         return (_int(fields[0], "CAA flags", 8), tag.lower(), _unquote(fields[2]))
     raise RdataError(
         f"record type {type_name(rtype)} is not supported (supported: "
@@ -267,7 +268,7 @@ def split_fields(text: str) -> list[str]:
             while i < n and text[i] != '"':
                 i += 2 if text[i] == "\\" else 1
             if i >= n:
-                raise RdataError(f"unterminated quoted string in {text!r}")
+                raise RdataError(f"unterminated quoted string in {excerpt(text)}")
             i += 1
         else:
             while i < n and not text[i].isspace():
