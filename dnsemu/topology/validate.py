@@ -21,6 +21,7 @@ from dnsemu.core.records import PRIVATE_ZONE_TYPES, SUPPORTED_TYPES, RdataError,
 from dnsemu.topology.errors import Problem, TopologyError
 from dnsemu.topology.load import LoadedTopology, Loc, Source
 from dnsemu.topology.model import AZURE_DNS_IP, RecordSet, Topology, parse_target
+from dnsemu.topology.zonefile import ZoneEntry
 
 PLS_ALIAS = re.compile(
     r"^[a-z0-9][a-z0-9-_.]*\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.[a-z0-9]+\.azure\.privatelinkservice$",
@@ -300,15 +301,19 @@ class _Checker:
         self, loc: Loc, zone: str, items: Iterable[str | RecordSet], zone_file: str | None, private: bool
     ) -> tuple[Record, ...]:
         out: list[Record] = []
+        # where each record of ``out`` was written: its field path, or its zone file entry
+        origins: list[Loc | ZoneEntry] = []
         for i, item in enumerate(items):
             iloc = (*loc, "records", i)
             try:
                 if isinstance(item, RecordSet):
                     rtype = RRType.make(item.type)
                     owner = names.parse(item.name, zone) if item.name != "@" else zone
-                    out.extend(make(owner, rtype, item.ttl, value) for value in item.values)
+                    made = [make(owner, rtype, item.ttl, value) for value in item.values]
                 else:
-                    out.append(_record_from_line(item, zone))
+                    made = [_record_from_line(item, zone)]
+                out.extend(made)
+                origins.extend(iloc for _ in made)
             except (ValueError, RdataError, names.NameError_) as exc:
                 self.err(
                     iloc, str(exc), "write 'name [ttl] TYPE value', relative to the zone, e.g. 'acct 10 A 10.0.1.4'"
@@ -320,32 +325,70 @@ class _Checker:
             if not path.is_absolute() and self.source.base_dir is not None:
                 path = self.source.base_dir / path
             try:
-                out.extend(entry.record for entry in load_zone_file(path, origin=zone, default_ttl=3600))
+                entries = load_zone_file(path, origin=zone, default_ttl=3600)
+                out.extend(entry.record for entry in entries)
+                origins.extend(entries)
                 self.files.append(str(path))
             except TopologyError as exc:
                 self.problems.extend(exc.problems)
             except OSError as exc:
                 self.err((*loc, "zone_file"), f"cannot read {str(path)!r}: {exc.strerror}")
+
+        def record_err(origin: Loc | ZoneEntry, message: str, hint: str | None = None) -> None:
+            if isinstance(origin, ZoneEntry):
+                where = f"record[{origin.record.name} {type_name(origin.record.rtype)}]"
+                self.problems.append(Problem(message, origin.file, origin.line, where, hint))
+            else:
+                self.err(origin, message, hint)
+
         by_name: dict[str, set[int]] = defaultdict(set)
-        for record in out:
+        first: dict[tuple[str, int], Loc | ZoneEntry] = {}  # (owner, type) -> where it was first written
+        dnames: dict[str, set[object]] = defaultdict(set)
+        for record, origin in zip(out, origins, strict=True):
             if not names.is_subdomain(record.name, zone):
                 self.err(loc, f"{record.name} is not inside zone {zone}")
                 continue
-            if private and record.rtype not in PRIVATE_ZONE_TYPES:
-                self.err(
-                    loc,
-                    f"{record.name} {type_name(record.rtype)}: private DNS zones hold only "
+            what = f"{record.name} {type_name(record.rtype)}"
+            if private and record.rtype == RRType.NS:
+                record_err(
+                    origin,
+                    f"{what}: Azure private DNS zones cannot delegate (no NS records); they hold only "
+                    + ", ".join(sorted(type_name(t) for t in PRIVATE_ZONE_TYPES)),
+                    "make the child a private DNS zone of its own and link it to the same virtual networks",
+                )
+            elif private and record.rtype == RRType.DNAME:
+                record_err(
+                    origin,
+                    f"{what}: Azure private DNS zones do not support DNAME; they hold only "
+                    + ", ".join(sorted(type_name(t) for t in PRIVATE_ZONE_TYPES)),
+                    "write a CNAME for each name, or put the DNAME in a public zone (public_dns.zones)",
+                )
+            elif private and record.rtype not in PRIVATE_ZONE_TYPES:
+                record_err(
+                    origin,
+                    f"{what}: private DNS zones hold only "
                     + ", ".join(sorted(type_name(t) for t in PRIVATE_ZONE_TYPES)),
                 )
             elif record.rtype not in SUPPORTED_TYPES:
-                self.err(loc, f"{record.name}: type {type_name(record.rtype)} is not supported")
+                record_err(origin, f"{record.name}: type {type_name(record.rtype)} is not supported")
             if private and record.rtype == RRType.SOA:
-                self.err(
-                    loc,
+                record_err(
+                    origin,
                     f"{record.name} SOA: Azure manages the SOA of a private zone",
                     "leave the SOA out; dnsemu writes Azure's",
                 )
+            if not private and record.rtype in (RRType.NS, RRType.DNAME) and record.name.startswith("*."):
+                section = "4.2" if record.rtype == RRType.NS else "4.4"
+                record_err(
+                    origin,
+                    f"{what}: a wildcard name cannot hold {type_name(record.rtype)} "
+                    f"(RFC 4592 §{section} leaves its meaning undefined)",
+                    "name the delegated or redirected subtree explicitly",
+                )
+            if record.rtype == RRType.DNAME:
+                dnames[record.name].add(record.rdata)
             by_name[record.name].add(record.rtype)
+            first.setdefault((record.name, record.rtype), origin)
         for owner, types in by_name.items():
             if RRType.CNAME in types and len(types) > 1:
                 self.err(
@@ -355,6 +398,20 @@ class _Checker:
                 )
             if RRType.CNAME in types and owner == zone:
                 self.err(loc, f"a CNAME cannot sit at the zone apex {zone}")
+            if private:
+                continue
+            if len(dnames.get(owner, ())) > 1:
+                record_err(
+                    first[(owner, RRType.DNAME)],
+                    f"{owner} has {len(dnames[owner])} DNAME records: an owner holds at most one (RFC 6672 §2.4)",
+                    "keep one DNAME target for this name",
+                )
+            if RRType.DNAME in types and RRType.NS in types and owner != zone:
+                record_err(
+                    first[(owner, RRType.DNAME)],
+                    f"{owner} has both DNAME and NS: only a zone apex may hold both (RFC 6672 §2.3)",
+                    "either delegate the name (NS) or redirect what lies below it (DNAME)",
+                )
         if len(by_name) > MAX_RECORD_SETS_PER_ZONE:
             self.err(loc, f"{len(by_name)} record sets is over Azure's {MAX_RECORD_SETS_PER_ZONE} per zone")
         return tuple(out)
@@ -420,11 +477,30 @@ class _Checker:
                 self.err(loc, f"more than {MAX_REGISTRATION_LINKS_PER_ZONE} registration links")
 
     def public_zones(self) -> None:
+        locs: dict[str, Loc] = {}
         for zname, zone in self.t.public_dns.zones.items():
             loc = ("public_dns", "zones", zname)
             name = self.domain(loc, zname)
             if name is not None:
+                locs[name] = loc
                 self.public_records[name] = self.records(loc, name, zone.records, zone.zone_file, private=False)
+        # A resolver follows a DNAME before it could reach a zone beneath its owner (RFC 6672 §2.4).
+        dnames = {r.name: apex for apex, rs in self.public_records.items() for r in rs if r.rtype == RRType.DNAME}
+        for apex, loc in locs.items():
+            for owner in names.suffixes(apex):
+                parent = dnames.get(owner)
+                # the DNAME counts when its zone is the one that answers for its owner
+                if parent is not None and parent != apex and not any(
+                    z not in (parent, apex) and names.is_subdomain(owner, z) and names.is_subdomain(z, parent)
+                    for z in locs
+                ):
+                    self.err(
+                        loc,
+                        f"public zone {apex} lies under the DNAME at {owner} in zone {parent}: "
+                        "no resolver ever reaches it (RFC 6672 §2.4)",
+                        "remove the DNAME, or the zone beneath it",
+                    )
+                    break
 
     # -- endpoints, machines, resources ---------------------------------------------------------------
 
