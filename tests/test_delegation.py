@@ -619,3 +619,38 @@ def test_kdig_reads_the_dname_answer(emulator: Emulator) -> None:
         ["www.legacy.example.com.", "600", "IN", "CNAME", "www.example.net."],
         ["www.example.net.", "300", "IN", "A", "198.51.100.10"],
     ]
+
+
+def _http(server: Emulator, method: str, path: str, body: dict) -> tuple[int, dict]:
+    import http.client
+    import json
+
+    host, port = server.server.http_address or ("", 0)
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    try:
+        conn.request(method, path, body=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        return response.status, json.loads(response.read() or b"{}")
+    finally:
+        conn.close()
+
+
+def test_api_keeps_azure_types_in_private_zones_and_takes_dname_in_public_ones() -> None:
+    """Through the HTTP API: NS and DNAME are 422 in a private zone; a public DNAME serves at once."""
+    with Emulator(TOPOLOGY, http=True, query_log=False) as server:
+        status, data = _http(server, "PUT", "/v1/private-dns-zones/corp.example/records/DNAME/old",
+                             {"values": ["corp2.example."]})
+        assert status == 422 and "do not support DNAME" in data["message"], data
+        status, data = _http(server, "PUT", "/v1/private-dns-zones/corp.example/records/NS/lab",
+                             {"values": ["ns1.lab.corp.example."]})
+        assert status == 422 and "cannot delegate" in data["message"], data
+        status, data = _http(server, "PUT", "/v1/public-dns-zones/example.com/records/DNAME/newer",
+                             {"ttl": 60, "values": ["example.net."]})
+        assert status == 200, data
+        reply, _ = ask(server.address, "www.newer.example.com.", "A")
+        assert rrsets(reply.answer) == [
+            "newer.example.com. 60 DNAME example.net.",
+            "www.newer.example.com. 60 CNAME www.example.net.",
+            "www.example.net. 300 A 198.51.100.10",
+        ]
+        server.check()

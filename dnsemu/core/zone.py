@@ -107,11 +107,6 @@ class Zone:
     def exists(self, name: str) -> bool:
         return name in self._names
 
-    @property
-    def cuts(self) -> frozenset[str]:
-        """Names of this zone where it delegates (NS below the apex)."""
-        return frozenset(o for o in self._redirects if RRType.NS in self.nodes[o])
-
     def lookup(self, name: str, qtype: int) -> tuple[Found, tuple[Record, ...]]:
         if self._redirects:
             redirect = self._redirect(name, qtype)
