@@ -617,7 +617,7 @@ OPENAPI: dict[str, Any] = {
                     "question": {"type": "object", "required": ["name", "type"],
                                  "properties": {"name": {"type": "string"}, "type": {"type": "string"}}},
                     "from": {"type": "string"},
-                    "outcome": {"enum": ["answer", "nodata", "nxdomain", "refused", "servfail", "forward"]},
+                    "outcome": {"enum": ["answer", "nodata", "nxdomain", "yxdomain", "refused", "servfail", "forward"]},
                     "rcode": {"type": "string"},
                     "view": {"type": "string"},
                     "answer_kind": {"enum": ["private", "public", "nxdomain_private", "fallback", "internal",

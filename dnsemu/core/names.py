@@ -226,3 +226,23 @@ def first_label(name: str) -> str:
     if "\\" not in name:
         return name[: name.find(".")]
     return from_labels(to_labels(name)[:1])[:-1]
+
+
+def wire_length(name: str) -> int:
+    """Octets of ``name`` in wire format (labels with their length octets, and the root)."""
+    if "\\" not in name:
+        return 1 if name == ROOT else len(name) + 1
+    return sum(len(label) + 1 for label in to_labels(name)) + 1
+
+
+def replace_suffix(name: str, owner: str, target: str) -> str:
+    """``name`` with its suffix ``owner`` replaced by ``target``: the DNAME substitution of RFC 6672 §2.2.
+
+    ``name`` must lie strictly below ``owner``. Raises :class:`NameError_` when the result
+    would be over 255 octets (the server then answers YXDOMAIN).
+    """
+    prefix = name[: len(name) - len(owner)] if owner != ROOT else name  # "x.y." of "x.y.owner."
+    result = prefix + target if target != ROOT else prefix
+    if wire_length(result) > 255:
+        raise NameError_(f"the substituted name would be {wire_length(result)} octets, over 255")
+    return result

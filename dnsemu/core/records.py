@@ -9,7 +9,7 @@ type       rdata
 =========  =====================================================================
 A, AAAA    ``(address: str,)``  (compressed text form)
 CNAME/NS/  ``(target: str,)``   (canonical name)
-PTR
+PTR/DNAME
 MX         ``(preference: int, exchange: str)``
 SRV        ``(priority: int, weight: int, port: int, target: str)``
 TXT        ``(string: bytes, ...)``  (one or more character-strings)
@@ -18,7 +18,9 @@ CAA        ``(flags: int, tag: bytes, value: bytes)``
 =========  =====================================================================
 
 These are the record types Azure private DNS zones hold (A, AAAA, CNAME, MX,
-PTR, SOA, SRV, TXT) plus NS and CAA for public data.
+PTR, SOA, SRV, TXT) plus NS, DNAME and CAA for public data: an NS below a public
+zone's apex is a delegation and a DNAME redirects the names below its owner
+(RFC 6672); :mod:`dnsemu.core.zone` says how lookups treat them.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class RRType(enum.IntEnum):
     TXT = 16
     AAAA = 28
     SRV = 33
+    DNAME = 39
     OPT = 41
     DS = 43
     RRSIG = 46
@@ -83,6 +86,7 @@ class Rcode(enum.IntEnum):
     NXDOMAIN = 3
     NOTIMP = 4
     REFUSED = 5
+    YXDOMAIN = 6
     NOTAUTH = 9
     BADVERS = 16
 
@@ -91,8 +95,8 @@ class Rcode(enum.IntEnum):
 PRIVATE_ZONE_TYPES = frozenset(
     {RRType.A, RRType.AAAA, RRType.CNAME, RRType.MX, RRType.PTR, RRType.SOA, RRType.SRV, RRType.TXT}
 )
-#: Record types the core can hold and answer with.
-SUPPORTED_TYPES = PRIVATE_ZONE_TYPES | {RRType.NS, RRType.CAA}
+#: Record types the core can hold and answer with (public zones: all of them).
+SUPPORTED_TYPES = PRIVATE_ZONE_TYPES | {RRType.NS, RRType.DNAME, RRType.CAA}
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +210,7 @@ def parse_rdata(rtype: int, fields: list[str], origin: str | None = None) -> tup
             return (str(ipaddress.IPv6Address(fields[0])),)
         except ValueError:
             raise RdataError(f"{excerpt(fields[0])} is not an IPv6 address") from None
-    if rtype in (RRType.CNAME, RRType.NS, RRType.PTR):
+    if rtype in (RRType.CNAME, RRType.NS, RRType.PTR, RRType.DNAME):
         _want(fields, 1, "one domain name")
         return (_name(fields[0], origin),)
     if rtype == RRType.MX:

@@ -12,7 +12,7 @@ import itertools
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dnsemu.catalog import Catalog, CatalogError
 from dnsemu.core import names
@@ -31,9 +31,7 @@ from dnsemu.topology.errors import Problem, TopologyError
 from dnsemu.topology.files import FileProblem, confined
 from dnsemu.topology.load import LoadedTopology, Loc, Source, format_loc
 from dnsemu.topology.model import AZURE_DNS_IP, RecordSet, Topology, parse_target
-
-if TYPE_CHECKING:
-    from dnsemu.topology.zonefile import ZoneEntry
+from dnsemu.topology.zonefile import ZoneEntry
 
 PLS_ALIAS = re.compile(
     r"^[a-z0-9][a-z0-9-_.]*\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.[a-z0-9]+\.azure\.privatelinkservice$",
@@ -358,6 +356,8 @@ class _Checker:
         by_name: dict[str, set[int]] = defaultdict(set)
         cnames: dict[str, Record] = {}  # owner -> its CNAME
         conflicted: set[str] = set()  # owners already reported for a CNAME beside other data
+        first: dict[tuple[str, int], _Where] = {}  # (owner, type) -> where it was first written
+        dnames: dict[str, set[object]] = defaultdict(set)
         out: list[Record] = []
         for record, where in placed:
             out.append(record)
@@ -365,10 +365,25 @@ class _Checker:
             if not names.is_subdomain(owner, zone):
                 self.report(where, f"{owner} is not inside zone {zone}")
                 continue
-            if private and record.rtype not in PRIVATE_ZONE_TYPES:
+            what = f"{owner} {type_name(record.rtype)}"
+            if private and record.rtype == RRType.NS:
                 self.report(
                     where,
-                    f"{owner} {type_name(record.rtype)}: private DNS zones hold only "
+                    f"{what}: Azure private DNS zones cannot delegate (no NS records); they hold only "
+                    + ", ".join(sorted(type_name(t) for t in PRIVATE_ZONE_TYPES)),
+                    "make the child a private DNS zone of its own and link it to the same virtual networks",
+                )
+            elif private and record.rtype == RRType.DNAME:
+                self.report(
+                    where,
+                    f"{what}: Azure private DNS zones do not support DNAME; they hold only "
+                    + ", ".join(sorted(type_name(t) for t in PRIVATE_ZONE_TYPES)),
+                    "write a CNAME for each name, or put the DNAME in a public zone (public_dns.zones)",
+                )
+            elif private and record.rtype not in PRIVATE_ZONE_TYPES:
+                self.report(
+                    where,
+                    f"{what}: private DNS zones hold only "
                     + ", ".join(sorted(type_name(t) for t in PRIVATE_ZONE_TYPES)),
                 )
             elif record.rtype not in SUPPORTED_TYPES:
@@ -379,19 +394,30 @@ class _Checker:
                     f"{owner} SOA: Azure manages the SOA of a private zone",
                     "leave the SOA out; dnsemu writes Azure's",
                 )
+            if not private and record.rtype in (RRType.NS, RRType.DNAME) and owner.startswith("*."):
+                section = "4.2" if record.rtype == RRType.NS else "4.4"
+                self.report(
+                    where,
+                    f"{what}: a wildcard name cannot hold {type_name(record.rtype)} "
+                    f"(RFC 4592 §{section} leaves its meaning undefined)",
+                    "name the delegated or redirected subtree explicitly",
+                )
             if record.rtype == RRType.CNAME:
                 if owner == zone:
                     self.report(where, f"a CNAME cannot sit at the zone apex {zone}")
-                first = cnames.setdefault(owner, record)
-                if _target(first) != _target(record):
+                first_cname = cnames.setdefault(owner, record)
+                if _target(first_cname) != _target(record):
                     # an RRset is a set: the same target twice is one record, another target is a second value
                     self.report(
                         where,
                         f"a CNAME record set holds one value: {owner} already has CNAME "
-                        f"{rdata_text(first.rtype, first.rdata)}",
+                        f"{rdata_text(first_cname.rtype, first_cname.rdata)}",
                         "RFC 2181 §10.1: a name has one canonical name; keep one of the targets",
                     )
+            if record.rtype == RRType.DNAME:
+                dnames[owner].add(record.rdata)
             by_name[owner].add(record.rtype)
+            first.setdefault((owner, record.rtype), where)
             types = by_name[owner]
             if RRType.CNAME in types and len(types) > 1 and owner not in conflicted:
                 conflicted.add(owner)
@@ -400,6 +426,20 @@ class _Checker:
                     f"{owner} has a CNAME and other data ({', '.join(sorted(type_name(t) for t in types))})",
                     "a name with a CNAME can hold nothing else (RFC 1034 §3.6.2)",
                 )
+        if not private:
+            for owner, types in by_name.items():
+                if len(dnames.get(owner, ())) > 1:
+                    self.report(
+                        first[(owner, RRType.DNAME)],
+                        f"{owner} has {len(dnames[owner])} DNAME records: an owner holds at most one (RFC 6672 §2.4)",
+                        "keep one DNAME target for this name",
+                    )
+                if RRType.DNAME in types and RRType.NS in types and owner != zone:
+                    self.report(
+                        first[(owner, RRType.DNAME)],
+                        f"{owner} has both DNAME and NS: only a zone apex may hold both (RFC 6672 §2.3)",
+                        "either delegate the name (NS) or redirect what lies below it (DNAME)",
+                    )
         if len(by_name) > MAX_RECORD_SETS_PER_ZONE:
             self.err(loc, f"{len(by_name)} record sets is over Azure's {MAX_RECORD_SETS_PER_ZONE} per zone")
         return tuple(out)
@@ -513,12 +553,31 @@ class _Checker:
                 self.err(loc, f"more than {MAX_REGISTRATION_LINKS_PER_ZONE} registration links")
 
     def public_zones(self) -> None:
+        locs: dict[str, Loc] = {}
         for zname, zone in self.t.public_dns.zones.items():
             loc = ("public_dns", "zones", zname)
             name = self.domain(loc, zname)
             if name is not None:
+                locs[name] = loc
                 self.public_records[name] = self.records(loc, name, zone.records, zone.zone_file, private=False,
                                                          zone_text=zone.zone_text)
+        # A resolver follows a DNAME before it could reach a zone beneath its owner (RFC 6672 §2.4).
+        dnames = {r.name: apex for apex, rs in self.public_records.items() for r in rs if r.rtype == RRType.DNAME}
+        for apex, loc in locs.items():
+            for owner in names.suffixes(apex):
+                parent = dnames.get(owner)
+                # the DNAME counts when its zone is the one that answers for its owner
+                if parent is not None and parent != apex and not any(
+                    z not in (parent, apex) and names.is_subdomain(owner, z) and names.is_subdomain(z, parent)
+                    for z in locs
+                ):
+                    self.err(
+                        loc,
+                        f"public zone {apex} lies under the DNAME at {owner} in zone {parent}: "
+                        "no resolver ever reaches it (RFC 6672 §2.4)",
+                        "remove the DNAME, or the zone beneath it",
+                    )
+                    break
 
     # -- endpoints, machines, resources ---------------------------------------------------------------
 

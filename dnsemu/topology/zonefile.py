@@ -59,6 +59,7 @@ _SHAPES = {
     RRType.AAAA: "one IPv6 address such as fd00::4",
     RRType.CNAME: "one target name",
     RRType.NS: "one name server name",
+    RRType.DNAME: "one target name",
     RRType.PTR: "one target name",
     RRType.MX: "'preference exchange'",
     RRType.SRV: "'priority weight port target'",
