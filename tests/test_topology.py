@@ -162,7 +162,19 @@ INVALID = [
     (
         "NS in a private zone",
         lambda d: zones(d)["corp.example"]["records"].append("sub 60 NS ns1.example."),
-        "private_dns_zones.corp.example",
+        "private_dns_zones.corp.example.records[1]",
+        "Azure private DNS zones cannot delegate",
+    ),
+    (
+        "DNAME in a private zone",
+        lambda d: zones(d)["corp.example"]["records"].append("old 60 DNAME corp.example."),
+        "private_dns_zones.corp.example.records[1]",
+        "Azure private DNS zones do not support DNAME",
+    ),
+    (
+        "CAA in a private zone",
+        lambda d: zones(d)["corp.example"]["records"].append('@ 60 CAA 0 issue "ca.example"'),
+        "private_dns_zones.corp.example.records[1]",
         "private DNS zones hold only",
     ),
     (

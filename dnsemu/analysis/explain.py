@@ -8,6 +8,7 @@ from dnsemu.core.index import Index
 from dnsemu.core.resolution import Outcome, Resolution
 from dnsemu.dns import names
 from dnsemu.dns.records import Question, Record, RRType, rdata_text, type_name
+from dnsemu.text import excerpt
 from dnsemu.topology.model import Topology
 
 
@@ -37,7 +38,7 @@ def source_address(topology: Topology, index: Index, source: str) -> ipaddress.I
     if network is None:
         known = [*topology.virtual_networks, *topology.on_premises, *topology.virtual_machines, "internet"]
         raise UnknownSource(
-            f"--from {source!r} is neither an address nor a network or VM name (known: {', '.join(known)})"
+            f"--from {excerpt(source)} is neither an address nor a network or VM name (known: {', '.join(known)})"
         )
     return network.address_space[0].network_address + 4
 

@@ -35,6 +35,7 @@ from types import MappingProxyType
 from typing import Any
 
 from dnsemu.dns import names
+from dnsemu.text import excerpt
 
 __all__ = [
     "CLOUDS",
@@ -167,11 +168,11 @@ def _canon_template(text: str, where: str) -> str:
     for i, part in enumerate(parts):
         if i % 2:
             if part not in PLACEHOLDERS:
-                raise CatalogError(f"{where}: unknown placeholder {{{part}}} in {text!r}")
+                raise CatalogError(f"{where}: unknown placeholder {{{part}}} in {excerpt(text)}")
             out.append("{" + part + "}")
         else:
             if "{" in part or "}" in part:
-                raise CatalogError(f"{where}: stray brace in {text!r}")
+                raise CatalogError(f"{where}: stray brace in {excerpt(text)}")
             out.append(part.lower())
     result = "".join(out)
     return result if result.endswith(".") else result + "."
@@ -185,7 +186,7 @@ def _canon_name(text: str, what: str) -> str:
     try:
         return names.parse(text if text.endswith(".") else text + ".")
     except names.NameError_ as exc:
-        raise CatalogError(f"{what}: {text!r} is not a valid DNS name ({exc})") from None
+        raise CatalogError(f"{what}: {excerpt(text)} is not a valid DNS name ({exc})") from None
 
 
 def _normalize_region(region: str) -> str:
@@ -287,12 +288,12 @@ class Catalog:
         for known in CLOUDS:
             if known.lower() == cloud.strip().lower():
                 return _load(known)
-        raise CatalogError(f"unknown cloud {cloud!r}" + _did_you_mean(cloud, CLOUDS))
+        raise CatalogError(f"unknown cloud {excerpt(cloud)}" + _did_you_mean(cloud, CLOUDS))
 
     @classmethod
     def _from_document(cls, cloud: str, doc: Mapping[str, Any]) -> Catalog:
         if doc.get("cloud") != cloud:
-            raise CatalogError(f"catalog file for {cloud} says cloud={doc.get('cloud')!r}")
+            raise CatalogError(f"catalog file for {cloud} says cloud={excerpt(doc.get('cloud'))}")
         rows = _parse_rows(cloud, list(doc.get("services", [])))
         by_type: dict[str, list[Service]] = {}
         for service, is_default in rows:
@@ -336,7 +337,7 @@ class Catalog:
         candidates = self._by_type.get(resource_type.strip().lower())
         if candidates is None:
             raise CatalogError(
-                f"unknown resource type {resource_type!r} in {self.cloud}"
+                f"unknown resource type {excerpt(resource_type)} in {self.cloud}"
                 + _did_you_mean(resource_type, (s.resource_type for s in self.services))
             )
         gid = group_id.strip().lower()
@@ -345,7 +346,7 @@ class Catalog:
             valid = sorted({g for s in candidates for g in s.group_ids}, key=str.lower)
             hits = _close(group_id, valid)
             raise CatalogError(
-                f"unknown group id {group_id!r} for {candidates[0].resource_type} in {self.cloud}"
+                f"unknown group id {excerpt(group_id)} for {candidates[0].resource_type} in {self.cloud}"
                 f" (valid: {', '.join(valid)})"
                 + ("; close matches: " + ", ".join(hits) if hits else "")
             )
@@ -356,7 +357,7 @@ class Catalog:
                 return service
         variants = [s.variant for s in matching if s.variant]
         raise CatalogError(
-            f"unknown variant {variant!r} for {matching[0].resource_type}/{group_id}"
+            f"unknown variant {excerpt(variant)} for {matching[0].resource_type}/{group_id}"
             + (_did_you_mean(variant, variants) if variants else "; this row has no variants")
         )
 
@@ -367,7 +368,7 @@ class Catalog:
             return self.regions[key]
         except KeyError:
             raise CatalogError(
-                f"unknown region {region!r} in {self.cloud}" + _did_you_mean(key, self.regions)
+                f"unknown region {excerpt(region)} in {self.cloud}" + _did_you_mean(key, self.regions)
             ) from None
 
     # -- resolution --------------------------------------------------------------------------
@@ -378,7 +379,7 @@ class Catalog:
         unknown = [k for k in given if k not in PLACEHOLDERS]
         if unknown:
             msg = "; ".join(
-                f"unknown placeholder {k!r}" + _did_you_mean(k, sorted(PLACEHOLDERS))
+                f"unknown placeholder {excerpt(k)}" + _did_you_mean(k, sorted(PLACEHOLDERS))
                 for k in unknown
             )
             raise CatalogError(msg)
@@ -399,7 +400,7 @@ class Catalog:
                 values["regionCode"] = self.regions[key]
         for k, v in given.items():
             if not isinstance(v, str) or not v.strip(" ."):
-                raise CatalogError(f"placeholder {k!r} needs a non-empty string value")
+                raise CatalogError(f"placeholder {excerpt(k)} needs a non-empty string value")
             values[k] = v.strip().strip(".")
         return values
 
@@ -411,7 +412,7 @@ class Catalog:
         for ph in missing:
             if ph == "regionCode" and region is not None:
                 parts.append(
-                    f"placeholder {{regionCode}}: unknown region {region!r} in {self.cloud}"
+                    f"placeholder {{regionCode}}: unknown region {excerpt(region)} in {self.cloud}"
                     + _did_you_mean(_normalize_region(region), self.regions)
                     + "; pass regionCode=... to use it anyway"
                 )
@@ -421,7 +422,7 @@ class Catalog:
                 parts.append("placeholder {name} needs a resource name")
             else:
                 parts.append(f"placeholder {{{ph}}} needs {ph}=...")
-        return f"cannot resolve {template!r}{where}: " + "; ".join(parts)
+        return f"cannot resolve {excerpt(template)}{where}: " + "; ".join(parts)
 
     def _fill(
         self,
@@ -434,7 +435,7 @@ class Catalog:
         if missing:
             raise CatalogError(self._missing_message(template, missing, region, service))
         text = _PH.sub(lambda m: values[m.group(1)], template)
-        return _canon_name(text, f"resolving {template!r}")
+        return _canon_name(text, f"resolving {excerpt(template)}")
 
     def endpoints(
         self,

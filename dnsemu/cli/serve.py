@@ -105,7 +105,7 @@ def _metavar(name: str) -> str:
     special = {"listen": "HOST:PORT", "upstreams": "ADDRESS[:PORT]", "ecs_trusted": "CIDR", "topology": "PATH",
                "ready_file": "PATH", "workers": "N", "tcp_max_message": "OCTETS", "udp_payload_size": "OCTETS",
                "cache_size": "ENTRIES", "http_listen": "HOST:PORT", "api_token": "TOKEN", "http_max_body": "OCTETS",
-               "http_allowed_hosts": "HOST"}
+               "http_allowed_hosts": "HOST", "max_file_bytes": "OCTETS"}
     if name in special:
         return special[name]
     return "SECONDS" if Settings.model_fields[name].annotation is float else "N"
@@ -133,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     configure_logging(settings.log_level, settings.log_format)
     try:
-        loaded = load_topology(settings.topology)
+        loaded = load_topology(settings.topology, max_file_bytes=settings.max_file_bytes)
     except TopologyError as exc:
         print(f"dnsemu serve: {settings.topology}: invalid topology, {len(exc.problems)} problem(s):",
               file=sys.stderr)

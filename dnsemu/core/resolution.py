@@ -13,6 +13,7 @@ class Outcome(enum.Enum):
     ANSWER = "answer"  # NOERROR with records
     NODATA = "nodata"  # NOERROR, no records of that type, SOA in authority
     NXDOMAIN = "nxdomain"  # the last name of the chain does not exist, SOA in authority
+    YXDOMAIN = "yxdomain"  # a DNAME substitution would make a name over 255 octets (RFC 6672 §2.2)
     REFUSED = "refused"  # policy: source not served, or name outside everything known
     SERVFAIL = "servfail"  # the modelled estate cannot answer (loop, unreachable resolver)
     FORWARD = "forward"  # the rest of the chain lies outside the topology: ask upstream
@@ -26,6 +27,7 @@ _RCODES = {
     Outcome.ANSWER: Rcode.NOERROR,
     Outcome.NODATA: Rcode.NOERROR,
     Outcome.NXDOMAIN: Rcode.NXDOMAIN,
+    Outcome.YXDOMAIN: Rcode.YXDOMAIN,
     Outcome.REFUSED: Rcode.REFUSED,
     Outcome.SERVFAIL: Rcode.SERVFAIL,
     Outcome.FORWARD: Rcode.SERVFAIL,  # what the reply is when nobody forwards it

@@ -12,7 +12,18 @@
    (Azure intercepts the public alias chain there), else public DNS does;
 4. a name missing from a linked zone is NXDOMAIN with the zone's SOA, unless the
    link's policy is NxDomainRedirect and the type is A, AAAA or CNAME: then the
-   name is retried in public DNS.
+   name is retried in public DNS;
+5. public DNS is the internet as a recursive resolver sees it. The most specific
+   public zone dnsemu models answers. A zone cut in it (an NS below its apex)
+   sends every name at or below the cut to the child: when the child zone is
+   modelled it is the more specific zone and answers by itself (its apex NS
+   answers an NS query at the cut); when it is not, the name is outside the
+   model and goes where every such name goes, the upstream forwarder (REFUSED
+   without one). The parent's data at and below the cut is never answered. A
+   DNAME answers a name below its owner with the DNAME and a synthesised CNAME
+   (TTL of the DNAME, RFC 6672 §3.1), and the chain walks on from the new
+   name, through the VNet's linked private zones too; a substitution longer
+   than 255 octets is YXDOMAIN with the DNAME in the answer (RFC 6672 §2.2).
 
 Pure: no I/O, no clock, no logging. Every step is recorded in the trace.
 """
@@ -358,6 +369,48 @@ def _walk(
                 Step("public-nodata", "{name}: public DNS has no {type} record: NODATA", (*where, ("type", qtype)))
             )
             return done(Outcome.NODATA, Source.PUBLIC, zone.negative)
+        if found is Found.DNAME:
+            dname = records[0]
+            owner, target = dname.name, dname.rdata[0]
+            try:
+                new_name = names.replace_suffix(name, owner, target)
+            except names.NameError_:
+                answer.append(dname)
+                trace.append(
+                    Step(
+                        "dname",
+                        "{name}: DNAME at {owner} (to {target}) would make a name over 255 octets: "
+                        "YXDOMAIN (RFC 6672 §2.2)",
+                        (*where, ("owner", owner), ("target", target)),
+                    )
+                )
+                return done(Outcome.YXDOMAIN, Source.PUBLIC)
+            cname = Record(name, RRType.CNAME, dname.ttl, (new_name,))
+            trace.append(
+                Step(
+                    "dname",
+                    "{name}: DNAME at {owner} synthesised CNAME {cname}",
+                    (*where, ("owner", owner), ("target", target), ("cname", new_name)),
+                )
+            )
+            answer.append(dname)
+            if qtype == RRType.CNAME:
+                answer.append(cname)
+                return done(Outcome.ANSWER, Source.PUBLIC)
+            name = _chase((cname,), answer, visited)
+            if name is None:
+                return _loop(trace, view_name, network, answer)
+            continue
+        if found is Found.DELEGATION:
+            trace.append(
+                Step(
+                    "delegation",
+                    "{name}: delegated at {cut} by public zone {zone} (NS {servers}); dnsemu models no zone "
+                    "there, so the name is outside its model: it goes to the upstream forwarder",
+                    (*where, ("cut", records[0].name), ("servers", records)),
+                )
+            )
+            return _forward(view_name, answer, trace, network, name, qtype)
         if zone.authoritative:
             trace.append(Step("public-nxdomain", "{name}: no such name in public zone {zone}: NXDOMAIN", where))
             return done(Outcome.NXDOMAIN, Source.PUBLIC, zone.negative)

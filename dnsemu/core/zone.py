@@ -1,4 +1,26 @@
-"""A compiled zone: record sets by owner name, and lookup per RFC 1034 §4.3.2 and RFC 4592."""
+"""A compiled zone: record sets by owner name, and lookup per RFC 1034 §4.3.2 and RFC 4592.
+
+Public zones also follow zone cuts and DNAME (RFC 6672), as the internet does:
+
+* an NS record set below the apex is a delegation (RFC 1034 §4.2.1): the zone
+  is not authoritative for the cut's name nor for anything below it, so a
+  lookup there reports :attr:`Found.DELEGATION` with the NS record set, and
+  whatever the zone holds below the cut (glue, stale data) is occluded and
+  never answered. The one exception is DS at the cut itself, which belongs to
+  the parent side (RFC 4035 §3.1.4.1): the parent answers it from its own data;
+* a DNAME redirects the names strictly below its owner (RFC 6672 §2.3): a
+  lookup there reports :attr:`Found.DNAME` with the DNAME record, and the
+  resolver synthesises the CNAME. The owner itself is not redirected: its own
+  record sets (the DNAME included) answer as usual. Data below a DNAME is
+  occluded (RFC 6672 §2.4) like data below a cut;
+* the highest cut or DNAME between the apex and the name decides: below it
+  nothing of this zone is seen, not even another cut, DNAME or wildcard
+  (RFC 1034 §4.3.2: the referral of step 3.b comes before the wildcard of 3.c).
+
+Azure private DNS zones hold neither (validation refuses NS and DNAME there), and
+:class:`Zone` only looks for cuts and DNAMEs in zones of kind ``"public"``. A zone
+without them pays nothing for this on a lookup.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +42,8 @@ class Found(enum.Enum):
     CNAME = "cname"  # the name holds a CNAME: follow it
     NODATA = "nodata"  # the name exists without that type
     NXDOMAIN = "nxdomain"  # the name does not exist in the zone
+    DELEGATION = "delegation"  # the name is at or below a zone cut: the NS record set of the cut
+    DNAME = "dname"  # the name is below a DNAME owner: the DNAME record (RFC 6672)
 
 
 class Zone:
@@ -30,7 +54,9 @@ class Zone:
     reports the miss so that the resolver can hand the name to a forwarder.
     """
 
-    __slots__ = ("_names", "authoritative", "has_wildcards", "kind", "name", "negative", "nodes", "soa")
+    __slots__ = (
+        "_names", "_redirects", "authoritative", "has_wildcards", "kind", "name", "negative", "nodes", "soa",
+    )
 
     def __init__(
         self, name: str, soa: Record, records: Iterable[Record], *, kind: str, authoritative: bool = True
@@ -63,6 +89,12 @@ class Zone:
                     break
         self._names = frozenset(existing)
         self.has_wildcards = any(owner.startswith("*.") for owner in frozen)
+        # owners where a lookup leaves this zone's data: cuts (NS below the apex) and DNAMEs
+        self._redirects = frozenset(
+            owner
+            for owner, types in frozen.items()
+            if (RRType.NS in types and owner != name) or RRType.DNAME in types
+        ) if kind == "public" else frozenset()
         # the SOA to put in authority for negative answers, TTL per RFC 2308 §5
         self.negative = (soa.with_ttl(min(soa.ttl, soa.rdata[6])),)
 
@@ -76,6 +108,10 @@ class Zone:
         return name in self._names
 
     def lookup(self, name: str, qtype: int) -> tuple[Found, tuple[Record, ...]]:
+        if self._redirects:
+            redirect = self._redirect(name, qtype)
+            if redirect is not None:
+                return redirect
         node = self.nodes.get(name)
         if node is None:
             if name in self._names:
@@ -95,6 +131,21 @@ class Zone:
         if qtype == RRType.ANY:
             return Found.RECORDS, tuple(r for rrset in node.values() for r in rrset)
         return Found.NODATA, ()
+
+    def _redirect(self, name: str, qtype: int) -> tuple[Found, tuple[Record, ...]] | None:
+        """The highest cut or DNAME on the way from the apex down to ``name``, if any."""
+        hit = None
+        for owner in names.suffixes(name):
+            if owner in self._redirects:
+                node = self.nodes[owner]
+                ns = node.get(RRType.NS) if owner != self.name else None
+                if ns is not None and not (owner == name and qtype == RRType.DS):
+                    hit = (Found.DELEGATION, ns)
+                elif RRType.DNAME in node and owner != name:
+                    hit = (Found.DNAME, node[RRType.DNAME])
+            if owner == self.name:
+                break
+        return hit
 
     def _wildcard(self, name: str) -> dict[int, tuple[Record, ...]] | None:
         # RFC 4592 §3.3.1: the closest encloser is the longest existing ancestor;

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from dnsemu.text import excerpt
+
 ROOT = "."
 
 _PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_*/")
@@ -155,24 +157,24 @@ def parse(text: str, origin: str | None = None) -> str:
             continue
         if c == ".":
             if not current:
-                raise NameError_(f"empty label in {text!r}")
+                raise NameError_(f"empty label in {excerpt(text)}")
             labels.append(bytes(current))
             current = bytearray()
         else:
             current.extend(c.encode("utf-8"))
         i += 1
     if not current:
-        raise NameError_(f"empty label in {text!r}")
+        raise NameError_(f"empty label in {excerpt(text)}")
     labels.append(bytes(current))
     for label in labels:
         if len(label) > 63:
             raise NameError_(f"label {label[:20]!r}... is {len(label)} octets, over 63")
     if not absolute:
         if origin is None:
-            raise NameError_(f"relative name {text!r} without an origin")
+            raise NameError_(f"relative name {excerpt(text)} without an origin")
         labels.extend(to_labels(origin))
     if sum(len(label) + 1 for label in labels) + 1 > 255:
-        raise NameError_(f"name {text!r} is over 255 octets")
+        raise NameError_(f"name {excerpt(text)} is over 255 octets")
     return from_labels(labels)
 
 
@@ -224,3 +226,23 @@ def first_label(name: str) -> str:
     if "\\" not in name:
         return name[: name.find(".")]
     return from_labels(to_labels(name)[:1])[:-1]
+
+
+def wire_length(name: str) -> int:
+    """Octets of ``name`` in wire format (labels with their length octets, and the root)."""
+    if "\\" not in name:
+        return 1 if name == ROOT else len(name) + 1
+    return sum(len(label) + 1 for label in to_labels(name)) + 1
+
+
+def replace_suffix(name: str, owner: str, target: str) -> str:
+    """``name`` with its suffix ``owner`` replaced by ``target``: the DNAME substitution of RFC 6672 §2.2.
+
+    ``name`` must lie strictly below ``owner``. Raises :class:`NameError_` when the result
+    would be over 255 octets (the server then answers YXDOMAIN).
+    """
+    prefix = name[: len(name) - len(owner)] if owner != ROOT else name  # "x.y." of "x.y.owner."
+    result = prefix + target if target != ROOT else prefix
+    if wire_length(result) > 255:
+        raise NameError_(f"the substituted name would be {wire_length(result)} octets, over 255")
+    return result

@@ -9,7 +9,7 @@ type       rdata
 =========  =====================================================================
 A, AAAA    ``(address: str,)``  (compressed text form)
 CNAME/NS/  ``(target: str,)``   (canonical name)
-PTR
+PTR/DNAME
 MX         ``(preference: int, exchange: str)``
 SRV        ``(priority: int, weight: int, port: int, target: str)``
 TXT        ``(string: bytes, ...)``  (one or more character-strings)
@@ -18,7 +18,9 @@ CAA        ``(flags: int, tag: bytes, value: bytes)``
 =========  =====================================================================
 
 These are the record types Azure private DNS zones hold (A, AAAA, CNAME, MX,
-PTR, SOA, SRV, TXT) plus NS and CAA for public data.
+PTR, SOA, SRV, TXT) plus NS, DNAME and CAA for public data: an NS below a public
+zone's apex is a delegation and a DNAME redirects the names below its owner
+(RFC 6672); :mod:`dnsemu.core.zone` says how lookups treat them.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dnsemu.dns import names
+from dnsemu.text import excerpt
 
 
 class RRType(enum.IntEnum):
@@ -41,6 +44,7 @@ class RRType(enum.IntEnum):
     TXT = 16
     AAAA = 28
     SRV = 33
+    DNAME = 39
     OPT = 41
     DS = 43
     RRSIG = 46
@@ -65,7 +69,7 @@ class RRType(enum.IntEnum):
             return int(cls[text])
         if text.startswith("TYPE") and text[4:].isdigit():
             return cls.make(int(text[4:]))
-        raise ValueError(f"unknown record type {value!r}")
+        raise ValueError(f"unknown record type {excerpt(value)}")
 
 
 def type_name(code: int) -> str:
@@ -82,6 +86,7 @@ class Rcode(enum.IntEnum):
     NXDOMAIN = 3
     NOTIMP = 4
     REFUSED = 5
+    YXDOMAIN = 6
     NOTAUTH = 9
     BADVERS = 16
 
@@ -90,8 +95,8 @@ class Rcode(enum.IntEnum):
 PRIVATE_ZONE_TYPES = frozenset(
     {RRType.A, RRType.AAAA, RRType.CNAME, RRType.MX, RRType.PTR, RRType.SOA, RRType.SRV, RRType.TXT}
 )
-#: Record types the core can hold and answer with.
-SUPPORTED_TYPES = PRIVATE_ZONE_TYPES | {RRType.NS, RRType.CAA}
+#: Record types the core can hold and answer with (public zones: all of them).
+SUPPORTED_TYPES = PRIVATE_ZONE_TYPES | {RRType.NS, RRType.DNAME, RRType.CAA}
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,14 +158,14 @@ def _name(text: str, origin: str | None) -> str:
     try:
         return names.parse(text, origin)
     except names.NameError_ as exc:
-        raise RdataError(f"{text!r} is not a domain name: {exc}") from None
+        raise RdataError(f"{excerpt(text)} is not a domain name: {exc}") from None
 
 
 def _int(text: str, what: str, bits: int) -> int:
     try:
         value = int(text, 10)
     except ValueError:
-        raise RdataError(f"{what} must be a number, not {text!r}") from None
+        raise RdataError(f"{what} must be a number, not {excerpt(text)}") from None
     if not 0 <= value < (1 << bits):
         raise RdataError(f"{what} must be between 0 and {(1 << bits) - 1}, not {value}")
     return value
@@ -168,7 +173,7 @@ def _int(text: str, what: str, bits: int) -> int:
 
 def _want(fields: list[str], count: int, shape: str) -> None:
     if len(fields) != count:
-        raise RdataError(f"expected {shape}, got {len(fields)} field(s): {' '.join(fields)!r}")
+        raise RdataError(f"expected {shape}, got {len(fields)} field(s): {excerpt(' '.join(fields))}")
 
 
 def _unquote(text: str) -> bytes:
@@ -210,14 +215,14 @@ def parse_rdata(rtype: int, fields: list[str], origin: str | None = None) -> tup
         try:
             return (str(ipaddress.IPv4Address(fields[0])),)
         except ValueError:
-            raise RdataError(f"{fields[0]!r} is not an IPv4 address") from None
+            raise RdataError(f"{excerpt(fields[0])} is not an IPv4 address") from None
     if rtype == RRType.AAAA:
         _want(fields, 1, "one IPv6 address")
         try:
             return (str(ipaddress.IPv6Address(fields[0])),)
         except ValueError:
-            raise RdataError(f"{fields[0]!r} is not an IPv6 address") from None
-    if rtype in (RRType.CNAME, RRType.NS, RRType.PTR):
+            raise RdataError(f"{excerpt(fields[0])} is not an IPv6 address") from None
+    if rtype in (RRType.CNAME, RRType.NS, RRType.PTR, RRType.DNAME):
         _want(fields, 1, "one domain name")
         return (_name(fields[0], origin),)
     if rtype == RRType.MX:
@@ -249,7 +254,7 @@ def parse_rdata(rtype: int, fields: list[str], origin: str | None = None) -> tup
         _want(fields, 3, "'flags tag value'")
         tag = fields[1].encode("ascii", "replace")
         if not tag.isalnum() or len(tag) > 15:
-            raise RdataError(f"CAA tag {fields[1]!r} must be 1-15 letters and digits")
+            raise RdataError(f"CAA tag {excerpt(fields[1])} must be 1-15 letters and digits")
         return (_int(fields[0], "CAA flags", 8), tag.lower(), _unquote(fields[2]))
     raise RdataError(
         f"record type {type_name(rtype)} is not supported (supported: "
@@ -279,7 +284,7 @@ def split_fields(text: str) -> list[str]:
             while i < n and text[i] != '"':
                 i += 2 if text[i] == "\\" else 1
             if i >= n:
-                raise RdataError(f"unterminated quoted string in {text!r}")
+                raise RdataError(f"unterminated quoted string in {excerpt(text)}")
             i += 1
         else:
             while i < n and not text[i].isspace():

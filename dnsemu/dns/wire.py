@@ -480,7 +480,7 @@ Plan = tuple[Parts, bytes, tuple[Any, ...]]  # owner, type+class+TTL, rdata piec
 
 @lru_cache(maxsize=16384)
 def _plan(record: Record) -> Plan:
-    """How to write a record: names in CNAME/NS/PTR/MX/SOA rdata stay compressible."""
+    """How to write a record: names in CNAME/NS/PTR/MX/SOA rdata stay compressible (DNAME/SRV targets do not)."""
     t, rd = record.rtype, record.rdata
     if t == RRType.A:
         pieces: tuple[Any, ...] = (socket.inet_pton(socket.AF_INET, rd[0]),)
@@ -490,6 +490,8 @@ def _plan(record: Record) -> Plan:
         pieces = (_text_parts(rd[0]),)
     elif t == RRType.MX:
         pieces = (_U16.pack(rd[0]), _text_parts(rd[1]))
+    elif t == RRType.DNAME:  # RFC 6672 §2.5: the target is never compressed
+        pieces = (_name_wire(rd[0]),)
     elif t == RRType.SRV:  # RFC 2782: the target is never compressed
         pieces = (struct.pack("!HHH", *rd[:3]) + _name_wire(rd[3]),)
     elif t == RRType.TXT:

@@ -31,6 +31,9 @@ exactly like a file, with the file's strict types (``"ttl": "60"`` or
 ``"registration_enabled": "yes"`` is refused, never converted; a CNAME set holds
 one value): a change that does not hold gets 422 with every problem, each
 naming its field, and changes nothing; a target that does not exist gets 404.
+The API never opens a file it is sent: a zone's data comes in the body
+(``records``, or master-file text in ``zone_text``), and a ``zone_file``
+anywhere in a body gets 400 ``field_not_allowed`` before anything else is looked at.
 
 Errors are ``{"error": CODE, "message": TEXT}`` (422 adds ``problems``):
 400 malformed (bad JSON, not an object, bad or unknown query parameter),
@@ -42,7 +45,7 @@ Security: mutating routes answer 403 unless ``api_changes`` is on; with
 ``api_token`` every ``/v1`` route but the OpenAPI document wants
 ``Authorization: Bearer TOKEN``; ``/healthz``, ``/readyz`` and ``/metrics``
 stay open (probes and scrapers). The listener binds loopback by default.
-Before a request reaches these routes, :mod:`dnsemu.http` has refused a ``Host``
+Before a request reaches these routes, :mod:`dnsemu.http.listener` has refused a ``Host``
 that does not name the listener (421) and a change sent from another web page's
 ``Origin`` (403), and answers ``/healthz`` and ``/readyz`` even over its
 connection cap.
@@ -66,6 +69,7 @@ from dnsemu.core.resolver import resolve
 from dnsemu.dns.records import Record, rdata_text, type_name
 from dnsemu.http.listener import HttpError, Request, Response, json_response
 from dnsemu.http.metrics import create_registry
+from dnsemu.text import clip, excerpt
 from dnsemu.topology import changes
 from dnsemu.topology.changes import Change, ChangeError
 from dnsemu.topology.load import LoadedTopology
@@ -162,7 +166,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise ValueError(f"duplicate key {key!r}")
+            raise ValueError(f"duplicate key {excerpt(key)}")
         out[key] = value
     return out
 
@@ -201,6 +205,7 @@ def json_body(request: Request, *, required: bool) -> dict[str, Any] | None:
         raise HttpError(400, "invalid_json", "the body is nested too deeply") from None
     if not isinstance(data, dict):
         raise HttpError(400, "not_an_object", f"the body must be a JSON object, not {type(data).__name__}")
+    _refuse_paths(data)
     return data
 
 
@@ -208,19 +213,44 @@ def _params(request: Request, allowed: dict[str, bool]) -> dict[str, str]:
     """Query parameters: each at most once, only the ``allowed`` ones (name -> required)."""
     unknown = sorted(set(request.query) - set(allowed))
     if unknown:
-        raise HttpError(400, "unknown_parameter", f"unknown query parameter(s) {', '.join(unknown)}; "
+        raise HttpError(400, "unknown_parameter", f"unknown query parameter(s) {clip(', '.join(unknown))}; "
                                                   f"allowed: {', '.join(allowed)}")
     out = {}
     for name, required in allowed.items():
         values = request.query.get(name)
         if not values or values == [""]:
             if required:
-                raise HttpError(400, "missing_parameter", f"the query parameter {name!r} is required")
+                raise HttpError(400, "missing_parameter", f"the query parameter {excerpt(name)} is required")
             continue
         if len(values) > 1:
-            raise HttpError(400, "repeated_parameter", f"the query parameter {name!r} is given more than once")
+            raise HttpError(400, "repeated_parameter", f"the query parameter {excerpt(name)} is given more than once")
         out[name] = values[0]
     return out
+
+
+#: body keys that name a file on the server's host: never accepted over HTTP
+_PATH_FIELDS = ("zone_file",)
+
+
+def _refuse_paths(body: dict[str, Any]) -> None:
+    """400 when a change body names a file anywhere in it: the API never opens a path it is sent.
+
+    The topology file may name zone files (inside its own folder); a client sends the data itself.
+    """
+    stack: list[tuple[str, Any]] = [("", body)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                field = f"{where}.{key}" if where else str(key)
+                if key in _PATH_FIELDS:
+                    raise HttpError(400, "field_not_allowed",
+                                    f"{clip(field, 80)}: the API does not take file paths (it never opens a file it "
+                                    "is sent); send the zone's data instead, as records or as master-file text in "
+                                    "zone_text", problems=[f"{clip(field, 80)}: not accepted over the API"])
+                stack.append((field, item))
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", item) for i, item in enumerate(value))
 
 
 def _reserved(body: dict[str, Any], keys: tuple[str, ...]) -> None:
@@ -272,7 +302,7 @@ class Api:
         matched = [(route, params) for route in self.routes
                    if (params := route.match(request.segments)) is not None]
         if not matched:
-            raise HttpError(404, "not_found", f"no route {request.path}; see /v1/openapi.json")
+            raise HttpError(404, "not_found", f"no route {excerpt(request.path)}; see /v1/openapi.json")
         for candidate, candidate_params in matched:
             if candidate.method == method:
                 route, params = candidate, candidate_params
@@ -280,7 +310,7 @@ class Api:
         else:
             allowed = sorted({r.method for r, _ in matched} | ({"HEAD"} if any(r.method == "GET" for r, _ in matched)
                                                                   else set()))
-            raise HttpError(405, "method_not_allowed", f"{request.method} is not allowed on {request.path}; "
+            raise HttpError(405, "method_not_allowed", f"{request.method} is not allowed on {excerpt(request.path)}; "
                                                        f"allowed: {', '.join(allowed)}",
                             headers=[("Allow", ", ".join(allowed))])
         if route.auth and self._token is not None:
@@ -456,7 +486,8 @@ def _json_body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
 _READ_ERRORS = {"401": _error("Missing or wrong bearer token (only when api-token is set)."),
                 "503": _error("Not serving (starting or stopping).")}
 _CHANGE_ERRORS = {
-    "400": _error("Malformed: bad JSON, not an object, or a path field repeated in the body."),
+    "400": _error("Malformed: bad JSON, not an object, a path field repeated in the body, or a field that "
+                  "names a file (zone_file)."),
     "401": _error("Missing or wrong bearer token (only when api-token is set)."),
     "403": _error("Run-time changes are turned off (api-changes)."),
     "404": _error("The target does not exist (no such endpoint, zone, record set or link)."),
@@ -488,6 +519,26 @@ _RECORD_SET = {"type": "object", "description": "A record set as in the topology
                               "values": {"type": "array", "minItems": 1, "maxItems": 20,
                                          "items": {"type": "string"}}},
                "required": ["values"]}
+
+_ZONE_BODY = {
+    "type": "object",
+    "description": "As under private_dns_zones: in the topology file, but the zone's data comes in the body: "
+                   "records, and/or master-file text in zone_text (at most max-file-bytes octets, within "
+                   "http-max-body; no $INCLUDE). zone_file is refused (400 field_not_allowed): the API never "
+                   "opens a file it is sent.",
+    "properties": {
+        "records": {"type": "array", "items": {"oneOf": [
+            {"type": "string", "description": "A master-file line relative to the zone: 'name [ttl] TYPE value'."},
+            {"type": "object", "required": ["name", "type", "values"],
+             "properties": {"name": {"type": "string"}, "type": {"type": "string"},
+                            "ttl": {"type": "integer", "minimum": 0},
+                            "values": {"type": "array", "minItems": 1, "items": {"type": "string"}}}},
+        ]}},
+        "zone_text": {"type": "string", "description": "RFC 1035 master-file text ($ORIGIN, $TTL, parentheses, "
+                                                       "comments; names relative to the zone)."},
+        "virtual_network_links": {"type": "array", "items": {"type": "object", "required": ["virtual_network"]}},
+    },
+}
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -571,7 +622,7 @@ OPENAPI: dict[str, Any] = {
                     "question": {"type": "object", "required": ["name", "type"],
                                  "properties": {"name": {"type": "string"}, "type": {"type": "string"}}},
                     "from": {"type": "string"},
-                    "outcome": {"enum": ["answer", "nodata", "nxdomain", "refused", "servfail", "forward"]},
+                    "outcome": {"enum": ["answer", "nodata", "nxdomain", "yxdomain", "refused", "servfail", "forward"]},
                     "rcode": {"type": "string"},
                     "view": {"type": "string"},
                     "answer_kind": {"enum": ["private", "public", "nxdomain_private", "fallback", "internal",
@@ -626,9 +677,7 @@ OPENAPI: dict[str, Any] = {
         },
         "/v1/private-dns-zones/{zone}": {
             "parameters": [_ZONE],
-            "put": _change_op("Create or replace a private DNS zone.",
-                              {"type": "object", "description": "As under private_dns_zones: in the topology file."},
-                              body_required=False),
+            "put": _change_op("Create or replace a private DNS zone.", _ZONE_BODY, body_required=False),
             "delete": _change_op("Remove a private DNS zone."),
         },
         "/v1/private-dns-zones/{zone}/records/{type}/{name}": {

@@ -79,7 +79,8 @@ DURATION_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01
 #: upper bounds (octets) of the response size histogram; the last bucket is +Inf
 SIZE_BUCKETS = (64, 128, 256, 512, 768, 1024, 1232, 1500, 2048, 4096, 8192, 16384, 32768, 65535)
 _RCODE_NAMES = {int(r): r.name for r in Rcode}
-_CACHEABLE = frozenset({Outcome.ANSWER, Outcome.NODATA, Outcome.NXDOMAIN, Outcome.REFUSED, Outcome.SERVFAIL})
+_CACHEABLE = frozenset({Outcome.ANSWER, Outcome.NODATA, Outcome.NXDOMAIN, Outcome.YXDOMAIN, Outcome.REFUSED,
+                        Outcome.SERVFAIL})
 _WHERE_LIMIT = 65536
 _FORWARD, _REFUSE_ALWAYS, _REFUSE_SOURCE = object(), object(), object()
 #: a cached reply: (bytes, hit cell of :class:`Stats`, log fields, counter label)

@@ -54,8 +54,11 @@ class LiveTopology:
 
     def __init__(self, path: Path | None, loaded: LoadedTopology | None, *, options: Options,
                  install: Callable[[Index], None], log: Any, reloads: dict[str, int],
-                 record_error: Callable[[BaseException], None], build_guard: BuildGuard | None = None) -> None:
+                 record_error: Callable[[BaseException], None], build_guard: BuildGuard | None = None,
+                 max_file_bytes: int | None = None) -> None:
         self.options = options
+        #: the largest file a load may read (None: the loader's default)
+        self.max_file_bytes = max_file_bytes
         self.log = log
         #: counters of reloads by result ("ok", "failed"), shared with the server's stats
         self.reloads = reloads
@@ -109,7 +112,7 @@ class LiveTopology:
         if self._loaded is None:
             assert self._path is not None, "no topology: neither a file nor data"
             self._signature = _signature([str(self._path)])
-            self._loaded = load_topology(self._path)
+            self._loaded = self._read(self._path)
         self._generation = 1
         index = compile_topology(self._loaded, self.options, generation=1)
         self._base_index = index
@@ -142,7 +145,7 @@ class LiveTopology:
                         self.log.warning("topology_reload_skipped", reason=reason, why=why)
                         return False
                     signature = _signature(self._signature or [str(path)])
-                    loaded = await loop.run_in_executor(None, load_topology, path)
+                    loaded = await loop.run_in_executor(None, self._read, path)
                 base = loaded
                 current = await loop.run_in_executor(None, changes.rebase, base)
                 index = await loop.run_in_executor(None, compile_topology, current, self.options, generation)
@@ -167,6 +170,11 @@ class LiveTopology:
             self.log.info("topology_loaded", reason=reason, generation=generation, changes=len(changes.changes),
                           **index_stats(index))
             return True
+
+    def _read(self, path: Path) -> LoadedTopology:
+        if self.max_file_bytes is None:
+            return load_topology(path)
+        return load_topology(path, max_file_bytes=self.max_file_bytes)
 
     def _failed(self, saved: tuple[Any, list[Change], Any], signature: Signature | None, problems: list[str]) -> None:
         """Undo a reload that did not hold: the changes as they were, the files judged."""

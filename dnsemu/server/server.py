@@ -148,7 +148,7 @@ class DnsServer:
         self.live = LiveTopology(None if loaded_topology is not None else settings.topology, loaded_topology,
                                  options=Options(unknown_sources=settings.unknown_sources), install=self._install,
                                  log=self.log, reloads=self.stats.reloads, record_error=self.record_error,
-                                 build_guard=build_guard)
+                                 build_guard=build_guard, max_file_bytes=settings.max_file_bytes)
         #: coroutines run first when the server stops (what stands in front of it: the HTTP API)
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._udp: list[UdpEndpoint] = []

@@ -34,7 +34,7 @@ Choices made here (and documented in ``dnsemu serve --help``):
   address; elsewhere: ``localhost``, the bound address and any IP address), with
   any port, so that a web page cannot reach it through DNS rebinding. Names listed
   here are answered too; ``*`` answers any ``Host``
-  (:meth:`dnsemu.http.HostPolicy.for_listener`).
+  (:meth:`dnsemu.http.listener.HostPolicy.for_listener`).
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ from pydantic_settings import (
 )
 
 from dnsemu.dns.addresses import normalise_host
+from dnsemu.text import clip, excerpt
+from dnsemu.topology.files import DEFAULT_MAX_FILE_BYTES, FileProblem, read_text
 from dnsemu.topology.load import default_topology
 from dnsemu.topology.model import parse_target
 
@@ -93,25 +95,25 @@ def parse_hostport(text: str) -> tuple[str, int]:
     if text.startswith("["):
         end = text.find("]")
         if end < 0:
-            raise ValueError(f"{text!r}: missing ']' after the IPv6 address")
+            raise ValueError(f"{excerpt(text)}: missing ']' after the IPv6 address")
         host, rest = text[1:end], text[end + 1 :]
         if rest.startswith(":"):
             port_text = rest[1:]
         elif rest:
-            raise ValueError(f"{text!r}: expected ':PORT' after ']'")
+            raise ValueError(f"{excerpt(text)}: expected ':PORT' after ']'")
     elif text.count(":") == 1:
         host, port_text = text.split(":")
     elif text.count(":") > 1:
-        raise ValueError(f"{text!r}: write an IPv6 address with a port as [ADDRESS]:PORT")
+        raise ValueError(f"{excerpt(text)}: write an IPv6 address with a port as [ADDRESS]:PORT")
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        raise ValueError(f"{text!r}: {host!r} is not an IP address (HOST:PORT with an IPv4 address, "
+        raise ValueError(f"{excerpt(text)}: {excerpt(host)} is not an IP address (HOST:PORT with an IPv4 address, "
                          "or [IPv6]:PORT)") from None
     if port_text is None:
-        raise ValueError(f"{text!r}: a port is required (HOST:PORT)")
+        raise ValueError(f"{excerpt(text)}: a port is required (HOST:PORT)")
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ValueError(f"{text!r}: the port must be a number from 0 to 65535")
+        raise ValueError(f"{excerpt(text)}: the port must be a number from 0 to 65535")
     return str(address), int(port_text)
 
 
@@ -194,6 +196,9 @@ class Settings(BaseSettings):
                                                                                 "octets (larger: 413)")
     http_timeout: float = Field(10.0, gt=0, le=3600, description="seconds an HTTP connection may stay idle, or "
                                                                  "take to send one request")
+    max_file_bytes: int = Field(DEFAULT_MAX_FILE_BYTES, ge=1024, le=1 << 40,
+                                description="largest file read in octets: the topology, its zone files and their "
+                                            "$INCLUDEs (and inline zone_text); larger is an error naming the file")
 
     @field_validator("log_level", "log_format", "unknown_sources", mode="before")
     @classmethod
@@ -264,7 +269,7 @@ class Settings(BaseSettings):
             try:
                 out.append(str(ipaddress.ip_network(str(text).strip(), strict=False)))
             except ValueError:
-                raise ValueError(f"{text!r} is not a CIDR such as 10.0.0.0/8 or ::1/128") from None
+                raise ValueError(f"{excerpt(text)} is not a CIDR such as 10.0.0.0/8 or ::1/128") from None
         return out
 
     # ------------------------------------------------------------------ derived values
@@ -337,13 +342,17 @@ class _FileSource(PydanticBaseSettingsSource):
         return dict(_FILE.get() or {})
 
 
-def read_settings_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A TOML (``.toml``) or YAML (anything else) settings file as a flat dict of field names."""
+def read_settings_file(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> dict[str, Any]:
+    """A TOML (``.toml``) or YAML (anything else) settings file as a flat dict of field names.
+
+    Read like every file (:func:`dnsemu.topology.files.read_text`): a regular file of
+    at most ``max_bytes`` octets, UTF-8; errors never quote its content.
+    """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SettingsError([f"config: cannot read {path}: {exc.strerror}"]) from None
+        text = read_text(path, max_bytes=max_bytes)
+    except FileProblem as exc:
+        raise SettingsError([f"config: cannot read {path}: {exc.message}"]) from None
     try:
         if path.suffix.lower() == ".toml":
             data: Any = tomllib.loads(text)
@@ -352,9 +361,13 @@ def read_settings_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 
             data = yaml.safe_load(text)
     except (tomllib.TOMLDecodeError, ValueError) as exc:
-        raise SettingsError([f"config: {path} is not valid TOML: {exc}"]) from None
-    except Exception as exc:  # yaml.YAMLError and friends
-        raise SettingsError([f"config: {path} is not valid YAML: {exc}"]) from None
+        # tomllib says what and where ("Invalid value (at line 3, column 7)"), never the text
+        raise SettingsError([f"config: {path} is not valid TOML: {clip(str(exc), 120)}"]) from None
+    except Exception as exc:  # yaml.YAMLError and friends: their str() quotes the offending line
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        reason = getattr(exc, "problem", None) or type(exc).__name__
+        raise SettingsError([f"config: {path} is not valid YAML: {clip(reason, 120)}{where}"]) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -415,6 +428,6 @@ def _problems(exc: ValidationError, flags: Mapping[str, Any], env: Mapping[str, 
         if error.get("type") == "extra_forbidden":
             message = f"unknown setting (known: {', '.join(Settings.model_fields)})"
         elif "input" in error and error.get("type") != "missing" and name != "api_token":
-            message = f"{message} (got {error['input']!r})"
+            message = f"{message} (got {excerpt(error['input'])})"
         out.append(f"{name.replace('_', '-')}: {message} [from {origin}]")
     return out

@@ -48,6 +48,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from dnsemu.analysis.explain import source_address
@@ -59,7 +60,8 @@ from dnsemu.server.server import DnsServer
 from dnsemu.server.settings import Settings, load_settings
 from dnsemu.topology import changes
 from dnsemu.topology.changes import Change, ChangeError
-from dnsemu.topology.load import LoadedTopology, load_topology, load_topology_data
+from dnsemu.topology.files import DEFAULT_MAX_FILE_BYTES
+from dnsemu.topology.load import LoadedTopology, Source, load_topology, load_topology_data
 
 __all__ = ["AsyncEmulator", "ChangeError", "Emulator", "EmulatorError", "QueryResult", "Record", "load"]
 
@@ -70,14 +72,17 @@ class EmulatorError(RuntimeError):
     """Misuse of an emulator (started twice, used after stop), or a server error with no exception object."""
 
 
-def load(topology: Any) -> LoadedTopology:
-    """A path, a dict of the topology file's data, or a LoadedTopology, as a validated LoadedTopology."""
+def load(topology: Any, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> LoadedTopology:
+    """A path, a dict of the topology file's data, or a LoadedTopology, as a validated LoadedTopology.
+
+    A dict has no folder, so its zones give records or ``zone_text``, not ``zone_file``.
+    """
     if isinstance(topology, LoadedTopology):
         return topology
     if isinstance(topology, Mapping):
-        return load_topology_data(dict(topology))
+        return load_topology_data(dict(topology), Source(max_file_bytes=max_file_bytes))
     if isinstance(topology, (str, os.PathLike)):
-        return load_topology(topology)
+        return load_topology(topology, max_file_bytes=max_file_bytes)
     raise TypeError(f"a topology is a path, a dict or a LoadedTopology, not {type(topology).__name__}")
 
 
@@ -154,15 +159,18 @@ class _Core:
     """What a synchronous and an asynchronous emulator share: topology, settings, server, logs, errors."""
 
     def __init__(self, topology: Any, http: bool, overrides: Mapping[str, Any]) -> None:
-        self.loaded = load(topology)
         values: dict[str, Any] = {"listen": ["127.0.0.1:0"], "watch": False, "query_log": True,
                                   "shutdown_grace": 1.0}
-        if self.loaded.source.file:
-            values["topology"] = self.loaded.source.file
+        if isinstance(topology, LoadedTopology):
+            if topology.source.file:
+                values["topology"] = topology.source.file
+        elif isinstance(topology, (str, os.PathLike)):
+            values["topology"] = str(Path(topology))
         if http:
             values.update(http=True, http_listen="127.0.0.1:0", api_changes=True)
         values.update(overrides)
         self.settings: Settings = load_settings(values, env={})
+        self.loaded = load(topology, max_file_bytes=self.settings.max_file_bytes)
         self.queries: collections.deque[dict[str, Any]] = collections.deque(maxlen=_LOG_LIMIT)
         self.errors: list[BaseException] = []
         self.app = App(self.settings, self.loaded, logger=_Capture(self))

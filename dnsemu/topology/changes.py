@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dnsemu.dns import names
+from dnsemu.text import clip, excerpt
 from dnsemu.topology.errors import Problem, TopologyError
 from dnsemu.topology.load import LoadedTopology, Source, load_topology_data
 
@@ -35,7 +36,7 @@ def _find_zone(section: dict[str, Any], zone: str, what: str) -> str:
     for key in section:
         if _canonical(key) == want:
             return key
-    raise ChangeError(Problem(f"no {what} named {zone!r}", path=zone))
+    raise ChangeError(Problem(f"no {what} named {excerpt(zone)}", path=clip(zone)))
 
 
 def _record_key(record: dict[str, Any] | str) -> tuple[str, str]:
@@ -66,7 +67,7 @@ def _put_endpoint(change: Change, data: dict[str, Any]) -> None:
 def _delete_endpoint(change: Change, data: dict[str, Any]) -> None:
     endpoints = data.get("private_endpoints") or {}
     if change.target not in endpoints:
-        raise ChangeError(Problem(f"no private endpoint named {change.target!r}", path="private_endpoints"))
+        raise ChangeError(Problem(f"no private endpoint named {excerpt(change.target)}", path="private_endpoints"))
     del endpoints[change.target]
 
 
@@ -120,7 +121,8 @@ def _delete_record(change: Change, data: dict[str, Any]) -> None:
     name, rtype = str(change.body["name"]).lower(), str(change.body.get("type") or "").upper()
     keep = [r for r in records if not (_record_key(r)[0] == name and (not rtype or _record_key(r)[1] == rtype))]
     if len(keep) == len(records):
-        raise ChangeError(Problem(f"no record {name} {rtype or ''} in {change.target}".rstrip(), path=change.target))
+        raise ChangeError(Problem(f"no record {clip(name)} {clip(rtype or '')} in {clip(change.target)}".rstrip(),
+                                  path=clip(change.target)))
     records[:] = keep
 
 
@@ -142,7 +144,8 @@ def _delete_link(change: Change, data: dict[str, Any]) -> None:
     vnet = change.body["virtual_network"]
     keep = [link for link in links if link.get("virtual_network") != vnet]
     if len(keep) == len(links):
-        raise ChangeError(Problem(f"zone {change.target} has no link to {vnet!r}", path=change.target))
+        raise ChangeError(Problem(f"zone {clip(change.target)} has no link to {excerpt(vnet)}",
+                                  path=clip(change.target)))
     links[:] = keep
 
 
@@ -222,12 +225,15 @@ class ChangeSet:
             try:
                 change.apply(data)
             except KeyError as exc:
-                raise ChangeError(Problem(f"{change.op}: missing field {exc}", path=change.target)) from None
+                raise ChangeError(Problem(f"{change.op}: missing field {clip(exc)}",
+                                          path=clip(change.target))) from None
             except (TypeError, AttributeError) as exc:
-                raise ChangeError(Problem(f"{change.op}: malformed change: {exc}", path=change.target)) from None
+                raise ChangeError(Problem(f"{change.op}: malformed change: {clip(exc, 120)}",
+                                          path=clip(change.target))) from None
         source = self.base.source
         try:
-            loaded = load_topology_data(data, Source(file=None, lines={}, base_dir=source.base_dir))
+            loaded = load_topology_data(data, Source(file=None, lines={}, base_dir=source.base_dir,
+                                                     max_file_bytes=source.max_file_bytes))
         except TopologyError as exc:
             raise ChangeError(exc.problems) from None
         # keep reload watching on the original files

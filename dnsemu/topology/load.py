@@ -4,6 +4,11 @@
 records parsed from inline text and master files, and where every field came
 from) or raises :class:`~dnsemu.topology.errors.TopologyError` listing every
 problem with its file, line and field. Nothing half-loaded is ever returned.
+
+Files are read through :func:`dnsemu.topology.files.read_text`: regular files only,
+at most ``max_file_bytes`` octets each (64 MiB unless told otherwise), and the zone
+files a topology names stay inside the topology file's folder tree. Messages quote
+input only as short escaped excerpts.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from dnsemu.text import clip, excerpt
 from dnsemu.topology.errors import Problem, TopologyError
+from dnsemu.topology.files import DEFAULT_MAX_FILE_BYTES, FileProblem, read_text
 from dnsemu.topology.model import Topology
 
 Loc = tuple[str | int, ...]
@@ -25,11 +32,17 @@ Loc = tuple[str | int, ...]
 
 @dataclass(frozen=True)
 class Source:
-    """Where a topology came from: its file and the line of every field path."""
+    """Where a topology came from: its file and the line of every field path.
+
+    ``base_dir`` is the folder whose tree the topology's ``zone_file`` entries must
+    stay in (None: the topology has no folder, and ``zone_file`` is refused);
+    ``max_file_bytes`` bounds every file read on its behalf.
+    """
 
     file: str | None = None
     lines: Mapping[Loc, int] = field(default_factory=dict)
     base_dir: Path | None = None
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
 
     def line(self, loc: Loc) -> int | None:
         """The line of ``loc`` or of its closest ancestor that has one."""
@@ -53,12 +66,13 @@ class Source:
 
 
 def format_loc(loc: Loc) -> str:
+    """``a.b[0].c``; each key escaped and cut to 100 characters (keys come from the input)."""
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            out += ("." if out else "") + clip(str(part), 100)
     return out
 
 
@@ -70,14 +84,16 @@ def _compose(text: str, filename: str) -> yaml.Node | None:
         line = mark.line + 1 if mark else None
         raise TopologyError(
             Problem(
-                f"YAML syntax: {exc.problem or exc.context}",
+                f"YAML syntax: {clip(exc.problem or exc.context, 120)}",
                 file=filename,
                 line=line,
                 hint="check indentation and quoting near this line",
             )
         ) from None
     except yaml.YAMLError as exc:
-        raise TopologyError(Problem(f"YAML syntax: {exc}", file=filename)) from None
+        # str(exc) may carry a snippet of the text: show the reason only
+        reason = str(exc).split("\n", 1)[0]
+        raise TopologyError(Problem(f"YAML syntax: {clip(reason, 120)}", file=filename)) from None
 
 
 def _to_python(node: yaml.Node, loc: Loc, lines: dict[Loc, int], problems: list[Problem], filename: str) -> Any:
@@ -97,7 +113,7 @@ def _to_python(node: yaml.Node, loc: Loc, lines: dict[Loc, int], problems: list[
             if key in out:
                 problems.append(
                     Problem(
-                        f"duplicate key {key!r}",
+                        f"duplicate key {excerpt(key)}",
                         filename,
                         key_node.start_mark.line + 1,
                         format_loc(loc),
@@ -143,11 +159,11 @@ def _validation_problems(exc: ValidationError, source: Source) -> list[Problem]:
         kind = err["type"]
         hint = None
         if kind == "extra_forbidden":
-            message = f"unknown key {clean[-1]!r}" if clean else "unknown key"
+            message = f"unknown key {excerpt(clean[-1])}" if clean else "unknown key"
             parent = tuple(clean[:-1])
             hint = _known_keys_hint(parent)
         elif kind == "missing":
-            message = f"required field {clean[-1]!r} is missing" if clean else "required field missing"
+            message = f"required field {excerpt(clean[-1])} is missing" if clean else "required field missing"
         elif kind in _EXPECTED and "input" in err:
             # strict types: say what was written and what is wanted, in YAML/JSON words
             message = f"expected {_EXPECTED[kind][0]}, got {_written(err['input'])}"
@@ -155,9 +171,12 @@ def _validation_problems(exc: ValidationError, source: Source) -> list[Problem]:
             hint = _EXPECTED[kind][1] if scalar else None
         elif kind in ("ip_v4_network", "ip_v6_network", "ip_v4_address", "ip_v6_address"):
             what = "network (CIDR)" if "network" in kind else "address"
-            message = f"{err['input']!r} is not a valid IPv4 or IPv6 {what}"
+            message = f"{excerpt(err['input'])} is not a valid IPv4 or IPv6 {what}"
         elif "input" in err and not isinstance(err["input"], (dict, list)):
-            message = f"{message} (got {err['input']!r})"
+            shown = excerpt(err["input"]) if isinstance(err["input"], str) else clip(repr(err["input"]))
+            message = f"{clip(message, 200)} (got {shown})"
+        else:
+            message = clip(message, 200)
         problems.append(source.problem(tuple(clean), message, hint))
     # One field may fail each member of a union; report it once.
     unique: dict[tuple[str | None, int | None, str], Problem] = {}
@@ -268,28 +287,35 @@ def load_topology_data(data: Any, source: Source | None = None) -> LoadedTopolog
 
 
 def load_topology_text(
-    text: str, filename: str = "<topology>", base_dir: str | os.PathLike[str] | None = None
+    text: str, filename: str = "<topology>", base_dir: str | os.PathLike[str] | None = None,
+    *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> LoadedTopology:
+    """Load topology YAML ``text``; its ``zone_file`` entries live in ``base_dir``'s tree (None: refused)."""
     problems: list[Problem] = []
     lines: dict[Loc, int] = {}
     node = _compose(text, filename)
     data = _to_python(node, (), lines, problems, filename) if node is not None else {}
-    source = Source(file=filename, lines=lines, base_dir=Path(base_dir) if base_dir else None)
+    source = Source(file=filename, lines=lines, base_dir=Path(base_dir) if base_dir else None,
+                    max_file_bytes=max_file_bytes)
     if problems:
         raise TopologyError(problems)
     return load_topology_data(data, source)
 
 
-def load_topology(path: str | os.PathLike[str]) -> LoadedTopology:
-    """Load a topology file (YAML). Relative ``zone_file`` paths are relative to it."""
+def load_topology(path: str | os.PathLike[str], *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> LoadedTopology:
+    """Load a topology file (YAML).
+
+    Relative ``zone_file`` paths are relative to it, and they (with the files
+    they include) must stay inside its folder's tree. The topology and every
+    zone file are regular files of at most ``max_file_bytes`` octets.
+    """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TopologyError(Problem(f"cannot read the topology: {exc.strerror}", file=str(path))) from None
-    except UnicodeDecodeError as exc:
-        raise TopologyError(Problem(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=str(path))) from None
-    return load_topology_text(text, filename=str(path), base_dir=path.parent)
+        text = read_text(path, max_bytes=max_file_bytes)
+    except FileProblem as exc:
+        message = exc.message if exc.line else f"cannot read the topology: {exc.message}"
+        raise TopologyError(Problem(message, file=str(path), line=exc.line, hint=exc.hint)) from None
+    return load_topology_text(text, filename=str(path), base_dir=path.parent, max_file_bytes=max_file_bytes)
 
 
 #: the bundled estate of a source checkout

@@ -34,6 +34,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from dnsemu.text import excerpt
+
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -90,11 +92,11 @@ def parse_target(text: str) -> tuple[str, int]:
     if text.startswith("["):
         end = text.find("]")
         if end < 0:
-            raise ValueError(f"{text!r}: missing ']' after the IPv6 address")
+            raise ValueError(f"{excerpt(text)}: missing ']' after the IPv6 address")
         host, rest = text[1:end], text[end + 1 :]
         if rest:
             if not rest.startswith(":"):
-                raise ValueError(f"{text!r}: expected ':port' after ']'")
+                raise ValueError(f"{excerpt(text)}: expected ':port' after ']'")
             port = _port(rest[1:], text)
     elif text.count(":") == 1:
         host, port_text = text.split(":")
@@ -102,13 +104,13 @@ def parse_target(text: str) -> tuple[str, int]:
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        raise ValueError(f"{text!r} is not an IP address (optionally with :port)") from None
+        raise ValueError(f"{excerpt(text)} is not an IP address (optionally with :port)") from None
     return str(address), port
 
 
 def _port(text: str, whole: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
-        raise ValueError(f"{whole!r}: port must be 1-65535")
+        raise ValueError(f"{excerpt(whole)}: port must be 1-65535")
     return int(text)
 
 
@@ -206,7 +208,8 @@ class PrivateDnsZone(Model):
         default_factory=list,
         description="Master-file lines relative to the zone ('acct 10 A 10.0.1.4') or record sets.",
     )
-    zone_file: str | None = None
+    zone_file: str | None = Field(None, description="A master file inside the topology file's folder tree.")
+    zone_text: str | None = Field(None, description="Master-file text, inline (what the HTTP API takes).")
     virtual_network_links: list[VirtualNetworkLink] = Field(default_factory=list)
 
 
@@ -314,7 +317,8 @@ class Resource(ServiceDetails):
 
 class PublicZone(Model):
     records: list[RecordEntry] = Field(default_factory=list)
-    zone_file: str | None = None
+    zone_file: str | None = Field(None, description="A master file inside the topology file's folder tree.")
+    zone_text: str | None = Field(None, description="Master-file text, inline.")
 
 
 class PublicDns(Model):

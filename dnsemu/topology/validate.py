@@ -12,7 +12,6 @@ import itertools
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from dnsemu.catalog import Catalog, CatalogError
@@ -27,9 +26,12 @@ from dnsemu.dns.records import (
     rdata_text,
     type_name,
 )
+from dnsemu.text import excerpt
 from dnsemu.topology.errors import Problem, TopologyError
-from dnsemu.topology.load import LoadedTopology, Loc, Source
+from dnsemu.topology.files import FileProblem, confined
+from dnsemu.topology.load import LoadedTopology, Loc, Source, format_loc
 from dnsemu.topology.model import AZURE_DNS_IP, RecordSet, Topology, parse_target
+from dnsemu.topology.zonefile import ZoneEntry
 
 PLS_ALIAS = re.compile(
     r"^[a-z0-9][a-z0-9-_.]*\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.[a-z0-9]+\.azure\.privatelinkservice$",
@@ -64,7 +66,7 @@ class _Checker:
         for name in set(t.virtual_networks) & set(t.on_premises):
             self.err(
                 ("on_premises", name),
-                f"network name {name!r} is used by a virtual network too",
+                f"network name {excerpt(name)} is used by a virtual network too",
                 "give every network a distinct name: names pick views in logs and metrics",
             )
         for section, nets in (("virtual_networks", t.virtual_networks), ("on_premises", t.on_premises)):
@@ -89,7 +91,7 @@ class _Checker:
             if vnet.region is not None and vnet.region.lower() not in self.catalog.regions:
                 self.err(
                     (*loc, "region"),
-                    f"unknown region {vnet.region!r}",
+                    f"unknown region {excerpt(vnet.region)}",
                     "use an Azure region name such as eastus or westeurope",
                 )
             for sname, subnet in vnet.subnets.items():
@@ -108,12 +110,12 @@ class _Checker:
             )
             for (n1, s1), (n2, s2) in itertools.pairwise(subs):
                 if s1.address_prefix.overlaps(s2.address_prefix):
-                    self.err((*loc, "subnets", n2), f"subnet {n2!r} overlaps subnet {n1!r}")
+                    self.err((*loc, "subnets", n2), f"subnet {excerpt(n2)} overlaps subnet {excerpt(n1)}")
             for i, peer in enumerate(vnet.peerings):
                 if peer not in t.virtual_networks:
                     self.err(
                         (*loc, "peerings", i),
-                        f"peering to unknown virtual network {peer!r}",
+                        f"peering to unknown virtual network {excerpt(peer)}",
                         _choices(peer, t.virtual_networks),
                     )
                 elif peer == name:
@@ -122,30 +124,34 @@ class _Checker:
     def vnet_ref(self, loc: Loc, name: str) -> bool:
         if name in self.t.virtual_networks:
             return True
-        self.err(loc, f"unknown virtual network {name!r}", _choices(name, self.t.virtual_networks))
+        self.err(loc, f"unknown virtual network {excerpt(name)}", _choices(name, self.t.virtual_networks))
         return False
 
     def inside_vnet(self, loc: Loc, vnet_name: str, address: Any, subnet: str | None = None) -> None:
         vnet = self.t.virtual_networks[vnet_name]
         if not any(address in prefix for prefix in vnet.address_space if prefix.version == address.version):
             self.err(
-                loc, f"{address} is outside virtual network {vnet_name!r} ({', '.join(map(str, vnet.address_space))})"
+                loc,
+                f"{address} is outside virtual network {excerpt(vnet_name)} "
+                f"({', '.join(map(str, vnet.address_space))})",
             )
             return
         if subnet is not None:
             if subnet not in vnet.subnets:
                 self.err(
-                    (*loc[:-1], "subnet"), f"unknown subnet {subnet!r} in {vnet_name!r}", _choices(subnet, vnet.subnets)
+                    (*loc[:-1], "subnet"),
+                    f"unknown subnet {excerpt(subnet)} in {excerpt(vnet_name)}",
+                    _choices(subnet, vnet.subnets),
                 )
             elif address not in vnet.subnets[subnet].address_prefix:
-                self.err(loc, f"{address} is outside subnet {subnet!r} ({vnet.subnets[subnet].address_prefix})")
+                self.err(loc, f"{address} is outside subnet {excerpt(subnet)} ({vnet.subnets[subnet].address_prefix})")
 
     # -- DNS servers and forwarding -----------------------------------------------------------
 
     def register_server(self, loc: Loc, address: str, kind: str, name: str) -> None:
         if address in self.servers and self.servers[address] != (kind, name):
             other = self.servers[address]
-            self.err(loc, f"{address} is already the address of {other[0]} {other[1]!r}")
+            self.err(loc, f"{address} is already the address of {other[0]} {excerpt(other[1])}")
             return
         self.servers[address] = (kind, name)
 
@@ -168,7 +174,7 @@ class _Checker:
             if len(resolvers) > 1:
                 self.err(
                     ("dns_private_resolvers", resolvers[1], "virtual_network"),
-                    f"virtual network {vnet!r} already has DNS private resolver {resolvers[0]!r}",
+                    f"virtual network {excerpt(vnet)} already has DNS private resolver {excerpt(resolvers[0])}",
                     "Azure allows one private resolver per virtual network",
                 )
         for sname, server in t.custom_dns_servers.items():
@@ -216,10 +222,10 @@ class _Checker:
         try:
             name = names.parse(text if text.endswith(".") else text + ".")
         except names.NameError_ as exc:
-            self.err(loc, f"{text!r} is not a domain name: {exc}")
+            self.err(loc, f"{excerpt(text)} is not a domain name: {exc}")
             return None
         if names.label_count(name) > 34:
-            self.err(loc, f"{text!r} has more than 34 labels")
+            self.err(loc, f"{excerpt(text)} has more than 34 labels")
         return name
 
     def forwarding(self) -> None:
@@ -256,7 +262,7 @@ class _Checker:
                 if ref not in outbound:
                     self.err(
                         (*loc, "dns_resolver_outbound_endpoints", i),
-                        f"unknown outbound endpoint {ref!r}",
+                        f"unknown outbound endpoint {excerpt(ref)}",
                         "write it as resolver/endpoint; known: " + (", ".join(sorted(outbound)) or "none"),
                     )
                 else:
@@ -268,14 +274,14 @@ class _Checker:
                 if vnet in linked:
                     self.err(
                         vloc,
-                        f"virtual network {vnet!r} is already linked to ruleset {linked[vnet]!r}",
+                        f"virtual network {excerpt(vnet)} is already linked to ruleset {excerpt(linked[vnet])}",
                         "a virtual network can be linked to one forwarding ruleset",
                     )
                 linked[vnet] = rsname
                 if regions and self.vnet_region(vnet) not in regions:
                     self.err(
                         vloc,
-                        f"virtual network {vnet!r} is in {self.vnet_region(vnet)}, the ruleset's "
+                        f"virtual network {excerpt(vnet)} is in {self.vnet_region(vnet)}, the ruleset's "
                         f"resolver in {', '.join(sorted(regions))}",
                         "a ruleset links virtual networks of its own region only",
                     )
@@ -284,7 +290,7 @@ class _Checker:
                 rloc = (*loc, "forwarding_rules", rname)
                 domain = self.domain((*rloc, "domain_name"), rule.domain_name) if rule.domain_name != "." else "."
                 if domain in seen:
-                    self.err((*rloc, "domain_name"), f"rule {seen[domain]!r} already forwards {domain}")
+                    self.err((*rloc, "domain_name"), f"rule {excerpt(seen[domain])} already forwards {domain}")
                 if domain:
                     seen[domain] = rname
                 for i, target in enumerate(rule.target_dns_servers):
@@ -301,7 +307,8 @@ class _Checker:
         if name is None:
             return None
         if names.label_count(name) < 2:
-            self.err(loc, f"zone {text!r} has a single label", "Azure private DNS zones need at least two labels")
+            self.err(loc, f"zone {excerpt(text)} has a single label",
+                     "Azure private DNS zones need at least two labels")
             return None
         return name
 
@@ -314,7 +321,13 @@ class _Checker:
             self.problems.append(Problem(message, file, line, path, hint))
 
     def records(
-        self, loc: Loc, zone: str, items: Iterable[str | RecordSet], zone_file: str | None, private: bool
+        self,
+        loc: Loc,
+        zone: str,
+        items: Iterable[str | RecordSet],
+        zone_file: str | None,
+        private: bool,
+        zone_text: str | None = None,
     ) -> tuple[Record, ...]:
         placed: list[tuple[Record, _Where]] = []  # every record and where it was written
         for i, item in enumerate(items):
@@ -333,23 +346,18 @@ class _Checker:
                     message, hint = exc.args[0], exc.args[1]
                 self.err(iloc, message, hint)
         if zone_file is not None:
-            from dnsemu.topology.zonefile import load_zone_file
-
-            path = Path(zone_file)
-            if not path.is_absolute() and self.source.base_dir is not None:
-                path = self.source.base_dir / path
-            try:
-                for entry in load_zone_file(path, origin=zone, default_ttl=3600):
-                    rtext = f"record[{entry.record.name} {type_name(entry.record.rtype)}]"
-                    placed.append((entry.record, ((*loc, "zone_file"), entry.file, entry.line, rtext)))
-                self.files.append(str(path))
-            except TopologyError as exc:
-                self.problems.extend(exc.problems)
-            except OSError as exc:
-                self.err((*loc, "zone_file"), f"cannot read {str(path)!r}: {exc.strerror}")
+            for entry in self.zone_file(loc, zone, zone_file):
+                rtext = f"record[{entry.record.name} {type_name(entry.record.rtype)}]"
+                placed.append((entry.record, ((*loc, "zone_file"), entry.file, entry.line, rtext)))
+        if zone_text is not None:
+            for entry in self.zone_text(loc, zone, zone_text):
+                rtext = f"record[{entry.record.name} {type_name(entry.record.rtype)}]"
+                placed.append((entry.record, ((*loc, "zone_text"), entry.file, entry.line, rtext)))
         by_name: dict[str, set[int]] = defaultdict(set)
         cnames: dict[str, Record] = {}  # owner -> its CNAME
         conflicted: set[str] = set()  # owners already reported for a CNAME beside other data
+        first: dict[tuple[str, int], _Where] = {}  # (owner, type) -> where it was first written
+        dnames: dict[str, set[object]] = defaultdict(set)
         out: list[Record] = []
         for record, where in placed:
             out.append(record)
@@ -357,10 +365,25 @@ class _Checker:
             if not names.is_subdomain(owner, zone):
                 self.report(where, f"{owner} is not inside zone {zone}")
                 continue
-            if private and record.rtype not in PRIVATE_ZONE_TYPES:
+            what = f"{owner} {type_name(record.rtype)}"
+            if private and record.rtype == RRType.NS:
                 self.report(
                     where,
-                    f"{owner} {type_name(record.rtype)}: private DNS zones hold only "
+                    f"{what}: Azure private DNS zones cannot delegate (no NS records); they hold only "
+                    + ", ".join(sorted(type_name(t) for t in PRIVATE_ZONE_TYPES)),
+                    "make the child a private DNS zone of its own and link it to the same virtual networks",
+                )
+            elif private and record.rtype == RRType.DNAME:
+                self.report(
+                    where,
+                    f"{what}: Azure private DNS zones do not support DNAME; they hold only "
+                    + ", ".join(sorted(type_name(t) for t in PRIVATE_ZONE_TYPES)),
+                    "write a CNAME for each name, or put the DNAME in a public zone (public_dns.zones)",
+                )
+            elif private and record.rtype not in PRIVATE_ZONE_TYPES:
+                self.report(
+                    where,
+                    f"{what}: private DNS zones hold only "
                     + ", ".join(sorted(type_name(t) for t in PRIVATE_ZONE_TYPES)),
                 )
             elif record.rtype not in SUPPORTED_TYPES:
@@ -371,19 +394,30 @@ class _Checker:
                     f"{owner} SOA: Azure manages the SOA of a private zone",
                     "leave the SOA out; dnsemu writes Azure's",
                 )
+            if not private and record.rtype in (RRType.NS, RRType.DNAME) and owner.startswith("*."):
+                section = "4.2" if record.rtype == RRType.NS else "4.4"
+                self.report(
+                    where,
+                    f"{what}: a wildcard name cannot hold {type_name(record.rtype)} "
+                    f"(RFC 4592 §{section} leaves its meaning undefined)",
+                    "name the delegated or redirected subtree explicitly",
+                )
             if record.rtype == RRType.CNAME:
                 if owner == zone:
                     self.report(where, f"a CNAME cannot sit at the zone apex {zone}")
-                first = cnames.setdefault(owner, record)
-                if _target(first) != _target(record):
+                first_cname = cnames.setdefault(owner, record)
+                if _target(first_cname) != _target(record):
                     # an RRset is a set: the same target twice is one record, another target is a second value
                     self.report(
                         where,
                         f"a CNAME record set holds one value: {owner} already has CNAME "
-                        f"{rdata_text(first.rtype, first.rdata)}",
+                        f"{rdata_text(first_cname.rtype, first_cname.rdata)}",
                         "RFC 2181 §10.1: a name has one canonical name; keep one of the targets",
                     )
+            if record.rtype == RRType.DNAME:
+                dnames[owner].add(record.rdata)
             by_name[owner].add(record.rtype)
+            first.setdefault((owner, record.rtype), where)
             types = by_name[owner]
             if RRType.CNAME in types and len(types) > 1 and owner not in conflicted:
                 conflicted.add(owner)
@@ -392,9 +426,70 @@ class _Checker:
                     f"{owner} has a CNAME and other data ({', '.join(sorted(type_name(t) for t in types))})",
                     "a name with a CNAME can hold nothing else (RFC 1034 §3.6.2)",
                 )
+        if not private:
+            for owner, types in by_name.items():
+                if len(dnames.get(owner, ())) > 1:
+                    self.report(
+                        first[(owner, RRType.DNAME)],
+                        f"{owner} has {len(dnames[owner])} DNAME records: an owner holds at most one (RFC 6672 §2.4)",
+                        "keep one DNAME target for this name",
+                    )
+                if RRType.DNAME in types and RRType.NS in types and owner != zone:
+                    self.report(
+                        first[(owner, RRType.DNAME)],
+                        f"{owner} has both DNAME and NS: only a zone apex may hold both (RFC 6672 §2.3)",
+                        "either delegate the name (NS) or redirect what lies below it (DNAME)",
+                    )
         if len(by_name) > MAX_RECORD_SETS_PER_ZONE:
             self.err(loc, f"{len(by_name)} record sets is over Azure's {MAX_RECORD_SETS_PER_ZONE} per zone")
         return tuple(out)
+
+    def zone_file(self, loc: Loc, zone: str, name: str) -> list[ZoneEntry]:
+        """The records of a master file named in the topology: inside its folder's tree, bounded."""
+        from dnsemu.topology.zonefile import load_zone_file
+
+        floc = (*loc, "zone_file")
+        root = self.source.base_dir
+        if root is None:
+            self.err(floc, "zone_file needs a topology file: its path is relative to the file's folder",
+                     "give the records inline (records or zone_text), or load the topology from a file")
+            return []
+        try:
+            path = confined(name, root, root)
+        except FileProblem as exc:
+            self.err(floc, exc.message, exc.hint)
+            return []
+        try:
+            entries = load_zone_file(path, origin=zone, default_ttl=3600, root=root,
+                                     max_bytes=self.source.max_file_bytes)
+        except TopologyError as exc:
+            # the file is named here: a file that cannot be read is reported at this field
+            for problem in exc.problems:
+                if problem.file == path and problem.line is None:
+                    self.err(floc, f"{excerpt(name)}: {problem.message}", problem.hint)
+                else:
+                    self.problems.append(problem)
+            return []
+        self.files.append(path)
+        return list(entries)
+
+    def zone_text(self, loc: Loc, zone: str, text: str) -> list[ZoneEntry]:
+        """The records of inline master-file text (never ``$INCLUDE``: it opens no file)."""
+        from dnsemu.topology.zonefile import parse_zone_text
+
+        tloc = (*loc, "zone_text")
+        limit = self.source.max_file_bytes
+        if len(text) > limit or len(text.encode("utf-8", "surrogatepass")) > limit:
+            self.err(tloc, f"zone_text holds more than {limit} octets (max-file-bytes)",
+                     "raise the max-file-bytes setting, or split the zone")
+            return []
+        label = (self.source.file + ": " if self.source.file else "") + format_loc(tloc)
+        try:
+            entries = parse_zone_text(text, origin=zone, filename=label, default_ttl=3600)
+        except TopologyError as exc:
+            self.problems.extend(exc.problems)
+            return []
+        return list(entries)
 
     def private_zones(self) -> None:
         t = self.t
@@ -410,13 +505,14 @@ class _Checker:
             if name in canonical:
                 self.err(
                     loc,
-                    f"zone {zname!r} is the same zone as {canonical[name]!r}",
+                    f"zone {excerpt(zname)} is the same zone as {excerpt(canonical[name])}",
                     "a virtual network cannot be linked to multiple zones with overlapping "
                     "namespaces; merge their records into one zone",
                 )
                 continue
             canonical[name] = zname
-            self.zone_records[name] = self.records(loc, name, zone.records, zone.zone_file, private=True)
+            self.zone_records[name] = self.records(loc, name, zone.records, zone.zone_file, private=True,
+                                                   zone_text=zone.zone_text)
             linked: set[str] = set()
             link_names: set[str] = set()
             registrations = 0
@@ -427,20 +523,20 @@ class _Checker:
                 if link.virtual_network in linked:
                     self.err(
                         lloc,
-                        f"zone {zname} is already linked to {link.virtual_network!r}",
+                        f"zone {zname} is already linked to {excerpt(link.virtual_network)}",
                         "a zone has one link per virtual network",
                     )
                 linked.add(link.virtual_network)
                 lname = link.name or link.virtual_network
                 if lname in link_names:
-                    self.err((*lloc, "name"), f"link name {lname!r} is used twice in this zone")
+                    self.err((*lloc, "name"), f"link name {excerpt(lname)} is used twice in this zone")
                 link_names.add(lname)
                 if link.registration_enabled:
                     registrations += 1
                     if link.virtual_network in reg_zone:
                         self.err(
                             (*lloc, "registration_enabled"),
-                            f"virtual network {link.virtual_network!r} already registers into "
+                            f"virtual network {excerpt(link.virtual_network)} already registers into "
                             f"{reg_zone[link.virtual_network]}",
                             "a virtual network can have exactly one registration zone",
                         )
@@ -457,11 +553,31 @@ class _Checker:
                 self.err(loc, f"more than {MAX_REGISTRATION_LINKS_PER_ZONE} registration links")
 
     def public_zones(self) -> None:
+        locs: dict[str, Loc] = {}
         for zname, zone in self.t.public_dns.zones.items():
             loc = ("public_dns", "zones", zname)
             name = self.domain(loc, zname)
             if name is not None:
-                self.public_records[name] = self.records(loc, name, zone.records, zone.zone_file, private=False)
+                locs[name] = loc
+                self.public_records[name] = self.records(loc, name, zone.records, zone.zone_file, private=False,
+                                                         zone_text=zone.zone_text)
+        # A resolver follows a DNAME before it could reach a zone beneath its owner (RFC 6672 §2.4).
+        dnames = {r.name: apex for apex, rs in self.public_records.items() for r in rs if r.rtype == RRType.DNAME}
+        for apex, loc in locs.items():
+            for owner in names.suffixes(apex):
+                parent = dnames.get(owner)
+                # the DNAME counts when its zone is the one that answers for its owner
+                if parent is not None and parent != apex and not any(
+                    z not in (parent, apex) and names.is_subdomain(owner, z) and names.is_subdomain(z, parent)
+                    for z in locs
+                ):
+                    self.err(
+                        loc,
+                        f"public zone {apex} lies under the DNAME at {owner} in zone {parent}: "
+                        "no resolver ever reaches it (RFC 6672 §2.4)",
+                        "remove the DNAME, or the zone beneath it",
+                    )
+                    break
 
     # -- endpoints, machines, resources ---------------------------------------------------------------
 
@@ -477,7 +593,7 @@ class _Checker:
                 self.inside_vnet(iloc, pe.virtual_network, ip, pe.subnet)
                 key = (pe.virtual_network, str(ip))
                 if key in ips and ips[key] != pname:
-                    self.err(iloc, f"{ip} is already used by {ips[key]!r}")
+                    self.err(iloc, f"{ip} is already used by {excerpt(ips[key])}")
                 ips[key] = pname
             if (pe.resource is None) == (pe.private_link_service_alias is None):
                 self.err(loc, "give exactly one of resource and private_link_service_alias")
@@ -486,7 +602,7 @@ class _Checker:
                 if not PLS_ALIAS.match(pe.private_link_service_alias):
                     self.err(
                         (*loc, "private_link_service_alias"),
-                        f"{pe.private_link_service_alias!r} is not a Private Link Service alias",
+                        f"{excerpt(pe.private_link_service_alias)} is not a Private Link Service alias",
                         "aliases read prefix.{guid}.region.azure.privatelinkservice",
                     )
                 if pe.private_dns_zone_group:
@@ -519,7 +635,8 @@ class _Checker:
                 if zone is None:
                     continue
                 if zone not in self.zone_records and zone_text not in t.private_dns_zones:
-                    self.err(zloc, f"unknown private DNS zone {zone_text!r}", _choices(zone_text, t.private_dns_zones))
+                    self.err(zloc, f"unknown private DNS zone {excerpt(zone_text)}",
+                             _choices(zone_text, t.private_dns_zones))
                 elif zone not in zones:
                     self.err(
                         zloc,
@@ -534,13 +651,14 @@ class _Checker:
             try:
                 names.parse(mname + ".")
             except names.NameError_ as exc:
-                self.err(loc, f"VM name {mname!r} cannot be a DNS label: {exc}")
+                self.err(loc, f"VM name {excerpt(mname)} cannot be a DNS label: {exc}")
             if not self.vnet_ref((*loc, "virtual_network"), vm.virtual_network):
                 continue
             self.inside_vnet((*loc, "private_ip_address"), vm.virtual_network, vm.private_ip_address, vm.subnet)
             key = (vm.virtual_network, str(vm.private_ip_address))
             if key in seen:
-                self.err((*loc, "private_ip_address"), f"{vm.private_ip_address} is already used by VM {seen[key]!r}")
+                self.err((*loc, "private_ip_address"),
+                         f"{vm.private_ip_address} is already used by VM {excerpt(seen[key])}")
             seen[key] = mname
 
     def resources(self) -> None:
@@ -559,7 +677,7 @@ class _Checker:
 
     def run(self) -> LoadedTopology:
         if self.t.region.lower() not in self.catalog.regions:
-            self.err(("region",), f"unknown region {self.t.region!r}", "use an Azure region name such as eastus")
+            self.err(("region",), f"unknown region {excerpt(self.t.region)}", "use an Azure region name such as eastus")
         self.networks()
         self.dns_servers()
         self.forwarding()
@@ -622,7 +740,7 @@ def _record_from_line(line: str, zone: str) -> Record:
 
     fields = split_fields(line)
     if len(fields) < 3:
-        raise ValueError(f"{line!r}: expected 'name [ttl] TYPE value'")
+        raise ValueError(f"{excerpt(line)}: expected 'name [ttl] TYPE value'")
     owner, rest = fields[0], fields[1:]
     ttl = 3600
     if rest and rest[0].isascii() and rest[0].isdigit():
@@ -635,7 +753,7 @@ def _record_from_line(line: str, zone: str) -> Record:
     if rest and rest[0].upper() == "IN":
         rest.pop(0)
     if len(rest) < 2:
-        raise ValueError(f"{line!r}: expected a type and a value after the name")
+        raise ValueError(f"{excerpt(line)}: expected a type and a value after the name")
     rtype = RRType.make(rest[0])
     from dnsemu.dns.records import parse_rdata
 

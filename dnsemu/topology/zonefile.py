@@ -17,6 +17,15 @@ Choices where the RFC leaves room:
 * ``$INCLUDE`` does not change the includer's origin, ``$TTL`` or previous owner; the
   included file starts with the includer's origin (or the one given) and ``$TTL``, and
   without a previous owner. Relative paths are relative to the including file's folder.
+* Files stay inside a root folder's tree (``root``: the topology's folder when a topology
+  names the zone file, else the zone file's own folder): an absolute ``$INCLUDE`` path,
+  ``..`` out of the tree and a symbolic link out of it are errors. Every file is read
+  through :func:`dnsemu.topology.files.read_text` (regular files only, at most
+  ``max_bytes`` octets, UTF-8).
+* Messages quote input only as short escaped excerpts (:mod:`dnsemu.text`), and at
+  most :data:`MAX_PROBLEMS` problems are reported for one zone (then a count). A file
+  in which no line reads as a record or a directive is reported as "not a zone file",
+  once, without any of its content; so is a file that holds control characters.
 * Directives are recognised wherever they start a line (indented or not).
 * The generic ``TYPEnnn`` and ``\\# len hex`` forms are rejected.
 """
@@ -31,10 +40,14 @@ from difflib import SequenceMatcher
 
 from dnsemu.dns import names
 from dnsemu.dns.records import SUPPORTED_TYPES, RdataError, Record, RRType, parse_rdata, type_name
+from dnsemu.text import clip, excerpt
 from dnsemu.topology.errors import Problem, TopologyError
+from dnsemu.topology.files import DEFAULT_MAX_FILE_BYTES, FileProblem, confined, read_text
 
 MAX_TTL = 2**31 - 1
 MAX_INCLUDE_DEPTH = 8
+#: problems reported for one zone (its files or text) at most; the rest are counted
+MAX_PROBLEMS = 100
 
 _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _TTL_UNITS = re.compile(r"(?:[0-9]+[wdhms])+", re.IGNORECASE)
@@ -46,6 +59,7 @@ _SHAPES = {
     RRType.AAAA: "one IPv6 address such as fd00::4",
     RRType.CNAME: "one target name",
     RRType.NS: "one name server name",
+    RRType.DNAME: "one target name",
     RRType.PTR: "one target name",
     RRType.MX: "'preference exchange'",
     RRType.SRV: "'priority weight port target'",
@@ -56,6 +70,10 @@ _SHAPES = {
 # blanks, a comment, a parenthesis, a quoted string, a lone quote, or a run of other characters
 _TOKEN = re.compile(r'\s+|;.*|[()]|"(?:[^"\\]|\\.)*"|"|(?:[^\s;()"\\]|\\.?)+')
 _TYPE_CODES = {name: int(code) for name, code in RRType.__members__.items()}
+# C0 controls but the blanks, and DEL: no master file holds them raw (they are written \\DDD)
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+_NOT_A_ZONE_HINT = ("a zone file holds lines such as '$TTL 3600' and 'www 3600 IN A 10.0.0.4'; "
+                    "check that the right file is named")
 
 
 class _Path:
@@ -67,7 +85,7 @@ class _Path:
         self.owner, self.rtype = owner, rtype
 
     def __str__(self) -> str:
-        return f"record[{self.owner} {self.rtype}]"
+        return f"record[{clip(self.owner)} {clip(self.rtype)}]"
 
 
 _SPECIAL = frozenset(';()"\\')  # characters that need the tokenizer (comments, parentheses, quotes, escapes)
@@ -106,6 +124,7 @@ class _Ctx:
     ttl: int | None
     depth: int
     owner: str | None = None
+    recognised: int = 0  # lines that read as a directive or a record of a known type
 
 
 def parse_ttl(text: str) -> int:
@@ -115,9 +134,9 @@ def parse_ttl(text: str) -> int:
     elif _TTL_UNITS.fullmatch(text):
         value = sum(int(n) * _UNITS[u.lower()] for n, u in re.findall(r"([0-9]+)(\w)", text))
     else:
-        raise ValueError(f"{text!r} is not a TTL", _TTL_HINT)
+        raise ValueError(f"{excerpt(text)} is not a TTL", _TTL_HINT)
     if value > MAX_TTL:
-        raise ValueError(f"TTL {value} is over the maximum {MAX_TTL} (2^31-1)",
+        raise ValueError(f"TTL {clip(value)} is over the maximum {MAX_TTL} (2^31-1)",
                          f"use at most {MAX_TTL} seconds; a day is 86400")
     return value
 
@@ -172,7 +191,7 @@ def _distance(a: str, b: str) -> int:
 def _type_problem(text: str) -> tuple[str, str]:
     upper = text.upper()
     if upper.startswith("TYPE") and upper[4:].isdigit():
-        return (f"generic type syntax {text!r} is not supported",
+        return (f"generic type syntax {excerpt(text)} is not supported",
                 "write the type by name: " + ", ".join(_SUPPORTED))
     if upper in RRType.__members__:
         return f"record type {upper} is not supported", "supported: " + ", ".join(_SUPPORTED)
@@ -182,20 +201,23 @@ def _type_problem(text: str) -> tuple[str, str]:
 
     best = min(_SUPPORTED, key=closeness)
     if _distance(upper, best) <= min(2 if len(best) > 3 else 1, len(upper) - 1):
-        return f"unknown type {text!r}", f"did you mean {best}?"
-    return f"unknown type {text!r}", "supported: " + ", ".join(_SUPPORTED)
+        return f"unknown type {excerpt(text)}", f"did you mean {best}?"
+    return f"unknown type {excerpt(text)}", "supported: " + ", ".join(_SUPPORTED)
 
 
 class _Parser:
-    def __init__(self, origin: str, default_ttl: int | None) -> None:
+    def __init__(self, origin: str, default_ttl: int | None, root: str | None = None,
+                 max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> None:
         if default_ttl is not None and not 0 <= default_ttl <= MAX_TTL:
             raise ValueError(f"default_ttl must be between 0 and {MAX_TTL}, not {default_ttl}")
         try:
             self.zone = names.parse(origin, names.ROOT)
         except names.NameError_ as exc:
-            raise TopologyError(Problem(f"bad zone origin {origin!r}: {exc}", path="origin",
+            raise TopologyError(Problem(f"bad zone origin {excerpt(origin)}: {exc}", path="origin",
                                         hint="give the zone name such as example.com.")) from None
         self.default_ttl = default_ttl
+        self.root = root  # the tree that included files must stay in
+        self.max_bytes = max_bytes
         self.soa_minimum: int | None = None
         self.problems: list[Problem] = []
         self.entries: list[ZoneEntry] = []
@@ -205,20 +227,37 @@ class _Parser:
                 path: object = None) -> None:
         self.problems.append(Problem(message, ctx.filename, line, None if path is None else str(path), hint))
 
-    def run(self, text: str, ctx: _Ctx) -> None:
+    def run(self, text: str, ctx: _Ctx, *, judge: bool = False) -> None:
+        """Read ``text``; with ``judge`` (a file), a text with no DNS line in it is "not a zone file"."""
+        control = _CONTROL.search(text)
+        if control is not None:
+            line = text.count("\n", 0, control.start()) + 1
+            self.problems.append(Problem(f"not a zone file: a control character (U+{ord(control.group()):04X}) "
+                                         f"on line {line}", ctx.filename, line,
+                                         hint="master files are text; write a non-printing octet in a name or "
+                                              "string as \\DDD"))
+            return
+        first = len(self.problems)
         for ln in _lines(text, ctx.filename, self.problems):
             if ln.tokens[0].startswith("$"):
                 self.directive(ln, ctx)
             else:
                 self.record(ln, ctx)
+        if judge and not ctx.recognised and len(self.problems) > first:
+            # Nothing here reads as DNS data: say so once, and quote none of it.
+            line = self.problems[first].line or 1
+            self.problems[first:] = [Problem("not a zone file: no line reads as a record or a directive",
+                                             ctx.filename, line, hint=_NOT_A_ZONE_HINT)]
 
     def directive(self, ln: _Line, ctx: _Ctx) -> None:
         name, args = ln.tokens[0].upper(), ln.tokens[1:]
+        if name in ("$ORIGIN", "$TTL", "$INCLUDE"):
+            ctx.recognised += 1
         if name == "$ORIGIN" and len(args) == 1:
             try:
                 ctx.origin = names.parse(args[0], ctx.origin)
             except names.NameError_ as exc:
-                self.problem(ctx, ln.line, f"bad $ORIGIN {args[0]!r}: {exc}",
+                self.problem(ctx, ln.line, f"bad $ORIGIN {excerpt(args[0])}: {exc}",
                              "give a domain name such as example.com.", "$ORIGIN")
         elif name == "$TTL" and len(args) == 1:
             try:
@@ -233,8 +272,8 @@ class _Parser:
             self.problem(ctx, ln.line, f"{name} takes {shape}, got {len(args)} field(s)",
                          f"write '{name} <{shape}>'", name)
         else:
-            self.problem(ctx, ln.line, f"unknown directive {ln.tokens[0]!r}",
-                         "supported directives: $ORIGIN, $TTL, $INCLUDE", ln.tokens[0])
+            self.problem(ctx, ln.line, f"unknown directive {excerpt(ln.tokens[0])}",
+                         "supported directives: $ORIGIN, $TTL, $INCLUDE", clip(ln.tokens[0]))
 
     def include(self, ln: _Line, args: list[str], ctx: _Ctx) -> None:
         def fail(message: str, hint: str) -> None:
@@ -245,13 +284,17 @@ class _Parser:
             try:
                 origin = names.parse(args[1], ctx.origin)
             except names.NameError_ as exc:
-                return fail(f"bad $INCLUDE origin {args[1]!r}: {exc}",
+                return fail(f"bad $INCLUDE origin {excerpt(args[1])}: {exc}",
                             "give a domain name such as sub.example.com.")
         if ctx.base_dir is None:
             return fail("$INCLUDE is not allowed in zone text without a directory",
                         "use load_zone_file(path, ...) so included files can be found")
         target = args[0][1:-1] if args[0].startswith('"') else args[0]
-        path = os.path.join(ctx.base_dir, target)
+        root = self.root if self.root is not None else ctx.base_dir
+        try:
+            path = confined(target, ctx.base_dir, root)
+        except FileProblem as exc:
+            return fail(exc.message, exc.hint or "")
         real = os.path.realpath(path)
         if real in self.reading:
             chain = " -> ".join(os.path.basename(p) for p in [*self.reading, real])
@@ -260,13 +303,13 @@ class _Parser:
             return fail(f"$INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep",
                         "flatten the chain of included files")
         try:
-            with open(path, encoding="utf-8") as fh:
-                text = fh.read()
-        except (OSError, UnicodeDecodeError) as exc:
-            return fail(f"cannot read included file {path!r}: {getattr(exc, 'strerror', exc)}",
-                        f"paths are relative to {ctx.base_dir or '.'!r}; files must be UTF-8")
+            text = read_text(path, max_bytes=self.max_bytes, root=root)
+        except FileProblem as exc:
+            what = "not a zone file: " if exc.line else "cannot read included file "
+            return fail(f"{what}{excerpt(target)}: {exc.message}",
+                        exc.hint or f"paths are relative to {ctx.base_dir or '.'}; files must be UTF-8")
         self.reading.append(real)
-        self.run(text, _Ctx(path, os.path.dirname(path), origin, ctx.ttl, ctx.depth + 1))
+        self.run(text, _Ctx(path, os.path.dirname(path), origin, ctx.ttl, ctx.depth + 1), judge=True)
         self.reading.pop()
 
     def owner(self, ln: _Line, toks: list[str], ctx: _Ctx) -> tuple[str | None, str]:
@@ -280,15 +323,15 @@ class _Parser:
         try:
             owner = names.parse(text, ctx.origin)
         except names.NameError_ as exc:
-            self.problem(ctx, ln.line, f"bad owner name {text!r}: {exc}",
-                         "write a name such as www, www.example.com. or @", f"record[{text}]")
+            self.problem(ctx, ln.line, f"bad owner name {excerpt(text)}: {exc}",
+                         "write a name such as www, www.example.com. or @", f"record[{clip(text)}]")
             ctx.owner = _BAD
             return _BAD, text
         ctx.owner = owner
         if not names.is_subdomain(owner, self.zone):
-            self.problem(ctx, ln.line, f"{owner} is not inside zone {self.zone}",
+            self.problem(ctx, ln.line, f"{clip(owner)} is not inside zone {self.zone}",
                          f"owner names must be {self.zone} or end in .{self.zone}",
-                         f"record[{owner}]")
+                         f"record[{clip(owner)}]")
             ctx.owner = _BAD
         return ctx.owner, owner
 
@@ -309,7 +352,7 @@ class _Parser:
                     toks[0][:5].upper() == "CLASS" and re.fullmatch(r"(?i)CLASS[0-9]+", toks[0]))):
                 klass = toks.pop(0).upper()
                 if klass != "IN":
-                    self.problem(ctx, ln.line, f"class {klass} is not supported",
+                    self.problem(ctx, ln.line, f"class {clip(klass)} is not supported",
                                  "only class IN is allowed; or leave the class out",
                                  f"record[{shown}]")
         if not toks:
@@ -319,6 +362,8 @@ class _Parser:
         type_text = toks.pop(0)
         upper = type_text.upper()
         rtype = _TYPE_CODES.get(upper)
+        if rtype is not None or (upper.startswith("TYPE") and upper[4:].isdigit()):
+            ctx.recognised += 1
         path = _Path(shown, upper)
         if rtype is None or rtype not in SUPPORTED_TYPES:
             self.problem(ctx, ln.line, *_type_problem(type_text), path)
@@ -350,36 +395,53 @@ class _Parser:
 
 
 def _finish(parser: _Parser) -> list[ZoneEntry]:
-    if parser.problems:
-        raise TopologyError(parser.problems)
+    problems = parser.problems
+    if len(problems) > MAX_PROBLEMS:
+        last = problems[MAX_PROBLEMS - 1]
+        problems = [*problems[:MAX_PROBLEMS],
+                    Problem(f"{len(parser.problems) - MAX_PROBLEMS} more problem(s) not shown", last.file, last.line,
+                            hint="fix these first, or check that the right file is named")]
+    if problems:
+        raise TopologyError(problems)
     return parser.entries
 
 
 def parse_zone_text(text: str, *, origin: str, filename: str = "<zone>",
                     default_ttl: int | None = None,
-                    base_dir: str | os.PathLike[str] | None = None) -> list[ZoneEntry]:
+                    base_dir: str | os.PathLike[str] | None = None,
+                    root: str | os.PathLike[str] | None = None,
+                    max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> list[ZoneEntry]:
     """Records of master-file ``text`` for zone ``origin``, in file order.
 
-    ``$INCLUDE`` is refused unless ``base_dir`` says where included files live.
-    Raises :class:`TopologyError` listing every problem found.
+    ``$INCLUDE`` is refused unless ``base_dir`` says where included files live; they
+    must stay inside ``root``'s tree (default: ``base_dir``) and hold at most
+    ``max_bytes`` octets each. Raises :class:`TopologyError` listing every problem found.
     """
-    parser = _Parser(origin, default_ttl)
     base = None if base_dir is None else os.fspath(base_dir)
+    tree = os.fspath(root) if root is not None else base
+    parser = _Parser(origin, default_ttl, tree, max_bytes)
     parser.run(text, _Ctx(filename, base, parser.zone, None, 0))
     return _finish(parser)
 
 
 def load_zone_file(path: str | os.PathLike[str], *, origin: str,
-                   default_ttl: int | None = None) -> list[ZoneEntry]:
-    """Records of the master file at ``path`` (UTF-8), following its ``$INCLUDE``s."""
+                   default_ttl: int | None = None,
+                   root: str | os.PathLike[str] | None = None,
+                   max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> list[ZoneEntry]:
+    """Records of the master file at ``path`` (UTF-8), following its ``$INCLUDE``s.
+
+    The file and everything it includes must lie inside ``root``'s tree (default: the
+    file's own folder), be regular files, and hold at most ``max_bytes`` octets each.
+    """
     filename = os.fspath(path)
+    tree = os.fspath(root) if root is not None else (os.path.dirname(filename) or ".")
     try:
-        with open(filename, encoding="utf-8") as fh:
-            text = fh.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TopologyError(Problem(f"cannot read zone file: {getattr(exc, 'strerror', exc)}",
-                                    filename, hint="give the path of a UTF-8 text file")) from None
-    parser = _Parser(origin, default_ttl)
+        text = read_text(filename, max_bytes=max_bytes, root=tree)
+    except FileProblem as exc:
+        what = "not a zone file: " if exc.line else "cannot read zone file: "
+        raise TopologyError(Problem(what + exc.message, filename, exc.line,
+                                    hint=exc.hint or "give the path of a UTF-8 text file")) from None
+    parser = _Parser(origin, default_ttl, tree, max_bytes)
     parser.reading.append(os.path.realpath(filename))
-    parser.run(text, _Ctx(filename, os.path.dirname(filename), parser.zone, None, 0))
+    parser.run(text, _Ctx(filename, os.path.dirname(filename), parser.zone, None, 0), judge=True)
     return _finish(parser)

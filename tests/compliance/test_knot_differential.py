@@ -39,6 +39,24 @@ REFUSED_CHAIN
     configured): Knot, chased, gives the CNAMEs then REFUSED from the last
     lookup; dnsemu answers REFUSED with empty sections (handler.py: a query
     it may not forward is refused whole, no partial chain).
+REFERRAL
+    A name at or below a zone cut whose child zone is not modelled: Knot,
+    authoritative, answers with a referral (NOERROR, AA clear, the cut's NS in
+    authority, glue in additional); dnsemu, a recursive resolver, would have
+    to ask the child, which lies outside the model, so it answers as for any
+    name outside the model: REFUSED without an upstream. Checked before it is
+    normalised: Knot's referral names a cut that encloses the question, so
+    Knot agrees the name is delegated (and serves none of the occluded data).
+YXDOMAIN
+    A DNAME substitution longer than 255 octets: Knot 3.2 answers NXDOMAIN
+    with the DNAME and the zone's SOA; RFC 6672 §2.2 says YXDOMAIN with the
+    DNAME as its proof, as BIND and Unbound answer, and so does dnsemu. The
+    DNAME RRset is compared; the rcode and Knot's SOA are normalised.
+TC_PARTIAL
+    A UDP reply that does not fit: Knot keeps the RRsets that fit (and the
+    rcode of the moment) beside TC=1; dnsemu sends TC=1 with all sections
+    empty (wire.py's documented choice). Both tell the client to retry over
+    TCP, where the full replies are compared like any other.
 
 Method, not a difference: Knot follows a CNAME chain only inside one zone,
 so the Knot side finishes chains across zones as a recursive resolver does
@@ -83,6 +101,13 @@ COMMON: list[tuple[str, str]] = [
     ("ns1.contoso.com.", "A"),
     ("edge.fabrikam.net.", "A"), ("edge.fabrikam.net.", "AAAA"), ("www.fabrikam.net.", "ANY"),
     ("fabrikam.net.", "SOA"), ("outside.fabrikam.net.", "A"), ("nope.fabrikam.net.", "TXT"),
+    # zone cuts: unmodelled child (lab), modelled child (sub); DNAME to another zone, inside, and overflowing
+    ("x.lab.fabrikam.net.", "A"), ("lab.fabrikam.net.", "NS"), ("ns1.lab.fabrikam.net.", "A"),
+    ("lab.fabrikam.net.", "DS"), ("app.sub.fabrikam.net.", "A"), ("host.sub.fabrikam.net.", "A"),
+    ("sub.fabrikam.net.", "NS"), ("www.old.fabrikam.net.", "A"), ("x.cdn.old.fabrikam.net.", "A"),
+    ("old.fabrikam.net.", "A"), ("old.fabrikam.net.", "DNAME"), ("old.fabrikam.net.", "TXT"),
+    ("www.old.fabrikam.net.", "CNAME"), ("nx.old.fabrikam.net.", "A"), ("www.v1.fabrikam.net.", "AAAA"),
+    ("edge.v1.fabrikam.net.", "A"), ("f" * 48 + ".long.fabrikam.net.", "A"), ("s" * 49 + ".long.fabrikam.net.", "A"),
     ("mystorage.blob.core.windows.net.", "A"), ("mystorage.blob.core.windows.net.", "AAAA"),
     ("mystorage.blob.core.windows.net.", "TXT"), ("mystorage.privatelink.blob.core.windows.net.", "A"),
     ("partnerstore.blob.core.windows.net.", "A"), ("nosuch.blob.core.windows.net.", "A"),
@@ -211,6 +236,33 @@ def normalise(outcome: Outcome, ask_knot: Callable[[str, str], dns.message.Messa
     # EDE
     if theirs.edns >= 0 and any(o.otype == dns.edns.EDE for o in theirs.options):
         outcome.applied.add("EDE")
+    # truncated: Knot keeps what fitted, dnsemu keeps nothing (retried over TCP by any client)
+    if ours.flags & dns.flags.TC and theirs.flags & dns.flags.TC and (theirs.answer or theirs.authority):
+        outcome.applied.add("TC_PARTIAL")
+        if ours.answer or ours.authority:
+            outcome.problems.append("dnsemu's truncated reply is not empty")
+        theirs.answer, theirs.authority = [], []
+        theirs.set_rcode(ours.rcode())
+    # a cut whose child is not modelled: Knot refers, dnsemu (without an upstream) refuses
+    referral = [r for r in theirs.authority if r.rdtype == dns.rdatatype.NS]
+    if (ours.rcode() == dns.rcode.REFUSED and theirs.rcode() == dns.rcode.NOERROR and referral
+            and not theirs.answer and not theirs.flags & dns.flags.AA
+            and not any(r.rdtype == dns.rdatatype.SOA for r in theirs.authority)):
+        qname = theirs.question[0].name
+        if not all(qname.is_subdomain(r.name) for r in referral):
+            outcome.problems.append(f"Knot's referral {referral} does not enclose {qname}")
+        if ours.answer or ours.authority:
+            outcome.problems.append("dnsemu's REFUSED carries records")
+        outcome.applied.add("REFERRAL")
+        theirs.authority = []
+        theirs.set_rcode(dns.rcode.REFUSED)
+    # a DNAME substitution over 255 octets: RFC 6672 §2.2 YXDOMAIN (dnsemu) against Knot's NXDOMAIN
+    if ours.rcode() == dns.rcode.YXDOMAIN and theirs.rcode() == dns.rcode.NXDOMAIN:
+        if not ours.answer or ours.answer[-1].rdtype != dns.rdatatype.DNAME:
+            outcome.problems.append("dnsemu's YXDOMAIN does not end its answer with the DNAME")
+        outcome.applied.add("YXDOMAIN")
+        theirs.authority = [r for r in theirs.authority if r.rdtype != dns.rdatatype.SOA]
+        theirs.set_rcode(dns.rcode.YXDOMAIN)
     # chains that leave the topology
     if (ours.rcode() == dns.rcode.REFUSED and theirs.rcode() == dns.rcode.REFUSED and theirs.answer
             and not ours.answer):
@@ -302,7 +354,7 @@ def outcomes(dnsemu_proc: ServeProcess, knots: Knots) -> list[Outcome]:
 
 # --------------------------------------------------------------------------- tests
 
-DEVIATIONS = ("AA", "CD", "ADDITIONAL", "ANY", "EDE", "REFUSED_CHAIN")
+DEVIATIONS = ("AA", "CD", "ADDITIONAL", "ANY", "EDE", "REFUSED_CHAIN", "REFERRAL", "YXDOMAIN", "TC_PARTIAL")
 
 
 def test_rendering_keeps_each_view_apart(estate_index: Index) -> None:
