@@ -625,7 +625,7 @@ def _http(server: Emulator, method: str, path: str, body: dict) -> tuple[int, di
     import http.client
     import json
 
-    host, port = server.server.http_address or ("", 0)
+    host, port = server.app.http_address or ("", 0)
     conn = http.client.HTTPConnection(host, port, timeout=10)
     try:
         conn.request(method, path, body=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
