@@ -26,7 +26,7 @@ from dnsemu.http.metrics import create_registry
 from dnsemu.server.live import BuildGuard
 from dnsemu.server.server import DnsServer, ListenError, ready_line
 from dnsemu.server.settings import Settings, format_hostport
-from dnsemu.topology.load import LoadedTopology
+from dnsemu.topology.loaded import LoadedTopology
 
 __all__ = ["App"]
 

@@ -33,7 +33,7 @@ import structlog
 from dnsemu.logs import configure_logging
 from dnsemu.server.server import DnsServer
 from dnsemu.server.settings import Settings, load_settings
-from dnsemu.topology.load import LoadedTopology
+from dnsemu.topology.loaded import LoadedTopology
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"

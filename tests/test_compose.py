@@ -30,7 +30,8 @@ from dnsemu.core.resolution import Outcome
 from dnsemu.core.resolver import resolve
 from dnsemu.dns import names
 from dnsemu.dns.records import Question, RRType, rdata_text
-from dnsemu.topology.load import LoadedTopology, load_topology
+from dnsemu.topology.load import load_topology
+from dnsemu.topology.loaded import LoadedTopology
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "compose.yaml"

@@ -19,7 +19,7 @@ from dnsemu.core.resolution import Outcome, Source
 from dnsemu.core.resolver import resolve
 from dnsemu.dns import names
 from dnsemu.dns.records import Question, RRType
-from dnsemu.topology.load import LoadedTopology
+from dnsemu.topology.loaded import LoadedTopology
 from dnsemu.topology.validate import resource_endpoints
 
 

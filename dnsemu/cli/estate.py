@@ -8,7 +8,8 @@ from pathlib import Path
 from dnsemu.core.compile import compile_topology
 from dnsemu.core.index import Index
 from dnsemu.topology.errors import TopologyError
-from dnsemu.topology.load import LoadedTopology, default_topology, load_topology
+from dnsemu.topology.load import default_topology, load_topology
+from dnsemu.topology.loaded import LoadedTopology
 
 
 def load_estate(topology: str | None) -> tuple[Path, LoadedTopology, Index] | tuple[Path, None, None]:

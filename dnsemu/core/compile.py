@@ -39,7 +39,7 @@ from dnsemu.core.index import (
 from dnsemu.core.zone import AZURE_PUBLIC_SOA, Zone, soa_record
 from dnsemu.dns import names
 from dnsemu.dns.records import Record, RRType
-from dnsemu.topology.load import LoadedTopology
+from dnsemu.topology.loaded import LoadedTopology
 from dnsemu.topology.model import AZURE_DNS_IP, Topology, parse_target
 from dnsemu.topology.validate import resource_endpoints
 

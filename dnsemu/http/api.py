@@ -72,7 +72,7 @@ from dnsemu.http.metrics import create_registry
 from dnsemu.text import clip, excerpt
 from dnsemu.topology import changes
 from dnsemu.topology.changes import Change, ChangeError
-from dnsemu.topology.load import LoadedTopology
+from dnsemu.topology.loaded import LoadedTopology
 
 if TYPE_CHECKING:
     from dnsemu.server.server import DnsServer
@@ -142,7 +142,7 @@ def topology_json(index: Index, loaded: LoadedTopology | None, generation: int,
               for name, zone in sorted(index.public.zones.items())]
     return {
         "generation": generation,
-        "file": loaded.source.file if loaded is not None else None,
+        "file": loaded.provenance.file if loaded is not None else None,
         "changes": [dataclasses.asdict(c) for c in applied or ()],
         "stats": dict(index.stats),
         "networks": networks,

@@ -34,7 +34,8 @@ from dnsemu.core.compile import compile_topology
 from dnsemu.core.index import Index, Options
 from dnsemu.topology.changes import Change, ChangeError, ChangeSet
 from dnsemu.topology.errors import TopologyError
-from dnsemu.topology.load import LoadedTopology, load_topology
+from dnsemu.topology.load import load_topology
+from dnsemu.topology.loaded import LoadedTopology
 
 __all__ = ["BuildGuard", "LiveTopology"]
 
@@ -92,7 +93,7 @@ class LiveTopology:
     def path(self) -> Path | None:
         """The topology file (None when the topology was given as data)."""
         if self._loaded is not None:
-            return Path(self._loaded.source.file) if self._loaded.source.file else None
+            return Path(self._loaded.provenance.file) if self._loaded.provenance.file else None
         return self._path
 
     @property
@@ -266,8 +267,8 @@ class LiveTopology:
 def _files(loaded: LoadedTopology) -> list[str]:
     """Every file the topology was read from (the topology file, zone files, includes)."""
     files = list(loaded.files)
-    if not files and loaded.source.file:
-        files = [loaded.source.file]
+    if not files and loaded.provenance.file:
+        files = [loaded.provenance.file]
     return files
 
 

@@ -52,7 +52,7 @@ from dnsemu.server.live import BuildGuard, LiveTopology, index_stats
 from dnsemu.server.settings import Settings, format_hostport
 from dnsemu.server.transport import ServerState, TcpLimits, UdpEndpoint, start_tcp, start_udp
 from dnsemu.topology.changes import Change, ChangeSet
-from dnsemu.topology.load import LoadedTopology
+from dnsemu.topology.loaded import LoadedTopology
 
 __all__ = ["DnsServer", "ListenError", "bind_pair", "ready_line"]
 

@@ -61,7 +61,8 @@ from dnsemu.server.settings import Settings, load_settings
 from dnsemu.topology import changes
 from dnsemu.topology.changes import Change, ChangeError
 from dnsemu.topology.files import DEFAULT_MAX_FILE_BYTES
-from dnsemu.topology.load import LoadedTopology, Source, load_topology, load_topology_data
+from dnsemu.topology.load import load_topology, load_topology_data
+from dnsemu.topology.loaded import LoadedTopology, Provenance
 
 __all__ = ["AsyncEmulator", "ChangeError", "Emulator", "EmulatorError", "QueryResult", "Record", "load"]
 
@@ -80,7 +81,7 @@ def load(topology: Any, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Load
     if isinstance(topology, LoadedTopology):
         return topology
     if isinstance(topology, Mapping):
-        return load_topology_data(dict(topology), Source(max_file_bytes=max_file_bytes))
+        return load_topology_data(dict(topology), Provenance(max_file_bytes=max_file_bytes))
     if isinstance(topology, (str, os.PathLike)):
         return load_topology(topology, max_file_bytes=max_file_bytes)
     raise TypeError(f"a topology is a path, a dict or a LoadedTopology, not {type(topology).__name__}")
@@ -162,8 +163,8 @@ class _Core:
         values: dict[str, Any] = {"listen": ["127.0.0.1:0"], "watch": False, "query_log": True,
                                   "shutdown_grace": 1.0}
         if isinstance(topology, LoadedTopology):
-            if topology.source.file:
-                values["topology"] = topology.source.file
+            if topology.provenance.file:
+                values["topology"] = topology.provenance.file
         elif isinstance(topology, (str, os.PathLike)):
             values["topology"] = str(Path(topology))
         if http:

@@ -19,7 +19,8 @@ from typing import Any
 from dnsemu.dns import names
 from dnsemu.text import clip, excerpt
 from dnsemu.topology.errors import Problem, TopologyError
-from dnsemu.topology.load import LoadedTopology, Source, load_topology_data
+from dnsemu.topology.load import load_topology_data
+from dnsemu.topology.loaded import LoadedTopology, Provenance
 
 
 class ChangeError(TopologyError):
@@ -230,16 +231,16 @@ class ChangeSet:
             except (TypeError, AttributeError) as exc:
                 raise ChangeError(Problem(f"{change.op}: malformed change: {clip(exc, 120)}",
                                           path=clip(change.target))) from None
-        source = self.base.source
+        provenance = self.base.provenance
         try:
-            loaded = load_topology_data(data, Source(file=None, lines={}, base_dir=source.base_dir,
-                                                     max_file_bytes=source.max_file_bytes))
+            loaded = load_topology_data(data, Provenance(file=None, lines={}, base_dir=provenance.base_dir,
+                                                     max_file_bytes=provenance.max_file_bytes))
         except TopologyError as exc:
             raise ChangeError(exc.problems) from None
         # keep reload watching on the original files
         import dataclasses
 
-        return dataclasses.replace(loaded, source=source, files=self.base.files)
+        return dataclasses.replace(loaded, provenance=provenance, files=self.base.files)
 
     def apply(self, change: Change) -> LoadedTopology:
         """Validate and accept ``change``; raise :class:`ChangeError` and change nothing when it does not hold."""

@@ -14,8 +14,6 @@ input only as short escaped excerpts.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,55 +23,9 @@ from pydantic import ValidationError
 from dnsemu.text import clip, excerpt
 from dnsemu.topology.errors import Problem, TopologyError
 from dnsemu.topology.files import DEFAULT_MAX_FILE_BYTES, FileProblem, read_text
+from dnsemu.topology.loaded import LoadedTopology, Loc, Provenance, format_loc
 from dnsemu.topology.model import Topology
-
-Loc = tuple[str | int, ...]
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where a topology came from: its file and the line of every field path.
-
-    ``base_dir`` is the folder whose tree the topology's ``zone_file`` entries must
-    stay in (None: the topology has no folder, and ``zone_file`` is refused);
-    ``max_file_bytes`` bounds every file read on its behalf.
-    """
-
-    file: str | None = None
-    lines: Mapping[Loc, int] = field(default_factory=dict)
-    base_dir: Path | None = None
-    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
-
-    def line(self, loc: Loc) -> int | None:
-        """The line of ``loc`` or of its closest ancestor that has one."""
-        while True:
-            if loc in self.lines:
-                return self.lines[loc]
-            if not loc:
-                return None
-            loc = loc[:-1]
-
-    def problem(
-        self, loc: Loc, message: str, hint: str | None = None, line: int | None = None, file: str | None = None
-    ) -> Problem:
-        return Problem(
-            message=message,
-            file=file or self.file,
-            line=line if line is not None else self.line(loc),
-            path=format_loc(loc),
-            hint=hint,
-        )
-
-
-def format_loc(loc: Loc) -> str:
-    """``a.b[0].c``; each key escaped and cut to 100 characters (keys come from the input)."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + clip(str(part), 100)
-    return out
+from dnsemu.topology.validate import validate
 
 
 def _compose(text: str, filename: str) -> yaml.Node | None:
@@ -130,7 +82,7 @@ def _to_python(node: yaml.Node, loc: Loc, lines: dict[Loc, int], problems: list[
     return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
 
 
-def _validation_problems(exc: ValidationError, source: Source) -> list[Problem]:
+def _validation_problems(exc: ValidationError, provenance: Provenance) -> list[Problem]:
     problems = []
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
@@ -177,7 +129,7 @@ def _validation_problems(exc: ValidationError, source: Source) -> list[Problem]:
             message = f"{clip(message, 200)} (got {shown})"
         else:
             message = clip(message, 200)
-        problems.append(source.problem(tuple(clean), message, hint))
+        problems.append(provenance.problem(tuple(clean), message, hint))
     # One field may fail each member of a union; report it once.
     unique: dict[tuple[str | None, int | None, str], Problem] = {}
     for p in problems:
@@ -247,43 +199,25 @@ def _value_model(annotation: Any) -> Any:
     return None
 
 
-@dataclass(frozen=True)
-class LoadedTopology:
-    """A topology that passed every check, with the records parsed from text and files."""
-
-    topology: Topology
-    source: Source
-    #: zone name (canonical) -> records parsed from inline text and master files
-    zone_records: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
-    #: public zone name (canonical) -> records
-    public_records: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
-    #: every file the topology was read from (the topology itself and master files), for reload watching
-    files: tuple[str, ...] = ()
-    #: the data as written (before validation), so that run-time changes can start from it
-    data: Mapping[str, Any] = field(default_factory=dict)
-
-
-def load_topology_data(data: Any, source: Source | None = None) -> LoadedTopology:
+def load_topology_data(data: Any, provenance: Provenance | None = None) -> LoadedTopology:
     """Validate already-parsed data (a dict from YAML, JSON, or a test)."""
-    from dnsemu.topology.validate import validate
-
-    source = source or Source()
+    provenance = provenance or Provenance()
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise TopologyError(
-            source.problem(
+            provenance.problem(
                 (), "the topology must be a mapping of sections", hint="start with keys such as virtual_networks:"
             )
         )
     try:
         topology = Topology.model_validate(data)
     except ValidationError as exc:
-        raise TopologyError(_validation_problems(exc, source)) from None
+        raise TopologyError(_validation_problems(exc, provenance)) from None
     import copy
     import dataclasses
 
-    return dataclasses.replace(validate(topology, source), data=copy.deepcopy(data))
+    return dataclasses.replace(validate(topology, provenance), data=copy.deepcopy(data))
 
 
 def load_topology_text(
@@ -295,11 +229,11 @@ def load_topology_text(
     lines: dict[Loc, int] = {}
     node = _compose(text, filename)
     data = _to_python(node, (), lines, problems, filename) if node is not None else {}
-    source = Source(file=filename, lines=lines, base_dir=Path(base_dir) if base_dir else None,
+    provenance = Provenance(file=filename, lines=lines, base_dir=Path(base_dir) if base_dir else None,
                     max_file_bytes=max_file_bytes)
     if problems:
         raise TopologyError(problems)
-    return load_topology_data(data, source)
+    return load_topology_data(data, provenance)
 
 
 def load_topology(path: str | os.PathLike[str], *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> LoadedTopology:

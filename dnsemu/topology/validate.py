@@ -29,7 +29,7 @@ from dnsemu.dns.records import (
 from dnsemu.text import excerpt
 from dnsemu.topology.errors import Problem, TopologyError
 from dnsemu.topology.files import FileProblem, confined
-from dnsemu.topology.load import LoadedTopology, Loc, Source, format_loc
+from dnsemu.topology.loaded import LoadedTopology, Loc, Provenance, format_loc
 from dnsemu.topology.model import AZURE_DNS_IP, RecordSet, Topology, parse_target
 from dnsemu.topology.zonefile import ZoneEntry
 
@@ -44,19 +44,19 @@ MAX_REGISTRATION_LINKS_PER_ZONE = 100
 
 
 class _Checker:
-    def __init__(self, topology: Topology, source: Source) -> None:
+    def __init__(self, topology: Topology, provenance: Provenance) -> None:
         self.t = topology
-        self.source = source
+        self.provenance = provenance
         self.problems: list[Problem] = []
         self.catalog = Catalog.load(topology.cloud)
         self.zone_records: dict[str, tuple[Record, ...]] = {}
         self.public_records: dict[str, tuple[Record, ...]] = {}
-        self.files: list[str] = [source.file] if source.file else []
+        self.files: list[str] = [provenance.file] if provenance.file else []
         # address -> (kind, name) of every modelled DNS server
         self.servers: dict[str, tuple[str, str]] = {}
 
     def err(self, loc: Loc, message: str, hint: str | None = None) -> None:
-        self.problems.append(self.source.problem(loc, message, hint))
+        self.problems.append(self.provenance.problem(loc, message, hint))
 
     # -- networks ---------------------------------------------------------------------------
 
@@ -449,7 +449,7 @@ class _Checker:
         from dnsemu.topology.zonefile import load_zone_file
 
         floc = (*loc, "zone_file")
-        root = self.source.base_dir
+        root = self.provenance.base_dir
         if root is None:
             self.err(floc, "zone_file needs a topology file: its path is relative to the file's folder",
                      "give the records inline (records or zone_text), or load the topology from a file")
@@ -461,7 +461,7 @@ class _Checker:
             return []
         try:
             entries = load_zone_file(path, origin=zone, default_ttl=3600, root=root,
-                                     max_bytes=self.source.max_file_bytes)
+                                     max_bytes=self.provenance.max_file_bytes)
         except TopologyError as exc:
             # the file is named here: a file that cannot be read is reported at this field
             for problem in exc.problems:
@@ -478,12 +478,12 @@ class _Checker:
         from dnsemu.topology.zonefile import parse_zone_text
 
         tloc = (*loc, "zone_text")
-        limit = self.source.max_file_bytes
+        limit = self.provenance.max_file_bytes
         if len(text) > limit or len(text.encode("utf-8", "surrogatepass")) > limit:
             self.err(tloc, f"zone_text holds more than {limit} octets (max-file-bytes)",
                      "raise the max-file-bytes setting, or split the zone")
             return []
-        label = (self.source.file + ": " if self.source.file else "") + format_loc(tloc)
+        label = (self.provenance.file + ": " if self.provenance.file else "") + format_loc(tloc)
         try:
             entries = parse_zone_text(text, origin=zone, filename=label, default_ttl=3600)
         except TopologyError as exc:
@@ -689,7 +689,7 @@ class _Checker:
         if self.problems:
             self.problems.sort(key=lambda p: (p.file or "", p.line or 0))
             raise TopologyError(self.problems)
-        return LoadedTopology(self.t, self.source, self.zone_records, self.public_records, tuple(self.files))
+        return LoadedTopology(self.t, self.provenance, self.zone_records, self.public_records, tuple(self.files))
 
 
 def resource_endpoints(catalog: Catalog, resource, group_id: str, name: str, region: str):
@@ -761,5 +761,5 @@ def _record_from_line(line: str, zone: str) -> Record:
     return Record(owner_name, rtype, ttl, parse_rdata(rtype, rest[1:], zone))
 
 
-def validate(topology: Topology, source: Source) -> LoadedTopology:
-    return _Checker(topology, source).run()
+def validate(topology: Topology, provenance: Provenance) -> LoadedTopology:
+    return _Checker(topology, provenance).run()
