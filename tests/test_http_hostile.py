@@ -103,14 +103,14 @@ class NoInternalError:
     def __init__(self, emulator: Emulator, logs: LogSink) -> None:
         self.emulator, self.logs = emulator, logs
         self.before = self._logged()
-        self.errors = emulator.server.http_errors
+        self.errors = emulator.app.http.errors
 
     def _logged(self) -> int:
         return sum(len(self.logs.events(name)) for name in self.EVENTS)
 
     def check(self) -> None:
         assert self._logged() == self.before, [e for n in self.EVENTS for e in self.logs.events(n)][-3:]
-        assert self.emulator.server.http_errors == self.errors
+        assert self.emulator.app.http.errors == self.errors
         assert self.emulator.metric("dnsemu_internal_errors_total", {"where": "http"}) == self.errors
         self.emulator.check()
 
