@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 import structlog
+from structlog.tracebacks import ExceptionDictTransformer
 
 from dnsemu.dns.records import Record, rdata_text, type_name
 
@@ -54,10 +55,14 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     if fmt == "json":
-        processors += [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
+        # tracebacks as data, without frame locals: rendering an index's repr is slow, and locals can hold secrets
+        tracebacks = structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False))
+        processors += [tracebacks, structlog.processors.JSONRenderer()]
     else:
-        processors += [structlog.dev.ConsoleRenderer(colors=_colors(stream))]
-    global _QUERY_LOG
+        processors += [structlog.dev.ConsoleRenderer(
+            colors=_colors(stream), exception_formatter=structlog.dev.plain_traceback)]
+    global _QUERY_LOG, _CONFIGURED
+    _CONFIGURED = True
     level_ok = _LEVELS.get(level, logging.INFO) <= logging.INFO
     _QUERY_LOG = QueryLog(stream) if fmt == "json" and level_ok else None
     structlog.configure(
@@ -82,8 +87,47 @@ def _colors(stream: TextIO) -> bool:
     return True
 
 
+#: set by :func:`configure_logging`: the process is ``dnsemu serve`` (or asked for structlog's output)
+_CONFIGURED = False
+
+
 def get_logger(name: str = "dnsemu") -> Any:
-    return structlog.get_logger(name)
+    """A logger for ``name``: structlog's, as :func:`configure_logging` set it up, in ``dnsemu serve``;
+    in a library user's process (the test fixture), structlog's as the host configured it if it did,
+    else a plain stdlib ``logging`` logger of that name.
+
+    A library never prints on its own: its lines go to ``logging.getLogger("dnsemu…")``, which the host
+    application configures (``logging.getLogger("dnsemu").setLevel(logging.INFO)`` and a handler to see
+    them; by default only warnings and errors reach stderr, through logging's last-resort handler).
+    The choice is made at each call, so a logger made before :func:`configure_logging` follows it.
+    """
+    return _Logger(name)
+
+
+class _Logger:
+    """Picks structlog (configured by ``dnsemu serve``) or stdlib logging (a library) at each call."""
+
+    __slots__ = ("_name", "_plain")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._plain: Any = None
+
+    def _target(self) -> Any:
+        if _CONFIGURED or structlog.is_configured():  # dnsemu serve, or a host application that uses structlog
+            return structlog.get_logger(self._name)
+        if self._plain is None:
+            # key=value lines and plain tracebacks: no colours, no locals, nothing slow on an error path
+            self._plain = structlog.wrap_logger(
+                logging.getLogger(self._name),
+                processors=[structlog.processors.format_exc_info, structlog.processors.KeyValueRenderer(
+                    key_order=["event"], sort_keys=False)],
+                wrapper_class=structlog.stdlib.BoundLogger,
+            )
+        return self._plain
+
+    def __getattr__(self, method: str) -> Any:
+        return getattr(self._target(), method)
 
 
 def answer_summary(records: Sequence[Record], limit: int = 4) -> str:

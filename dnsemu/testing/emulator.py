@@ -52,9 +52,9 @@ from pathlib import Path
 from typing import Any
 
 from dnsemu.analysis.explain import source_address
+from dnsemu.analysis.views import explain_json, topology_json
 from dnsemu.app import App
 from dnsemu.dns import probe
-from dnsemu.http.api import explain_json, topology_json
 from dnsemu.logs import get_logger
 from dnsemu.server.server import DnsServer
 from dnsemu.server.settings import Settings, load_settings
