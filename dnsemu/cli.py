@@ -1,4 +1,4 @@
-"""The ``dnsemu`` command: serve, check, explain, query.
+"""The ``dnsemu`` command: serve, check, explain, import, query.
 
 ``main(argv) -> int`` never calls ``sys.exit`` itself, so tests call it directly.
 Each subcommand lives in its own module and is imported only when used.
@@ -115,6 +115,16 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--topology", help="topology file (default: zones/topology.yaml)")
     explain.add_argument("--json", action="store_true", help="print the resolution as JSON")
     explain.set_defaults(func=_explain)
+    importer = sub.add_parser(
+        "import",
+        help="make a topology from Azure exports (Resource Graph, ARM, az CLI, terraform show -json) or --azure",
+        description="Exit status: 0 written, 1 written with findings under --strict, 2 unreadable input.",
+    )
+    from dnsemu.importer.command import add_arguments as import_arguments
+    from dnsemu.importer.command import run as import_run
+
+    import_arguments(importer)
+    importer.set_defaults(func=import_run)
     sub.add_parser(
         "query",
         help="send one query to a server and print the reply (also the container's health check)",
