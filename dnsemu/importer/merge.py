@@ -27,11 +27,20 @@ def _short(value: Any) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
+def _norm(value: Any) -> Any:
+    """A value as compared: resource IDs are case-insensitive."""
+    if isinstance(value, str) and value[:15].lower() == "/subscriptions/":
+        return id_key(value)
+    if isinstance(value, tuple):
+        return tuple(_norm(v) for v in value)
+    return value
+
+
 def _merge_value(name: str, a: Any, b: Any) -> tuple[Any, bool]:
     """(merged, conflict)."""
     if a is None:
         return b, False
-    if b is None or a == b:
+    if b is None or a == b or _norm(a) == _norm(b):
         return a, False
     if dataclasses.is_dataclass(a) and type(a) is type(b):
         merged = {}
@@ -42,7 +51,7 @@ def _merge_value(name: str, a: Any, b: Any) -> tuple[Any, bool]:
             conflict = conflict or bad
         return type(a)(**merged), conflict
     if isinstance(a, tuple) and isinstance(b, tuple) and name not in _ORDERED:
-        if sorted(map(repr, a)) == sorted(map(repr, b)):
+        if sorted(map(repr, _norm(a))) == sorted(map(repr, _norm(b))):
             return a, False
     return a, True
 

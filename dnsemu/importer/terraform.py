@@ -537,7 +537,12 @@ class _Converter:
                 if all(isinstance(b.get(k), int) for k in ("priority", "weight", "port")) and b.get("target")
             ]
         elif rtype == "TXT":
-            values = [arm._quote_txt(str(b.get("value"))) for b in self.blocks(inst, "record") if b.get("value") is not None]
+            # azurerm splits a value into 255-byte strings of one TXT record, as ARM's txtRecords[].value[] holds them
+            values = [
+                " ".join(arm._quote_txt(chunk) for chunk in _chunks(str(b.get("value"))))
+                for b in self.blocks(inst, "record")
+                if b.get("value") is not None
+            ]
         ttl = self.d.value(inst, "ttl")
         self.facts.append(
             F.RecordSet(
@@ -727,6 +732,11 @@ _ID_ORDER = {
 
 def _absolute(name: str) -> str:
     return name if name.endswith(".") else name + "."
+
+
+def _chunks(text: str, size: int = 255) -> list[str]:
+    data = text.encode("utf-8")
+    return [data[i : i + size].decode("utf-8", "replace") for i in range(0, len(data), size)] or [""]
 
 
 def parse(doc: Mapping[str, Any], display: str, ctx: Context) -> tuple[str, list[F.Fact]]:

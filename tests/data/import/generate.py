@@ -692,6 +692,14 @@ def tf_dns(v5: bool) -> list[dict]:
         for name, rtype, ttl, values, auto in items:
             if auto:
                 continue  # autoregistered records are Azure's, not Terraform's
+            if rtype == "TXT":
+                # azurerm writes one string per TXT record; a record of several strings takes azapi
+                body = {"properties": {"ttl": ttl, "txtRecords": [{"value": v} for v in values]}}
+                out.append(tf(f"azapi_resource.{key(zone)}_txt", "azapi_resource", f"{key(zone)}_txt",
+                              {"id": record_id(zone, rtype, name), "name": name, "parent_id": zid,
+                               "type": "Microsoft.Network/privateDnsZones/TXT@2024-06-01", "body": body,
+                               "output": {}, "locks": None, "ignore_missing_property": True}))
+                continue
             tftype = f"azurerm_private_dns_{rtype.lower()}_record"
             v: dict[str, Any] = {"id": record_id(zone, rtype, name), "name": name, "ttl": ttl,
                                  "fqdn": (zone if name == "@" else f"{name}.{zone}") + ".", "tags": {}}
@@ -705,8 +713,6 @@ def tf_dns(v5: bool) -> list[dict]:
                 v["record"] = values[0]
             elif rtype == "SRV":
                 v["record"] = [{"priority": p, "weight": w, "port": port, "target": t} for p, w, port, t in values]
-            elif rtype == "TXT":
-                v["record"] = [{"value": s} for s in values[0]]
             out.append(tf(f"{tftype}.{key(zone)}_{key(name)}", tftype, f"{key(zone)}_{key(name)}", v))
     return out
 
@@ -815,7 +821,7 @@ def make_terraform_plan(path: Path) -> None:
     old_dns = [r for r in dns if r not in new_dns]
     for r in new_dns:
         r["values"] = _unknown(r["values"], "id", "fqdn", "virtual_network_id", "number_of_record_sets",
-                               "max_number_of_record_sets", "soa_record")
+                               "max_number_of_record_sets", "soa_record", "parent_id")
     ruleset = tf_ruleset()
     for r in ruleset:
         r["values"] = _unknown(r["values"], "id", "dns_forwarding_ruleset_id", "virtual_network_id")
@@ -834,6 +840,8 @@ def make_terraform_plan(path: Path) -> None:
                 expressions["private_dns_zone_name"] = {"references": [f"{zone_key}.name", zone_key]}
         elif t.startswith("azurerm_private_dns_") and t.endswith("_record"):
             expressions["zone_name"] = {"references": [f"{zone_key}.name", zone_key]}
+        elif t == "azapi_resource":
+            expressions["parent_id"] = {"references": [f"{zone_key}.id", zone_key]}
         elif t == "azurerm_private_dns_resolver_dns_forwarding_ruleset":
             expressions["private_dns_resolver_outbound_endpoint_ids"] = {
                 "references": ["azurerm_private_dns_resolver_outbound_endpoint.out1.id",
