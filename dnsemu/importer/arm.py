@@ -17,6 +17,7 @@ from typing import Any
 
 from dnsemu.importer import facts as F
 from dnsemu.importer.common import (
+    ENVELOPE,
     Finding,
     Origin,
     get,
@@ -29,8 +30,8 @@ from dnsemu.importer.common import (
     id_type,
     ip_text,
     is_arm_id,
+    lower_keys,
     network_text,
-    property_keys,
 )
 
 #: Every type's data keys that carry nothing for DNS (lower case), beside those the extractor reads.
@@ -578,18 +579,22 @@ NOT_MODELLED = {
 
 
 def resource_type(obj: Mapping[str, Any], rid: str) -> str:
-    text = get_str(obj, "type")
-    derived = id_type(rid)
-    if text and "/" in text:
+    text = obj.get("type")
+    if isinstance(text, str) and "/" in text:
         return text.lower()
-    return derived or (text or "").lower()
+    return id_type(rid) or ""
 
 
-def extract(ctx: Context, obj: Any, origin: Origin) -> F.Fact | None:
-    """The fact one ARM-shaped object states, or None (with a finding) when it is not a resource."""
+def extract(ctx: Context, obj: Any, origin: Origin, *, lowered: bool = False) -> F.Fact | None:
+    """The fact one ARM-shaped object states, or None (with a finding) when it is not a resource.
+
+    ``lowered``: the object's keys are lower case already (files are parsed so).
+    """
     if not isinstance(obj, Mapping):
         ctx.finding("not-a-resource", origin.file, f"{origin}: expected an object, found {type(obj).__name__}")
         return None
+    if not lowered:
+        obj = lower_keys(obj)
     rid = get_str(obj, "id")
     if rid is None or not is_arm_id(rid):
         shown = f"id {rid!r}" if rid else "no id"
@@ -602,9 +607,12 @@ def extract(ctx: Context, obj: Any, origin: Origin) -> F.Fact | None:
         return F.NotModelled(rid, origin, rtype=rtype, reason=reason)
     extractor, ignored = entry
     fact = extractor(ctx, obj, origin, rid)
-    for key in property_keys(obj):
-        if key not in ignored and key not in _COMMON_IGNORED:
-            ctx.unread[rtype][key].append(rid)
+    props = obj.get("properties")
+    unread = (props.keys() if isinstance(props, dict) else set()) - ignored - _COMMON_IGNORED
+    if "properties" not in obj:  # the az CLI's flattened shape: data keys sit beside the envelope
+        unread = obj.keys() - ignored - _COMMON_IGNORED - ENVELOPE
+    for key in unread:
+        ctx.unread[rtype][key].append(rid)
     return fact
 
 

@@ -20,9 +20,13 @@ LABEL = "az CLI"
 
 def is_flattened(obj: Any) -> bool:
     """An az CLI object: resource group beside the data, no ``properties``."""
-    return isinstance(obj, Mapping) and "properties" not in obj and "resourceGroup" in obj
+    return isinstance(obj, Mapping) and "properties" not in obj and ("resourceGroup" in obj or "resourcegroup" in obj)
 
 
 def account_output(obj: Any) -> bool:
     """``az account show`` / ``az account list`` rows: a subscription, not a resource."""
-    return isinstance(obj, Mapping) and "tenantId" in obj and ("user" in obj or "isDefault" in obj)
+    return (
+        isinstance(obj, Mapping)
+        and ("tenantId" in obj or "tenantid" in obj)
+        and ("user" in obj or "isDefault" in obj or "isdefault" in obj)
+    )

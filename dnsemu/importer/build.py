@@ -24,6 +24,7 @@ external DNS server — marked ``STUB`` in the output and listed in the summary.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections import Counter, defaultdict
@@ -31,7 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dnsemu.catalog import Catalog, CatalogError
+from dnsemu.catalog import Catalog, CatalogError, ResolvedEndpoint
 from dnsemu.core import names
 from dnsemu.importer import facts as F
 from dnsemu.importer.arm import Context
@@ -56,6 +57,8 @@ PLS_ALIAS = re.compile(
 ZONE_GROUP_TTL = 10
 STATES = {"approved": "Approved", "pending": "Pending", "rejected": "Rejected", "disconnected": "Disconnected"}
 _PH = re.compile(r"\{([A-Za-z]+)\}")
+_LABEL = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_SENTINEL = "dnsemu-import-name-0"
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ class Built:
     counts: Counter[str] = field(default_factory=Counter)
 
 
+@functools.lru_cache(maxsize=1024)
 def _template_regex(template: str) -> re.Pattern[str]:
     out, seen, pos = [], set(), 0
     for m in _PH.finditer(template):
@@ -130,6 +134,8 @@ class Builder:
         self.endpoints_out: dict[str, dict[str, Any]] = {}
         self.servers: dict[str, str] = {}  # modelled DNS server address -> what
         self.regions: dict[str, str] = {}
+        self._shapes: dict[tuple, tuple] = {}
+        self._subnet_nets: dict[tuple[str, str], Any] = {}
 
     # -- helpers ----------------------------------------------------------------------------------------
 
@@ -190,8 +196,14 @@ class Builder:
     def in_subnet(self, vnet: str, subnet: str | None, ip: str) -> bool:
         if subnet is None:
             return True
-        prefix = self.vnets[vnet]["subnets"].get(subnet, {}).get("address_prefix")
-        return prefix is None or ipaddress.ip_address(ip) in ipaddress.ip_network(prefix)
+        key = (vnet, subnet)
+        net = self._subnet_nets.get(key)
+        if net is None:
+            prefix = self.vnets[vnet].get("subnets", {}).get(subnet, {}).get("address_prefix")
+            if prefix is None:
+                return True
+            net = self._subnet_nets[key] = ipaddress.ip_network(prefix)
+        return ipaddress.ip_address(ip) in net
 
     # -- virtual networks -----------------------------------------------------------------------------
 
@@ -653,8 +665,28 @@ class Builder:
             region = next((r for r, c in self.catalog.regions.items() if c == captured["regionCode"]), None)
         placeholders = {k: captured[k] for k in ("dnsPrefix", "partitionId") if k in captured}
         chosen = region or default_region
-        endpoints = self.catalog.endpoints(rtype, group, name.lower(), chosen, **placeholders)
+        endpoints = self._endpoints(rtype, group, name.lower(), chosen, tuple(sorted(placeholders.items())))
         return endpoints, (region if region and region != default_region else None), placeholders
+
+    def _endpoints(self, rtype: str, group: str, name: str, region: str, placeholders: tuple) -> tuple:
+        """The catalog's endpoints for a resource; worked out once per service and region, then
+        only the name changes (the catalog itself spells them when the name is no plain label)."""
+        if not _LABEL.match(name):
+            return self.catalog.endpoints(rtype, group, name, region, **dict(placeholders))
+        key = (rtype.lower(), group.lower(), region, placeholders)
+        shape = self._shapes.get(key)
+        if shape is None:
+            shape = self.catalog.endpoints(rtype, group, _SENTINEL, region, **dict(placeholders))
+            self._shapes[key] = shape
+        return tuple(
+            ResolvedEndpoint(
+                e.public_fqdn.replace(_SENTINEL, name),
+                e.private_fqdn.replace(_SENTINEL, name),
+                e.private_zone.replace(_SENTINEL, name),
+                e.cluster.replace(_SENTINEL, name) if e.cluster else None,
+            )
+            for e in shape
+        )
 
     def build_endpoints(self) -> None:
         groups_by_pe: dict[str, list[F.ZoneGroup]] = defaultdict(list)

@@ -8,6 +8,7 @@ names the file and the JSON path, and nothing is written).
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 from pathlib import Path
 
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from dnsemu.importer.pipeline import InputError, import_files, write
     from dnsemu.importer.arm import Context
     from dnsemu.topology.errors import TopologyError
-    from dnsemu.topology.load import load_topology
+    from dnsemu.topology.load import Source, load_topology_data
 
     if not args.sources and not args.azure:
         print("dnsemu import: give export files or folders, or --azure", file=sys.stderr)
@@ -117,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     _print_summary(result, sys.stdout)
     try:
-        load_topology(output)
+        # what was written, validated as dnsemu validates a topology (zone files read from where they were written)
+        load_topology_data(copy.deepcopy(result.built.data), Source(file=str(output), base_dir=output.parent))
     except TopologyError as exc:  # an import bug: say so plainly, with the loader's words
         print(
             f"dnsemu import: {output} does not load ({len(exc.problems)} problem(s)); please report this:",

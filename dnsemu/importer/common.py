@@ -10,6 +10,7 @@ them: keys are matched case-insensitively and a missing key is looked for under
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterator, Mapping
@@ -87,33 +88,41 @@ class Finding:
 # -- field access -----------------------------------------------------------------------------
 
 
-def _key(obj: Mapping[str, Any], key: str) -> Any:
-    if key in obj:
-        return obj[key]
-    low = key.lower()
-    for k, v in obj.items():
-        if isinstance(k, str) and k.lower() == low:
-            return v
-    return None
+def lower_keys(obj: Any) -> Any:
+    """``obj`` with every mapping key in lower case. Done once per resource (by
+    :func:`dnsemu.importer.arm.extract`), so that :func:`get` is a dictionary probe per step,
+    and ``privateIPAddress`` and ``privateIpAddress`` are one key."""
+    kind = type(obj)
+    if kind is dict:
+        return {(k.lower() if type(k) is str else k): lower_keys(v) for k, v in obj.items()}
+    if kind is list:
+        return [lower_keys(v) for v in obj]
+    return obj
+
+
+@functools.lru_cache(maxsize=1024)
+def _parts(path: str) -> tuple[str, ...]:
+    return tuple(path.lower().split("."))
 
 
 def get(obj: Any, path: str, default: Any = None) -> Any:
-    """``obj`` followed along a dotted ``path``; keys case-insensitive, ``properties`` looked into.
+    """``obj`` followed along a dotted ``path``, looking under ``properties`` too.
 
     ``get(pe, "subnet.id")`` reads ``pe["properties"]["subnet"]["id"]`` (ARM, Resource Graph)
-    and ``pe["subnet"]["id"]`` (az CLI) alike.
+    and ``pe["subnet"]["id"]`` (az CLI) alike. ``obj`` has been through :func:`lower_keys`;
+    the path may use Azure's casing.
     """
     current = obj
-    for part in path.split("."):
-        if not isinstance(current, Mapping):
+    for part in _parts(path):
+        if type(current) is not dict:
             return default
-        value = _key(current, part)
+        value = current.get(part)
         if value is None:
-            props = _key(current, "properties")
-            if isinstance(props, Mapping):
-                value = _key(props, part)
-        if value is None:
-            return default
+            props = current.get("properties")
+            if type(props) is dict:
+                value = props.get(part)
+            if value is None:
+                return default
         current = value
     return current
 
@@ -150,7 +159,7 @@ def get_bool(obj: Any, path: str) -> bool | None:
 def property_keys(obj: Mapping[str, Any]) -> Iterator[str]:
     """The data keys of a resource (lower case): those under ``properties`` and, for the
     flattened az CLI shape, the top-level keys that are not envelope."""
-    props = _key(obj, "properties")
+    props = obj.get("properties")
     if isinstance(props, Mapping):
         for k in props:
             yield str(k).lower()
@@ -259,10 +268,15 @@ def normalize_region(text: str | None) -> str | None:
     return "".join(str(text).split()).lower() or None
 
 
+_PLAIN_IPV4 = re.compile(r"^(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$")
+
+
 def ip_text(value: Any) -> str | None:
     """A canonical IP address, or None when ``value`` is none."""
     if not isinstance(value, str):
         return None
+    if _PLAIN_IPV4.match(value):
+        return value
     try:
         return str(ipaddress.ip_address(value.strip()))
     except ValueError:

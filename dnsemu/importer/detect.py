@@ -19,7 +19,7 @@ from typing import Any
 from dnsemu.importer import arm, azcli, resourcegraph, terraform
 from dnsemu.importer import facts as F
 from dnsemu.importer.arm import Context
-from dnsemu.importer.common import InputError, Origin, get_str, is_arm_id
+from dnsemu.importer.common import InputError, Origin, is_arm_id
 
 EXPECTED = (
     "expected az graph query output ({\"data\": [...]}), ARM or az CLI resources (objects with an Azure "
@@ -27,15 +27,19 @@ EXPECTED = (
 )
 
 
+def _has(obj: Mapping[str, Any], key: str) -> bool:
+    return key in obj or key.lower() in obj
+
+
 def _describe(doc: Any) -> str:
     if isinstance(doc, Mapping):
         keys = ", ".join(sorted(str(k) for k in doc)[:8])
         hint = ""
-        if "apiVersion" in doc and "kind" in doc:
+        if _has(doc, "apiVersion") and _has(doc, "kind"):
             hint = " (Kubernetes output?)"
         elif azcli.account_output(doc):
             hint = " (az account output: a subscription, not a resource)"
-        elif "Reservations" in doc or "ResponseMetadata" in doc:
+        elif _has(doc, "Reservations") or _has(doc, "ResponseMetadata"):
             hint = " (AWS CLI output?)"
         return f"found an object with keys {keys or 'none'}{hint}"
     if isinstance(doc, list):
@@ -53,39 +57,42 @@ def _label(items: list[Any], default: str) -> str:
     return default
 
 
-def _items(ctx: Context, items: list[Any], display: str, prefix: str, label: str) -> list[F.Fact]:
+def _items(ctx: Context, items: list[Any], display: str, prefix: str, label: str, lowered: bool) -> list[F.Fact]:
     out = []
     for i, item in enumerate(items):
-        fact = arm.extract(ctx, item, Origin(display, f"{prefix}[{i}]", label))
+        fact = arm.extract(ctx, item, Origin(display, f"{prefix}[{i}]", label), lowered=lowered)
         if fact is not None:
             out.append(fact)
     return out
 
 
-def parse_document(doc: Any, display: str, ctx: Context) -> tuple[str, list[F.Fact]]:
-    """(format label, facts) of one parsed JSON document; InputError when it is no export dnsemu reads."""
+def parse_document(doc: Any, display: str, ctx: Context, *, lowered: bool = False) -> tuple[str, list[F.Fact]]:
+    """(format label, facts) of one parsed JSON document; InputError when it is no export dnsemu reads.
+
+    ``lowered``: every object key is lower case already (:func:`dnsemu.importer.files.read_json` parses so).
+    """
     if terraform.is_terraform(doc):
         return terraform.parse(doc, display, ctx)
     if resourcegraph.is_graph_result(doc):
         rows = list(resourcegraph.rows(doc, display))
         facts = []
         for row, path in rows:
-            fact = arm.extract(ctx, row, Origin(display, path, resourcegraph.LABEL))
+            fact = arm.extract(ctx, row, Origin(display, path, resourcegraph.LABEL), lowered=lowered)
             if fact is not None:
                 facts.append(fact)
         return resourcegraph.LABEL, facts
-    if isinstance(doc, Mapping) and isinstance(doc.get("value"), list) and not is_arm_id(get_str(doc, "id")):
+    if isinstance(doc, Mapping) and isinstance(doc.get("value"), list) and not is_arm_id(doc.get("id")):
         items = doc["value"]
         _require_resources(items, display, "value", doc)
         label = _label(items, "ARM")
-        return label, _items(ctx, items, display, "value", label)
+        return label, _items(ctx, items, display, "value", label, lowered)
     if isinstance(doc, list):
         _require_resources(doc, display, "", doc)
         label = _label(doc, "ARM")
-        return label, _items(ctx, doc, display, "", label)
-    if isinstance(doc, Mapping) and is_arm_id(get_str(doc, "id")):
+        return label, _items(ctx, doc, display, "", label, lowered)
+    if isinstance(doc, Mapping) and is_arm_id(doc.get("id")):
         label = azcli.LABEL if azcli.is_flattened(doc) else "ARM"
-        fact = arm.extract(ctx, doc, Origin(display, "", label))
+        fact = arm.extract(ctx, doc, Origin(display, "", label), lowered=lowered)
         return label, [fact] if fact is not None else []
     raise InputError(display, f"not an export dnsemu reads: {EXPECTED}; {_describe(doc)}", "$")
 
@@ -94,7 +101,7 @@ def _require_resources(items: list[Any], display: str, prefix: str, doc: Any) ->
     """A non-empty list with not one Azure resource in it is another tool's output, not a bad row or two."""
     if not items:
         return
-    if any(isinstance(i, Mapping) and is_arm_id(get_str(i, "id")) for i in items):
+    if any(isinstance(i, Mapping) and is_arm_id(i.get("id")) for i in items):
         return
     first = items[0]
     raise InputError(

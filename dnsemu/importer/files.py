@@ -129,11 +129,17 @@ def decode(data: bytes, display: str) -> str:
         raise InputError(display, f"not UTF-8 text ({exc.reason} at byte {exc.start}): is this a JSON export?") from None
 
 
+def _lower_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    return {k.lower(): v for k, v in pairs}
+
+
 def load_json(text: str, display: str) -> Any:
+    """The document, every object key in lower case (exports disagree on casing, facts §15.5;
+    lowering while parsing is the cheapest place to do it)."""
     if not text.strip():
         raise InputError(display, "empty file (an export prints at least [] or {})")
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_lower_pairs)
     except json.JSONDecodeError as exc:
         path = json_path_at(text, exc.pos)
         if exc.pos >= len(text.rstrip()):

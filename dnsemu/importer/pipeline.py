@@ -120,7 +120,7 @@ def import_files(
     labels: Counter[str] = Counter()
     for file in files:
         doc = read_json(file, max_file_bytes)
-        label, found = parse_document(doc, file.display, ctx)
+        label, found = parse_document(doc, file.display, ctx, lowered=True)
         labels[label] += 1
         facts.extend(found)
     result = from_facts(

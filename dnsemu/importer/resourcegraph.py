@@ -44,6 +44,7 @@ def rows(doc: Mapping[str, Any], display: str) -> Iterator[tuple[Any, str]]:
         names = []
         for i, column in enumerate(data["columns"]):
             name = column.get("name") if isinstance(column, Mapping) else None
+            name = name.lower() if isinstance(name, str) else name
             if not isinstance(name, str):
                 raise InputError(display, "a column without a name", f"data.columns[{i}]")
             names.append(name)
@@ -60,6 +61,8 @@ def looks_like_rows(items: list[Any]) -> bool:
     for item in items[:20]:
         if isinstance(item, Mapping):
             t = item.get("type")
-            if isinstance(t, str) and t == t.lower() and ("subscriptionId" in item or "tenantId" in item):
+            if isinstance(t, str) and t == t.lower() and any(
+                k in item for k in ("subscriptionId", "tenantId", "subscriptionid", "tenantid")
+            ):
                 return True
     return False

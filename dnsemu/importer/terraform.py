@@ -219,7 +219,7 @@ class _Document:
         (``module.net.vnet_ids["hub"]``): it picks that instance of a for_each resource."""
         assert self.plan is not None
         if ref.startswith("var."):
-            name = ref.split(".")[1]
+            name = ref.split(".")[1].lower()
             call = self.plan.calls.get(scope)
             expr = (call or {}).get("expressions", {}).get(name) if call else None
             parent = scope.rsplit(".module.", 1)[0] if ".module." in scope else ""
@@ -228,8 +228,9 @@ class _Document:
             mo = _MODULE_REF.match(ref)
             if mo is None:
                 return []
-            child = f"{scope}.module.{mo.group('module')}" if scope else f"module.{mo.group('module')}"
-            expr = self.plan.outputs.get((child, mo.group("output")))
+            module = mo.group("module").lower()  # files are parsed with lower-case keys
+            child = f"{scope}.module.{module}" if scope else f"module.{module}"
+            expr = self.plan.outputs.get((child, mo.group("output").lower()))
             return self._resolve(expr, child, mo.group("index")) if expr else []
         if ref.startswith(("each.", "count.", "local.", "path.", "terraform.", "self.")):
             return []
