@@ -36,8 +36,17 @@ def rid(rg: str, *parts: str) -> str:
 
 
 def row(id_: str, type_: str, name: str, props: dict, location: str = "westeurope") -> dict:
-    return {"id": id_, "name": name, "type": type_.lower(), "tenantId": "t", "location": location,
-            "resourceGroup": id_.split("/")[4], "subscriptionId": SUB, "properties": props, "tags": {}}
+    return {
+        "id": id_,
+        "name": name,
+        "type": type_.lower(),
+        "tenantId": "t",
+        "location": location,
+        "resourceGroup": id_.split("/")[4],
+        "subscriptionId": SUB,
+        "properties": props,
+        "tags": {},
+    }
 
 
 def generate(folder: Path, endpoints: int) -> int:
@@ -50,16 +59,34 @@ def generate(folder: Path, endpoints: int) -> int:
     for v in range(vnets):
         vid = rid("rg-net", "virtualNetworks", f"vnet-{v:02d}")
         space = f"10.{v}.0.0/16"
-        rows.append(row(vid, "Microsoft.Network/virtualNetworks", f"vnet-{v:02d}", {
-            "addressSpace": {"addressPrefixes": [space]},
-            "dhcpOptions": {"dnsServers": []},
-            "subnets": [{"name": "snet-pe", "id": f"{vid}/subnets/snet-pe",
-                         "properties": {"addressPrefix": f"10.{v}.0.0/20"}}],
-            "virtualNetworkPeerings": [],
-        }))
-        rows.append(row(f"{zone_id}/virtualNetworkLinks/vnet-{v:02d}", "Microsoft.Network/privateDnsZones/virtualNetworkLinks",
-                        f"vnet-{v:02d}", {"virtualNetwork": {"id": vid}, "registrationEnabled": False,
-                                           "resolutionPolicy": "Default"}, "global"))
+        rows.append(
+            row(
+                vid,
+                "Microsoft.Network/virtualNetworks",
+                f"vnet-{v:02d}",
+                {
+                    "addressSpace": {"addressPrefixes": [space]},
+                    "dhcpOptions": {"dnsServers": []},
+                    "subnets": [
+                        {
+                            "name": "snet-pe",
+                            "id": f"{vid}/subnets/snet-pe",
+                            "properties": {"addressPrefix": f"10.{v}.0.0/20"},
+                        }
+                    ],
+                    "virtualNetworkPeerings": [],
+                },
+            )
+        )
+        rows.append(
+            row(
+                f"{zone_id}/virtualNetworkLinks/vnet-{v:02d}",
+                "Microsoft.Network/privateDnsZones/virtualNetworkLinks",
+                f"vnet-{v:02d}",
+                {"virtualNetwork": {"id": vid}, "registrationEnabled": False, "resolutionPolicy": "Default"},
+                "global",
+            )
+        )
     records: list[dict] = []
     files = 0
     for i in range(endpoints):
@@ -69,36 +96,91 @@ def generate(folder: Path, endpoints: int) -> int:
         name, account = f"pe-{i:05d}", f"st{i:05d}bench"
         pe_id = rid("rg-pe", "privateEndpoints", name)
         nic_id = rid("rg-pe", "networkInterfaces", f"{name}.nic")
-        rows.append(row(pe_id, "Microsoft.Network/privateEndpoints", name, {
-            "subnet": {"id": f"{vid}/subnets/snet-pe"},
-            "networkInterfaces": [{"id": nic_id}],
-            "privateLinkServiceConnections": [{"name": name, "properties": {
-                "privateLinkServiceId": f"/subscriptions/{SUB}/resourceGroups/rg-data/providers/"
-                                        f"Microsoft.Storage/storageAccounts/{account}",
-                "groupIds": ["blob"],
-                "privateLinkServiceConnectionState": {"status": "Approved", "actionsRequired": "None"}}}],
-            "manualPrivateLinkServiceConnections": [],
-            "customDnsConfigs": [],
+        rows.append(
+            row(
+                pe_id,
+                "Microsoft.Network/privateEndpoints",
+                name,
+                {
+                    "subnet": {"id": f"{vid}/subnets/snet-pe"},
+                    "networkInterfaces": [{"id": nic_id}],
+                    "privateLinkServiceConnections": [
+                        {
+                            "name": name,
+                            "properties": {
+                                "privateLinkServiceId": f"/subscriptions/{SUB}/resourceGroups/rg-data/providers/"
+                                f"Microsoft.Storage/storageAccounts/{account}",
+                                "groupIds": ["blob"],
+                                "privateLinkServiceConnectionState": {"status": "Approved", "actionsRequired": "None"},
+                            },
+                        }
+                    ],
+                    "manualPrivateLinkServiceConnections": [],
+                    "customDnsConfigs": [],
+                    "provisioningState": "Succeeded",
+                },
+            )
+        )
+        rows.append(
+            row(
+                nic_id,
+                "Microsoft.Network/networkInterfaces",
+                f"{name}.nic",
+                {
+                    "ipConfigurations": [
+                        {
+                            "name": "cfg",
+                            "properties": {
+                                "privateIPAddress": ip,
+                                "privateIPAllocationMethod": "Dynamic",
+                                "primary": True,
+                                "subnet": {"id": f"{vid}/subnets/snet-pe"},
+                                "privateLinkConnectionProperties": {
+                                    "groupId": "blob",
+                                    "requiredMemberName": "blob",
+                                    "fqdns": [f"{account}.blob.core.windows.net"],
+                                },
+                            },
+                        }
+                    ],
+                    "privateEndpoint": {"id": pe_id},
+                    "dnsSettings": {"dnsServers": []},
+                    "provisioningState": "Succeeded",
+                },
+            )
+        )
+        records.append(
+            {
+                "id": f"{zone_id}/a/{account}".lower(),
+                "name": account,
+                "type": "microsoft.network/privatednszones/a",
+                "resourceGroup": "rg-dns",
+                "subscriptionId": SUB,
+                "managedBy": ZONE,
+                "properties": {"ttl": 10, "records": [{"ipv4Address": ip}]},
+            }
+        )
+        group = {
+            "id": f"{pe_id}/privateDnsZoneGroups/default",
+            "name": "default",
+            "resourceGroup": "rg-pe",
             "provisioningState": "Succeeded",
-        }))
-        rows.append(row(nic_id, "Microsoft.Network/networkInterfaces", f"{name}.nic", {
-            "ipConfigurations": [{"name": "cfg", "properties": {
-                "privateIPAddress": ip, "privateIPAllocationMethod": "Dynamic", "primary": True,
-                "subnet": {"id": f"{vid}/subnets/snet-pe"},
-                "privateLinkConnectionProperties": {"groupId": "blob", "requiredMemberName": "blob",
-                                                    "fqdns": [f"{account}.blob.core.windows.net"]}}}],
-            "privateEndpoint": {"id": pe_id},
-            "dnsSettings": {"dnsServers": []},
-            "provisioningState": "Succeeded",
-        }))
-        records.append({"id": f"{zone_id}/a/{account}".lower(), "name": account, "type": "microsoft.network/privatednszones/a",
-                        "resourceGroup": "rg-dns", "subscriptionId": SUB, "managedBy": ZONE,
-                        "properties": {"ttl": 10, "records": [{"ipv4Address": ip}]}})
-        group = {"id": f"{pe_id}/privateDnsZoneGroups/default", "name": "default", "resourceGroup": "rg-pe",
-                 "provisioningState": "Succeeded",
-                 "privateDnsZoneConfigs": [{"name": "blob", "privateDnsZoneId": zone_id,
-                                            "recordSets": [{"recordType": "A", "recordSetName": account, "ttl": 10,
-                                                            "fqdn": f"{account}.{ZONE}", "ipAddresses": [ip]}]}]}
+            "privateDnsZoneConfigs": [
+                {
+                    "name": "blob",
+                    "privateDnsZoneId": zone_id,
+                    "recordSets": [
+                        {
+                            "recordType": "A",
+                            "recordSetName": account,
+                            "ttl": 10,
+                            "fqdn": f"{account}.{ZONE}",
+                            "ipAddresses": [ip],
+                        }
+                    ],
+                }
+            ],
+        }
         (folder / f"zg.rg-pe.{name}.json").write_text(json.dumps([group]))
         files += 1
     for table, items in (("resources", rows), ("dnsresources", records)):
@@ -129,9 +211,11 @@ def main() -> None:
     try:
         t0 = time.perf_counter()
         files = generate(work / "dump", args.endpoints)
-        print(f"generated {args.endpoints:,} private endpoints in {files:,} files "
-              f"({sum(p.stat().st_size for p in (work / 'dump').iterdir()) / 2**20:.1f} MiB) "
-              f"in {time.perf_counter() - t0:.1f} s")
+        print(
+            f"generated {args.endpoints:,} private endpoints in {files:,} files "
+            f"({sum(p.stat().st_size for p in (work / 'dump').iterdir()) / 2**20:.1f} MiB) "
+            f"in {time.perf_counter() - t0:.1f} s"
+        )
         output = work / "estate" / "topology.yaml"
         timings = {}
         cpu = time.process_time()
@@ -156,15 +240,23 @@ def main() -> None:
         check_time = time.perf_counter() - mark
         for step, seconds in timings.items():
             print(f"  {step:<26} {seconds:6.2f} s")
-        print(f"import of {len(loaded.topology.private_endpoints):,} private endpoints: {total:.2f} s "
-              f"({total_cpu:.2f} s of CPU; target <= 5 s), {len(result.findings)} finding(s), "
-              f"{output.stat().st_size / 2**20:.1f} MiB of YAML")
-        print(f"  then `dnsemu import` validates what it wrote: {check_time:.2f} s (end to end {total + check_time:.2f} s)")
+        print(
+            f"import of {len(loaded.topology.private_endpoints):,} private endpoints: {total:.2f} s "
+            f"({total_cpu:.2f} s of CPU; target <= 5 s), {len(result.findings)} finding(s), "
+            f"{output.stat().st_size / 2**20:.1f} MiB of YAML"
+        )
+        print(
+            f"  then `dnsemu import` validates what it wrote: {check_time:.2f} s "
+            f"(end to end {total + check_time:.2f} s)"
+        )
         if args.load:
             mark = time.perf_counter()
             load_topology(output)
             print(f"  loading the written file (dnsemu check, serve): {time.perf_counter() - mark:.2f} s")
-        print(f"  (load average while measuring: {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores)")
+        print(
+            f"  (load average while measuring: {', '.join(f'{x:.1f}' for x in os.getloadavg())} "
+            f"on {os.cpu_count()} cores)"
+        )
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

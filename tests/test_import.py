@@ -144,7 +144,10 @@ def test_import_is_deterministic_and_checks(fmt: str, tmp_path: Path, capsys) ->
     assert first.read_bytes() == second.read_bytes()
     text = first.read_text()
     # every entry names its Azure resource
-    assert f"# /subscriptions/{SUB}/resourceGroups/rg-endpoints/providers/Microsoft.Network/privateEndpoints/pe-acr" in text
+    assert (
+        f"# /subscriptions/{SUB}/resourceGroups/rg-endpoints/providers/Microsoft.Network/privateEndpoints/pe-acr"
+        in text
+    )
     assert "# STUB:" in text
     # without the on-premises part, check finds only what a stub site without forwarders explains
     code, stdout, _ = run(capsys, "check", str(first))
@@ -165,7 +168,9 @@ def test_plan_resolves_references_of_resources_to_be_created(tmp_path: Path, cap
     assert t.dns_forwarding_rulesets["spoke-rules"].virtual_network_links == ["spoke2"]
     links = t.private_dns_zones["privatelink.blob.core.windows.net"].virtual_network_links
     assert [(link.virtual_network, link.resolution_policy) for link in links] == [
-        ("hub", "Default"), ("sandbox", "NxDomainRedirect")]
+        ("hub", "Default"),
+        ("sandbox", "NxDomainRedirect"),
+    ]
 
 
 def test_large_zones_go_to_zone_files_inside_the_topology_folder(tmp_path: Path, capsys, bundled) -> None:
@@ -187,11 +192,18 @@ def test_large_zones_go_to_zone_files_inside_the_topology_folder(tmp_path: Path,
 @pytest.mark.parametrize("zone_dir", ["/tmp/zones", "../zones", "a/../../zones"])
 def test_zone_dir_must_stay_inside_the_topology_folder(zone_dir: str, tmp_path: Path, capsys) -> None:
     code, _, err = run(
-        capsys, "import", str(DATA / "arm"), "-o", str(tmp_path / "t.yaml"), "--zone-dir", zone_dir,
-        "--inline-records", "0",
+        capsys,
+        "import",
+        str(DATA / "arm"),
+        "-o",
+        str(tmp_path / "t.yaml"),
+        "--zone-dir",
+        zone_dir,
+        "--inline-records",
+        "0",
     )
     assert code == 2
-    assert "--zone-dir" in err and "inside" in err or "relative" in err
+    assert ("--zone-dir" in err and "inside" in err) or "relative" in err
     assert not (tmp_path / "t.yaml").exists()
 
 
@@ -200,8 +212,15 @@ def test_zone_dir_symlink_out_of_the_folder_is_refused(tmp_path: Path, capsys) -
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "out" / "zones").symlink_to(tmp_path / "elsewhere")
     code, _, err = run(
-        capsys, "import", str(DATA / "arm"), "-o", str(tmp_path / "out" / "t.yaml"), "--zone-dir", "zones",
-        "--inline-records", "0",
+        capsys,
+        "import",
+        str(DATA / "arm"),
+        "-o",
+        str(tmp_path / "out" / "t.yaml"),
+        "--zone-dir",
+        "zones",
+        "--inline-records",
+        "0",
     )
     assert code == 2
     assert "symbolic link" in err
@@ -328,19 +347,35 @@ def import_docs(tmp_path: Path, docs: dict[str, Any], capsys, *extra: str) -> tu
 def test_link_to_a_vnet_not_in_the_input(tmp_path: Path, capsys) -> None:
     vnets = [v for v in arm_items("virtualNetworks.json") if v["name"] != "sandbox"]
     code, out, err, path = import_docs(
-        tmp_path, {"vnets.json": {"value": vnets}, "zones.json": {"value": arm_items("privateDnsZones.json")},
-                   "links.json": {"value": arm_items("virtualNetworkLinks.json")}}, capsys)
+        tmp_path,
+        {
+            "vnets.json": {"value": vnets},
+            "zones.json": {"value": arm_items("privateDnsZones.json")},
+            "links.json": {"value": arm_items("virtualNetworkLinks.json")},
+        },
+        capsys,
+    )
     assert code == 0, err
     sandbox_link = next(x["id"] for x in arm_items("virtualNetworkLinks.json") if x["name"] == "sandbox-link")
     sandbox = next(x["id"] for x in arm_items("virtualNetworks.json") if x["name"] == "sandbox")
-    assert f"- missing-reference [{sandbox_link}]: zone link refers to virtual network {sandbox}, which is not in the input; left out" in out
+    assert (
+        f"- missing-reference [{sandbox_link}]: zone link refers to virtual network {sandbox}, "
+        "which is not in the input; left out" in out
+    )
     load_topology(path)
 
 
 def test_zone_group_naming_a_missing_zone(tmp_path: Path, capsys) -> None:
     zones = [z for z in arm_items("privateDnsZones.json") if z["name"] != "privatelink.azurecr.io"]
-    docs = {name: {"value": arm_items(name)} for name in ("virtualNetworks.json", "privateEndpoints.json",
-                                                         "networkInterfaces.json", "privateDnsZoneGroups.json")}
+    docs = {
+        name: {"value": arm_items(name)}
+        for name in (
+            "virtualNetworks.json",
+            "privateEndpoints.json",
+            "networkInterfaces.json",
+            "privateDnsZoneGroups.json",
+        )
+    }
     docs["zones.json"] = {"value": zones}
     code, out, err, path = import_docs(tmp_path, docs, capsys)
     assert code == 0, err
@@ -372,10 +407,18 @@ def test_ids_merge_case_insensitively_and_conflicts_are_named(tmp_path: Path, ca
 def test_unrecognised_types_and_fields_are_listed(tmp_path: Path, capsys) -> None:
     vnet = copy.deepcopy(arm_items("virtualNetworks.json")[0])
     vnet["properties"]["someNewSetting"] = {"x": 1}
-    other = {"id": f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct",
-             "type": "Microsoft.Storage/storageAccounts", "name": "acct", "properties": {}}
-    policy = {"id": f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/dnsResolverPolicies/p",
-              "type": "Microsoft.Network/dnsResolverPolicies", "name": "p", "properties": {}}
+    other = {
+        "id": f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct",
+        "type": "Microsoft.Storage/storageAccounts",
+        "name": "acct",
+        "properties": {},
+    }
+    policy = {
+        "id": f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/dnsResolverPolicies/p",
+        "type": "Microsoft.Network/dnsResolverPolicies",
+        "name": "p",
+        "properties": {},
+    }
     code, out, err, _ = import_docs(tmp_path, {"x.json": [vnet, other, policy]}, capsys)
     assert code == 0, err
     assert "not modelled (2 resource(s)):" in out
@@ -389,7 +432,10 @@ def test_rows_without_ids_and_bad_values_are_findings(tmp_path: Path, capsys) ->
     vnet["properties"]["dhcpOptions"]["dnsServers"] = ["not-an-ip"]
     code, out, err, _ = import_docs(tmp_path, {"x.json": {"value": [vnet, {"name": "orphan"}]}}, capsys)
     assert code == 0, err
-    assert f"- bad-value [{vnet['id']}]: " in out and "value[0].dhcpOptions.dnsServers[0]: 'not-an-ip' is not an IP address" in out
+    assert (
+        f"- bad-value [{vnet['id']}]: " in out
+        and "value[0].dhcpOptions.dnsServers[0]: 'not-an-ip' is not an IP address" in out
+    )
     assert "value[1]: no id: not an Azure resource; left out" in out
 
 
@@ -432,22 +478,55 @@ def test_terraform_v3_inline_subnets_and_azapi(tmp_path: Path, capsys) -> None:
     vid = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v3net"
     doc = {
         "format_version": "1.0",
-        "values": {"root_module": {"resources": [
-            {"address": "azurerm_virtual_network.v", "mode": "managed", "type": "azurerm_virtual_network", "name": "v",
-             "values": {"id": vid, "name": "v3net", "resource_group_name": "rg", "location": "westeurope",
-                        "address_space": ["10.9.0.0/16"],
-                        "subnet": [{"name": "s1", "address_prefix": "10.9.1.0/24", "id": f"{vid}/subnets/s1"}]}},
-            {"address": "azapi_resource.zone", "mode": "managed", "type": "azapi_resource", "name": "zone",
-             "values": {"type": "Microsoft.Network/privateDnsZones@2024-06-01", "name": "corp.example",
-                        "parent_id": f"/subscriptions/{SUB}/resourceGroups/rg", "location": "global", "body": {}}},
-            {"address": "azapi_resource.link", "mode": "managed", "type": "azapi_resource", "name": "link",
-             "values": {"type": "Microsoft.Network/privateDnsZones/virtualNetworkLinks@2024-06-01", "name": "l",
-                        "parent_id": f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/privateDnsZones/corp.example",
-                        "location": "global",
-                        "body": {"properties": {"virtualNetwork": {"id": vid}, "registrationEnabled": True}}}},
-        ]}},
+        "values": {
+            "root_module": {
+                "resources": [
+                    {
+                        "address": "azurerm_virtual_network.v",
+                        "mode": "managed",
+                        "type": "azurerm_virtual_network",
+                        "name": "v",
+                        "values": {
+                            "id": vid,
+                            "name": "v3net",
+                            "resource_group_name": "rg",
+                            "location": "westeurope",
+                            "address_space": ["10.9.0.0/16"],
+                            "subnet": [{"name": "s1", "address_prefix": "10.9.1.0/24", "id": f"{vid}/subnets/s1"}],
+                        },
+                    },
+                    {
+                        "address": "azapi_resource.zone",
+                        "mode": "managed",
+                        "type": "azapi_resource",
+                        "name": "zone",
+                        "values": {
+                            "type": "Microsoft.Network/privateDnsZones@2024-06-01",
+                            "name": "corp.example",
+                            "parent_id": f"/subscriptions/{SUB}/resourceGroups/rg",
+                            "location": "global",
+                            "body": {},
+                        },
+                    },
+                    {
+                        "address": "azapi_resource.link",
+                        "mode": "managed",
+                        "type": "azapi_resource",
+                        "name": "link",
+                        "values": {
+                            "type": "Microsoft.Network/privateDnsZones/virtualNetworkLinks@2024-06-01",
+                            "name": "l",
+                            "parent_id": f"/subscriptions/{SUB}/resourceGroups/rg/providers/"
+                            "Microsoft.Network/privateDnsZones/corp.example",
+                            "location": "global",
+                            "body": {"properties": {"virtualNetwork": {"id": vid}, "registrationEnabled": True}},
+                        },
+                    },
+                ]
+            }
+        },
     }
-    code, out, err, path = import_docs(tmp_path, {"tf.json": doc}, capsys)
+    code, _out, err, path = import_docs(tmp_path, {"tf.json": doc}, capsys)
     assert code == 0, err
     t = load_topology(path).topology
     assert str(t.virtual_networks["v3net"].subnets["s1"].address_prefix) == "10.9.1.0/24"
@@ -459,9 +538,14 @@ def test_terraform_v3_inline_subnets_and_azapi(tmp_path: Path, capsys) -> None:
 def test_resource_graph_table_format_and_bare_pages(tmp_path: Path, capsys) -> None:
     page = json.loads((DATA / "resource-graph" / "resources.0.json").read_text())
     columns = list(page["data"][0])
-    table = {"totalRecords": len(page["data"]), "count": len(page["data"]),
-             "data": {"columns": [{"name": c, "type": "string"} for c in columns],
-                      "rows": [[row.get(c) for c in columns] for row in page["data"]]}}
+    table = {
+        "totalRecords": len(page["data"]),
+        "count": len(page["data"]),
+        "data": {
+            "columns": [{"name": c, "type": "string"} for c in columns],
+            "rows": [[row.get(c) for c in columns] for row in page["data"]],
+        },
+    }
     code, out, err, _ = import_docs(tmp_path, {"table.json": table, "bare.json": page["data"]}, capsys)
     assert code == 0, err
     assert "Resource Graph: 2" in out
@@ -480,7 +564,9 @@ def test_import_in_a_subprocess_prints_no_traceback(tmp_path: Path) -> None:
     path.write_text('{"data": [1, 2')
     result = subprocess.run(
         [sys.executable, "-m", "dnsemu", "import", str(path), "-o", str(tmp_path / "t.yaml")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
     assert result.stderr.strip() == f"dnsemu import: {path}: data[1]: the JSON ends early: the file looks truncated"

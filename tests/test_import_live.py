@@ -14,18 +14,17 @@ import pytest
 
 pytest.importorskip("azure.mgmt.resourcegraph", reason="needs the azure extra: pip install -e '.[azure]'")
 
-from azure.core.credentials import AccessToken  # noqa: E402
-from azure.core.pipeline.transport import HttpTransport  # noqa: E402
-from azure.core.rest._http_response_impl import HttpResponseImpl  # noqa: E402
+from azure.core.credentials import AccessToken
+from azure.core.pipeline.transport import HttpTransport
+from azure.core.rest._http_response_impl import HttpResponseImpl
 
-from dnsemu.importer import live  # noqa: E402
-from dnsemu.importer.arm import Context  # noqa: E402
-from dnsemu.importer.pipeline import import_files, write  # noqa: E402
-from dnsemu.topology.load import load_topology  # noqa: E402
-from tests.test_import import BUNDLED, DATA, answers, known_names, with_overlay  # noqa: E402
-
-from dnsemu.core.compile import compile_topology  # noqa: E402, I001
-from dnsemu.explain import source_address  # noqa: E402
+from dnsemu.core.compile import compile_topology
+from dnsemu.explain import source_address
+from dnsemu.importer import live
+from dnsemu.importer.arm import Context
+from dnsemu.importer.pipeline import import_files, write
+from dnsemu.topology.load import load_topology
+from tests.test_import import BUNDLED, DATA, answers, known_names, with_overlay
 
 ARM = "https://management.azure.com"
 
@@ -144,8 +143,9 @@ def test_live_import_answers_as_the_bundled_estate(tmp_path: Path) -> None:
     transport = recorded_estate()
     credential = FakeCredential()
     ctx = Context()
-    facts = live.read_estate(ctx, ["6f1c2b7e-3d4a-4e5f-9a8b-1c2d3e4f5a6b"], credential=credential,
-                             transport=transport, page_size=20)
+    facts = live.read_estate(
+        ctx, ["6f1c2b7e-3d4a-4e5f-9a8b-1c2d3e4f5a6b"], credential=credential, transport=transport, page_size=20
+    )
     result = import_files([], tmp_path / "estate.yaml", extra_facts=facts, ctx=ctx, extra_sources=["Azure"])
     write(result)
     assert not result.findings, result.findings
@@ -191,8 +191,12 @@ def test_a_parent_the_reader_cannot_list_is_a_finding(tmp_path: Path) -> None:
 
 def test_resource_graph_refusing_is_a_clear_error() -> None:
     transport = ReplayTransport(
-        {"/providers/microsoft.resourcegraph/resources":
-         lambda r, b, q: (403, {"error": {"code": "AuthorizationFailed", "message": "The client has no access"}})}
+        {
+            "/providers/microsoft.resourcegraph/resources": lambda r, b, q: (
+                403,
+                {"error": {"code": "AuthorizationFailed", "message": "The client has no access"}},
+            )
+        }
     )
     with pytest.raises(live.LiveError, match=r"Resource Graph refused the resources query \(403\)"):
         live.read_estate(Context(), [], credential=FakeCredential(), transport=transport)

@@ -338,7 +338,9 @@ def zone_configs(ctx: Context, obj: Any, origin: Origin, rid: str) -> tuple[F.Zo
     for i, item in enumerate(get_list(obj, "privateDnsZoneConfigs")):
         zone_id = get_str(item, "privateDnsZoneId")
         if zone_id is None:
-            ctx.bad(origin, rid, f"privateDnsZoneConfigs[{i}].privateDnsZoneId", "missing; this zone config is left out")
+            ctx.bad(
+                origin, rid, f"privateDnsZoneConfigs[{i}].privateDnsZoneId", "missing; this zone config is left out"
+            )
             continue
         sets = []
         for j, rs in enumerate(get_list(item, "recordSets")):
@@ -390,7 +392,10 @@ def _inbound(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
 
 def _outbound(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
     return F.OutboundEndpoint(
-        rid, origin, resolver_id=id_parent(rid), name=get_str(obj, "name") or id_name(rid),
+        rid,
+        origin,
+        resolver_id=id_parent(rid),
+        name=get_str(obj, "name") or id_name(rid),
         subnet_id=get_str(obj, "subnet.id"),
     )
 
@@ -429,7 +434,10 @@ def _rule(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
 
 def _ruleset_link(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
     return F.RulesetLink(
-        rid, origin, ruleset_id=id_parent(rid), name=get_str(obj, "name") or id_name(rid),
+        rid,
+        origin,
+        ruleset_id=id_parent(rid),
+        name=get_str(obj, "name") or id_name(rid),
         vnet_id=get_str(obj, "virtualNetwork.id"),
     )
 
@@ -437,7 +445,9 @@ def _ruleset_link(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
 def _lng(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
     raw = get_list(obj, "localNetworkAddressSpace.addressPrefixes")
     return F.LocalNetworkGateway(
-        rid, origin, name=get_str(obj, "name") or id_name(rid),
+        rid,
+        origin,
+        name=get_str(obj, "name") or id_name(rid),
         prefixes=_prefixes(ctx, origin, rid, raw, "localNetworkAddressSpace.addressPrefixes"),
     )
 
@@ -454,59 +464,152 @@ _RECORD_TYPES = ("a", "aaaa", "cname", "mx", "ptr", "srv", "txt", "soa")
 EXTRACTORS: dict[str, tuple[Extractor, frozenset[str]]] = {
     "microsoft.network/virtualnetworks": (
         _vnet,
-        frozenset({
-            "addressspace", "dhcpoptions", "subnets", "virtualnetworkpeerings", "enableddosprotection",
-            "enablevmprotection", "ddosprotectionplan", "bgpcommunities", "encryption", "flowtimeoutinminutes",
-            "ipallocations", "privateendpointvnetpolicies", "flowlogs", "defaultpublicnatgateway",
-        }),
+        frozenset(
+            {
+                "addressspace",
+                "dhcpoptions",
+                "subnets",
+                "virtualnetworkpeerings",
+                "enableddosprotection",
+                "enablevmprotection",
+                "ddosprotectionplan",
+                "bgpcommunities",
+                "encryption",
+                "flowtimeoutinminutes",
+                "ipallocations",
+                "privateendpointvnetpolicies",
+                "flowlogs",
+                "defaultpublicnatgateway",
+            }
+        ),
     ),
     "microsoft.network/virtualnetworks/subnets": (
         _subnet,
-        frozenset({
-            "addressprefix", "addressprefixes", "serviceendpoints", "delegations", "networksecuritygroup",
-            "routetable", "natgateway", "privateendpointnetworkpolicies", "privatelinkservicenetworkpolicies",
-            "ipconfigurations", "privateendpoints", "serviceendpointpolicies", "purpose", "defaultoutboundaccess",
-            "sharingscope", "resourcenavigationlinks", "serviceassociationlinks", "ipconfigurationprofiles",
-            "applicationgatewayipconfigurations", "ipallocations", "ipamPoolPrefixAllocations".lower(),
-        }),
+        frozenset(
+            {
+                "addressprefix",
+                "addressprefixes",
+                "serviceendpoints",
+                "delegations",
+                "networksecuritygroup",
+                "routetable",
+                "natgateway",
+                "privateendpointnetworkpolicies",
+                "privatelinkservicenetworkpolicies",
+                "ipconfigurations",
+                "privateendpoints",
+                "serviceendpointpolicies",
+                "purpose",
+                "defaultoutboundaccess",
+                "sharingscope",
+                "resourcenavigationlinks",
+                "serviceassociationlinks",
+                "ipconfigurationprofiles",
+                "applicationgatewayipconfigurations",
+                "ipallocations",
+                "ipamPoolPrefixAllocations".lower(),
+            }
+        ),
     ),
     "microsoft.network/virtualnetworks/virtualnetworkpeerings": (
         _peering,
-        frozenset({
-            "remotevirtualnetwork", "peeringstate", "peeringsyncLevel".lower(), "allowvirtualnetworkaccess",
-            "allowforwardedtraffic", "allowgatewaytransit", "useremotegateways", "remoteaddressspace",
-            "remotevirtualnetworkaddressspace", "remotebgpcommunities", "doNotVerifyRemoteGateways".lower(),
-            "peercompletevnets", "localsubnetnames", "remotesubnetnames", "enableonlyipv6peering",
-            "localaddressspace", "localvirtualnetworkaddressspace", "remotevirtualnetworkencryption",
-        }),
+        frozenset(
+            {
+                "remotevirtualnetwork",
+                "peeringstate",
+                "peeringsyncLevel".lower(),
+                "allowvirtualnetworkaccess",
+                "allowforwardedtraffic",
+                "allowgatewaytransit",
+                "useremotegateways",
+                "remoteaddressspace",
+                "remotevirtualnetworkaddressspace",
+                "remotebgpcommunities",
+                "doNotVerifyRemoteGateways".lower(),
+                "peercompletevnets",
+                "localsubnetnames",
+                "remotesubnetnames",
+                "enableonlyipv6peering",
+                "localaddressspace",
+                "localvirtualnetworkaddressspace",
+                "remotevirtualnetworkencryption",
+            }
+        ),
     ),
     "microsoft.network/networkinterfaces": (
         _nic,
-        frozenset({
-            "ipconfigurations", "dnssettings", "virtualmachine", "privateendpoint", "primary", "macaddress",
-            "enableacceleratednetworking", "enableipforwarding", "networksecuritygroup", "hostedworkloads",
-            "tapconfigurations", "nicType".lower(), "vnetencryptionsupported", "disabletcpstatetracking",
-            "auxiliarymode", "auxiliarysku", "allowport25out", "defaultoutboundconnectivityenabled",
-            "privatelinkservice", "migrationphase", "workloadtype", "dscpconfiguration",
-        }),
+        frozenset(
+            {
+                "ipconfigurations",
+                "dnssettings",
+                "virtualmachine",
+                "privateendpoint",
+                "primary",
+                "macaddress",
+                "enableacceleratednetworking",
+                "enableipforwarding",
+                "networksecuritygroup",
+                "hostedworkloads",
+                "tapconfigurations",
+                "nicType".lower(),
+                "vnetencryptionsupported",
+                "disabletcpstatetracking",
+                "auxiliarymode",
+                "auxiliarysku",
+                "allowport25out",
+                "defaultoutboundconnectivityenabled",
+                "privatelinkservice",
+                "migrationphase",
+                "workloadtype",
+                "dscpconfiguration",
+            }
+        ),
     ),
     "microsoft.compute/virtualmachines": (
         _vm,
-        frozenset({
-            "networkprofile", "hardwareprofile", "storageprofile", "osprofile", "diagnosticsprofile",
-            "vmid", "timecreated", "securityprofile", "availabilityset", "licensetype", "extensionsTimeBudget".lower(),
-            "instanceview", "priority", "evictionpolicy", "billingprofile", "additionalcapabilities",
-            "proximityplacementgroup", "virtualmachinescaleset", "host", "hostgroup", "userdata",
-            "scheduledeventsprofile", "capacityreservation", "applicationprofile", "platformfaultdomain",
-        }),
+        frozenset(
+            {
+                "networkprofile",
+                "hardwareprofile",
+                "storageprofile",
+                "osprofile",
+                "diagnosticsprofile",
+                "vmid",
+                "timecreated",
+                "securityprofile",
+                "availabilityset",
+                "licensetype",
+                "extensionsTimeBudget".lower(),
+                "instanceview",
+                "priority",
+                "evictionpolicy",
+                "billingprofile",
+                "additionalcapabilities",
+                "proximityplacementgroup",
+                "virtualmachinescaleset",
+                "host",
+                "hostgroup",
+                "userdata",
+                "scheduledeventsprofile",
+                "capacityreservation",
+                "applicationprofile",
+                "platformfaultdomain",
+            }
+        ),
     ),
     "microsoft.network/privatednszones": (
         _zone,
-        frozenset({
-            "maxnumberofrecordsets", "maxnumberofvirtualnetworklinks",
-            "maxnumberofvirtualnetworklinkswithregistration", "numberofrecordsets", "numberofvirtualnetworklinks",
-            "numberofvirtualnetworklinkswithregistration", "internalid",
-        }),
+        frozenset(
+            {
+                "maxnumberofrecordsets",
+                "maxnumberofvirtualnetworklinks",
+                "maxnumberofvirtualnetworklinkswithregistration",
+                "numberofrecordsets",
+                "numberofvirtualnetworklinks",
+                "numberofvirtualnetworklinkswithregistration",
+                "internalid",
+            }
+        ),
     ),
     "microsoft.network/privatednszones/virtualnetworklinks": (
         _zone_link,
@@ -515,21 +618,44 @@ EXTRACTORS: dict[str, tuple[Extractor, frozenset[str]]] = {
     **{
         f"microsoft.network/privatednszones/{t}": (
             _record_set,
-            frozenset({
-                "ttl", "fqdn", "isautoregistered", "metadata", "records", "arecords", "aaaarecords", "cnamerecord",
-                "mxrecords", "ptrrecords", "srvrecords", "txtrecords", "soarecord", "virtualnetworkid",
-                "virtualnetworklinkname", "recordtype",
-            }),
+            frozenset(
+                {
+                    "ttl",
+                    "fqdn",
+                    "isautoregistered",
+                    "metadata",
+                    "records",
+                    "arecords",
+                    "aaaarecords",
+                    "cnamerecord",
+                    "mxrecords",
+                    "ptrrecords",
+                    "srvrecords",
+                    "txtrecords",
+                    "soarecord",
+                    "virtualnetworkid",
+                    "virtualnetworklinkname",
+                    "recordtype",
+                }
+            ),
         )
         for t in _RECORD_TYPES
     },
     "microsoft.network/privateendpoints": (
         _pe,
-        frozenset({
-            "subnet", "networkinterfaces", "privatelinkserviceconnections", "manualprivatelinkserviceconnections",
-            "customdnsconfigs", "ipconfigurations", "customnetworkinterfacename", "applicationsecuritygroups",
-            "ipversiontype",
-        }),
+        frozenset(
+            {
+                "subnet",
+                "networkinterfaces",
+                "privatelinkserviceconnections",
+                "manualprivatelinkserviceconnections",
+                "customdnsconfigs",
+                "ipconfigurations",
+                "customnetworkinterfacename",
+                "applicationsecuritygroups",
+                "ipversiontype",
+            }
+        ),
     ),
     "microsoft.network/privateendpoints/privatednszonegroups": (_zone_group, frozenset({"privatednszoneconfigs"})),
     "microsoft.network/dnsresolvers": (_resolver, frozenset({"virtualnetwork", "dnsresolverstate"})),
@@ -550,11 +676,20 @@ EXTRACTORS: dict[str, tuple[Extractor, frozenset[str]]] = {
     ),
     "microsoft.network/privatelinkservices": (
         _pls,
-        frozenset({
-            "alias", "ipconfigurations", "loadbalancerfrontendipconfigurations", "networkinterfaces",
-            "privateendpointconnections", "visibility", "autoapproval", "fqdns", "enableproxyprotocol",
-            "destinationipaddress",
-        }),
+        frozenset(
+            {
+                "alias",
+                "ipconfigurations",
+                "loadbalancerfrontendipconfigurations",
+                "networkinterfaces",
+                "privateendpointconnections",
+                "visibility",
+                "autoapproval",
+                "fqdns",
+                "enableproxyprotocol",
+                "destinationipaddress",
+            }
+        ),
     ),
 }
 

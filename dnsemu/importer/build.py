@@ -39,7 +39,6 @@ from dnsemu.importer.arm import Context
 from dnsemu.importer.common import (
     id_key,
     id_name,
-    id_parent,
     id_resource_group,
     id_segment,
     id_subscription,
@@ -135,6 +134,7 @@ class Builder:
         self.servers: dict[str, str] = {}  # modelled DNS server address -> what
         self.regions: dict[str, str] = {}
         self._shapes: dict[tuple, tuple] = {}
+        self._regexes: dict[tuple[str, str], list[re.Pattern[str]]] = {}
         self._subnet_nets: dict[tuple[str, str], Any] = {}
 
     # -- helpers ----------------------------------------------------------------------------------------
@@ -168,8 +168,10 @@ class Builder:
                 while chosen.lower() in taken:
                     chosen, n = f"{base}-{n}", n + 1
                 self.finding(
-                    "renamed", rid, f"{len([1 for _, x in items if x.lower() == name.lower()])} {what}s are named "
-                    f"{name!r}: this one is {chosen!r} in the topology"
+                    "renamed",
+                    rid,
+                    f"{len([1 for _, x in items if x.lower() == name.lower()])} {what}s are named "
+                    f"{name!r}: this one is {chosen!r} in the topology",
                 )
             taken.add(chosen.lower())
             out[id_key(rid)] = chosen
@@ -182,7 +184,9 @@ class Builder:
         name = self.vnet_names.get(id_key(rid))
         if name is None:
             self.finding(
-                "missing-reference", subject, f"{what} refers to virtual network {rid}, which is not in the input; left out"
+                "missing-reference",
+                subject,
+                f"{what} refers to virtual network {rid}, which is not in the input; left out",
             )
         return name
 
@@ -266,7 +270,8 @@ class Builder:
                 prefix = ipaddress.ip_network(info.prefixes[0])
                 if len(info.prefixes) > 1:
                     self.finding(
-                        "subnet-prefixes", sid,
+                        "subnet-prefixes",
+                        sid,
                         f"{len(info.prefixes)} address prefixes; dnsemu's subnet holds one: {prefix} kept",
                     )
                 if not any(prefix.version == n.version and prefix.subnet_of(n) for n in nets):
@@ -301,7 +306,8 @@ class Builder:
                 other = self.vnet_names.get(id_key(remote))
                 if other is None:
                     self.finding(
-                        "missing-reference", data["_id"],
+                        "missing-reference",
+                        data["_id"],
                         f"peering to virtual network {remote}, which is not in the input; left out",
                     )
                 elif other != name and other not in peers:
@@ -371,7 +377,8 @@ class Builder:
                 if link.registration:
                     if vnet in self.registration:
                         self.finding(
-                            "registration", link.id,
+                            "registration",
+                            link.id,
                             f"{vnet!r} already registers into {self.registration[vnet]}; registration left off here",
                         )
                     else:
@@ -382,7 +389,11 @@ class Builder:
                     if zname.startswith("privatelink.") or ".privatelink." in zname:
                         entry["resolution_policy"] = "NxDomainRedirect"
                     else:
-                        self.finding("resolution-policy", link.id, "NxDomainRedirect on a zone that is no privatelink zone: Default used")
+                        self.finding(
+                            "resolution-policy",
+                            link.id,
+                            "NxDomainRedirect on a zone that is no privatelink zone: Default used",
+                        )
                 elif policy.lower() != "default":
                     self.finding("resolution-policy", link.id, f"unknown resolution policy {policy!r}: Default used")
                 self.comment(("private_dns_zones", zname, "virtual_network_links", len(links)), link.id)
@@ -445,7 +456,9 @@ class Builder:
                 continue
             if len(configs) > 1:
                 others = ", ".join(c.address for _, c in configs[1:] if c.address)
-                self.finding("vm-addresses", rid, f"dnsemu models a VM's primary address {config.address}; not {others}")
+                self.finding(
+                    "vm-addresses", rid, f"dnsemu models a VM's primary address {config.address}; not {others}"
+                )
             entry: dict[str, Any] = {"virtual_network": vnet, "private_ip_address": config.address, "subnet": subnet}
             if (config.allocation or "").lower() == "static":
                 entry["ip_allocation"] = "Static"
@@ -455,8 +468,10 @@ class Builder:
                 suffixes[vnet].add(nic.internal_suffix.rstrip("."))
             if nic.dns_servers:
                 self.finding(
-                    "nic-dns-servers", nic.id,
-                    f"NIC-level DNS servers {', '.join(nic.dns_servers)} are not modelled: the VM resolves as its VNet does",
+                    "nic-dns-servers",
+                    nic.id,
+                    f"NIC-level DNS servers {', '.join(nic.dns_servers)} are not modelled: "
+                    "the VM resolves as its VNet does",
                 )
             self.comment(("virtual_machines", name), rid if key in vm_names else nic.id)
         for vnet, values in suffixes.items():
@@ -485,7 +500,11 @@ class Builder:
         for key, items in [*inbound_by.items(), *outbound_by.items()]:
             if key not in known:
                 for e in items:
-                    self.finding("missing-reference", e.id, "belongs to a DNS private resolver that is not in the input; left out")
+                    self.finding(
+                        "missing-reference",
+                        e.id,
+                        "belongs to a DNS private resolver that is not in the input; left out",
+                    )
         names_ = self.unique_names(((r.id, r.name or id_name(r.id)) for r in resolvers), "DNS private resolver")
         per_vnet: dict[str, str] = {}
         outbound_refs: dict[str, str] = {}
@@ -555,7 +574,11 @@ class Builder:
         for key, items in [*rules_by.items(), *links_by.items()]:
             if key not in known:
                 for item in items:
-                    self.finding("missing-reference", item.id, "belongs to a forwarding ruleset that is not in the input; left out")
+                    self.finding(
+                        "missing-reference",
+                        item.id,
+                        "belongs to a forwarding ruleset that is not in the input; left out",
+                    )
         names_ = self.unique_names(((r.id, r.name or id_name(r.id)) for r in rulesets), "forwarding ruleset")
         linked: dict[str, str] = {}
         targets: list[tuple[str, int, str, str]] = []
@@ -586,10 +609,14 @@ class Builder:
                 if vnet is None:
                     continue
                 if vnet in linked:
-                    self.finding("skipped", link.id, f"{vnet!r} is already linked to ruleset {linked[vnet]!r}; left out")
+                    self.finding(
+                        "skipped", link.id, f"{vnet!r} is already linked to ruleset {linked[vnet]!r}; left out"
+                    )
                     continue
                 if region and self.regions.get(vnet) and self.regions[vnet] != region:
-                    self.finding("skipped", link.id, f"{vnet!r} is in another region than the ruleset's resolver; left out")
+                    self.finding(
+                        "skipped", link.id, f"{vnet!r} is in another region than the ruleset's resolver; left out"
+                    )
                     continue
                 linked[vnet] = name
                 self.comment(("dns_forwarding_rulesets", name, "virtual_network_links", len(vlinks)), link.id)
@@ -618,7 +645,11 @@ class Builder:
                 texts = []
                 for ip, port in rule.targets or ():
                     if ip == AZURE_DNS:
-                        self.finding("bad-value", rule.id, "a rule cannot target 168.63.129.16 (Azure refuses it); target left out")
+                        self.finding(
+                            "bad-value",
+                            rule.id,
+                            "a rule cannot target 168.63.129.16 (Azure refuses it); target left out",
+                        )
                         continue
                     texts.append(_target_text(ip, port))
                     targets.append((ip, port, f"dns_forwarding_rulesets.{name}.forwarding_rules.{rname}", rule.id))
@@ -648,18 +679,22 @@ class Builder:
         self, rtype: str, group: str, name: str, observed: dict[str, str], default_region: str | None
     ) -> tuple[Any, str | None, dict[str, str]]:
         """(catalog endpoints, region to write or None, placeholders) for a target resource."""
-        service = self.catalog.find(rtype, group)
-        captured: dict[str, str] = {}
         gid = group.lower()
-        for endpoint in service.endpoints:
-            if endpoint.group_ids and gid not in (g.lower() for g in endpoint.group_ids):
-                continue
-            for template in (endpoint.public, endpoint.private):
-                regex = _template_regex(template)
-                for fqdn in observed:
-                    m = regex.fullmatch(fqdn)
-                    if m and m.groupdict().get("name", name.lower()) == name.lower():
-                        captured.update({k: v for k, v in m.groupdict().items() if v})
+        regexes = self._regexes.get((rtype.lower(), gid))
+        if regexes is None:
+            service = self.catalog.find(rtype, group)
+            regexes = self._regexes[(rtype.lower(), gid)] = [
+                _template_regex(template)
+                for endpoint in service.endpoints
+                if not endpoint.group_ids or gid in (g.lower() for g in endpoint.group_ids)
+                for template in (endpoint.public, endpoint.private)
+            ]
+        captured: dict[str, str] = {}
+        for regex in regexes:
+            for fqdn in observed:
+                m = regex.fullmatch(fqdn)
+                if m and m.groupdict().get("name", name.lower()) == name.lower():
+                    captured.update({k: v for k, v in m.groupdict().items() if v})
         region = captured.get("regionName") or captured.get("region")
         if region is None and "regionCode" in captured:
             region = next((r for r, c in self.catalog.regions.items() if c == captured["regionCode"]), None)
@@ -697,7 +732,9 @@ class Builder:
         for key, items in groups_by_pe.items():
             if key not in known:
                 for g in items:
-                    self.finding("missing-reference", g.id, "zone group of a private endpoint that is not in the input; left out")
+                    self.finding(
+                        "missing-reference", g.id, "zone group of a private endpoint that is not in the input; left out"
+                    )
         nics_by_pe: dict[str, list[F.Nic]] = defaultdict(list)
         for nic in self.of(F.Nic):
             if nic.pe_id:
@@ -717,7 +754,11 @@ class Builder:
             vnet, subnet = where
             conn = pe.connection
             if conn is None or (conn.target is None and conn.alias is None):
-                self.finding("skipped", pe.id, "private endpoint without a private link service connection in the input; left out")
+                self.finding(
+                    "skipped",
+                    pe.id,
+                    "private endpoint without a private link service connection in the input; left out",
+                )
                 continue
             # addresses, and which FQDN each serves
             observed: dict[str, str] = {}
@@ -746,24 +787,33 @@ class Builder:
                             addresses.extend(ips)
             distinct = list(dict.fromkeys(addresses))
             if not distinct:
-                self.finding("skipped", pe.id, "private endpoint without an address in the input (add its NIC); left out")
+                self.finding(
+                    "skipped", pe.id, "private endpoint without an address in the input (add its NIC); left out"
+                )
                 continue
             entry: dict[str, Any] = {"virtual_network": vnet, "subnet": subnet}
             target_type = id_type(conn.target) if conn.target and conn.target.startswith("/") else None
             status = STATES.get((conn.status or "").lower())
             if conn.status and status is None:
-                self.finding("connection-state", pe.id, f"connection state {conn.status!r} is not one dnsemu knows: Disconnected used")
+                self.finding(
+                    "connection-state",
+                    pe.id,
+                    f"connection state {conn.status!r} is not one dnsemu knows: Disconnected used",
+                )
                 status = "Disconnected"
             if status is None:
                 status = "Pending" if conn.manual else "Approved"
                 if conn.manual:
                     self.finding(
-                        "connection-state", pe.id,
+                        "connection-state",
+                        pe.id,
                         "the input does not say whether the manual connection was approved: Pending assumed "
                         "(az network private-endpoint show tells)",
                     )
             comments = []
-            if target_type == "microsoft.network/privatelinkservices" or (conn.alias or (conn.target and PLS_ALIAS.match(conn.target))):
+            if target_type == "microsoft.network/privatelinkservices" or (
+                conn.alias or (conn.target and PLS_ALIAS.match(conn.target))
+            ):
                 alias = conn.alias or (conn.target if conn.target and PLS_ALIAS.match(conn.target) else None)
                 alias = alias or pls_alias.get(id_key(conn.target or ""))
                 if alias is None or not PLS_ALIAS.match(alias):
@@ -771,8 +821,10 @@ class Builder:
                     pls_name = re.sub(r"[^a-z0-9-]", "-", id_name(conn.target or name).lower()) or "pls"
                     alias = f"{pls_name}.00000000-0000-0000-0000-000000000000.{region}.azure.privatelinkservice"
                     self.out.stubs.append(
-                        Stub(("private_endpoints", name, "private_link_service_alias"),
-                             f"the alias of Private Link Service {conn.target} (the input lacks the service)")
+                        Stub(
+                            ("private_endpoints", name, "private_link_service_alias"),
+                            f"the alias of Private Link Service {conn.target} (the input lacks the service)",
+                        )
                     )
                     comments.append("STUB: private_link_service_alias — the alias of the service this endpoint reaches")
                 ips = distinct[:1]
@@ -780,7 +832,8 @@ class Builder:
                 entry["private_link_service_alias"] = alias
                 if zone_groups:
                     self.finding(
-                        "skipped", zone_groups[0].id,
+                        "skipped",
+                        zone_groups[0].id,
                         "a zone group on an endpoint to a Private Link Service: dnsemu derives no records from it; the "
                         "zone's own records are kept",
                     )
@@ -794,10 +847,13 @@ class Builder:
                 rtype, rname = parsed
                 default_region = self.regions.get(vnet)
                 try:
-                    endpoints_, region, placeholders = self.service_endpoints(rtype, group, rname, observed, default_region or "eastus")
+                    endpoints_, region, placeholders = self.service_endpoints(
+                        rtype, group, rname, observed, default_region or "eastus"
+                    )
                 except CatalogError as exc:
                     self.finding(
-                        "unknown-service", pe.id,
+                        "unknown-service",
+                        pe.id,
                         f"{exc}: the endpoint is left out and its zone records are kept as records",
                     )
                     continue
@@ -810,13 +866,15 @@ class Builder:
                 if any(ip is None for ip in ips):
                     if len(distinct) == len(endpoints_):
                         self.finding(
-                            "endpoint-addresses", pe.id,
+                            "endpoint-addresses",
+                            pe.id,
                             "the input does not say which address serves which FQDN: NIC order assumed",
                         )
                         ips = distinct
                     else:
                         self.finding(
-                            "skipped", pe.id,
+                            "skipped",
+                            pe.id,
                             f"{len(distinct)} addresses for {len(endpoints_)} FQDNs and no FQDN per address in the "
                             "input (add the NIC); left out",
                         )
@@ -833,11 +891,15 @@ class Builder:
                 entry["resource"] = resource
                 entry["group_id"] = group
             bad = next((ip for ip in entry["private_ip_addresses"] if not self.in_vnet(vnet, ip)), None)
-            bad = bad or next((ip for ip in entry["private_ip_addresses"] if not self.in_subnet(vnet, subnet, ip)), None)
+            bad = bad or next(
+                (ip for ip in entry["private_ip_addresses"] if not self.in_subnet(vnet, subnet, ip)), None
+            )
             if bad:
                 self.finding("skipped", pe.id, f"{bad} lies outside subnet {subnet!r} of {vnet!r}; left out")
                 continue
-            clash = next(((ip, used_ips[(vnet, ip)]) for ip in entry["private_ip_addresses"] if (vnet, ip) in used_ips), None)
+            clash = next(
+                ((ip, used_ips[(vnet, ip)]) for ip in entry["private_ip_addresses"] if (vnet, ip) in used_ips), None
+            )
             if clash:
                 self.finding("skipped", pe.id, f"{clash[0]} is already the address of endpoint {clash[1]!r}; left out")
                 continue
@@ -856,7 +918,8 @@ class Builder:
                     if zname is None:
                         missing = "is not in the input" if zkey not in self.zone_keys_known else "was left out"
                         self.finding(
-                            "zone-group-missing-zone", g.id,
+                            "zone-group-missing-zone",
+                            g.id,
                             f"names private zone {cfg.zone_id}, which {missing}: that zone is left out of the group",
                         )
                         continue
@@ -864,7 +927,8 @@ class Builder:
                         continue
                     if zname + "." not in service_zones:
                         self.finding(
-                            "zone-group-zone", g.id,
+                            "zone-group-zone",
+                            g.id,
                             f"{zname} is not a zone of {entry['resource']['type']} '{entry['group_id']}' in dnsemu's "
                             "catalog: left out of the group, its records are kept as records",
                         )
@@ -872,7 +936,11 @@ class Builder:
                     if zname not in group_zones:
                         group_zones.append(zname)
             if len(group_zones) > 5:
-                self.finding("zone-group-zone", pe.id, f"more than 5 zones in the zone group; {', '.join(group_zones[5:])} left out")
+                self.finding(
+                    "zone-group-zone",
+                    pe.id,
+                    f"more than 5 zones in the zone group; {', '.join(group_zones[5:])} left out",
+                )
                 group_zones = group_zones[:5]
             for i, e in enumerate(endpoints_):
                 zname = e.private_zone.rstrip(".")
@@ -905,7 +973,7 @@ class Builder:
             items.append((rs, zname, rel, fqdn, (rs.rtype or "").upper(), ttl, tuple(rs.values or ())))
         # A zone whose records differ from what an endpoint's zone group writes leaves that group.
         drift: dict[tuple[str, str], str] = {}
-        for rs, zname, _rel, fqdn, rtype, ttl, values in items:
+        for _rs, zname, _rel, fqdn, rtype, ttl, values in items:
             covered = self.covered.get((zname, fqdn))
             if covered is None:
                 continue
@@ -918,7 +986,8 @@ class Builder:
                 )
         for (pe_id, zname), message in sorted(drift.items()):
             self.finding(
-                "zone-group-drift", pe_id,
+                "zone-group-drift",
+                pe_id,
                 f"{message}: the zone's records are kept as exported and {zname} leaves this endpoint's zone group",
             )
             for entry in self.endpoints_out.values():
@@ -960,7 +1029,9 @@ class Builder:
                 name = f"{name}-site"
             nets = [ipaddress.ip_network(p) for p in g.prefixes or ()]
             if not nets:
-                self.finding("skipped", g.id, "local network gateway without an address space (BGP only?): no site made")
+                self.finding(
+                    "skipped", g.id, "local network gateway without an address space (BGP only?): no site made"
+                )
                 continue
             clash = next(
                 (
@@ -973,20 +1044,25 @@ class Builder:
             )
             if clash:
                 self.finding(
-                    "overlapping-address-space", g.id,
+                    "overlapping-address-space",
+                    g.id,
                     f"{clash[0]} overlaps {clash[1]!r}: no site made for this gateway",
                 )
                 continue
             site_nets.extend((n, name) for n in nets)
             sites[name] = {"address_space": [str(n) for n in nets], "dns_servers": [], "_id": g.id}
             self.comment(
-                ("on_premises", name), g.id,
+                ("on_premises", name),
+                g.id,
                 "STUB: an on-premises site from its local network gateway. Azure cannot see its DNS: fill in",
                 "conditional_forwarders and default_forwarding as its DNS servers do them.",
             )
             self.out.stubs.append(
-                Stub(("on_premises", name), f"the DNS of the site behind local network gateway {g.name}: its "
-                     "dns_servers, conditional_forwarders and default_forwarding")
+                Stub(
+                    ("on_premises", name),
+                    f"the DNS of the site behind local network gateway {g.name}: its "
+                    "dns_servers, conditional_forwarders and default_forwarding",
+                )
             )
         refs: list[tuple[str, int, str, str]] = []
         for vname, data in self.vnets.items():
@@ -1010,7 +1086,8 @@ class Builder:
                 custom[name] = {"virtual_network": vnet, "private_ip_address": ip, "default_forwarding": "azure"}
                 self.servers[ip] = f"custom DNS server {name}"
                 self.comment(
-                    ("custom_dns_servers", name), f"{ip} in {vnet}",
+                    ("custom_dns_servers", name),
+                    f"{ip} in {vnet}",
                     "STUB: a DNS server in a VNet that the input knows only by address (a VM, a firewall's DNS",
                     "proxy, an appliance). Modelled as forwarding everything to Azure DNS in its VNet: fill in",
                     "its conditional_forwarders and default_forwarding.",
@@ -1028,24 +1105,31 @@ class Builder:
                 site_nets.append((prefix, name))
                 self.servers[ip] = f"DNS server of site {name}"
                 self.comment(
-                    ("on_premises", name), f"{ip} (no Azure resource)",
+                    ("on_premises", name),
+                    f"{ip} (no Azure resource)",
                     "STUB: a private address outside every VNet and local network gateway: an on-premises DNS",
                     "server, presumably. Fill in the site's address_space, conditional_forwarders and",
                     "default_forwarding (or add its local network gateway to the input).",
                 )
                 self.out.stubs.append(
-                    Stub(("on_premises", name), f"the on-premises site of DNS server {ip}: its address space and forwarding")
+                    Stub(
+                        ("on_premises", name),
+                        f"the on-premises site of DNS server {ip}: its address space and forwarding",
+                    )
                 )
             else:
                 name = "external-" + re.sub(r"[.:]", "-", ip)
                 external[name] = {"address": _target_text(ip, port)}
                 self.servers[ip] = f"external DNS server {name}"
                 self.comment(
-                    ("external_dns_servers", name), f"{ip} (no Azure resource)",
-                    "STUB: a public address: a DNS server outside the model. dnsemu serve forwards to it on the wire",
-                    "(or answers REFUSED without forwarding); describe it as a site instead if you know its forwarders.",
+                    ("external_dns_servers", name),
+                    f"{ip} (no Azure resource)",
+                    "STUB: a public address: a DNS server outside the model. dnsemu serve forwards to it on the",
+                    "wire (or answers REFUSED without forwarding); describe it as a site if you know its forwarders.",
                 )
-                self.out.stubs.append(Stub(("external_dns_servers", name), f"whether {ip} is the DNS server you expect"))
+                self.out.stubs.append(
+                    Stub(("external_dns_servers", name), f"whether {ip} is the DNS server you expect")
+                )
         for stub in self.out.stubs:
             if stub.path[0] in ("on_premises", "custom_dns_servers", "external_dns_servers"):
                 address = {
@@ -1055,7 +1139,9 @@ class Builder:
                 }[stub.path[0]](stub.path[1])
                 users = sorted({u for a in address.split(", ") if a for u in stub_users.get(a, [])})
                 if users:
-                    self.out.stubs[self.out.stubs.index(stub)] = Stub(stub.path, f"{stub.what} (used by {', '.join(users)})")
+                    self.out.stubs[self.out.stubs.index(stub)] = Stub(
+                        stub.path, f"{stub.what} (used by {', '.join(users)})"
+                    )
         for site in sites.values():
             site.pop("_id", None)
             if not site["dns_servers"]:
@@ -1102,8 +1188,13 @@ class Builder:
             entry = {k: v for k, v in self.endpoints_out[name].items() if not k.startswith("_")}
             endpoints[name] = entry
         data["private_endpoints"] = endpoints
-        for section in ("virtual_machines", "dns_private_resolvers", "dns_forwarding_rulesets", "custom_dns_servers",
-                        "external_dns_servers"):
+        for section in (
+            "virtual_machines",
+            "dns_private_resolvers",
+            "dns_forwarding_rulesets",
+            "custom_dns_servers",
+            "external_dns_servers",
+        ):
             if section in self.out.data:
                 data[section] = self.out.data[section]
         self.out.data = data

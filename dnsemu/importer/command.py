@@ -17,31 +17,45 @@ from dnsemu.importer.files import MAX_FILE_BYTES
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "sources", nargs="*", metavar="SOURCE",
+        "sources",
+        nargs="*",
+        metavar="SOURCE",
         help="export files or folders (az graph query, ARM / az resource show, az CLI, terraform show -json)",
     )
     parser.add_argument("-o", "--output", required=True, metavar="TOPOLOGY.yaml", help="the topology file to write")
     parser.add_argument(
-        "--zone-dir", metavar="DIR",
+        "--zone-dir",
+        metavar="DIR",
         help="folder for zone files, relative to the topology file's folder and inside it (default: <output>-zones)",
     )
     parser.add_argument(
-        "--inline-records", type=int, default=50, metavar="N",
+        "--inline-records",
+        type=int,
+        default=50,
+        metavar="N",
         help="zones with more than N record sets go to zone files (default 50)",
     )
     parser.add_argument(
-        "--max-file-size", type=float, default=MAX_FILE_BYTES / 2**20, metavar="MiB",
+        "--max-file-size",
+        type=float,
+        default=MAX_FILE_BYTES / 2**20,
+        metavar="MiB",
         help=f"refuse input files larger than this (default {MAX_FILE_BYTES // 2**20})",
     )
     parser.add_argument(
-        "--cloud", default="AzureCloud", choices=["AzureCloud", "AzureUSGovernment", "AzureChinaCloud"],
+        "--cloud",
+        default="AzureCloud",
+        choices=["AzureCloud", "AzureUSGovernment", "AzureChinaCloud"],
         help="the cloud the estate is in (picks the service catalog; default AzureCloud)",
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 when the import has findings")
     live = parser.add_argument_group("live import (pip install 'dnsemu[azure]'; the Reader role is enough)")
     live.add_argument("--azure", action="store_true", help="read the estate from Azure with DefaultAzureCredential")
     live.add_argument(
-        "--subscription", action="append", default=[], metavar="ID",
+        "--subscription",
+        action="append",
+        default=[],
+        metavar="ID",
         help="subscription to read (repeatable; default: every subscription the credential can read)",
     )
 
@@ -72,15 +86,18 @@ def _print_summary(result, out) -> None:
             listed = ", ".join(f"{k} ({len(ids)})" for k, ids in sorted(keys.items()))
             print(f"- {rtype}: {listed}", file=out)
     if built.stubs:
-        print(f"to fill in ({len(built.stubs)} stub(s) marked STUB in {result.output}; Azure cannot tell these):", file=out)
+        print(
+            f"to fill in ({len(built.stubs)} stub(s) marked STUB in {result.output}; Azure cannot tell these):",
+            file=out,
+        )
         for stub in built.stubs:
             print(f"- {'.'.join(stub.path)}: {stub.what}", file=out)
     print(f"next: dnsemu check {result.output}", file=out)
 
 
 def run(args: argparse.Namespace) -> int:
-    from dnsemu.importer.pipeline import InputError, import_files, write
     from dnsemu.importer.arm import Context
+    from dnsemu.importer.pipeline import InputError, import_files, write
     from dnsemu.topology.errors import TopologyError
     from dnsemu.topology.load import Source, load_topology_data
 
@@ -105,8 +122,14 @@ def run(args: argparse.Namespace) -> int:
                 return 2
             extra_sources = ["Azure (" + (", ".join(args.subscription) or "every readable subscription") + ")"]
         result = import_files(
-            args.sources, output, zone_dir=args.zone_dir, inline_limit=args.inline_records,
-            max_file_bytes=int(args.max_file_size * 2**20), cloud=args.cloud, extra_facts=extra, ctx=ctx,
+            args.sources,
+            output,
+            zone_dir=args.zone_dir,
+            inline_limit=args.inline_records,
+            max_file_bytes=int(args.max_file_size * 2**20),
+            cloud=args.cloud,
+            extra_facts=extra,
+            ctx=ctx,
             extra_sources=extra_sources,
         )
         write(result)

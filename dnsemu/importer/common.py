@@ -268,7 +268,9 @@ def normalize_region(text: str | None) -> str | None:
     return "".join(str(text).split()).lower() or None
 
 
-_PLAIN_IPV4 = re.compile(r"^(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$")
+_PLAIN_IPV4 = re.compile(
+    r"^(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$"
+)
 
 
 def ip_text(value: Any) -> str | None:

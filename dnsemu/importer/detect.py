@@ -22,8 +22,8 @@ from dnsemu.importer.arm import Context
 from dnsemu.importer.common import InputError, Origin, is_arm_id
 
 EXPECTED = (
-    "expected az graph query output ({\"data\": [...]}), ARM or az CLI resources (objects with an Azure "
-    "resource \"id\", alone, in a list or in {\"value\": [...]}) or terraform show -json output"
+    'expected az graph query output ({"data": [...]}), ARM or az CLI resources (objects with an Azure '
+    'resource "id", alone, in a list or in {"value": [...]}) or terraform show -json output'
 )
 
 

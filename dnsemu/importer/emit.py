@@ -146,7 +146,7 @@ def render_topology(built: Built, header: list[str], zone_files: dict[str, str])
     out = [f"# {_clean(line)}" if line else "#" for line in header]
     first = True
     for key, value in data.items():
-        if not first and (isinstance(value, dict) or isinstance(value, list)):
+        if not first and isinstance(value, (dict, list)):
             writer.lines.append("")
         first = False
         if isinstance(value, dict) and not value:

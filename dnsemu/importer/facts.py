@@ -237,4 +237,3 @@ class NotModelled(Fact):
     KIND = ""
     rtype: str | None = None
     reason: str | None = None
-

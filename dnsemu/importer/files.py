@@ -126,7 +126,9 @@ def decode(data: bytes, display: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(display, f"not UTF-8 text ({exc.reason} at byte {exc.start}): is this a JSON export?") from None
+        raise InputError(
+            display, f"not UTF-8 text ({exc.reason} at byte {exc.start}): is this a JSON export?"
+        ) from None
 
 
 def _lower_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -182,12 +184,11 @@ def json_path_at(text: str, pos: int) -> str:
         elif c in "}]":
             if stack:
                 stack.pop()
-        elif c == ",":
-            if stack:
-                if stack[-1][0] == "[":
-                    stack[-1][1] += 1
-                else:
-                    stack[-1][2] = True
+        elif c == "," and stack:
+            if stack[-1][0] == "[":
+                stack[-1][1] += 1
+            else:
+                stack[-1][2] = True
         i += 1
     out = ""
     for kind, key, _expecting in stack:

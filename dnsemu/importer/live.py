@@ -7,7 +7,7 @@ GETs (facts §15.7). Nothing is written to Azure.
 
 1. Resource Graph, with paging (``$skipToken``, 1000 rows a page): the ``resources``
    table for the types dnsemu models (and those it lists as not modelled), and the
-   ``dnsresources`` table for private zone records (§15.1–15.3).
+   ``dnsresources`` table for private zone records (§15.1 to §15.3).
 2. What Resource Graph does not index (§15.1), per parent, with the management SDKs:
    each private endpoint's DNS zone groups (azure-mgmt-network), each forwarding
    ruleset's rules and virtual network links (azure-mgmt-dnsresolver).
@@ -67,6 +67,7 @@ class LiveError(RuntimeError):
 
 
 def _sdk() -> dict[str, Any]:
+    """The SDK names this module uses (imported here: the extra is optional)."""
     try:
         from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError
         from azure.identity import DefaultAzureCredential
@@ -75,8 +76,20 @@ def _sdk() -> dict[str, Any]:
         from azure.mgmt.resourcegraph import ResourceGraphClient
         from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
     except ImportError as exc:
-        raise LiveError(f"the live import needs the azure extra: pip install 'dnsemu[azure]' ({exc.name} is missing)") from None
-    return locals()
+        raise LiveError(
+            f"the live import needs the azure extra: pip install 'dnsemu[azure]' ({exc.name} is missing)"
+        ) from None
+    return {
+        "AzureError": AzureError,
+        "ClientAuthenticationError": ClientAuthenticationError,
+        "HttpResponseError": HttpResponseError,
+        "DefaultAzureCredential": DefaultAzureCredential,
+        "DnsResolverManagementClient": DnsResolverManagementClient,
+        "NetworkManagementClient": NetworkManagementClient,
+        "ResourceGraphClient": ResourceGraphClient,
+        "QueryRequest": QueryRequest,
+        "QueryRequestOptions": QueryRequestOptions,
+    }
 
 
 def _reason(exc: Any) -> str:
@@ -129,7 +142,9 @@ def read_estate(
             except sdk["ClientAuthenticationError"] as exc:
                 raise LiveError(f"cannot sign in: {_reason(exc)}") from None
             except sdk["HttpResponseError"] as exc:
-                raise LiveError(f"Resource Graph refused the {table} query ({exc.status_code}): {_reason(exc)}") from None
+                raise LiveError(
+                    f"Resource Graph refused the {table} query ({exc.status_code}): {_reason(exc)}"
+                ) from None
             rows = response.data if isinstance(response.data, list) else []
             for i, row in enumerate(rows):
                 fact = arm.extract(ctx, row, Origin(f"azure:{table} page {page}", f"data[{i}]", LABEL))
@@ -143,7 +158,9 @@ def read_estate(
     return facts
 
 
-def _children(ctx: Context, facts: list[F.Fact], credential: Any, options: dict[str, Any], sdk: dict[str, Any]) -> list[F.Fact]:
+def _children(
+    ctx: Context, facts: list[F.Fact], credential: Any, options: dict[str, Any], sdk: dict[str, Any]
+) -> list[F.Fact]:
     """Zone groups, forwarding rules and ruleset links: one list call per parent (§15.1, §15.3)."""
     out: list[F.Fact] = []
     network: dict[str, Any] = {}
@@ -164,10 +181,16 @@ def _children(ctx: Context, facts: list[F.Fact], credential: Any, options: dict[
             calls.append((fact.id, "privateDnsZoneGroups", lambda ops=ops, n=name, g=rg, **kw: ops.list(n, g, **kw)))
         elif isinstance(fact, F.Ruleset):
             c = client(resolver, sdk["DnsResolverManagementClient"], sub)
-            calls.append((fact.id, "forwardingRules",
-                          lambda c=c, g=rg, n=name, **kw: c.forwarding_rules.list(g, n, **kw)))
-            calls.append((fact.id, "virtualNetworkLinks",
-                          lambda c=c, g=rg, n=name, **kw: c.virtual_network_links.list(g, n, **kw)))
+            calls.append(
+                (fact.id, "forwardingRules", lambda c=c, g=rg, n=name, **kw: c.forwarding_rules.list(g, n, **kw))
+            )
+            calls.append(
+                (
+                    fact.id,
+                    "virtualNetworkLinks",
+                    lambda c=c, g=rg, n=name, **kw: c.virtual_network_links.list(g, n, **kw),
+                )
+            )
     for parent, what, call in calls:
         try:
             items = _raw_pages(call)

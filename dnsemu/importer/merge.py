@@ -50,9 +50,13 @@ def _merge_value(name: str, a: Any, b: Any) -> tuple[Any, bool]:
             merged[f.name] = value
             conflict = conflict or bad
         return type(a)(**merged), conflict
-    if isinstance(a, tuple) and isinstance(b, tuple) and name not in _ORDERED:
-        if sorted(map(repr, _norm(a))) == sorted(map(repr, _norm(b))):
-            return a, False
+    if (
+        isinstance(a, tuple)
+        and isinstance(b, tuple)
+        and name not in _ORDERED
+        and sorted(map(repr, _norm(a))) == sorted(map(repr, _norm(b)))
+    ):
+        return a, False
     return a, True
 
 

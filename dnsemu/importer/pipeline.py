@@ -1,6 +1,5 @@
 """Reading, merging, building and writing: the steps of ``dnsemu import`` put together."""
 
-
 from __future__ import annotations
 
 import os
@@ -124,8 +123,13 @@ def import_files(
         labels[label] += 1
         facts.extend(found)
     result = from_facts(
-        facts, ctx, output, sources=[*(extra_sources or []), *sources], zone_dir=zone_dir,
-        inline_limit=inline_limit, cloud=cloud,
+        facts,
+        ctx,
+        output,
+        sources=[*(extra_sources or []), *sources],
+        zone_dir=zone_dir,
+        inline_limit=inline_limit,
+        cloud=cloud,
     )
     result.notes = notes
     result.labels = labels

@@ -1,6 +1,6 @@
 """Azure Resource Graph results: ``az graph query -o json`` output and the REST API's response.
 
-Shapes read (facts §15.1–15.3):
+Shapes read (facts §15.1 to §15.3):
 
 * ``{"count", "data": [rows], "skip_token", "total_records"}`` — ``az graph query``;
 * ``{"totalRecords", "count", "data": [rows], "$skipToken"}`` — the REST response (and the SDK's);
@@ -61,8 +61,10 @@ def looks_like_rows(items: list[Any]) -> bool:
     for item in items[:20]:
         if isinstance(item, Mapping):
             t = item.get("type")
-            if isinstance(t, str) and t == t.lower() and any(
-                k in item for k in ("subscriptionId", "tenantId", "subscriptionid", "tenantid")
+            if (
+                isinstance(t, str)
+                and t == t.lower()
+                and any(k in item for k in ("subscriptionId", "tenantId", "subscriptionid", "tenantid"))
             ):
                 return True
     return False

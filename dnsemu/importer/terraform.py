@@ -130,7 +130,11 @@ class _Plan:
                 self._scan(call["module"], child)
 
     def expression(self, inst: Instance, path: list[str | int]) -> Mapping[str, Any] | None:
-        key = inst.address[len(inst.module) + 1 :] if inst.module and inst.address.startswith(inst.module) else inst.address
+        key = (
+            inst.address[len(inst.module) + 1 :]
+            if inst.module and inst.address.startswith(inst.module)
+            else inst.address
+        )
         key = _INDEX.sub("", key)
         node: Any = self.resources.get((_config_scope(inst.module), key))
         for part in path:
@@ -167,9 +171,7 @@ class _Document:
             if "[" in inst.address:
                 self.by_address.setdefault(inst.address, []).append(inst)
         subs = Counter(
-            str(inst.values["id"]).split("/")[2]
-            for inst in self.instances
-            if is_arm_id(inst.values.get("id"))
+            str(inst.values["id"]).split("/")[2] for inst in self.instances if is_arm_id(inst.values.get("id"))
         )
         self.subscription = subs.most_common(1)[0][0] if subs else PLACEHOLDER_SUBSCRIPTION
         self.by_name: dict[tuple[str, str, str], Instance] = {}
@@ -334,11 +336,16 @@ class _Converter:
         rg = str(self.d.value(inst, "resource_group_name") or "").lower()
         vnet = str(self.d.value(inst, "virtual_network_name") or "").lower()
         for other in self.d.instances:
-            if other.type == "azurerm_virtual_network" and other.id:
-                if self.name(other).lower() == vnet and str(self.d.value(other, "resource_group_name") or "").lower() == rg:
-                    return other.id
+            if (
+                other.type == "azurerm_virtual_network"
+                and other.id
+                and self.name(other).lower() == vnet
+                and str(self.d.value(other, "resource_group_name") or "").lower() == rg
+            ):
+                return other.id
         if vnet and rg:
-            return f"{self.d.arm_prefix(inst)}/Microsoft.Network/virtualNetworks/{self.d.value(inst, 'virtual_network_name')}"
+            vnet_name = self.d.value(inst, "virtual_network_name")
+            return f"{self.d.arm_prefix(inst)}/Microsoft.Network/virtualNetworks/{vnet_name}"
         return None
 
     def zone_of(self, inst: Instance) -> str | None:
@@ -351,9 +358,13 @@ class _Converter:
             return None
         rg = str(self.d.value(inst, "resource_group_name") or "").lower()
         for other in self.d.instances:
-            if other.type == "azurerm_private_dns_zone" and other.id and self.name(other).lower() == str(zone_name).lower():
-                if str(self.d.value(other, "resource_group_name") or "").lower() == rg:
-                    return other.id
+            if (
+                other.type == "azurerm_private_dns_zone"
+                and other.id
+                and self.name(other).lower() == str(zone_name).lower()
+                and str(self.d.value(other, "resource_group_name") or "").lower() == rg
+            ):
+                return other.id
         return f"{self.d.arm_prefix(inst)}/Microsoft.Network/privateDnsZones/{zone_name}"
 
     # -- values -----------------------------------------------------------------------------------------
@@ -363,7 +374,12 @@ class _Converter:
         for i, value in enumerate(values if isinstance(values, list) else []):
             ip = ip_text(value)
             if ip is None:
-                self.ctx.bad(self.origin(inst), inst.id or inst.address, f"values.{where}[{i}]", f"{value!r} is not an IP address; left out")
+                self.ctx.bad(
+                    self.origin(inst),
+                    inst.id or inst.address,
+                    f"values.{where}[{i}]",
+                    f"{value!r} is not an IP address; left out",
+                )
             else:
                 out.append(ip)
         return tuple(out)
@@ -373,7 +389,12 @@ class _Converter:
         for i, value in enumerate(values if isinstance(values, list) else [values] if values else []):
             net = network_text(value)
             if net is None:
-                self.ctx.bad(self.origin(inst), inst.id or inst.address, f"values.{where}[{i}]", f"{value!r} is not a CIDR prefix; left out")
+                self.ctx.bad(
+                    self.origin(inst),
+                    inst.id or inst.address,
+                    f"values.{where}[{i}]",
+                    f"{value!r} is not a CIDR prefix; left out",
+                )
             else:
                 out.append(net)
         return tuple(out)
@@ -413,7 +434,9 @@ class _Converter:
             handler = self._vm
         if handler is None:
             self.facts.append(
-                F.NotModelled(inst.id, self.origin(inst), rtype=inst.type, reason="Terraform type not read by dnsemu import")
+                F.NotModelled(
+                    inst.id, self.origin(inst), rtype=inst.type, reason="Terraform type not read by dnsemu import"
+                )
             )
             return
         handler(inst)
@@ -577,8 +600,11 @@ class _Converter:
             configs.append(F.IpConfig(primary))
         for block in self.blocks(inst, "ip_configuration"):
             configs.append(
-                F.IpConfig(ip_text(block.get("private_ip_address")), group_id=block.get("subresource_name"),
-                           member=block.get("member_name"))
+                F.IpConfig(
+                    ip_text(block.get("private_ip_address")),
+                    group_id=block.get("subresource_name"),
+                    member=block.get("member_name"),
+                )
             )
         custom = tuple(
             (str(b.get("fqdn")), self.ips(inst, b.get("ip_addresses"), "custom_dns_configs.ip_addresses"))
@@ -627,7 +653,10 @@ class _Converter:
     def _azurerm_private_dns_resolver(self, inst: Instance) -> None:
         self.facts.append(
             F.Resolver(
-                inst.id, self.origin(inst), name=self.name(inst), vnet_id=self.d.ref_id(inst, "virtual_network_id"),
+                inst.id,
+                self.origin(inst),
+                name=self.name(inst),
+                vnet_id=self.d.ref_id(inst, "virtual_network_id"),
                 location=self.d.value(inst, "location"),
             )
         )
@@ -640,14 +669,21 @@ class _Converter:
                 configs.append((ip, self.d.ref_id(inst, "ip_configurations", i, "subnet_id")))
         self.facts.append(
             F.InboundEndpoint(
-                inst.id, self.origin(inst), resolver_id=id_parent(inst.id), name=self.name(inst), ip_configs=tuple(configs)
+                inst.id,
+                self.origin(inst),
+                resolver_id=id_parent(inst.id),
+                name=self.name(inst),
+                ip_configs=tuple(configs),
             )
         )
 
     def _azurerm_private_dns_resolver_outbound_endpoint(self, inst: Instance) -> None:
         self.facts.append(
             F.OutboundEndpoint(
-                inst.id, self.origin(inst), resolver_id=id_parent(inst.id), name=self.name(inst),
+                inst.id,
+                self.origin(inst),
+                resolver_id=id_parent(inst.id),
+                name=self.name(inst),
                 subnet_id=self.d.ref_id(inst, "subnet_id"),
             )
         )
@@ -655,7 +691,9 @@ class _Converter:
     def _azurerm_private_dns_resolver_dns_forwarding_ruleset(self, inst: Instance) -> None:
         self.facts.append(
             F.Ruleset(
-                inst.id, self.origin(inst), name=self.name(inst),
+                inst.id,
+                self.origin(inst),
+                name=self.name(inst),
                 outbound_ids=tuple(self.d.ref_ids(inst, "private_dns_resolver_outbound_endpoint_ids")),
                 location=self.d.value(inst, "location"),
             )
@@ -667,14 +705,23 @@ class _Converter:
             ip = ip_text(block.get("ip_address"))
             port = block.get("port", 53)
             if ip is None or not isinstance(port, int) or not 0 < port < 65536:
-                self.ctx.bad(self.origin(inst), inst.id or "", f"values.target_dns_servers[{i}]", f"{dict(block)!r} is not an address and port; left out")
+                self.ctx.bad(
+                    self.origin(inst),
+                    inst.id or "",
+                    f"values.target_dns_servers[{i}]",
+                    f"{dict(block)!r} is not an address and port; left out",
+                )
                 continue
             targets.append((ip, port))
         enabled = self.d.value(inst, "enabled")
         self.facts.append(
             F.Rule(
-                inst.id, self.origin(inst), ruleset_id=id_parent(inst.id), name=self.name(inst),
-                domain=self.d.value(inst, "domain_name"), targets=tuple(targets),
+                inst.id,
+                self.origin(inst),
+                ruleset_id=id_parent(inst.id),
+                name=self.name(inst),
+                domain=self.d.value(inst, "domain_name"),
+                targets=tuple(targets),
                 enabled=enabled if isinstance(enabled, bool) else True,
             )
         )
@@ -682,7 +729,10 @@ class _Converter:
     def _azurerm_private_dns_resolver_virtual_network_link(self, inst: Instance) -> None:
         self.facts.append(
             F.RulesetLink(
-                inst.id, self.origin(inst), ruleset_id=id_parent(inst.id), name=self.name(inst),
+                inst.id,
+                self.origin(inst),
+                ruleset_id=id_parent(inst.id),
+                name=self.name(inst),
                 vnet_id=self.d.ref_id(inst, "virtual_network_id"),
             )
         )
@@ -690,7 +740,9 @@ class _Converter:
     def _azurerm_local_network_gateway(self, inst: Instance) -> None:
         self.facts.append(
             F.LocalNetworkGateway(
-                inst.id, self.origin(inst), name=self.name(inst),
+                inst.id,
+                self.origin(inst),
+                name=self.name(inst),
                 prefixes=self.prefixes(inst, self.d.value(inst, "address_space"), "address_space"),
             )
         )

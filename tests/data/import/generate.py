@@ -59,8 +59,13 @@ VNETS = {
         "dns": [],
         "peers": ["spoke1", "spoke2"],
     },
-    "spoke1": {"space": ["10.1.0.0/16"], "subnets": {"snet-app": "10.1.0.0/24"}, "dns": ["10.0.0.4"], "peers": ["hub"],
-               "service_endpoints": {"snet-app": ["Microsoft.Storage"]}},
+    "spoke1": {
+        "space": ["10.1.0.0/16"],
+        "subnets": {"snet-app": "10.1.0.0/24"},
+        "dns": ["10.0.0.4"],
+        "peers": ["hub"],
+        "service_endpoints": {"snet-app": ["Microsoft.Storage"]},
+    },
     "spoke2": {"space": ["10.2.0.0/16"], "subnets": {"snet-app": "10.2.0.0/24"}, "dns": [], "peers": ["hub"]},
     "sandbox": {"space": ["10.3.0.0/16"], "subnets": {"snet-lab": "10.3.0.0/24"}, "dns": [], "peers": []},
 }
@@ -73,8 +78,10 @@ VMS = {
 }
 # zone -> [(link name, vnet, registration, policy)]
 ZONES = {
-    "privatelink.blob.core.windows.net": [("hub-link", "hub", False, "Default"),
-                                          ("sandbox-link", "sandbox", False, "NxDomainRedirect")],
+    "privatelink.blob.core.windows.net": [
+        ("hub-link", "hub", False, "Default"),
+        ("sandbox-link", "sandbox", False, "NxDomainRedirect"),
+    ],
     "privatelink.file.core.windows.net": [("hub", "hub", False, "Default")],
     "privatelink.vaultcore.azure.net": [("hub", "hub", False, "Default")],
     "privatelink.database.windows.net": [("hub", "hub", False, "Default")],
@@ -99,27 +106,76 @@ RECORDS = {
 PARTNER_ALIAS = "partner-api.6b3f2a51-9d1e-4c2b-8f4a-0c7d5e9b1a23.eastus.azure.privatelinkservice"
 # name -> (target type, target name, group, state, manual, zone, [(fqdn, ip, member)])
 ENDPOINTS = {
-    "pe-mystorage-blob": ("Microsoft.Storage/storageAccounts", "mystorage", "blob", "Approved", False,
-                          "privatelink.blob.core.windows.net",
-                          [("mystorage.blob.core.windows.net", "10.0.1.4", "blob")]),
-    "pe-mystorage-file": ("Microsoft.Storage/storageAccounts", "mystorage", "file", "Approved", False,
-                          "privatelink.file.core.windows.net",
-                          [("mystorage.file.core.windows.net", "10.0.1.5", "file")]),
-    "pe-keyvault": ("Microsoft.KeyVault/vaults", "contoso-kv", "vault", "Approved", False,
-                    "privatelink.vaultcore.azure.net", [("contoso-kv.vault.azure.net", "10.0.1.6", "default")]),
-    "pe-sql": ("Microsoft.Sql/servers", "contoso-sql", "sqlServer", "Approved", False,
-               "privatelink.database.windows.net", [("contoso-sql.database.windows.net", "10.0.1.7", "sqlServer")]),
-    "pe-acr": ("Microsoft.ContainerRegistry/registries", "contosoacr", "registry", "Approved", False,
-               "privatelink.azurecr.io",
-               [("contosoacr.azurecr.io", "10.0.1.8", "registry"),
-                ("contosoacr.eastus.data.azurecr.io", "10.0.1.9", "registry_data_eastus")]),
-    "pe-webapp": ("Microsoft.Web/sites", "contoso-web", "sites", "Approved", False, "privatelink.azurewebsites.net",
-                  [("contoso-web.azurewebsites.net", "10.0.1.11", "sites"),
-                   ("contoso-web.scm.azurewebsites.net", "10.0.1.11", "sites")]),
+    "pe-mystorage-blob": (
+        "Microsoft.Storage/storageAccounts",
+        "mystorage",
+        "blob",
+        "Approved",
+        False,
+        "privatelink.blob.core.windows.net",
+        [("mystorage.blob.core.windows.net", "10.0.1.4", "blob")],
+    ),
+    "pe-mystorage-file": (
+        "Microsoft.Storage/storageAccounts",
+        "mystorage",
+        "file",
+        "Approved",
+        False,
+        "privatelink.file.core.windows.net",
+        [("mystorage.file.core.windows.net", "10.0.1.5", "file")],
+    ),
+    "pe-keyvault": (
+        "Microsoft.KeyVault/vaults",
+        "contoso-kv",
+        "vault",
+        "Approved",
+        False,
+        "privatelink.vaultcore.azure.net",
+        [("contoso-kv.vault.azure.net", "10.0.1.6", "default")],
+    ),
+    "pe-sql": (
+        "Microsoft.Sql/servers",
+        "contoso-sql",
+        "sqlServer",
+        "Approved",
+        False,
+        "privatelink.database.windows.net",
+        [("contoso-sql.database.windows.net", "10.0.1.7", "sqlServer")],
+    ),
+    "pe-acr": (
+        "Microsoft.ContainerRegistry/registries",
+        "contosoacr",
+        "registry",
+        "Approved",
+        False,
+        "privatelink.azurecr.io",
+        [
+            ("contosoacr.azurecr.io", "10.0.1.8", "registry"),
+            ("contosoacr.eastus.data.azurecr.io", "10.0.1.9", "registry_data_eastus"),
+        ],
+    ),
+    "pe-webapp": (
+        "Microsoft.Web/sites",
+        "contoso-web",
+        "sites",
+        "Approved",
+        False,
+        "privatelink.azurewebsites.net",
+        [
+            ("contoso-web.azurewebsites.net", "10.0.1.11", "sites"),
+            ("contoso-web.scm.azurewebsites.net", "10.0.1.11", "sites"),
+        ],
+    ),
     "pe-partner-api": (None, None, None, "Approved", True, None, [(None, "10.0.1.10", None)]),
-    "pe-pendingstore": ("Microsoft.Storage/storageAccounts", "pendingstore", "blob", "Pending", True,
-                        "privatelink.blob.core.windows.net",
-                        [("pendingstore.blob.core.windows.net", "10.0.1.12", "blob")]),
+    "pe-pendingstore": (
+        "Microsoft.Storage/storageAccounts",
+        "pendingstore",
+        "blob",
+        "Pending",
+        True,
+        "privatelink.blob.core.windows.net",
+        [("pendingstore.blob.core.windows.net", "10.0.1.12", "blob")],
+    ),
 }
 RESOLVER = ("hub-resolver", "hub", ("in1", "snet-dns-inbound", "10.0.0.4"), ("out1", "snet-dns-outbound"))
 RULES = [  # name, domain, targets, enabled
@@ -170,64 +226,112 @@ def arm_vnets() -> list[dict[str, Any]]:
         vid = net_id("virtualNetworks", name)
         subnets = []
         for sname, prefix in v["subnets"].items():
-            sprops: dict[str, Any] = {"provisioningState": "Succeeded", "addressPrefix": prefix,
-                                      "privateEndpointNetworkPolicies": "Disabled",
-                                      "privateLinkServiceNetworkPolicies": "Enabled"}
+            sprops: dict[str, Any] = {
+                "provisioningState": "Succeeded",
+                "addressPrefix": prefix,
+                "privateEndpointNetworkPolicies": "Disabled",
+                "privateLinkServiceNetworkPolicies": "Enabled",
+            }
             if sname in v.get("service_endpoints", {}):
-                sprops["serviceEndpoints"] = [{"service": s, "locations": ["eastus", "westus"],
-                                               "provisioningState": "Succeeded"}
-                                              for s in v["service_endpoints"][sname]]
-            subnets.append({"name": sname, "id": f"{vid}/subnets/{sname}", "etag": 'W/"1"',
-                            "type": "Microsoft.Network/virtualNetworks/subnets", "properties": sprops})
+                sprops["serviceEndpoints"] = [
+                    {"service": s, "locations": ["eastus", "westus"], "provisioningState": "Succeeded"}
+                    for s in v["service_endpoints"][sname]
+                ]
+            subnets.append(
+                {
+                    "name": sname,
+                    "id": f"{vid}/subnets/{sname}",
+                    "etag": 'W/"1"',
+                    "type": "Microsoft.Network/virtualNetworks/subnets",
+                    "properties": sprops,
+                }
+            )
         peerings = [
-            {"name": f"{name}-to-{p}", "id": f"{vid}/virtualNetworkPeerings/{name}-to-{p}",
-             "type": "Microsoft.Network/virtualNetworks/virtualNetworkPeerings",
-             "properties": {"provisioningState": "Succeeded", "peeringState": "Connected", "peeringSyncLevel": "FullyInSync",
-                            "remoteVirtualNetwork": {"id": net_id("virtualNetworks", p)},
-                            "allowVirtualNetworkAccess": True, "allowForwardedTraffic": False,
-                            "allowGatewayTransit": name == "hub", "useRemoteGateways": name != "hub",
-                            "remoteAddressSpace": {"addressPrefixes": VNETS[p]["space"]}}}
+            {
+                "name": f"{name}-to-{p}",
+                "id": f"{vid}/virtualNetworkPeerings/{name}-to-{p}",
+                "type": "Microsoft.Network/virtualNetworks/virtualNetworkPeerings",
+                "properties": {
+                    "provisioningState": "Succeeded",
+                    "peeringState": "Connected",
+                    "peeringSyncLevel": "FullyInSync",
+                    "remoteVirtualNetwork": {"id": net_id("virtualNetworks", p)},
+                    "allowVirtualNetworkAccess": True,
+                    "allowForwardedTraffic": False,
+                    "allowGatewayTransit": name == "hub",
+                    "useRemoteGateways": name != "hub",
+                    "remoteAddressSpace": {"addressPrefixes": VNETS[p]["space"]},
+                },
+            }
             for p in v["peers"]
         ]
-        props = {"resourceGuid": "5b7e9f3a-1c2d-4e5f-8a9b-0c1d2e3f4a5b",
-                 "addressSpace": {"addressPrefixes": v["space"]},
-                 "dhcpOptions": {"dnsServers": v["dns"]},
-                 "subnets": subnets, "virtualNetworkPeerings": peerings,
-                 "enableDdosProtection": False}
+        props = {
+            "resourceGuid": "5b7e9f3a-1c2d-4e5f-8a9b-0c1d2e3f4a5b",
+            "addressSpace": {"addressPrefixes": v["space"]},
+            "dhcpOptions": {"dnsServers": v["dns"]},
+            "subnets": subnets,
+            "virtualNetworkPeerings": peerings,
+            "enableDdosProtection": False,
+        }
         out.append(envelope(vid, "Microsoft.Network/virtualNetworks", name, LOCATION, props, NET))
     return out
 
 
 def arm_lngs() -> list[dict[str, Any]]:
     return [
-        envelope(net_id("localNetworkGateways", name), "Microsoft.Network/localNetworkGateways", name, LOCATION,
-                 {"localNetworkAddressSpace": {"addressPrefixes": prefixes}, "gatewayIpAddress": gw,
-                  "resourceGuid": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"}, NET)
+        envelope(
+            net_id("localNetworkGateways", name),
+            "Microsoft.Network/localNetworkGateways",
+            name,
+            LOCATION,
+            {
+                "localNetworkAddressSpace": {"addressPrefixes": prefixes},
+                "gatewayIpAddress": gw,
+                "resourceGuid": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+            },
+            NET,
+        )
         for name, (prefixes, gw) in LNGS.items()
     ]
 
 
 def nic_ipconfig(nic_id: str, ip: str, subnet_id: str, primary: bool = True, plcp: dict | None = None) -> dict:
-    props: dict[str, Any] = {"provisioningState": "Succeeded", "privateIPAddress": ip,
-                             "privateIPAllocationMethod": "Dynamic", "subnet": {"id": subnet_id},
-                             "primary": primary, "privateIPAddressVersion": "IPv4"}
+    props: dict[str, Any] = {
+        "provisioningState": "Succeeded",
+        "privateIPAddress": ip,
+        "privateIPAllocationMethod": "Dynamic",
+        "subnet": {"id": subnet_id},
+        "primary": primary,
+        "privateIPAddressVersion": "IPv4",
+    }
     if plcp:
         props["privateLinkConnectionProperties"] = plcp
     name = "ipconfig1" if plcp is None else plcp["requiredMemberName"] + "-ipconfig"
-    return {"name": name, "id": f"{nic_id}/ipConfigurations/{name}",
-            "type": "Microsoft.Network/networkInterfaces/ipConfigurations", "properties": props}
+    return {
+        "name": name,
+        "id": f"{nic_id}/ipConfigurations/{name}",
+        "type": "Microsoft.Network/networkInterfaces/ipConfigurations",
+        "properties": props,
+    }
 
 
 def arm_nics() -> list[dict[str, Any]]:
     out = []
     for vm, (vnet, subnet, ip) in VMS.items():
         nid = net_id("networkInterfaces", f"{vm}-nic", rg=APPS)
-        props = {"ipConfigurations": [nic_ipconfig(nid, ip, net_id("virtualNetworks", vnet, "subnets", subnet))],
-                 "dnsSettings": {"dnsServers": [], "appliedDnsServers": VNETS[vnet]["dns"],
-                                 "internalDomainNameSuffix": None},
-                 "virtualMachine": {"id": rid(APPS, "Microsoft.Compute", "virtualMachines", vm)},
-                 "primary": True, "enableAcceleratedNetworking": False, "macAddress": "00-0D-3A-12-34-56",
-                 "nicType": "Standard"}
+        props = {
+            "ipConfigurations": [nic_ipconfig(nid, ip, net_id("virtualNetworks", vnet, "subnets", subnet))],
+            "dnsSettings": {
+                "dnsServers": [],
+                "appliedDnsServers": VNETS[vnet]["dns"],
+                "internalDomainNameSuffix": None,
+            },
+            "virtualMachine": {"id": rid(APPS, "Microsoft.Compute", "virtualMachines", vm)},
+            "primary": True,
+            "enableAcceleratedNetworking": False,
+            "macAddress": "00-0D-3A-12-34-56",
+            "nicType": "Standard",
+        }
         props["dnsSettings"].pop("internalDomainNameSuffix")
         out.append(envelope(nid, "Microsoft.Network/networkInterfaces", f"{vm}-nic", LOCATION, props, APPS))
     for pe, (_t, _n, group, _s, _m, _z, members) in ENDPOINTS.items():
@@ -235,11 +339,17 @@ def arm_nics() -> list[dict[str, Any]]:
         configs = []
         for i, (fqdn, ip, member) in enumerate(members):
             plcp = {"groupId": group or "", "requiredMemberName": member or "default", "fqdns": [fqdn] if fqdn else []}
-            cfg = nic_ipconfig(nid, ip, net_id("virtualNetworks", "hub", "subnets", "snet-private-endpoints"), i == 0, plcp)
+            cfg = nic_ipconfig(
+                nid, ip, net_id("virtualNetworks", "hub", "subnets", "snet-private-endpoints"), i == 0, plcp
+            )
             configs.append(cfg)
-        props = {"ipConfigurations": configs, "dnsSettings": {"dnsServers": [], "appliedDnsServers": []},
-                 "privateEndpoint": {"id": net_id("privateEndpoints", pe, rg=PE)}, "enableIPForwarding": False,
-                 "nicType": "Standard"}
+        props = {
+            "ipConfigurations": configs,
+            "dnsSettings": {"dnsServers": [], "appliedDnsServers": []},
+            "privateEndpoint": {"id": net_id("privateEndpoints", pe, rg=PE)},
+            "enableIPForwarding": False,
+            "nicType": "Standard",
+        }
         out.append(envelope(nid, "Microsoft.Network/networkInterfaces", f"{pe}.nic.4f1d", LOCATION, props, PE))
     return out
 
@@ -248,23 +358,42 @@ def arm_vms() -> list[dict[str, Any]]:
     out = []
     for vm in VMS:
         nid = net_id("networkInterfaces", f"{vm}-nic", rg=APPS)
-        props = {"vmId": "c0ffee00-1234-4abc-9def-0123456789ab", "hardwareProfile": {"vmSize": "Standard_B2s"},
-                 "networkProfile": {"networkInterfaces": [{"id": nid, "properties": {"primary": True}}]},
-                 "osProfile": {"computerName": vm, "adminUsername": "azureuser"}}
-        out.append(envelope(rid(APPS, "Microsoft.Compute", "virtualMachines", vm), "Microsoft.Compute/virtualMachines",
-                            vm, LOCATION, props, APPS))
+        props = {
+            "vmId": "c0ffee00-1234-4abc-9def-0123456789ab",
+            "hardwareProfile": {"vmSize": "Standard_B2s"},
+            "networkProfile": {"networkInterfaces": [{"id": nid, "properties": {"primary": True}}]},
+            "osProfile": {"computerName": vm, "adminUsername": "azureuser"},
+        }
+        out.append(
+            envelope(
+                rid(APPS, "Microsoft.Compute", "virtualMachines", vm),
+                "Microsoft.Compute/virtualMachines",
+                vm,
+                LOCATION,
+                props,
+                APPS,
+            )
+        )
     return out
 
 
 def arm_zones() -> list[dict[str, Any]]:
     out = []
     for zone, links in ZONES.items():
-        props = {"maxNumberOfRecordSets": 25000, "numberOfRecordSets": 2, "numberOfVirtualNetworkLinks": len(links),
-                 "numberOfVirtualNetworkLinksWithRegistration": sum(1 for link in links if link[2]),
-                 "maxNumberOfVirtualNetworkLinks": 1000, "maxNumberOfVirtualNetworkLinksWithRegistration": 100,
-                 "internalId": "SW1wb3J0ZWQgYnkgZG5zZW11"}
-        out.append(envelope(net_id("privateDnsZones", zone, rg=DNS), "Microsoft.Network/privateDnsZones", zone, "global",
-                            props, DNS))
+        props = {
+            "maxNumberOfRecordSets": 25000,
+            "numberOfRecordSets": 2,
+            "numberOfVirtualNetworkLinks": len(links),
+            "numberOfVirtualNetworkLinksWithRegistration": sum(1 for link in links if link[2]),
+            "maxNumberOfVirtualNetworkLinks": 1000,
+            "maxNumberOfVirtualNetworkLinksWithRegistration": 100,
+            "internalId": "SW1wb3J0ZWQgYnkgZG5zZW11",
+        }
+        out.append(
+            envelope(
+                net_id("privateDnsZones", zone, rg=DNS), "Microsoft.Network/privateDnsZones", zone, "global", props, DNS
+            )
+        )
     return out
 
 
@@ -272,10 +401,22 @@ def arm_zone_links() -> list[dict[str, Any]]:
     out = []
     for zone, links in ZONES.items():
         for lname, vnet, reg, policy in links:
-            props = {"virtualNetwork": {"id": net_id("virtualNetworks", vnet)}, "registrationEnabled": reg,
-                     "resolutionPolicy": policy, "virtualNetworkLinkState": "Completed"}
-            out.append(envelope(net_id("privateDnsZones", zone, "virtualNetworkLinks", lname, rg=DNS),
-                                "Microsoft.Network/privateDnsZones/virtualNetworkLinks", lname, "global", props, DNS))
+            props = {
+                "virtualNetwork": {"id": net_id("virtualNetworks", vnet)},
+                "registrationEnabled": reg,
+                "resolutionPolicy": policy,
+                "virtualNetworkLinkState": "Completed",
+            }
+            out.append(
+                envelope(
+                    net_id("privateDnsZones", zone, "virtualNetworkLinks", lname, rg=DNS),
+                    "Microsoft.Network/privateDnsZones/virtualNetworkLinks",
+                    lname,
+                    "global",
+                    props,
+                    DNS,
+                )
+            )
     return out
 
 
@@ -299,8 +440,11 @@ def all_records() -> list[tuple[str, str, str, int, list[Any], bool]]:
 
 
 def arm_record_props(rtype: str, ttl: int, values: list[Any], auto: bool, zone: str, name: str) -> dict[str, Any]:
-    props: dict[str, Any] = {"ttl": ttl, "fqdn": (zone if name == "@" else f"{name}.{zone}") + ".",
-                             "isAutoRegistered": auto}
+    props: dict[str, Any] = {
+        "ttl": ttl,
+        "fqdn": (zone if name == "@" else f"{name}.{zone}") + ".",
+        "isAutoRegistered": auto,
+    }
     if rtype == "A":
         props["aRecords"] = [{"ipv4Address": v} for v in values]
     elif rtype == "CNAME":
@@ -310,9 +454,15 @@ def arm_record_props(rtype: str, ttl: int, values: list[Any], auto: bool, zone: 
     elif rtype == "TXT":
         props["txtRecords"] = [{"value": v} for v in values]
     elif rtype == "SOA":
-        props["soaRecord"] = {"email": "azureprivatedns-host.microsoft.com", "expireTime": 2419200,
-                              "host": "azureprivatedns.net", "minimumTtl": 10, "refreshTime": 3600,
-                              "retryTime": 300, "serialNumber": 1}
+        props["soaRecord"] = {
+            "email": "azureprivatedns-host.microsoft.com",
+            "expireTime": 2419200,
+            "host": "azureprivatedns.net",
+            "minimumTtl": 10,
+            "refreshTime": 3600,
+            "retryTime": 300,
+            "serialNumber": 1,
+        }
     return props
 
 
@@ -324,7 +474,9 @@ def arm_records() -> list[dict[str, Any]]:
     out = []
     for zone, name, rtype, ttl, values, auto in all_records():
         props = arm_record_props(rtype, ttl, values, auto, zone, name)
-        item = envelope(record_id(zone, rtype, name), f"Microsoft.Network/privateDnsZones/{rtype}", name, None, props, DNS)
+        item = envelope(
+            record_id(zone, rtype, name), f"Microsoft.Network/privateDnsZones/{rtype}", name, None, props, DNS
+        )
         item["properties"].pop("provisioningState")
         item.pop("tags")
         out.append(item)
@@ -336,15 +488,25 @@ def pe_connection(pe: str) -> dict[str, Any]:
     target = PARTNER_ALIAS if ttype is None else rid(DATA, ttype.split("/")[0], ttype.split("/")[1], tname)
     return {
         "name": f"{pe}-connection",
-        "id": net_id("privateEndpoints", pe, "privateLinkServiceConnections" if not manual else
-                     "manualPrivateLinkServiceConnections", f"{pe}-connection", rg=PE),
+        "id": net_id(
+            "privateEndpoints",
+            pe,
+            "privateLinkServiceConnections" if not manual else "manualPrivateLinkServiceConnections",
+            f"{pe}-connection",
+            rg=PE,
+        ),
         "type": "Microsoft.Network/privateEndpoints/privateLinkServiceConnections",
-        "properties": {"provisioningState": "Succeeded", "privateLinkServiceId": target,
-                       "groupIds": [group] if group else [],
-                       "requestMessage": "Please approve" if manual else None,
-                       "privateLinkServiceConnectionState": {
-                           "status": state, "description": "Auto-Approved" if not manual else "",
-                           "actionsRequired": "None"}},
+        "properties": {
+            "provisioningState": "Succeeded",
+            "privateLinkServiceId": target,
+            "groupIds": [group] if group else [],
+            "requestMessage": "Please approve" if manual else None,
+            "privateLinkServiceConnectionState": {
+                "status": state,
+                "description": "Auto-Approved" if not manual else "",
+                "actionsRequired": "None",
+            },
+        },
     }
 
 
@@ -362,8 +524,11 @@ def arm_pes() -> list[dict[str, Any]]:
             "customDnsConfigs": [] if zone else [{"fqdn": f, "ipAddresses": [ip]} for f, ip, _m in members if f],
             "resourceGuid": "0f1e2d3c-4b5a-4968-8776-655443322110",
         }
-        out.append(envelope(net_id("privateEndpoints", pe, rg=PE), "Microsoft.Network/privateEndpoints", pe, LOCATION,
-                            props, PE))
+        out.append(
+            envelope(
+                net_id("privateEndpoints", pe, rg=PE), "Microsoft.Network/privateEndpoints", pe, LOCATION, props, PE
+            )
+        )
     return out
 
 
@@ -377,13 +542,33 @@ def arm_zone_groups() -> dict[str, list[dict[str, Any]]]:
         sets = {}
         for fqdn, ip, _member in members:
             pf = private_fqdn(fqdn, zone)
-            sets.setdefault(pf, {"recordType": "A", "recordSetName": record_name(fqdn, zone), "fqdn": pf, "ttl": 10,
-                                 "ipAddresses": [ip], "provisioningState": "Succeeded"})
+            sets.setdefault(
+                pf,
+                {
+                    "recordType": "A",
+                    "recordSetName": record_name(fqdn, zone),
+                    "fqdn": pf,
+                    "ttl": 10,
+                    "ipAddresses": [ip],
+                    "provisioningState": "Succeeded",
+                },
+            )
         gid = net_id("privateEndpoints", pe, "privateDnsZoneGroups", "default", rg=PE)
-        config = {"name": zone.replace(".", "-"), "properties": {"privateDnsZoneId": net_id("privateDnsZones", zone, rg=DNS),
-                                                                 "recordSets": list(sets.values())}}
-        group = {"name": "default", "id": gid, "etag": 'W/"3"', "type": "Microsoft.Network/privateEndpoints/privateDnsZoneGroups",
-                 "properties": {"provisioningState": "Succeeded", "privateDnsZoneConfigs": [config]}, "_rg": PE}
+        config = {
+            "name": zone.replace(".", "-"),
+            "properties": {
+                "privateDnsZoneId": net_id("privateDnsZones", zone, rg=DNS),
+                "recordSets": list(sets.values()),
+            },
+        }
+        group = {
+            "name": "default",
+            "id": gid,
+            "etag": 'W/"3"',
+            "type": "Microsoft.Network/privateEndpoints/privateDnsZoneGroups",
+            "properties": {"provisioningState": "Succeeded", "privateDnsZoneConfigs": [config]},
+            "_rg": PE,
+        }
         out[pe] = [group]
     return out
 
@@ -391,37 +576,96 @@ def arm_zone_groups() -> dict[str, list[dict[str, Any]]]:
 def arm_resolver() -> dict[str, list[dict[str, Any]]]:
     name, vnet, (iname, isub, iip), (oname, osub) = RESOLVER
     r_id = net_id("dnsResolvers", name)
-    resolver = envelope(r_id, "Microsoft.Network/dnsResolvers", name, LOCATION,
-                        {"virtualNetwork": {"id": net_id("virtualNetworks", vnet)}, "dnsResolverState": "Connected",
-                         "resourceGuid": "b1b2b3b4-c5c6-4d7d-8e8e-f9f0a1a2a3a4"}, NET)
-    inbound = envelope(f"{r_id}/inboundEndpoints/{iname}", "Microsoft.Network/dnsResolvers/inboundEndpoints", iname,
-                       LOCATION, {"ipConfigurations": [{"subnet": {"id": net_id("virtualNetworks", vnet, "subnets", isub)},
-                                                         "privateIpAddress": iip, "privateIpAllocationMethod": "Static"}],
-                                  "resourceGuid": "c1c2c3c4-d5d6-4e7e-8f8f-a9a0b1b2b3b4"}, NET)
-    outbound = envelope(f"{r_id}/outboundEndpoints/{oname}", "Microsoft.Network/dnsResolvers/outboundEndpoints", oname,
-                        LOCATION, {"subnet": {"id": net_id("virtualNetworks", vnet, "subnets", osub)},
-                                   "resourceGuid": "d1d2d3d4-e5e6-4f7f-8a8a-b9b0c1c2c3c4"}, NET)
+    resolver = envelope(
+        r_id,
+        "Microsoft.Network/dnsResolvers",
+        name,
+        LOCATION,
+        {
+            "virtualNetwork": {"id": net_id("virtualNetworks", vnet)},
+            "dnsResolverState": "Connected",
+            "resourceGuid": "b1b2b3b4-c5c6-4d7d-8e8e-f9f0a1a2a3a4",
+        },
+        NET,
+    )
+    inbound = envelope(
+        f"{r_id}/inboundEndpoints/{iname}",
+        "Microsoft.Network/dnsResolvers/inboundEndpoints",
+        iname,
+        LOCATION,
+        {
+            "ipConfigurations": [
+                {
+                    "subnet": {"id": net_id("virtualNetworks", vnet, "subnets", isub)},
+                    "privateIpAddress": iip,
+                    "privateIpAllocationMethod": "Static",
+                }
+            ],
+            "resourceGuid": "c1c2c3c4-d5d6-4e7e-8f8f-a9a0b1b2b3b4",
+        },
+        NET,
+    )
+    outbound = envelope(
+        f"{r_id}/outboundEndpoints/{oname}",
+        "Microsoft.Network/dnsResolvers/outboundEndpoints",
+        oname,
+        LOCATION,
+        {
+            "subnet": {"id": net_id("virtualNetworks", vnet, "subnets", osub)},
+            "resourceGuid": "d1d2d3d4-e5e6-4f7f-8a8a-b9b0c1c2c3c4",
+        },
+        NET,
+    )
     rs_name, links = RULESET
     rs_id = net_id("dnsForwardingRulesets", rs_name)
-    ruleset = envelope(rs_id, "Microsoft.Network/dnsForwardingRulesets", rs_name, LOCATION,
-                       {"dnsResolverOutboundEndpoints": [{"id": outbound["id"]}],
-                        "resourceGuid": "e1e2e3e4-f5f6-4a7a-8b8b-c9c0d1d2d3d4"}, NET)
+    ruleset = envelope(
+        rs_id,
+        "Microsoft.Network/dnsForwardingRulesets",
+        rs_name,
+        LOCATION,
+        {
+            "dnsResolverOutboundEndpoints": [{"id": outbound["id"]}],
+            "resourceGuid": "e1e2e3e4-f5f6-4a7a-8b8b-c9c0d1d2d3d4",
+        },
+        NET,
+    )
     rules = []
     for rname, domain, targets, enabled in RULES:
-        rule = envelope(f"{rs_id}/forwardingRules/{rname}", "Microsoft.Network/dnsForwardingRulesets/forwardingRules",
-                        rname, None, {"domainName": domain,
-                                      "targetDnsServers": [{"ipAddress": t, "port": 53} for t in targets],
-                                      "forwardingRuleState": "Enabled" if enabled else "Disabled", "metadata": {}}, NET)
+        rule = envelope(
+            f"{rs_id}/forwardingRules/{rname}",
+            "Microsoft.Network/dnsForwardingRulesets/forwardingRules",
+            rname,
+            None,
+            {
+                "domainName": domain,
+                "targetDnsServers": [{"ipAddress": t, "port": 53} for t in targets],
+                "forwardingRuleState": "Enabled" if enabled else "Disabled",
+                "metadata": {},
+            },
+            NET,
+        )
         rule.pop("tags")
         rules.append(rule)
     rs_links = []
     for lname, lvnet in links:
-        link = envelope(f"{rs_id}/virtualNetworkLinks/{lname}", "Microsoft.Network/dnsForwardingRulesets/virtualNetworkLinks",
-                        lname, None, {"virtualNetwork": {"id": net_id("virtualNetworks", lvnet)}, "metadata": {}}, NET)
+        link = envelope(
+            f"{rs_id}/virtualNetworkLinks/{lname}",
+            "Microsoft.Network/dnsForwardingRulesets/virtualNetworkLinks",
+            lname,
+            None,
+            {"virtualNetwork": {"id": net_id("virtualNetworks", lvnet)}, "metadata": {}},
+            NET,
+        )
         link.pop("tags")
         rs_links.append(link)
-    return {"resolvers": [resolver], "inbound": [inbound], "outbound": [outbound], "rulesets": [ruleset],
-            "rules": rules, "rslinks": rs_links}
+    return {
+        "resolvers": [resolver],
+        "inbound": [inbound],
+        "outbound": [outbound],
+        "rulesets": [ruleset],
+        "rules": rules,
+        "rslinks": rs_links,
+    }
 
 
 def strip(item: Any) -> Any:
@@ -474,9 +718,16 @@ def dns_row(zone: str, name: str, rtype: str, ttl: int, values: list[Any], auto:
     if auto:
         props["virtualNetworkId"] = net_id("virtualNetworks", "hub")
         props["virtualNetworkLinkName"] = "hub"
-    return {"id": record_id(zone, rtype, name).lower(), "name": name,
-            "type": f"microsoft.network/privatednszones/{rtype.lower()}", "tenantId": TENANT,
-            "resourceGroup": DNS, "subscriptionId": SUB, "managedBy": zone, "properties": props}
+    return {
+        "id": record_id(zone, rtype, name).lower(),
+        "name": name,
+        "type": f"microsoft.network/privatednszones/{rtype.lower()}",
+        "tenantId": TENANT,
+        "resourceGroup": DNS,
+        "subscriptionId": SUB,
+        "managedBy": zone,
+        "properties": props,
+    }
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -486,18 +737,38 @@ def write_json(path: Path, data: Any) -> None:
 
 def make_resource_graph(folder: Path) -> None:
     resolver = arm_resolver()
-    items = [*arm_vnets(), *arm_lngs(), *arm_nics(), *arm_vms(), *arm_zones(), *arm_zone_links(), *arm_pes(),
-             *resolver["resolvers"], *resolver["inbound"], *resolver["outbound"], *resolver["rulesets"]]
+    items = [
+        *arm_vnets(),
+        *arm_lngs(),
+        *arm_nics(),
+        *arm_vms(),
+        *arm_zones(),
+        *arm_zone_links(),
+        *arm_pes(),
+        *resolver["resolvers"],
+        *resolver["inbound"],
+        *resolver["outbound"],
+        *resolver["rulesets"],
+    ]
     rows = sorted((graph_row(i) for i in items), key=lambda r: r["id"].lower())
     half = len(rows) // 2
-    write_json(folder / "resources.0.json", {"count": half, "data": rows[:half],
-                                             "skip_token": "ew0KICAiJGlkIjogIjEiLA0KICAiTWF4Um93cyI6IDMwDQp9",
-                                             "total_records": len(rows)})
-    write_json(folder / "resources.1.json", {"count": len(rows) - half, "data": rows[half:], "skip_token": None,
-                                             "total_records": len(rows)})
+    write_json(
+        folder / "resources.0.json",
+        {
+            "count": half,
+            "data": rows[:half],
+            "skip_token": "ew0KICAiJGlkIjogIjEiLA0KICAiTWF4Um93cyI6IDMwDQp9",
+            "total_records": len(rows),
+        },
+    )
+    write_json(
+        folder / "resources.1.json",
+        {"count": len(rows) - half, "data": rows[half:], "skip_token": None, "total_records": len(rows)},
+    )
     dns = sorted((dns_row(*r) for r in all_records() if r[2] != "SOA"), key=lambda r: r["id"])
-    write_json(folder / "dnsresources.0.json", {"count": len(dns), "data": dns, "skip_token": None,
-                                                "total_records": len(dns)})
+    write_json(
+        folder / "dnsresources.0.json", {"count": len(dns), "data": dns, "skip_token": None, "total_records": len(dns)}
+    )
     # What Resource Graph does not index, dumped with the az CLI (flattened)
     for pe, groups in arm_zone_groups().items():
         write_json(folder / f"zg.{PE}.{pe}.json", [azcli(g) for g in groups])
@@ -578,8 +849,10 @@ def make_azcli(folder: Path) -> None:
     links = arm_zone_links()
     records = arm_records()
     for zone in ZONES:
-        write_json(folder / f"private-dns-link-vnet-list.{zone}.json",
-                   azcli([link for link in links if f"/privateDnsZones/{zone}/" in link["id"]]))
+        write_json(
+            folder / f"private-dns-link-vnet-list.{zone}.json",
+            azcli([link for link in links if f"/privateDnsZones/{zone}/" in link["id"]]),
+        )
         zone_records = azcli([r for r in records if f"/privateDnsZones/{zone}/" in r["id"]])
         for r in zone_records:
             r.pop("location", None)
@@ -602,8 +875,14 @@ def tf(address: str, type_: str, name: str, values: dict[str, Any], index: Any =
     out: dict[str, Any] = {"address": address, "mode": mode, "type": type_, "name": name}
     if index is not None:
         out["index"] = index
-    out.update({"provider_name": "registry.terraform.io/hashicorp/azurerm", "schema_version": 0, "values": values,
-                "sensitive_values": {}})
+    out.update(
+        {
+            "provider_name": "registry.terraform.io/hashicorp/azurerm",
+            "schema_version": 0,
+            "values": values,
+            "sensitive_values": {},
+        }
+    )
     return out
 
 
@@ -618,50 +897,131 @@ def tf_network(v5: bool) -> tuple[list[dict], list[dict]]:
         vid = net_id("virtualNetworks", name)
         subnets = []
         for sname, prefix in v["subnets"].items():
-            block: dict[str, Any] = {"name": sname, "id": f"{vid}/subnets/{sname}", "address_prefixes": [prefix],
-                                     "security_group": "", "delegation": []}
+            block: dict[str, Any] = {
+                "name": sname,
+                "id": f"{vid}/subnets/{sname}",
+                "address_prefixes": [prefix],
+                "security_group": "",
+                "delegation": [],
+            }
             eps = v.get("service_endpoints", {}).get(sname, [])
             if v5:
                 block["service_endpoint"] = [{"service": s} for s in eps]
             else:
                 block["service_endpoints"] = eps
             subnets.append(block)
-        net.append(tf(f"module.network.azurerm_virtual_network.vnet[\"{name}\"]", "azurerm_virtual_network", "vnet",
-                      {"id": vid, "name": name, "resource_group_name": NET, "location": LOCATION,
-                       "address_space": v["space"], "dns_servers": v["dns"], "subnet": subnets,
-                       "tags": {"owner": "platform-team"}, "bgp_community": "", "edge_zone": "",
-                       "flow_timeout_in_minutes": 0, "guid": "5b7e9f3a-1c2d-4e5f-8a9b-0c1d2e3f4a5b", "encryption": [],
-                       "ddos_protection_plan": []}, index=name))
+        net.append(
+            tf(
+                f'module.network.azurerm_virtual_network.vnet["{name}"]',
+                "azurerm_virtual_network",
+                "vnet",
+                {
+                    "id": vid,
+                    "name": name,
+                    "resource_group_name": NET,
+                    "location": LOCATION,
+                    "address_space": v["space"],
+                    "dns_servers": v["dns"],
+                    "subnet": subnets,
+                    "tags": {"owner": "platform-team"},
+                    "bgp_community": "",
+                    "edge_zone": "",
+                    "flow_timeout_in_minutes": 0,
+                    "guid": "5b7e9f3a-1c2d-4e5f-8a9b-0c1d2e3f4a5b",
+                    "encryption": [],
+                    "ddos_protection_plan": [],
+                },
+                index=name,
+            )
+        )
         for p in v["peers"]:
-            net.append(tf(f"module.network.azurerm_virtual_network_peering.peer[\"{name}-to-{p}\"]",
-                          "azurerm_virtual_network_peering", "peer",
-                          {"id": f"{vid}/virtualNetworkPeerings/{name}-to-{p}", "name": f"{name}-to-{p}",
-                           "resource_group_name": NET, "virtual_network_name": name,
-                           "remote_virtual_network_id": net_id("virtualNetworks", p),
-                           "allow_virtual_network_access": True, "allow_forwarded_traffic": False,
-                           "allow_gateway_transit": name == "hub", "use_remote_gateways": name != "hub"},
-                          index=f"{name}-to-{p}"))
+            net.append(
+                tf(
+                    f'module.network.azurerm_virtual_network_peering.peer["{name}-to-{p}"]',
+                    "azurerm_virtual_network_peering",
+                    "peer",
+                    {
+                        "id": f"{vid}/virtualNetworkPeerings/{name}-to-{p}",
+                        "name": f"{name}-to-{p}",
+                        "resource_group_name": NET,
+                        "virtual_network_name": name,
+                        "remote_virtual_network_id": net_id("virtualNetworks", p),
+                        "allow_virtual_network_access": True,
+                        "allow_forwarded_traffic": False,
+                        "allow_gateway_transit": name == "hub",
+                        "use_remote_gateways": name != "hub",
+                    },
+                    index=f"{name}-to-{p}",
+                )
+            )
     root: list[dict] = []
     for name, (prefixes, gw) in LNGS.items():
-        root.append(tf(f"azurerm_local_network_gateway.{name}", "azurerm_local_network_gateway", name,
-                       {"id": net_id("localNetworkGateways", name), "name": name, "resource_group_name": NET,
-                        "location": LOCATION, "address_space": prefixes, "gateway_address": gw, "gateway_fqdn": "",
-                        "bgp_settings": [], "tags": {}}))
+        root.append(
+            tf(
+                f"azurerm_local_network_gateway.{name}",
+                "azurerm_local_network_gateway",
+                name,
+                {
+                    "id": net_id("localNetworkGateways", name),
+                    "name": name,
+                    "resource_group_name": NET,
+                    "location": LOCATION,
+                    "address_space": prefixes,
+                    "gateway_address": gw,
+                    "gateway_fqdn": "",
+                    "bgp_settings": [],
+                    "tags": {},
+                },
+            )
+        )
     for vm, (vnet, subnet, ip) in VMS.items():
         nid = net_id("networkInterfaces", f"{vm}-nic", rg=APPS)
-        root.append(tf(f"azurerm_network_interface.{key(vm)}", "azurerm_network_interface", key(vm),
-                       {"id": nid, "name": f"{vm}-nic", "resource_group_name": APPS, "location": LOCATION,
-                        "ip_configuration": [{"name": "ipconfig1", "primary": True, "private_ip_address": ip,
-                                              "private_ip_address_allocation": "Dynamic",
-                                              "private_ip_address_version": "IPv4",
-                                              "subnet_id": net_id("virtualNetworks", vnet, "subnets", subnet),
-                                              "public_ip_address_id": ""}],
-                        "dns_servers": [], "internal_domain_name_suffix": "",
-                        "mac_address": "00-0D-3A-12-34-56", "private_ip_address": ip, "private_ip_addresses": [ip]}))
-        root.append(tf(f"azurerm_linux_virtual_machine.{key(vm)}", "azurerm_linux_virtual_machine", key(vm),
-                       {"id": rid(APPS, "Microsoft.Compute", "virtualMachines", vm), "name": vm,
-                        "resource_group_name": APPS, "location": LOCATION, "size": "Standard_B2s",
-                        "network_interface_ids": [nid], "private_ip_address": ip, "admin_username": "azureuser"}))
+        root.append(
+            tf(
+                f"azurerm_network_interface.{key(vm)}",
+                "azurerm_network_interface",
+                key(vm),
+                {
+                    "id": nid,
+                    "name": f"{vm}-nic",
+                    "resource_group_name": APPS,
+                    "location": LOCATION,
+                    "ip_configuration": [
+                        {
+                            "name": "ipconfig1",
+                            "primary": True,
+                            "private_ip_address": ip,
+                            "private_ip_address_allocation": "Dynamic",
+                            "private_ip_address_version": "IPv4",
+                            "subnet_id": net_id("virtualNetworks", vnet, "subnets", subnet),
+                            "public_ip_address_id": "",
+                        }
+                    ],
+                    "dns_servers": [],
+                    "internal_domain_name_suffix": "",
+                    "mac_address": "00-0D-3A-12-34-56",
+                    "private_ip_address": ip,
+                    "private_ip_addresses": [ip],
+                },
+            )
+        )
+        root.append(
+            tf(
+                f"azurerm_linux_virtual_machine.{key(vm)}",
+                "azurerm_linux_virtual_machine",
+                key(vm),
+                {
+                    "id": rid(APPS, "Microsoft.Compute", "virtualMachines", vm),
+                    "name": vm,
+                    "resource_group_name": APPS,
+                    "location": LOCATION,
+                    "size": "Standard_B2s",
+                    "network_interface_ids": [nid],
+                    "private_ip_address": ip,
+                    "admin_username": "azureuser",
+                },
+            )
+        )
     return net, root
 
 
@@ -669,24 +1029,55 @@ def tf_dns(v5: bool) -> list[dict]:
     out: list[dict] = []
     for zone, links in ZONES.items():
         zid = net_id("privateDnsZones", zone, rg=DNS)
-        out.append(tf(f"azurerm_private_dns_zone.{key(zone)}", "azurerm_private_dns_zone", key(zone),
-                      {"id": zid, "name": zone, "resource_group_name": DNS, "number_of_record_sets": 2,
-                       "max_number_of_record_sets": 25000, "soa_record": [{"email": "azureprivatedns-host.microsoft.com",
-                                                                           "expire_time": 2419200, "minimum_ttl": 10,
-                                                                           "refresh_time": 3600, "retry_time": 300,
-                                                                           "ttl": 3600, "host_name": "azureprivatedns.net",
-                                                                           "serial_number": 1, "tags": {}}],
-                       "tags": {}}))
+        out.append(
+            tf(
+                f"azurerm_private_dns_zone.{key(zone)}",
+                "azurerm_private_dns_zone",
+                key(zone),
+                {
+                    "id": zid,
+                    "name": zone,
+                    "resource_group_name": DNS,
+                    "number_of_record_sets": 2,
+                    "max_number_of_record_sets": 25000,
+                    "soa_record": [
+                        {
+                            "email": "azureprivatedns-host.microsoft.com",
+                            "expire_time": 2419200,
+                            "minimum_ttl": 10,
+                            "refresh_time": 3600,
+                            "retry_time": 300,
+                            "ttl": 3600,
+                            "host_name": "azureprivatedns.net",
+                            "serial_number": 1,
+                            "tags": {},
+                        }
+                    ],
+                    "tags": {},
+                },
+            )
+        )
         for lname, vnet, reg, policy in links:
-            values: dict[str, Any] = {"id": f"{zid}/virtualNetworkLinks/{lname}", "name": lname,
-                                      "virtual_network_id": net_id("virtualNetworks", vnet),
-                                      "registration_enabled": reg, "resolution_policy": policy, "tags": {}}
+            values: dict[str, Any] = {
+                "id": f"{zid}/virtualNetworkLinks/{lname}",
+                "name": lname,
+                "virtual_network_id": net_id("virtualNetworks", vnet),
+                "registration_enabled": reg,
+                "resolution_policy": policy,
+                "tags": {},
+            }
             if v5:
                 values["private_dns_zone_id"] = zid
             else:
                 values.update({"private_dns_zone_name": zone, "resource_group_name": DNS})
-            out.append(tf(f"azurerm_private_dns_zone_virtual_network_link.{key(zone)}_{key(lname)}",
-                          "azurerm_private_dns_zone_virtual_network_link", f"{key(zone)}_{key(lname)}", values))
+            out.append(
+                tf(
+                    f"azurerm_private_dns_zone_virtual_network_link.{key(zone)}_{key(lname)}",
+                    "azurerm_private_dns_zone_virtual_network_link",
+                    f"{key(zone)}_{key(lname)}",
+                    values,
+                )
+            )
     for zone, items in RECORDS.items():
         zid = net_id("privateDnsZones", zone, rg=DNS)
         for name, rtype, ttl, values, auto in items:
@@ -695,14 +1086,32 @@ def tf_dns(v5: bool) -> list[dict]:
             if rtype == "TXT":
                 # azurerm writes one string per TXT record; a record of several strings takes azapi
                 body = {"properties": {"ttl": ttl, "txtRecords": [{"value": v} for v in values]}}
-                out.append(tf(f"azapi_resource.{key(zone)}_txt", "azapi_resource", f"{key(zone)}_txt",
-                              {"id": record_id(zone, rtype, name), "name": name, "parent_id": zid,
-                               "type": "Microsoft.Network/privateDnsZones/TXT@2024-06-01", "body": body,
-                               "output": {}, "locks": None, "ignore_missing_property": True}))
+                out.append(
+                    tf(
+                        f"azapi_resource.{key(zone)}_txt",
+                        "azapi_resource",
+                        f"{key(zone)}_txt",
+                        {
+                            "id": record_id(zone, rtype, name),
+                            "name": name,
+                            "parent_id": zid,
+                            "type": "Microsoft.Network/privateDnsZones/TXT@2024-06-01",
+                            "body": body,
+                            "output": {},
+                            "locks": None,
+                            "ignore_missing_property": True,
+                        },
+                    )
+                )
                 continue
             tftype = f"azurerm_private_dns_{rtype.lower()}_record"
-            v: dict[str, Any] = {"id": record_id(zone, rtype, name), "name": name, "ttl": ttl,
-                                 "fqdn": (zone if name == "@" else f"{name}.{zone}") + ".", "tags": {}}
+            v: dict[str, Any] = {
+                "id": record_id(zone, rtype, name),
+                "name": name,
+                "ttl": ttl,
+                "fqdn": (zone if name == "@" else f"{name}.{zone}") + ".",
+                "tags": {},
+            }
             if v5:
                 v["private_dns_zone_id"] = zid
             else:
@@ -722,36 +1131,56 @@ def tf_endpoints() -> list[dict]:
     snet = net_id("virtualNetworks", "hub", "subnets", "snet-private-endpoints")
     for pe, (ttype, tname, group, _state, manual, zone, members) in ENDPOINTS.items():
         pid = net_id("privateEndpoints", pe, rg=PE)
-        conn: dict[str, Any] = {"name": f"{pe}-connection", "is_manual_connection": manual,
-                                "private_connection_resource_id": "" if ttype is None else
-                                rid(DATA, ttype.split("/")[0], ttype.split("/")[1], tname),
-                                "private_connection_resource_alias": PARTNER_ALIAS if ttype is None else "",
-                                "subresource_names": [group] if group else [],
-                                "request_message": "Please approve" if manual else "",
-                                "private_ip_address": members[0][1]}
-        values: dict[str, Any] = {"id": pid, "name": pe, "resource_group_name": PE, "location": LOCATION,
-                                  "subnet_id": snet, "custom_network_interface_name": "",
-                                  "private_service_connection": [conn],
-                                  "network_interface": [{"id": net_id("networkInterfaces", f"{pe}.nic.4f1d", rg=PE),
-                                                         "name": f"{pe}.nic.4f1d"}],
-                                  "ip_configuration": [], "tags": {}}
+        conn: dict[str, Any] = {
+            "name": f"{pe}-connection",
+            "is_manual_connection": manual,
+            "private_connection_resource_id": ""
+            if ttype is None
+            else rid(DATA, ttype.split("/")[0], ttype.split("/")[1], tname),
+            "private_connection_resource_alias": PARTNER_ALIAS if ttype is None else "",
+            "subresource_names": [group] if group else [],
+            "request_message": "Please approve" if manual else "",
+            "private_ip_address": members[0][1],
+        }
+        values: dict[str, Any] = {
+            "id": pid,
+            "name": pe,
+            "resource_group_name": PE,
+            "location": LOCATION,
+            "subnet_id": snet,
+            "custom_network_interface_name": "",
+            "private_service_connection": [conn],
+            "network_interface": [
+                {"id": net_id("networkInterfaces", f"{pe}.nic.4f1d", rg=PE), "name": f"{pe}.nic.4f1d"}
+            ],
+            "ip_configuration": [],
+            "tags": {},
+        }
         if zone:
             zid = net_id("privateDnsZones", zone, rg=DNS)
-            values["private_dns_zone_group"] = [{"id": f"{pid}/privateDnsZoneGroups/default", "name": "default",
-                                                 "private_dns_zone_ids": [zid]}]
+            values["private_dns_zone_group"] = [
+                {"id": f"{pid}/privateDnsZoneGroups/default", "name": "default", "private_dns_zone_ids": [zid]}
+            ]
             sets = {}
             for fqdn, ip, _member in members:
                 pf = private_fqdn(fqdn, zone)
-                sets.setdefault(pf, {"name": record_name(fqdn, zone), "type": "A", "fqdn": pf, "ttl": 10,
-                                     "ip_addresses": [ip]})
-            values["private_dns_zone_configs"] = [{"name": zone.replace(".", "-"), "id": f"{pid}/privateDnsZoneGroups/default/privateDnsZoneConfigs/{zone.replace('.', '-')}",
-                                                   "private_dns_zone_id": zid, "record_sets": list(sets.values())}]
+                sets.setdefault(
+                    pf, {"name": record_name(fqdn, zone), "type": "A", "fqdn": pf, "ttl": 10, "ip_addresses": [ip]}
+                )
+            values["private_dns_zone_configs"] = [
+                {
+                    "name": zone.replace(".", "-"),
+                    "id": f"{pid}/privateDnsZoneGroups/default/privateDnsZoneConfigs/{zone.replace('.', '-')}",
+                    "private_dns_zone_id": zid,
+                    "record_sets": list(sets.values()),
+                }
+            ]
             values["custom_dns_configs"] = []
         else:
             values["private_dns_zone_group"] = []
             values["private_dns_zone_configs"] = []
             values["custom_dns_configs"] = [{"fqdn": f, "ip_addresses": [ip]} for f, ip, _m in members if f]
-        out.append(tf(f"azurerm_private_endpoint.pe[\"{pe}\"]", "azurerm_private_endpoint", "pe", values, index=pe))
+        out.append(tf(f'azurerm_private_endpoint.pe["{pe}"]', "azurerm_private_endpoint", "pe", values, index=pe))
     return out
 
 
@@ -759,17 +1188,51 @@ def tf_resolver(ids: bool = True) -> list[dict]:
     name, vnet, (iname, isub, iip), (oname, osub) = RESOLVER
     r_id = net_id("dnsResolvers", name)
     out = [
-        tf("azurerm_private_dns_resolver.hub", "azurerm_private_dns_resolver", "hub",
-           {"id": r_id, "name": name, "resource_group_name": NET, "location": LOCATION,
-            "virtual_network_id": net_id("virtualNetworks", vnet), "tags": {}}),
-        tf("azurerm_private_dns_resolver_inbound_endpoint.in1", "azurerm_private_dns_resolver_inbound_endpoint", "in1",
-           {"id": f"{r_id}/inboundEndpoints/{iname}", "name": iname, "private_dns_resolver_id": r_id,
-            "location": LOCATION, "ip_configurations": [{"subnet_id": net_id("virtualNetworks", vnet, "subnets", isub),
-                                                         "private_ip_address": iip,
-                                                         "private_ip_allocation_method": "Static"}], "tags": {}}),
-        tf("azurerm_private_dns_resolver_outbound_endpoint.out1", "azurerm_private_dns_resolver_outbound_endpoint",
-           "out1", {"id": f"{r_id}/outboundEndpoints/{oname}", "name": oname, "private_dns_resolver_id": r_id,
-                    "location": LOCATION, "subnet_id": net_id("virtualNetworks", vnet, "subnets", osub), "tags": {}}),
+        tf(
+            "azurerm_private_dns_resolver.hub",
+            "azurerm_private_dns_resolver",
+            "hub",
+            {
+                "id": r_id,
+                "name": name,
+                "resource_group_name": NET,
+                "location": LOCATION,
+                "virtual_network_id": net_id("virtualNetworks", vnet),
+                "tags": {},
+            },
+        ),
+        tf(
+            "azurerm_private_dns_resolver_inbound_endpoint.in1",
+            "azurerm_private_dns_resolver_inbound_endpoint",
+            "in1",
+            {
+                "id": f"{r_id}/inboundEndpoints/{iname}",
+                "name": iname,
+                "private_dns_resolver_id": r_id,
+                "location": LOCATION,
+                "ip_configurations": [
+                    {
+                        "subnet_id": net_id("virtualNetworks", vnet, "subnets", isub),
+                        "private_ip_address": iip,
+                        "private_ip_allocation_method": "Static",
+                    }
+                ],
+                "tags": {},
+            },
+        ),
+        tf(
+            "azurerm_private_dns_resolver_outbound_endpoint.out1",
+            "azurerm_private_dns_resolver_outbound_endpoint",
+            "out1",
+            {
+                "id": f"{r_id}/outboundEndpoints/{oname}",
+                "name": oname,
+                "private_dns_resolver_id": r_id,
+                "location": LOCATION,
+                "subnet_id": net_id("virtualNetworks", vnet, "subnets", osub),
+                "tags": {},
+            },
+        ),
     ]
     return out
 
@@ -778,31 +1241,79 @@ def tf_ruleset() -> list[dict]:
     rs_name, links = RULESET
     rs_id = net_id("dnsForwardingRulesets", rs_name)
     out_id = net_id("dnsResolvers", RESOLVER[0], "outboundEndpoints", RESOLVER[3][0])
-    out = [tf("azurerm_private_dns_resolver_dns_forwarding_ruleset.spoke", "azurerm_private_dns_resolver_dns_forwarding_ruleset",
-              "spoke", {"id": rs_id, "name": rs_name, "resource_group_name": NET, "location": LOCATION,
-                        "private_dns_resolver_outbound_endpoint_ids": [out_id], "tags": {}})]
+    out = [
+        tf(
+            "azurerm_private_dns_resolver_dns_forwarding_ruleset.spoke",
+            "azurerm_private_dns_resolver_dns_forwarding_ruleset",
+            "spoke",
+            {
+                "id": rs_id,
+                "name": rs_name,
+                "resource_group_name": NET,
+                "location": LOCATION,
+                "private_dns_resolver_outbound_endpoint_ids": [out_id],
+                "tags": {},
+            },
+        )
+    ]
     for rname, domain, targets, enabled in RULES:
-        out.append(tf(f"azurerm_private_dns_resolver_forwarding_rule.rule[\"{rname}\"]",
-                      "azurerm_private_dns_resolver_forwarding_rule", "rule",
-                      {"id": f"{rs_id}/forwardingRules/{rname}", "name": rname, "dns_forwarding_ruleset_id": rs_id,
-                       "domain_name": domain, "enabled": enabled, "metadata": {},
-                       "target_dns_servers": [{"ip_address": t, "port": 53} for t in targets]}, index=rname))
+        out.append(
+            tf(
+                f'azurerm_private_dns_resolver_forwarding_rule.rule["{rname}"]',
+                "azurerm_private_dns_resolver_forwarding_rule",
+                "rule",
+                {
+                    "id": f"{rs_id}/forwardingRules/{rname}",
+                    "name": rname,
+                    "dns_forwarding_ruleset_id": rs_id,
+                    "domain_name": domain,
+                    "enabled": enabled,
+                    "metadata": {},
+                    "target_dns_servers": [{"ip_address": t, "port": 53} for t in targets],
+                },
+                index=rname,
+            )
+        )
     for lname, vnet in links:
-        out.append(tf(f"azurerm_private_dns_resolver_virtual_network_link.{key(lname)}",
-                      "azurerm_private_dns_resolver_virtual_network_link", key(lname),
-                      {"id": f"{rs_id}/virtualNetworkLinks/{lname}", "name": lname, "dns_forwarding_ruleset_id": rs_id,
-                       "virtual_network_id": net_id("virtualNetworks", vnet), "metadata": {}}))
+        out.append(
+            tf(
+                f"azurerm_private_dns_resolver_virtual_network_link.{key(lname)}",
+                "azurerm_private_dns_resolver_virtual_network_link",
+                key(lname),
+                {
+                    "id": f"{rs_id}/virtualNetworkLinks/{lname}",
+                    "name": lname,
+                    "dns_forwarding_ruleset_id": rs_id,
+                    "virtual_network_id": net_id("virtualNetworks", vnet),
+                    "metadata": {},
+                },
+            )
+        )
     return out
 
 
 def make_terraform_state(path: Path) -> None:
     net, root = tf_network(v5=True)
-    resources = [*root, *tf_dns(v5=True), *tf_endpoints(), *tf_resolver(), *tf_ruleset(),
-                 tf("azurerm_resource_group.dns", "azurerm_resource_group", "dns",
-                    {"id": f"/subscriptions/{SUB}/resourceGroups/{DNS}", "name": DNS, "location": LOCATION, "tags": {}})]
-    doc = {"format_version": "1.0", "terraform_version": "1.9.8",
-           "values": {"root_module": {"resources": resources,
-                                      "child_modules": [{"address": "module.network", "resources": net}]}}}
+    resources = [
+        *root,
+        *tf_dns(v5=True),
+        *tf_endpoints(),
+        *tf_resolver(),
+        *tf_ruleset(),
+        tf(
+            "azurerm_resource_group.dns",
+            "azurerm_resource_group",
+            "dns",
+            {"id": f"/subscriptions/{SUB}/resourceGroups/{DNS}", "name": DNS, "location": LOCATION, "tags": {}},
+        ),
+    ]
+    doc = {
+        "format_version": "1.0",
+        "terraform_version": "1.9.8",
+        "values": {
+            "root_module": {"resources": resources, "child_modules": [{"address": "module.network", "resources": net}]}
+        },
+    }
     write_json(path, doc)
 
 
@@ -820,8 +1331,16 @@ def make_terraform_plan(path: Path) -> None:
     new_dns = [r for r in dns if _NEW_ZONE.replace(".", "_") in r["address"] or r["address"].endswith("_sandbox_link")]
     old_dns = [r for r in dns if r not in new_dns]
     for r in new_dns:
-        r["values"] = _unknown(r["values"], "id", "fqdn", "virtual_network_id", "number_of_record_sets",
-                               "max_number_of_record_sets", "soa_record", "parent_id")
+        r["values"] = _unknown(
+            r["values"],
+            "id",
+            "fqdn",
+            "virtual_network_id",
+            "number_of_record_sets",
+            "max_number_of_record_sets",
+            "soa_record",
+            "parent_id",
+        )
     ruleset = tf_ruleset()
     for r in ruleset:
         r["values"] = _unknown(r["values"], "id", "dns_forwarding_ruleset_id", "virtual_network_id")
@@ -835,7 +1354,9 @@ def make_terraform_plan(path: Path) -> None:
         t = r["type"]
         if t == "azurerm_private_dns_zone_virtual_network_link":
             vnet = "sandbox" if r["address"].endswith("_sandbox_link") else "hub"
-            expressions["virtual_network_id"] = {"references": [f"module.network.vnet_ids[\"{vnet}\"]", "module.network.vnet_ids"]}
+            expressions["virtual_network_id"] = {
+                "references": [f'module.network.vnet_ids["{vnet}"]', "module.network.vnet_ids"]
+            }
             if _NEW_ZONE.replace(".", "_") in r["address"]:
                 expressions["private_dns_zone_name"] = {"references": [f"{zone_key}.name", zone_key]}
         elif t.startswith("azurerm_private_dns_") and t.endswith("_record"):
@@ -844,47 +1365,93 @@ def make_terraform_plan(path: Path) -> None:
             expressions["parent_id"] = {"references": [f"{zone_key}.id", zone_key]}
         elif t == "azurerm_private_dns_resolver_dns_forwarding_ruleset":
             expressions["private_dns_resolver_outbound_endpoint_ids"] = {
-                "references": ["azurerm_private_dns_resolver_outbound_endpoint.out1.id",
-                               "azurerm_private_dns_resolver_outbound_endpoint.out1"]}
+                "references": [
+                    "azurerm_private_dns_resolver_outbound_endpoint.out1.id",
+                    "azurerm_private_dns_resolver_outbound_endpoint.out1",
+                ]
+            }
         elif t == "azurerm_private_dns_resolver_forwarding_rule":
             expressions["dns_forwarding_ruleset_id"] = {
-                "references": ["azurerm_private_dns_resolver_dns_forwarding_ruleset.spoke.id",
-                               "azurerm_private_dns_resolver_dns_forwarding_ruleset.spoke"]}
+                "references": [
+                    "azurerm_private_dns_resolver_dns_forwarding_ruleset.spoke.id",
+                    "azurerm_private_dns_resolver_dns_forwarding_ruleset.spoke",
+                ]
+            }
             expressions["name"] = {"references": ["each.key"]}
         elif t == "azurerm_private_dns_resolver_virtual_network_link":
             expressions["dns_forwarding_ruleset_id"] = {
-                "references": ["azurerm_private_dns_resolver_dns_forwarding_ruleset.spoke.id",
-                               "azurerm_private_dns_resolver_dns_forwarding_ruleset.spoke"]}
-            expressions["virtual_network_id"] = {"references": ["module.network.vnet_ids[\"spoke2\"]", "module.network.vnet_ids"]}
+                "references": [
+                    "azurerm_private_dns_resolver_dns_forwarding_ruleset.spoke.id",
+                    "azurerm_private_dns_resolver_dns_forwarding_ruleset.spoke",
+                ]
+            }
+            expressions["virtual_network_id"] = {
+                "references": ['module.network.vnet_ids["spoke2"]', "module.network.vnet_ids"]
+            }
         address = r["address"].split("[")[0]
-        entry = {"address": address, "mode": "managed", "type": t, "name": r["name"],
-                 "provider_config_key": "azurerm", "expressions": expressions, "schema_version": 0}
+        entry = {
+            "address": address,
+            "mode": "managed",
+            "type": t,
+            "name": r["name"],
+            "provider_config_key": "azurerm",
+            "expressions": expressions,
+            "schema_version": 0,
+        }
         if entry not in config_resources:
             config_resources.append(entry)
-    vnet_config = {"address": "azurerm_virtual_network.vnet", "mode": "managed", "type": "azurerm_virtual_network",
-                   "name": "vnet", "provider_config_key": "azurerm",
-                   "expressions": {"name": {"references": ["each.key"]}}, "for_each_expression": {"references": ["var.vnets"]}}
-    module_call = {"source": "./modules/network", "expressions": {"vnets": {"references": ["local.vnets"]}},
-                   "module": {"resources": [vnet_config],
-                              "outputs": {"vnet_ids": {"expression": {"references": ["azurerm_virtual_network.vnet"]}}},
-                              "variables": {"vnets": {}}}}
+    vnet_config = {
+        "address": "azurerm_virtual_network.vnet",
+        "mode": "managed",
+        "type": "azurerm_virtual_network",
+        "name": "vnet",
+        "provider_config_key": "azurerm",
+        "expressions": {"name": {"references": ["each.key"]}},
+        "for_each_expression": {"references": ["var.vnets"]},
+    }
+    module_call = {
+        "source": "./modules/network",
+        "expressions": {"vnets": {"references": ["local.vnets"]}},
+        "module": {
+            "resources": [vnet_config],
+            "outputs": {"vnet_ids": {"expression": {"references": ["azurerm_virtual_network.vnet"]}}},
+            "variables": {"vnets": {}},
+        },
+    }
     doc = {
         "format_version": "1.2",
         "terraform_version": "1.9.8",
-        "planned_values": {"root_module": {"resources": planned,
-                                           "child_modules": [{"address": "module.network", "resources": net}]}},
+        "planned_values": {
+            "root_module": {"resources": planned, "child_modules": [{"address": "module.network", "resources": net}]}
+        },
         "resource_changes": [
-            {"address": r["address"], "mode": "managed", "type": r["type"], "name": r["name"],
-             "provider_name": r["provider_name"], "change": {"actions": ["create"], "before": None,
-                                                             "after": r["values"], "after_unknown": {"id": True}}}
+            {
+                "address": r["address"],
+                "mode": "managed",
+                "type": r["type"],
+                "name": r["name"],
+                "provider_name": r["provider_name"],
+                "change": {"actions": ["create"], "before": None, "after": r["values"], "after_unknown": {"id": True}},
+            }
             for r in new_dns + ruleset
         ],
-        "prior_state": {"format_version": "1.0", "terraform_version": "1.9.8",
-                        "values": {"root_module": {"resources": prior,
-                                                   "child_modules": [{"address": "module.network", "resources": net}]}}},
-        "configuration": {"provider_config": {"azurerm": {"name": "azurerm", "full_name": "registry.terraform.io/hashicorp/azurerm",
-                                                          "version_constraint": "~> 4.8"}},
-                          "root_module": {"resources": config_resources, "module_calls": {"network": module_call}}},
+        "prior_state": {
+            "format_version": "1.0",
+            "terraform_version": "1.9.8",
+            "values": {
+                "root_module": {"resources": prior, "child_modules": [{"address": "module.network", "resources": net}]}
+            },
+        },
+        "configuration": {
+            "provider_config": {
+                "azurerm": {
+                    "name": "azurerm",
+                    "full_name": "registry.terraform.io/hashicorp/azurerm",
+                    "version_constraint": "~> 4.8",
+                }
+            },
+            "root_module": {"resources": config_resources, "module_calls": {"network": module_call}},
+        },
         "timestamp": "2026-09-01T10:00:00Z",
         "applyable": True,
         "complete": True,
