@@ -578,3 +578,21 @@ def test_api_without_writing(tmp_path: Path) -> None:
     write(result)
     loaded = load_topology(tmp_path / "t.yaml")
     assert load_topology_data(dict(loaded.data)).topology == loaded.topology
+
+
+def test_readme_walk_runs(tmp_path: Path, capsys, monkeypatch) -> None:
+    """README "Bring your own estate": the import, check and explain commands, on the Resource Graph dump."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Bring your own estate", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    commands = [line.split() for line in block.splitlines() if line.startswith("dnsemu ")]
+    assert [c[1] for c in commands] == ["import", "check", "explain"]
+    shutil.copytree(DATA / "resource-graph", tmp_path / "dump")
+    monkeypatch.chdir(tmp_path)
+    outputs = {}
+    for argv in commands:
+        code, out, err = run(capsys, *argv[1:])
+        assert code in ((0, 1) if argv[1] == "check" else (0,)), err
+        outputs[argv[1]] = out
+    assert "STUB" in (tmp_path / "estate" / "topology.yaml").read_text()
+    assert "private zone privatelink.blob.core.windows.net. answers A 10.0.1.4" in outputs["explain"]
