@@ -17,6 +17,8 @@ COMMANDS: dict[str, tuple[str, str | None]] = {
     "check": ("validate a topology and lint it for common Azure DNS mistakes",
               "Exit status: 0 clean, 1 findings, 2 invalid."),
     "explain": ("show how a name resolves from an address or network, step by step", None),
+    "import": ("make a topology from Azure exports (Resource Graph, ARM, az CLI, terraform show -json) or --azure",
+               "Exit status: 0 written, 1 written with findings under --strict, 2 unreadable input."),
 }
 #: subcommands that parse their own flags (a ``main(argv)``): name -> help
 OWN_PARSERS: dict[str, str] = {
@@ -35,6 +37,8 @@ def command(name: str) -> ModuleType:
         from dnsemu.cli import check as module
     elif name == "explain":
         from dnsemu.cli import explain as module
+    elif name == "import":
+        from dnsemu.cli import imports as module
     else:
         raise KeyError(name)
     return module

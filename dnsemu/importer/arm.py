@@ -1,0 +1,754 @@
+"""ARM-shaped resources → facts: ARM REST and ``az resource show`` JSON (nested ``properties``),
+Resource Graph ``resources`` rows (the same shape, lower-case type), and az CLI output
+(``properties`` flattened to the top level). Field paths per type: facts §15.4 and §15.5.
+
+One extractor per resource type reads the fields the emulator needs through
+:func:`~dnsemu.importer.common.get`, which accepts every one of those spellings. The
+data keys a type has and no extractor reads are collected (``unread``) for the summary,
+unless listed here as known to be irrelevant to DNS (provisioning state, GUIDs, …).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dnsemu.importer import facts as F
+from dnsemu.importer.common import (
+    ENVELOPE,
+    Finding,
+    Origin,
+    get,
+    get_bool,
+    get_list,
+    get_str,
+    id_key,
+    id_name,
+    id_parent,
+    id_type,
+    ip_text,
+    is_arm_id,
+    lower_keys,
+    network_text,
+)
+
+#: Every type's data keys that carry nothing for DNS (lower case), beside those the extractor reads.
+_COMMON_IGNORED = {"provisioningstate", "resourceguid", "etag", "name", "type", "id"}
+
+
+@dataclass
+class Context:
+    """Collects what extraction notices: findings, and the data keys nobody read (type → key → IDs)."""
+
+    findings: list[Finding] = field(default_factory=list)
+    unread: dict[str, dict[str, list[str]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
+    #: resource ID key → what stands for it when Azure has given it no ID yet (a Terraform plan's address)
+    planned: dict[str, str] = field(default_factory=dict)
+
+    def finding(self, code: str, subject: str, message: str) -> None:
+        self.findings.append(Finding(code, subject, message))
+
+    def bad(self, origin: Origin, rid: str, where: str, message: str) -> None:
+        self.findings.append(Finding("bad-value", rid, f"{origin.at(where)}: {message}"))
+
+
+def _ids(obj: Any, path: str) -> tuple[str, ...]:
+    out = []
+    for item in get_list(obj, path):
+        text = item if isinstance(item, str) else get_str(item, "id")
+        if text:
+            out.append(text)
+    return tuple(out)
+
+
+def _ips(ctx: Context, origin: Origin, rid: str, values: list[Any], where: str) -> tuple[str, ...]:
+    out = []
+    for i, value in enumerate(values):
+        ip = ip_text(value)
+        if ip is None:
+            ctx.bad(origin, rid, f"{where}[{i}]", f"{value!r} is not an IP address; left out")
+        else:
+            out.append(ip)
+    return tuple(out)
+
+
+def _prefixes(ctx: Context, origin: Origin, rid: str, values: list[Any], where: str) -> tuple[str, ...]:
+    out = []
+    for i, value in enumerate(values):
+        net = network_text(value)
+        if net is None:
+            ctx.bad(origin, rid, f"{where}[{i}]", f"{value!r} is not a CIDR prefix; left out")
+        else:
+            out.append(net)
+    return tuple(out)
+
+
+def _subnet_info(ctx: Context, origin: Origin, rid: str, obj: Any, where: str) -> F.SubnetInfo | None:
+    name = get_str(obj, "name") or (id_name(get_str(obj, "id") or "") or None)
+    if not name:
+        ctx.bad(origin, rid, where, "a subnet without a name; left out")
+        return None
+    raw = get_list(obj, "addressPrefixes") or get_list(obj, "addressPrefix")
+    prefixes = _prefixes(ctx, origin, rid, raw, f"{where}.addressPrefix(es)")
+    endpoints = []
+    for item in get_list(obj, "serviceEndpoints"):
+        service = item if isinstance(item, str) else get_str(item, "service")
+        if service:
+            endpoints.append(service)
+    return F.SubnetInfo(name, prefixes, tuple(endpoints))
+
+
+# -- extractors, one per type -----------------------------------------------------------------------
+
+
+def _vnet(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
+    subnets = []
+    for i, item in enumerate(get_list(obj, "subnets")):
+        info = _subnet_info(ctx, origin, rid, item, f"subnets[{i}]")
+        if info is not None:
+            subnets.append(info)
+    peerings = []
+    for i, item in enumerate(get_list(obj, "virtualNetworkPeerings")):
+        remote = get_str(item, "remoteVirtualNetwork.id")
+        if remote is None:
+            ctx.bad(origin, rid, f"virtualNetworkPeerings[{i}]", "a peering without remoteVirtualNetwork.id; left out")
+            continue
+        peerings.append((remote, get_str(item, "peeringState") or ""))
+    has_space = get(obj, "addressSpace") is not None
+    return F.VNet(
+        rid,
+        origin,
+        name=get_str(obj, "name") or id_name(rid),
+        location=get_str(obj, "location"),
+        address_space=_prefixes(ctx, origin, rid, get_list(obj, "addressSpace.addressPrefixes"), "addressSpace")
+        if has_space
+        else None,
+        subnets=tuple(subnets) if get(obj, "subnets") is not None else None,
+        dns_servers=_ips(ctx, origin, rid, get_list(obj, "dhcpOptions.dnsServers"), "dhcpOptions.dnsServers")
+        if get(obj, "dhcpOptions") is not None
+        else None,
+        peerings=tuple(peerings) if get(obj, "virtualNetworkPeerings") is not None else None,
+    )
+
+
+def _subnet(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
+    return F.Subnet(rid, origin, vnet_id=id_parent(rid), info=_subnet_info(ctx, origin, rid, obj, ""))
+
+
+def _peering(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
+    remote = get_str(obj, "remoteVirtualNetwork.id")
+    if remote is None:
+        ctx.bad(origin, rid, "remoteVirtualNetwork.id", "missing")
+    return F.Peering(rid, origin, vnet_id=id_parent(rid), remote_id=remote, state=get_str(obj, "peeringState"))
+
+
+def _ip_config(ctx: Context, origin: Origin, rid: str, obj: Any, where: str) -> F.IpConfig:
+    raw = get(obj, "privateIPAddress")
+    address = ip_text(raw) if raw is not None else None
+    if raw is not None and address is None:
+        ctx.bad(origin, rid, f"{where}.privateIPAddress", f"{raw!r} is not an IP address")
+    return F.IpConfig(
+        address,
+        subnet_id=get_str(obj, "subnet.id"),
+        allocation=get_str(obj, "privateIPAllocationMethod"),
+        primary=get_bool(obj, "primary"),
+        group_id=get_str(obj, "privateLinkConnectionProperties.groupId") or get_str(obj, "groupId"),
+        member=get_str(obj, "privateLinkConnectionProperties.requiredMemberName") or get_str(obj, "memberName"),
+        fqdns=tuple(str(f) for f in get_list(obj, "privateLinkConnectionProperties.fqdns") if isinstance(f, str)),
+    )
+
+
+def _nic(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
+    configs = tuple(
+        _ip_config(ctx, origin, rid, item, f"ipConfigurations[{i}]")
+        for i, item in enumerate(get_list(obj, "ipConfigurations"))
+    )
+    return F.Nic(
+        rid,
+        origin,
+        name=get_str(obj, "name") or id_name(rid),
+        vm_id=get_str(obj, "virtualMachine.id"),
+        pe_id=get_str(obj, "privateEndpoint.id"),
+        primary=get_bool(obj, "primary"),
+        ip_configs=configs if get(obj, "ipConfigurations") is not None else None,
+        dns_servers=_ips(ctx, origin, rid, get_list(obj, "dnsSettings.dnsServers"), "dnsSettings.dnsServers")
+        if get(obj, "dnsSettings") is not None
+        else None,
+        internal_suffix=get_str(obj, "dnsSettings.internalDomainNameSuffix"),
+    )
+
+
+def _vm(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
+    nics = []
+    for item in get_list(obj, "networkProfile.networkInterfaces"):
+        nid = get_str(item, "id")
+        if nid:
+            nics.append((nid, bool(get_bool(item, "primary"))))
+    return F.VirtualMachine(
+        rid,
+        origin,
+        name=get_str(obj, "name") or id_name(rid),
+        nics=tuple(nics) if get(obj, "networkProfile") is not None else None,
+    )
+
+
+def _zone(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
+    return F.Zone(rid, origin, name=(get_str(obj, "name") or id_name(rid)).lower().rstrip("."))
+
+
+def _zone_link(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
+    vnet = get_str(obj, "virtualNetwork.id")
+    if vnet is None:
+        ctx.bad(origin, rid, "virtualNetwork.id", "missing: the link names no virtual network")
+    return F.ZoneLink(
+        rid,
+        origin,
+        zone_id=id_parent(rid),
+        name=get_str(obj, "name") or id_name(rid),
+        vnet_id=vnet,
+        registration=get_bool(obj, "registrationEnabled"),
+        policy=get_str(obj, "resolutionPolicy"),
+    )
+
+
+def _absolute(name: str) -> str:
+    return name if name.endswith(".") else name + "."
+
+
+def _quote_txt(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def record_values(ctx: Context, obj: Any, origin: Origin, rid: str, rtype: str) -> tuple[str, ...]:
+    """Presentation-form values of a record set: ARM's per-type arrays, or Resource Graph's ``records[]``."""
+    generic = get_list(obj, "records")
+    arm_field = {
+        "A": "aRecords",
+        "AAAA": "aaaaRecords",
+        "MX": "mxRecords",
+        "PTR": "ptrRecords",
+        "SRV": "srvRecords",
+        "TXT": "txtRecords",
+    }.get(rtype)
+    items: list[Any] = get_list(obj, arm_field) if arm_field else []
+    if rtype == "CNAME":
+        cname = get(obj, "cnameRecord")
+        items = [cname] if cname is not None else []
+    if not items:
+        items = generic
+    out: list[str] = []
+    for i, item in enumerate(items):
+        where = f"{arm_field or 'records'}[{i}]" if items is not generic else f"records[{i}]"
+        value: str | None = None
+        if rtype == "A":
+            value = ip_text(get(item, "ipv4Address"))
+        elif rtype == "AAAA":
+            value = ip_text(get(item, "ipv6Address"))
+        elif rtype == "CNAME":
+            target = get_str(item, "cname")
+            value = _absolute(target) if target else None
+        elif rtype == "PTR":
+            target = get_str(item, "ptrdname")
+            value = _absolute(target) if target else None
+        elif rtype == "MX":
+            pref, exchange = get(item, "preference"), get_str(item, "exchange")
+            if isinstance(pref, int) and exchange:
+                value = f"{pref} {_absolute(exchange)}"
+        elif rtype == "SRV":
+            nums = [get(item, k) for k in ("priority", "weight", "port")]
+            target = get_str(item, "target")
+            if all(isinstance(n, int) for n in nums) and target:
+                value = f"{nums[0]} {nums[1]} {nums[2]} {_absolute(target)}"
+        elif rtype == "TXT":
+            strings = get_list(item, "value")
+            if strings and all(isinstance(s, str) for s in strings):
+                value = " ".join(_quote_txt(s) for s in strings)
+        elif rtype == "SOA":
+            return ()
+        if value is None:
+            ctx.bad(origin, rid, where, f"cannot read a {rtype} record from {item!r}; left out")
+        else:
+            out.append(value)
+    return tuple(out)
+
+
+def _record_set(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
+    rtype = (id_type(rid) or "").rsplit("/", 1)[-1].upper()
+    ttl = get(obj, "ttl")
+    if ttl is not None and (not isinstance(ttl, int) or isinstance(ttl, bool) or ttl < 0):
+        ctx.bad(origin, rid, "ttl", f"{ttl!r} is not a TTL; 3600 used")
+        ttl = None
+    auto = get_bool(obj, "isAutoRegistered")
+    if auto is None and get(obj, "virtualNetworkId") is not None:
+        auto = True  # Resource Graph marks autoregistered records with the VNet they came from (§15.2)
+    return F.RecordSet(
+        rid,
+        origin,
+        zone_id=id_parent(rid),
+        name=id_name(rid),
+        rtype=rtype,
+        ttl=ttl,
+        values=record_values(ctx, obj, origin, rid, rtype),
+        auto_registered=auto,
+    )
+
+
+def connection_of(obj: Any) -> F.Connection | None:
+    for path, manual in (("privateLinkServiceConnections", False), ("manualPrivateLinkServiceConnections", True)):
+        for item in get_list(obj, path):
+            return F.Connection(
+                target=get_str(item, "privateLinkServiceId"),
+                group_ids=tuple(str(g) for g in get_list(item, "groupIds") if isinstance(g, str)),
+                status=get_str(item, "privateLinkServiceConnectionState.status"),
+                manual=manual,
+            )
+    return None
+
+
+def _pe(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
+    custom = []
+    for i, item in enumerate(get_list(obj, "customDnsConfigs")):
+        fqdn = get_str(item, "fqdn")
+        if fqdn:
+            custom.append((fqdn, _ips(ctx, origin, rid, get_list(item, "ipAddresses"), f"customDnsConfigs[{i}]")))
+    configs = tuple(
+        _ip_config(ctx, origin, rid, item, f"ipConfigurations[{i}]")
+        for i, item in enumerate(get_list(obj, "ipConfigurations"))
+    )
+    has_connection = get(obj, "privateLinkServiceConnections") is not None or (
+        get(obj, "manualPrivateLinkServiceConnections") is not None
+    )
+    return F.PrivateEndpoint(
+        rid,
+        origin,
+        name=get_str(obj, "name") or id_name(rid),
+        location=get_str(obj, "location"),
+        subnet_id=get_str(obj, "subnet.id"),
+        nic_ids=_ids(obj, "networkInterfaces") if get(obj, "networkInterfaces") is not None else None,
+        connection=connection_of(obj) if has_connection else None,
+        custom_dns=tuple(custom) if get(obj, "customDnsConfigs") is not None else None,
+        ip_configs=configs if get(obj, "ipConfigurations") is not None else None,
+    )
+
+
+def zone_configs(ctx: Context, obj: Any, origin: Origin, rid: str) -> tuple[F.ZoneConfig, ...]:
+    out = []
+    for i, item in enumerate(get_list(obj, "privateDnsZoneConfigs")):
+        zone_id = get_str(item, "privateDnsZoneId")
+        if zone_id is None:
+            ctx.bad(
+                origin, rid, f"privateDnsZoneConfigs[{i}].privateDnsZoneId", "missing; this zone config is left out"
+            )
+            continue
+        sets = []
+        for j, rs in enumerate(get_list(item, "recordSets")):
+            fqdn = get_str(rs, "fqdn")
+            if fqdn:
+                where = f"privateDnsZoneConfigs[{i}].recordSets[{j}].ipAddresses"
+                sets.append((fqdn, _ips(ctx, origin, rid, get_list(rs, "ipAddresses"), where)))
+        out.append(F.ZoneConfig(zone_id, tuple(sets)))
+    return tuple(out)
+
+
+def _zone_group(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
+    return F.ZoneGroup(
+        rid,
+        origin,
+        pe_id=id_parent(rid),
+        name=get_str(obj, "name") or id_name(rid),
+        configs=zone_configs(ctx, obj, origin, rid),
+    )
+
+
+def _resolver(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
+    return F.Resolver(
+        rid,
+        origin,
+        name=get_str(obj, "name") or id_name(rid),
+        vnet_id=get_str(obj, "virtualNetwork.id"),
+        location=get_str(obj, "location"),
+    )
+
+
+def _inbound(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
+    configs = []
+    for i, item in enumerate(get_list(obj, "ipConfigurations")):
+        raw = get(item, "privateIpAddress")
+        ip = ip_text(raw)
+        if ip is None:
+            ctx.bad(origin, rid, f"ipConfigurations[{i}].privateIpAddress", f"{raw!r} is not an IP address")
+            continue
+        configs.append((ip, get_str(item, "subnet.id")))
+    return F.InboundEndpoint(
+        rid,
+        origin,
+        resolver_id=id_parent(rid),
+        name=get_str(obj, "name") or id_name(rid),
+        ip_configs=tuple(configs) if get(obj, "ipConfigurations") is not None else None,
+    )
+
+
+def _outbound(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
+    return F.OutboundEndpoint(
+        rid,
+        origin,
+        resolver_id=id_parent(rid),
+        name=get_str(obj, "name") or id_name(rid),
+        subnet_id=get_str(obj, "subnet.id"),
+    )
+
+
+def _ruleset(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
+    return F.Ruleset(
+        rid,
+        origin,
+        name=get_str(obj, "name") or id_name(rid),
+        outbound_ids=_ids(obj, "dnsResolverOutboundEndpoints") if get(obj, "dnsResolverOutboundEndpoints") else None,
+        location=get_str(obj, "location"),
+    )
+
+
+def _rule(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
+    targets = []
+    for i, item in enumerate(get_list(obj, "targetDnsServers")):
+        ip = ip_text(get(item, "ipAddress"))
+        port = get(item, "port")
+        port = 53 if port is None else port
+        if ip is None or not isinstance(port, int) or not 0 < port < 65536:
+            ctx.bad(origin, rid, f"targetDnsServers[{i}]", f"{item!r} is not an address and port; left out")
+            continue
+        targets.append((ip, port))
+    state = get_str(obj, "forwardingRuleState")
+    return F.Rule(
+        rid,
+        origin,
+        ruleset_id=id_parent(rid),
+        name=get_str(obj, "name") or id_name(rid),
+        domain=get_str(obj, "domainName"),
+        targets=tuple(targets) if get(obj, "targetDnsServers") is not None else None,
+        enabled=None if state is None else state.lower() == "enabled",
+    )
+
+
+def _ruleset_link(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
+    return F.RulesetLink(
+        rid,
+        origin,
+        ruleset_id=id_parent(rid),
+        name=get_str(obj, "name") or id_name(rid),
+        vnet_id=get_str(obj, "virtualNetwork.id"),
+    )
+
+
+def _lng(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
+    raw = get_list(obj, "localNetworkAddressSpace.addressPrefixes")
+    return F.LocalNetworkGateway(
+        rid,
+        origin,
+        name=get_str(obj, "name") or id_name(rid),
+        prefixes=_prefixes(ctx, origin, rid, raw, "localNetworkAddressSpace.addressPrefixes"),
+    )
+
+
+def _pls(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
+    return F.PrivateLinkService(rid, origin, name=get_str(obj, "name") or id_name(rid), alias=get_str(obj, "alias"))
+
+
+Extractor = Callable[[Context, Any, Origin, str], F.Fact]
+
+_RECORD_TYPES = ("a", "aaaa", "cname", "mx", "ptr", "srv", "txt", "soa")
+
+#: type → (extractor, data keys known to be irrelevant besides those it reads)
+EXTRACTORS: dict[str, tuple[Extractor, frozenset[str]]] = {
+    "microsoft.network/virtualnetworks": (
+        _vnet,
+        frozenset(
+            {
+                "addressspace",
+                "dhcpoptions",
+                "subnets",
+                "virtualnetworkpeerings",
+                "enableddosprotection",
+                "enablevmprotection",
+                "ddosprotectionplan",
+                "bgpcommunities",
+                "encryption",
+                "flowtimeoutinminutes",
+                "ipallocations",
+                "privateendpointvnetpolicies",
+                "flowlogs",
+                "defaultpublicnatgateway",
+            }
+        ),
+    ),
+    "microsoft.network/virtualnetworks/subnets": (
+        _subnet,
+        frozenset(
+            {
+                "addressprefix",
+                "addressprefixes",
+                "serviceendpoints",
+                "delegations",
+                "networksecuritygroup",
+                "routetable",
+                "natgateway",
+                "privateendpointnetworkpolicies",
+                "privatelinkservicenetworkpolicies",
+                "ipconfigurations",
+                "privateendpoints",
+                "serviceendpointpolicies",
+                "purpose",
+                "defaultoutboundaccess",
+                "sharingscope",
+                "resourcenavigationlinks",
+                "serviceassociationlinks",
+                "ipconfigurationprofiles",
+                "applicationgatewayipconfigurations",
+                "ipallocations",
+                "ipamPoolPrefixAllocations".lower(),
+            }
+        ),
+    ),
+    "microsoft.network/virtualnetworks/virtualnetworkpeerings": (
+        _peering,
+        frozenset(
+            {
+                "remotevirtualnetwork",
+                "peeringstate",
+                "peeringsyncLevel".lower(),
+                "allowvirtualnetworkaccess",
+                "allowforwardedtraffic",
+                "allowgatewaytransit",
+                "useremotegateways",
+                "remoteaddressspace",
+                "remotevirtualnetworkaddressspace",
+                "remotebgpcommunities",
+                "doNotVerifyRemoteGateways".lower(),
+                "peercompletevnets",
+                "localsubnetnames",
+                "remotesubnetnames",
+                "enableonlyipv6peering",
+                "localaddressspace",
+                "localvirtualnetworkaddressspace",
+                "remotevirtualnetworkencryption",
+            }
+        ),
+    ),
+    "microsoft.network/networkinterfaces": (
+        _nic,
+        frozenset(
+            {
+                "ipconfigurations",
+                "dnssettings",
+                "virtualmachine",
+                "privateendpoint",
+                "primary",
+                "macaddress",
+                "enableacceleratednetworking",
+                "enableipforwarding",
+                "networksecuritygroup",
+                "hostedworkloads",
+                "tapconfigurations",
+                "nicType".lower(),
+                "vnetencryptionsupported",
+                "disabletcpstatetracking",
+                "auxiliarymode",
+                "auxiliarysku",
+                "allowport25out",
+                "defaultoutboundconnectivityenabled",
+                "privatelinkservice",
+                "migrationphase",
+                "workloadtype",
+                "dscpconfiguration",
+            }
+        ),
+    ),
+    "microsoft.compute/virtualmachines": (
+        _vm,
+        frozenset(
+            {
+                "networkprofile",
+                "hardwareprofile",
+                "storageprofile",
+                "osprofile",
+                "diagnosticsprofile",
+                "vmid",
+                "timecreated",
+                "securityprofile",
+                "availabilityset",
+                "licensetype",
+                "extensionsTimeBudget".lower(),
+                "instanceview",
+                "priority",
+                "evictionpolicy",
+                "billingprofile",
+                "additionalcapabilities",
+                "proximityplacementgroup",
+                "virtualmachinescaleset",
+                "host",
+                "hostgroup",
+                "userdata",
+                "scheduledeventsprofile",
+                "capacityreservation",
+                "applicationprofile",
+                "platformfaultdomain",
+            }
+        ),
+    ),
+    "microsoft.network/privatednszones": (
+        _zone,
+        frozenset(
+            {
+                "maxnumberofrecordsets",
+                "maxnumberofvirtualnetworklinks",
+                "maxnumberofvirtualnetworklinkswithregistration",
+                "numberofrecordsets",
+                "numberofvirtualnetworklinks",
+                "numberofvirtualnetworklinkswithregistration",
+                "internalid",
+            }
+        ),
+    ),
+    "microsoft.network/privatednszones/virtualnetworklinks": (
+        _zone_link,
+        frozenset({"virtualnetwork", "registrationenabled", "resolutionpolicy", "virtualnetworklinkstate"}),
+    ),
+    **{
+        f"microsoft.network/privatednszones/{t}": (
+            _record_set,
+            frozenset(
+                {
+                    "ttl",
+                    "fqdn",
+                    "isautoregistered",
+                    "metadata",
+                    "records",
+                    "arecords",
+                    "aaaarecords",
+                    "cnamerecord",
+                    "mxrecords",
+                    "ptrrecords",
+                    "srvrecords",
+                    "txtrecords",
+                    "soarecord",
+                    "virtualnetworkid",
+                    "virtualnetworklinkname",
+                    "recordtype",
+                }
+            ),
+        )
+        for t in _RECORD_TYPES
+    },
+    "microsoft.network/privateendpoints": (
+        _pe,
+        frozenset(
+            {
+                "subnet",
+                "networkinterfaces",
+                "privatelinkserviceconnections",
+                "manualprivatelinkserviceconnections",
+                "customdnsconfigs",
+                "ipconfigurations",
+                "customnetworkinterfacename",
+                "applicationsecuritygroups",
+                "ipversiontype",
+            }
+        ),
+    ),
+    "microsoft.network/privateendpoints/privatednszonegroups": (_zone_group, frozenset({"privatednszoneconfigs"})),
+    "microsoft.network/dnsresolvers": (_resolver, frozenset({"virtualnetwork", "dnsresolverstate"})),
+    "microsoft.network/dnsresolvers/inboundendpoints": (_inbound, frozenset({"ipconfigurations"})),
+    "microsoft.network/dnsresolvers/outboundendpoints": (_outbound, frozenset({"subnet"})),
+    "microsoft.network/dnsforwardingrulesets": (_ruleset, frozenset({"dnsresolveroutboundendpoints"})),
+    "microsoft.network/dnsforwardingrulesets/forwardingrules": (
+        _rule,
+        frozenset({"domainname", "targetdnsservers", "forwardingrulestate", "metadata"}),
+    ),
+    "microsoft.network/dnsforwardingrulesets/virtualnetworklinks": (
+        _ruleset_link,
+        frozenset({"virtualnetwork", "metadata"}),
+    ),
+    "microsoft.network/localnetworkgateways": (
+        _lng,
+        frozenset({"localnetworkaddressspace", "gatewayipaddress", "bgpsettings", "fqdn"}),
+    ),
+    "microsoft.network/privatelinkservices": (
+        _pls,
+        frozenset(
+            {
+                "alias",
+                "ipconfigurations",
+                "loadbalancerfrontendipconfigurations",
+                "networkinterfaces",
+                "privateendpointconnections",
+                "visibility",
+                "autoapproval",
+                "fqdns",
+                "enableproxyprotocol",
+                "destinationipaddress",
+            }
+        ),
+    ),
+}
+
+#: Types read and deliberately not modelled, with the reason the summary gives.
+NOT_MODELLED = {
+    "microsoft.network/dnsresolverpolicies": "DNS security policy: dnsemu does not model it yet (facts §10)",
+    "microsoft.network/dnsresolverpolicies/dnssecurityrules": "DNS security rule: not modelled yet (facts §10)",
+    "microsoft.network/dnsresolverpolicies/virtualnetworklinks": "DNS security policy link: not modelled yet (§10)",
+    "microsoft.network/dnsresolverdomainlists": "DNS domain list: not modelled yet (facts §10)",
+    "microsoft.network/azurefirewalls": (
+        "Azure Firewall: its DNS proxy is not modelled; a VNet that uses it as DNS server gets a custom DNS server stub"
+    ),
+    "microsoft.network/firewallpolicies": "firewall policy: DNS proxy settings are not modelled",
+    "microsoft.network/virtualhubs": "Virtual WAN hub: not modelled (hubs have no private zone links, §12.4)",
+    "microsoft.network/virtualwans": "Virtual WAN: not modelled",
+    **{
+        f"microsoft.network/dnszones/{t}": "public DNS zone record: public zones are not imported"
+        for t in (*_RECORD_TYPES, "ns", "caa")
+    },
+    "microsoft.network/dnszones": "public DNS zone: public zones are not imported",
+}
+
+
+def resource_type(obj: Mapping[str, Any], rid: str) -> str:
+    text = obj.get("type")
+    if isinstance(text, str) and "/" in text:
+        return text.lower()
+    return id_type(rid) or ""
+
+
+def extract(ctx: Context, obj: Any, origin: Origin, *, lowered: bool = False) -> F.Fact | None:
+    """The fact one ARM-shaped object states, or None (with a finding) when it is not a resource.
+
+    ``lowered``: the object's keys are lower case already (files are parsed so).
+    """
+    if not isinstance(obj, Mapping):
+        ctx.finding("not-a-resource", origin.file, f"{origin}: expected an object, found {type(obj).__name__}")
+        return None
+    if not lowered:
+        obj = lower_keys(obj)
+    rid = get_str(obj, "id")
+    if rid is None or not is_arm_id(rid):
+        shown = f"id {rid!r}" if rid else "no id"
+        ctx.finding("not-a-resource", origin.file, f"{origin}: {shown}: not an Azure resource; left out")
+        return None
+    rtype = resource_type(obj, rid)
+    entry = EXTRACTORS.get(rtype)
+    if entry is None:
+        reason = NOT_MODELLED.get(rtype, "type not recognised by dnsemu import")
+        return F.NotModelled(rid, origin, rtype=rtype, reason=reason)
+    extractor, ignored = entry
+    fact = extractor(ctx, obj, origin, rid)
+    props = obj.get("properties")
+    unread = (props.keys() if isinstance(props, dict) else set()) - ignored - _COMMON_IGNORED
+    if "properties" not in obj:  # the az CLI's flattened shape: data keys sit beside the envelope
+        unread = obj.keys() - ignored - _COMMON_IGNORED - ENVELOPE
+    for key in unread:
+        ctx.unread[rtype][key].append(rid)
+    return fact
+
+
+__all__ = ["EXTRACTORS", "NOT_MODELLED", "Context", "extract", "id_key", "record_values"]

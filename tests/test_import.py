@@ -1,0 +1,597 @@
+"""`dnsemu import`: every export format of the bundled estate imports to a topology that
+answers as the bundled estate does; bad inputs get a message naming the file and JSON path;
+inconsistencies are findings with the resource ID; nothing is dropped silently (facts §15)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from dnsemu.analysis.explain import source_address
+from dnsemu.cli import main
+from dnsemu.core.compile import compile_topology
+from dnsemu.core.resolver import resolve
+from dnsemu.dns.records import Question, RRType
+from dnsemu.importer.pipeline import import_files, write
+from dnsemu.topology.load import load_topology, load_topology_data
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data" / "import"
+BUNDLED = ROOT / "zones" / "topology.yaml"
+OVERLAY = DATA / "onprem-overlay.yaml"
+FORMATS = ["resource-graph", "arm", "azcli", "terraform-state.json", "terraform-plan.json"]
+SUB = "6f1c2b7e-3d4a-4e5f-9a8b-1c2d3e4f5a6b"
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def deep_merge(into: dict, other: dict) -> dict:
+    for key, value in other.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            deep_merge(into[key], value)
+        else:
+            into[key] = copy.deepcopy(value)
+    return into
+
+
+def with_overlay(path: Path) -> Path:
+    """The imported topology with the stubs filled in from the overlay, beside it."""
+    data = yaml.safe_load(path.read_text())
+    deep_merge(data, yaml.safe_load(OVERLAY.read_text()))
+    filled = path.with_name("filled.yaml")
+    filled.write_text(yaml.safe_dump(data, sort_keys=False))
+    return filled
+
+
+# -- what the estate knows, and how it answers -----------------------------------------------------
+
+
+def known_names(index) -> set[str]:
+    """Every owner name of every zone the estate compiles to (private, public, Azure-provided), the
+    forwarding rules' domains, and a name missing from each zone."""
+    out: set[str] = set()
+    zones = list(index.private_zones.values()) + list(index.public.zones.values())
+    for view in index.views.values():
+        zones.extend(link.zone for link in view.links.values())
+    for zone in zones:
+        if zone.kind == "local":
+            continue
+        out.add(zone.name)
+        out.add("no-such-name." + zone.name)
+        for record in zone.records():
+            out.add(record.name)
+    for hop in index.azure_dns.values():
+        for domain in hop.rules:
+            if domain != ".":
+                out.update({domain, "host." + domain})
+    return out
+
+
+TYPES = [RRType.A, RRType.AAAA, RRType.CNAME, RRType.TXT, RRType.SRV, RRType.PTR, RRType.SOA]
+
+
+def answers(loaded, sources: dict[str, Any], names_: set[str]) -> dict[tuple[str, str, int], tuple]:
+    index = compile_topology(loaded)
+    out = {}
+    for source, address in sources.items():
+        for name in names_:
+            for qtype in TYPES:
+                r = resolve(index, Question(name, qtype), address)
+                forward = (r.forward.name, r.forward.qtype, str(r.forward.via)) if r.forward else None
+                out[(source, name, qtype)] = (
+                    r.outcome.value,
+                    r.rcode.name,
+                    tuple(x.text() for x in r.answer),
+                    tuple(x.text() for x in r.authority),
+                    r.source.value,
+                    forward,
+                )
+    return out
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    loaded = load_topology(BUNDLED)
+    index = compile_topology(loaded)
+    t = loaded.topology
+    sources = {n: source_address(t, index, n) for n in [*t.virtual_networks, *t.on_premises, "internet"]}
+    sources.update({vm: v.private_ip_address for vm, v in t.virtual_machines.items()})
+    return loaded, sources, known_names(index)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_each_format_answers_as_the_bundled_estate(fmt: str, tmp_path: Path, bundled, capsys) -> None:
+    """§15: Resource Graph (+ the CLI calls for what it lacks), ARM, az CLI, terraform state (azurerm v5)
+    and plan (azurerm v4, new resources without IDs): every (network, name, type) answers alike."""
+    out = tmp_path / "estate.yaml"
+    code, stdout, err = run(capsys, "import", str(DATA / fmt), "-o", str(out))
+    assert code == 0, err
+    assert "on_premises.onprem" in stdout and "to fill in" in stdout
+    filled = with_overlay(out)
+    loaded_bundled, sources, names_ = bundled
+    imported = load_topology(filled)
+    names_ |= known_names(compile_topology(imported))
+    expected = answers(loaded_bundled, sources, names_)
+    got = answers(imported, sources, names_)
+    differences = [(k, expected[k], got[k]) for k in expected if expected[k] != got[k]]
+    assert not differences, differences[:5]
+    assert len(expected) > 5000  # the comparison covers the estate, not a handful of names
+    # and the filled-in estate is clean under its own accept list, as the bundled one is
+    code, stdout, _ = run(capsys, "check", str(filled))
+    assert code == 0, stdout
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_import_is_deterministic_and_checks(fmt: str, tmp_path: Path, capsys) -> None:
+    first, second = tmp_path / "a" / "estate.yaml", tmp_path / "b" / "estate.yaml"
+    for out in (first, second):
+        code, _, err = run(capsys, "import", str(DATA / fmt), "-o", str(out))
+        assert code == 0, err
+    assert first.read_bytes() == second.read_bytes()
+    text = first.read_text()
+    # every entry names its Azure resource
+    assert (
+        f"# /subscriptions/{SUB}/resourceGroups/rg-endpoints/providers/Microsoft.Network/privateEndpoints/pe-acr"
+        in text
+    )
+    assert "# STUB:" in text
+    # without the on-premises part, check finds only what a stub site without forwarders explains
+    code, stdout, _ = run(capsys, "check", str(first))
+    assert code in (0, 1)
+    codes = {line.split(" ")[1] for line in stdout.splitlines() if line.startswith("- ")}
+    assert codes <= {"endpoint-resolves-public", "connection-not-approved"}, stdout
+
+
+def test_plan_resolves_references_of_resources_to_be_created(tmp_path: Path, capsys) -> None:
+    """A plan's new resources have no ID and refer to each other through configuration references
+    (through a module output indexed by for_each key): the import spells their IDs and follows them."""
+    out = tmp_path / "plan.yaml"
+    code, _, err = run(capsys, "import", str(DATA / "terraform-plan.json"), "-o", str(out))
+    assert code == 0, err
+    text = out.read_text()
+    assert "(terraform: azurerm_private_dns_resolver_dns_forwarding_ruleset.spoke (to be created: no ID yet))" in text
+    t = load_topology(out).topology
+    assert t.dns_forwarding_rulesets["spoke-rules"].virtual_network_links == ["spoke2"]
+    links = t.private_dns_zones["privatelink.blob.core.windows.net"].virtual_network_links
+    assert [(link.virtual_network, link.resolution_policy) for link in links] == [
+        ("hub", "Default"),
+        ("sandbox", "NxDomainRedirect"),
+    ]
+
+
+def test_large_zones_go_to_zone_files_inside_the_topology_folder(tmp_path: Path, capsys, bundled) -> None:
+    out = tmp_path / "estate" / "topology.yaml"
+    code, stdout, err = run(
+        capsys, "import", str(DATA / "arm"), "-o", str(out), "--zone-dir", "zones", "--inline-records", "2"
+    )
+    assert code == 0, err
+    zone_file = tmp_path / "estate" / "zones" / "svc.contoso.internal.zone"
+    assert zone_file.is_file()
+    assert "zone_file: zones/svc.contoso.internal.zone" in out.read_text()
+    assert "_https._tcp\t300\tIN\tSRV\t0 10 443 api.svc.contoso.internal." in zone_file.read_text()
+    assert "1 zone file(s)" in stdout
+    loaded = load_topology(with_overlay(out))
+    _, sources, names_ = bundled
+    assert answers(loaded, sources, names_) == answers(load_topology(BUNDLED), sources, names_)
+
+
+@pytest.mark.parametrize("zone_dir", ["/tmp/zones", "../zones", "a/../../zones"])
+def test_zone_dir_must_stay_inside_the_topology_folder(zone_dir: str, tmp_path: Path, capsys) -> None:
+    code, _, err = run(
+        capsys,
+        "import",
+        str(DATA / "arm"),
+        "-o",
+        str(tmp_path / "t.yaml"),
+        "--zone-dir",
+        zone_dir,
+        "--inline-records",
+        "0",
+    )
+    assert code == 2
+    assert ("--zone-dir" in err and "inside" in err) or "relative" in err
+    assert not (tmp_path / "t.yaml").exists()
+
+
+def test_zone_dir_symlink_out_of_the_folder_is_refused(tmp_path: Path, capsys) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "out" / "zones").symlink_to(tmp_path / "elsewhere")
+    code, _, err = run(
+        capsys,
+        "import",
+        str(DATA / "arm"),
+        "-o",
+        str(tmp_path / "out" / "t.yaml"),
+        "--zone-dir",
+        "zones",
+        "--inline-records",
+        "0",
+    )
+    assert code == 2
+    assert "symbolic link" in err
+    assert not list((tmp_path / "elsewhere").iterdir())
+
+
+# -- bad inputs: a message with the file and the JSON path, exit 2, nothing written ------------------
+
+
+def bad(capsys, tmp_path: Path, name: str, content: str | bytes) -> str:
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    out = tmp_path / "t.yaml"
+    code, _, err = run(capsys, "import", str(path), "-o", str(out))
+    assert code == 2, err
+    assert not out.exists()
+    assert "Traceback" not in err
+    assert str(path) in err
+    return err
+
+
+def test_truncated_json_names_the_file_and_the_json_path(tmp_path: Path, capsys) -> None:
+    text = (DATA / "arm" / "privateEndpoints.json").read_text()
+    cut = text[: text.index('"privateLinkServiceConnections"', text.index("pe-keyvault")) + 40]
+    err = bad(capsys, tmp_path, "pe.json", cut)
+    assert "looks truncated" in err
+    assert ": value[2].properties.privateLinkServiceConnections[0]" in err
+
+
+def test_invalid_json_says_where(tmp_path: Path, capsys) -> None:
+    err = bad(capsys, tmp_path, "x.json", '{"value": [{"id": "a", "name": oops}]}')
+    assert "not valid JSON" in err and "value[0].name" in err and "line 1" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ('{"apiVersion": "v1", "kind": "List", "items": []}', "Kubernetes output?"),
+        ('{"id": "0a1b2c3d", "tenantId": "t", "user": {"name": "me"}, "isDefault": true}', "az account output"),
+        ('[{"SubscriptionId": "x", "Name": "y"}]', "no item has an Azure resource ID"),
+        ('"just a string"', "found a JSON str"),
+        ('{"Reservations": []}', "AWS CLI output?"),
+    ],
+)
+def test_wrong_tools_output_is_named(content: str, words: str, tmp_path: Path, capsys) -> None:
+    err = bad(capsys, tmp_path, "other.json", content)
+    assert "not an export dnsemu reads" in err and words in err
+
+
+def test_a_50_mb_export_is_refused_before_it_is_read(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "huge.json"
+    with path.open("wb") as fh:
+        fh.truncate(50 * 1000 * 1000)  # sparse: nothing is written, and nothing may be read
+    code, _, err = run(capsys, "import", str(path), "-o", str(tmp_path / "t.yaml"))
+    assert code == 2
+    assert f"{path}: 50,000,000 bytes is over the 33,554,432-byte bound" in err
+    assert "--max-file-size" in err
+
+
+def test_max_file_size_can_be_lowered(tmp_path: Path, capsys) -> None:
+    code, _, err = run(capsys, "import", str(DATA / "arm"), "-o", str(tmp_path / "t.yaml"), "--max-file-size", "0.01")
+    assert code == 2 and "networkInterfaces.json" in err and "bound" in err
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_only_regular_files_are_read(tmp_path: Path, capsys) -> None:
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    code, _, err = run(capsys, "import", str(fifo), "-o", str(tmp_path / "t.yaml"))
+    assert code == 2 and f"{fifo}: not a regular file" in err
+    code, _, err = run(capsys, "import", "/dev/zero", "-o", str(tmp_path / "t.yaml"))
+    assert code == 2 and "/dev/zero: not a regular file" in err
+
+
+def test_encodings_and_empty_files(tmp_path: Path, capsys) -> None:
+    assert "not UTF-8" in bad(capsys, tmp_path, "latin.json", b'{"value": ["caf\xe9"]}')
+    assert "empty file" in bad(capsys, tmp_path, "empty.json", b"  \n")
+    # PowerShell's `>` writes UTF-16 with a BOM: that is read
+    text = (DATA / "arm" / "virtualNetworks.json").read_text()
+    utf16 = tmp_path / "ps" / "vnets.json"
+    utf16.parent.mkdir()
+    utf16.write_bytes(text.encode("utf-16"))
+    code, out, err = run(capsys, "import", str(utf16.parent), "-o", str(tmp_path / "t.yaml"))
+    assert code == 0, err and "4 virtual networks" in out
+
+
+def test_deep_nesting_is_an_error_not_a_crash(tmp_path: Path, capsys) -> None:
+    assert "nested too deeply" in bad(capsys, tmp_path, "deep.json", "[" * 100000 + "]" * 100000)
+
+
+def test_missing_source(tmp_path: Path, capsys) -> None:
+    code, _, err = run(capsys, "import", str(tmp_path / "nope.json"), "-o", str(tmp_path / "t.yaml"))
+    assert code == 2 and "nope.json: cannot read" in err
+
+
+def test_folders_skip_what_is_not_json_and_do_not_follow_links(tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "dump"
+    shutil.copytree(DATA / "arm", folder)
+    (folder / "README.md").write_text("notes")
+    (folder / "link.json").symlink_to("/etc/passwd")
+    code, out, err = run(capsys, "import", str(folder), "-o", str(tmp_path / "t.yaml"))
+    assert code == 0, err
+    assert "1 file(s) not ending in .json skipped" in out
+    assert "link.json: a symbolic link inside a folder, not followed" in out
+
+
+# -- inconsistencies are findings with the resource ID ---------------------------------------------
+
+
+def arm_items(name: str) -> list[dict]:
+    return json.loads((DATA / "arm" / name).read_text())["value"]
+
+
+def import_docs(tmp_path: Path, docs: dict[str, Any], capsys, *extra: str) -> tuple[int, str, str, Path]:
+    folder = tmp_path / "in"
+    folder.mkdir(exist_ok=True)
+    for name, doc in docs.items():
+        (folder / name).write_text(json.dumps(doc))
+    out = tmp_path / "t.yaml"
+    code, stdout, err = run(capsys, "import", str(folder), "-o", str(out), *extra)
+    return code, stdout, err, out
+
+
+def test_link_to_a_vnet_not_in_the_input(tmp_path: Path, capsys) -> None:
+    vnets = [v for v in arm_items("virtualNetworks.json") if v["name"] != "sandbox"]
+    code, out, err, path = import_docs(
+        tmp_path,
+        {
+            "vnets.json": {"value": vnets},
+            "zones.json": {"value": arm_items("privateDnsZones.json")},
+            "links.json": {"value": arm_items("virtualNetworkLinks.json")},
+        },
+        capsys,
+    )
+    assert code == 0, err
+    sandbox_link = next(x["id"] for x in arm_items("virtualNetworkLinks.json") if x["name"] == "sandbox-link")
+    sandbox = next(x["id"] for x in arm_items("virtualNetworks.json") if x["name"] == "sandbox")
+    assert (
+        f"- missing-reference [{sandbox_link}]: zone link refers to virtual network {sandbox}, "
+        "which is not in the input; left out" in out
+    )
+    load_topology(path)
+
+
+def test_zone_group_naming_a_missing_zone(tmp_path: Path, capsys) -> None:
+    zones = [z for z in arm_items("privateDnsZones.json") if z["name"] != "privatelink.azurecr.io"]
+    docs = {
+        name: {"value": arm_items(name)}
+        for name in (
+            "virtualNetworks.json",
+            "privateEndpoints.json",
+            "networkInterfaces.json",
+            "privateDnsZoneGroups.json",
+        )
+    }
+    docs["zones.json"] = {"value": zones}
+    code, out, err, path = import_docs(tmp_path, docs, capsys)
+    assert code == 0, err
+    group = next(g["id"] for g in arm_items("privateDnsZoneGroups.json") if "/pe-acr/" in g["id"])
+    assert f"- zone-group-missing-zone [{group}]: names private zone " in out
+    assert "privatelink.azurecr.io, which is not in the input: that zone is left out of the group" in out
+    assert "private_dns_zone_group" not in load_topology(path).data["private_endpoints"]["pe-acr"]
+
+
+def test_duplicate_ids_in_one_file(tmp_path: Path, capsys) -> None:
+    vnets = arm_items("virtualNetworks.json")
+    code, out, err, _ = import_docs(tmp_path, {"vnets.json": {"value": [*vnets, vnets[0]]}}, capsys)
+    assert code == 0, err
+    assert f"- duplicate-id [{vnets[0]['id']}]: " in out and "the same resource ID at value[0] and value[4]" in out
+
+
+def test_ids_merge_case_insensitively_and_conflicts_are_named(tmp_path: Path, capsys) -> None:
+    vnets = arm_items("virtualNetworks.json")
+    shouting = copy.deepcopy(vnets[0])
+    shouting["id"] = shouting["id"].upper()
+    shouting["properties"]["dhcpOptions"]["dnsServers"] = ["10.0.0.4"]
+    code, out, err, path = import_docs(tmp_path, {"a.json": {"value": vnets}, "b.json": [shouting]}, capsys)
+    assert code == 0, err
+    assert out.count("[/subscriptions/") == 1  # one conflict, no duplicate: the IDs are the same resource
+    assert f"- conflict [{vnets[0]['id']}]: dns_servers differs: () in " in out and "('10.0.0.4',) in " in out
+    assert len(load_topology(path).topology.virtual_networks) == 4
+
+
+def test_unrecognised_types_and_fields_are_listed(tmp_path: Path, capsys) -> None:
+    vnet = copy.deepcopy(arm_items("virtualNetworks.json")[0])
+    vnet["properties"]["someNewSetting"] = {"x": 1}
+    other = {
+        "id": f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct",
+        "type": "Microsoft.Storage/storageAccounts",
+        "name": "acct",
+        "properties": {},
+    }
+    policy = {
+        "id": f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/dnsResolverPolicies/p",
+        "type": "Microsoft.Network/dnsResolverPolicies",
+        "name": "p",
+        "properties": {},
+    }
+    code, out, err, _ = import_docs(tmp_path, {"x.json": [vnet, other, policy]}, capsys)
+    assert code == 0, err
+    assert "not modelled (2 resource(s)):" in out
+    assert f"- microsoft.storage/storageaccounts: type not recognised by dnsemu import: {other['id']}" in out
+    assert "- microsoft.network/dnsresolverpolicies: DNS security policy: dnsemu does not model it yet" in out
+    assert "- microsoft.network/virtualnetworks: somenewsetting (1)" in out
+
+
+def test_rows_without_ids_and_bad_values_are_findings(tmp_path: Path, capsys) -> None:
+    vnet = copy.deepcopy(arm_items("virtualNetworks.json")[0])
+    vnet["properties"]["dhcpOptions"]["dnsServers"] = ["not-an-ip"]
+    code, out, err, _ = import_docs(tmp_path, {"x.json": {"value": [vnet, {"name": "orphan"}]}}, capsys)
+    assert code == 0, err
+    assert (
+        f"- bad-value [{vnet['id']}]: " in out
+        and "value[0].dhcpOptions.dnsServers[0]: 'not-an-ip' is not an IP address" in out
+    )
+    assert "value[1]: no id: not an Azure resource; left out" in out
+
+
+def test_strict_makes_findings_fail(tmp_path: Path, capsys) -> None:
+    vnets = arm_items("virtualNetworks.json")
+    code, _, _, _ = import_docs(tmp_path, {"x.json": {"value": [*vnets, vnets[0]]}}, capsys, "--strict")
+    assert code == 1
+
+
+# -- stubs for what Azure cannot tell ---------------------------------------------------------------
+
+
+def test_dns_servers_known_only_by_address_become_stubs(tmp_path: Path, capsys) -> None:
+    vnets = arm_items("virtualNetworks.json")
+    for v in vnets:
+        if v["name"] == "spoke1":
+            v["properties"]["dhcpOptions"]["dnsServers"] = ["10.0.3.10"]  # a DNS VM in the hub
+        if v["name"] == "spoke2":
+            v["properties"]["dhcpOptions"]["dnsServers"] = ["10.50.0.53"]  # somewhere on-premises
+        if v["name"] == "sandbox":
+            v["properties"]["dhcpOptions"]["dnsServers"] = ["8.8.8.8"]  # the internet
+    code, out, err, path = import_docs(tmp_path, {"v.json": {"value": vnets}}, capsys)
+    assert code == 0, err
+    assert "- custom_dns_servers.dns-10-0-3-10: what the DNS server at 10.0.3.10 in 'hub' forwards where" in out
+    assert "- on_premises.onprem-10-50-0-53: the on-premises site of DNS server 10.50.0.53" in out
+    assert "- external_dns_servers.external-8-8-8-8: whether 8.8.8.8 is the DNS server you expect" in out
+    assert "(used by virtual_networks.sandbox.dns_servers)" in out
+    t = load_topology(path).topology
+    assert t.custom_dns_servers["dns-10-0-3-10"].virtual_network == "hub"
+    assert [str(n) for n in t.on_premises["onprem-10-50-0-53"].address_space] == ["10.50.0.53/32"]
+    assert t.external_dns_servers["external-8-8-8-8"].address == "8.8.8.8"
+    text = path.read_text()
+    assert text.count("# STUB:") == 3
+
+
+# -- shapes ---------------------------------------------------------------------------------------------
+
+
+def test_terraform_v3_inline_subnets_and_azapi(tmp_path: Path, capsys) -> None:
+    vid = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v3net"
+    doc = {
+        "format_version": "1.0",
+        "values": {
+            "root_module": {
+                "resources": [
+                    {
+                        "address": "azurerm_virtual_network.v",
+                        "mode": "managed",
+                        "type": "azurerm_virtual_network",
+                        "name": "v",
+                        "values": {
+                            "id": vid,
+                            "name": "v3net",
+                            "resource_group_name": "rg",
+                            "location": "westeurope",
+                            "address_space": ["10.9.0.0/16"],
+                            "subnet": [{"name": "s1", "address_prefix": "10.9.1.0/24", "id": f"{vid}/subnets/s1"}],
+                        },
+                    },
+                    {
+                        "address": "azapi_resource.zone",
+                        "mode": "managed",
+                        "type": "azapi_resource",
+                        "name": "zone",
+                        "values": {
+                            "type": "Microsoft.Network/privateDnsZones@2024-06-01",
+                            "name": "corp.example",
+                            "parent_id": f"/subscriptions/{SUB}/resourceGroups/rg",
+                            "location": "global",
+                            "body": {},
+                        },
+                    },
+                    {
+                        "address": "azapi_resource.link",
+                        "mode": "managed",
+                        "type": "azapi_resource",
+                        "name": "link",
+                        "values": {
+                            "type": "Microsoft.Network/privateDnsZones/virtualNetworkLinks@2024-06-01",
+                            "name": "l",
+                            "parent_id": f"/subscriptions/{SUB}/resourceGroups/rg/providers/"
+                            "Microsoft.Network/privateDnsZones/corp.example",
+                            "location": "global",
+                            "body": {"properties": {"virtualNetwork": {"id": vid}, "registrationEnabled": True}},
+                        },
+                    },
+                ]
+            }
+        },
+    }
+    code, _out, err, path = import_docs(tmp_path, {"tf.json": doc}, capsys)
+    assert code == 0, err
+    t = load_topology(path).topology
+    assert str(t.virtual_networks["v3net"].subnets["s1"].address_prefix) == "10.9.1.0/24"
+    assert t.region == "westeurope"
+    link = t.private_dns_zones["corp.example"].virtual_network_links[0]
+    assert (link.virtual_network, link.name, link.registration_enabled) == ("v3net", "l", True)
+
+
+def test_resource_graph_table_format_and_bare_pages(tmp_path: Path, capsys) -> None:
+    page = json.loads((DATA / "resource-graph" / "resources.0.json").read_text())
+    columns = list(page["data"][0])
+    table = {
+        "totalRecords": len(page["data"]),
+        "count": len(page["data"]),
+        "data": {
+            "columns": [{"name": c, "type": "string"} for c in columns],
+            "rows": [[row.get(c) for c in columns] for row in page["data"]],
+        },
+    }
+    code, out, err, _ = import_docs(tmp_path, {"table.json": table, "bare.json": page["data"]}, capsys)
+    assert code == 0, err
+    assert "Resource Graph: 2" in out
+
+
+def test_same_input_different_paths_same_topology(tmp_path: Path, capsys) -> None:
+    """Import of the CLI dump beside a Resource Graph dump: sources merge, nothing conflicts."""
+    out = tmp_path / "both.yaml"
+    code, stdout, err = run(capsys, "import", str(DATA / "resource-graph"), str(DATA / "azcli"), "-o", str(out))
+    assert code == 0, err
+    assert "findings" not in stdout, stdout
+
+
+def test_import_in_a_subprocess_prints_no_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text('{"data": [1, 2')
+    result = subprocess.run(
+        [sys.executable, "-m", "dnsemu", "import", str(path), "-o", str(tmp_path / "t.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"dnsemu import: {path}: data[1]: the JSON ends early: the file looks truncated"
+
+
+def test_api_without_writing(tmp_path: Path) -> None:
+    result = import_files([str(DATA / "azcli")], tmp_path / "t.yaml")
+    assert not (tmp_path / "t.yaml").exists()
+    write(result)
+    loaded = load_topology(tmp_path / "t.yaml")
+    assert load_topology_data(dict(loaded.data)).topology == loaded.topology
+
+
+def test_readme_walk_runs(tmp_path: Path, capsys, monkeypatch) -> None:
+    """README "Bring your own estate": the import, check and explain commands, on the Resource Graph dump."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Bring your own estate", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    commands = [line.split() for line in block.splitlines() if line.startswith("dnsemu ")]
+    assert [c[1] for c in commands] == ["import", "check", "explain"]
+    shutil.copytree(DATA / "resource-graph", tmp_path / "dump")
+    monkeypatch.chdir(tmp_path)
+    outputs = {}
+    for argv in commands:
+        code, out, err = run(capsys, *argv[1:])
+        assert code in ((0, 1) if argv[1] == "check" else (0,)), err
+        outputs[argv[1]] = out
+    assert "STUB" in (tmp_path / "estate" / "topology.yaml").read_text()
+    assert "private zone privatelink.blob.core.windows.net. answers A 10.0.1.4" in outputs["explain"]
