@@ -26,7 +26,6 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from dnsemu.cli import query
-from dnsemu.dns import probe
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -251,7 +250,7 @@ def test_healthcheck_asks_the_server_itself_without_dig() -> None:
     assert "dig" not in command and "kdig" not in command
     assert command[:2] == ["dnsemu", "query"]
     options = query.build_parser().parse_args(command[2:])  # the real flags of `dnsemu query`
-    assert probe.parse_server(options.server) == ("127.0.0.1", 53)
+    assert query.parse_server(options.server) == ("127.0.0.1", 53)
     check_timeout = float(re.search(r"--timeout=(\d+)s", health.args).group(1))
     assert options.timeout < check_timeout, "the probe gives up before Docker kills it"
 
@@ -340,7 +339,7 @@ def test_build_context_holds_what_the_dockerfile_copies_and_no_more() -> None:
                 assert dockerignore_excludes(relative, patterns), relative
             else:
                 assert not dockerignore_excludes(relative, patterns), f"{relative} is copied but .dockerignore drops it"
-    for kept_out in (".git/HEAD", "tests/test_probe.py", ".venv/bin/python", "benchmarks/out/x.json"):
+    for kept_out in (".git/HEAD", "tests/test_cli_query.py", ".venv/bin/python", "benchmarks/out/x.json"):
         assert dockerignore_excludes(kept_out, patterns), f"{kept_out} would be sent to the Docker daemon"
 
 
