@@ -17,11 +17,12 @@ from typing import Any
 
 import dns.flags
 import dns.message
+import dns.name
 import dns.rcode
 import dns.rrset
 import pytest
 
-from dnsemu.dns import message
+from dnsemu.dns import message, names
 from dnsemu.dns.client import DnsClient, ExchangeError, ExchangeTimeout, Response, ServersFailed
 from dnsemu.dns.message import build_query
 from dnsemu.server.server import bind_pair
@@ -146,6 +147,23 @@ def test_build_query_is_a_recursive_edns_query() -> None:
     assert str(message.question[0].name) == "www.example.org." and message.question[0].rdtype == 28
     plain = dns.message.from_wire(build_query("a\\.b.example.", 1, 1, edns=False))
     assert plain.edns == -1 and plain.question[0].name.labels[0] == b"a.b"
+
+
+@pytest.mark.parametrize("text", [
+    "www.Example.ORG.", "www.example.org", "a\\.b.example.", "\\065pp.example.", "_sip._tcp.example.",
+    "b\u00fccher.example.", ".",
+])
+def test_names_encode_as_dnspython_encodes_them(text: str) -> None:
+    assert names.to_wire(text) == dns.name.from_text(text).to_wire()
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("a..b.", "empty label"), (".a.", "empty label"), ("a" * 64 + ".example.", "over 63"),
+    (".".join(["abcdefgh"] * 29) + ".", "over 255"), ("a\\", "lone backslash"),
+])
+def test_names_that_cannot_be_encoded(text: str, why: str) -> None:
+    with pytest.raises(names.NameError_, match=why):
+        names.to_wire(text)
 
 
 def test_query_is_what_dnspython_would_send() -> None:

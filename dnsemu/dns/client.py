@@ -68,9 +68,6 @@ class ExchangeError(OSError):
         super().__init__(message)
         self.reason = reason
 
-    def __str__(self) -> str:
-        return str(self.args[0])
-
 
 class ExchangeTimeout(ExchangeError, TimeoutError):
     """No reply in time (a ``TimeoutError`` too)."""
