@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 from dnsemu.dns.addresses import Address, format_hostport
 from dnsemu.dns.message import UDP_PAYLOAD, Reply, build_query, is_reply_to, mismatch, parse_reply
+from dnsemu.dns.records import Rcode
 
 if TYPE_CHECKING:
     import asyncio_dgram
@@ -55,8 +56,8 @@ if TYPE_CHECKING:
 __all__ = ["RETRY_RCODES", "DnsClient", "ExchangeError", "ExchangeTimeout", "Response", "ServersFailed",
            "failover_reason"]
 
-#: FORMERR, SERVFAIL, NOTIMP, REFUSED: rcodes that send failover on to the next server
-RETRY_RCODES = frozenset({1, 2, 4, 5})
+#: rcodes that send failover on to the next server
+RETRY_RCODES = frozenset({Rcode.FORMERR, Rcode.SERVFAIL, Rcode.NOTIMP, Rcode.REFUSED})
 
 _U16 = struct.Struct("!H")
 
