@@ -20,12 +20,13 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from dnsemu.dns.addresses import format_hostport
 from dnsemu.http.api import Api
 from dnsemu.http.listener import HostPolicy, HttpServer
 from dnsemu.http.metrics import create_registry
 from dnsemu.server.live import BuildGuard
 from dnsemu.server.server import DnsServer, ListenError, ready_line
-from dnsemu.server.settings import Settings, format_hostport
+from dnsemu.server.settings import Settings
 from dnsemu.topology.loaded import LoadedTopology
 
 __all__ = ["App"]

@@ -347,7 +347,7 @@ def test_build_context_holds_what_the_dockerfile_copies_and_no_more() -> None:
                 assert dockerignore_excludes(relative, patterns), relative
             else:
                 assert not dockerignore_excludes(relative, patterns), f"{relative} is copied but .dockerignore drops it"
-    for kept_out in (".git/HEAD", "tests/test_probe.py", ".venv/bin/python", "benchmarks/out/x.json"):
+    for kept_out in (".git/HEAD", "tests/test_cli_query.py", ".venv/bin/python", "benchmarks/out/x.json"):
         assert dockerignore_excludes(kept_out, patterns), f"{kept_out} would be sent to the Docker daemon"
 
 

@@ -280,22 +280,24 @@ def test_explain_topology_and_http() -> None:
 def test_check_reraises_a_handler_error(monkeypatch: pytest.MonkeyPatch) -> None:
     import dnsemu.server.handler
 
+    # generous timeouts: the handler's error is logged with its traceback on the server's loop before the
+    # SERVFAIL goes out, and a pretty traceback (rich, when installed) can take seconds on a busy machine
     with Emulator(TEST_TOPOLOGY) as dns:
         dns.check()  # nothing yet
         name = "resolve_classified" if hasattr(dnsemu.server.handler, "resolve_classified") else "resolve"
         monkeypatch.setattr(dnsemu.server.handler, name, _explode)
-        assert dns.query("somewhere.corp.test", source=ALPHA).rcode == "SERVFAIL"
+        assert dns.query("somewhere.corp.test", source=ALPHA, timeout=30).rcode == "SERVFAIL"
         assert dns.metric("dnsemu_internal_errors_total", {"where": "handler"}) == 1
         with pytest.raises(RuntimeError, match="resolver exploded") as caught:
             dns.check()
         assert caught.value.__traceback__ is not None
         dns.check()  # raised once
-        dns.query("elsewhere.corp.test", source=ALPHA)
-        dns.query("again.corp.test", source=ALPHA)
+        dns.query("elsewhere.corp.test", source=ALPHA, timeout=30)
+        dns.query("again.corp.test", source=ALPHA, timeout=30)
         with pytest.raises(RuntimeError) as caught:
             dns.check()
         assert any("also hit" in note for note in caught.value.__notes__)
-        dns.query("reset.corp.test", source=ALPHA)
+        dns.query("reset.corp.test", source=ALPHA, timeout=30)
         dns.reset()  # drops unchecked errors
         dns.check()
 

@@ -24,7 +24,7 @@ from structlog.testing import capture_logs
 import dnsemu.server.handler as handler_module
 from dnsemu.core.compile import compile_topology
 from dnsemu.core.index import Options
-from dnsemu.dns.upstream import UpstreamError
+from dnsemu.dns.client import ServersFailed
 from dnsemu.server.handler import Handler, ecs_scope, servfail_from_header
 from dnsemu.topology.load import load_topology
 
@@ -343,7 +343,7 @@ async def test_forwarded_answers_are_logged_and_never_cached(index: Any) -> None
 
 
 async def test_failing_upstreams_answer_servfail(index: Any) -> None:
-    for upstream in (FakeUpstream(error=UpstreamError(["192.0.2.53:53: timed out"])), FakeUpstream(reply=b"junk")):
+    for upstream in (FakeUpstream(error=ServersFailed(["192.0.2.53:53: timed out"])), FakeUpstream(reply=b"junk")):
         h = make(index, upstream=upstream, upstreams=["192.0.2.53"])
         with capture_logs() as logs:
             message = reply_of(await h.handle(q("www.example.org"), (ALPHA, 1)))  # type: ignore[misc]

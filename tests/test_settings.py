@@ -90,7 +90,7 @@ def test_help_documents_every_setting_with_its_default(capsys: Any) -> None:
     ({"DNSEMU_LISTEN": "::1:53"}, "write an IPv6 address with a port as [ADDRESS]:PORT"),
     ({"DNSEMU_LISTEN": "127.0.0.1:99999"}, "the port must be a number from 0 to 65535"),
     ({"DNSEMU_LISTEN": "127.0.0.1"}, "a port is required"),
-    ({"DNSEMU_UPSTREAMS": "1.1.1.1:0"}, "upstreams: '1.1.1.1:0': port must be 1-65535"),
+    ({"DNSEMU_UPSTREAMS": "1.1.1.1:0"}, "upstreams: '1.1.1.1:0': the port must be a number from 1 to 65535"),
     ({"DNSEMU_WORKERS": "0"}, "workers: Input should be greater than or equal to 1 (got '0') [from DNSEMU_WORKERS]"),
     ({"DNSEMU_UNKNOWN_SOURCES": "drop"}, "unknown-sources: Input should be 'internet' or 'refuse'"),
     ({"DNSEMU_ECS_TRUSTED": "10.0.0/33"}, "'10.0.0/33' is not a CIDR"),

@@ -10,6 +10,11 @@ Exit status: 0 when a reply with our ID and question arrives, whatever its
 rcode (a server that answers REFUSED is alive); 1 on timeout, a network error
 or a reply that does not parse; 2 on bad arguments. ``NAME`` may be an IP
 address: the query is then for its reverse name, type PTR.
+
+A truncated UDP reply is asked again over TCP, as dig does. It is the
+container's health check, so it imports nothing but the standard library and
+dnsemu's own client (:mod:`dnsemu.dns.client`, whose event-loop half it never
+loads): no dig, no dnspython, no dnslib.
 """
 
 from __future__ import annotations
@@ -20,17 +25,18 @@ import sys
 import time
 from collections.abc import Sequence
 
-from dnsemu.dns.probe import (
-    DEFAULT_SERVER,
-    DEFAULT_TIMEOUT,
-    ProbeError,
-    encode_name,
-    exchange,
-    parse_server,
-    summary,
-    type_code,
-    type_text,
-)
+from dnsemu.dns.addresses import format_hostport, parse_hostport
+from dnsemu.dns.client import DnsClient, ExchangeError
+from dnsemu.dns.message import MessageError, Reply, type_code, type_text
+from dnsemu.dns.names import to_wire
+
+DEFAULT_SERVER = "127.0.0.1:5353"  # where `dnsemu serve` listens by default
+DEFAULT_TIMEOUT = 2.0
+
+
+def parse_server(text: str) -> tuple[str, int]:
+    """``HOST[:PORT]``, ``[IPv6]:PORT`` or a bare IPv6 address; port 53 when left out, a host name allowed."""
+    return parse_hostport(text, default_port=53, names=True)
 
 
 def reverse_name(address: str) -> str:
@@ -93,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         name, default_type = reverse_name(name), "PTR"
     try:
         qtype = type_code(args.type_option or args.qtype or default_type)
-        encode_name(name)
+        to_wire(name)
         host, port = parse_server(args.server)
         if args.subnet:
             ipaddress.ip_network(args.subnet, strict=False)
@@ -103,17 +109,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return usage("--timeout must be more than 0 and at most 3600 seconds")
     if not name.endswith("."):
         name += "."
-    server = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    server = format_hostport(host, port)
+    client = DnsClient(timeout=args.timeout)
     started = time.monotonic()
     try:
-        reply, transport = exchange(name, qtype, host, port, tcp=args.tcp, subnet=args.subnet, timeout=args.timeout)
-    except ProbeError as exc:
+        response = client.exchange((host, port), client.make_query(name, qtype, subnet=args.subnet), tcp=args.tcp)
+        reply = response.parse()
+    except (ExchangeError, MessageError) as exc:
         print(f"dnsemu query: no usable reply from {server} for {name} {type_text(qtype)}: {exc}", file=sys.stderr)
         return 1
     elapsed = (time.monotonic() - started) * 1000
-    print(f"{summary(name, qtype, reply)} ({transport} {server}, {elapsed:.0f} ms)")
+    print(f"{summary(name, qtype, reply)} ({response.transport} {server}, {elapsed:.0f} ms)")
     if args.verbose:
         print(f";; flags: {reply.flag_text}")
         for rr in reply.authority:
             print(f";; authority: {rr.name} {rr.ttl} {rr.short()}")
     return 0
+
+
+def summary(name: str, qtype: int, reply: Reply) -> str:
+    """``NOERROR name. A: CNAME target., A 10.0.1.4`` (the answer section, short form)."""
+    head = f"{reply.rcode_text} {name} {type_text(qtype)}"
+    if reply.answer:
+        return f"{head}: " + ", ".join(rr.short() for rr in reply.answer)
+    soa = next((rr for rr in reply.authority if rr.rtype == 6), None)
+    return f"{head}: no answer" + (f" (SOA {soa.name})" if soa else "")

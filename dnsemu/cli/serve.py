@@ -264,9 +264,9 @@ def _worker(number: int, settings: Settings, loaded: Any, conn: Any) -> None:
 
 
 def _run_workers(settings: Settings, loaded: Any) -> int:
+    from dnsemu.dns.addresses import format_hostport
     from dnsemu.logs import get_logger
     from dnsemu.server.server import ready_line
-    from dnsemu.server.settings import format_hostport
 
     log = get_logger("dnsemu.serve")
     if not hasattr(socket, "SO_REUSEPORT"):

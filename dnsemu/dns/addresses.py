@@ -1,7 +1,22 @@
-"""Host names and addresses as people write them: ``host[:port]`` authorities and allowed-host entries.
+"""``HOST:PORT`` as text, both ways, for every address dnsemu reads or prints; ``Host`` authorities.
 
-Used by the HTTP listener (``Host``, ``Origin``, absolute URLs) and by the
-settings that configure it, so it sits below both.
+One spelling everywhere: ``10.0.0.4:53``, and an IPv6 address in brackets,
+``[fd00::4]:53`` (RFC 3986's authority syntax, what dig, CoreDNS and Knot
+print). What differs between the places that read one is a choice, passed as
+arguments to :func:`parse_hostport`:
+
+==========================  ============  ==========  ==============
+where                       port missing  port range  host
+==========================  ============  ==========  ==============
+``listen``, ``http_listen``  an error     0-65535     an IP address
+upstreams, topology targets  53           1-65535     an IP address
+``dnsemu query --server``    53           1-65535     a name too
+==========================  ============  ==========  ==============
+
+Without a default port, an unbracketed IPv6 address cannot carry one, so
+``::1:53`` is refused with the bracketed spelling as the fix; with a default,
+``fd00::4`` is an address on port 53. Standard library only: ``dnsemu query``
+(the container's health check) imports it.
 """
 
 from __future__ import annotations
@@ -10,7 +25,61 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-__all__ = ["Authority", "normalise_host", "parse_authority"]
+from dnsemu.text import excerpt
+
+__all__ = ["Address", "Authority", "format_hostport", "normalise_host", "parse_authority", "parse_hostport"]
+
+Address = tuple[str, int]
+
+
+def format_hostport(host: str, port: int) -> str:
+    """``10.0.0.4:53``, or ``[fd00::4]:53`` for an IPv6 address."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def parse_hostport(text: str, *, default_port: int | None = None, port_zero: bool = False,
+                   names: bool = False) -> Address:
+    """``HOST:PORT``, ``[IPv6]:PORT`` (or, with ``default_port``, the host alone) → (host, port).
+
+    An IP address comes back in its normal form (``fd00:0::4`` → ``fd00::4``).
+    ``port_zero`` allows port 0 (a listener asking the kernel for a free port);
+    ``names`` allows a host name besides an IP address. Raises :class:`ValueError`
+    naming the text and what is wrong with it.
+    """
+    text = str(text).strip()
+    host, port_text = text, None
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise ValueError(f"{excerpt(text)}: missing ']' after the IPv6 address")
+        host, rest = text[1:end], text[end + 1 :]
+        if rest.startswith(":"):
+            port_text = rest[1:]
+        elif rest:
+            raise ValueError(f"{excerpt(text)}: expected ':PORT' after ']'")
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    elif ":" in text and default_port is None:
+        raise ValueError(f"{excerpt(text)}: write an IPv6 address with a port as [ADDRESS]:PORT")
+    if not host:
+        raise ValueError(f"{excerpt(text)}: no host")
+    try:
+        host = str(ipaddress.ip_address(host))
+    except ValueError:
+        if not names or ":" in host or any(c.isspace() for c in host):
+            kind = "an IP address or a host name" if names else "an IP address"
+            raise ValueError(f"{excerpt(text)}: {excerpt(host)} is not {kind} (HOST:PORT, or [IPv6]:PORT)") from None
+    if port_text is None:
+        if default_port is None:
+            raise ValueError(f"{excerpt(text)}: a port is required (HOST:PORT)")
+        return host, default_port
+    low = 0 if port_zero else 1
+    if not (port_text.isascii() and port_text.isdigit()) or not low <= int(port_text) <= 65535:
+        raise ValueError(f"{excerpt(text)}: the port must be a number from {low} to 65535")
+    return host, int(port_text)
+
+
+# --------------------------------------------------------------------------- HTTP authorities
 
 _REG_NAME = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=%]*")  # RFC 3986 reg-name, ASCII only
 _PORT = re.compile(r"[0-9]{0,5}")
@@ -73,5 +142,5 @@ def normalise_host(name: str) -> str:
         pass
     authority = parse_authority(name)
     if authority.port is not None or ":" in name or not authority.host or authority.host == ".":
-        raise ValueError(f"{name!r} is not a host name or an IP address (no port: any port is accepted)")
+        raise ValueError(f"{excerpt(name)} is not a host name or an IP address (no port: any port is accepted)")
     return authority.host

@@ -132,9 +132,50 @@ def parse(text: str, origin: str | None = None) -> str:
         if origin is None:
             raise NameError_("'@' needs an origin")
         return origin
-    absolute = _ends_with_unescaped_dot(text)
     if text == ".":
         return ROOT
+    labels, absolute = _split(text)
+    _check_lengths(labels, text)
+    if not absolute:
+        if origin is None:
+            raise NameError_(f"relative name {text!r} without an origin")
+        labels.extend(to_labels(origin))
+        _check_lengths(labels, text)
+    return from_labels(labels)
+
+
+def to_wire(name: str) -> bytes:
+    """``name`` in wire form, uncompressed, its case kept: the one name encoder of dnsemu.
+
+    ``name`` is a canonical name or any presentation text: absolute whether or
+    not it ends with a dot, ``""`` and ``"."`` the root, ``\\DDD`` and ``\\X``
+    escapes read, and a label outside ASCII sent in its IDNA form (``xn--``), as
+    dig sends it. Raises :class:`NameError_` for an empty label, a label over 63
+    octets or a name over 255.
+    """
+    text = name.strip()
+    if text in ("", "."):
+        return b"\x00"
+    if "\\" not in text and text.isascii():
+        body = text[:-1] if text.endswith(".") else text
+        labels = [label.encode("ascii") for label in body.split(".")]
+        if not all(labels):
+            raise NameError_(f"empty label in {name!r}")
+    else:
+        if not text.isascii():
+            try:
+                text = ".".join(part if part.isascii() else part.encode("idna").decode("ascii")
+                                for part in text.split("."))
+            except UnicodeError as exc:
+                raise NameError_(f"{name!r} is not a valid internationalized name ({exc})") from None
+        labels, _ = _split(text)
+    _check_lengths(labels, name)
+    return b"".join(bytes((len(label),)) + label for label in labels) + b"\x00"
+
+
+def _split(text: str) -> tuple[list[bytes], bool]:
+    """The labels of presentation text (escapes read, case kept) and whether it ends with a dot."""
+    absolute = _ends_with_unescaped_dot(text)
     labels: list[bytes] = []
     current = bytearray()
     i = 0
@@ -166,16 +207,15 @@ def parse(text: str, origin: str | None = None) -> str:
     if not current:
         raise NameError_(f"empty label in {excerpt(text)}")
     labels.append(bytes(current))
+    return labels, absolute
+
+
+def _check_lengths(labels: list[bytes], text: str) -> None:
     for label in labels:
         if len(label) > 63:
             raise NameError_(f"label {label[:20]!r}... is {len(label)} octets, over 63")
-    if not absolute:
-        if origin is None:
-            raise NameError_(f"relative name {excerpt(text)} without an origin")
-        labels.extend(to_labels(origin))
     if sum(len(label) + 1 for label in labels) + 1 > 255:
         raise NameError_(f"name {excerpt(text)} is over 255 octets")
-    return from_labels(labels)
 
 
 def parent(name: str) -> str:

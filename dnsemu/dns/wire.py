@@ -466,13 +466,9 @@ def _wire_parts(wire: bytes) -> Parts:
     return tuple(parts)
 
 
-def _name_wire(name: str) -> bytes:
-    return b"".join(bytes((len(label),)) + label for label in names.to_labels(name)) + b"\x00"
-
-
 @lru_cache(maxsize=8192)
 def _text_parts(name: str) -> Parts:
-    return _wire_parts(_name_wire(name))
+    return _wire_parts(names.to_wire(name))
 
 
 Plan = tuple[Parts, bytes, tuple[Any, ...]]  # owner, type+class+TTL, rdata pieces (bytes | Parts)
@@ -491,9 +487,9 @@ def _plan(record: Record) -> Plan:
     elif t == RRType.MX:
         pieces = (_U16.pack(rd[0]), _text_parts(rd[1]))
     elif t == RRType.DNAME:  # RFC 6672 §2.5: the target is never compressed
-        pieces = (_name_wire(rd[0]),)
+        pieces = (names.to_wire(rd[0]),)
     elif t == RRType.SRV:  # RFC 2782: the target is never compressed
-        pieces = (struct.pack("!HHH", *rd[:3]) + _name_wire(rd[3]),)
+        pieces = (struct.pack("!HHH", *rd[:3]) + names.to_wire(rd[3]),)
     elif t == RRType.TXT:
         pieces = (b"".join(bytes((len(s),)) + s for s in rd),)
     elif t == RRType.SOA:
@@ -623,7 +619,7 @@ class NegativeAnswer:
     __slots__ = ("_apex_len", "_keys", "_plans", "_rendered")
 
     def __init__(self, apex: str, soa: Sequence[Record]) -> None:
-        wire = _name_wire(apex)
+        wire = names.to_wire(apex)
         self._apex_len = len(wire)
         self._keys = tuple((key, len(wire) - len(key)) for key, _ in _wire_parts(wire))  # suffix, offset
         self._plans = [_plan(r) for r in soa]

@@ -1,9 +1,10 @@
-"""Forwarding as the server does it: the upstream client, timed and counted per server.
+"""Forwarding as the server does it: the DNS client, timed and counted per upstream server.
 
 :class:`MeteredUpstreamClient` is the forwarding client the server hands to its
-handler; it times each exchange with one server (forwarded queries only, never
-the hot path) into plain counters (:class:`UpstreamStats`), which the metrics
-collector (:mod:`dnsemu.http.metrics`) reads at scrape time.
+handler: :class:`dnsemu.dns.client.DnsClient` (failover with ``resolve``), timing
+each exchange with one server (forwarded queries only, never the hot path) into
+plain counters (:class:`UpstreamStats`), which the metrics collector
+(:mod:`dnsemu.http.metrics`) reads at scrape time.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import time
 from bisect import bisect_left
 from typing import Any
 
-from dnsemu.dns.upstream import RETRY_RCODES, UpstreamClient
+from dnsemu.dns.addresses import Address, format_hostport
+from dnsemu.dns.client import RETRY_RCODES, DnsClient, ExchangeError, Response, failover_reason
 
 __all__ = ["UPSTREAM_BUCKETS", "MeteredUpstreamClient", "UpstreamStats"]
 
@@ -33,26 +35,27 @@ class UpstreamStats:
         self.duration_sum: dict[str, float] = {}
 
 
-class MeteredUpstreamClient(UpstreamClient):
+class MeteredUpstreamClient(DnsClient):
     """The forwarding client, timing and counting each exchange with one server."""
 
     def __init__(self, *args: Any, stats: UpstreamStats, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.stats = stats
         for server in self.servers:  # configured upstreams show from the start, at 0
-            stats.requests.setdefault(_server_label(server), 0)
+            stats.requests.setdefault(format_hostport(*server), 0)
 
-    async def exchange(self, server: tuple[str, int], query: bytes) -> bytes:
+    async def exchange_async(self, server: Address, query: bytes, *, tcp: bool = False,
+                             retry_truncated: bool = True) -> Response:
         stats = self.stats
-        label = _server_label(server)
+        label = format_hostport(*server)
         stats.requests[label] = stats.requests.get(label, 0) + 1
         start = time.perf_counter()
         try:
-            reply = await super().exchange(server, query)
+            response = await super().exchange_async(server, query, tcp=tcp, retry_truncated=retry_truncated)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self._fail(label, _reason(exc))
+            self._fail(label, exc.reason if isinstance(exc, ExchangeError) else "error")
             raise
         elapsed = time.perf_counter() - start
         if label not in stats.durations:
@@ -60,24 +63,10 @@ class MeteredUpstreamClient(UpstreamClient):
             stats.duration_sum[label] = 0.0
         stats.durations[label][bisect_left(UPSTREAM_BUCKETS, elapsed)] += 1
         stats.duration_sum[label] += elapsed
-        if len(reply) > 3 and reply[3] & 0xF in RETRY_RCODES:
-            self._fail(label, "rcode")
-        return reply
+        if failover_reason(response) is not None:
+            self._fail(label, "rcode" if response.rcode in RETRY_RCODES else "error")
+        return response
 
     def _fail(self, label: str, reason: str) -> None:
         key = (label, reason)
         self.stats.failures[key] = self.stats.failures.get(key, 0) + 1
-
-
-def _server_label(server: tuple[str, int]) -> str:
-    return f"[{server[0]}]:{server[1]}" if ":" in server[0] else f"{server[0]}:{server[1]}"
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
-        return "timeout"
-    if isinstance(exc, ConnectionRefusedError):
-        return "refused"
-    if isinstance(exc, OSError):
-        return "network"
-    return "error"

@@ -49,8 +49,8 @@ from typing import Any
 from dnsemu.core.index import AzureDns, Index, Network
 from dnsemu.core.resolution import Outcome, Resolution
 from dnsemu.core.resolver import REDIRECTABLE, resolve_classified
+from dnsemu.dns.client import DnsClient, ServersFailed
 from dnsemu.dns.records import Rcode, RRType, type_name
-from dnsemu.dns.upstream import UpstreamClient, UpstreamError
 from dnsemu.dns.wire import (
     NegativeAnswer,
     Peek,
@@ -234,7 +234,7 @@ class _State:
 class Handler:
     """Answers queries for one server: holds the current topology state, the upstream client and the stats."""
 
-    def __init__(self, settings: Settings, index: Index, *, upstream: UpstreamClient | None = None,
+    def __init__(self, settings: Settings, index: Index, *, upstream: DnsClient | None = None,
                  stats: Stats | None = None, logger: Any = None) -> None:
         self.settings = settings
         self.stats = stats or Stats()
@@ -248,7 +248,7 @@ class Handler:
         self.open_resolver = settings.open_resolver
         self.forward_external = settings.forward_external_enabled
         self.has_upstreams = bool(settings.upstreams)
-        self.upstream = upstream if upstream is not None else UpstreamClient(
+        self.upstream = upstream if upstream is not None else DnsClient(
             settings.upstream_addresses, timeout=settings.upstream_timeout,
             attempts=settings.upstream_attempts, udp_size=settings.udp_payload_size)
         self._state = _State(index)
@@ -485,7 +485,7 @@ class Handler:
                 reply = encode_forwarded(query, upstream_reply, resolution.answer, max_size=max_size,
                                          server_udp_size=self.udp_size, ecs_scope=scope)
                 stats.forwarded["answered"] = stats.forwarded.get("answered", 0) + 1
-            except UpstreamError as exc:
+            except ServersFailed as exc:
                 stats.forwarded["failed"] = stats.forwarded.get("failed", 0) + 1
                 stats.errors["upstream"] = stats.errors.get("upstream", 0) + 1
                 self.log.warning("upstream_failed", qname=forward.name, qtype=type_name(forward.qtype),

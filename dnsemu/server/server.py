@@ -45,11 +45,12 @@ from pathlib import Path
 from typing import Any
 
 from dnsemu.core.index import Index, Options
+from dnsemu.dns.addresses import format_hostport
 from dnsemu.logs import get_logger, query_log
 from dnsemu.server.forwarding import MeteredUpstreamClient, UpstreamStats
 from dnsemu.server.handler import Handler, Stats
 from dnsemu.server.live import BuildGuard, LiveTopology, index_stats
-from dnsemu.server.settings import Settings, format_hostport
+from dnsemu.server.settings import Settings
 from dnsemu.server.transport import ServerState, TcpLimits, UdpEndpoint, start_tcp, start_udp
 from dnsemu.topology.changes import Change, ChangeSet
 from dnsemu.topology.loaded import LoadedTopology

@@ -57,7 +57,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from dnsemu.dns.addresses import normalise_host
+from dnsemu.dns import addresses
+from dnsemu.dns.addresses import format_hostport, normalise_host
 from dnsemu.text import clip, excerpt
 from dnsemu.topology.files import DEFAULT_MAX_FILE_BYTES, FileProblem, read_text
 from dnsemu.topology.load import default_topology
@@ -88,37 +89,9 @@ def parse_hostport(text: str) -> tuple[str, int]:
     """A listen address: ``"127.0.0.1:53"`` or ``"[::1]:0"`` → (address, port); the port is required, 0 allowed.
 
     (Upstream addresses take :func:`dnsemu.topology.model.parse_target`, the topology's own
-    ``ADDRESS[:PORT]`` syntax with port 53 by default.)
+    ``ADDRESS[:PORT]`` syntax with port 53 by default.) Both are :func:`dnsemu.dns.addresses.parse_hostport`.
     """
-    text = str(text).strip()
-    host, port_text = text, None
-    if text.startswith("["):
-        end = text.find("]")
-        if end < 0:
-            raise ValueError(f"{excerpt(text)}: missing ']' after the IPv6 address")
-        host, rest = text[1:end], text[end + 1 :]
-        if rest.startswith(":"):
-            port_text = rest[1:]
-        elif rest:
-            raise ValueError(f"{excerpt(text)}: expected ':PORT' after ']'")
-    elif text.count(":") == 1:
-        host, port_text = text.split(":")
-    elif text.count(":") > 1:
-        raise ValueError(f"{excerpt(text)}: write an IPv6 address with a port as [ADDRESS]:PORT")
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"{excerpt(text)}: {excerpt(host)} is not an IP address (HOST:PORT with an IPv4 address, "
-                         "or [IPv6]:PORT)") from None
-    if port_text is None:
-        raise ValueError(f"{excerpt(text)}: a port is required (HOST:PORT)")
-    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ValueError(f"{excerpt(text)}: the port must be a number from 0 to 65535")
-    return str(address), int(port_text)
-
-
-def format_hostport(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return addresses.parse_hostport(text, port_zero=True)
 
 
 def _default_topology() -> Path:

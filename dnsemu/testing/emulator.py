@@ -42,19 +42,20 @@ import contextlib
 import ipaddress
 import os
 import socket
-import struct
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from dnsemu.analysis.explain import source_address
 from dnsemu.analysis.views import explain_json, topology_json
 from dnsemu.app import App
-from dnsemu.dns import probe
+from dnsemu.dns import message
+from dnsemu.dns.addresses import format_hostport
+from dnsemu.dns.client import DnsClient, Response
 from dnsemu.logs import get_logger
 from dnsemu.server.server import DnsServer
 from dnsemu.server.settings import Settings, load_settings
@@ -100,7 +101,7 @@ class Record:
 
 @dataclass(frozen=True)
 class QueryResult:
-    """A reply, parsed by :mod:`dnsemu.dns.probe`'s standard-library parser."""
+    """A reply, parsed by :mod:`dnsemu.dns.message`'s standard-library parser."""
 
     rcode: str
     answer: tuple[Record, ...]
@@ -125,14 +126,14 @@ class QueryResult:
         return f"{self.rcode} {records}".strip()
 
 
-def _result(data: bytes, tcp: bool) -> QueryResult:
-    reply = probe.parse_reply(data)
+def _result(response: Response) -> QueryResult:
+    reply = response.parse()
 
-    def records(rrs: tuple[probe.RR, ...]) -> tuple[Record, ...]:
-        return tuple(Record(rr.name, probe.type_text(rr.rtype), rr.ttl, rr.data) for rr in rrs)
+    def records(rrs: tuple[message.RR, ...]) -> tuple[Record, ...]:
+        return tuple(Record(rr.name, message.type_text(rr.rtype), rr.ttl, rr.data) for rr in rrs)
 
     return QueryResult(reply.rcode_text, records(reply.answer), records(reply.authority),
-                       tuple(reply.flag_text.split()), reply.truncated, tcp, data)
+                       tuple(reply.flag_text.split()), reply.truncated, response.tcp, response.wire)
 
 
 class _Capture:
@@ -192,8 +193,25 @@ class _Core:
         return self.server
 
 
-class _Base:
+# What an operation returns: Emulator's methods return the value, AsyncEmulator's an awaitable of it.
+_Result = TypeVar("_Result", QueryResult, Awaitable[QueryResult])
+_Done = TypeVar("_Done", None, Awaitable[None])
+_Flag = TypeVar("_Flag", bool, Awaitable[bool])
+
+
+class _Emulator(Generic[_Result, _Done, _Flag]):
+    """Every member of an emulator, written once for both kinds.
+
+    An operation that needs the server's event loop is a coroutine, handed to
+    :meth:`_run`: :class:`Emulator` runs it on its thread's loop and waits for
+    the value; :class:`AsyncEmulator` gives the coroutine back to be awaited in
+    the caller's loop, which is the server's. Nothing else differs.
+    """
+
     _core: _Core
+
+    def _run(self, coro: Coroutine[Any, Any, Any], wait: float = 30.0) -> Any:
+        raise NotImplementedError
 
     # -- where it listens
 
@@ -231,7 +249,7 @@ class _Base:
         address = self._core.app.http_address
         if address is None:
             raise EmulatorError("no HTTP listener: create the emulator with http=True")
-        return f"http://{address[0]}:{address[1]}"
+        return f"http://{format_hostport(*address)}"
 
     # -- what happened
 
@@ -280,6 +298,30 @@ class _Base:
 
     # -- asking
 
+    def query(self, name: str, type: str | int = "A", source: str | None = None, *, tcp: bool = False,
+              subnet: str | None = None, timeout: float = 2.0) -> _Result:
+        """Ask ``name``/``type`` from ``source`` (see the module docstring) over UDP, or TCP with ``tcp=True``.
+
+        A truncated UDP reply is returned as it is (``truncated`` True): ask again with ``tcp=True``.
+        """
+        return self._run(self._query(name, type, source, tcp, subnet, timeout), wait=timeout + 30)
+
+    async def _query(self, name: str, type: str | int, source: str | None, tcp: bool, subnet: str | None,
+                     timeout: float) -> QueryResult:
+        bind, ecs = self._route(source, subnet)
+        if bind != "127.0.0.1" and not _bindable(bind):
+            bind, ecs = "127.0.0.1", ecs or f"{bind}/32"
+        qtype = type if isinstance(type, int) else message.type_code(type)
+        client = DnsClient(timeout=timeout, source=bind)
+        try:
+            response = await client.exchange_async(self.address, client.make_query(name, qtype, subnet=ecs),
+                                                   tcp=tcp, retry_truncated=False)
+        except TimeoutError:
+            self.check()  # a server error explains the silence better than the timeout
+            raise TimeoutError(f"no reply from dnsemu at {format_hostport(*self.address)} in {timeout:g} s "
+                               f"({name} {type} from {source or bind})") from None
+        return _result(response)
+
     def _route(self, source: str | None, subnet: str | None) -> tuple[str, str | None]:
         """(address to bind, ECS subnet or None) for a query from ``source``."""
         if source is None:
@@ -299,53 +341,76 @@ class _Base:
             subnet = f"{address}/{address.max_prefixlen}"
         return "127.0.0.1", subnet
 
-    def _message(self, name: str, type: str | int, source: str | None,
-                 subnet: str | None) -> tuple[str, int, bytes]:
-        """(address to bind, query ID, query bytes) for ``name`` asked from ``source``."""
-        bind, ecs = self._route(source, subnet)
-        if bind != "127.0.0.1" and not _bindable(bind):
-            bind, ecs = "127.0.0.1", ecs or f"{bind}/32"
-        qtype = type if isinstance(type, int) else probe.type_code(type)
-        qid = int.from_bytes(os.urandom(2), "big")
-        return bind, qid, probe.build_query(name, qtype, qid, subnet=ecs)
+    # -- run-time changes (validated like a file; ChangeError when they do not hold)
 
-    @staticmethod
-    def _matches(data: bytes, qid: int) -> bool:
-        return len(data) >= 12 and data[:2] == qid.to_bytes(2, "big") and bool(data[2] & 0x80)
+    def apply(self, change: Change) -> _Done:
+        """Apply one :mod:`dnsemu.topology.changes` change; the next query sees it."""
+        return self._run(self._core.server.apply_change(change))
 
-    # -- changes, as values
+    def add_private_endpoint(self, name: str, spec: Mapping[str, Any] | None = None, /, **fields: Any) -> _Done:
+        """Create or replace a private endpoint (as under ``private_endpoints:``); its zone records follow."""
+        return self.apply(changes.put_private_endpoint(name, {**(spec or {}), **fields}))
 
-    @staticmethod
-    def _endpoint(name: str, spec: Mapping[str, Any] | None, fields: Mapping[str, Any]) -> Change:
-        return changes.put_private_endpoint(name, {**(spec or {}), **fields})
+    def remove_private_endpoint(self, name: str) -> _Done:
+        return self.apply(changes.delete_private_endpoint(name))
 
-    @staticmethod
-    def _link(zone: str, vnet: str, resolution_policy: str, registration_enabled: bool, name: str | None) -> Change:
-        return changes.put_virtual_network_link(zone, vnet, registration_enabled=registration_enabled,
-                                                resolution_policy=resolution_policy, name=name)
+    def add_zone(self, zone: str, spec: Mapping[str, Any] | None = None) -> _Done:
+        """Create or replace a private DNS zone (as under ``private_dns_zones:``)."""
+        return self.apply(changes.put_private_dns_zone(zone, dict(spec or {})))
 
+    def remove_zone(self, zone: str) -> _Done:
+        return self.apply(changes.delete_private_dns_zone(zone))
 
-def _udp_socket(bind: str) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        sock.bind((bind, 0))
-    except OSError:
-        sock.close()
-        raise
-    return sock
+    def add_record(self, zone: str, record: str | Mapping[str, Any], *, public: bool = False) -> _Done:
+        """Add ``"name [ttl] TYPE value"`` or replace a record set ``{"name", "type", "ttl", "values"}``."""
+        return self.apply(changes.add_record(zone, record if isinstance(record, str) else dict(record),
+                                             public=public))
+
+    def remove_record(self, zone: str, name: str, type: str | None = None, *, public: bool = False) -> _Done:
+        return self.apply(changes.delete_record(zone, name, type, public=public))
+
+    def link(self, zone: str, vnet: str, *, resolution_policy: str = "Default", registration_enabled: bool = False,
+             name: str | None = None) -> _Done:
+        """Link a private zone to a VNet, or change the link's resolution policy."""
+        return self.apply(changes.put_virtual_network_link(zone, vnet, registration_enabled=registration_enabled,
+                                                           resolution_policy=resolution_policy, name=name))
+
+    def unlink(self, zone: str, vnet: str) -> _Done:
+        return self.apply(changes.delete_virtual_network_link(zone, vnet))
+
+    def reset(self) -> _Done:
+        """Drop every run-time change, the query log and unchecked errors: the state right after start."""
+        return self._run(self._reset())
+
+    async def _reset(self) -> None:
+        core = self._core
+        await core.server.reset_changes()
+        self.clear_queries()
+        core.errors.clear()
+        core.server.errors.clear()
+        core.task_errors_seen = core.server.state.counters.get("handler_raised", 0)
+
+    def reload(self) -> _Flag:
+        """Read the topology file again (changes are re-applied); False when it does not load."""
+        return self._run(self._reload(f"{type(self).__name__}.reload"))
+
+    async def _reload(self, reason: str) -> bool:
+        return bool(await self._core.server.reload(reason=reason))
 
 
 def _bindable(address: str) -> bool:
+    """Whether this host lets a socket bind ``address`` (any 127.x.y.z on Linux; only 127.0.0.1 elsewhere)."""
     if address == "127.0.0.1":
         return True
     try:
-        _udp_socket(address).close()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind((address, 0))
     except OSError:
         return False
     return True
 
 
-class Emulator(_Base):
+class Emulator(_Emulator[QueryResult, None, bool]):
     """A dnsemu server in a thread with its own event loop; see the module docstring.
 
     ``with Emulator(t) as dns`` starts and stops it; ``async with Emulator(t) as dns``
@@ -359,7 +424,7 @@ class Emulator(_Base):
         self._async: AsyncEmulator | None = None
 
     def __repr__(self) -> str:
-        where = f" {self.host}:{self.port}" if self._core.state == "running" else ""
+        where = f" {format_hostport(self.host, self.port)}" if self._core.state == "running" else ""
         return f"<Emulator {self._core.state}{where}>"
 
     # -- life cycle
@@ -435,120 +500,23 @@ class Emulator(_Base):
         assert self._async is not None
         await self._async.__aexit__(*exc)
 
-    def _call(self, coro: Any, timeout: float = 30.0) -> Any:
-        self._core.running()
-        if self._async is not None:
-            coro.close()
-            raise EmulatorError("this emulator runs in an event loop (async with): await the methods of the "
-                                "object 'async with' gave you")
-        if threading.current_thread() is self._thread:
-            coro.close()
-            raise EmulatorError("called from the emulator's own loop thread")
-        assert self._loop is not None
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
-
-    # -- asking
-
-    def query(self, name: str, type: str | int = "A", source: str | None = None, *, tcp: bool = False,
-              subnet: str | None = None, timeout: float = 2.0) -> QueryResult:
-        """Ask ``name``/``type`` from ``source`` (see the module docstring) over UDP, or TCP with ``tcp=True``.
-
-        A truncated UDP reply is returned as it is (``truncated`` True): ask again with ``tcp=True``.
-        """
-        self._core.running()
-        if self._async is not None:
-            raise EmulatorError("this emulator runs in an event loop: use 'await dns.query(...)'")
-        bind, qid, wire = self._message(name, type, source, subnet)
+    def _run(self, coro: Coroutine[Any, Any, Any], wait: float = 30.0) -> Any:
+        """Run ``coro`` on the emulator's loop, from the caller's thread, and wait for its value."""
         try:
-            data = self._tcp(wire, bind, timeout) if tcp else self._udp(wire, qid, bind, timeout)
-        except TimeoutError:
-            self.check()  # a server error explains the silence better than the timeout
-            raise TimeoutError(f"no reply from dnsemu at {self.host}:{self.port} in {timeout:g} s "
-                               f"({name} {type} from {source or bind})") from None
-        return _result(data, tcp)
-
-    def _udp(self, wire: bytes, qid: int, bind: str, timeout: float) -> bytes:
-        deadline = time.monotonic() + timeout
-        with _udp_socket(bind) as sock:
-            sock.connect(self.address)
-            sock.send(wire)
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError
-                sock.settimeout(remaining)
-                data = sock.recv(65535)
-                if self._matches(data, qid):
-                    return data
-
-    def _tcp(self, wire: bytes, bind: str, timeout: float) -> bytes:
-        deadline = time.monotonic() + timeout
-        with socket.create_connection(self.address, timeout=timeout, source_address=(bind, 0)) as sock:
-            sock.sendall(struct.pack("!H", len(wire)) + wire)
-
-            def read(count: int) -> bytes:
-                out = b""
-                while len(out) < count:
-                    sock.settimeout(max(deadline - time.monotonic(), 0.001))
-                    chunk = sock.recv(count - len(out))
-                    if not chunk:
-                        raise ConnectionError("dnsemu closed the TCP connection before replying")
-                    out += chunk
-                return out
-
-            (length,) = struct.unpack("!H", read(2))
-            return read(length)
-
-    # -- run-time changes (validated like a file; ChangeError when they do not hold)
-
-    def apply(self, change: Change) -> None:
-        """Apply one :mod:`dnsemu.topology.changes` change; the next query sees it."""
-        self._call(self.server.apply_change(change))
-
-    def add_private_endpoint(self, name: str, spec: Mapping[str, Any] | None = None, /, **fields: Any) -> None:
-        """Create or replace a private endpoint (as under ``private_endpoints:``); its zone records follow."""
-        self.apply(self._endpoint(name, spec, fields))
-
-    def remove_private_endpoint(self, name: str) -> None:
-        self.apply(changes.delete_private_endpoint(name))
-
-    def add_zone(self, zone: str, spec: Mapping[str, Any] | None = None) -> None:
-        """Create or replace a private DNS zone (as under ``private_dns_zones:``)."""
-        self.apply(changes.put_private_dns_zone(zone, dict(spec or {})))
-
-    def remove_zone(self, zone: str) -> None:
-        self.apply(changes.delete_private_dns_zone(zone))
-
-    def add_record(self, zone: str, record: str | Mapping[str, Any], *, public: bool = False) -> None:
-        """Add ``"name [ttl] TYPE value"`` or replace a record set ``{"name", "type", "ttl", "values"}``."""
-        self.apply(changes.add_record(zone, record if isinstance(record, str) else dict(record), public=public))
-
-    def remove_record(self, zone: str, name: str, type: str | None = None, *, public: bool = False) -> None:
-        self.apply(changes.delete_record(zone, name, type, public=public))
-
-    def link(self, zone: str, vnet: str, *, resolution_policy: str = "Default", registration_enabled: bool = False,
-             name: str | None = None) -> None:
-        """Link a private zone to a VNet, or change the link's resolution policy."""
-        self.apply(self._link(zone, vnet, resolution_policy, registration_enabled, name))
-
-    def unlink(self, zone: str, vnet: str) -> None:
-        self.apply(changes.delete_virtual_network_link(zone, vnet))
-
-    def reset(self) -> None:
-        """Drop every run-time change, the query log and unchecked errors: the state right after start."""
-        self._call(self.server.reset_changes())
-        self.clear_queries()
-        core = self._core
-        core.errors.clear()
-        core.server.errors.clear()
-        core.task_errors_seen = core.server.state.counters.get("handler_raised", 0)
-
-    def reload(self) -> bool:
-        """Read the topology file again (changes are re-applied); False when it does not load."""
-        return bool(self._call(self.server.reload(reason="Emulator.reload")))
+            self._core.running()
+            if self._async is not None:
+                raise EmulatorError("this emulator runs in an event loop (async with): await the methods of the "
+                                    "object 'async with' gave you")
+            if threading.current_thread() is self._thread:
+                raise EmulatorError("called from the emulator's own loop thread")
+        except EmulatorError:
+            coro.close()
+            raise
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(wait)
 
 
-class AsyncEmulator(_Base):
+class AsyncEmulator(_Emulator[Awaitable[QueryResult], Awaitable[None], Awaitable[bool]]):
     """A dnsemu server in the running event loop: ``async with AsyncEmulator(t) as dns``; methods are awaited."""
 
     def __init__(self, topology: Any, *, http: bool = False, **settings: Any) -> None:
@@ -589,82 +557,11 @@ class AsyncEmulator(_Base):
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def query(self, name: str, type: str | int = "A", source: str | None = None, *, tcp: bool = False,
-                    subnet: str | None = None, timeout: float = 2.0) -> QueryResult:
-        """As :meth:`Emulator.query`, without blocking the loop the server runs in."""
-        self._core.running()
-        bind, qid, wire = self._message(name, type, source, subnet)
+    def _run(self, coro: Coroutine[Any, Any, Any], wait: float = 30.0) -> Any:
+        """``coro`` itself, for the caller to await in its loop (the server's)."""
         try:
-            async with asyncio.timeout(timeout):
-                data = await (self._tcp(wire, bind) if tcp else self._udp(wire, qid, bind))
-        except TimeoutError:
-            self.check()
-            raise TimeoutError(f"no reply from dnsemu at {self.host}:{self.port} in {timeout:g} s "
-                               f"({name} {type} from {source or bind})") from None
-        return _result(data, tcp)
-
-    async def _udp(self, wire: bytes, qid: int, bind: str) -> bytes:
-        loop = asyncio.get_running_loop()
-        with _udp_socket(bind) as sock:
-            sock.setblocking(False)
-            sock.connect(self.address)
-            await loop.sock_sendall(sock, wire)
-            while True:
-                data = await loop.sock_recv(sock, 65535)
-                if self._matches(data, qid):
-                    return data
-
-    async def _tcp(self, wire: bytes, bind: str) -> bytes:
-        reader, writer = await asyncio.open_connection(self.host, self.port, local_addr=(bind, 0))
-        try:
-            writer.write(struct.pack("!H", len(wire)) + wire)
-            await writer.drain()
-            (length,) = struct.unpack("!H", await reader.readexactly(2))
-            return await reader.readexactly(length)
-        finally:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-
-    async def apply(self, change: Change) -> None:
-        self._core.running()
-        await self.server.apply_change(change)
-
-    async def add_private_endpoint(self, name: str, spec: Mapping[str, Any] | None = None, /,
-                                   **fields: Any) -> None:
-        await self.apply(self._endpoint(name, spec, fields))
-
-    async def remove_private_endpoint(self, name: str) -> None:
-        await self.apply(changes.delete_private_endpoint(name))
-
-    async def add_zone(self, zone: str, spec: Mapping[str, Any] | None = None) -> None:
-        await self.apply(changes.put_private_dns_zone(zone, dict(spec or {})))
-
-    async def remove_zone(self, zone: str) -> None:
-        await self.apply(changes.delete_private_dns_zone(zone))
-
-    async def add_record(self, zone: str, record: str | Mapping[str, Any], *, public: bool = False) -> None:
-        await self.apply(changes.add_record(zone, record if isinstance(record, str) else dict(record), public=public))
-
-    async def remove_record(self, zone: str, name: str, type: str | None = None, *, public: bool = False) -> None:
-        await self.apply(changes.delete_record(zone, name, type, public=public))
-
-    async def link(self, zone: str, vnet: str, *, resolution_policy: str = "Default",
-                   registration_enabled: bool = False, name: str | None = None) -> None:
-        await self.apply(self._link(zone, vnet, resolution_policy, registration_enabled, name))
-
-    async def unlink(self, zone: str, vnet: str) -> None:
-        await self.apply(changes.delete_virtual_network_link(zone, vnet))
-
-    async def reset(self) -> None:
-        self._core.running()
-        await self.server.reset_changes()
-        self.clear_queries()
-        core = self._core
-        core.errors.clear()
-        core.server.errors.clear()
-        core.task_errors_seen = core.server.state.counters.get("handler_raised", 0)
-
-    async def reload(self) -> bool:
-        self._core.running()
-        return bool(await self.server.reload(reason="AsyncEmulator.reload"))
+            self._core.running()
+        except EmulatorError:
+            coro.close()
+            raise
+        return coro

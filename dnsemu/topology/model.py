@@ -34,7 +34,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from dnsemu.text import excerpt
+from dnsemu.dns.addresses import parse_hostport
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -86,32 +86,8 @@ class Model(BaseModel):
 
 
 def parse_target(text: str) -> tuple[str, int]:
-    """``"10.0.0.4"``, ``"10.0.0.4:53"``, ``"[fd00::4]:5353"`` or ``"fd00::4"`` → (address, port)."""
-    text = str(text).strip()
-    host, port = text, 53
-    if text.startswith("["):
-        end = text.find("]")
-        if end < 0:
-            raise ValueError(f"{excerpt(text)}: missing ']' after the IPv6 address")
-        host, rest = text[1:end], text[end + 1 :]
-        if rest:
-            if not rest.startswith(":"):
-                raise ValueError(f"{excerpt(text)}: expected ':port' after ']'")
-            port = _port(rest[1:], text)
-    elif text.count(":") == 1:
-        host, port_text = text.split(":")
-        port = _port(port_text, text)
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"{excerpt(text)} is not an IP address (optionally with :port)") from None
-    return str(address), port
-
-
-def _port(text: str, whole: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise ValueError(f"{excerpt(whole)}: port must be 1-65535")
-    return int(text)
+    """``"10.0.0.4"``, ``"10.0.0.4:53"``, ``"[fd00::4]:5353"`` or ``"fd00::4"`` → (address, port 53 by default)."""
+    return parse_hostport(text, default_port=53)
 
 
 def _target_list(values: list[str]) -> list[str]:
