@@ -1,4 +1,4 @@
-"""The ``dnsemu`` command: serve, check, explain, query.
+"""The ``dnsemu`` command: serve, check, explain, graph, query.
 
 ``main(argv) -> int`` never calls ``sys.exit`` itself, so tests call it directly.
 Each subcommand lives in its own module and is imported only when used.
@@ -83,7 +83,11 @@ def _explain(args: argparse.Namespace) -> int:
         print(f"dnsemu explain: {exc}", file=sys.stderr)
         return 2
     result = explain(index, q, address)
-    if args.json:
+    if args.format in ("mermaid", "svg"):
+        from dnsemu.graph.command import explain_picture
+
+        print(explain_picture(loaded, index, q, address, result, args.format), end="")
+    elif args.json or args.format == "json":
         print(json.dumps(as_json(q, args.type, address, result), indent=2))
     else:
         print(render(q, address, result), end="")
@@ -113,8 +117,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="source address, or the name of a VNet, on-premises site or VM, or 'internet'",
     )
     explain.add_argument("--topology", help="topology file (default: zones/topology.yaml)")
-    explain.add_argument("--json", action="store_true", help="print the resolution as JSON")
+    explain.add_argument("--json", action="store_true", help="print the resolution as JSON (--format json)")
+    explain.add_argument(
+        "--format", choices=("text", "json", "mermaid", "svg"), default="text", help="mermaid and svg draw the path"
+    )
     explain.set_defaults(func=_explain)
+    from dnsemu.graph import command as graph_command
+
+    graph = sub.add_parser("graph", help="draw the estate (Mermaid, DOT or SVG), or what one network reaches")
+    graph_command.add_arguments(graph)
+    graph.set_defaults(func=graph_command.run)
     sub.add_parser(
         "query",
         help="send one query to a server and print the reply (also the container's health check)",
