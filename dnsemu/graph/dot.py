@@ -1,8 +1,9 @@
 """Graphviz DOT, for people who lay graphs out with ``dot`` themselves.
 
 Every id and label is a double-quoted DOT string: backslashes and quotes are escaped,
-control characters dropped, and line breaks are the only ``\\n`` escapes written, so a
-name from a user file stays text (``\\N``, ``\\G`` and friends never reach Graphviz).
+``&`` becomes ``&amp;`` (Graphviz decodes entities), control characters are dropped,
+and line breaks are the only ``\\n`` escapes written, so a name from a user file stays
+text (``\\N``, ``\\G`` and friends never reach Graphviz).
 One cluster per layer (``rank=same``), ``rankdir=LR``; each node and edge carries the
 ``class`` and ``id`` the SVG renderer uses, and ``tooltip`` holds the full description.
 With a path drawn over it, the edges it took are red and say their step numbers, and
@@ -21,8 +22,12 @@ _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
 
 
 def quote(text: str) -> str:
-    """A DOT double-quoted string holding ``text`` literally (newlines become line breaks)."""
-    clean = _CONTROL.sub("", text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    """A DOT double-quoted string holding ``text`` literally (newlines become line breaks).
+
+    Graphviz reads HTML character entities (``&amp;``, ``&#35;``) in labels, so ``&`` is
+    written ``&amp;``: a name holding ``&lt;`` shows as typed.
+    """
+    clean = _CONTROL.sub("", text).replace("&", "&amp;").replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{clean}"'
 
 

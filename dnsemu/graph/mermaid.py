@@ -1,11 +1,14 @@
 """Mermaid (``flowchart LR``): renders on GitHub and in Markdown previews.
 
-One ``subgraph`` per layer (networks, DNS servers, …), one ``classDef`` per kind of node.
-Node ids are ``n_`` and the graph id with every other character than ``[A-Za-z0-9_]``
+Nodes are declared layer by layer (networks, DNS servers, …) and coloured by kind with
+one ``classDef`` each; no subgraphs, which would make Mermaid's layout route every edge
+around the layers' boxes. Node ids are ``n_`` and the graph id with every other character than ``[A-Za-z0-9_]``
 made ``_`` (numbered when two collide); labels are always double-quoted, and every
-character Mermaid could read as syntax or markup (``"``, ``#``, ``<``, ``>``, ``&``,
-``|``, backquote …) is written as a ``#NNN;`` entity code, so a name from a user file
-can never close a label, inject HTML or start a directive.
+character Mermaid could read as syntax or markup (``"``, ``#``, ``%``, ``<``, ``>``,
+``&``, ``|``, ``{``, ``}``, ``;``, backquote, backslash, anything beyond ASCII) is
+written as a ``#NNN;`` entity code, so a name from a user file can never close a label,
+inject HTML, start a ``%%{…}%%`` directive or a comment. (Mermaid still shows a literal
+backslash-n in a name as a line break: it reads ``\\n`` after decoding entities.)
 
 With a path drawn over it, the edges it took are thick (``==>``), their labels start
 with the step numbers, the deciding node is of class ``deciding``, and the trace
@@ -20,7 +23,7 @@ from dnsemu.graph.model import COLUMNS, KINDS, Graph
 from dnsemu.graph.overlay import Overlay
 from dnsemu.graph.svg import COLOURS
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9 .,:;/_()\[\]{}+=@'*?!$%^~-]")
+_UNSAFE = re.compile(r"[^A-Za-z0-9 .,:/_()\[\]+=@'*?!$^~-]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NOT_ID = re.compile(r"[^A-Za-z0-9_]")
 
@@ -49,16 +52,11 @@ def render(graph: Graph, overlay: Overlay | None = None) -> str:
         used.add(candidate)
         ids[nid] = candidate
 
-    out = [comment(f"{graph.title} (dnsemu graph)"), "flowchart LR"]
-    by_column: dict[int, list[str]] = {}
-    for nid, node in graph.nodes.items():
-        by_column.setdefault(KINDS[node.kind].column, []).append(nid)
-    for column in sorted(by_column):
-        out.append(f"  subgraph col{column}[{label(COLUMNS[column])}]")
-        out.append("    direction TB")
-        for nid in by_column[column]:
-            out.append(f"    {ids[nid]}[{label(chr(10).join(graph.nodes[nid].lines))}]")
-        out.append("  end")
+    out = [comment(f"{graph.title} (drawn by dnsemu)"), "flowchart LR"]
+    for column in range(len(COLUMNS)):  # declared layer by layer: Mermaid keeps that order where it can
+        for nid, node in graph.nodes.items():
+            if KINDS[node.kind].column == column:
+                out.append(f"  {ids[nid]}[{label(chr(10).join(node.lines))}]")
 
     on_edges = overlay.edges if overlay is not None else {}
     path_links: list[int] = []

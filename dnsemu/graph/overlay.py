@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from dnsemu.core.index import Index
 from dnsemu.core.records import type_name
-from dnsemu.core.resolution import Question, Resolution
+from dnsemu.core.resolution import Outcome, Question, Resolution
 from dnsemu.graph.model import Edge, Graph, Node, _fqdn, _Targets, source_node
 from dnsemu.topology.load import LoadedTopology
 
@@ -248,7 +248,7 @@ def path_overlay(
         question=f"{question.name} {type_name(question.qtype)}",
         source=str(address),
         outcome=result.outcome.value,
-        rcode=result.rcode.name,
+        rcode="forwarded" if result.outcome is Outcome.FORWARD else result.rcode.name,
         answer_kind=result.source.value,
         answer=[r.text() for r in result.answer],
         steps=steps,

@@ -317,7 +317,7 @@ def _trace_lines(overlay: Overlay, width: float) -> list[tuple[str, str]]:
         wrapped = textwrap.wrap(f"{step.number}. {step.text}{mark}", columns, subsequent_indent="   ")
         lines.extend((line, css) for line in wrapped)
     for record in overlay.answer:
-        lines.extend((line, "answer") for line in textwrap.wrap(record, columns))
+        lines.extend((line, "answer") for line in textwrap.wrap(" ".join(record.split()), columns))
     return lines
 
 
