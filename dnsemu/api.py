@@ -24,6 +24,9 @@ POST        /v1/reset                                                        bac
 POST        /v1/reload                                                       read the files again
 ==========  ===============================================================  =====================
 
+The ``/ui`` page and the routes it draws from (``/v1/graph``, ``/v1/sources``,
+``/v1/queries/stream``) live in :mod:`dnsemu.graph.ui`; they are mounted here.
+
 Bodies are the topology file's own shapes (a private endpoint as under
 ``private_endpoints:``, a record set's ``ttl`` and ``values``, a link's
 ``resolution_policy`` and ``registration_enabled``), so a change is validated
@@ -56,6 +59,8 @@ from prometheus_client.exposition import choose_encoder
 from dnsemu.core.index import Index
 from dnsemu.core.records import Record, rdata_text, type_name
 from dnsemu.explain import UnknownSource, as_json, explain, question, source_address
+from dnsemu.graph.ui import OPENAPI_PATHS as UI_PATHS
+from dnsemu.graph.ui import Ui
 from dnsemu.http import HttpError, Request, Response, json_response
 from dnsemu.topology import changes
 from dnsemu.topology.changes import Change, ChangeError
@@ -255,6 +260,8 @@ class Api:
             Route("POST", ("v1", "reset"), self.reset, mutating=True),
             Route("POST", ("v1", "reload"), self.reload, mutating=True),
         ]
+        self.ui = Ui(server)  # the /ui page, and the /v1 routes it draws from (dnsemu.graph.ui)
+        self.routes += self.ui.routes(Route)
 
     async def handle(self, request: Request) -> Response:
         method = "GET" if request.method == "HEAD" else request.method
@@ -661,3 +668,4 @@ OPENAPI: dict[str, Any] = {
                           **{k: v for k, v in _CHANGE_ERRORS.items() if k in ("400", "401", "403", "413", "415")}}}},
     },
 }
+OPENAPI["paths"].update(UI_PATHS)

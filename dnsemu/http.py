@@ -1,9 +1,10 @@
 """A small HTTP/1.1 server for the metrics endpoint and the JSON API, on the DNS server's event loop.
 
-Only what a scraper, ``curl`` and a test-suite client need: requests with a
-``Content-Length`` body (or none), keep-alive (HTTP/1.1 default; HTTP/1.0 with
-``Connection: keep-alive``), pipelined requests answered in order,
-``Expect: 100-continue``, and ``HEAD``. Everything else is refused with a
+Only what a scraper, ``curl``, a browser and a test-suite client need: requests
+with a ``Content-Length`` body (or none), keep-alive (HTTP/1.1 default; HTTP/1.0
+with ``Connection: keep-alive``), pipelined requests answered in order,
+``Expect: 100-continue``, ``HEAD``, and streamed responses (``Response.stream``,
+for Server-Sent Events: written as they come, the connection closed after). Everything else is refused with a
 status and a one-line JSON error, never a 500: chunked request bodies (501), a
 body over ``max_body`` (413), headers over ``max_header`` (431), a malformed
 request line or header (400), a request that takes longer than ``timeout`` to
@@ -25,7 +26,7 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -62,6 +63,8 @@ class Response:
     body: bytes = b""
     content_type: str = "application/json"
     headers: list[tuple[str, str]] = field(default_factory=list)
+    #: a body written as it comes (Server-Sent Events): no Content-Length, the connection closes after it
+    stream: AsyncIterator[bytes] | None = None
 
 
 class HttpError(Exception):
@@ -194,6 +197,9 @@ class _Connection(asyncio.Protocol):
                     await self._linger()
                     return
                 response = await server.dispatch(request)
+                if response.stream is not None:
+                    await self._stream(response, head=request.method == "HEAD")
+                    return
                 keep_alive = keep_alive and not server.closing
                 await self._send(response, keep_alive=keep_alive, head=request.method == "HEAD")
                 self.busy = False
@@ -280,6 +286,25 @@ class _Connection(asyncio.Protocol):
 
     # -- writing
 
+    async def _stream(self, response: Response, *, head: bool) -> None:
+        """Write the head, then each chunk of ``response.stream`` until it ends, the peer leaves or we stop."""
+        assert response.stream is not None
+        self.busy = False  # a stream never holds up a shutdown
+        try:
+            if self.transport is None or self.transport.is_closing():
+                return
+            self.transport.write(_encode(response, keep_alive=False, head=True, length=False))
+            if head:
+                return
+            async for chunk in response.stream:
+                if self.closed or self.server.closing or self.transport.is_closing():
+                    return
+                self.transport.write(chunk)
+                if not self._writable.is_set():
+                    await self._writable.wait()
+        finally:
+            await response.stream.aclose()  # type: ignore[attr-defined]
+
     async def _send(self, response: Response, *, keep_alive: bool, head: bool) -> None:
         if self.transport is None or self.transport.is_closing():
             return
@@ -318,14 +343,14 @@ def _parse_head(head: bytes) -> tuple[str, str, tuple[int, int], dict[str, str]]
     return method.decode("ascii"), target_text, (int(major), int(minor)), headers
 
 
-def _encode(response: Response, *, keep_alive: bool, head: bool) -> bytes:
+def _encode(response: Response, *, keep_alive: bool, head: bool, length: bool = True) -> bytes:
     try:
         reason = HTTPStatus(response.status).phrase
     except ValueError:
         reason = "Unknown"
     lines = [f"HTTP/1.1 {response.status} {reason}",
              f"Content-Type: {response.content_type}",
-             f"Content-Length: {len(response.body)}",
+             *([f"Content-Length: {len(response.body)}"] if length else []),
              f"Connection: {'keep-alive' if keep_alive else 'close'}",
              "Server: dnsemu"]
     lines += [f"{name}: {value}" for name, value in response.headers]

@@ -14,7 +14,7 @@ edge of kind ``path``, so that the drawing never loses a step.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dnsemu.core.index import Index
 from dnsemu.core.records import type_name
@@ -254,9 +254,41 @@ def path_overlay(
         steps=steps,
         deciding=deciding,
     )
-    for step in steps:
+    _index_steps(overlay)
+    return overlay
+
+
+def _index_steps(overlay: Overlay) -> None:
+    overlay.nodes.clear()
+    overlay.edges.clear()
+    for step in overlay.steps:
         for node in step.nodes:
             overlay.nodes.setdefault(node, []).append(step.number)
         for edge in step.edges:
             overlay.edges.setdefault(edge, []).append(step.number)
-    return overlay
+
+
+def project(overlay: Overlay, before: Graph, after: Graph) -> Overlay:
+    """The overlay of ``before`` on ``after``, its collapsed form: each node as the counted node standing for it."""
+    owner = {member: node.id for node in after.nodes.values() for member in node.members}
+
+    def node(node_id: str) -> str:
+        return owner.get(node_id, node_id)
+
+    def edge(edge_id: str) -> str:
+        e = before.edges.get(edge_id)
+        return f"{node(e.source)}->{node(e.target)}:{e.kind}" if e is not None else edge_id
+
+    steps = [
+        PathStep(
+            s.number,
+            s.code,
+            s.text,
+            list(dict.fromkeys(node(n) for n in s.nodes)),
+            list(dict.fromkeys(e for e in map(edge, s.edges) if e in after.edges)),
+        )
+        for s in overlay.steps
+    ]
+    out = replace(overlay, steps=steps, nodes={}, edges={})
+    _index_steps(out)
+    return out

@@ -79,13 +79,16 @@ def _n(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
+LIGHT = (
+    "--bg: #ffffff; --ink: #1f2328; --muted: #59636e; --band: #f6f8fa; --edge: #8c959f; --faint: #c4cbd3; "
+    "--path: #cf222e; --deciding: #bf3989; --redirect: #bc4c00; --label-bg: #ffffffdd;"
+)
+DARK = (
+    "--bg: #0d1117; --ink: #e6edf3; --muted: #9198a1; --band: #161b22; --edge: #6e7681; --faint: #30363d; "
+    "--path: #ff7b72; --deciding: #f778ba; --redirect: #f0883e; --label-bg: #0d1117dd;"
+)
+
 STYLE = """
-.dnsemu-graph { --bg: #ffffff; --ink: #1f2328; --muted: #59636e; --band: #f6f8fa; --edge: #8c959f;
-  --faint: #c4cbd3; --path: #cf222e; --deciding: #bf3989; --redirect: #bc4c00; --label-bg: #ffffffdd; }
-@media (prefers-color-scheme: dark) {
-  .dnsemu-graph { --bg: #0d1117; --ink: #e6edf3; --muted: #9198a1; --band: #161b22; --edge: #6e7681;
-    --faint: #30363d; --path: #ff7b72; --deciding: #f778ba; --redirect: #f0883e; --label-bg: #0d1117dd; }
-}
 .dnsemu-graph .background { fill: var(--bg); }
 .dnsemu-graph text { fill: var(--ink); font-family: FONT; }
 .dnsemu-graph .band { fill: var(--band); }
@@ -136,20 +139,37 @@ COLOURS = {  # kind: (light fill, light stroke, dark fill, dark stroke)
 }
 
 
-def stylesheet() -> str:
+def stylesheet(themed: bool = False) -> str:
+    """The drawing's CSS: light, and dark under ``prefers-color-scheme``.
+
+    ``themed`` adds ``:root[data-theme=light|dark]`` rules that win over the system's
+    choice (the /ui page's theme switch).
+    """
     css = (
         STYLE.replace("FONT", FONT)
         .replace("LABELpx", f"{LABEL_SIZE}px")
         .replace("DETAILpx", f"{DETAIL_SIZE}px")
         .replace("EDGEpx", f"{EDGE_LABEL_SIZE}px")
     )
-    light = "\n".join(
-        f".dnsemu-graph .kind-{KINDS[k].css} {{ --fill: {c[0]}; --stroke: {c[1]}; }}" for k, c in COLOURS.items()
-    )
-    dark = "\n".join(
-        f"  .dnsemu-graph .kind-{KINDS[k].css} {{ --fill: {c[2]}; --stroke: {c[3]}; }}" for k, c in COLOURS.items()
-    )
-    return f"{css}{light}\n@media (prefers-color-scheme: dark) {{\n{dark}\n}}\n"
+
+    def kinds(prefix: str, dark: bool) -> str:
+        return "\n".join(
+            f"{prefix}.dnsemu-graph .kind-{KINDS[k].css} {{ --fill: {c[2 if dark else 0]}; "
+            f"--stroke: {c[3 if dark else 1]}; }}"
+            for k, c in COLOURS.items()
+        )
+
+    out = [
+        f".dnsemu-graph {{ {LIGHT} }}",
+        kinds("", False),
+        f"@media (prefers-color-scheme: dark) {{\n.dnsemu-graph {{ {DARK} }}\n{kinds('', True)}\n}}",
+        css.strip(),
+    ]
+    if themed:
+        for theme, variables, dark in (("light", LIGHT, False), ("dark", DARK, True)):
+            prefix = f':root[data-theme="{theme}"] '
+            out += [f"{prefix}.dnsemu-graph {{ {variables} }}", kinds(prefix, dark)]
+    return "\n".join(out) + "\n"
 
 
 def render(graph: Graph, overlay: Overlay | None = None, placed: Layout | None = None) -> str:
