@@ -419,7 +419,7 @@ def test_the_page_asks_for_the_token(driver) -> None:
         wait(driver, lambda d: by_id(d, "token-form").is_displayed(), message="no token form")
         by_id(driver, "token").send_keys("s3cret\n")
         wait(driver, lambda d: len(css(d, "#drawing svg .node")) >= 30, message="the estate is not drawn")
-        wait(driver, lambda d: "Connected" in by_id(d, "status").text)
+        wait(driver, lambda d: "Connected" in by_id(d, "status").text, message="the stream did not reconnect")
         driver.get_log("browser")  # the 401s before the token are the server's answers, not page errors
         dig = explain_in_page(driver, "mystorage.blob.core.windows.net", "spoke1")
         assert "10.0.1.4" in dig

@@ -3,7 +3,7 @@
 "use strict";
 
 (() => {
-  const MAX_ROWS = 500; // rows kept in the live table
+  const MAX_ROWS = 300; // rows kept in the live table
   const MAX_WAITING = 5000; // queries kept while paused
   const ZOOMS = [0.25, 0.35, 0.5, 0.67, 0.8, 1, 1.25, 1.5, 2];
 
@@ -300,13 +300,22 @@
     return row;
   }
 
+  // the table changes at most four times a second, whatever the rate: each change costs a layout
+  const FLUSH_MS = 250;
   let frame = 0;
+  let lastFlush = 0;
   function scheduleFlush() {
-    if (!frame) frame = requestAnimationFrame(flush);
+    if (frame) return;
+    const wait = Math.max(0, lastFlush + FLUSH_MS - performance.now());
+    frame = setTimeout(() => requestAnimationFrame(flush), wait);
   }
+
+  // time the page spends on the stream, for benchmarks/ui_stream_bench.py
+  const work = (window.dnsemuWork = { flushMs: 0, parseMs: 0, batches: 0 });
 
   function flush() {
     frame = 0;
+    const started = (lastFlush = performance.now());
     if (!state.paused && state.waiting.length) {
       const batch = state.waiting.splice(0, state.waiting.length).slice(-MAX_ROWS);
       const fragment = document.createDocumentFragment();
@@ -316,6 +325,7 @@
       while (body.rows.length > MAX_ROWS) body.lastElementChild.remove();
     }
     $("live-count").textContent = streamStatus();
+    work.flushMs += performance.now() - started;
   }
 
   function receive(queries) {
@@ -331,6 +341,7 @@
   async function listen() {
     let delay = 1000;
     for (;;) {
+      const tokenAsked = state.token;
       try {
         const response = await api("/v1/queries/stream", "text/event-stream");
         state.connected = true;
@@ -342,6 +353,7 @@
         for (;;) {
           const { value, done } = await reader.read();
           if (done) break;
+          const started = performance.now();
           buffer += decoder.decode(value, { stream: true });
           let end;
           while ((end = buffer.indexOf("\n\n")) >= 0) {
@@ -359,6 +371,8 @@
               scheduleFlush();
             }
           }
+          work.parseMs += performance.now() - started;
+          work.batches += 1;
         }
         state.connected = false;
         setStatus("The live queries stopped; reconnecting…", true);
@@ -366,7 +380,9 @@
         state.connected = false;
         setStatus("Live queries: " + err.message + "; retrying…", true);
         if (err.status === 401) {
-          await new Promise((resolve) => $("token-form").addEventListener("submit", resolve, { once: true }));
+          if (state.token === tokenAsked) { // wait for a new token (unless one came while we asked)
+            await new Promise((resolve) => document.addEventListener("dnsemu-token", resolve, { once: true }));
+          }
           continue;
         }
       }
@@ -456,6 +472,7 @@
       state.token = $("token").value.trim();
       sessionStorage.setItem("dnsemu-token", state.token);
       $("token-form").hidden = true;
+      document.dispatchEvent(new Event("dnsemu-token"));
       loadSources();
       draw();
     });
