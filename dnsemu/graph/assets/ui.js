@@ -258,9 +258,18 @@
         option.label = `${source.kind} · ${source.address}`;
         list.append(option);
       }
+      return data.sources.length;
     } catch (err) {
       setStatus("Cannot list the sources: " + err.message, true);
+      return 0;
     }
+  }
+
+  const LARGE = 150; // sources beyond which the drawing starts collapsed
+
+  async function loadAndDraw() {
+    if ((await loadSources()) > LARGE) $("collapse").checked = true;
+    await draw();
   }
 
   // -- the live queries --------------------------------------------------------------------------------
@@ -473,8 +482,7 @@
       sessionStorage.setItem("dnsemu-token", state.token);
       $("token-form").hidden = true;
       document.dispatchEvent(new Event("dnsemu-token"));
-      loadSources();
-      draw();
+      loadAndDraw();
     });
     $("collapse").addEventListener("change", () => {
       clearPath();
@@ -520,8 +528,8 @@
       }
     });
     document.addEventListener("keydown", onKey);
-    loadSources();
-    draw();
+    $("live-count").textContent = streamStatus();
+    loadAndDraw();
     listen();
   }
 
