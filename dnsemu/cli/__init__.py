@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str | None]] = {
     "check": ("validate a topology and lint it for common Azure DNS mistakes",
               "Exit status: 0 clean, 1 findings, 2 invalid."),
     "explain": ("show how a name resolves from an address or network, step by step", None),
+    "graph": ("draw the estate (Mermaid, DOT or SVG), or what one network reaches", None),
     "import": ("make a topology from Azure exports (Resource Graph, ARM, az CLI, terraform show -json) or --azure",
                "Exit status: 0 written, 1 written with findings under --strict, 2 unreadable input."),
 }
@@ -37,6 +38,8 @@ def command(name: str) -> ModuleType:
         from dnsemu.cli import check as module
     elif name == "explain":
         from dnsemu.cli import explain as module
+    elif name == "graph":
+        from dnsemu.cli import graph as module
     elif name == "import":
         from dnsemu.cli import imports as module
     else:

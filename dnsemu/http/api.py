@@ -24,6 +24,9 @@ POST        /v1/reset                                                        bac
 POST        /v1/reload                                                       read the files again
 ==========  ===============================================================  =====================
 
+The ``/ui`` page and the routes it draws from (``/v1/graph``, ``/v1/sources``,
+``/v1/queries/stream``) live in :mod:`dnsemu.http.ui`; they are mounted here.
+
 Bodies are the topology file's own shapes (a private endpoint as under
 ``private_endpoints:``, a record set's ``ttl`` and ``values``, a link's
 ``resolution_policy`` and ``registration_enabled``), so a change is validated
@@ -65,8 +68,10 @@ from prometheus_client.exposition import choose_encoder
 
 from dnsemu.analysis.explain import UnknownSource
 from dnsemu.analysis.views import explain_json, topology_json
-from dnsemu.http.listener import HttpError, Request, Response, json_response
+from dnsemu.http.listener import HttpError, Request, Response, json_response, query_params
 from dnsemu.http.metrics import create_registry
+from dnsemu.http.ui import OPENAPI_PATHS as UI_PATHS
+from dnsemu.http.ui import Ui
 from dnsemu.text import clip, excerpt
 from dnsemu.topology import changes
 from dnsemu.topology.changes import Change, ChangeError
@@ -151,24 +156,6 @@ def json_body(request: Request, *, required: bool) -> dict[str, Any] | None:
     return data
 
 
-def _params(request: Request, allowed: dict[str, bool]) -> dict[str, str]:
-    """Query parameters: each at most once, only the ``allowed`` ones (name -> required)."""
-    unknown = sorted(set(request.query) - set(allowed))
-    if unknown:
-        raise HttpError(400, "unknown_parameter", f"unknown query parameter(s) {clip(', '.join(unknown))}; "
-                                                  f"allowed: {', '.join(allowed)}")
-    out = {}
-    for name, required in allowed.items():
-        values = request.query.get(name)
-        if not values or values == [""]:
-            if required:
-                raise HttpError(400, "missing_parameter", f"the query parameter {excerpt(name)} is required")
-            continue
-        if len(values) > 1:
-            raise HttpError(400, "repeated_parameter", f"the query parameter {excerpt(name)} is given more than once")
-        out[name] = values[0]
-    return out
-
 
 #: body keys that name a file on the server's host: never accepted over HTTP
 _PATH_FIELDS = ("zone_file",)
@@ -238,6 +225,8 @@ class Api:
             Route("POST", ("v1", "reset"), self.reset, mutating=True),
             Route("POST", ("v1", "reload"), self.reload, mutating=True),
         ]
+        self.ui = Ui(server)  # the /ui page, and the /v1 routes it draws from (dnsemu.http.ui)
+        self.routes += self.ui.routes(Route)
 
     async def handle(self, request: Request) -> Response:
         method = "GET" if request.method == "HEAD" else request.method
@@ -300,13 +289,13 @@ class Api:
     # -- reads
 
     async def topology(self, request: Request, params: dict[str, str]) -> Response:
-        _params(request, {})
+        query_params(request, {})
         server = self.server
         applied = list(server.changes.changes) if server.changes is not None else []
         return json_response(200, topology_json(server.index, server.loaded, server.generation, applied))
 
     async def explain(self, request: Request, params: dict[str, str]) -> Response:
-        args = _params(request, {"name": True, "type": False, "from": True})
+        args = query_params(request, {"name": True, "type": False, "from": True})
         server = self.server
         assert server.loaded is not None
         try:
@@ -318,7 +307,7 @@ class Api:
         return json_response(200, data)
 
     async def list_changes(self, request: Request, params: dict[str, str]) -> Response:
-        _params(request, {})
+        query_params(request, {})
         applied = list(self.server.changes.changes) if self.server.changes is not None else []
         return json_response(200, {"generation": self.server.generation,
                                    "changes": [dataclasses.asdict(c) for c in applied]})
@@ -664,3 +653,4 @@ OPENAPI: dict[str, Any] = {
                           **{k: v for k, v in _CHANGE_ERRORS.items() if k in ("400", "401", "403", "413", "415")}}}},
     },
 }
+OPENAPI["paths"].update(UI_PATHS)

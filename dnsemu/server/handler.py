@@ -42,7 +42,7 @@ import ipaddress
 import json
 from bisect import bisect_left
 from collections import OrderedDict
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from time import perf_counter
 from typing import Any
 
@@ -239,7 +239,10 @@ class Handler:
         self.settings = settings
         self.stats = stats or Stats()
         self.log = logger if logger is not None else get_logger("dnsemu")
+        #: one event per query is produced (for the log, or for an observer); the hot paths test only this
         self.query_log = settings.query_log
+        self.write_log = settings.query_log
+        self.observer: Callable[[dict[str, Any]], None] | None = None
         self.qlog = query_log() if settings.query_log and logger is None else None
         self.udp_size = settings.udp_payload_size
         self.cache_size = settings.cache_size
@@ -266,6 +269,14 @@ class Handler:
     def swap(self, index: Index) -> None:
         """Serve ``index`` from the next query on, with a fresh cache (one reference swap)."""
         self._state = _State(index)
+
+    def observe(self, observer: Callable[[dict[str, Any]], None] | None) -> None:
+        """Call ``observer`` with each query's ``dns_query`` fields (None: stop); it must not raise.
+
+        While an observer is set, every query takes the logged paths (as with the query log on).
+        """
+        self.observer = observer
+        self.query_log = self.write_log or observer is not None
 
     # ------------------------------------------------------------------ hot path
 
@@ -370,7 +381,7 @@ class Handler:
         except WireError as exc:
             kind = exc.rcode.name.lower() if exc.reply is not None else "dropped"
             stats.errors[kind] = stats.errors.get(kind, 0) + 1
-            if self.query_log:
+            if self.write_log:
                 self.log.info("dns_query", client=addr[0], proto=proto, view="-", qname="", qtype="",
                               rcode=exc.rcode.name if exc.reply is not None else "DROPPED",
                               answer="", kind="error", reason=exc.reason,
@@ -527,16 +538,28 @@ class Handler:
                 fields["ecs"] = ecs_text
             if truncated:
                 fields["truncated"] = True
-            self.log.info("dns_query", client=host, proto=proto, view=view,
-                          network=resolution.network if resolution is not None else "-",
-                          qname=query.qname_text, qtype=type_name(query.question.qtype), rcode=label[3],
-                          answer=_answer_text(kind, resolution, reply), kind=kind,
-                          duration_ms=round(elapsed * 1000, 3), cached=False, **fields)
+            event = dict(client=host, proto=proto, view=view,
+                         network=resolution.network if resolution is not None else "-",
+                         qname=query.qname_text, qtype=type_name(query.question.qtype), rcode=label[3],
+                         answer=_answer_text(kind, resolution, reply), kind=kind,
+                         duration_ms=round(elapsed * 1000, 3), cached=False, **fields)
+            if self.write_log:
+                self.log.info("dns_query", **event)
+            if self.observer is not None:
+                self.observer(event)
         return label
 
     def _log_hit(self, data: bytes, host: str, label: tuple[str, str, str, str, str], fields: Any,
                  elapsed: float) -> None:
         """One ``dns_query`` line for a cache hit (``fields``: what :func:`_log_fields` rendered)."""
+        if self.observer is not None:
+            network, answer = fields[:2] if fields is not None else ("-", "")
+            qname, qtype = _question(data)
+            self.observer(dict(client=host, proto=label[0], view=label[1], network=network, qname=qname,
+                               qtype=type_name(qtype), rcode=label[3], answer=answer, kind=label[4],
+                               duration_ms=round(elapsed * 1000, 3), cached=True))
+            if not self.write_log:
+                return
         qlog = self.qlog
         if qlog is not None and fields is not None:  # pre-rendered: client, duration and time per query
             question = data[12:]
