@@ -162,18 +162,44 @@ class _Compiler:
                     except CatalogError:
                         continue  # a row that needs placeholders we cannot fill (dnsPrefix, partitionId)
                     for endpoint in endpoints:
+                        aliased = key in approved or endpoint.always_privatelink
                         known = chains.get(endpoint.public_fqdn)
-                        if known is None or (key in approved and not known[1]):
+                        if known is None or (aliased and not known[1]):
                             chains[endpoint.public_fqdn] = (
                                 endpoint,
-                                key in approved,
+                                aliased,
                                 region,
                                 states.get(key, []),
                                 service.resource_type,
                                 group,
                             )
+        for endpoint, service in self.always_aliased():
+            if endpoint.public_fqdn not in chains:
+                chains[endpoint.public_fqdn] = (
+                    endpoint, True, self.t.region.lower(), [], service.resource_type, service.group_ids[0]
+                )
         for chain in chains.values():
             self.public_chain(*chain)
+
+    def always_aliased(self):  # -> Iterator[tuple[ResolvedEndpoint, Service]]
+        """Hosts public DNS always sends through a privatelink alias (Azure Monitor's, facts §14.6), for
+        every private zone of theirs the estate declares, whether or not any resource of theirs is modelled:
+        an empty linked zone then answers NXDOMAIN for them, as it does in Azure."""
+        declared = set(self.zone_names)
+        region = self.t.region.lower()
+        for service in self.catalog.services:
+            if not any(e.always_privatelink for e in service.endpoints):
+                continue
+            for group in service.group_ids:
+                try:
+                    one = self.catalog.endpoints(service.resource_type, group, "one", region, variant=service.variant or None)
+                    two = self.catalog.endpoints(service.resource_type, group, "two", region, variant=service.variant or None)
+                except CatalogError:
+                    continue
+                for a, b in zip(one, two, strict=True):
+                    # only the hosts that are the same whatever the resource: the service's own shared names
+                    if a.always_privatelink and a.public_fqdn == b.public_fqdn and a.private_zone in declared:
+                        yield a, service
 
     def public_chain(
         self, endpoint: ResolvedEndpoint, approved: bool, region: str, states: list[str], rtype: str, group: str
@@ -183,6 +209,13 @@ class _Compiler:
         cluster = endpoint.cluster or self.generic_cluster(public, region)
         cluster = cluster if cluster.endswith(".") else cluster + "."
         self.public_records[public].append(Record(public, RRType.CNAME, ttl, (private if approved else cluster,)))
+        if endpoint.wildcard:  # the names below the host go the same way (Container Apps apps, facts §14.2)
+            below = "*." + public
+            self.public_records[below].append(Record(below, RRType.CNAME, ttl, (private if approved else cluster,)))
+        if endpoint.always_privatelink:
+            self.public_notes[public] = (
+                f"{rtype} publishes the privatelink alias of {public} whether or not a private endpoint exists"
+            )
         if approved:
             self.public_records[private].append(Record(private, RRType.CNAME, ttl, (cluster,)))
             self.synth_zones.add(names.parent(private))
@@ -197,9 +230,10 @@ class _Compiler:
         self.synth_zones.add(names.parent(cluster))
 
     def generic_cluster(self, public: str, region: str) -> str:
+        """A public host in the cloud's own domain (a Government chain never ends in a commercial one)."""
         service = names.first_label(names.parent(public)) or "svc"
         digest = hashlib.sha256(f"{service}/{region}".encode()).hexdigest()[:4]
-        return f"{service}-prod-{digest}.{region}.cloudapp.azure.com."
+        return f"{service}-prod-{digest}.{region}.{self.catalog.public_cluster_domain}"
 
     def public_address(self, cluster: str) -> str:
         pool = self.t.public_dns.address_pool
