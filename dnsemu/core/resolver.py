@@ -282,7 +282,7 @@ def _walk(
         Step(
             "view",
             "resolving {name} {type} in {view}",
-            (("name", question.name), ("type", qtype), ("view", f"VNet {view.vnet!r}" if view else "public DNS")),
+            (("name", question.name), ("type", qtype), ("view", _view_words(view))),
         )
     )
     answer: list[Record] = []
@@ -479,6 +479,12 @@ def _chase(cname: tuple[Record, ...], answer: list[Record], visited: set[str]) -
         return None
     visited.add(target)
     return target
+
+
+def _view_words(view: View | None) -> str:
+    if view is None:
+        return "public DNS"
+    return f"virtual hub {view.vnet!r}" if view.name.startswith("hub:") else f"VNet {view.vnet!r}"
 
 
 def _zone_kind(zone: Zone) -> str:

@@ -586,7 +586,7 @@ OPENAPI: dict[str, Any] = {
                     "networks": {"type": "array", "items": {
                         "type": "object", "required": ["name", "kind", "view", "address_space", "subnets", "dns"],
                         "properties": {"name": {"type": "string"},
-                                       "kind": {"enum": ["vnet", "on_premises", "internet"]},
+                                       "kind": {"enum": ["vnet", "virtual_hub", "on_premises", "internet"]},
                                        "view": {"type": ["string", "null"]},
                                        "address_space": {"type": "array", "items": {"type": "string"}},
                                        "subnets": {"type": "array", "items": {"type": "object"}},

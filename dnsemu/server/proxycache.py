@@ -12,7 +12,8 @@ What dnsemu does (the facts give the caps, the rest is a choice, listed in docs/
 * an answer (NOERROR with records) is held for the smallest TTL of its records, at most
   ``positive`` seconds; NXDOMAIN and NODATA for the TTL of the SOA in authority, at most
   ``negative`` seconds; other outcomes (SERVFAIL, REFUSED, forwarded names) are not held;
-* a hit returns the held records with every TTL set to the seconds the entry has left;
+* a hit returns the held records with every TTL set to the whole seconds the entry has
+  left (at least 1);
 * entries outlive topology reloads and run-time changes, as they outlive a change in
   Azure: a record added after the firewall cached NXDOMAIN stays unseen behind it until the
   entry expires;
@@ -57,13 +58,14 @@ class ProxyCaches:
         entry = self._entries.get(key)
         if entry is not None:
             stored, hold, held = entry
-            left = int(hold - (now - stored))
+            left = hold - (now - stored)
             if left > 0:
                 self._count(cache.firewall, "hit")
+                ttl = max(1, int(left))  # whole seconds; the last fraction of a second still says 1
                 return dataclasses.replace(
                     held,
-                    answer=tuple(r.with_ttl(left) for r in held.answer),
-                    authority=tuple(r.with_ttl(left) for r in held.authority),
+                    answer=tuple(r.with_ttl(ttl) for r in held.answer),
+                    authority=tuple(r.with_ttl(ttl) for r in held.authority),
                     trace=resolution.trace,
                     network=resolution.network,
                 )
