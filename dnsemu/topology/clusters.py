@@ -31,6 +31,7 @@ __all__ = ["MAX_SUBZONE", "ClusterNames", "cluster_names", "custom_zone_problem"
 
 #: AKS refuses a custom subzone label longer than this (facts §14.1).
 MAX_SUBZONE = 32
+_HOST_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,52}[a-z0-9])?")
 _ZONE = re.compile(r"^(?:(?P<subzone>[^.]+)\.)?privatelink\.(?P<region>[^.]+)\.azmk8s\.io\.$")
 
 
@@ -83,8 +84,9 @@ def cluster_names(cluster_name: str, cluster, region: str) -> ClusterNames:
         or cluster.dns_prefix
         or cluster_name
     ).lower()
+    if not _HOST_LABEL.fullmatch(label):
+        raise names.NameError_(f"{label!r} is not a host label (letters, digits and inner hyphens)")
     host = f"{label}-{_digest(cluster_name.lower(), region, 'hash')[:8]}"
-    names.parse(host + ".")  # a label AKS would refuse is refused here too
     zone: str | None = None
     private: str | None = None
     if how == "system":
