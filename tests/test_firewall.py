@@ -38,7 +38,9 @@ ESTATE: dict = {
         },
         # resolves through the hub firewall; its own link (spoke.example) never applies behind the proxy
         "spoke-fw": {"address_space": ["10.4.0.0/16"], "dns_servers": ["10.0.3.4"]},
-        "edge": {"address_space": ["10.5.0.0/16"], "subnets": {"AzureFirewallSubnet": {"address_prefix": "10.5.0.0/26"}}},
+        "edge": {
+            "address_space": ["10.5.0.0/16"], "subnets": {"AzureFirewallSubnet": {"address_prefix": "10.5.0.0/26"}},
+        },
         "spoke-edge": {"address_space": ["10.15.0.0/16"], "dns_servers": ["10.5.0.4"]},
         "spoke-off": {"address_space": ["10.16.0.0/16"], "dns_servers": ["10.5.0.5"]},
         "spoke-two": {"address_space": ["10.17.0.0/16"], "dns_servers": ["10.5.0.6"]},
@@ -76,7 +78,9 @@ ESTATE: dict = {
             "private_ip_address": "10.5.0.7",
             "dns_settings": {"enable_proxy": True, "servers": ["10.0.0.4"], "emulate_cache": True},
         },
-        "fw-vhub": {"virtual_hub": "vhub", "private_ip_address": "10.100.0.132", "dns_settings": {"enable_proxy": True}},
+        "fw-vhub": {
+            "virtual_hub": "vhub", "private_ip_address": "10.100.0.132", "dns_settings": {"enable_proxy": True},
+        },
         "fw-vhub2": {
             "virtual_hub": "vhub2",
             "private_ip_address": "10.100.2.132",
@@ -89,7 +93,9 @@ ESTATE: dict = {
             "inbound_endpoints": {"in1": {"private_ip_address": "10.0.0.4", "subnet": "snet-in"}},
             "outbound_endpoints": ["out1"],
         },
-        "spoke-resolver": {"virtual_network": "dns-spoke", "inbound_endpoints": {"in1": {"private_ip_address": "10.7.0.4"}}},
+        "spoke-resolver": {
+            "virtual_network": "dns-spoke", "inbound_endpoints": {"in1": {"private_ip_address": "10.7.0.4"}},
+        },
     },
     "dns_forwarding_rulesets": {
         # linked to the firewall's own VNet: the proxy's queries go through it (facts §12.2: its ruleset)
@@ -103,7 +109,9 @@ ESTATE: dict = {
         "privatelink.blob.core.windows.net": {
             "virtual_network_links": [{"virtual_network": "hub"}, {"virtual_network": "dns-spoke"}],
         },
-        "spoke.example": {"records": ["app 60 A 10.4.0.10"], "virtual_network_links": [{"virtual_network": "spoke-fw"}]},
+        "spoke.example": {
+            "records": ["app 60 A 10.4.0.10"], "virtual_network_links": [{"virtual_network": "spoke-fw"}],
+        },
     },
     "private_endpoints": {
         "pe-blob": {

@@ -40,7 +40,9 @@ ESTATE: dict = {
         "spoke-cached": {"address_space": ["127.23.0.0/16"], "dns_servers": ["127.20.3.5"]},
     },
     "azure_firewalls": {
-        "fw-hub": {"virtual_network": "hub", "private_ip_address": "127.20.3.4", "dns_settings": {"enable_proxy": True}},
+        "fw-hub": {
+            "virtual_network": "hub", "private_ip_address": "127.20.3.4", "dns_settings": {"enable_proxy": True},
+        },
         "fw-cached": {
             "virtual_network": "hub",
             "private_ip_address": "127.20.3.5",

@@ -64,7 +64,8 @@ ESTATE: dict = {
                       "enable_private_cluster_public_fqdn": False},
         # as ARM reports it: the names are taken, not derived
         "aks-arm": {"virtual_network": "aks-vnet", "private_ip_address": "10.10.0.9",
-                    "private_fqdn": "aks-arm-q3oga63c.30041054-9b14-4852-9bd5-114d2fac4590.privatelink.eastus.azmk8s.io",
+                    "private_fqdn": "aks-arm-q3oga63c.30041054-9b14-4852-9bd5-114d2fac4590"
+                                    ".privatelink.eastus.azmk8s.io",
                     "fqdn": "aks-arm-q3oga63c.hcp.eastus.azmk8s.io"},
     },
     "private_dns_zones": {
@@ -100,7 +101,8 @@ ESTATE: dict = {
                           ["privatelink.azuredatabricks.net"]),
         "pe-adb-ui-b": pe("adb-2222.2", "Microsoft.Databricks/workspaces", "databricks_ui_api", ["10.0.1.13"],
                           ["privatelink.azuredatabricks.net"]),
-        "pe-topic": pe("orders", "Microsoft.EventGrid/topics", "topic", ["10.0.1.14"], ["privatelink.eventgrid.azure.net"]),
+        "pe-topic": pe("orders", "Microsoft.EventGrid/topics", "topic", ["10.0.1.14"],
+                       ["privatelink.eventgrid.azure.net"]),
         # the scope's endpoint writes the his zone only: the guest configuration zone stays empty
         "pe-arc": pe("arc-scope", "Microsoft.HybridCompute/privateLinkScopes", "hybridcompute", ["10.0.1.15"],
                      ["privatelink.his.arc.azure.com"]),

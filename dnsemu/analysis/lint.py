@@ -319,7 +319,8 @@ def _shared_record_findings(t, catalog: Catalog) -> list[Finding]:
                 f"{record}",
                 message,
                 "keep one long-lived endpoint for the shared record (Databricks: one browser_authentication endpoint "
-                "per region and DNS space; Azure Monitor: one AMPLS per DNS) and never delete it while others rely on it",
+                "per region and DNS space; Azure Monitor: one AMPLS per DNS) and never delete it while others "
+                "rely on it",
             )
         )
     return findings

@@ -43,8 +43,8 @@ from dnsemu.core.resolution import ProxyCache
 from dnsemu.core.zone import AZURE_PUBLIC_SOA, Zone, soa_record
 from dnsemu.dns import names
 from dnsemu.dns.records import Record, RRType
-from dnsemu.topology.loaded import LoadedTopology
 from dnsemu.topology.clusters import cluster_names
+from dnsemu.topology.loaded import LoadedTopology
 from dnsemu.topology.model import AZURE_DNS_IP, Topology, parse_target
 from dnsemu.topology.validate import resource_endpoints
 
@@ -192,8 +192,9 @@ class _Compiler:
                 continue
             for group in service.group_ids:
                 try:
-                    one = self.catalog.endpoints(service.resource_type, group, "one", region, variant=service.variant or None)
-                    two = self.catalog.endpoints(service.resource_type, group, "two", region, variant=service.variant or None)
+                    variant = service.variant or None
+                    one = self.catalog.endpoints(service.resource_type, group, "one", region, variant=variant)
+                    two = self.catalog.endpoints(service.resource_type, group, "two", region, variant=variant)
                 except CatalogError:
                     continue
                 for a, b in zip(one, two, strict=True):

@@ -30,9 +30,8 @@ Pure: no I/O, no clock, no logging. Every step is recorded in the trace.
 
 from __future__ import annotations
 
-import ipaddress
-
 import dataclasses
+import ipaddress
 import zlib
 
 from dnsemu.core.index import (
@@ -176,7 +175,8 @@ def resolve_from(
             if hop.zones:
                 zone = _hosted_zone(hop, name, edge)
                 if zone is not None:
-                    return _answer_hosted(index, hop, zone, question, trace, network, address, start is None)
+                    asked = start is None and hop is network.entry  # the client asked this server itself
+                    return _answer_hosted(index, hop, zone, question, trace, network, address, asked)
             if edge is not None:
                 trace.append(
                     Step(

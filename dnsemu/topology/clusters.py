@@ -64,7 +64,10 @@ def custom_zone_problem(zone: str, region: str) -> str | None:
     """Why ``zone`` (canonical) cannot be an AKS custom private zone for ``region``; None when it can."""
     match = _ZONE.match(zone)
     if match is None:
-        return "an AKS custom private DNS zone is named privatelink.<region>.azmk8s.io or <subzone>.privatelink.<region>.azmk8s.io"
+        return (
+            "an AKS custom private DNS zone is named privatelink.<region>.azmk8s.io or "
+            "<subzone>.privatelink.<region>.azmk8s.io"
+        )
     if match["region"] != region:
         return f"the zone is for region {match['region']}, the cluster is in {region}"
     if match["subzone"] is not None and len(match["subzone"]) > MAX_SUBZONE:

@@ -852,7 +852,8 @@ class _Checker:
                 problem = system_zone_problem(derived.zone, region)
                 if problem is not None:
                     self.err((*loc, "private_fqdn"), f"{excerpt(cluster.private_fqdn)}: {problem}",
-                             "write privateFQDN as ARM reports it: <dnsprefix>-<hash>.<guid>.privatelink.<region>.azmk8s.io")
+                             "write privateFQDN as ARM reports it: "
+                             "<dnsprefix>-<hash>.<guid>.privatelink.<region>.azmk8s.io")
                     continue
             if derived.private_fqdn is not None and derived.zone is not None and (
                     not names.is_subdomain(derived.private_fqdn, derived.zone) or derived.private_fqdn == derived.zone):
