@@ -61,6 +61,7 @@ def as_json(q: Question, qtype_text: str, address: object, result: Resolution) -
         "rcode": result.rcode.name,
         "view": result.view,
         "answer_kind": result.source.value,
+        "authoritative": result.authoritative,
         "answer": [r.text() for r in result.answer],
         "authority": [r.text() for r in result.authority],
         "trace": [s.as_dict() for s in result.trace],
