@@ -561,7 +561,7 @@ def _with_proxy_cache(result: Resolution) -> Resolution:
 # -- zones held by custom and on-premises DNS servers ------------------------------------------------------
 
 
-def _hosted_zone(hop: Forwarder, name: str, edge: Edge | None):  # -> Zone | None
+def _hosted_zone(hop: Forwarder, name: str, edge: Edge | None) -> Zone | None:
     """The server's own zone for ``name``, unless a more specific conditional forwarder takes the name."""
     zone = _lookup_suffix(hop.zones, name)
     if zone is None or (edge is not None and edge.domain != "." and len(edge.domain) > len(zone.name)):
@@ -572,7 +572,7 @@ def _hosted_zone(hop: Forwarder, name: str, edge: Edge | None):  # -> Zone | Non
 def _answer_hosted(
     index: Index,
     hop: Forwarder,
-    zone,
+    zone: Zone,
     question: Question,
     trace: list[Step],
     network: Network,
