@@ -209,7 +209,8 @@ def ecs_query(address: str, prefix: int, name: str = "mystorage.blob.core.window
     ("10.3.0.4", 32, "a 10.0.1.4", 16),        # sandbox links the zone itself
     ("10.0.0.0", 8, "a 10.0.1.4", 16),         # /8 is not enough to tell: the scope says /16
     ("8.8.8.8", 32, "a 203.0.113.111", 7),     # 8.0.0.0/7 holds no modelled network
-    ("10.4.0.0", 16, "a 203.0.113.111", 14),   # 10.4.0.0/14 holds no VNet (10.0-10.3 are in 10.0/14)
+    ("10.4.0.4", 32, "a 10.0.1.4", 16),        # spoke3 -> the hub firewall's DNS proxy
+    ("10.8.0.0", 16, "a 203.0.113.111", 13),   # 10.8.0.0/13 holds no VNet (10.0-10.4 are in 10.0/13)
     ("192.169.0.1", 32, "a 203.0.113.111", 16),  # next to onprem 192.168/16
     ("0.0.0.0", 0, "a 203.0.113.111", 0),      # source /0: the real source, scope 0
 ])

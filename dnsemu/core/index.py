@@ -6,7 +6,10 @@ A query travels through *hops*, the DNS servers of the estate:
   inbound endpoint) answering from inside one VNet: the forwarding ruleset linked to
   that VNet first, then the private zones linked to it, then public DNS;
 - :class:`Forwarder` — a DNS server that forwards by domain (an on-premises site's
-  server, a custom DNS server VM), with conditional forwarders and a default;
+  server, a custom DNS server VM), with conditional forwarders and a default, and
+  zones it may hold itself (an AD-integrated zone on a domain controller);
+- :class:`Firewall` — Azure Firewall's DNS proxy, forwarding to its DNS servers or to
+  Azure DNS in the firewall's own network;
 - :class:`Internet` — public DNS, as a resolver on the internet sees it;
 - :class:`External` — a server outside the model: the query is forwarded on the wire;
 - :class:`Unreachable` — a path that ends nowhere (answered SERVFAIL).
@@ -22,6 +25,7 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from dnsemu.core.resolution import ProxyCache
 from dnsemu.core.zone import Zone
 
 
@@ -87,14 +91,38 @@ class AzureDns(Hop):
 
 
 class Forwarder(Hop):
-    __slots__ = ("default", "default_target", "forwarders", "kind")
+    """A DNS server that forwards by domain; it may also hold zones of its own (``zones``, by apex)."""
 
-    def __init__(self, label: str, kind: str) -> None:
+    __slots__ = ("default", "default_target", "forwarders", "kind", "name", "zones")
+
+    def __init__(self, label: str, kind: str, name: str = "") -> None:
         super().__init__(label)
         self.kind = kind
+        self.name = name or label
         self.forwarders: dict[str, Edge] = {}
         self.default: Hop | None = None
         self.default_target = ""
+        self.zones: dict[str, Zone] = {}
+
+
+class Firewall(Hop):
+    """Azure Firewall's DNS proxy (facts §12): it forwards every query to its DNS servers.
+
+    ``servers`` are the firewall's own DNS servers as edges, in the order written; with none
+    configured, the one edge is Azure DNS in the firewall's network (its links, its ruleset).
+    ``proxy`` off means nothing listens on port 53; ``cache`` is set when the proxy's cache is
+    emulated (by the server, which has a clock: the core has none).
+    """
+
+    __slots__ = ("cache", "name", "network", "proxy", "servers")
+
+    def __init__(self, label: str, name: str, network: str, proxy: bool, cache: ProxyCache | None = None) -> None:
+        super().__init__(label)
+        self.name = name
+        self.network = network
+        self.proxy = proxy
+        self.cache = cache
+        self.servers: tuple[Edge, ...] = ()
 
 
 class Internet(Hop):
@@ -196,6 +224,8 @@ class Index:
     private_zones: Mapping[str, Zone] = field(default_factory=dict)
     #: Azure-provided DNS of each VNet (what 168.63.129.16 answers there)
     azure_dns: Mapping[str, AzureDns] = field(default_factory=dict)
+    #: Azure Firewalls by name (their DNS proxies)
+    firewalls: Mapping[str, Firewall] = field(default_factory=dict)
     generation: int = 0
 
     def classify(self, address: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> tuple[Network | None, int]:

@@ -42,6 +42,7 @@ class Source(enum.Enum):
     NXDOMAIN_PRIVATE = "nxdomain_private"  # a linked private zone denied the name
     FALLBACK = "fallback"  # NxDomainRedirect sent a private miss to public DNS
     INTERNAL = "internal"  # Azure-provided names (internal.cloudapp.net, VNet reverse lookups)
+    HOSTED = "hosted"  # a zone a custom or on-premises DNS server holds itself
     FORWARDED = "forwarded"  # outside the topology, for the upstream forwarder
     REFUSED = "refused"
     ERROR = "error"
@@ -101,6 +102,20 @@ class Forward:
 
 
 @dataclass(frozen=True, slots=True)
+class ProxyCache:
+    """A DNS proxy cache on the path of a query (Azure Firewall, facts §12.1).
+
+    The core has no clock: it only says which cache the answer passes through and how long
+    that cache may hold a positive (``positive``) or negative (``negative``) answer, in seconds.
+    The server keeps the cache.
+    """
+
+    firewall: str
+    positive: int = 3600
+    negative: int = 1800
+
+
+@dataclass(frozen=True, slots=True)
 class Resolution:
     outcome: Outcome
     source: Source
@@ -110,6 +125,10 @@ class Resolution:
     trace: tuple[Step, ...] = ()
     network: str = "internet"
     forward: Forward | None = field(default=None)
+    #: the first DNS proxy cache on the path (None: no cache is emulated there)
+    proxy_cache: ProxyCache | None = None
+    #: answered from a zone held by the server the client asked itself (AA set on the wire)
+    authoritative: bool = False
 
     @property
     def rcode(self) -> Rcode:

@@ -91,6 +91,9 @@ FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "dnsemu_topology_zones": ("gauge", "DNS zones compiled, private and public (public includes those dnsemu "
                                        "synthesises for Azure service domains).", ("kind",)),
     "dnsemu_topology_records": ("gauge", "Records in the compiled zones, private and public.", ("kind",)),
+    "dnsemu_firewall_dns_proxy_cache_lookups": (
+        "counter", "Lookups in the emulated cache of an Azure Firewall DNS proxy (emulate_cache), by firewall and "
+        "result (hit or miss).", ("firewall", "result")),
 }
 
 
@@ -192,6 +195,8 @@ class DnsemuCollector(Collector):
             families["dnsemu_topology_zones"].add_metric(["public"], loaded.get("public_zones", 0))
             families["dnsemu_topology_records"].add_metric(["private"], loaded.get("records", 0))
             families["dnsemu_topology_records"].add_metric(["public"], loaded.get("public_records", 0))
+            for (firewall, result), count in server.handler.proxy_caches.counts.copy().items():
+                families["dnsemu_firewall_dns_proxy_cache_lookups"].add_metric([firewall, result], count)
         for family in families.values():
             if family.samples:
                 yield family

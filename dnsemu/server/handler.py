@@ -63,6 +63,7 @@ from dnsemu.dns.wire import (
     with_id_and_case,
 )
 from dnsemu.logs import answer_summary, get_logger, json_str, query_log
+from dnsemu.server.proxycache import ProxyCaches
 from dnsemu.server.settings import Settings
 
 __all__ = ["DURATION_BUCKETS", "QTYPE_LABELS", "Handler", "Stats", "ecs_scope"]
@@ -255,6 +256,8 @@ class Handler:
             settings.upstream_addresses, timeout=settings.upstream_timeout,
             attempts=settings.upstream_attempts, udp_size=settings.udp_payload_size)
         self._state = _State(index)
+        #: the emulated caches of firewall DNS proxies: they outlive topology swaps, as in Azure
+        self.proxy_caches = ProxyCaches()
 
     # ------------------------------------------------------------------ topology
 
@@ -408,6 +411,9 @@ class Handler:
             else:
                 scope = 0
         resolution = resolve_classified(state.index, network, prefixlen, query.question, source[0])
+        held = resolution.proxy_cache is not None
+        if held:  # behind a firewall whose DNS proxy cache is emulated: the answer depends on time
+            resolution = self.proxy_caches.answer(resolution.proxy_cache, query.question, resolution)
         if tcp:
             max_size = 65535
         elif edns is not None:
@@ -423,14 +429,15 @@ class Handler:
                                     ecs_scope=scope)
             self.stats.forwarded["refused"] = self.stats.forwarded.get("refused", 0) + 1
             label = self._account(query, host, tcp, resolution.view, "refused", reply, start, resolution, ecs_text)
-            if verdict is _REFUSE_ALWAYS:  # refused by configuration, whoever asks: cacheable
+            if verdict is _REFUSE_ALWAYS and not held:  # refused by configuration, whoever asks: cacheable
                 self._store(state, data, host, tcp, p, scope, reply, label, resolution)
             return reply
         reply = encode_response(query, resolution.rcode, resolution.answer, resolution.authority,
-                                max_size=max_size, server_udp_size=self.udp_size, ecs_scope=scope)
+                                max_size=max_size, server_udp_size=self.udp_size, ecs_scope=scope,
+                                aa=resolution.authoritative)
         kind = resolution.source.value
         label = self._account(query, host, tcp, resolution.view, kind, reply, start, resolution, ecs_text)
-        if outcome in _CACHEABLE:
+        if outcome in _CACHEABLE and not held:
             self._store(state, data, host, tcp, p, scope, reply, label, resolution)
         return reply
 

@@ -132,15 +132,6 @@ class _Forwarding(Model):
         return value
 
 
-class OnPremises(_Forwarding):
-    address_space: Annotated[list[IPNetwork], Field(min_length=1)]
-    dns_servers: list[IPAddress] = Field(
-        default_factory=list,
-        description="Addresses of the site's DNS servers (targets that forwarders can name).",
-    )
-    default_forwarding: Literal["internet"] | Targets = "internet"
-
-
 class RecordSet(Model):
     name: str
     type: str
@@ -170,6 +161,28 @@ def _record_kind(value: object) -> str:
 RecordEntry = Annotated[
     Annotated[str, Tag("str")] | Annotated[RecordSet, Tag("RecordSet")], Discriminator(_record_kind)
 ]
+
+
+class HostedZone(Model):
+    """A zone a DNS server holds itself (an AD-integrated zone on a domain controller, a BIND primary)."""
+
+    records: list[RecordEntry] = Field(
+        default_factory=list, description="Master-file lines relative to the zone, or record sets."
+    )
+    zone_file: str | None = Field(None, description="A master file inside the topology file's folder tree.")
+    zone_text: str | None = Field(None, description="Master-file text, inline.")
+
+
+class OnPremises(_Forwarding):
+    address_space: Annotated[list[IPNetwork], Field(min_length=1)]
+    dns_servers: list[IPAddress] = Field(
+        default_factory=list,
+        description="Addresses of the site's DNS servers (targets that forwarders can name).",
+    )
+    default_forwarding: Literal["internet"] | Targets = "internet"
+    zones: dict[str, HostedZone] = Field(
+        default_factory=dict, description="Zones the site's DNS server holds itself (AD-integrated zones)."
+    )
 
 
 class VirtualNetworkLink(Model):
@@ -265,6 +278,9 @@ class CustomDnsServer(_Forwarding):
     virtual_network: str
     private_ip_address: IPAddress
     default_forwarding: Literal["azure", "internet"] | Targets = "azure"
+    zones: dict[str, HostedZone] = Field(
+        default_factory=dict, description="Zones the server holds itself (an AD-integrated zone on a DC)."
+    )
 
 
 class ExternalDnsServer(Model):
@@ -304,6 +320,68 @@ class PublicDns(Model):
     unknown_service_names: Literal["forward", "nxdomain"] = "forward"
 
 
+# -- Azure Firewall DNS proxy and Virtual WAN (facts §12) ----------------------------------------------
+
+#: Azure Firewall takes up to 15 custom DNS servers (facts §12.1).
+MAX_FIREWALL_DNS_SERVERS = 15
+
+
+class VirtualHub(Model):
+    """A Virtual WAN hub: a VNet Microsoft manages, so it never has zone links or resources of yours."""
+
+    address_prefix: IPNetwork
+    region: str | None = None
+    virtual_network_connections: list[str] = Field(
+        default_factory=list, description="VNets connected to the hub; informational, like peerings."
+    )
+
+
+class FirewallDnsSettings(Model):
+    """``dnsSettings`` of the firewall (policy): the DNS proxy and the servers the firewall asks."""
+
+    enable_proxy: bool = Field(False, description="Listen on port 53 of the private IP and forward (off by default).")
+    servers: Annotated[list[str], Field(max_length=MAX_FIREWALL_DNS_SERVERS)] = Field(
+        default_factory=list,
+        description="Custom DNS servers (IP or IP:port); empty means Azure DNS from the firewall's network.",
+    )
+    emulate_cache: bool = Field(
+        False, description="Cache answers as the proxy does: up to 1 hour, negative answers up to 30 minutes."
+    )
+
+    @field_validator("servers")
+    @classmethod
+    def _servers(cls, value: list[str]) -> list[str]:
+        return _target_list(value)
+
+
+class AzureFirewall(Model):
+    """An Azure Firewall in a VNet (its ``AzureFirewallSubnet``) or in a secured Virtual WAN hub."""
+
+    virtual_network: str | None = None
+    virtual_hub: str | None = None
+    private_ip_address: IPAddress
+    dns_settings: FirewallDnsSettings = Field(default_factory=FirewallDnsSettings)
+
+
+# -- AKS private clusters (facts §14.1) ------------------------------------------------------------------
+
+
+class ManagedCluster(Model):
+    """An AKS private cluster (``Microsoft.ContainerService/managedClusters``): its API server's names."""
+
+    virtual_network: str
+    private_ip_address: IPAddress = Field(description="The API server's private endpoint in the cluster VNet.")
+    region: str | None = None
+    dns_prefix: str | None = Field(None, description="dnsPrefix; defaults to the cluster name.")
+    fqdn_subdomain: str | None = Field(None, description="fqdnSubdomain: replaces dns_prefix with a custom zone.")
+    private_dns_zone: str = Field(
+        "system", description="'system', 'none', or a privatelink.<region>.azmk8s.io zone of private_dns_zones."
+    )
+    enable_private_cluster_public_fqdn: bool = True
+    private_fqdn: str | None = Field(None, description="privateFQDN as ARM reports it; derived when absent.")
+    fqdn: str | None = Field(None, description="The public FQDN as ARM reports it; derived when absent.")
+
+
 class CheckSettings(Model):
     accept: list[str] = Field(
         default_factory=list,
@@ -324,5 +402,8 @@ class Topology(Model):
     custom_dns_servers: dict[str, CustomDnsServer] = Field(default_factory=dict)
     external_dns_servers: dict[str, ExternalDnsServer] = Field(default_factory=dict)
     resources: dict[str, Resource] = Field(default_factory=dict)
+    virtual_hubs: dict[str, VirtualHub] = Field(default_factory=dict)
+    azure_firewalls: dict[str, AzureFirewall] = Field(default_factory=dict)
+    managed_clusters: dict[str, ManagedCluster] = Field(default_factory=dict)
     public_dns: PublicDns = Field(default_factory=PublicDns)
     check: CheckSettings = Field(default_factory=CheckSettings)
