@@ -36,6 +36,7 @@ from dnsemu.core.index import (
     Unreachable,
     View,
 )
+from dnsemu.core.policy import compile_policies
 from dnsemu.core.zone import AZURE_PUBLIC_SOA, Zone, soa_record
 from dnsemu.dns import names
 from dnsemu.dns.records import Record, RRType
@@ -374,6 +375,7 @@ class _Compiler:
                 hop.default, hop.default_target = target_hop(site.default_forwarding[0], None)
 
         ignored = self.catalog.wildcard_ignored_domains
+        disabled: dict[str, dict[str, str]] = defaultdict(dict)
         for rsname, ruleset in self.t.dns_forwarding_rulesets.items():
             outbound_vnet = self.t.dns_private_resolvers[
                 ruleset.dns_resolver_outbound_endpoints[0].split("/")[0]
@@ -383,13 +385,14 @@ class _Compiler:
                 hop.ruleset = rsname
                 hop.ignored_by_wildcard = ignored
                 for rname, rule in ruleset.forwarding_rules.items():
-                    if rule.state != "Enabled":
-                        continue
                     domain = (
                         "."
                         if rule.domain_name.strip() == "."
                         else names.parse(rule.domain_name if rule.domain_name.endswith(".") else rule.domain_name + ".")
                     )
+                    if rule.state != "Enabled":
+                        disabled[rsname][domain] = rname  # ignored; traces name it
+                        continue
                     next_hop, desc = target_hop(rule.target_dns_servers[0], outbound_vnet)
                     hop.rules[domain] = Edge(
                         domain, rule.target_dns_servers[0], next_hop, f"rule {rsname}/{rname} ({desc})"
@@ -435,6 +438,19 @@ class _Compiler:
             stats=dict(self.stats),
             private_zones=private,
             azure_dns=azure,
+            disabled_rules={k: dict(v) for k, v in disabled.items()},
+            reserved_names=self.catalog.wildcard_ignored_domains | self.catalog.reserved_zone_names,
+            policies=compile_policies(self.t),
+            azure_provided=frozenset(
+                v
+                for v, vnet in self.t.virtual_networks.items()
+                if not vnet.dns_servers or vnet.dns_servers[0] == AZURE_DNS_IP
+            ),
+            query_limits=(
+                (self.t.azure_provided_dns.queries_per_second, self.t.azure_provided_dns.pending_queries)
+                if self.t.azure_provided_dns.query_limits
+                else None
+            ),
         )
 
 
