@@ -63,6 +63,8 @@ from dnsemu.dns.wire import (
     with_id_and_case,
 )
 from dnsemu.logs import answer_summary, get_logger, json_str, query_log
+from dnsemu.server.limits import QueryLimits
+from dnsemu.server.security import PolicyLog
 from dnsemu.server.settings import Settings
 
 __all__ = ["DURATION_BUCKETS", "QTYPE_LABELS", "Handler", "Stats", "ecs_scope"]
@@ -252,6 +254,9 @@ class Handler:
             settings.upstream_addresses, timeout=settings.upstream_timeout,
             attempts=settings.upstream_attempts, udp_size=settings.udp_payload_size)
         self._state = _State(index)
+        self.limits = QueryLimits(settings.azure_dns_limits)  # Azure-provided DNS's per-VM limits (facts-2 §13)
+        self.limits.use(index)
+        self.policy_log = PolicyLog(self.log)  # DNS security policy decisions (facts-2 §10.9)
 
     # ------------------------------------------------------------------ topology
 
@@ -266,6 +271,7 @@ class Handler:
     def swap(self, index: Index) -> None:
         """Serve ``index`` from the next query on, with a fresh cache (one reference swap)."""
         self._state = _State(index)
+        self.limits.use(index)
 
     # ------------------------------------------------------------------ hot path
 
@@ -278,6 +284,8 @@ class Handler:
             start = perf_counter()
             state = self._state
             host = addr[0]
+            if self.limits.active and self.limits.drop(host):
+                return None  # over Azure-provided DNS's per-VM limits: dropped, never answered
             # level 1: the very same bytes as an earlier query from the same address (all but the
             # ID): only the ID changes. Keyed by address, not view, so that ECS answers (which
             # depend on whether this address is trusted) are cached here too.
@@ -339,7 +347,7 @@ class Handler:
             state.where.clear()
         state.where[host] = view
         if view not in state.negative:
-            state.negative[view] = _negative_plans(network)
+            state.negative[view] = _negative_plans(network, state.index.policies)
         return view
 
     def _count_fast(self, view: str, kind: str, tcp: bool, data: bytes, p: Peek, start: float,
@@ -397,6 +405,8 @@ class Handler:
             else:
                 scope = 0
         resolution = resolve_classified(state.index, network, prefixlen, query.question, source[0])
+        if resolution.policy:
+            self.policy_log.record(resolution, host, query.qname_text, query.question.qtype)
         if tcp:
             max_size = 65535
         elif edns is not None:
@@ -407,19 +417,20 @@ class Handler:
         if outcome is Outcome.FORWARD:
             verdict = self._may_forward(state, real, resolution)
             if verdict is _FORWARD:
-                return self._forward(query, resolution, host, tcp, max_size, scope, ecs_text, start)
+                return self.limits.track(host, self._forward(query, resolution, host, tcp, max_size, scope,
+                                                              ecs_text, start))
             reply = encode_response(query, Rcode.REFUSED, max_size=max_size, server_udp_size=self.udp_size,
                                     ecs_scope=scope)
             self.stats.forwarded["refused"] = self.stats.forwarded.get("refused", 0) + 1
             label = self._account(query, host, tcp, resolution.view, "refused", reply, start, resolution, ecs_text)
-            if verdict is _REFUSE_ALWAYS:  # refused by configuration, whoever asks: cacheable
+            if verdict is _REFUSE_ALWAYS and not resolution.policy:  # refused by configuration: cacheable
                 self._store(state, data, host, tcp, p, scope, reply, label, resolution)
             return reply
         reply = encode_response(query, resolution.rcode, resolution.answer, resolution.authority,
                                 max_size=max_size, server_udp_size=self.udp_size, ecs_scope=scope)
         kind = resolution.source.value
         label = self._account(query, host, tcp, resolution.view, kind, reply, start, resolution, ecs_text)
-        if outcome in _CACHEABLE:
+        if outcome in _CACHEABLE and not resolution.policy:  # a policy decision is logged per query
             self._store(state, data, host, tcp, p, scope, reply, label, resolution)
         return reply
 
@@ -619,13 +630,16 @@ def _log_fields(label: tuple[str, str, str, str, str], network: str, answer: str
 _NAME_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
-def _negative_plans(network: Any) -> dict[bytes, Any] | None:
+def _negative_plans(network: Any, policies: Mapping[str, Any]) -> dict[bytes, Any] | None:
     """Per linked zone (apex as lower-case wire): what an NXDOMAIN from it needs, precompiled.
 
     Only for a VNet whose queries Azure DNS answers itself (no forwarding ruleset, no custom DNS),
-    where the resolver's first step is the linked-zone lookup; None otherwise (the slow path).
+    where the resolver's first step is the linked-zone lookup, and no DNS security policy looks at
+    the answer; None otherwise (the slow path).
     """
     if network is None or network.kind != "vnet" or not isinstance(network.entry, AzureDns) or network.entry.rules:
+        return None
+    if network.entry.view.vnet in policies:
         return None
     plans: dict[bytes, Any] = {}
     for apex, link in network.entry.view.links.items():
