@@ -63,7 +63,8 @@ dns_resolver_policies:
   pol-app:
     dns_security_rules:
       allow-contoso: {priority: 100, action: Allow, dns_resolver_domain_lists: [contoso-parent]}
-      disabled-corp: {priority: 150, action: Block, dns_resolver_domain_lists: [corp], dns_security_rule_state: Disabled}
+      disabled-corp:
+        {priority: 150, action: Block, dns_resolver_domain_lists: [corp], dns_security_rule_state: Disabled}
       block-malware: {priority: 200, action: {action_type: Block}, dns_resolver_domain_lists: [malware]}
       block-contoso-bad: {priority: 250, action: Block, dns_resolver_domain_lists: [contoso-bad]}
       alert-corp: {priority: 300, action: Alert, dns_resolver_domain_lists: [corp]}
@@ -245,7 +246,8 @@ def _rule(d: dict[str, Any]) -> dict[str, Any]:
 INVALID = [
     ("priority below 100", "§10.3", lambda d: _rule(d).update(priority=99),
      "dns_resolver_policies.pol-app.dns_security_rules.block-malware.priority"),
-    ("priority above 65000", "§10.3", lambda d: _rule(d).update(priority=65001), "less than or equal to 65000 (got 65001)"),
+    ("priority above 65000", "§10.3", lambda d: _rule(d).update(priority=65001),
+     "less than or equal to 65000 (got 65001)"),
     ("an action Azure does not have", "§10.2", lambda d: _rule(d).update(action="Deny"), "'Allow', 'Alert' or 'Block'"),
     ("a rule without a domain list", "§10.3", lambda d: _rule(d).update(dns_resolver_domain_lists=[]),
      "at least 1 item"),
