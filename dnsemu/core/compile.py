@@ -446,6 +446,11 @@ class _Compiler:
                 for v, vnet in self.t.virtual_networks.items()
                 if not vnet.dns_servers or vnet.dns_servers[0] == AZURE_DNS_IP
             ),
+            inbound_endpoints=frozenset(
+                str(e.private_ip_address)
+                for r in self.t.dns_private_resolvers.values()
+                for e in r.inbound_endpoints.values()
+            ),
             query_limits=(
                 (self.t.azure_provided_dns.queries_per_second, self.t.azure_provided_dns.pending_queries)
                 if self.t.azure_provided_dns.query_limits

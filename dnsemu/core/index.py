@@ -210,6 +210,8 @@ class Index:
     policies: Mapping[str, SecurityPolicy] = field(default_factory=dict)
     #: VNets whose clients ask 168.63.129.16 themselves (Azure-provided DNS, no custom DNS servers)
     azure_provided: frozenset[str] = frozenset()
+    #: addresses of DNS private resolver inbound endpoints (never under the per-VM limits)
+    inbound_endpoints: frozenset[str] = frozenset()
     #: (queries per second, pending queries) per VM when the topology emulates Azure DNS's limits; None: off
     query_limits: tuple[int, int] | None = None
     # -- end of the facts-2 §10/§11/§13 block ----------------------------------------------------------------

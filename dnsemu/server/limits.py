@@ -7,8 +7,9 @@ have limits of their own (about 10,000 queries per second per endpoint, not emul
 
 :class:`QueryLimits` does the same per source address, for sources in a VNet whose DNS
 servers are Azure-provided (the address a query arrives from is the VM). Queries from
-VNets whose DNS server is a resolver inbound endpoint or a custom DNS server, from
-on-premises sites and from the internet are never limited. Off by default; on with
+VNets whose DNS server is a resolver inbound endpoint or a custom DNS server, from an
+inbound endpoint's own address, from on-premises sites and from the internet are never
+limited. Off by default; on with
 ``azure_provided_dns: {query_limits: true}`` in the topology (which may also change the
 two numbers) or the ``--azure-dns-limits`` flag, which wins over the topology either way.
 
@@ -69,12 +70,15 @@ class QueryLimits:
         hit = self._limited.get(host)
         if hit is None:
             hit = False
-            if self._index is not None:
+            index = self._index
+            if index is not None:
                 try:
-                    network, _ = self._index.classify(ipaddress.ip_address(host.split("%", 1)[0]))
+                    address = ipaddress.ip_address(host.split("%", 1)[0])
+                    network, _ = index.classify(address)
                 except ValueError:
                     network = None
-                hit = network is not None and network.kind == "vnet" and network.name in self._index.azure_provided
+                hit = (network is not None and network.kind == "vnet" and network.name in index.azure_provided
+                       and str(address) not in index.inbound_endpoints)
             if len(self._limited) >= MAX_SOURCES:
                 self._limited.clear()
             self._limited[host] = hit
