@@ -165,11 +165,13 @@ class DnsemuCollector(Collector):
             families["dnsemu_forwarded_queries"].add_metric([result], stats.forwarded.get(result, 0))
         handler = server.handler
         if handler is not None:
-            for (policy, rule, action), count in handler.policy_log.counts.copy().items():
+            matches = dict.fromkeys(  # every enabled rule of the topology's policies shows, at 0 until it matches
+                {(p.name, r.name, r.action) for p in handler.index.policies.values() for r in p.rules if r.enabled}, 0)
+            matches.update(handler.policy_log.counts.copy())
+            for (policy, rule, action), count in sorted(matches.items()):
                 families["dnsemu_dns_policy_matches"].add_metric([policy, rule, action], count)
-            if handler.limits.active or any(handler.limits.dropped.values()):
-                for reason, count in handler.limits.dropped.copy().items():
-                    families["dnsemu_azure_dns_limit_drops"].add_metric([reason], count)
+            for reason, count in handler.limits.dropped.copy().items():
+                families["dnsemu_azure_dns_limit_drops"].add_metric([reason], count)
         upstream = server.upstream_stats
         for label, count in upstream.requests.copy().items():
             families["dnsemu_upstream_requests"].add_metric([label], count)
