@@ -39,6 +39,7 @@ virtual_networks:
 on_premises:
   dc:
     address_space: [192.168.0.0/16]
+    dns_servers: [192.168.1.10]
     conditional_forwarders: {contoso.com: [10.0.0.4], blob.core.windows.net: [10.0.0.4]}
 external_dns_servers:
   onprem-dns: {address: "203.0.113.53"}
@@ -59,6 +60,7 @@ dns_forwarding_rulesets:
       blob: {domain_name: blob.core.windows.net., target_dns_servers: [203.0.113.54]}
       plblob: {domain_name: privatelink.blob.core.windows.net., target_dns_servers: [203.0.113.54]}
       reverse: {domain_name: 168.192.in-addr.arpa., target_dns_servers: [203.0.113.53]}
+      partner: {domain_name: partner.test., target_dns_servers: [192.168.1.10]}
   wildcard:
     dns_resolver_outbound_endpoints: [res/out1]
     virtual_network_links: [wild]
@@ -156,6 +158,9 @@ CASES = [
          HUB, "alias.corp.contoso.com", Outcome.FORWARD, Source.FORWARDED,
          ("alias.corp.contoso.com. CNAME www.contoso.com.",),
          trace_has=("rules are matched against the query name only",)),
+    Case("a rule to an on-premises DNS server hands the query to it (which sends it to the internet)",
+         "facts-2 §11.1 step 6", SPOKE, "www.partner.test", Outcome.FORWARD, Source.FORWARDED,
+         trace_has=("rule rules/partner", "the DNS server of on-premises site 'dc' has no conditional forwarder")),
     Case("Azure-provided reverse zones are not linked zones: a rule for them forwards", "facts-2 §11.1 (assumption)",
          HUB, "4.2.168.192.in-addr.arpa", Outcome.FORWARD, Source.FORWARDED, forwarded_to=ONPREM,
          trace_has=("rule rules/reverse",), qtype="PTR"),
