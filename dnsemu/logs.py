@@ -9,7 +9,7 @@ Events (snake_case keys):
 
 * ``dns_query`` — client, proto, view, network, qname (client's case), qtype,
   rcode, answer (a short summary), kind (private/public/nxdomain_private/
-  fallback/internal/forwarded/refused/error), duration_ms, cached; ``ecs`` when
+  fallback/internal/forwarded/refused/error/blocked), duration_ms, cached; ``ecs`` when
   an ECS option routed the query.
 * ``dns_policy`` — a DNS security policy rule matched a query: client, qname, qtype,
   policy, vnet, rule, priority, action (Allow at info, Alert and Block at warning),
