@@ -174,7 +174,7 @@ CASES = [
          Outcome.FORWARD, Source.FORWARDED, (), "vnet:hub", ("resolving app.spoke.example. A in VNet 'hub'",)),
     Case("the ruleset of the firewall's VNet applies", "§12.2", "10.4.0.4", "app.corp.contoso.com", Outcome.ANSWER,
          Source.HOSTED, ("A 192.168.10.20",), "server:dc",
-         ("forwarding ruleset 'hub-rules' linked to VNet 'hub'", "holds zone corp.contoso.com.")),
+         ("forwarding ruleset 'hub-rules' is consulted", "rule hub-rules/corp", "holds zone corp.contoso.com.")),
     Case("custom servers: the inbound endpoint's VNet decides", "§12.2", "10.15.0.4", BLOB, Outcome.ANSWER,
          Source.PRIVATE, PRIVATE, "vnet:hub",
          ("Azure Firewall 'fw-edge' (DNS proxy) forwards it to 10.0.0.4, inbound endpoint hub-resolver/in1",)),

@@ -25,6 +25,7 @@ import dnsemu.server.handler as handler_module
 from dnsemu.core.compile import compile_topology
 from dnsemu.core.index import Options
 from dnsemu.dns.client import ServersFailed
+from dnsemu.logs import get_logger
 from dnsemu.server.handler import Handler, ecs_scope, servfail_from_header
 from dnsemu.topology.load import load_topology
 
@@ -45,7 +46,9 @@ def bundled() -> Any:
 def make(index: Any, **overrides: Any) -> Handler:
     overrides.setdefault("query_log", False)
     upstream = overrides.pop("upstream", None)
-    return Handler(make_settings(**overrides), index, upstream=upstream)
+    # a logger of its own: every line goes through structlog (capture_logs sees it), never through the
+    # process's buffered query log, which another test's logging configuration may have set up
+    return Handler(make_settings(**overrides), index, upstream=upstream, logger=get_logger("dnsemu"))
 
 
 def q(name: str, rdtype: str = "A", **kwargs: Any) -> bytes:

@@ -417,7 +417,8 @@ def test_scraped_families_are_the_documented_ones_with_their_types(emulator: Emu
     missing = set(FAMILIES) - set(ours)
     assert missing <= {"dnsemu_upstream_requests", "dnsemu_upstream_failures",  # no upstream configured
                        "dnsemu_upstream_request_duration_seconds", "dnsemu_dns_response_size_bytes",
-                       "dnsemu_firewall_dns_proxy_cache_lookups"}, missing  # no firewall cache emulated
+                       "dnsemu_firewall_dns_proxy_cache_lookups",  # no firewall cache emulated
+                       "dnsemu_dns_policy_matches"}, missing  # no DNS security policy in the topology
     docs = (TEST_TOPOLOGY.parent.parent.parent / "docs" / "fixture.md").read_text()
     for name, (kind, _, _) in FAMILIES.items():
         shown = name + "_total" if kind == "counter" else name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 
 from dnsemu.core.index import Index
@@ -65,6 +66,7 @@ def as_json(q: Question, qtype_text: str, address: object, result: Resolution) -
         "answer": [r.text() for r in result.answer],
         "authority": [r.text() for r in result.authority],
         "trace": [s.as_dict() for s in result.trace],
+        "policy": [dataclasses.asdict(d) for d in result.policy],
     }
 
 

@@ -13,6 +13,7 @@ import ipaddress
 from collections import defaultdict
 from dataclasses import dataclass
 
+from dnsemu.analysis.lint_policy import precedence_findings, security_policy_findings
 from dnsemu.catalog import Catalog
 from dnsemu.core.index import AzureDns, Firewall, Index
 from dnsemu.core.resolution import Outcome, Source
@@ -185,6 +186,9 @@ def check(loaded: LoadedTopology, index: Index) -> list[Finding]:
 
     findings += _firewall_findings(t, index)
     findings += _shared_record_findings(t, catalog)
+    # 9. Rules shadowed by linked zones, and DNS security policies (facts-2 §10, §11.1).
+    for raw in (*precedence_findings(loaded, index), *security_policy_findings(loaded, index)):
+        findings.append(Finding(*raw))
 
     accepted = t.check.accept
     return [

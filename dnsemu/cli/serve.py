@@ -59,7 +59,7 @@ Exit status: 0 clean shutdown, 1 cannot serve, 2 invalid settings or topology.
 def _default_text(name: str, field: Any) -> str:
     if name == "topology":
         return "zones/topology.yaml of the current directory or of the source checkout"
-    if name == "forward_external":
+    if name in ("forward_external", "azure_dns_limits"):
         return "auto"
     if name == "http_allowed_hosts":
         return "the listener's own addresses, and localhost"

@@ -39,6 +39,7 @@ from dnsemu.core.index import (
     Unreachable,
     View,
 )
+from dnsemu.core.policy import compile_policies
 from dnsemu.core.resolution import ProxyCache
 from dnsemu.core.zone import AZURE_PUBLIC_SOA, Zone, soa_record
 from dnsemu.dns import names
@@ -502,6 +503,7 @@ class _Compiler:
                 )
 
         ignored = self.catalog.wildcard_ignored_domains
+        disabled: dict[str, dict[str, str]] = defaultdict(dict)
         for rsname, ruleset in self.t.dns_forwarding_rulesets.items():
             outbound_vnet = self.t.dns_private_resolvers[
                 ruleset.dns_resolver_outbound_endpoints[0].split("/")[0]
@@ -511,13 +513,14 @@ class _Compiler:
                 hop.ruleset = rsname
                 hop.ignored_by_wildcard = ignored
                 for rname, rule in ruleset.forwarding_rules.items():
-                    if rule.state != "Enabled":
-                        continue
                     domain = (
                         "."
                         if rule.domain_name.strip() == "."
                         else names.parse(rule.domain_name if rule.domain_name.endswith(".") else rule.domain_name + ".")
                     )
+                    if rule.state != "Enabled":
+                        disabled[rsname][domain] = rname  # ignored; traces name it
+                        continue
                     next_hop, desc = target_hop(rule.target_dns_servers[0], outbound_vnet)
                     hop.rules[domain] = Edge(
                         domain, rule.target_dns_servers[0], next_hop, f"rule {rsname}/{rname} ({desc})"
@@ -574,6 +577,24 @@ class _Compiler:
             private_zones=private,
             azure_dns=azure,
             firewalls=firewalls,
+            disabled_rules={k: dict(v) for k, v in disabled.items()},
+            reserved_names=self.catalog.wildcard_ignored_domains | self.catalog.reserved_zone_names,
+            policies=compile_policies(self.t),
+            azure_provided=frozenset(
+                v
+                for v, vnet in self.t.virtual_networks.items()
+                if not vnet.dns_servers or vnet.dns_servers[0] == AZURE_DNS_IP
+            ),
+            inbound_endpoints=frozenset(
+                str(e.private_ip_address)
+                for r in self.t.dns_private_resolvers.values()
+                for e in r.inbound_endpoints.values()
+            ),
+            query_limits=(
+                (self.t.azure_provided_dns.queries_per_second, self.t.azure_provided_dns.pending_queries)
+                if self.t.azure_provided_dns.query_limits
+                else None
+            ),
         )
 
 

@@ -3,8 +3,9 @@
 A query travels through *hops*, the DNS servers of the estate:
 
 - :class:`AzureDns` — Azure-provided DNS (168.63.129.16, or a DNS private resolver
-  inbound endpoint) answering from inside one VNet: the forwarding ruleset linked to
-  that VNet first, then the private zones linked to it, then public DNS;
+  inbound endpoint) answering from inside one VNet: the private zones linked to that
+  VNet first, then the forwarding ruleset linked to it, then public DNS
+  (:mod:`dnsemu.core.precedence`, facts-2 §11.1);
 - :class:`Forwarder` — a DNS server that forwards by domain (an on-premises site's
   server, a custom DNS server VM), with conditional forwarders and a default, and
   zones it may hold itself (an AD-integrated zone on a domain controller);
@@ -25,6 +26,7 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from dnsemu.core.policy import SecurityPolicy
 from dnsemu.core.resolution import ProxyCache
 from dnsemu.core.zone import Zone
 
@@ -206,6 +208,8 @@ class Options:
     """Compile-time choices that shape answers (and so belong to the index)."""
 
     unknown_sources: str = "internet"  # "internet" | "refuse"
+    #: CNAMEs (and DNAME substitutions) followed in one answer. Azure's cap is undocumented and real
+    #: chains reach 8 and more: follow at least 16 (facts-2 §13, §16.7)
     max_chain: int = 16
     max_hops: int = 8
 
@@ -227,6 +231,20 @@ class Index:
     #: Azure Firewalls by name (their DNS proxies)
     firewalls: Mapping[str, Firewall] = field(default_factory=dict)
     generation: int = 0
+    # -- precedence notes, DNS security policies and Azure-provided DNS limits (facts-2 §10, §11, §13) --------
+    #: ruleset -> domain -> name of a Disabled rule (ignored; named in traces)
+    disabled_rules: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: names Azure reserves for its services (wildcard-ignored domains, reserved zone names), for trace notes
+    reserved_names: frozenset[str] = frozenset()
+    #: VNet -> the DNS security policy linked to it
+    policies: Mapping[str, SecurityPolicy] = field(default_factory=dict)
+    #: VNets whose clients ask 168.63.129.16 themselves (Azure-provided DNS, no custom DNS servers)
+    azure_provided: frozenset[str] = frozenset()
+    #: addresses of DNS private resolver inbound endpoints (never under the per-VM limits)
+    inbound_endpoints: frozenset[str] = frozenset()
+    #: (queries per second, pending queries) per VM when the topology emulates Azure DNS's limits; None: off
+    query_limits: tuple[int, int] | None = None
+    # -- end of the facts-2 §10/§11/§13 block ----------------------------------------------------------------
 
     def classify(self, address: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> tuple[Network | None, int]:
         if isinstance(address, str):

@@ -46,6 +46,7 @@ class Source(enum.Enum):
     FORWARDED = "forwarded"  # outside the topology, for the upstream forwarder
     REFUSED = "refused"
     ERROR = "error"
+    BLOCKED = "blocked"  # a DNS security policy rule with the Block action answered instead (facts-2 §10.4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,25 @@ class ProxyCache:
 
 
 @dataclass(frozen=True, slots=True)
+class PolicyDecision:
+    """A DNS security policy rule that matched a query (facts-2 §10): what the server logs and counts.
+
+    ``context`` says how the query reached Azure DNS in ``vnet``: ``"vnet"`` (a client of the VNet,
+    documented), ``"inbound endpoint"`` or ``"custom DNS server"`` (inferred, §10.7).
+    """
+
+    policy: str
+    vnet: str
+    rule: str
+    priority: int
+    action: str  # "Allow" | "Alert" | "Block"
+    domain_list: str
+    domain: str
+    name: str  # the name of the chain that matched
+    context: str = "vnet"
+
+
+@dataclass(frozen=True, slots=True)
 class Resolution:
     outcome: Outcome
     source: Source
@@ -129,6 +149,8 @@ class Resolution:
     proxy_cache: ProxyCache | None = None
     #: answered from a zone held by the server the client asked itself (AA set on the wire)
     authoritative: bool = False
+    #: DNS security policy rules that matched, innermost VNet first (facts-2 §10)
+    policy: tuple[PolicyDecision, ...] = ()
 
     @property
     def rcode(self) -> Rcode:

@@ -6,7 +6,10 @@
    site, or the internet);
 2. the network's DNS path picks the view: Azure-provided DNS resolves inside the
    client's own VNet; custom DNS servers, resolver inbound endpoints, forwarding
-   rulesets and conditional forwarders hand the query on, hop by hop;
+   rulesets and conditional forwarders hand the query on, hop by hop. At Azure DNS
+   in a VNet, a name inside a private zone linked to it is that zone's, and only
+   other names meet the linked ruleset's rules (:mod:`dnsemu.core.precedence`,
+   facts-2 §11.1);
 3. inside a VNet view the chain of aliases is walked name by name: at each name the
    most specific private zone linked to the VNet answers if it contains the name
    (Azure intercepts the public alias chain there), else public DNS does;
@@ -24,6 +27,10 @@
    (TTL of the DNAME, RFC 6672 §3.1), and the chain walks on from the new
    name, through the VNet's linked private zones too; a substitution longer
    than 255 octets is YXDOMAIN with the DNAME in the answer (RFC 6672 §2.2).
+
+6. last, the DNS security policy linked to each VNet whose Azure DNS the query went
+   through looks at the names of the answer's chain and may replace the answer
+   (:mod:`dnsemu.core.policy`, facts-2 §10).
 
 Pure: no I/O, no clock, no logging. Every step is recorded in the trace.
 """
@@ -47,6 +54,8 @@ from dnsemu.core.index import (
     Unreachable,
     View,
 )
+from dnsemu.core.policy import apply_policies
+from dnsemu.core.precedence import chain_note, redirect_note, ruleset_step
 from dnsemu.core.resolution import Forward, Outcome, Resolution, Source, Step
 from dnsemu.core.zone import Found, Zone
 from dnsemu.dns import names
@@ -127,12 +136,31 @@ def resolve_from(
     address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None,
     start: Hop | None = None,
 ) -> Resolution:
-    """Follow the query from the network's DNS server (or from ``start``, a server already on its path)."""
+    """Follow the query from the network's DNS server (or from ``start``, a server already on its path),
+    then apply the DNS security policies of the VNets whose Azure DNS it went through."""
     if start is None:
         trace.append(Step("client-dns", "{network} {note}", (("network", network.name), ("note", network.entry_note))))
+    contexts: list[tuple[str, str]] = []  # (VNet, how the query reached Azure DNS there), for security policies
+    result = _hops(index, network, question, trace, address, contexts, start)
+    if contexts and index.policies:
+        result = apply_policies(index.policies, contexts, question.name, result)
+    return result
+
+
+def _hops(
+    index: Index,
+    network: Network,
+    question: Question,
+    trace: list[Step],
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address | None,
+    contexts: list[tuple[str, str]],
+    start: Hop | None = None,
+) -> Resolution:
+    """Hand the query from DNS server to DNS server until one answers it."""
     hop: Hop = start or network.entry
     seen: list[Hop] = []
     name = question.name
+    context = "vnet" if network.name in index.azure_provided else "inbound endpoint"
     while True:
         if hop in seen or len(seen) >= index.options.max_hops:
             path = " → ".join(h.label for h in (*seen, hop))
@@ -140,35 +168,15 @@ def resolve_from(
             return Resolution(Outcome.SERVFAIL, Source.ERROR, "loop", trace=tuple(trace), network=network.name)
         seen.append(hop)
         if isinstance(hop, AzureDns):
-            edge = _match_rule(hop, name)
+            contexts.append((hop.view.vnet, context))
+            edge = ruleset_step(index, hop, name, trace)
             if edge is not None:
-                trace.append(
-                    Step(
-                        "rule",
-                        "forwarding ruleset {ruleset!r} linked to VNet {vnet!r}: {via} matches "
-                        "{domain} and forwards to {target}",
-                        (
-                            ("ruleset", hop.ruleset),
-                            ("vnet", hop.view.vnet),
-                            ("via", edge.via),
-                            ("domain", edge.domain),
-                            ("target", edge.target),
-                        ),
-                    )
-                )
-                hop = edge.hop
+                hop, context = edge.hop, "inbound endpoint"  # rules cannot target 168.63.129.16
                 continue
-            if hop.ruleset is not None:
-                trace.append(
-                    Step(
-                        "rule",
-                        "forwarding ruleset {ruleset!r} has no enabled rule for {name}: Azure DNS answers",
-                        (("ruleset", hop.ruleset), ("name", name)),
-                    )
-                )
             return _walk(index, hop.view, question, trace, network, address)
         if isinstance(hop, Firewall):
             hop = _through_firewall(hop, name, trace)
+            context = "firewall DNS proxy"  # the firewall's own address asks Azure DNS (inferred, facts-2 §10.7)
             continue
         if isinstance(hop, Forwarder):
             edge = _longest(hop.forwarders, name)
@@ -185,7 +193,7 @@ def resolve_from(
                         (("server", hop.label), ("domain", edge.domain), ("target", edge.target), ("via", edge.via)),
                     )
                 )
-                hop = edge.hop
+                hop, target = edge.hop, edge.target
             else:
                 trace.append(
                     Step(
@@ -195,7 +203,8 @@ def resolve_from(
                     )
                 )
                 assert hop.default is not None
-                hop = hop.default
+                hop, target = hop.default, hop.default_target
+            context = "custom DNS server" if "168.63.129.16" in target else "inbound endpoint"
             continue
         if isinstance(hop, Internet):
             return _walk(index, None, question, trace, network, address)
@@ -243,22 +252,6 @@ def _longest(table: dict[str, Edge], name: str) -> Edge | None:
     return _lookup_suffix(table, name) if table else None
 
 
-def _match_rule(hop: AzureDns, name: str) -> Edge | None:
-    if not hop.rules:
-        return None
-    reserved = False
-    for suffix in names.suffixes(name):
-        if suffix == ".":
-            # the wildcard rule leaves the domains Azure reserves for its services alone
-            return None if reserved else hop.rules.get(".")
-        edge = hop.rules.get(suffix)
-        if edge is not None:
-            return edge
-        if suffix in hop.ignored_by_wildcard:
-            reserved = True
-    return None
-
-
 def _find_link(view: View, name: str):  # -> Link | None
     return _lookup_suffix(view.links, name)
 
@@ -297,8 +290,12 @@ def _walk(
             _service_endpoint_note(network, address, trace)
         return Resolution(outcome, src, view_name, tuple(answer), authority, tuple(trace), network.name)
 
-    for _ in range(index.options.max_chain):
+    for _ in range(index.options.max_chain + 1):  # the question's name, then one name per CNAME followed
         link = _find_link(view, name) if view is not None else None
+        if view is not None and name != question.name:
+            note = chain_note(index, view, name)
+            if note is not None:
+                trace.append(note)
         if link is not None:
             zone = link.zone
             found, records = zone.lookup(name, qtype)
@@ -344,6 +341,9 @@ def _walk(
                         where,
                     )
                 )
+                note = redirect_note(index, view, name)
+                if note is not None:
+                    trace.append(note)
                 fell_back = True
             else:
                 why = (
@@ -451,7 +451,14 @@ def _walk(
             Step("forward", "{name}: dnsemu has no data for it in {zone}: it goes to the upstream forwarder", where)
         )
         return _forward(view_name, answer, trace, network, name, qtype)
-    trace.append(Step("chain", "the CNAME chain is longer than {limit} names", (("limit", index.options.max_chain),)))
+    trace.append(
+        Step(
+            "chain",
+            "the CNAME chain is longer than {limit} CNAMEs: dnsemu stops there (Azure's own cap is undocumented; "
+            "facts-2 §13)",
+            (("limit", index.options.max_chain),),
+        )
+    )
     return Resolution(Outcome.SERVFAIL, Source.ERROR, view_name, tuple(answer), (), tuple(trace), network.name)
 
 

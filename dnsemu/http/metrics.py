@@ -62,6 +62,12 @@ FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "dnsemu_forwarded_queries": (
         "counter", "Queries whose name lies outside the topology: answered by an upstream, failed (SERVFAIL), or "
         "refused (nothing configured to forward to, or a source that may not use forwarding).", ("result",)),
+    "dnsemu_dns_policy_matches": (
+        "counter", "Queries a DNS security policy rule matched, by policy, rule and action (Allow, Alert, Block); "
+        "queries no rule matches are not counted.", ("policy", "rule", "action")),
+    "dnsemu_azure_dns_limit_drops": (
+        "counter", "Queries dropped unanswered by the emulation of Azure-provided DNS's per-VM limits: over the "
+        "queries per second (rate) or the pending queries (pending) of their source address.", ("reason",)),
     "dnsemu_upstream_requests": ("counter", "Exchanges with one upstream server (each try counts).", ("server",)),
     "dnsemu_upstream_failures": (
         "counter", "Failed exchanges with one upstream server: timeout, refused (connection), network, rcode "
@@ -160,6 +166,15 @@ class DnsemuCollector(Collector):
             families[name].add_metric([proto], count)
         for result in ("answered", "failed", "refused"):
             families["dnsemu_forwarded_queries"].add_metric([result], stats.forwarded.get(result, 0))
+        handler = server.handler
+        if handler is not None:
+            matches = dict.fromkeys(  # every enabled rule of the topology's policies shows, at 0 until it matches
+                {(p.name, r.name, r.action) for p in handler.index.policies.values() for r in p.rules if r.enabled}, 0)
+            matches.update(handler.policy_log.counts.copy())
+            for (policy, rule, action), count in sorted(matches.items()):
+                families["dnsemu_dns_policy_matches"].add_metric([policy, rule, action], count)
+            for reason, count in handler.limits.dropped.copy().items():
+                families["dnsemu_azure_dns_limit_drops"].add_metric([reason], count)
         upstream = server.upstream_stats
         for label, count in upstream.requests.copy().items():
             families["dnsemu_upstream_requests"].add_metric([label], count)

@@ -63,7 +63,9 @@ from dnsemu.dns.wire import (
     with_id_and_case,
 )
 from dnsemu.logs import answer_summary, get_logger, json_str, query_log
+from dnsemu.server.limits import QueryLimits
 from dnsemu.server.proxycache import ProxyCaches
+from dnsemu.server.security import PolicyLog
 from dnsemu.server.settings import Settings
 
 __all__ = ["DURATION_BUCKETS", "QTYPE_LABELS", "Handler", "Stats", "ecs_scope"]
@@ -258,6 +260,9 @@ class Handler:
         self._state = _State(index)
         #: the emulated caches of firewall DNS proxies: they outlive topology swaps, as in Azure
         self.proxy_caches = ProxyCaches()
+        self.limits = QueryLimits(settings.azure_dns_limits)  # Azure-provided DNS's per-VM limits (facts-2 §13)
+        self.limits.use(index)
+        self.policy_log = PolicyLog(self.log)  # DNS security policy decisions (facts-2 §10.9)
 
     # ------------------------------------------------------------------ topology
 
@@ -272,6 +277,7 @@ class Handler:
     def swap(self, index: Index) -> None:
         """Serve ``index`` from the next query on, with a fresh cache (one reference swap)."""
         self._state = _State(index)
+        self.limits.use(index)
 
     def observe(self, observer: Callable[[dict[str, Any]], None] | None) -> None:
         """Call ``observer`` with each query's ``dns_query`` fields (None: stop); it must not raise.
@@ -292,6 +298,8 @@ class Handler:
             start = perf_counter()
             state = self._state
             host = addr[0]
+            if self.limits.active and self.limits.drop(host):
+                return None  # over Azure-provided DNS's per-VM limits: dropped, never answered
             # level 1: the very same bytes as an earlier query from the same address (all but the
             # ID): only the ID changes. Keyed by address, not view, so that ECS answers (which
             # depend on whether this address is trusted) are cached here too.
@@ -353,7 +361,7 @@ class Handler:
             state.where.clear()
         state.where[host] = view
         if view not in state.negative:
-            state.negative[view] = _negative_plans(network)
+            state.negative[view] = _negative_plans(network, state.index.policies)
         return view
 
     def _count_fast(self, view: str, kind: str, tcp: bool, data: bytes, p: Peek, start: float,
@@ -414,6 +422,8 @@ class Handler:
         held = resolution.proxy_cache is not None
         if held:  # behind a firewall whose DNS proxy cache is emulated: the answer depends on time
             resolution = self.proxy_caches.answer(resolution.proxy_cache, query.question, resolution)
+        if resolution.policy:
+            self.policy_log.record(resolution, host, query.qname_text, query.question.qtype)
         if tcp:
             max_size = 65535
         elif edns is not None:
@@ -424,12 +434,13 @@ class Handler:
         if outcome is Outcome.FORWARD:
             verdict = self._may_forward(state, real, resolution)
             if verdict is _FORWARD:
-                return self._forward(query, resolution, host, tcp, max_size, scope, ecs_text, start)
+                return self.limits.track(host, self._forward(query, resolution, host, tcp, max_size, scope,
+                                                              ecs_text, start))
             reply = encode_response(query, Rcode.REFUSED, max_size=max_size, server_udp_size=self.udp_size,
                                     ecs_scope=scope)
             self.stats.forwarded["refused"] = self.stats.forwarded.get("refused", 0) + 1
             label = self._account(query, host, tcp, resolution.view, "refused", reply, start, resolution, ecs_text)
-            if verdict is _REFUSE_ALWAYS and not held:  # refused by configuration, whoever asks: cacheable
+            if verdict is _REFUSE_ALWAYS and not held and not resolution.policy:  # refused by configuration
                 self._store(state, data, host, tcp, p, scope, reply, label, resolution)
             return reply
         reply = encode_response(query, resolution.rcode, resolution.answer, resolution.authority,
@@ -437,7 +448,7 @@ class Handler:
                                 aa=resolution.authoritative)
         kind = resolution.source.value
         label = self._account(query, host, tcp, resolution.view, kind, reply, start, resolution, ecs_text)
-        if outcome in _CACHEABLE and not held:
+        if outcome in _CACHEABLE and not held and not resolution.policy:  # a policy decision is logged per query
             self._store(state, data, host, tcp, p, scope, reply, label, resolution)
         return reply
 
@@ -649,13 +660,16 @@ def _log_fields(label: tuple[str, str, str, str, str], network: str, answer: str
 _NAME_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
-def _negative_plans(network: Any) -> dict[bytes, Any] | None:
+def _negative_plans(network: Any, policies: Mapping[str, Any]) -> dict[bytes, Any] | None:
     """Per linked zone (apex as lower-case wire): what an NXDOMAIN from it needs, precompiled.
 
     Only for a VNet whose queries Azure DNS answers itself (no forwarding ruleset, no custom DNS),
-    where the resolver's first step is the linked-zone lookup; None otherwise (the slow path).
+    where the resolver's first step is the linked-zone lookup, and no DNS security policy looks at
+    the answer; None otherwise (the slow path).
     """
     if network is None or network.kind != "vnet" or not isinstance(network.entry, AzureDns) or network.entry.rules:
+        return None
+    if network.entry.view.vnet in policies:
         return None
     plans: dict[bytes, Any] = {}
     for apex, link in network.entry.view.links.items():

@@ -169,6 +169,10 @@ class Settings(BaseSettings):
                                                                                 "octets (larger: 413)")
     http_timeout: float = Field(10.0, gt=0, le=3600, description="seconds an HTTP connection may stay idle, or "
                                                                  "take to send one request")
+    azure_dns_limits: bool | None = Field(
+        None, description="emulate Azure-provided DNS's per-VM limits (1000 queries/s and 200 pending per source "
+                          "address in a VNet using 168.63.129.16; excess dropped unanswered; never resolver inbound "
+                          "endpoints) (auto: as the topology's azure_provided_dns.query_limits says)")
     max_file_bytes: int = Field(DEFAULT_MAX_FILE_BYTES, ge=1024, le=1 << 40,
                                 description="largest file read in octets: the topology, its zone files and their "
                                             "$INCLUDEs (and inline zone_text); larger is an error naming the file")
@@ -178,7 +182,7 @@ class Settings(BaseSettings):
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("forward_external", mode="before")
+    @field_validator("forward_external", "azure_dns_limits", mode="before")
     @classmethod
     def _auto(cls, value: Any) -> Any:
         if isinstance(value, str) and value.strip().lower() in ("", "auto", "none"):

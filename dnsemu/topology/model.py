@@ -389,6 +389,75 @@ class CheckSettings(Model):
     )
 
 
+# -- DNS security policy (DNS resolver policy) and Azure-provided DNS limits (facts-2 §10, §13) ------------------
+#
+# Azure's resource names, in the topology's snake_case: Microsoft.Network/dnsResolverPolicies with their
+# dnsSecurityRules and virtualNetworkLinks, and the top-level Microsoft.Network/dnsResolverDomainLists.
+
+SecurityAction = Literal["Allow", "Alert", "Block"]
+
+
+class DnsSecurityRuleAction(Model):
+    """``action`` of a security rule: ``actionType``, and the preview API's ``blockResponseCode``."""
+
+    action_type: SecurityAction
+    block_response_code: Literal["SERVFAIL"] | None = Field(
+        default=None,
+        description="2023-07-01-preview only: a Block answers SERVFAIL instead of GA's CNAME to "
+        "blockpolicy.azuredns.invalid.",
+    )
+
+
+def _action(value: object) -> object:
+    """``action: Block`` is short for ``action: {action_type: Block}``."""
+    return {"action_type": value} if isinstance(value, str) else value
+
+
+class DnsSecurityRule(Model):
+    priority: Annotated[int, Field(ge=100, le=65000)]
+    action: Annotated[DnsSecurityRuleAction, BeforeValidator(_action)]
+    dns_resolver_domain_lists: Annotated[list[str], Field(min_length=1)]
+    dns_security_rule_state: RuleState = "Enabled"
+    disable_cname_chain_validation: bool = Field(
+        default=False, description="2026-07-01-preview: match the queried name only, not the rest of the chain."
+    )
+
+
+class DnsResolverPolicyLink(Model):
+    virtual_network: str
+    name: str | None = None
+
+
+def _policy_link(value: object) -> object:
+    """A link is written as the VNet's name, or as ``{virtual_network, name}``."""
+    return {"virtual_network": value} if isinstance(value, str) else value
+
+
+class DnsResolverPolicy(Model):
+    region: str | None = None
+    dns_security_rules: dict[str, DnsSecurityRule] = Field(default_factory=dict)
+    virtual_network_links: list[Annotated[DnsResolverPolicyLink, BeforeValidator(_policy_link)]] = Field(
+        default_factory=list
+    )
+
+
+class DnsResolverDomainList(Model):
+    region: str | None = None
+    domains: list[str] = Field(default_factory=list)
+
+
+class AzureProvidedDns(Model):
+    """What 168.63.129.16 does besides resolving: its per-VM limits (facts-2 §13), emulated on request."""
+
+    query_limits: bool = Field(
+        default=False, description="Drop queries over the per-VM limits, as Azure does (off by default)."
+    )
+    queries_per_second: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
+    pending_queries: Annotated[int, Field(ge=1, le=1_000_000)] = 200
+
+# -- end of the DNS security policy block ---------------------------------------------------------------------------
+
+
 class Topology(Model):
     cloud: Cloud = "AzureCloud"
     region: str = "eastus"
@@ -406,4 +475,7 @@ class Topology(Model):
     azure_firewalls: dict[str, AzureFirewall] = Field(default_factory=dict)
     managed_clusters: dict[str, ManagedCluster] = Field(default_factory=dict)
     public_dns: PublicDns = Field(default_factory=PublicDns)
+    dns_resolver_policies: dict[str, DnsResolverPolicy] = Field(default_factory=dict)
+    dns_resolver_domain_lists: dict[str, DnsResolverDomainList] = Field(default_factory=dict)
+    azure_provided_dns: AzureProvidedDns = Field(default_factory=AzureProvidedDns)
     check: CheckSettings = Field(default_factory=CheckSettings)

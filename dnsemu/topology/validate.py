@@ -31,6 +31,7 @@ from dnsemu.topology.errors import Problem, TopologyError
 from dnsemu.topology.files import FileProblem, confined
 from dnsemu.topology.loaded import LoadedTopology, Loc, Provenance, format_loc
 from dnsemu.topology.model import AZURE_DNS_IP, RecordSet, Topology, parse_target
+from dnsemu.topology.validate_policy import check_policies
 from dnsemu.topology.zonefile import ZoneEntry
 
 PLS_ALIAS = re.compile(
@@ -875,6 +876,7 @@ class _Checker:
         self.machines()
         self.resources()
         self.managed_clusters()
+        check_policies(self)  # DNS security policies (facts-2 §10)
         if self.problems:
             self.problems.sort(key=lambda p: (p.file or "", p.line or 0))
             raise TopologyError(self.problems)
