@@ -19,8 +19,14 @@ Folders:
   forwarding ruleset, the sandbox link and the svc.contoso.internal zone to an estate that
   has the rest (new resources have no ID; references are in ``configuration``).
 
-The on-premises sites, the other tenants' resources and the ``check:`` list are not in
-any export: ``onprem-overlay.yaml`` holds them for the tests.
+The estate's Azure side includes the hub's Azure Firewall (its DNS proxy set in a firewall
+policy, facts §12.3; ``azurerm_firewall`` + ``azurerm_firewall_policy`` in Terraform) that
+spoke3 asks, spoke2's own ``corp.contoso.com`` zone, and spoke2's DNS security policy with its
+domain list (facts §10.2; ``azapi_resource`` in Terraform, which has no azurerm resource for it).
+
+The on-premises sites, the other tenants' resources, what the internet holds (the domain the
+policy blocks) and the ``check:`` list are not in any export: ``onprem-overlay.yaml`` holds
+them for the tests.
 """
 
 from __future__ import annotations
