@@ -97,18 +97,45 @@ def test_bundled_estate_nodes(bundled) -> None:
     kinds: dict[str, set[str]] = {}
     for node in graph.nodes.values():
         kinds.setdefault(node.kind, set()).add(node.id)
-    assert kinds["vnet"] == {"vnet:hub", "vnet:spoke1", "vnet:spoke2", "vnet:sandbox"}
+    assert set(kinds) == set(KINDS) - {"hub", "custom-dns", "external", "unreachable", "hosted-zone"}
+    assert kinds["vnet"] == {"vnet:hub", "vnet:spoke1", "vnet:spoke2", "vnet:spoke3", "vnet:sandbox"}
     assert kinds["site"] == {"site:onprem", "site:branch"}
     assert kinds["onprem-dns"] == {"onprem-dns:onprem", "onprem-dns:branch"}
+    assert kinds["firewall"] == {"firewall:hub-firewall"}
     assert kinds["inbound"] == {"inbound:hub-resolver/in1"}
-    # spoke1 asks the inbound endpoint and links nothing: its own Azure DNS plays no part
+    # spoke1 asks the inbound endpoint, spoke3 the firewall, and neither links anything: their own Azure DNS
+    # plays no part
     assert kinds["azure-dns"] == {"azure:hub", "azure:spoke2", "azure:sandbox"}
     assert kinds["ruleset"] == {"ruleset:spoke-rules"}
-    assert len(kinds["zone"]) == 8
+    assert kinds["policy"] == {"policy:spoke2-policy"}
+    assert kinds["zone"] == {
+        "zone:privatelink.blob.core.windows.net.",
+        "zone:privatelink.file.core.windows.net.",
+        "zone:privatelink.vaultcore.azure.net.",
+        "zone:privatelink.database.windows.net.",
+        "zone:privatelink.azurecr.io.",
+        "zone:privatelink.azurewebsites.net.",
+        "zone:azure.contoso.com.",
+        "zone:corp.contoso.com.",
+        "zone:svc.contoso.internal.",
+    }
     assert kinds["public"] == {"public"} and kinds["internet"] == {"internet"}
-    assert len(kinds["endpoint"]) == 8
+    assert kinds["endpoint"] == {
+        "pe:pe-mystorage-blob",
+        "pe:pe-mystorage-file",
+        "pe:pe-keyvault",
+        "pe:pe-sql",
+        "pe:pe-acr",
+        "pe:pe-webapp",
+        "pe:pe-partner-api",
+        "pe:pe-pendingstore",
+    }
     assert graph.nodes["vnet:hub"].details == ("10.0.0.0/16", "Azure-provided DNS")
     assert graph.nodes["vnet:spoke1"].details == ("10.1.0.0/16", "DNS 10.0.0.4")
+    assert graph.nodes["vnet:spoke3"].details == ("10.4.0.0/16", "DNS 10.0.4.4")
+    assert graph.nodes["firewall:hub-firewall"].details == ("10.0.4.4", "in hub", "DNS proxy on")
+    assert graph.nodes["policy:spoke2-policy"].details == ("100 Block blocked-domains",)
+    assert "block-malware (priority 100, Block: malware.example)" in graph.nodes["policy:spoke2-policy"].title
     assert graph.nodes["pe:pe-pendingstore"].flags == ("pending",)
     assert graph.nodes["pe:pe-acr"].addresses == ("10.0.1.8", "10.0.1.9")
 
@@ -139,6 +166,14 @@ def test_bundled_estate_edges(bundled) -> None:
     # the Private Link Service endpoint is found through the record the zone file holds for it
     assert ("zone:svc.contoso.internal.", "pe:pe-partner-api", "record") in edges
     assert ("azure:hub", "public", "otherwise") in edges
+    # spoke3 asks the hub firewall, whose proxy asks Azure DNS from the hub (facts §12.2)
+    assert edges[("vnet:spoke3", "firewall:hub-firewall", "dns")].label == "10.0.4.4"
+    proxy = edges[("firewall:hub-firewall", "azure:hub", "proxy")]
+    assert proxy.label == "168.63.129.16" and "not the client's" in proxy.title
+    # spoke2's own zone, and the security policy that looks at what Azure DNS answers there
+    assert ("azure:spoke2", "zone:corp.contoso.com.", "link") in edges
+    assert ("azure:spoke2", "policy:spoke2-policy", "policy") in edges
+    assert not [e for e in edges if e[1] == "policy:spoke2-policy" and e[0] != "azure:spoke2"]
 
 
 def test_mistakes_show(mistakes) -> None:
@@ -278,12 +313,14 @@ def test_path_spoke2_through_the_ruleset(bundled) -> None:
         "public",
         "zone:privatelink.blob.core.windows.net.",
         "pe:pe-mystorage-blob",
+        "policy:spoke2-policy",  # the policy looked at the answer and matched nothing: not the deciding step
     ]
     for step in overlay.steps:
         for eid in step.edges:
             assert graph.edges[eid].kind != "path", eid  # every move is an edge of the estate
-    assert overlay.deciding == len(overlay.steps) == 6
+    assert overlay.deciding == len(overlay.steps) - 1 == 6
     assert overlay.deciding_node == "zone:privatelink.blob.core.windows.net."
+    assert overlay.blocked is None
     assert overlay.deciding_edge == "azure:hub->zone:privatelink.blob.core.windows.net.:link"
     assert overlay.rcode == "NOERROR" and overlay.answer_kind == "private"
 
@@ -315,6 +352,137 @@ def test_path_internal_names_and_loops(bundled, mistakes) -> None:
     assert loop.steps[-1].code == "loop"
     assert loop.deciding_edge == "inbound:dns-hub-resolver/in1->azure:dns-hub:resolves-in"
     assert loop.rcode == "SERVFAIL"
+
+
+def test_path_spoke3_through_the_firewall(bundled) -> None:
+    """§12.2: the firewall's proxy asks Azure DNS from the hub, so the hub's link answers for spoke3."""
+    graph, overlay = path_of(*bundled, "mystorage.blob.core.windows.net", "spoke3")
+    assert list(overlay.nodes) == [
+        "vnet:spoke3",
+        "firewall:hub-firewall",
+        "azure:hub",
+        "public",
+        "zone:privatelink.blob.core.windows.net.",
+        "pe:pe-mystorage-blob",
+    ]
+    assert "vnet:spoke3->firewall:hub-firewall:dns" in overlay.edges
+    assert "firewall:hub-firewall->azure:hub:proxy" in overlay.edges
+    assert all(graph.edges[e].kind != "path" for e in overlay.edges)
+    assert overlay.deciding_node == "zone:privatelink.blob.core.windows.net."
+
+
+def test_path_blocked_by_the_security_policy(bundled) -> None:
+    """§10.4: the policy's Block decides; the overlay names the policy, and every format marks it."""
+    graph, overlay = path_of(*bundled, "dl.malware.example", "spoke2")
+    assert overlay.answer_kind == "blocked" and overlay.rcode == "NOERROR"
+    assert overlay.blocked == overlay.deciding_node == "policy:spoke2-policy"
+    assert overlay.deciding_step is not None and overlay.deciding_step.code == "policy-block"
+    assert "azure:spoke2->policy:spoke2-policy:policy" in overlay.edges
+    assert overlay.as_dict()["blocked"] == "policy:spoke2-policy"
+    drawn = parse_svg(svg.render(graph, overlay))
+    assert [n for n, d in drawn["nodes"].items() if "blocked" in d["classes"]] == ["policy:spoke2-policy"]
+    parsed = parse_mermaid(mermaid.render(graph, overlay))
+    assert [parsed["nodes"][n].split("\n")[0] for n in parsed["classes"]["blocked"]] == ["spoke2-policy"]
+    _dot, nodes, _edges = parse_dot(dot.render(graph, overlay))
+    assert nodes["policy:spoke2-policy"]["class"].split() == ["kind-policy", "blocked"]
+    # an answer the policy lets through never marks it
+    _graph, passed = path_of(*bundled, "app.corp.contoso.com", "spoke2")
+    assert passed.blocked is None and passed.deciding_node == "zone:corp.contoso.com."
+    assert "policy:spoke2-policy" in passed.nodes
+
+
+HUBS_AND_SERVERS = """
+virtual_networks:
+  dns-spoke:
+    address_space: [10.50.0.0/24]
+    subnets: {snet-in: {address_prefix: 10.50.0.0/28}}
+  app:
+    address_space: [10.51.0.0/16]
+    dns_servers: [10.100.0.132]
+  corp:
+    address_space: [10.60.0.0/16]
+    dns_servers: [10.60.0.10]
+  lab:
+    address_space: [10.70.0.0/16]
+    subnets: {AzureFirewallSubnet: {address_prefix: 10.70.1.0/26}}
+    dns_servers: [10.70.1.4]
+virtual_hubs:
+  vhub: {address_prefix: 10.100.0.0/23, virtual_network_connections: [app, dns-spoke]}
+azure_firewalls:
+  vhub-fw:
+    virtual_hub: vhub
+    private_ip_address: 10.100.0.132
+    dns_settings: {enable_proxy: true, servers: [10.50.0.4]}
+  lab-fw:
+    virtual_network: lab
+    private_ip_address: 10.70.1.4
+dns_private_resolvers:
+  dns-resolver:
+    virtual_network: dns-spoke
+    inbound_endpoints: {in: {private_ip_address: 10.50.0.4, subnet: snet-in}}
+custom_dns_servers:
+  dc1:
+    virtual_network: corp
+    private_ip_address: 10.60.0.10
+    conditional_forwarders: {onprem.example: [192.168.1.10]}
+    zones:
+      ad.contoso.com:
+        records: ["app 300 A 10.60.1.5", "files 300 CNAME share.onprem.example."]
+on_premises:
+  site:
+    address_space: [192.168.0.0/16]
+    dns_servers: [192.168.1.10]
+    zones:
+      onprem.example:
+        records: ["share 300 A 192.168.5.5"]
+"""
+
+
+def test_hubs_firewall_servers_and_hosted_zones() -> None:
+    """A secured hub's firewall forwarding to a DNS spoke's inbound endpoint (§12.4), a firewall with its proxy
+    off, and zones that DNS servers hold themselves: hand-written node and edge sets."""
+    loaded = load_topology_text(HUBS_AND_SERVERS)
+    index = compile_topology(loaded)
+    graph = build_graph(loaded, index)
+    kinds: dict[str, set[str]] = {}
+    for node in graph.nodes.values():
+        kinds.setdefault(node.kind, set()).add(node.id)
+    assert kinds["hub"] == {"hub:vhub"}
+    assert kinds["firewall"] == {"firewall:vhub-fw", "firewall:lab-fw"}
+    assert kinds["hosted-zone"] == {"hosted:custom:dc1:ad.contoso.com.", "hosted:onprem-dns:site:onprem.example."}
+    assert kinds["azure-dns"] == {"azure:vhub", "azure:dns-spoke", "azure:corp"}  # dc1 forwards the rest there
+    assert graph.nodes["azure:vhub"].details == ("168.63.129.16", "no zone links")
+    assert graph.nodes["firewall:lab-fw"].flags == ("proxy-off",)
+    assert graph.nodes["hosted:custom:dc1:ad.contoso.com."].details == ("2 record(s)", "on dc1")
+    edges = edges_of(graph)
+    assert edges[("firewall:vhub-fw", "inbound:dns-resolver/in", "proxy")].label == "10.50.0.4"
+    assert ("vnet:app", "firewall:vhub-fw", "dns") in edges and ("vnet:lab", "firewall:lab-fw", "dns") in edges
+    assert not [e for e in edges if e[0] == "firewall:lab-fw"]  # proxy off: nothing answers there
+    assert ("hub:vhub", "azure:vhub", "dns") in edges and ("azure:vhub", "public", "otherwise") in edges
+    assert ("custom:dc1", "hosted:custom:dc1:ad.contoso.com.", "holds") in edges
+    assert ("onprem-dns:site", "hosted:onprem-dns:site:onprem.example.", "holds") in edges
+    assert draw.start_node(loaded, index, "10.100.0.9") == "hub:vhub"
+    # app reaches the DNS spoke through the hub firewall, never Azure DNS in the hub
+    assert set(reached_from(graph, "vnet:app").nodes) == {
+        "vnet:app",
+        "firewall:vhub-fw",
+        "inbound:dns-resolver/in",
+        "azure:dns-spoke",
+        "public",
+    }
+    # a name of dc1's own zone, whose CNAME leaves the zone: dc1 forwards the rest on-premises
+    graph, overlay = path_of(loaded, index, "files.ad.contoso.com", "corp")
+    assert list(overlay.nodes) == [
+        "vnet:corp",
+        "custom:dc1",
+        "hosted:custom:dc1:ad.contoso.com.",
+        "onprem-dns:site",
+        "hosted:onprem-dns:site:onprem.example.",
+    ]
+    assert all(graph.edges[e].kind != "path" for e in overlay.edges), overlay.edges
+    assert overlay.deciding_node == "hosted:onprem-dns:site:onprem.example."
+    _graph, proxied = path_of(loaded, index, "www.example.com", "app")
+    assert "firewall:vhub-fw->inbound:dns-resolver/in:proxy" in proxied.edges
 
 
 # -- Mermaid ---------------------------------------------------------------------------------------------------
@@ -569,7 +737,7 @@ def test_svg_path(bundled) -> None:
     assert [(e["source"], e["target"], e["steps"]) for e in deciding] == [
         ("azure:hub", "zone:privatelink.blob.core.windows.net.", "6")
     ]
-    assert sorted(parsed["badges"]) == [(i, i == 6) for i in range(1, 7)]
+    assert sorted(parsed["badges"]) == [(i, i == 6) for i in range(1, 8)]
     trace = parsed["trace"]
     assert trace[0] == ("outcome", "mystorage.blob.core.windows.net. A asked from 10.2.0.4: NOERROR, answer private")
     assert any(css == "deciding" and "(deciding step)" in text for css, text in trace)

@@ -6,8 +6,9 @@ and line breaks are the only ``\\n`` escapes written, so a name from a user file
 text (``\\N``, ``\\G`` and friends never reach Graphviz).
 One cluster per layer (``rank=same``), ``rankdir=LR``; each node and edge carries the
 ``class`` and ``id`` the SVG renderer uses, and ``tooltip`` holds the full description.
-With a path drawn over it, the edges it took are red and say their step numbers, and
-the deciding node or edge is thicker still.
+With a path drawn over it, the edges it took are red and say their step numbers, the
+deciding node or edge is thicker still, and a DNS security policy that blocked the answer
+is filled red (class ``blocked``).
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ def render(graph: Graph, overlay: Overlay | None = None) -> str:
                 attrs.update(color="#cf222e", penwidth="3")
             if overlay is not None and nid == overlay.deciding_node:
                 attrs.update(color="#bf3989", penwidth="5")
+            if overlay is not None and nid == overlay.blocked:
+                attrs.update(fillcolor="#ffebe9", color="#cf222e", penwidth="5", **{"class": f"{classes} blocked"})
             out.append(f"    {quote(nid)} {_attrs(attrs)};")
         out.append("  }")
     deciding_edge = overlay.deciding_edge if overlay is not None else None
@@ -79,7 +82,7 @@ def render(graph: Graph, overlay: Overlay | None = None) -> str:
             "id": xml_id("edge-", eid),
             "tooltip": edge.title,
         }
-        if edge.kind in ("otherwise", "rule-disabled") or "missing" in edge.flags:
+        if edge.kind in ("otherwise", "rule-disabled", "policy") or "missing" in edge.flags:
             attrs["style"] = "dashed"
         if "redirect" in edge.flags:
             attrs["color"] = "#bc4c00"

@@ -11,8 +11,8 @@ inject HTML, start a ``%%{…}%%`` directive or a comment. (Mermaid still shows 
 backslash-n in a name as a line break: it reads ``\\n`` after decoding entities.)
 
 With a path drawn over it, the edges it took are thick (``==>``), their labels start
-with the step numbers, the deciding node is of class ``deciding``, and the trace
-follows as ``%%`` comments.
+with the step numbers, the deciding node is of class ``deciding`` (the DNS security policy
+that blocked the answer also of class ``blocked``), and the trace follows as ``%%`` comments.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def render(graph: Graph, overlay: Overlay | None = None) -> str:
             path_links.append(i)
             if eid == deciding_edge:
                 deciding_links.append(i)
-        elif edge.kind in ("otherwise", "rule-disabled") or "missing" in edge.flags:
+        elif edge.kind in ("otherwise", "rule-disabled", "policy") or "missing" in edge.flags:
             arrow = "-.->"
         else:
             arrow = "-->"
@@ -92,6 +92,9 @@ def render(graph: Graph, overlay: Overlay | None = None) -> str:
         if overlay.deciding_node in ids:
             out.append("  classDef deciding stroke:#bf3989,stroke-width:5px")
             out.append(f"  class {ids[overlay.deciding_node]} deciding")  # type: ignore[index]
+        if overlay.blocked in ids:
+            out.append("  classDef blocked fill:#ffebe9,stroke:#cf222e,stroke-width:5px")
+            out.append(f"  class {ids[overlay.blocked]} blocked")  # type: ignore[index]
         if path_links:
             out.append(f"  linkStyle {','.join(map(str, path_links))} stroke:#cf222e,stroke-width:3px")
         if deciding_links:

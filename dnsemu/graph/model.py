@@ -1,16 +1,22 @@
 """The estate as a directed graph of DNS: what a drawing of it shows, without coordinates.
 
 Nodes are the places a query can be (``vnet:hub``, ``inbound:hub-resolver/in1``,
-``azure:hub`` for Azure-provided DNS inside the hub, ``zone:privatelink.blob.core.windows.net.``,
-``pe:pe-blob`` …) and edges are the ways it moves: a network asks its DNS server, a
-server forwards a domain, an inbound endpoint answers as Azure DNS in its VNet, Azure
-DNS consults its linked ruleset and zones (and public DNS for the rest), a zone's record
-points at a private endpoint.
+``azure:hub`` for Azure-provided DNS inside the hub, ``firewall:fw-hub`` for an Azure
+Firewall's DNS proxy, ``zone:privatelink.blob.core.windows.net.``, ``pe:pe-blob``,
+``hosted:custom:dc1:ad.contoso.com.`` for a zone a DNS server holds itself, ``hub:vhub`` for
+a Virtual WAN hub …) and edges are the ways it moves: a network asks its DNS server, a
+server forwards a domain (or answers from a zone it holds), a firewall's DNS proxy passes
+the query on to Azure DNS in its own network or to its DNS servers, an inbound endpoint
+answers as Azure DNS in its VNet, Azure DNS consults its linked ruleset and zones (and
+public DNS for the rest), a zone's record points at a private endpoint. A DNS security
+policy (``policy:spoke-policy``) hangs off Azure DNS of each VNet it is linked to: it looks
+at every answer given there.
 
 The graph is read from the topology as written (forwarders, rules, links, zone groups)
 and from the compiled index (the records each private zone really holds), and follows
 the same rules as :mod:`dnsemu.core.compile`: a forwarder uses the first target of a
-list, 168.63.129.16 means Azure DNS of the forwarding server's own VNet.
+list, 168.63.129.16 means Azure DNS of the forwarding server's own VNet; a firewall
+with no DNS servers asks Azure DNS in its own VNet (or virtual hub), facts §12.2.
 """
 
 from __future__ import annotations
@@ -37,13 +43,17 @@ class Kind:
 KINDS: dict[str, Kind] = {
     "site": Kind(0, "on-premises site", "site"),
     "vnet": Kind(0, "virtual network", "vnet"),
+    "hub": Kind(0, "Virtual WAN hub", "hub"),
     "internet": Kind(0, "internet clients", "internet"),
     "onprem-dns": Kind(1, "on-premises DNS server", "onprem-dns"),
     "custom-dns": Kind(1, "custom DNS server", "custom-dns"),
+    "firewall": Kind(1, "Azure Firewall DNS proxy", "firewall"),
     "inbound": Kind(2, "resolver inbound endpoint", "inbound"),
     "azure-dns": Kind(3, "Azure-provided DNS", "azure-dns"),
     "ruleset": Kind(4, "forwarding ruleset", "ruleset"),
+    "policy": Kind(4, "DNS security policy", "policy"),
     "zone": Kind(5, "private DNS zone", "zone"),
+    "hosted-zone": Kind(5, "zone a DNS server holds", "hosted-zone"),
     "public": Kind(5, "public DNS", "public"),
     "external": Kind(5, "external DNS server", "external"),
     "unreachable": Kind(5, "unreachable server", "unreachable"),
@@ -56,7 +66,7 @@ COLUMNS = (
     "DNS servers",
     "Resolver inbound endpoints",
     "Azure-provided DNS",
-    "Forwarding rulesets",
+    "Rulesets and security policies",
     "Zones and public DNS",
     "Private endpoints",
 )
@@ -65,6 +75,9 @@ COLUMNS = (
 EDGE_KINDS = {
     "dns": "asks its DNS server",
     "forward": "conditional forwarder",
+    "proxy": "DNS proxy forwards",
+    "holds": "zone it holds itself",
+    "policy": "linked DNS security policy",
     "default": "everything else",
     "resolves-in": "answers as Azure DNS in its VNet",
     "ruleset": "linked forwarding ruleset",
@@ -170,6 +183,11 @@ def _details(items: Iterable[str], limit: int = MAX_DETAIL_LINES) -> tuple[str, 
     return (*items[: limit - 1], f"+{len(items) - limit + 1} more")
 
 
+def _list_domains(t: Topology, name: str) -> list[str]:
+    dlist = t.dns_resolver_domain_lists.get(name)
+    return [d.rstrip(".") or "." for d in dlist.domains] if dlist is not None else []
+
+
 def _fqdn(name: str) -> str:
     return names.parse(name if name.endswith(".") else name + ".")
 
@@ -194,6 +212,8 @@ class _Targets:
                 self.by_address[str(address)] = f"onprem-dns:{oname}"
         for xname, ext in t.external_dns_servers.items():
             self.by_address[parse_target(ext.address)[0]] = f"external:{xname}"
+        for fname, fw in t.azure_firewalls.items():
+            self.by_address[str(fw.private_ip_address)] = f"firewall:{fname}"
 
     def node(self, text: str, from_vnet: str | None) -> str:
         address, _port = parse_target(text)
@@ -234,6 +254,23 @@ def build_graph(loaded: LoadedTopology, index: Index, title: str = "DNS estate")
                 + (f"; peered with {', '.join(vnet.peerings)}" if vnet.peerings else ""),
             )
         )
+    for hname, hub in t.virtual_hubs.items():
+        region = hub.region or t.region
+        g.add_node(
+            Node(
+                f"hub:{hname}",
+                "hub",
+                hname,
+                (str(hub.address_prefix), "Virtual WAN hub"),
+                f"Virtual WAN hub {hname!r} in {region}: {hub.address_prefix}; Microsoft manages it, so no private "
+                "zone can be linked to it"
+                + (
+                    f"; connected to {', '.join(hub.virtual_network_connections)}"
+                    if hub.virtual_network_connections
+                    else ""
+                ),
+            )
+        )
     g.add_node(Node("internet", "internet", "internet", ("any other source",), "clients in no modelled network"))
 
     # -- DNS servers ---------------------------------------------------------------------------------
@@ -256,6 +293,28 @@ def build_graph(loaded: LoadedTopology, index: Index, title: str = "DNS estate")
                 sname,
                 (str(server.private_ip_address), f"in {server.virtual_network}"),
                 f"custom DNS server {sname!r} at {server.private_ip_address} in VNet {server.virtual_network!r}",
+            )
+        )
+    for fname, fw in t.azure_firewalls.items():
+        where = f"hub {fw.virtual_hub}" if fw.virtual_hub else f"{fw.virtual_network}"
+        settings = fw.dns_settings
+        state = "DNS proxy on" if settings.enable_proxy else "DNS proxy off"
+        g.add_node(
+            Node(
+                f"firewall:{fname}",
+                "firewall",
+                fname,
+                (str(fw.private_ip_address), f"in {where}", state),
+                f"Azure Firewall {fname!r} at {fw.private_ip_address} in "
+                + (f"virtual hub {fw.virtual_hub!r}" if fw.virtual_hub else f"VNet {fw.virtual_network!r}")
+                + (
+                    f": its DNS proxy forwards to {', '.join(settings.servers)}"
+                    if settings.enable_proxy and settings.servers
+                    else ": its DNS proxy forwards to Azure DNS in its own network (facts §12.2)"
+                    if settings.enable_proxy
+                    else ": DNS proxy off, nothing answers on port 53 (check: firewall-proxy-off)"
+                ),
+                flags=() if settings.enable_proxy else ("proxy-off",),
             )
         )
     for rname, resolver in t.dns_private_resolvers.items():
@@ -306,6 +365,17 @@ def build_graph(loaded: LoadedTopology, index: Index, title: str = "DNS estate")
                 "then its linked private zones, then public DNS",
             )
         )
+    for hname in t.virtual_hubs:
+        g.add_node(
+            Node(
+                f"azure:{hname}",
+                "azure-dns",
+                hname,
+                ("168.63.129.16", "no zone links"),
+                f"Azure-provided DNS (168.63.129.16) inside virtual hub {hname!r}: no private zone can be linked "
+                "there, so every name resolves as public DNS has it (facts §12.4)",
+            )
+        )
     for rsname, ruleset in t.dns_forwarding_rulesets.items():
         enabled = sum(1 for r in ruleset.forwarding_rules.values() if r.state == "Enabled")
         g.add_node(
@@ -316,6 +386,34 @@ def build_graph(loaded: LoadedTopology, index: Index, title: str = "DNS estate")
                 (f"via {ruleset.dns_resolver_outbound_endpoints[0]}", f"{enabled} enabled rule(s)"),
                 f"forwarding ruleset {rsname!r} on outbound endpoint(s) "
                 f"{', '.join(ruleset.dns_resolver_outbound_endpoints)}",
+            )
+        )
+    for pname, policy in t.dns_resolver_policies.items():
+        rules = sorted(policy.dns_security_rules.items(), key=lambda kv: (kv[1].priority, kv[0]))
+        lines = [
+            f"{r.priority} {r.action.action_type} {', '.join(r.dns_resolver_domain_lists)}"
+            + (" (disabled)" if r.dns_security_rule_state == "Disabled" else "")
+            for _, r in rules
+        ]
+        described = []
+        for rname, r in rules:
+            domains = [d for name in r.dns_resolver_domain_lists for d in _list_domains(t, name)]
+            described.append(
+                f"{rname} (priority {r.priority}, {r.action.action_type}"
+                + (", disabled" if r.dns_security_rule_state == "Disabled" else "")
+                + f": {', '.join(domains[:5]) or 'no domains'}"
+                + (f" and {len(domains) - 5} more" if len(domains) > 5 else "")
+                + ")"
+            )
+        g.add_node(
+            Node(
+                f"policy:{pname}",
+                "policy",
+                pname,
+                _details(lines) or ("no rules",),
+                f"DNS security policy {pname!r} in {policy.region or t.region}: looks at every answer Azure DNS gives "
+                "in the VNets linked to it; the first rule by priority whose domain lists hold a name of the answer "
+                "decides" + (f"; rules: {'; '.join(described)}" if described else "; no rules"),
             )
         )
     zone_ids: dict[str, str] = {}
@@ -333,6 +431,29 @@ def build_graph(loaded: LoadedTopology, index: Index, title: str = "DNS estate")
                 f"private DNS zone {_show(zname)} ({count} record(s) besides the SOA)",
             )
         )
+
+    hosted: list[tuple[str, str]] = []  # (server node, hosted zone node)
+    servers: list[tuple[str, str, str, dict]] = [
+        *((f"custom:{n}", f"custom:{n}", n, s.zones) for n, s in t.custom_dns_servers.items()),
+        *((f"onprem-dns:{n}", f"onprem:{n}", f"{n} DNS", s.zones) for n, s in t.on_premises.items()),
+    ]
+    for server_node, key, server_label, zones in servers:
+        for zname in zones:
+            canonical = _fqdn(zname)
+            records = loaded.hosted_records.get((key, canonical), ())
+            count = sum(1 for r in records if not (r.rtype == RRType.SOA and r.name == canonical))
+            node_id = f"hosted:{server_node}:{canonical}"
+            g.add_node(
+                Node(
+                    node_id,
+                    "hosted-zone",
+                    _show(zname),
+                    (f"{count} record(s)", f"on {server_label}"),
+                    f"zone {_show(zname)} held by {server_label} itself ({count} record(s) besides the SOA): it "
+                    "answers its names with AA to the clients that ask it directly",
+                )
+            )
+            hosted.append((server_node, node_id))
 
     # -- private endpoints ---------------------------------------------------------------------------
     endpoint_by_ip: dict[str, list[str]] = defaultdict(list)
@@ -372,7 +493,43 @@ def build_graph(loaded: LoadedTopology, index: Index, title: str = "DNS estate")
             g.add_edge(f"vnet:{vname}", target(first, vname), "dns", first, f"{vname} uses custom DNS server {first}")
         else:
             g.add_edge(f"vnet:{vname}", f"azure:{vname}", "dns", "", f"{vname} uses Azure-provided DNS")
+    for hname in t.virtual_hubs:
+        g.add_edge(f"hub:{hname}", f"azure:{hname}", "dns", "", f"{hname} uses Azure-provided DNS")
     g.add_edge("internet", "public", "dns", "", "clients on the internet ask public DNS")
+    for fname, fw in t.azure_firewalls.items():
+        network = fw.virtual_network or fw.virtual_hub
+        settings = fw.dns_settings
+        if not settings.enable_proxy:
+            continue
+        if not settings.servers:
+            g.add_edge(
+                f"firewall:{fname}",
+                f"azure:{network}",
+                "proxy",
+                "168.63.129.16",
+                f"the DNS proxy of {fname} asks Azure DNS from its own network {network!r}: the zones linked there "
+                "apply, not the client's (facts §12.2)",
+            )
+            continue
+        for text in settings.servers:
+            node = target(text, network)
+            share = f"one of {len(settings.servers)}, picked per query" if len(settings.servers) > 1 else ""
+            g.add_edge(
+                f"firewall:{fname}",
+                node,
+                "proxy",
+                "\n".join(x for x in (parse_target(text)[0], share) if x),
+                f"the DNS proxy of {fname} forwards to {text}" + (f" ({share})" if share else ""),
+            )
+    for server_node, zone_node in hosted:
+        g.add_edge(
+            server_node,
+            zone_node,
+            "holds",
+            "",
+            f"{g.nodes[server_node].label} answers names in {g.nodes[zone_node].label} from this zone (unless a "
+            "conditional forwarder for a longer name takes them)",
+        )
 
     def forwarders(source: str, table: dict[str, list[str]], from_vnet: str | None) -> None:
         by_target: dict[str, list[str]] = defaultdict(list)
@@ -455,8 +612,21 @@ def build_graph(loaded: LoadedTopology, index: Index, title: str = "DNS estate")
                 + ")",
                 tuple(flags),
             )
-    for vname in t.virtual_networks:
+    for vname in [*t.virtual_networks, *t.virtual_hubs]:
         g.add_edge(f"azure:{vname}", "public", "otherwise", "", "names no linked zone (and no rule) covers")
+    for pname, policy in t.dns_resolver_policies.items():
+        for link in policy.virtual_network_links:
+            if f"azure:{link.virtual_network}" not in g.nodes:
+                continue
+            g.add_edge(
+                f"azure:{link.virtual_network}",
+                f"policy:{pname}",
+                "policy",
+                "",
+                f"DNS security policy {pname!r} is linked to VNet {link.virtual_network!r}"
+                + (f" (link {link.name!r})" if link.name else "")
+                + ": it checks every answer Azure DNS gives there",
+            )
 
     # -- edges: zones to private endpoints ------------------------------------------------------------------
     for canonical, zone_id in zone_ids.items():
@@ -487,7 +657,7 @@ def build_graph(loaded: LoadedTopology, index: Index, title: str = "DNS estate")
 
     # -- Azure DNS nobody asks: keep it only when it has something to show ------------------------------
     asked = {e.target for e in g.edges.values()}
-    consults = {e.source for e in g.edges.values() if e.kind in ("link", "ruleset")}
+    consults = {e.source for e in g.edges.values() if e.kind in ("link", "ruleset", "policy")}
     dropped: set[str] = set()
     for vname in t.virtual_networks:
         node_id = f"azure:{vname}"
@@ -515,7 +685,11 @@ def source_node(index: Index, network_name: str | None) -> str:
     network = index.networks.get(network_name)
     if network is None:
         return "internet"
-    return {"vnet": f"vnet:{network.name}", "on_premises": f"site:{network.name}"}.get(network.kind, "internet")
+    return {
+        "vnet": f"vnet:{network.name}",
+        "on_premises": f"site:{network.name}",
+        "virtual_hub": f"hub:{network.name}",
+    }.get(network.kind, "internet")
 
 
 def reached_from(graph: Graph, start: str, title: str | None = None) -> Graph:

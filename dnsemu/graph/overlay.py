@@ -2,11 +2,13 @@
 
 :func:`path_overlay` reads a resolution's trace step by step and finds, for each step,
 the nodes and edges of :mod:`dnsemu.graph.model` it went through: the source network,
-its DNS server, each forwarder or rule, the inbound endpoint and the Azure DNS it
-answers as, the zones asked along the alias chain, public DNS, and the private endpoint
-a final record points at. The *deciding step* is the last step that shaped the
-outcome (trace notes do not count): the record, the NXDOMAIN, the loop, the hand-off
-to a forwarder.
+its DNS server, each forwarder or rule, a firewall's DNS proxy, the inbound endpoint and
+the Azure DNS it answers as, the zones asked along the alias chain (a DNS server's own zone
+too), public DNS, the private endpoint a final record points at, and the DNS security
+policy that looked at the answer. The *deciding step* is the last step that shaped the
+outcome (trace notes do not count, nor a policy that let the answer through): the record,
+the NXDOMAIN, the loop, the hand-off to a forwarder, the policy's block. A blocked answer
+also names the policy that blocked it (:attr:`Overlay.blocked`).
 
 A step that names something the graph lacks (it should not happen) adds a node or an
 edge of kind ``path``, so that the drawing never loses a step.
@@ -23,7 +25,12 @@ from dnsemu.graph.model import Edge, Graph, Node, _fqdn, _Targets, source_node
 from dnsemu.topology.loaded import LoadedTopology
 
 #: Steps that only add a remark to the trace: never the deciding one.
-REMARKS = frozenset({"note", "service-endpoint"})
+REMARKS = frozenset({"note", "service-endpoint", "policy-note", "policy-disabled", "policy-allow", "policy-alert"})
+
+
+def _remark(code: str, data: dict[str, object]) -> bool:
+    """A step that left the answer as it was: a remark, a policy that matched nothing (or let it through)."""
+    return code in REMARKS or (code == "policy" and "rule" not in data)
 
 
 @dataclass
@@ -49,6 +56,8 @@ class Overlay:
     nodes: dict[str, list[int]] = field(default_factory=dict)
     #: edge id -> numbers of the steps that took it
     edges: dict[str, list[int]] = field(default_factory=dict)
+    #: the DNS security policy node that blocked the answer, if one did
+    blocked: str | None = None
 
     @property
     def deciding_step(self) -> PathStep | None:
@@ -72,6 +81,7 @@ class Overlay:
             "rcode": self.rcode,
             "answer_kind": self.answer_kind,
             "deciding_step": self.deciding,
+            "blocked": self.blocked,
             "steps": [
                 {"step": s.number, "code": s.code, "text": s.text, "nodes": s.nodes, "edges": s.edges}
                 for s in self.steps
@@ -87,6 +97,8 @@ class _Walker:
         self.current: str | None = None
         self.view: str | None = None  # azure:<vnet> or public, where names are being resolved
         self.step: PathStep | None = None
+        self.steps: list[PathStep] = []
+        self.blocked: str | None = None  # the policy node of a Block
 
     # -- moving ---------------------------------------------------------------------------------------
 
@@ -147,7 +159,23 @@ class _Walker:
         if node.startswith("custom:"):
             server = self.t.custom_dns_servers.get(node.split(":", 1)[1])
             return server.virtual_network if server is not None else None
+        if node.startswith("firewall:"):
+            fw = self.t.azure_firewalls.get(node.split(":", 1)[1])
+            return (fw.virtual_network or fw.virtual_hub) if fw is not None else None
         return None
+
+    def leave_hosted_zone(self) -> None:
+        """A server that answered from its own zone resolves the rest of the chain itself: back to the server."""
+        node = self.current or ""
+        if node.startswith("hosted:"):
+            for edge in self.graph.edges.values():
+                if edge.target == node and edge.kind == "holds":
+                    self.current = edge.source
+                    return
+
+    def step_nodes(self) -> list[str]:
+        """Every node the path has visited so far, in order."""
+        return [n for s in self.steps for n in s.nodes]
 
     # -- reading steps ------------------------------------------------------------------------------
 
@@ -170,10 +198,34 @@ class _Walker:
                 outbound = resolver.virtual_network if resolver is not None else None
             self.move(self.targets.node(str(data["target"]), outbound), ("rule",))
         elif code == "forwarder":
+            self.leave_hosted_zone()
             if "target" in data:
                 self.move(self.targets.node(str(data["target"]), self.vnet_of_current()), ("forward",))
             else:
                 self.follow(("default",))
+        elif code == "dns-proxy":
+            if "target" in data:  # a proxy that is on: to its server, or to Azure DNS in its own network
+                self.move(self.targets.node(str(data["target"]), self.vnet_of_current()), ("proxy",))
+            else:
+                self.visit(self.current or "")  # proxy off: the query ends at the firewall
+        elif code == "hosted":
+            self.leave_hosted_zone()
+            zone = _fqdn(str(data.get("zone", ".")))
+            for edge in self.graph.out_edges(self.current or ""):
+                if edge.kind == "holds" and edge.target.endswith(":" + zone):
+                    self.move(edge.target, ("holds",))
+                    return
+            self.visit(self.current or "")
+        elif code == "policy":
+            vnet, policy = str(data.get("vnet", "")), f"policy:{data.get('policy')}"
+            self.current = f"azure:{vnet}" if f"azure:{vnet}" in self.graph.nodes else self.current
+            self.move(policy, ("policy",))
+        elif code.startswith("policy-"):
+            node = next((n for n in reversed(self.step_nodes()) if n.startswith("policy:")), self.current)
+            if node is not None:
+                self.visit(node)
+                if code == "policy-block":
+                    self.blocked = node
         elif code == "view":
             if self.current is not None and self.current.startswith("inbound:"):
                 self.follow(("resolves-in",))
@@ -216,6 +268,10 @@ def _kind_of(node_id: str) -> str:
         "custom": "custom-dns",
         "onprem-dns": "onprem-dns",
         "ruleset": "ruleset",
+        "policy": "policy",
+        "firewall": "firewall",
+        "hub": "hub",
+        "hosted": "hosted-zone",
         "zone": "zone",
         "pe": "endpoint",
         "external": "external",
@@ -231,7 +287,7 @@ def path_overlay(
     ``graph`` gains a ``path`` node or edge for anything a step names that it lacks.
     """
     walker = _Walker(graph, loaded)
-    steps: list[PathStep] = []
+    steps: list[PathStep] = walker.steps
     for number, step in enumerate(result.trace, 1):
         walker.step = PathStep(number, step.code, step.text)
         steps.append(walker.step)
@@ -243,7 +299,14 @@ def path_overlay(
         walker.read(step.code, data)
         if not walker.step.nodes and walker.current is not None:
             walker.visit(walker.current)  # a step that stays where the query is (the view, public DNS)
-    deciding = next((s.number for s in reversed(steps) if s.code not in REMARKS), 0)
+    deciding = next(
+        (
+            s.number
+            for s, t in zip(reversed(steps), reversed(result.trace), strict=True)
+            if not _remark(s.code, dict(t.data))
+        ),
+        0,
+    )
     overlay = Overlay(
         question=f"{question.name} {type_name(question.qtype)}",
         source=str(address),
@@ -253,6 +316,7 @@ def path_overlay(
         answer=[r.text() for r in result.answer],
         steps=steps,
         deciding=deciding,
+        blocked=walker.blocked,
     )
     _index_steps(overlay)
     return overlay
@@ -289,6 +353,7 @@ def project(overlay: Overlay, before: Graph, after: Graph) -> Overlay:
         )
         for s in overlay.steps
     ]
-    out = replace(overlay, steps=steps, nodes={}, edges={})
+    blocked = node(overlay.blocked) if overlay.blocked is not None else None
+    out = replace(overlay, steps=steps, nodes={}, edges={}, blocked=blocked)
     _index_steps(out)
     return out

@@ -81,11 +81,11 @@ def _n(value: float) -> str:
 
 LIGHT = (
     "--bg: #ffffff; --ink: #1f2328; --muted: #59636e; --band: #f6f8fa; --edge: #8c959f; --faint: #c4cbd3; "
-    "--path: #cf222e; --deciding: #bf3989; --redirect: #bc4c00; --label-bg: #ffffffdd;"
+    "--path: #cf222e; --deciding: #bf3989; --redirect: #bc4c00; --label-bg: #ffffffdd; --blocked: #ffebe9;"
 )
 DARK = (
     "--bg: #0d1117; --ink: #e6edf3; --muted: #9198a1; --band: #161b22; --edge: #6e7681; --faint: #30363d; "
-    "--path: #ff7b72; --deciding: #f778ba; --redirect: #f0883e; --label-bg: #0d1117dd;"
+    "--path: #ff7b72; --deciding: #f778ba; --redirect: #f0883e; --label-bg: #0d1117dd; --blocked: #5d0f12;"
 )
 
 STYLE = """
@@ -97,10 +97,12 @@ STYLE = """
 .dnsemu-graph .node .label { font-size: LABELpx; font-weight: bold; }
 .dnsemu-graph .node .detail { font-size: DETAILpx; fill: var(--muted); }
 .dnsemu-graph .node.unused rect, .dnsemu-graph .node.pending rect { stroke-dasharray: 5 3; }
+.dnsemu-graph .node.proxy-off rect { stroke-dasharray: 5 3; }
 .dnsemu-graph .node.collapsed rect { stroke-width: 3; }
 .dnsemu-graph .edge path { fill: none; stroke: var(--edge); stroke-width: 1.3; }
 .dnsemu-graph .edge.kind-otherwise path { stroke: var(--faint); stroke-dasharray: 4 4; }
 .dnsemu-graph .edge.kind-rule-disabled path { stroke-dasharray: 2 4; }
+.dnsemu-graph .edge.kind-policy path { stroke-dasharray: 6 3; }
 .dnsemu-graph .edge.missing path { stroke-dasharray: 2 4; }
 .dnsemu-graph .edge.redirect path { stroke: var(--redirect); stroke-width: 2; }
 .dnsemu-graph .edge-label text { font-size: EDGEpx; fill: var(--muted); }
@@ -114,6 +116,7 @@ STYLE = """
 .dnsemu-graph .edge.deciding path { stroke: var(--deciding); stroke-width: 4.5; }
 .dnsemu-graph .node.on-path rect { stroke: var(--path); stroke-width: 3; }
 .dnsemu-graph .node.deciding rect { stroke: var(--deciding); stroke-width: 4.5; }
+.dnsemu-graph .node.blocked rect { fill: var(--blocked); stroke: var(--path); stroke-width: 4.5; }
 .dnsemu-graph .step-badge circle { fill: var(--path); }
 .dnsemu-graph .step-badge.deciding circle { fill: var(--deciding); }
 .dnsemu-graph .step-badge text { fill: #ffffff; font-size: 11px; font-weight: bold; }
@@ -136,6 +139,10 @@ COLOURS = {  # kind: (light fill, light stroke, dark fill, dark stroke)
     "external": ("#fee2e2", "#dc2626", "#450a0a", "#f87171"),
     "unreachable": ("#fee2e2", "#b91c1c", "#450a0a", "#f87171"),
     "endpoint": ("#ecfccb", "#65a30d", "#1a2e05", "#a3e635"),
+    "hub": ("#e0e7ff", "#1d4ed8", "#172554", "#93c5fd"),
+    "firewall": ("#ffedd5", "#ea580c", "#431407", "#fb923c"),
+    "policy": ("#fae8ff", "#a21caf", "#3b0764", "#e879f9"),
+    "hosted-zone": ("#d1fae5", "#047857", "#022c22", "#34d399"),
 }
 
 
@@ -277,6 +284,8 @@ def render(graph: Graph, overlay: Overlay | None = None, placed: Layout | None =
             classes.append("on-path")
         if nid == deciding_node:
             classes.append("deciding")
+        if overlay is not None and nid == overlay.blocked:
+            classes.append("blocked")
         steps = f' data-steps="{" ".join(map(str, on_nodes[nid]))}"' if nid in on_nodes else ""
         out.append(
             f'<g class="{" ".join(classes)}" id="node-{ids[nid]}" data-node="{texts[nid]}" '

@@ -117,8 +117,8 @@
     state.path = null;
     if (state.svg) {
       state.svg.classList.remove("has-path");
-      for (const el of state.svg.querySelectorAll(".on-path, .deciding, .step-focus")) {
-        el.classList.remove("on-path", "deciding", "step-focus");
+      for (const el of state.svg.querySelectorAll(".on-path, .deciding, .step-focus, .blocked")) {
+        el.classList.remove("on-path", "deciding", "step-focus", "blocked");
       }
       for (const path of state.svg.querySelectorAll('path[marker-end="url(#arrow-path)"]')) {
         path.setAttribute("marker-end", "url(#arrow)");
@@ -150,6 +150,8 @@
       const el = id ? elementFor(id) : null;
       if (el) el.classList.add("deciding");
     }
+    const blocker = path.blocked ? elementFor(path.blocked) : null;  // the DNS security policy that blocked it
+    if (blocker) blocker.classList.add("blocked");
     $("clear-path").disabled = false;
     const target = path.deciding_node ? elementFor(path.deciding_node) : null;
     if (target) reveal(target);
