@@ -28,9 +28,13 @@ from dnsemu.topology.model import Topology
 from dnsemu.topology.validate import validate
 
 
+#: libyaml's parser where PyYAML was built with it (about 10 times faster on a large estate; same nodes and marks)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _compose(text: str, filename: str) -> yaml.Node | None:
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
