@@ -54,6 +54,7 @@ import dataclasses
 import errno
 import itertools
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import pickle
 import signal
@@ -279,6 +280,8 @@ class Supervisor(DnsServer):
         self.target = target
         self.context = multiprocessing.get_context("forkserver")
         self.context.set_forkserver_preload([__name__, *preload])
+        # start it now: it imports dnsemu while this process compiles the topology
+        multiprocessing.forkserver.ensure_running()
         self.slots = [_Handle(i) for i in range(settings.workers)]
         self.restarts: dict[str, int] = {"exited": 0, "unresponsive": 0}
         #: what workers that ended had counted (as of their last report): the sums never go down

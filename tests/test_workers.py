@@ -299,3 +299,30 @@ def test_the_query_stream_carries_every_workers_queries(serve_process: Any) -> N
         time.sleep(0.5)
     conn.close()
     assert proc.terminate() == 0, proc.stderr()
+
+
+def test_a_port_in_use_stops_everything_with_a_clear_message(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DNSEMU_")}
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind((HOST, 0))  # no SO_REUSEPORT: the workers cannot join it
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "dnsemu", "serve", "--topology", str(TEST_TOPOLOGY),
+                                 "--listen", f"{HOST}:{port}", "--workers", "2", "--no-watch"],
+                                capture_output=True, text=True, timeout=120, env=env, check=False)
+    assert result.returncode == 1 and not result.stdout
+    assert f"cannot listen on {HOST}:{port}" in result.stderr and "worker 0" in result.stderr, result.stderr
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind((HOST, 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "dnsemu", "serve", "--topology", str(TEST_TOPOLOGY),
+                                 "--listen", f"{HOST}:0", "--workers", "2", "--no-watch", "--http",
+                                 "--http-listen", f"{HOST}:{port}"],
+                                capture_output=True, text=True, timeout=120, env=env, check=False)
+    assert result.returncode == 1 and not result.stdout
+    assert "(HTTP)" in result.stderr and "cannot listen" in result.stderr, result.stderr
+    assert '"workers_stopped"' in result.stderr or "workers_stopped" in result.stderr  # the workers went first
