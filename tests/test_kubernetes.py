@@ -401,3 +401,16 @@ def test_replicas_refuse_run_time_changes_and_say_how_to_change_the_estate(confi
         finally:
             conn.close()
         assert dns.server.active_changes == 0
+
+
+def test_the_daemonset_runs_the_deployments_pod_and_service() -> None:
+    """The two variants cannot drift apart: they differ only where a DaemonSet must."""
+    deployment, daemonset = render(VARIANTS["deployment"]), render(VARIANTS["daemonset"])
+    pod = copy.deepcopy(workload(deployment)["spec"]["template"])
+    assert pod["spec"].pop("topologySpreadConstraints")
+    assert pod == workload(daemonset)["spec"]["template"]
+    service = copy.deepcopy(one(daemonset, "Service", "dnsemu"))
+    assert service["spec"].pop("internalTrafficPolicy") == "Local"
+    assert service == one(deployment, "Service", "dnsemu")
+    shared = {key(o) for o in deployment if o["kind"] not in ("Deployment", "Service")}
+    assert shared == {key(o) for o in daemonset if o["kind"] not in ("DaemonSet", "Service")}
