@@ -27,7 +27,6 @@ from dnsemu.topology.loaded import LoadedTopology, Loc, Provenance, format_loc
 from dnsemu.topology.model import Topology
 from dnsemu.topology.validate import validate
 
-
 #: libyaml's parser where PyYAML was built with it (about 10 times faster on a large estate; same nodes and marks)
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
