@@ -353,15 +353,19 @@ def test_forwarded_names_are_outside_the_model_unless_private(bundled) -> None:
     result = one(bundled, public)
     assert result.verdict == "outside"
     assert "hands the rest to upstream" in result.detail
-    # spoke2's rule sends corp.contoso.com to the onprem DNS server (§11.1), which the model sends on to the internet
+    # spoke2 links its own corp.contoso.com zone, which comes before the ruleset's corp rule (facts-2 §11.1):
+    # an answer other than the zone's is a record that changed since the export
     corp = record("app.corp.contoso.com.", [("app.corp.contoso.com.", "A", "192.168.40.12")], source="10.2.0.4")
     result = one(bundled, corp)
     assert result.verdict == "differ"
-    assert result.cause.code == "missing-forwarder"
-    assert "the DNS server of site 'onprem' answers app.corp.contoso.com." in result.cause.message
-    # the same from somewhere the model sends to the internet directly: a zone no model has
+    assert result.cause.code == "stale-record"
+    assert "zone corp.contoso.com. answers 192.168.40.12 where the model has 10.2.0.50" in result.cause.message
+    # the same from the hub, which the model sends to the internet: the zone exists, linked to spoke2 only
     other = record("app.corp.contoso.com.", [("app.corp.contoso.com.", "A", "192.168.40.12")], source="10.0.2.4")
-    assert one(bundled, other).cause.code == "unmodelled-zone"
+    assert one(bundled, other).cause.code == "missing-link"
+    # a zone no model has
+    unknown = record("app.plant.contoso.com.", [("app.plant.contoso.com.", "A", "192.168.40.12")], source="10.0.2.4")
+    assert one(bundled, unknown).cause.code == "unmodelled-zone"
 
 
 def test_an_unknown_server_is_a_custom_dns_server(bundled) -> None:

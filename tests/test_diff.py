@@ -72,10 +72,11 @@ def run_diff(tmp_path: Path, change: Callable[[dict], None]):
 def test_new_endpoint_address_changes_exactly_the_endpoints_names_where_the_zone_is_seen(tmp_path: Path) -> None:
     report = run_diff(tmp_path, new_ip)
     kv, kv_private = "contoso-kv.vault.azure.net.", "contoso-kv.privatelink.vaultcore.azure.net."
-    # the hub sees the zone; spoke1 through the inbound endpoint, spoke2 through a rule, onprem by a
-    # forwarder of the public zone; sandbox, branch and the internet never saw the private address
+    # the hub sees the zone; spoke1 through the inbound endpoint, spoke2 through a rule, spoke3 through
+    # the firewall's DNS proxy, onprem by a forwarder of the public zone; sandbox, branch and the internet
+    # never saw the private address
     assert rows(report) == [
-        (source, name, "A") for source in ("hub", "spoke1", "spoke2", "onprem") for name in (kv, kv_private)
+        (source, name, "A") for source in ("hub", "spoke1", "spoke2", "spoke3", "onprem") for name in (kv, kv_private)
     ]
     first = report.changes[0]
     assert short(first.before) == f"NOERROR: CNAME {kv_private}, A 10.0.1.6"
@@ -83,8 +84,8 @@ def test_new_endpoint_address_changes_exactly_the_endpoints_names_where_the_zone
     assert first.step == 5
     assert first.text_before == f"{kv_private}: private zone privatelink.vaultcore.azure.net. answers A 10.0.1.6"
     assert first.text_after == f"{kv_private}: private zone privatelink.vaultcore.azure.net. answers A 10.0.1.16"
-    # spoke2's trace has the rule step, so the resolutions part one step later
-    assert [c.step for c in report.changes if c.name == kv] == [5, 5, 6, 6]
+    # spoke2's trace has the rule step, spoke3's the firewall's, so the resolutions part one step later
+    assert [c.step for c in report.changes if c.name == kv] == [5, 5, 6, 6, 6]
 
 
 def test_removed_link_changes_only_the_sandbox(tmp_path: Path) -> None:
@@ -126,7 +127,11 @@ def test_added_rule_sends_the_zone_to_the_hub_for_spoke2_only(tmp_path: Path) ->
     assert short(api.before) == "forwarded: api.svc.contoso.internal. A goes to upstream"
     assert short(api.after) == "NOERROR: A 10.0.1.10"
     assert api.step == 3
-    assert api.text_after.startswith("forwarding ruleset 'spoke-rules' linked to VNet 'spoke2': rule spoke-rules/svc")
+    # the rule fires because no zone linked to spoke2 holds the name (linked zones come first, facts-2 §11.1)
+    assert api.text_after.startswith(
+        "api.svc.contoso.internal. is outside every private zone linked to VNet 'spoke2', so forwarding ruleset "
+        "'spoke-rules' is consulted (facts-2 §11.1): rule spoke-rules/svc"
+    )
 
 
 def test_no_change_between_an_estate_and_itself(tmp_path: Path) -> None:
@@ -167,6 +172,7 @@ def test_sources_are_every_network_and_the_internet(tmp_path: Path) -> None:
         ("hub", "10.0.2.4"),
         ("spoke1", "10.1.0.4"),
         ("spoke2", "10.2.0.4"),
+        ("spoke3", "10.4.0.4"),
         ("sandbox", "10.3.0.4"),
         ("onprem", "192.168.0.4"),
         ("branch", "172.16.0.4"),
@@ -252,7 +258,7 @@ def test_cli_exit_codes_and_text(tmp_path: Path, capsys) -> None:
         f"--- {before}",
         f"+++ {after}",
         "contoso-kv.vault.azure.net. A",
-        "  from hub, spoke1 (step 5); spoke2, onprem (step 6)",
+        "  from hub, spoke1 (step 5); spoke2, spoke3, onprem (step 6)",
         "  - NOERROR: CNAME contoso-kv.privatelink.vaultcore.azure.net., A 10.0.1.6",
         "  + NOERROR: CNAME contoso-kv.privatelink.vaultcore.azure.net., A 10.0.1.16",
         "  where the resolutions part:",
@@ -261,7 +267,7 @@ def test_cli_exit_codes_and_text(tmp_path: Path, capsys) -> None:
         "  + contoso-kv.privatelink.vaultcore.azure.net.: private zone privatelink.vaultcore.azure.net. answers A "
         "10.0.1.16",
     ]
-    assert out[-1].startswith("8 answers change, for 4 of 7 sources (")
+    assert out[-1].startswith("10 answers change, for 5 of 8 sources (")
 
 
 def test_cli_json(tmp_path: Path, capsys) -> None:
