@@ -1,9 +1,11 @@
 """The DNS client of dnsemu: one query to one server, blocking or in an event loop, and failover for forwarding.
 
-Three users, one client: the forwarder (:mod:`dnsemu.server.forwarding`,
+Four users, one client: the forwarder (:mod:`dnsemu.server.forwarding`,
 :meth:`DnsClient.resolve` from the server's event loop), ``dnsemu query``
-(:mod:`dnsemu.cli.query`, :meth:`DnsClient.exchange`, blocking) and the test
-fixture (:mod:`dnsemu.testing`, :meth:`DnsClient.exchange_async`).
+(:mod:`dnsemu.cli.query`, :meth:`DnsClient.exchange`, blocking), ``dnsemu capture``
+(:mod:`dnsemu.cli.capture`, blocking, from a chosen ``source``, recording the
+address each query left from: :attr:`Response.local`, :attr:`ExchangeError.local`)
+and the test fixture (:mod:`dnsemu.testing`, :meth:`DnsClient.exchange_async`).
 
 One exchange (:meth:`~DnsClient.exchange`, :meth:`~DnsClient.exchange_async`):
 
