@@ -97,14 +97,14 @@ def test_bundled_estate_nodes(bundled) -> None:
     kinds: dict[str, set[str]] = {}
     for node in graph.nodes.values():
         kinds.setdefault(node.kind, set()).add(node.id)
-    assert kinds["vnet"] == {"vnet:hub", "vnet:spoke1", "vnet:spoke2", "vnet:sandbox"}
+    assert kinds["vnet"] == {"vnet:hub", "vnet:spoke1", "vnet:spoke2", "vnet:sandbox", "vnet:spoke3"}
     assert kinds["site"] == {"site:onprem", "site:branch"}
     assert kinds["onprem-dns"] == {"onprem-dns:onprem", "onprem-dns:branch"}
     assert kinds["inbound"] == {"inbound:hub-resolver/in1"}
     # spoke1 asks the inbound endpoint and links nothing: its own Azure DNS plays no part
     assert kinds["azure-dns"] == {"azure:hub", "azure:spoke2", "azure:sandbox"}
     assert kinds["ruleset"] == {"ruleset:spoke-rules"}
-    assert len(kinds["zone"]) == 8
+    assert len(kinds["zone"]) == 9  # the eight of the hub, and spoke2's own corp.contoso.com
     assert kinds["public"] == {"public"} and kinds["internet"] == {"internet"}
     assert len(kinds["endpoint"]) == 8
     assert graph.nodes["vnet:hub"].details == ("10.0.0.0/16", "Azure-provided DNS")
@@ -282,7 +282,8 @@ def test_path_spoke2_through_the_ruleset(bundled) -> None:
     for step in overlay.steps:
         for eid in step.edges:
             assert graph.edges[eid].kind != "path", eid  # every move is an edge of the estate
-    assert overlay.deciding == len(overlay.steps) == 6
+    # step 7, spoke2's security policy, lets the answer through: it moves nothing and decides nothing
+    assert overlay.deciding == 6 and len(overlay.steps) == 7 and overlay.steps[6].nodes == []
     assert overlay.deciding_node == "zone:privatelink.blob.core.windows.net."
     assert overlay.deciding_edge == "azure:hub->zone:privatelink.blob.core.windows.net.:link"
     assert overlay.rcode == "NOERROR" and overlay.answer_kind == "private"

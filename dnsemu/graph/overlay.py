@@ -223,6 +223,10 @@ def _kind_of(node_id: str) -> str:
     }.get(prefix, "public" if node_id == "public" else "internet")
 
 
+#: steps that check an answer and let it through: no move, and never the deciding step
+PASS_THROUGH = frozenset({"policy", "policy-allow", "policy-alert", "policy-disabled"})
+
+
 def path_overlay(
     graph: Graph, loaded: LoadedTopology, index: Index, question: Question, address: object, result: Resolution
 ) -> Overlay:
@@ -240,10 +244,12 @@ def path_overlay(
             network = data.get("network")
             walker.visit(source_node(index, str(network) if network is not None else None))
             continue
+        if step.code in PASS_THROUGH:
+            continue  # a security policy that lets the answer through: the query moves nowhere
         walker.read(step.code, data)
         if not walker.step.nodes and walker.current is not None:
             walker.visit(walker.current)  # a step that stays where the query is (the view, public DNS)
-    deciding = next((s.number for s in reversed(steps) if s.code not in REMARKS), 0)
+    deciding = next((s.number for s in reversed(steps) if s.code not in REMARKS | PASS_THROUGH), 0)
     overlay = Overlay(
         question=f"{question.name} {type_name(question.qtype)}",
         source=str(address),
