@@ -313,12 +313,12 @@ def test_path_spoke2_through_the_ruleset(bundled) -> None:
         "public",
         "zone:privatelink.blob.core.windows.net.",
         "pe:pe-mystorage-blob",
-        "policy:spoke2-policy",  # the policy looked at the answer and matched nothing: not the deciding step
     ]
     for step in overlay.steps:
         for eid in step.edges:
             assert graph.edges[eid].kind != "path", eid  # every move is an edge of the estate
-    assert overlay.deciding == len(overlay.steps) - 1 == 6
+    # step 7, spoke2's security policy, lets the answer through: it moves nothing and decides nothing
+    assert overlay.deciding == 6 and len(overlay.steps) == 7 and overlay.steps[6].nodes == []
     assert overlay.deciding_node == "zone:privatelink.blob.core.windows.net."
     assert overlay.blocked is None
     assert overlay.deciding_edge == "azure:hub->zone:privatelink.blob.core.windows.net.:link"
@@ -388,7 +388,7 @@ def test_path_blocked_by_the_security_policy(bundled) -> None:
     # an answer the policy lets through never marks it
     _graph, passed = path_of(*bundled, "app.corp.contoso.com", "spoke2")
     assert passed.blocked is None and passed.deciding_node == "zone:corp.contoso.com."
-    assert "policy:spoke2-policy" in passed.nodes
+    assert "policy:spoke2-policy" not in passed.nodes  # it matched nothing: the query never went there
 
 
 HUBS_AND_SERVERS = """
@@ -737,7 +737,7 @@ def test_svg_path(bundled) -> None:
     assert [(e["source"], e["target"], e["steps"]) for e in deciding] == [
         ("azure:hub", "zone:privatelink.blob.core.windows.net.", "6")
     ]
-    assert sorted(parsed["badges"]) == [(i, i == 6) for i in range(1, 8)]
+    assert sorted(parsed["badges"]) == [(i, i == 6) for i in range(1, 7)]  # step 7 (the policy) moves nothing
     trace = parsed["trace"]
     assert trace[0] == ("outcome", "mystorage.blob.core.windows.net. A asked from 10.2.0.4: NOERROR, answer private")
     assert any(css == "deciding" and "(deciding step)" in text for css, text in trace)

@@ -897,7 +897,8 @@ def test_aks_without_the_api_server_address_is_a_stub(tmp_path: Path, capsys) ->
                         "type": "azurerm_kubernetes_cluster",
                         "name": "aks",
                         "values": {
-                            "id": f"/subscriptions/{SUB}/resourceGroups/rg-aks/providers/Microsoft.ContainerService/managedClusters/aks-tf",
+                            "id": f"/subscriptions/{SUB}/resourceGroups/rg-aks/providers/"
+                            "Microsoft.ContainerService/managedClusters/aks-tf",
                             "name": "aks-tf",
                             "location": "eastus",
                             "resource_group_name": "rg-aks",

@@ -454,10 +454,16 @@ class Catalog:
         region: str | None = None,
         service: Service | None = None,
     ) -> str:
-        missing = [ph for ph in dict.fromkeys(_placeholders(template)) if ph not in values]
-        if missing:
-            raise CatalogError(self._missing_message(template, missing, region, service))
-        text = _PH.sub(lambda m: values[m.group(1)], template)
+        pieces = _PIECES.get(template)
+        if pieces is None:
+            pieces = _PIECES[template] = tuple(_PH.split(template))
+        try:
+            text = "".join(values[piece] if i % 2 else piece for i, piece in enumerate(pieces))
+        except KeyError:
+            missing = [ph for ph in dict.fromkeys(_placeholders(template)) if ph not in values]
+            raise CatalogError(self._missing_message(template, missing, region, service)) from None
+        if len(text) < 255 and _CANONICAL.fullmatch(text) and (len(text) <= 64 or _short_labels(text)):
+            return text  # already what names.parse would return
         return _canon_name(text, f"resolving {excerpt(template)}")
 
     def endpoints(
@@ -477,7 +483,34 @@ class Catalog:
         ``{cachename}`` and ``{workspaceName}`` default to ``name``. Raises
         :class:`CatalogError` naming any placeholder that stays unresolved.
         """
-        service = self.find(resource_type, group_id, variant=variant)
+        key = (resource_type, group_id, name, region, variant, tuple(sorted(placeholders.items())))
+        cache = _ENDPOINTS.get(self.cloud) if self is _load(self.cloud) else None
+        if cache is not None:
+            hit = cache.get(key)
+            if hit is not None:
+                return hit
+        resolved = self._endpoints(resource_type, group_id, name, region, variant, placeholders)
+        if cache is not None:
+            if len(cache) >= _ENDPOINTS_MAX:
+                cache.clear()
+            cache[key] = resolved
+        return resolved
+
+    def _endpoints(
+        self,
+        resource_type: str,
+        group_id: str,
+        name: str,
+        region: str | None,
+        variant: str | None,
+        placeholders: Mapping[str, str],
+    ) -> tuple[ResolvedEndpoint, ...]:
+        key = (self.cloud, resource_type, group_id, variant)
+        service = _FOUND.get(key) if self is _load(self.cloud) else None
+        if service is None:
+            service = self.find(resource_type, group_id, variant=variant)
+            if self is _load(self.cloud):
+                _FOUND[key] = service
         values = self._values(name, region, placeholders)
         gid = group_id.strip().lower()
         resolved = []
@@ -573,6 +606,25 @@ class Catalog:
         if ancestors:
             return max(ancestors, key=len)
         return stripped
+
+
+#: Rows found by the bundled catalogs: (cloud, resource type, group id, variant) as asked -> row.
+_FOUND: dict[tuple[str, str, str, str | None], Service] = {}
+#: Templates split at their placeholders (text, name, text, name, ..., text).
+_PIECES: dict[str, tuple[str, ...]] = {}
+#: A canonical name that needs no escapes: lower-case labels of plain characters, absolute.
+_CANONICAL = re.compile(r"(?:[a-z0-9_*/-]+\.)+")
+
+
+def _short_labels(text: str) -> bool:
+    return all(len(label) <= 63 for label in text[:-1].split("."))
+
+
+#: Endpoints resolved by the bundled catalogs, per cloud: validation, compilation and ``check``
+#: ask for the same resources, and ``dnsemu diff`` compiles two estates that share most of them.
+#: The values are immutable; the cache is emptied when it reaches its bound.
+_ENDPOINTS: dict[str, dict[tuple[Any, ...], tuple[ResolvedEndpoint, ...]]] = {cloud: {} for cloud in CLOUDS}
+_ENDPOINTS_MAX = 500_000
 
 
 @functools.cache

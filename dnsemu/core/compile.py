@@ -110,6 +110,8 @@ class _Compiler:
     # -- private endpoints -------------------------------------------------------------------------
 
     def endpoints(self) -> None:
+        # zone -> private FQDN -> the zone group's record; the last endpoint to write a name wins
+        written: dict[str, dict[str, Record]] = defaultdict(dict)
         approved: set[tuple[str, str, str]] = set()
         states: dict[tuple[str, str, str], list[str]] = defaultdict(list)
         resources: dict[tuple[str, str], tuple[str, object]] = {}
@@ -128,12 +130,16 @@ class _Compiler:
             for i, endpoint in enumerate(endpoints):
                 ip = pe.private_ip_addresses[i if len(pe.private_ip_addresses) > 1 else 0]
                 if endpoint.private_zone in group:
-                    records = self.private_records.setdefault(endpoint.private_zone, [])
                     # a later endpoint for the same FQDN overwrites the record, as Azure does
-                    records[:] = [r for r in records if r.name != endpoint.private_fqdn]
-                    records.append(_address_record(endpoint.private_fqdn, ip, ZONE_GROUP_TTL))
+                    names_written = written[endpoint.private_zone]
+                    names_written.pop(endpoint.private_fqdn, None)
+                    names_written[endpoint.private_fqdn] = _address_record(endpoint.private_fqdn, ip, ZONE_GROUP_TTL)
                     self.stats["zone_group_records"] += 1
             self.stats["private_endpoints"] += 1
+        for zone, by_name in written.items():
+            # a zone group's record replaces every record the zone had at that name
+            kept = [r for r in self.private_records.get(zone, ()) if r.name not in by_name]
+            self.private_records[zone] = kept + list(by_name.values())
         for rkey, res in self.t.resources.items():
             rname = (res.name or rkey).lower()
             resources.setdefault((res.type.lower(), rname), ((res.region or self.t.region).lower(), res))
@@ -143,10 +149,11 @@ class _Compiler:
         # Several group ids (and several resources, for global hosts) can share one public FQDN:
         # the chain carries the privatelink alias when any of them has an Approved connection.
         chains: dict[str, tuple[ResolvedEndpoint, bool, str, list[str], str, str]] = {}
+        services_by_type: dict[str, list[object]] = defaultdict(list)  # in catalog order
+        for service in self.catalog.services:
+            services_by_type[service.resource_type.lower()].append(service)
         for (rtype, rname), (region, ref) in resources.items():
-            for service in self.catalog.services:
-                if service.resource_type.lower() != rtype:
-                    continue
+            for service in services_by_type.get(rtype, ()):
                 if service.variant and ref.variant and service.variant.lower() != ref.variant.lower():
                     continue
                 for group in service.group_ids:
@@ -300,8 +307,10 @@ class _Compiler:
         user = dict(self.loaded.public_records)
         synthesized: dict[str, list[Record]] = defaultdict(list)
         apexes = sorted(self.synth_zones | set(user), key=lambda z: -z.count("."))
+        apex_set = frozenset(apexes)
         for owner, records in self.public_records.items():
-            apex = next(z for z in apexes if names.is_subdomain(owner, z))
+            # the most specific apex above the owner (every owner lies in one: its parent is an apex)
+            apex = next(z for z in names.suffixes(owner) if z in apex_set)
             synthesized[apex].extend(records)
         for apex in apexes:
             records = list(synthesized.get(apex, ()))

@@ -5,10 +5,11 @@ the nodes and edges of :mod:`dnsemu.graph.model` it went through: the source net
 its DNS server, each forwarder or rule, a firewall's DNS proxy, the inbound endpoint and
 the Azure DNS it answers as, the zones asked along the alias chain (a DNS server's own zone
 too), public DNS, the private endpoint a final record points at, and the DNS security
-policy that looked at the answer. The *deciding step* is the last step that shaped the
-outcome (trace notes do not count, nor a policy that let the answer through): the record,
-the NXDOMAIN, the loop, the hand-off to a forwarder, the policy's block. A blocked answer
-also names the policy that blocked it (:attr:`Overlay.blocked`).
+policy one of whose rules matched the answer (a policy that matched nothing moves the query
+nowhere). The *deciding step* is the last step that shaped the outcome (trace notes do not
+count, nor a policy that let the answer through): the record, the NXDOMAIN, the loop, the
+hand-off to a forwarder, the policy's block. A blocked answer also names the policy that
+blocked it (:attr:`Overlay.blocked`).
 
 A step that names something the graph lacks (it should not happen) adds a node or an
 edge of kind ``path``, so that the drawing never loses a step.
@@ -25,12 +26,7 @@ from dnsemu.graph.model import Edge, Graph, Node, _fqdn, _Targets, source_node
 from dnsemu.topology.loaded import LoadedTopology
 
 #: Steps that only add a remark to the trace: never the deciding one.
-REMARKS = frozenset({"note", "service-endpoint", "policy-note", "policy-disabled", "policy-allow", "policy-alert"})
-
-
-def _remark(code: str, data: dict[str, object]) -> bool:
-    """A step that left the answer as it was: a remark, a policy that matched nothing (or let it through)."""
-    return code in REMARKS or (code == "policy" and "rule" not in data)
+REMARKS = frozenset({"note", "service-endpoint", "policy-note"})
 
 
 @dataclass
@@ -279,6 +275,12 @@ def _kind_of(node_id: str) -> str:
     }.get(prefix, "public" if node_id == "public" else "internet")
 
 
+#: steps that check an answer and let it through: no move, and never the deciding step. A ``policy`` step
+#: moves to the policy only when one of its rules matched (and is never deciding itself: a Block's
+#: ``policy-block`` step is)
+PASS_THROUGH = frozenset({"policy-allow", "policy-alert", "policy-disabled"})
+
+
 def path_overlay(
     graph: Graph, loaded: LoadedTopology, index: Index, question: Question, address: object, result: Resolution
 ) -> Overlay:
@@ -296,17 +298,12 @@ def path_overlay(
             network = data.get("network")
             walker.visit(source_node(index, str(network) if network is not None else None))
             continue
+        if step.code in PASS_THROUGH or (step.code == "policy" and "rule" not in data):
+            continue  # a security policy that lets the answer through: the query moves nowhere
         walker.read(step.code, data)
         if not walker.step.nodes and walker.current is not None:
             walker.visit(walker.current)  # a step that stays where the query is (the view, public DNS)
-    deciding = next(
-        (
-            s.number
-            for s, t in zip(reversed(steps), reversed(result.trace), strict=True)
-            if not _remark(s.code, dict(t.data))
-        ),
-        0,
-    )
+    deciding = next((s.number for s in reversed(steps) if s.code not in REMARKS | PASS_THROUGH | {"policy"}), 0)
     overlay = Overlay(
         question=f"{question.name} {type_name(question.qtype)}",
         source=str(address),

@@ -41,8 +41,14 @@ anywhere in a body gets 400 ``field_not_allowed`` before anything else is looked
 Errors are ``{"error": CODE, "message": TEXT}`` (422 adds ``problems``):
 400 malformed (bad JSON, not an object, bad or unknown query parameter),
 401 missing or wrong bearer token, 403 changes turned off, 404 no such route or
-target, 405 wrong method, 413 body too large, 415 not ``application/json``,
-422 refused change, 503 not ready. A 500 is a bug (logged, counted).
+target, 405 wrong method, 409 a change to one of several replicas (the ``replicated``
+setting: change the topology file, e.g. its ConfigMap, instead), 413 body too large,
+415 not ``application/json``, 422 refused change, 503 not ready. A 500 is a bug
+(logged, counted).
+
+With ``dnsemu serve --workers N`` this API is served by the parent process, which
+holds the topology; a change or reload is answered once every worker serves it
+(:mod:`dnsemu.workers`).
 
 Security: mutating routes answer 403 unless ``api_changes`` is on; with
 ``api_token`` every ``/v1`` route but the OpenAPI document wants
@@ -246,6 +252,13 @@ class Api:
                             headers=[("Allow", ", ".join(allowed))])
         if route.auth and self._token is not None:
             self._authorize(request)
+        if route.mutating and self.settings.replicated and route.handler != self.reload:
+            raise HttpError(409, "replicated", "this server is one of several replicas serving the same estate (the "
+                                               "replicated setting): a run-time change would reach this replica "
+                                               "only. Change the topology file instead: in Kubernetes, edit the "
+                                               "ConfigMap that holds it (kubectl edit configmap dnsemu-topology, or "
+                                               "kubectl apply -k with the new file); every replica reloads it when "
+                                               "the mounted file changes")
         if route.mutating and not self.settings.api_changes:
             raise HttpError(403, "changes_disabled", "run-time changes are turned off; start dnsemu with "
                                                      "--api-changes (DNSEMU_API_CHANGES=true)")
@@ -281,6 +294,7 @@ class Api:
         if not self.settings.metrics:
             raise HttpError(404, "metrics_disabled", "metrics are turned off (the metrics setting)")
         encoder, content_type = choose_encoder(request.header("accept"))
+        await self.server.refresh_counters()  # workers: their counters, asked for now
         return Response(200, encoder(self.registry), content_type, [("Cache-Control", "no-store")])
 
     async def openapi(self, request: Request, params: dict[str, str]) -> Response:
@@ -421,6 +435,7 @@ _CHANGE_ERRORS = {
                   "names a file (zone_file)."),
     "401": _error("Missing or wrong bearer token (only when api-token is set)."),
     "403": _error("Run-time changes are turned off (api-changes)."),
+    "409": _error("This server is one of several replicas (replicated): change the topology file instead."),
     "404": _error("The target does not exist (no such endpoint, zone, record set or link)."),
     "413": _error("The body is over http-max-body."),
     "415": _error("The body is not application/json."),
@@ -651,7 +666,8 @@ OPENAPI: dict[str, Any] = {
                 "type": "object", "required": ["reset", "dropped", "generation"],
                 "properties": {"reset": {"type": "boolean"}, "dropped": {"type": "integer"},
                                "generation": {"type": "integer"}}}}}},
-                          **{k: v for k, v in _CHANGE_ERRORS.items() if k in ("400", "401", "403", "413", "415")}}}},
+                          **{k: v for k, v in _CHANGE_ERRORS.items()
+                             if k in ("400", "401", "403", "409", "413", "415")}}}},
         "/v1/reload": {"post": {
             "summary": "Read the topology files again and re-apply the changes in effect (what SIGHUP does).",
             "security": [{}, {"bearer": []}],

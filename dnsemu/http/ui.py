@@ -105,14 +105,13 @@ class LiveQueries:
     def subscribe(self) -> Subscriber:
         subscriber = Subscriber()
         self.subscribers.add(subscriber)
-        if self.server.handler is not None:
-            self.server.handler.observe(self._observe)
+        self.server.observe_queries(self._observe)
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.subscribers.discard(subscriber)
-        if not self.subscribers and self.server.handler is not None:
-            self.server.handler.observe(None)
+        if not self.subscribers:
+            self.server.observe_queries(None)
 
     async def stream(self, subscriber: Subscriber) -> AsyncIterator[bytes]:
         try:
