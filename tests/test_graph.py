@@ -391,6 +391,29 @@ def test_path_blocked_by_the_security_policy(bundled) -> None:
     assert "policy:spoke2-policy" not in passed.nodes  # it matched nothing: the query never went there
 
 
+def test_path_alert_shows_the_policy_without_deciding() -> None:
+    """§10.4: an Alert rule matches and lets the answer through: the path goes to the policy, the answer decides."""
+    loaded = load_topology_data(
+        {
+            "virtual_networks": {"app": {"address_space": ["10.1.0.0/16"]}},
+            "public_dns": {"zones": {"paste.example": {"records": ["www 300 A 198.51.100.7"]}}},
+            "dns_resolver_domain_lists": {"paste": {"domains": ["paste.example"]}},
+            "dns_resolver_policies": {
+                "watch": {
+                    "dns_security_rules": {
+                        "alert": {"priority": 100, "action": "Alert", "dns_resolver_domain_lists": ["paste"]}
+                    },
+                    "virtual_network_links": ["app"],
+                }
+            },
+        }
+    )
+    index = compile_topology(loaded)
+    _graph, overlay = path_of(loaded, index, "www.paste.example", "app")
+    assert "azure:app->policy:watch:policy" in overlay.edges and overlay.blocked is None
+    assert overlay.deciding_node == "public" and overlay.answer_kind == "public"
+
+
 HUBS_AND_SERVERS = """
 virtual_networks:
   dns-spoke:
