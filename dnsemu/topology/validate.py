@@ -497,7 +497,7 @@ class _Checker:
             return []
         try:
             entries = load_zone_file(path, origin=zone, default_ttl=3600, root=root,
-                                     max_bytes=self.provenance.max_file_bytes)
+                                     max_bytes=self.provenance.max_file_bytes, digests=self.provenance.digests)
         except TopologyError as exc:
             # the file is named here: a file that cannot be read is reported at this field
             for problem in exc.problems:

@@ -207,7 +207,7 @@ def _type_problem(text: str) -> tuple[str, str]:
 
 class _Parser:
     def __init__(self, origin: str, default_ttl: int | None, root: str | None = None,
-                 max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> None:
+                 max_bytes: int = DEFAULT_MAX_FILE_BYTES, digests: dict[str, str] | None = None) -> None:
         if default_ttl is not None and not 0 <= default_ttl <= MAX_TTL:
             raise ValueError(f"default_ttl must be between 0 and {MAX_TTL}, not {default_ttl}")
         try:
@@ -218,6 +218,7 @@ class _Parser:
         self.default_ttl = default_ttl
         self.root = root  # the tree that included files must stay in
         self.max_bytes = max_bytes
+        self.digests = digests  # file read -> SHA-256 of its octets, when the caller keeps them
         self.soa_minimum: int | None = None
         self.problems: list[Problem] = []
         self.entries: list[ZoneEntry] = []
@@ -303,7 +304,7 @@ class _Parser:
             return fail(f"$INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep",
                         "flatten the chain of included files")
         try:
-            text = read_text(path, max_bytes=self.max_bytes, root=root)
+            text = read_text(path, max_bytes=self.max_bytes, root=root, digests=self.digests)
         except FileProblem as exc:
             what = "not a zone file: " if exc.line else "cannot read included file "
             return fail(f"{what}{excerpt(target)}: {exc.message}",
@@ -427,21 +428,23 @@ def parse_zone_text(text: str, *, origin: str, filename: str = "<zone>",
 def load_zone_file(path: str | os.PathLike[str], *, origin: str,
                    default_ttl: int | None = None,
                    root: str | os.PathLike[str] | None = None,
-                   max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> list[ZoneEntry]:
+                   max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+                   digests: dict[str, str] | None = None) -> list[ZoneEntry]:
     """Records of the master file at ``path`` (UTF-8), following its ``$INCLUDE``s.
 
     The file and everything it includes must lie inside ``root``'s tree (default: the
     file's own folder), be regular files, and hold at most ``max_bytes`` octets each.
+    With ``digests``, the SHA-256 of every file read (this one and its includes) goes there.
     """
     filename = os.fspath(path)
     tree = os.fspath(root) if root is not None else (os.path.dirname(filename) or ".")
     try:
-        text = read_text(filename, max_bytes=max_bytes, root=tree)
+        text = read_text(filename, max_bytes=max_bytes, root=tree, digests=digests)
     except FileProblem as exc:
         what = "not a zone file: " if exc.line else "cannot read zone file: "
         raise TopologyError(Problem(what + exc.message, filename, exc.line,
                                     hint=exc.hint or "give the path of a UTF-8 text file")) from None
-    parser = _Parser(origin, default_ttl, tree, max_bytes)
+    parser = _Parser(origin, default_ttl, tree, max_bytes, digests)
     parser.reading.append(os.path.realpath(filename))
     parser.run(text, _Ctx(filename, os.path.dirname(filename), parser.zone, None, 0), judge=True)
     return _finish(parser)
