@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,10 +74,11 @@ class RRType(enum.IntEnum):
 
 
 def type_name(code: int) -> str:
-    try:
-        return RRType(code).name
-    except ValueError:
-        return f"TYPE{code}"
+    name = _TYPE_NAMES.get(code)
+    return name if name is not None else f"TYPE{code}"
+
+
+_TYPE_NAMES = {int(member): member.name for member in RRType}
 
 
 class Rcode(enum.IntEnum):
@@ -203,12 +205,13 @@ def _unquote(text: str) -> bytes:
     return bytes(out)
 
 
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+_PLAIN_IPV4 = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}")
+
+
 def _is_plain_ipv4(text: str) -> bool:
     """A dotted quad already in canonical form (no leading zeros): what ipaddress would print back."""
-    parts = text.split(".")
-    return len(parts) == 4 and all(
-        p.isascii() and p.isdigit() and len(p) <= 3 and (p == "0" or p[0] != "0") and int(p) <= 255 for p in parts
-    )
+    return _PLAIN_IPV4.fullmatch(text) is not None
 
 
 def parse_rdata(rtype: int, fields: list[str], origin: str | None = None) -> tuple[Any, ...]:

@@ -70,6 +70,10 @@ _SHAPES = {
 # blanks, a comment, a parenthesis, a quoted string, a lone quote, or a run of other characters
 _TOKEN = re.compile(r'\s+|;.*|[()]|"(?:[^"\\]|\\.)*"|"|(?:[^\s;()"\\]|\\.?)+')
 _TYPE_CODES = {name: int(code) for name, code in RRType.__members__.items()}
+#: types whose data is one field, as most files write them (upper case): :meth:`_Parser.plain_record`
+_ONE_FIELD = {"A": int(RRType.A), "AAAA": int(RRType.AAAA), "CNAME": int(RRType.CNAME), "PTR": int(RRType.PTR)}
+#: type names as most files write them (upper case) that no class or TTL can be mistaken for
+_PLAIN_TYPES = frozenset(name for name in _TYPE_CODES if name not in _CLASSES)
 # C0 controls but the blanks, and DEL: no master file holds them raw (they are written \\DDD)
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 _NOT_A_ZONE_HINT = ("a zone file holds lines such as '$TTL 3600' and 'www 3600 IN A 10.0.0.4'; "
@@ -88,7 +92,8 @@ class _Path:
         return f"record[{clip(self.owner)} {clip(self.rtype)}]"
 
 
-_SPECIAL = frozenset(';()"\\')  # characters that need the tokenizer (comments, parentheses, quotes, escapes)
+# characters that need the tokenizer (comments, parentheses, quotes, escapes)
+_SPECIAL = re.compile(r'[;()"\\]')
 _UNBALANCED = {
     ")": ("unbalanced parentheses: ')' without '('",
           "remove the ')' or add a '(' before the fields it closes"),
@@ -153,7 +158,7 @@ def _lines(text: str, filename: str, problems: list[Problem]) -> Iterator[_Line]
         if depth == 0:
             tokens, start, blank = [], lineno, raw[:1] in (" ", "\t")
         error = None
-        if depth == 0 and not _SPECIAL.intersection(raw):  # the common line: nothing to tokenize but blanks
+        if depth == 0 and _SPECIAL.search(raw) is None:  # the common line: nothing to tokenize but blanks
             tokens = raw.split()
             if tokens:
                 yield _Line(tokens, start, blank)
@@ -336,13 +341,63 @@ class _Parser:
             ctx.owner = _BAD
         return ctx.owner, owner
 
+    def plain_record(self, ln: _Line, ctx: _Ctx) -> bool:
+        """The common line, ``owner [ttl] TYPE value`` with a plain owner inside the zone and a one-field type
+        (A, AAAA, CNAME, PTR), read without the general path's bookkeeping; False (nothing done) for anything
+        else, which :meth:`record` then reads and judges."""
+        toks = ln.tokens
+        count = len(toks)
+        if ln.blank_owner or not 3 <= count <= 4:
+            return False
+        rtype = _ONE_FIELD.get(toks[count - 2])
+        if rtype is None:
+            return False
+        if count == 4:
+            text = toks[1]
+            if not (text.isascii() and text.isdigit()) or len(text) > 10:
+                return False
+            ttl: int | None = int(text)
+            if ttl > MAX_TTL:  # type: ignore[operator]
+                return False
+        else:
+            ttl = ctx.ttl
+            if ttl is None:
+                ttl = self.default_ttl if self.default_ttl is not None else self.soa_minimum
+                if ttl is None:
+                    return False
+        try:
+            owner = names.parse(toks[0], ctx.origin)
+            rdata = parse_rdata(rtype, toks[count - 1:], ctx.origin)
+        except (names.NameError_, RdataError):
+            return False
+        zone = self.zone
+        if owner != zone and (not owner.endswith(zone) or not owner.endswith("." + zone) or "\\" in owner):
+            return False
+        ctx.owner = owner
+        ctx.recognised += 1
+        self.entries.append(ZoneEntry(Record(owner, rtype, ttl, rdata), ln.line, ctx.filename))
+        return True
+
     def record(self, ln: _Line, ctx: _Ctx) -> None:
+        if self.plain_record(ln, ctx):
+            return
         before = len(self.problems)
         toks = list(ln.tokens)
         owner, shown = self.owner(ln, toks, ctx)
         ttl: int | None = None
         klass: str | None = None
-        for _ in range(2):  # TTL and class, both optional, in either order
+        # TTL and class, both optional, in either order; most lines have neither (the type comes next)
+        head = toks[0] if toks else ""
+        fields = 0 if head in _PLAIN_TYPES else 2
+        if len(toks) >= 2 and fields and head.isascii() and head.isdigit() and toks[1] in _PLAIN_TYPES:
+            del toks[0]  # "owner 300 A …": a TTL, then the type
+            fields = 0
+            try:
+                ttl = parse_ttl(head)
+            except ValueError as exc:
+                ttl = -1  # reported; the record will not be kept
+                self.problem(ctx, ln.line, *exc.args, f"record[{shown}]")
+        for _ in range(fields):
             if toks and ttl is None and (toks[0][:1].isdigit() or toks[0][:2].lstrip("-")[:1].isdigit()):
                 try:
                     ttl = parse_ttl(toks.pop(0))
@@ -382,8 +437,9 @@ class _Parser:
         if rtype == RRType.SOA and rdata is not None:
             self.soa_minimum = rdata[6]
         if ttl is None:
-            defaults = (ctx.ttl, self.default_ttl, self.soa_minimum)
-            ttl = next((t for t in defaults if t is not None), None)
+            ttl = ctx.ttl
+            if ttl is None:
+                ttl = self.default_ttl if self.default_ttl is not None else self.soa_minimum
             if ttl is None:
                 self.problem(ctx, ln.line, "record has no TTL and there is no default",
                              "add '$TTL 3600' at the top, give the record a TTL, "
