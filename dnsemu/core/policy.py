@@ -82,11 +82,43 @@ class SecurityPolicy:
     vnet: str
     vnet_region: str
     rules: tuple[SecurityRule, ...]  # evaluation order
+    #: domain list entry -> positions in ``rules`` of the rules whose lists hold it (built from ``rules``):
+    #: a name no rule covers costs one probe per suffix, whatever the number of rules and entries
+    by_entry: Mapping[str, tuple[int, ...]] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        index: dict[str, list[int]] = {}
+        for position, rule in enumerate(self.rules):
+            for _, domains in rule.lists:
+                for entry in domains:
+                    held = index.setdefault(entry, [])
+                    if not held or held[-1] != position:
+                        held.append(position)
+        object.__setattr__(self, "by_entry", {entry: tuple(held) for entry, held in index.items()})
 
     @property
     def applies(self) -> bool:
         """A policy covers VNets of its own region only (facts-2 §10.7)."""
         return self.region == self.vnet_region
+
+    def covers(self, name: str) -> bool:
+        """Whether any rule's lists hold ``name`` or a name above it: False means no rule can match a
+        chain of ``name`` alone (a negative answer from a linked zone), so the policy leaves it as it is
+        and a server may answer it from a precompiled reply."""
+        by_entry = self.by_entry
+        return any(suffix in by_entry for suffix in names.suffixes(name))
+
+    def candidates(self, chain: Sequence[str]) -> list[SecurityRule]:
+        """The rules, in evaluation order, whose lists hold an entry equal to or above a name of ``chain``:
+        the only ones :meth:`SecurityRule.match` can match (it decides, per rule, which names count)."""
+        by_entry = self.by_entry
+        found: set[int] = set()
+        for name in chain:
+            for suffix in names.suffixes(name):
+                held = by_entry.get(suffix)
+                if held is not None:
+                    found.update(held)
+        return [self.rules[i] for i in sorted(found)]
 
 
 def compile_policies(topology: Topology) -> dict[str, SecurityPolicy]:
@@ -141,6 +173,9 @@ def apply_policies(
     first) leave it: evaluated innermost first, each on the answer the inner one returned."""
     if result.outcome is Outcome.REFUSED:
         return result
+    # a resolution made without its trace (no explain, no debug log) gets no policy steps either:
+    # a query no rule matches then costs the candidate lookups and nothing else
+    explain = bool(result.trace)
     trace = list(result.trace)
     decisions: list[PolicyDecision] = list(result.policy)
     done: set[str] = set()
@@ -150,6 +185,8 @@ def apply_policies(
             continue
         done.add(vnet)
         where: tuple[tuple[str, Any], ...] = (("policy", policy.name), ("vnet", vnet))
+        if not policy.applies and not explain:
+            continue
         if not policy.applies:
             trace.append(
                 Step(
@@ -162,11 +199,13 @@ def apply_policies(
             continue
         chain = chain_names(question_name, result)
         hit = None
-        for rule in policy.rules:
+        for rule in policy.candidates(chain):
             found = rule.match(chain)
             if found is None:
                 continue
             if not rule.enabled:
+                if not explain:
+                    continue
                 trace.append(
                     Step(
                         "policy-disabled",
@@ -178,6 +217,8 @@ def apply_policies(
                 continue
             hit = (rule, found)
             break
+        if hit is None and not explain:
+            continue
         if hit is None:
             trace.append(
                 Step(
