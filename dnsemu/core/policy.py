@@ -85,6 +85,8 @@ class SecurityPolicy:
     #: domain list entry -> positions in ``rules`` of the rules whose lists hold it (built from ``rules``):
     #: a name no rule covers costs one probe per suffix, whatever the number of rules and entries
     by_entry: Mapping[str, tuple[int, ...]] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+    #: the label counts of those entries, ascending (None: an entry holds an escape, count by walking)
+    depths: tuple[int, ...] | None = dataclasses.field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         index: dict[str, list[int]] = {}
@@ -95,6 +97,23 @@ class SecurityPolicy:
                     if not held or held[-1] != position:
                         held.append(position)
         object.__setattr__(self, "by_entry", {entry: tuple(held) for entry, held in index.items()})
+        escaped = any("\\" in entry for entry in index)
+        object.__setattr__(self, "depths", None if escaped else tuple(sorted({_labels(e) for e in index})))
+
+    def _held(self, name: str) -> Iterable[str]:
+        """The suffixes of ``name`` (itself included) that are entries of some list."""
+        by_entry, depths = self.by_entry, self.depths
+        if depths is None or "\\" in name:
+            return [suffix for suffix in names.suffixes(name) if suffix in by_entry]
+        count = _labels(name)
+        out = []
+        for depth in depths:  # only the suffixes as long as some entry: one probe each
+            if depth > count:
+                break
+            suffix = "." if depth == 0 else name if depth == count else name.split(".", count - depth)[-1]
+            if suffix in by_entry:
+                out.append(suffix)
+        return out
 
     @property
     def applies(self) -> bool:
@@ -105,8 +124,7 @@ class SecurityPolicy:
         """Whether any rule's lists hold ``name`` or a name above it: False means no rule can match a
         chain of ``name`` alone (a negative answer from a linked zone), so the policy leaves it as it is
         and a server may answer it from a precompiled reply."""
-        by_entry = self.by_entry
-        return any(suffix in by_entry for suffix in names.suffixes(name))
+        return bool(self._held(name))
 
     def candidates(self, chain: Sequence[str]) -> list[SecurityRule]:
         """The rules, in evaluation order, whose lists hold an entry equal to or above a name of ``chain``:
@@ -114,11 +132,14 @@ class SecurityPolicy:
         by_entry = self.by_entry
         found: set[int] = set()
         for name in chain:
-            for suffix in names.suffixes(name):
-                held = by_entry.get(suffix)
-                if held is not None:
-                    found.update(held)
+            for suffix in self._held(name):
+                found.update(by_entry[suffix])
         return [self.rules[i] for i in sorted(found)]
+
+
+def _labels(name: str) -> int:
+    """The labels of a canonical name without escapes (the root has none)."""
+    return 0 if name == "." else name.count(".")
 
 
 def compile_policies(topology: Topology) -> dict[str, SecurityPolicy]:
