@@ -362,18 +362,54 @@ class IndexCache:
         return True
 
     def store_later(self, loaded: LoadedTopology, index: Index) -> None:
-        """:meth:`store` on a thread of its own (the caller is serving by then); :meth:`wait` joins it."""
+        """:meth:`store` while the caller goes on serving; :meth:`wait` waits for it.
+
+        Pickling a large index is one long call that holds the GIL (seconds at a million
+        records): on a thread it would stall every answer meanwhile. Where the platform can
+        fork, a child process writes the entry instead (it shares the index copy-on-write,
+        logs nothing, and leaves with ``os._exit``); a thread of this process waits for it
+        and logs the outcome. Elsewhere the entry is written on a thread.
+        """
         if not self.cacheable(loaded):
             self.counts["skipped"] += 1
             return
+        if hasattr(os, "fork"):
+            started = time.perf_counter()
+            pid = os.fork()
+            if pid == 0:  # the child: no logging (another thread may hold a stream's lock), no cleanup
+                code = 1
+                try:
+                    gc.disable()
+                    self.log = None
+                    code = 0 if self.store(loaded, index) else 1
+                finally:
+                    os._exit(code)
 
-        def run() -> None:
-            try:
-                self.store(loaded, index)
-            except Exception as exc:  # a cache must never take the server down
-                self._note("index_cache_unusable", why=f"{type(exc).__name__}: {exc}")
+            def reap() -> None:
+                try:
+                    _, status = os.waitpid(pid, 0)
+                except ChildProcessError:  # reaped by someone else: the entry says for itself
+                    return
+                code = os.waitstatus_to_exitcode(status)
+                if code == 0:
+                    self.counts["stored"] += 1
+                    self._note("index_cache_stored", level="info", topology=loaded.provenance.file,
+                               records=_records(loaded), seconds=round(time.perf_counter() - started, 3),
+                               pid=pid)
+                else:
+                    self._note("index_cache_not_stored", level="warning", topology=loaded.provenance.file,
+                               exit=code, hint="the cache directory is not usable, or the entry is over "
+                                               "index-cache-max-bytes: start with --log-level debug to see why")
 
-        thread = threading.Thread(target=run, name="dnsemu-index-cache", daemon=True)
+            thread = threading.Thread(target=reap, name="dnsemu-index-cache", daemon=True)
+        else:
+            def run() -> None:
+                try:
+                    self.store(loaded, index)
+                except Exception as exc:  # a cache must never take the server down
+                    self._note("index_cache_unusable", why=f"{type(exc).__name__}: {exc}")
+
+            thread = threading.Thread(target=run, name="dnsemu-index-cache", daemon=True)
         with self._lock:
             self._pending = [t for t in self._pending if t.is_alive()] + [thread]
         thread.start()
