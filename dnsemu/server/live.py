@@ -12,6 +12,10 @@ through a :class:`~dnsemu.topology.changes.ChangeSet`: a reload of the files
 re-applies the accepted ones on top (``ChangeSet.rebase``), and when they no
 longer hold, the reload is refused like an invalid file.
 
+With an ``index_cache`` (:mod:`dnsemu.server.indexcache`, ``dnsemu serve``), the first
+load and each reload of the files look for the compiled index of exactly these files
+first, and a build from the files is written to it after it is installed.
+
 ``build_guard`` wraps every build. A library user gets none; ``dnsemu serve``
 passes one that tunes the process (GIL switch interval, cyclic GC) so that a
 large build does not stall the answers: that is a daemon's business, not a
@@ -364,6 +368,8 @@ def _files(loaded: LoadedTopology) -> list[str]:
     files = list(loaded.files)
     if not files and loaded.provenance.file:
         files = [loaded.provenance.file]
+    # and the files the zone files ``$INCLUDE``d (read, with their digests, while loading)
+    files += [f for f in loaded.provenance.digests if f not in files]
     return files
 
 
