@@ -118,10 +118,26 @@ class Record:
     def with_name(self, name: str) -> Record:
         return Record(name, self.rtype, self.ttl, self.rdata)
 
-    def __reduce__(self) -> tuple[type[Record], tuple[str, int, int, tuple[Any, ...]]]:
-        # the constructor's four arguments: half the work of a frozen dataclass's own state dict when a
-        # compiled index of a million records is pickled (the compiled-index cache) or sent to a worker
-        return Record, (self.name, self.rtype, self.ttl, self.rdata)
+    def __reduce__(self) -> tuple[Any, tuple[str, int, int, tuple[Any, ...]]]:
+        # four values and a constructor that sets the slots directly: a quarter of the work of a frozen
+        # dataclass's own state dict when a compiled index of a million records is pickled (the
+        # compiled-index cache) or sent to a worker
+        return _restore_record, (self.name, self.rtype, self.ttl, self.rdata)
+
+
+_new_object = object.__new__
+_SET_NAME, _SET_RTYPE, _SET_TTL, _SET_RDATA = (Record.__dict__[f].__set__ for f in ("name", "rtype", "ttl", "rdata"))
+
+
+def _restore_record(name: str, rtype: int, ttl: int, rdata: tuple[Any, ...]) -> Record:
+    """``Record(name, rtype, ttl, rdata)`` for the unpickler: the slots set through their descriptors,
+    without the frozen dataclass's checked ``__init__`` (the values come from a Record)."""
+    record = _new_object(Record)
+    _SET_NAME(record, name)
+    _SET_RTYPE(record, rtype)
+    _SET_TTL(record, ttl)
+    _SET_RDATA(record, rdata)
+    return record
 
 
 def _quote(data: bytes) -> str:

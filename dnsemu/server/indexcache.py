@@ -194,7 +194,7 @@ class IndexCache:
             except OSError as exc:
                 return self._ignored(key, f"cannot open the entry: {exc.strerror or exc}")
             try:
-                loaded, index = self._read_entry(entry, key)
+                loaded, index = self._read_entry(entry, key, freeze)
                 with contextlib.suppress(OSError):
                     os.utime(entry)  # recently used: the last to be pruned
             finally:
@@ -203,8 +203,6 @@ class IndexCache:
             return self._ignored(key, str(exc))
         finally:
             os.close(fd)
-        if freeze:
-            gc.freeze()
         hit = CacheHit(loaded, index, key, time.perf_counter() - started)
         self._last_hit = hit
         self.counts["hit"] += 1
@@ -212,7 +210,7 @@ class IndexCache:
                    records=_records(loaded))
         return hit
 
-    def _read_entry(self, fd: int, key: str) -> tuple[LoadedTopology, Index]:
+    def _read_entry(self, fd: int, key: str, freeze: bool) -> tuple[LoadedTopology, Index]:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise _Ignored("the entry is not a regular file")
@@ -255,6 +253,8 @@ class IndexCache:
         except Exception as exc:
             raise _Ignored(f"the payload does not unpickle ({type(exc).__name__})") from None
         finally:
+            if freeze:
+                gc.freeze()  # before the collector is on again: else its next pass walks every new object
             if enabled:
                 gc.enable()
         if (not isinstance(result, tuple) or len(result) != 2 or not isinstance(result[0], LoadedTopology)
