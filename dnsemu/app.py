@@ -47,6 +47,8 @@ class App:
         self.server = server or DnsServer(settings, loaded_topology, reuse_port=reuse_port, logger=logger,
                                           build_guard=build_guard)
         self.http: HttpServer | None = None
+        #: the API behind the HTTP listener (once started)
+        self.api: Api | None = None
         self.http_address: tuple[str, int] | None = None
         #: this app's Prometheus registry (never the global one)
         self.registry: CollectorRegistry = create_registry(self.server, http_errors=self._http_errors)
@@ -96,6 +98,7 @@ class App:
             sock.close()
             raise
         self.http = http
+        self.api = api
         self.http_address = (host, sock.getsockname()[1])
         self.server.on_stop(self._close_http)
         self.server.log.info("http_started", address=format_hostport(*self.http_address))

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dnsemu.analysis.diff import Change, DiffReport, diff
+from dnsemu.analysis.diff import DEFAULT_TYPES, Change, DiffReport, diff
 from dnsemu.analysis.replies import resolution_json, short
 from dnsemu.core.compile import compile_topology
 from dnsemu.dns.records import type_name
@@ -240,8 +240,10 @@ def _empty(against: str, generation: int, before: dict[str, Any], after: dict[st
 
 
 def _answer(change: Change, after: bool) -> dict[str, Any]:
+    """What a client receives, as ``dnsemu diff --json`` writes it, less the view (each source has its own)."""
     result = change.after if after else change.before
     data = resolution_json(result)
+    del data["view"]
     for section in ("answer", "authority"):
         records = data[section]
         data[section + "_total"] = len(records)
@@ -250,10 +252,15 @@ def _answer(change: Change, after: bool) -> dict[str, Any]:
     return data
 
 
+def _order(qtype: int) -> tuple[int, int]:
+    """A, AAAA, CNAME first (as ``dnsemu diff`` asks them), then the other types by number."""
+    return (DEFAULT_TYPES.index(qtype), 0) if qtype in DEFAULT_TYPES else (len(DEFAULT_TYPES), qtype)
+
+
 def _source(change: Change) -> dict[str, Any]:
     s = change.source
     return {"source": s.label, "address": str(s.address), "network_before": s.network_before,
-            "network_after": s.network_after}
+            "network_after": s.network_after, "view_before": change.before.view, "view_after": change.after.view}
 
 
 def _result(against: str, generation: int, before: dict[str, Any], after: dict[str, Any],
@@ -262,11 +269,11 @@ def _result(against: str, generation: int, before: dict[str, Any], after: dict[s
     groups: dict[tuple[str, int, str, str], list[Change]] = {}
     position = {name: i for i, (name, _) in enumerate(report.questions)}
     for change in report.changes:
-        b, a = resolution_json(change.before), resolution_json(change.after)
+        b, a = _answer(change, after=False), _answer(change, after=True)
         key = (change.name, change.qtype, json.dumps(b, sort_keys=True), json.dumps(a, sort_keys=True))
         groups.setdefault(key, []).append(change)
     entries, texts = [], []
-    for (name, qtype, _, _), changes in sorted(groups.items(), key=lambda g: (position[g[0][0]], g[0][1])):
+    for (name, qtype, _, _), changes in sorted(groups.items(), key=lambda g: (position[g[0][0]], _order(g[0][1]))):
         first = changes[0]
         entry = {
             "name": name,
@@ -301,9 +308,9 @@ def _schema_answer() -> dict[str, Any]:
     record = {"type": "object", "required": ["name", "type", "ttl", "data"],
               "properties": {"name": {"type": "string"}, "type": {"type": "string"}, "ttl": {"type": "integer"},
                              "data": {"type": "string"}}}
-    return {"type": "object", "required": ["rcode", "outcome", "answer_kind", "view", "answer", "authority", "short"],
+    return {"type": "object", "required": ["rcode", "outcome", "answer_kind", "answer", "authority", "short"],
             "properties": {"rcode": {"type": "string"}, "outcome": {"type": "string"},
-                           "answer_kind": {"type": "string"}, "view": {"type": "string"},
+                           "answer_kind": {"type": "string"},
                            "answer": {"type": "array", "maxItems": MAX_RECORDS, "items": record},
                            "answer_total": {"type": "integer"},
                            "authority": {"type": "array", "maxItems": MAX_RECORDS, "items": record},
@@ -357,10 +364,12 @@ OPENAPI_PATH: dict[str, Any] = {
                             "name": {"type": "string"}, "type": {"type": "string"},
                             "sources": {"type": "array", "maxItems": MAX_SOURCES, "items": {
                                 "type": "object", "required": ["source", "address", "network_before",
-                                                               "network_after"],
+                                                               "network_after", "view_before", "view_after"],
                                 "properties": {"source": {"type": "string"}, "address": {"type": "string"},
                                                "network_before": {"type": "string"},
-                                               "network_after": {"type": "string"}}}},
+                                               "network_after": {"type": "string"},
+                                               "view_before": {"type": "string"},
+                                               "view_after": {"type": "string"}}}},
                             "sources_total": {"type": "integer"},
                             "before": _schema_answer(), "after": _schema_answer(),
                             "parts_at": {"type": ["object", "null"], "description": "the first trace step that "
