@@ -23,8 +23,10 @@ import dns.message
 import dns.query
 import jsonschema
 import pytest
+import test_ui
 import yaml
 from conftest import ALPHA, BETA, ROOT, TEST_TOPOLOGY
+from test_ui import ARTIFACTS, BUNDLED, browser, by_id, console_errors, css, wait
 
 from dnsemu.analysis import diff as analysis_diff
 from dnsemu.http import diffview
@@ -130,6 +132,7 @@ def link_beta(data: dict[str, Any]) -> None:
 def test_without_changes_no_answer_changes(api: Emulator) -> None:
     data = diff_of(api)
     assert data["identical"] is True and data["entries"] == [] and data["total"] == 0
+    assert data["compare_available"] is False
     assert data["against"] == "files" and data["generation"] == api.server.generation
     assert data["before"]["estate"] == "files" and data["after"] == {
         "estate": "live", "label": f"served now (generation {api.server.generation})", "changes": 0}
@@ -335,6 +338,7 @@ def test_compare_with_another_estate(tmp_path: Path) -> None:
     other = write_estate(tmp_path / "proposed", link_beta)
     with Emulator(TEST_TOPOLOGY, http=True, query_log=False, compare=str(other)) as emulator:
         data = diff_of(emulator, "against=compare")
+        assert data["compare_available"] is True
         assert data["before"]["estate"] == "live" and data["after"] == {
             "estate": "compare", "label": "--compare topology.yaml", "changes": 0}
         item = entry(data, "teststore.blob.core.windows.net.")
@@ -415,3 +419,118 @@ def test_compare_in_a_settings_file_is_relative_to_it(tmp_path: Path) -> None:
     config.write_text("compare: ../proposed/topology.yaml\n", encoding="utf-8")
     settings = load_settings({}, env={}, config_file=config)
     assert settings.compare == tmp_path / "conf" / ".." / "proposed" / "topology.yaml"
+
+
+# --------------------------------------------------------------------------- the Changes panel, in Chromium
+
+driver = test_ui.driver  # the module's headless Chromium (a fixture), as tests/test_ui.py starts it
+NEW_NAME = "newacct.privatelink.blob.core.windows.net."
+
+
+def panel_rows(driver) -> list:
+    return css(driver, "#diff-table tbody tr")
+
+
+def row_for(driver, name: str, rdtype: str = "A"):
+    for row in panel_rows(driver):
+        cells = row.find_elements("css selector", "td")
+        if cells[1].text == name and cells[2].text == rdtype:
+            return row
+    return None
+
+
+@browser
+def test_the_changes_panel_in_chromium(driver) -> None:
+    with Emulator(BUNDLED, http=True) as emulator:
+        host, port = emulator.app.http_address
+        driver.set_window_size(1280, 800)
+        driver.get(f"http://{host}:{port}/ui")
+        wait(driver, lambda d: by_id(d, "diff-empty").is_displayed(), message="no empty state")
+        assert by_id(driver, "diff-empty").text == "no answer changes"
+        assert "No answer changes" in by_id(driver, "diff-status").text
+        # the server has no --compare: the page does not offer it
+        assert driver.execute_script("return document.querySelector('#diff-against option[value=compare]').hidden")
+
+        # a change through the API: the panel sees it without a reload of the page
+        put(emulator, "/v1/private-dns-zones/privatelink.blob.core.windows.net/records/A/newacct",
+            {"ttl": 10, "values": ["10.0.1.99"]})
+        row = wait(driver, lambda d: row_for(d, NEW_NAME), message="the change did not reach the panel")
+        cells = row.find_elements("css selector", "td")
+        assert "hub" in cells[0].text.split(", ")
+        before, after = cells[3], cells[4]
+        assert ";; status: NXDOMAIN" in before.text and "10.0.1.99" not in before.text
+        assert ";; status: NOERROR, private" in after.text
+        added = [line.text for line in after.find_elements("css selector", ".line.added")]
+        assert added == [f"{NEW_NAME}\t10\tIN\tA\t10.0.1.99".replace("\t", " ")] or any(
+            "10.0.1.99" in text and "IN A" in " ".join(text.split()) for text in added)
+        # side by side: before on the left, after on the right, on one line
+        b, a = before.rect, after.rect
+        assert a["x"] >= b["x"] + b["width"] - 1 and abs(a["y"] - b["y"]) < 2
+        assert "before: the topology files (topology.yaml)" in by_id(driver, "diff-before").text
+        assert "after: served now (generation 2)" in by_id(driver, "diff-after").text
+        driver.save_screenshot(str(ARTIFACTS / "changes-desktop.png"))
+
+        # filtered
+        by_id(driver, "diff-filter").send_keys("no-such-name")
+        wait(driver, lambda d: by_id(d, "diff-empty").is_displayed(), message="the filter did not empty the panel")
+        assert "no answer changes match" in by_id(driver, "diff-empty").text
+        by_id(driver, "diff-filter").clear()
+        by_id(driver, "diff-filter").send_keys("newacct")
+        wait(driver, lambda d: panel_rows(d) and all("newacct" in r.text for r in panel_rows(d)))
+
+        # the keyboard alone: choose the first change and ask it from its first source, in the live estate
+        by_id(driver, "diff-wrap").send_keys("\ue015")  # ArrowDown
+        by_id(driver, "diff-wrap").send_keys("\ue007")  # Enter
+        wait(driver, lambda d: by_id(d, "q-name").get_attribute("value") == NEW_NAME)
+        first = panel_rows(driver)[0]
+        assert by_id(driver, "q-type").get_attribute("value") == first.find_elements("css selector", "td")[2].text
+        assert by_id(driver, "q-from").get_attribute("value") == first.get_attribute("data-from")
+        wait(driver, lambda d: "10.0.1.99" in by_id(d, "dig").text, message="the live estate did not answer")
+        # a click does the same
+        by_id(driver, "q-name").clear()
+        row_for(driver, NEW_NAME).click()
+        wait(driver, lambda d: by_id(d, "q-name").get_attribute("value") == NEW_NAME)
+
+        # dark, and phone width: still side by side, nothing wider than the screen
+        driver.execute_script("document.documentElement.dataset.theme = 'dark'")
+        driver.save_screenshot(str(ARTIFACTS / "changes-desktop-dark.png"))
+        driver.set_window_size(390, 844)
+        wait(driver, lambda d: d.execute_script("return window.innerWidth") <= 400)
+        width, screen = driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+        assert width <= screen, "the page is wider than a phone"
+        row = row_for(driver, NEW_NAME)
+        driver.execute_script("arguments[0].scrollIntoView()", row)
+        before, after = row.find_elements("css selector", "td")[3:5]
+        assert after.rect["x"] > before.rect["x"] and abs(after.rect["y"] - before.rect["y"]) < 2
+        driver.save_screenshot(str(ARTIFACTS / "changes-phone-dark.png"))
+        driver.execute_script("delete document.documentElement.dataset.theme")
+        driver.save_screenshot(str(ARTIFACTS / "changes-phone-light.png"))
+        driver.set_window_size(1280, 800)
+
+        # back to the files: the panel empties again
+        by_id(driver, "diff-filter").clear()
+        assert call(emulator, "POST", "/v1/reset")[0] == 200
+        wait(driver, lambda d: by_id(d, "diff-empty").is_displayed() and not panel_rows(d),
+             message="the reset did not reach the panel")
+        assert console_errors(driver) == []
+
+
+@browser
+def test_the_changes_panel_compares_with_the_operators_estate(driver, tmp_path: Path) -> None:
+    proposed = write_estate(tmp_path / "proposed", link_beta)
+    with Emulator(TEST_TOPOLOGY, http=True, compare=str(proposed)) as emulator:
+        host, port = emulator.app.http_address
+        driver.set_window_size(1280, 800)
+        driver.get(f"http://{host}:{port}/ui")
+        wait(driver, lambda d: by_id(d, "diff-empty").is_displayed(), message="no empty state")
+        option = wait(driver, lambda d: next(iter(css(d, '#diff-against option[value="compare"]:not([hidden])')), None),
+                      message="the page does not offer the --compare estate")
+        from selenium.webdriver.support.ui import Select
+
+        Select(by_id(driver, "diff-against")).select_by_value(option.get_attribute("value"))
+        row = wait(driver, lambda d: row_for(d, "teststore.blob.core.windows.net."), message="no change shown")
+        cells = row.find_elements("css selector", "td")
+        assert cells[0].text == "beta" and "after: --compare topology.yaml" in by_id(driver, "diff-after").text
+        assert "203.0.113." in cells[3].text and "127.0.1.4" in cells[4].text
+        driver.save_screenshot(str(ARTIFACTS / "changes-compare.png"))
+        assert console_errors(driver) == []

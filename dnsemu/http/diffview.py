@@ -137,6 +137,7 @@ class DiffView:
             "before": result.before,
             "after": result.after,
             "identical": result.identical,
+            "compare_available": self.compare is not None,
             "match": match,
             "offset": offset,
             "limit": limit,
@@ -346,14 +347,16 @@ OPENAPI_PATH: dict[str, Any] = {
         "responses": {
             "200": {"description": "The changed answers.", "content": {"application/json": {"schema": {
                 "type": "object",
-                "required": ["format", "against", "generation", "before", "after", "identical", "offset", "limit",
-                             "total", "entries", "summary"],
+                "required": ["format", "against", "generation", "before", "after", "identical", "compare_available",
+                             "offset", "limit", "total", "entries", "summary"],
                 "properties": {
                     "format": {"const": FORMAT},
                     "against": {"enum": list(AGAINST)},
                     "generation": {"type": "integer", "description": "the generation served when compared"},
                     "before": _ESTATE, "after": _ESTATE,
                     "identical": {"type": "boolean", "description": "no answer changes"},
+                    "compare_available": {"type": "boolean",
+                                          "description": "the server was started with --compare"},
                     "match": {"type": "string"},
                     "offset": {"type": "integer"}, "limit": {"type": "integer"},
                     "total": {"type": "integer", "description": "entries matching, over every page"},
