@@ -12,8 +12,8 @@ Two comparisons, picked by ``against``:
     a path, a file name or any estate from the request.
 
 The comparison is :func:`dnsemu.analysis.diff.diff` itself (every name either estate
-knows, from every network of either and from the internet). It runs in a worker thread,
-one at a time, so the event loop keeps answering DNS; a result is kept per
+knows, from every network of either and from the internet). It runs in a thread of its
+own, one comparison at a time, so the event loop keeps answering DNS; a result is kept per
 (``against``, topology generation) — the generation moves with every change, reload and
 reset, so a cached result never outlives the estate it describes. A request waits for
 the result at most :data:`WAIT_SECONDS`; past that it gets 202 with ``Retry-After`` and
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import threading
 from dataclasses import dataclass
@@ -158,7 +159,7 @@ class DiffView:
                 changes = server.changes  # read now, before anything else runs on the loop
                 assert changes is not None and server.loaded is not None
                 state = _State(key[1], (server.loaded, server.index), changes.base, len(changes.changes))
-                task = asyncio.ensure_future(asyncio.to_thread(self._run, against, state))
+                task = asyncio.ensure_future(_in_thread(self._run, against, state))
                 task.add_done_callback(_retrieved)
                 self._results[key] = task
                 while len(self._results) > CACHE:
@@ -209,6 +210,36 @@ class DiffView:
                               before_label=live_label["label"], after_label=after_label["label"])
             self.computed += 1
             return _result(against, generation, before_label, after_label, report)
+
+
+async def _in_thread(function: Any, *args: Any) -> Any:
+    """``function(*args)`` in a daemon thread of its own.
+
+    Not the loop's default executor, whose few threads the topology's own builds (a change,
+    a reload) need: comparisons waiting for their turn would hold them. A daemon thread also
+    never keeps a stopping server alive until a long comparison ends.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(outcome: Any, failed: bool) -> None:
+        if future.done():
+            return
+        if failed:
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+    def run() -> None:
+        try:
+            outcome, failed = function(*args), False
+        except BaseException as exc:  # handed to the awaiting request (a 500 for a bug)
+            outcome, failed = exc, True
+        with contextlib.suppress(RuntimeError):  # the loop closed: the server stopped meanwhile
+            loop.call_soon_threadsafe(settle, outcome, failed)
+
+    threading.Thread(target=run, name="dnsemu-diff", daemon=True).start()
+    return await future
 
 
 def _retrieved(task: asyncio.Task[Any]) -> None:
