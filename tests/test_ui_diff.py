@@ -309,6 +309,20 @@ def test_a_long_comparison_leaves_dns_answering(api: Emulator, monkeypatch: pyte
     assert reply[0] == 200 and "slow.corp.test." in {e["name"] for e in json.loads(reply[2])["entries"]}
 
 
+def test_a_bug_in_the_comparison_is_a_500_and_not_kept(api: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug in the comparison")
+
+    put(api, "/v1/private-dns-zones/corp.test/records/A/bug", {"values": ["127.0.1.82"]})
+    monkeypatch.setattr(diffview, "diff", broken)
+    status, _, body = call(api, "GET", "/v1/diff")
+    assert status == 500 and b"a bug" not in body  # no detail to the client
+    with pytest.raises(RuntimeError, match="a bug in the comparison"):
+        api.check()
+    monkeypatch.undo()
+    assert "bug.corp.test." in {e["name"] for e in diff_of(api)["entries"]}  # the same generation, computed again
+
+
 def test_the_reply_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     many = 200  # new names, each asked A, AAAA and CNAME: 600 entries
 
