@@ -105,7 +105,8 @@ def _metavar(name: str) -> str:
     special = {"listen": "HOST:PORT", "upstreams": "ADDRESS[:PORT]", "ecs_trusted": "CIDR", "topology": "PATH",
                "ready_file": "PATH", "workers": "N", "tcp_max_message": "OCTETS", "udp_payload_size": "OCTETS",
                "cache_size": "ENTRIES", "http_listen": "HOST:PORT", "api_token": "TOKEN", "http_max_body": "OCTETS",
-               "http_allowed_hosts": "HOST", "max_file_bytes": "OCTETS"}
+               "http_allowed_hosts": "HOST", "max_file_bytes": "OCTETS",
+               "compare": "OTHER_TOPOLOGY"}
     if name in special:
         return special[name]
     return "SECONDS" if Settings.model_fields[name].annotation is float else "N"
@@ -140,11 +141,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
+    compare = None
+    if settings.compare is not None:
+        try:
+            compare = load_topology(settings.compare, max_file_bytes=settings.max_file_bytes)
+        except TopologyError as exc:
+            print(f"dnsemu serve: --compare {settings.compare}: invalid topology, {len(exc.problems)} problem(s):",
+                  file=sys.stderr)
+            for problem in exc.problems:
+                print(f"  {problem}", file=sys.stderr)
+            return 2
     _remove(settings.ready_file)
     try:
         if settings.workers > 1:
-            return _run_workers(settings, loaded)
-        return _run_single(settings, loaded)
+            return _run_workers(settings, loaded, compare)
+        return _run_single(settings, loaded, compare)
     finally:
         _remove(settings.ready_file)
 
@@ -176,11 +187,11 @@ def _remove(path: Path | None) -> None:
             Path(path).unlink()
 
 
-def _run_single(settings: Settings, loaded: Any) -> int:
+def _run_single(settings: Settings, loaded: Any, compare: Any = None) -> int:
     from dnsemu.app import App
 
     async def run() -> int:
-        app = App(settings, loaded, build_guard=quiet_builds)
+        app = App(settings, loaded, build_guard=quiet_builds, compare=compare)
         try:
             await app.start()
         except OSError as exc:
@@ -242,7 +253,7 @@ def _worker_process(number: int, settings: Settings, sock: socket.socket) -> Non
                         after_start=_freeze))
 
 
-def _run_workers(settings: Settings, loaded: Any) -> int:
+def _run_workers(settings: Settings, loaded: Any, compare: Any = None) -> int:
     """N workers answer DNS; this process holds the topology and serves HTTP for all (:mod:`dnsemu.workers`)."""
     if not hasattr(socket, "SO_REUSEPORT"):
         print("dnsemu serve: --workers needs SO_REUSEPORT, which this platform lacks", file=sys.stderr)
@@ -254,7 +265,7 @@ def _run_workers(settings: Settings, loaded: Any) -> int:
     async def run() -> int:
         server = Supervisor(settings, loaded, target=this._worker_process, build_guard=quiet_builds,
                             preload=("dnsemu.cli.serve", "dnsemu.app"))
-        app = App(settings, server=server)
+        app = App(settings, server=server, compare=compare)
         try:
             await app.start()
         except OSError as exc:

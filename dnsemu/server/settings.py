@@ -181,6 +181,9 @@ class Settings(BaseSettings):
         None, description="emulate Azure-provided DNS's per-VM limits (1000 queries/s and 200 pending per source "
                           "address in a VNet using 168.63.129.16; excess dropped unanswered; never resolver inbound "
                           "endpoints) (auto: as the topology's azure_provided_dns.query_limits says)")
+    compare: Path | None = Field(None, description="another topology file, read once at start like the topology: "
+                                                   "GET /v1/diff?against=compare (and the /ui page's Changes panel) "
+                                                   "shows the answers that differ between the served estate and it")
     max_file_bytes: int = Field(DEFAULT_MAX_FILE_BYTES, ge=1024, le=1 << 40,
                                 description="largest file read in octets: the topology, its zone files and their "
                                             "$INCLUDEs (and inline zone_text); larger is an error naming the file")
@@ -358,6 +361,9 @@ def read_settings_file(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT
     if "topology" in out and out["topology"] is not None:
         topology = Path(str(out["topology"])).expanduser()
         out["topology"] = topology if topology.is_absolute() else path.parent / topology
+    if out.get("compare") is not None:
+        compare = Path(str(out["compare"])).expanduser()
+        out["compare"] = compare if compare.is_absolute() else path.parent / compare
     if out.get("ready_file") is not None:
         out["ready_file"] = Path(str(out["ready_file"])).expanduser()
     return out
