@@ -3,8 +3,8 @@
 # dnsemu: a DNS server that answers the way Azure DNS answers inside a virtual network.
 #
 #   docker build -t dnsemu .
-#   docker run --rm -p 5353:53/udp -p 5353:53/tcp dnsemu
-#   dig @127.0.0.1 -p 5353 mystorage.blob.core.windows.net
+#   docker run --rm -p 5390:53/udp -p 5390:53/tcp dnsemu
+#   dig @127.0.0.1 -p 5390 mystorage.blob.core.windows.net
 #
 # The topology is read from /zones/topology.yaml (a volume: mount your own estate
 # there, it is reloaded when it changes). Extra settings go in DNSEMU_* environment

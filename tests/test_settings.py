@@ -17,7 +17,7 @@ def flags(*argv: str) -> dict[str, Any]:
 
 def test_defaults() -> None:
     s = load_settings(env={})
-    assert s.listen == ["127.0.0.1:5353"] and s.listen_addresses == [("127.0.0.1", 5353)]
+    assert s.listen == ["127.0.0.1:5390"] and s.listen_addresses == [("127.0.0.1", 5390)]
     assert s.topology.name == "topology.yaml" and s.topology.parent.name == "zones"
     assert s.upstreams == [] and not s.forward_external_enabled and not s.open_resolver
     assert s.ecs and s.ecs_trusted == ["127.0.0.0/8", "::1/128"]
@@ -81,7 +81,7 @@ def test_help_documents_every_setting_with_its_default(capsys: Any) -> None:
         flag = "--" + name.replace("_", "-")
         assert flag in text, flag
         assert f"env DNSEMU_{name.upper()}" in text, name
-    assert "(default: 127.0.0.1:5353;" in text and "(default: 1232;" in text and "(default: auto;" in text
+    assert "(default: 127.0.0.1:5390;" in text and "(default: 1232;" in text and "(default: auto;" in text
     assert "(default: off; env DNSEMU_OPEN_RESOLVER)" in text and "--config PATH" in text
 
 

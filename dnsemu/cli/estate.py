@@ -1,25 +1,71 @@
-"""What the estate commands share: the topology file loaded and compiled, or every problem printed."""
+"""What the estate commands share: which topology, loaded and compiled, or every problem printed.
+
+The topology is the one named on the command line, else ``DNSEMU_TOPOLOGY``, else
+``zones/topology.yaml`` of the working directory, else the bundled example estate
+(:mod:`dnsemu.estates`); the last case is said on stderr, so that nobody mistakes the
+example's answers for their own estate's.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 from dnsemu.core.compile import compile_topology
 from dnsemu.core.index import Index
 from dnsemu.topology.errors import TopologyError
-from dnsemu.topology.load import default_topology, load_topology
+from dnsemu.topology.load import default_topology_choice, load_topology
 from dnsemu.topology.loaded import LoadedTopology
 
+ENV_TOPOLOGY = "DNSEMU_TOPOLOGY"
+#: the default, as --help says it
+DEFAULT_HELP = (f"default: {ENV_TOPOLOGY}, else zones/topology.yaml of the working directory, "
+                "else the bundled example estate")
+#: how to name a topology, for the error of a missing one
+MISSING_HINT = (f"give the topology file with --topology PATH (or the {ENV_TOPOLOGY} environment variable), "
+                "run from the folder that holds zones/topology.yaml, or write a starter estate with `dnsemu init`")
 
-def load_estate(topology: str | None) -> tuple[Path, LoadedTopology, Index] | tuple[Path, None, None]:
+
+def choose_topology(topology: str | None, prog: str) -> Path:
+    """The topology file to use (see the module docstring); a note on stderr when it is the bundled example."""
+    if topology:
+        return Path(topology)
+    from_env = os.environ.get(ENV_TOPOLOGY, "").strip()
+    if from_env:
+        return Path(from_env)
+    path, why = default_topology_choice()
+    if not path.is_relative_to("zones"):
+        print(f"{prog}: using {why}", file=sys.stderr)
+    return path
+
+
+def print_problems(path: Path, exc: TopologyError, prefix: str = "") -> None:
+    """Every problem of an invalid topology on stderr; a missing file also says how to name one."""
+    print(f"{prefix}{path}: invalid topology, {len(exc.problems)} problem(s):", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  {problem}", file=sys.stderr)
+    if not path.exists():
+        print(f"  hint: {MISSING_HINT}", file=sys.stderr)
+
+
+def load_estate(topology: str | None,
+                prog: str = "dnsemu") -> tuple[Path, LoadedTopology, Index] | tuple[Path, None, None]:
     """``(path, loaded, index)``; ``(path, None, None)`` after printing why the file is invalid."""
-    path = Path(topology) if topology else default_topology()
+    path = choose_topology(topology, prog)
     try:
         loaded = load_topology(path)
         return path, loaded, compile_topology(loaded)
     except TopologyError as exc:
-        print(f"{path}: invalid topology, {len(exc.problems)} problem(s):", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+        print_problems(path, exc)
         return path, None, None
+
+
+def resolve_source(source: str, topology: str | None) -> str:
+    """The address ``dnsemu query --from SOURCE`` asks as: ``source`` mapped by the topology (ValueError if not)."""
+    from dnsemu.analysis.explain import source_address
+
+    path, loaded, index = load_estate(topology, "dnsemu query")
+    if loaded is None or index is None:
+        raise ValueError(f"--from {source!r} needs the topology to name it, and {path} does not load (see above)")
+    return str(source_address(loaded.topology, index, source))  # UnknownSource is a ValueError

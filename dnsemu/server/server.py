@@ -106,7 +106,7 @@ def _socket(family: int, kind: int, reuse_port: bool) -> socket.socket:
 
 
 def ready_line(addresses: Sequence[tuple[str, int]], http: tuple[str, int] | None = None) -> str:
-    """``dnsemu ready udp://127.0.0.1:5353 tcp://127.0.0.1:5353 ...``: what scripts wait for.
+    """``dnsemu ready udp://127.0.0.1:5390 tcp://127.0.0.1:5390 ...``: what scripts wait for.
 
     With an HTTP listener, ``http://HOST:PORT`` comes last.
     """
@@ -158,6 +158,7 @@ class DnsServer:
         self._stop_event: asyncio.Event | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._started = False
+        self._serving = False  # every socket bound: what a stop is logged for
         self._stopped = False
 
     # ------------------------------------------------------------------ properties
@@ -236,7 +237,10 @@ class DnsServer:
         handle = self.handler.handle
         try:
             for host, port in settings.listen_addresses:
-                udp, tcp = bind_pair(host, port, reuse_port=self.reuse_port)
+                try:
+                    udp, tcp = bind_pair(host, port, reuse_port=self.reuse_port)
+                except OSError as exc:  # say which listener (dnsemu serve adds what to do about it)
+                    raise ListenError(exc, format_hostport(host, port)) from None
                 try:
                     self._udp.append(await start_udp(udp, handle, self.state, settings.udp_batch))
                     self._tcp.append(await start_tcp(tcp, handle, self.state, limits))
@@ -255,6 +259,7 @@ class DnsServer:
             task = asyncio.create_task(_flush_every(qlog, 0.1), name="dnsemu-query-log")
             self._background.add(task)
             task.add_done_callback(self._background.discard)
+        self._serving = True
         self.log.info("server_started", addresses=[format_hostport(h, p) for h, p in self.addresses],
                       generation=self.generation, topology=str(self.topology_path or "<data>"),
                       udp=self._udp[0].mode if self._udp else "", loop=type(asyncio.get_running_loop()).__module__,
@@ -267,6 +272,12 @@ class DnsServer:
         self._stopped = True
         if self._stop_event is not None:
             self._stop_event.set()
+        if not self._serving:  # start failed (a port in use...): close what was opened, log no stop
+            for closer in self._closers:
+                with contextlib.suppress(Exception):
+                    await closer()
+            await self._close_sockets()
+            return
         self.log.info("server_stopping", in_flight=len(self.state.tasks), connections=len(self.state.connections))
         for closer in self._closers:
             with contextlib.suppress(Exception):
