@@ -111,8 +111,8 @@ def test_problems_name_their_origin_and_all_are_reported(tmp_path: Path) -> None
     problems = caught.value.problems
     assert len(problems) == 3
     assert any(p.startswith("workers:") and p.endswith("[from --workers]") for p in problems)
-    assert any(p.startswith("listen:") and p.endswith(f"[from {path}]") for p in problems)
-    assert any(p.startswith("listen-port: unknown setting") for p in problems)
+    assert any(p.startswith("listen:") and p.endswith(f"[from {path}:1]") for p in problems)  # file and line
+    assert any(p.startswith("listen-port: unknown setting") and p.endswith(f"[from {path}:2]") for p in problems)
 
 
 def test_unreadable_or_malformed_files(tmp_path: Path) -> None:

@@ -129,6 +129,9 @@ def _validation_problems(exc: ValidationError, provenance: Provenance) -> list[P
             message = f"{excerpt(err['input'])} is not a valid IPv4 or IPv6 {what}"
             if "network" in kind:
                 hint = _host_bits_hint(err["input"])
+        elif kind == "ip_network" and "input" in err:  # our own parser's error (model.IPNetwork)
+            message = f"{clip(message, 200)} (got {excerpt(err['input'])})"
+            hint = _host_bits_hint(err["input"])
         elif "input" in err and not isinstance(err["input"], (dict, list)):
             shown = excerpt(err["input"]) if isinstance(err["input"], str) else clip(repr(err["input"]))
             message = f"{clip(message, 200)} (got {shown})"
@@ -263,14 +266,15 @@ def load_topology_text(
                     max_file_bytes=max_file_bytes)
     if problems:
         raise TopologyError(problems)
-    if data is None or (isinstance(data, dict) and not any(data.get(section) for section in _CONTENT)):
+    loaded = load_topology_data(data, provenance)  # a typo in a section name is reported as such first
+    if not any(data.get(section) for section in _CONTENT):
         # an empty file (or cloud/region alone) would serve the internet view of nothing: say so
         raise TopologyError(Problem(
             "the topology is empty: it describes no network, zone, endpoint or resource",
             file=filename, line=1 if data else None,
             hint="start with virtual_networks: and private_dns_zones:, or write a commented starter estate "
                  "with `dnsemu init`"))
-    return load_topology_data(data, provenance)
+    return loaded
 
 
 #: the sections that describe something to resolve (an estate with none of them is empty)
