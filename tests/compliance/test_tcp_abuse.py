@@ -263,7 +263,6 @@ def test_thousands_of_idle_connections(abused: ServeProcess) -> None:
         pytest.skip(f"RLIMIT_NOFILE soft limit {soft} cannot be raised to hold 1,500 sockets")
     under = MAX_CONNECTIONS - 100
     socks = connect_many(abused, under)
-    started = time.monotonic()
     with probing(abused) as probe:
         time.sleep(IDLE * 0.5)
     assert_prompt(probe)
