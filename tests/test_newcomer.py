@@ -62,8 +62,9 @@ def dnsemu_cmd(*args: str, cwd: Path, env: dict[str, str] | None = None,
 class Serve:
     """``dnsemu serve`` in a subprocess in any folder; ready once its readiness line is out."""
 
-    def __init__(self, *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60) -> None:
-        self.err_path = cwd / f".serve-{time.monotonic_ns()}.err"
+    def __init__(self, *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60,
+                 logs: Path | None = None) -> None:
+        self.err_path = (logs or cwd) / f".serve-{time.monotonic_ns()}.err"
         self._err = open(self.err_path, "wb")  # noqa: SIM115 (closed in close())
         self.proc = subprocess.Popen([sys.executable, "-m", "dnsemu", "serve", *args], cwd=cwd,
                                      stdout=subprocess.PIPE, stderr=self._err, env=env or clean_env())
@@ -345,7 +346,7 @@ def test_the_readme_first_commands_work_while_something_holds_5353(tmp_path: Pat
     finally:
         probe.close()
     try:
-        server = Serve("--no-watch", cwd=ROOT)  # the README's first command, its defaults
+        server = Serve("--no-watch", cwd=ROOT, logs=tmp_path)  # the README's first command, its defaults
         try:
             assert (server.host, server.port) == ("127.0.0.1", 5390)
             if shutil.which("dig"):
