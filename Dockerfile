@@ -51,7 +51,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     pip install --no-cache-dir --no-index --find-links=/wheels --constraint=/wheels/constraints.txt "dnsemu[fast]"
 
-COPY zones/ /zones/
+# the bundled estate (the checkout's zones/ is a link to this folder of the package)
+COPY dnsemu/estates/example/ /zones/
 VOLUME /zones
 
 # 53: DNS over UDP and TCP; 9153: Prometheus metrics (CoreDNS's port).

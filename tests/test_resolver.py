@@ -373,13 +373,14 @@ ESTATE_CASES = [
         trace_has=("no enabled rule",),
     ),
     Case(
-        "ruleset to the on-premises DNS server, which goes to the internet",
+        "spoke2 links its own corp.contoso.com: the zone answers before the ruleset's corp rule (facts-2 §11.1)",
         "10.2.0.4",
         "intranet.corp.contoso.com",
         "A",
-        Outcome.FORWARD,
-        Source.FORWARDED,
-        trace_has=("spoke-rules/corp", "on-premises site 'onprem'"),
+        Outcome.NXDOMAIN,
+        Source.NXDOMAIN_PRIVATE,
+        authority="corp.contoso.com.",
+        trace_has=("linked zones come first", "spoke-rules/corp for corp.contoso.com. does not fire"),
     ),
     Case("names outside the topology go upstream", "10.0.2.4", "pypi.org", "A", Outcome.FORWARD, Source.FORWARDED),
     Case(

@@ -1,9 +1,13 @@
-"""What the estate commands share: which topology, loaded and compiled, or every problem printed.
+"""What the estate commands share: which topology, loaded and compiled, or every problem it has.
 
 The topology is the one named on the command line, else ``DNSEMU_TOPOLOGY``, else
 ``zones/topology.yaml`` of the working directory, else the bundled example estate
 (:mod:`dnsemu.estates`); the last case is said on stderr, so that nobody mistakes the
 example's answers for their own estate's.
+
+:func:`read_estate` is the one place that turns a path into a validated, compiled estate
+(``diff`` reads two, ``verify`` one); :func:`load_estate` is the same for the commands that
+print the problems themselves (``check``, ``explain``, ``graph``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from dnsemu.topology.errors import TopologyError
 from dnsemu.topology.load import default_topology_choice, load_topology
 from dnsemu.topology.loaded import LoadedTopology
 
+__all__ = ["DEFAULT_HELP", "ENV_TOPOLOGY", "MISSING_HINT", "Estate", "EstateError", "choose_topology",
+           "load_estate", "print_problems", "read_estate", "resolve_source"]
+
 ENV_TOPOLOGY = "DNSEMU_TOPOLOGY"
 #: the default, as --help says it
 DEFAULT_HELP = (f"default: {ENV_TOPOLOGY}, else zones/topology.yaml of the working directory, "
@@ -25,6 +32,38 @@ DEFAULT_HELP = (f"default: {ENV_TOPOLOGY}, else zones/topology.yaml of the worki
 #: how to name a topology, for the error of a missing one
 MISSING_HINT = (f"give the topology file with --topology PATH (or the {ENV_TOPOLOGY} environment variable), "
                 "run from the folder that holds zones/topology.yaml, or write a starter estate with `dnsemu init`")
+
+Estate = tuple[LoadedTopology, Index]
+
+
+class EstateError(ValueError):
+    """An estate that cannot be used; ``lines`` say why, each naming the file (and line and field)."""
+
+    def __init__(self, path: str, lines: list[str]) -> None:
+        self.path = path
+        self.lines = lines
+        super().__init__("\n".join(lines))
+
+
+def problem_lines(path: Path, exc: TopologyError, prefix: str = "") -> list[str]:
+    """Every problem of an invalid topology, one a line; a missing file also says how to name one."""
+    lines = [f"{prefix}{path}: invalid topology, {len(exc.problems)} problem(s):",
+             *(f"  {problem}" for problem in exc.problems)]
+    if not path.exists():
+        lines.append(f"  hint: {MISSING_HINT}")
+    return lines
+
+
+def read_estate(path: str | os.PathLike[str]) -> Estate:
+    """The validated topology at ``path`` and its compiled index; :class:`EstateError` when unusable."""
+    path = Path(path)
+    if path.is_dir():
+        raise EstateError(str(path), [f"{path}: is a directory; give a topology file"])
+    try:
+        loaded = load_topology(path)
+    except TopologyError as exc:
+        raise EstateError(str(path), problem_lines(path, exc)) from None
+    return loaded, compile_topology(loaded)
 
 
 def choose_topology(topology: str | None, prog: str) -> Path:
@@ -42,11 +81,8 @@ def choose_topology(topology: str | None, prog: str) -> Path:
 
 def print_problems(path: Path, exc: TopologyError, prefix: str = "") -> None:
     """Every problem of an invalid topology on stderr; a missing file also says how to name one."""
-    print(f"{prefix}{path}: invalid topology, {len(exc.problems)} problem(s):", file=sys.stderr)
-    for problem in exc.problems:
-        print(f"  {problem}", file=sys.stderr)
-    if not path.exists():
-        print(f"  hint: {MISSING_HINT}", file=sys.stderr)
+    for line in problem_lines(path, exc, prefix):
+        print(line, file=sys.stderr)
 
 
 def load_estate(topology: str | None,
@@ -54,11 +90,12 @@ def load_estate(topology: str | None,
     """``(path, loaded, index)``; ``(path, None, None)`` after printing why the file is invalid."""
     path = choose_topology(topology, prog)
     try:
-        loaded = load_topology(path)
-        return path, loaded, compile_topology(loaded)
-    except TopologyError as exc:
-        print_problems(path, exc)
+        loaded, index = read_estate(path)
+    except EstateError as exc:
+        for line in exc.lines:
+            print(line, file=sys.stderr)
         return path, None, None
+    return path, loaded, index
 
 
 def resolve_source(source: str, topology: str | None) -> str:

@@ -28,7 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="source address, or the name of a VNet, on-premises site or VM, or 'internet' (the default)",
     )
     parser.add_argument("--topology", metavar="PATH", help=f"topology file ({DEFAULT_HELP})")
-    parser.add_argument("--json", action="store_true", help="print the resolution as JSON")
+    parser.add_argument("--json", action="store_true", help="print the resolution as JSON (--format json)")
+    parser.add_argument(
+        "--format", choices=("text", "json", "mermaid", "svg"), default="text", help="mermaid and svg draw the path"
+    )
 
 
 def reverse(name: str) -> str | None:
@@ -54,7 +57,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"dnsemu explain: {exc}", file=sys.stderr)
         return 2
     result = resolve(index, q, address)
-    if args.json:
+    if args.format in ("mermaid", "svg"):
+        from dnsemu.graph.draw import explain_picture
+
+        print(explain_picture(loaded, index, q, address, result, args.format), end="")
+    elif args.json or args.format == "json":
         print(json.dumps(as_json(q, qtype, address, result), indent=2))
     else:
         print(render(q, address, result), end="")

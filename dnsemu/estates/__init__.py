@@ -2,7 +2,7 @@
 
 Each estate is a folder of this package holding ``topology.yaml`` and any zone files it names:
 
-* ``example`` — the README's walk-through estate (the checkout's ``zones/`` is a copy of it);
+* ``example`` — the README's walk-through estate (the checkout's ``zones/`` is a link to it: one copy);
   what ``dnsemu serve``, ``explain``, ``check`` and ``Emulator()`` serve when no topology is
   given and the working directory has no ``zones/topology.yaml``;
 * the templates, each one of Microsoft's documented reference designs for private endpoint
@@ -30,8 +30,8 @@ TEMPLATES: dict[str, str] = {
                          "endpoint; a ruleset sends the corporate domain back on-premises",
     "firewall-dns-proxy": "an Azure Firewall in the hub as DNS proxy for the spokes, resolving with the hub's links "
                           "(written as a custom DNS server: dnsemu has no firewall resource yet)",
-    EXAMPLE: "the README's walk-through estate: hub-and-spoke, a sandbox, two on-premises sites, and "
-             "deliberate mistakes to explore",
+    EXAMPLE: "the README's walk-through estate: hub-and-spoke, a spoke behind the hub's Azure Firewall DNS proxy, "
+             "a DNS security policy, a sandbox, two on-premises sites, and deliberate mistakes to explore",
 }
 DEFAULT_TEMPLATE = "hub-spoke-resolver"
 
