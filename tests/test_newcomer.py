@@ -296,13 +296,44 @@ def test_template_hybrid_forwarders_on_premises_to_the_inbound_endpoint() -> Non
 
 
 def test_template_firewall_dns_proxy_resolves_with_the_hub_links() -> None:
-    """§12.1-12.2: spokes point at the firewall; its proxy asks Azure DNS from the hub, whose links apply."""
+    """§12.1-12.2: spokes point at the firewall; its proxy asks Azure DNS from the hub, whose links apply.
+
+    The firewall is the model's own (``azure_firewalls``, its DNS proxy hop), not a stand-in custom DNS server."""
+    loaded = load_topology(estate_dir("firewall-dns-proxy") / "topology.yaml")
+    topology = loaded.topology
+    assert not topology.custom_dns_servers
+    firewall = topology.azure_firewalls["hub-firewall"]
+    assert firewall.virtual_network == "hub" and firewall.dns_settings.enable_proxy
+    assert not firewall.dns_settings.servers
     for spoke in ("spoke1", "spoke2"):
+        assert [str(server) for server in topology.virtual_networks[spoke].dns_servers] == ["10.0.1.4"]
+        assert str(firewall.private_ip_address) == "10.0.1.4"
         values, trace = resolve("firewall-dns-proxy", "shopdata.blob.core.windows.net", spoke)
         assert values == ["10.0.2.4"], trace
-        assert any("Azure DNS (168.63.129.16) in VNet 'hub'" in line for line in trace), trace
-    # the template says what it cannot model yet, in its own words
-    assert "no firewall resource yet" in (estate_dir("firewall-dns-proxy") / "topology.yaml").read_text()
+        assert any("Azure Firewall 'hub-firewall' (DNS proxy) forwards it to 168.63.129.16" in line
+                   and "firewall's VNet 'hub'" in line for line in trace), trace
+    # the internet, which the proxy does not serve, gets the public chain
+    values, _ = resolve("firewall-dns-proxy", "shopdata.blob.core.windows.net", "internet")
+    assert values and values != ["10.0.2.4"]
+
+
+def test_template_firewall_dns_proxy_turned_off_leaves_the_spokes_without_answers(tmp_path: Path) -> None:
+    """§12.1: the proxy is off by default; spokes that name the firewall then get no answer, and check says so."""
+    text = (estate_dir("firewall-dns-proxy") / "topology.yaml").read_text()
+    assert text.count("enable_proxy: true") == 1
+    (tmp_path / "zones").mkdir()
+    (tmp_path / "zones" / "topology.yaml").write_text(text.replace("enable_proxy: true", "enable_proxy: false"))
+    result = dnsemu_cmd("check", cwd=tmp_path)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "firewall-proxy-off" in result.stdout
+    from dnsemu.analysis.explain import question, source_address
+    from dnsemu.core.resolver import resolve as core_resolve
+
+    loaded = load_topology(tmp_path / "zones" / "topology.yaml")
+    index = compile_topology(loaded)
+    result_off = core_resolve(index, question("shopdata.blob.core.windows.net"),
+                              source_address(loaded.topology, index, "spoke1"))
+    assert not result_off.answer and result_off.rcode.name == "SERVFAIL", [s.text for s in result_off.trace]
 
 
 # --------------------------------------------------------------------------- version, port, first commands

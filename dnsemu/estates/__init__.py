@@ -28,8 +28,8 @@ TEMPLATES: dict[str, str] = {
                       "(the virtual hub extension pattern); workload spokes and a branch use its inbound endpoint",
     "hybrid-forwarders": "hybrid: on-premises DNS servers forward the public service zones to the resolver's inbound "
                          "endpoint; a ruleset sends the corporate domain back on-premises",
-    "firewall-dns-proxy": "an Azure Firewall in the hub as DNS proxy for the spokes, resolving with the hub's links "
-                          "(written as a custom DNS server: dnsemu has no firewall resource yet)",
+    "firewall-dns-proxy": "an Azure Firewall in the hub as DNS proxy for the spokes: it asks Azure DNS from the hub, "
+                          "so the hub's links answer for every spoke",
     EXAMPLE: "the README's walk-through estate: hub-and-spoke, a spoke behind the hub's Azure Firewall DNS proxy, "
              "a DNS security policy, a sandbox, two on-premises sites, and deliberate mistakes to explore",
 }
