@@ -193,6 +193,7 @@ def _run_single(settings: Settings, loaded: Any) -> int:
             await app.stop()
             return 1
         _freeze()
+        app.handle_signals()  # before the readiness line: whoever reads it may stop us at once
         _announce(settings, app.ready_line())
         await app.serve_forever()
         return 0
@@ -300,6 +301,7 @@ def _run_workers(settings: Settings, loaded: Any) -> int:
             await app.stop()
             return 1
         _freeze()
+        app.handle_signals()  # before the readiness line: whoever reads it may stop us at once
         _announce(settings, app.ready_line())
         await app.serve_forever()
         return server.exit_code

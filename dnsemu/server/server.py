@@ -161,6 +161,7 @@ class DnsServer:
         self._started = False
         self._bound = False  # every socket bound: what a stop is logged for
         self._stopped = False
+        self._signals: list[int] | None = None  # the signals handled while serving (handle_signals)
 
     # ------------------------------------------------------------------ properties
 
@@ -356,28 +357,40 @@ class DnsServer:
         if self._stop_event is not None:
             self._stop_event.set()
 
+    def handle_signals(self) -> None:
+        """From now on SIGTERM/SIGINT stop the server and SIGHUP reloads (main thread only; once).
+
+        :meth:`serve_forever` does it too; ``dnsemu serve`` calls it before it prints its readiness
+        line, so that a SIGTERM sent as soon as the line is read stops the server cleanly instead of
+        killing the process before the handlers are in.
+        """
+        if self._signals is not None or threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+        self._signals = []
+        for sig, callback in ((signal.SIGTERM, self.request_stop), (signal.SIGINT, self.request_stop),
+                              (getattr(signal, "SIGHUP", None), self._on_sighup)):
+            if sig is None:
+                continue
+            try:
+                loop.add_signal_handler(sig, callback)
+                self._signals.append(sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
+
     async def serve_forever(self) -> None:
         """Start (unless started), serve until SIGTERM/SIGINT or :meth:`request_stop`, then stop."""
         if not self._started:
             await self.start()
         assert self._stop_event is not None
         loop = asyncio.get_running_loop()
-        installed: list[int] = []
-        if threading.current_thread() is threading.main_thread():
-            for sig, callback in ((signal.SIGTERM, self.request_stop), (signal.SIGINT, self.request_stop),
-                                  (getattr(signal, "SIGHUP", None), self._on_sighup)):
-                if sig is None:
-                    continue
-                try:
-                    loop.add_signal_handler(sig, callback)
-                    installed.append(sig)
-                except (NotImplementedError, RuntimeError, ValueError):
-                    pass
+        self.handle_signals()
         try:
             await self._stop_event.wait()
         finally:
-            for sig in installed:
+            for sig in self._signals or ():
                 loop.remove_signal_handler(sig)
+            self._signals = None
             await self.stop()
 
     def _on_sighup(self) -> None:
