@@ -284,6 +284,28 @@ def test_template_vwan_dns_spoke_resolves_every_spoke_and_the_branch_in_the_dns_
             assert any("in VNet 'dns-spoke'" in line for line in trace), trace
 
 
+def test_template_vwan_dns_spoke_declares_its_hub_and_the_secured_variant_it_describes(tmp_path: Path) -> None:
+    """§12.4: the virtual hub is modelled (connections, no DNS of its own); the comment's secured hub, a
+    firewall in it whose DNS servers are the DNS spoke's inbound endpoint, stays clean, and without those
+    servers the firewall asks Azure DNS in the hub and check finds the spokes' public answers."""
+    text = (estate_dir("vwan-dns-spoke") / "topology.yaml").read_text()
+    topology = load_topology(estate_dir("vwan-dns-spoke") / "topology.yaml").topology
+    assert sorted(topology.virtual_hubs["vhub-westeurope"].virtual_network_connections) == [
+        "dns-spoke", "spoke-api", "spoke-web"]
+    secured = text.replace("dns_servers: [10.100.0.4]", "dns_servers: [10.200.0.132]") + (
+        "\nazure_firewalls:\n  fw:\n    virtual_hub: vhub-westeurope\n    private_ip_address: 10.200.0.132\n"
+        "    dns_settings: {enable_proxy: true, servers: [10.100.0.4]}\n")
+    for servers, status in (("[10.100.0.4]", 0), ("[]", 1)):
+        (tmp_path / "zones").mkdir(exist_ok=True)
+        variant = secured.replace("servers: [10.100.0.4]}", f"servers: {servers}}}")
+        (tmp_path / "zones" / "topology.yaml").write_text(variant)
+        result = dnsemu_cmd("check", cwd=tmp_path)
+        assert result.returncode == status, (servers, result.stdout, result.stderr)
+        if status:
+            assert "endpoint-resolves-public [spoke-web:privatelink.blob.core.windows.net]" in result.stdout
+            assert "virtual hub extension" in result.stdout
+
+
 def test_template_hybrid_forwarders_on_premises_to_the_inbound_endpoint() -> None:
     """§4.3: the datacenter forwards the public zones (not privatelink) to the inbound endpoint; the
     ruleset linked to the hub sends corp.contoso.com to the datacenter's servers (out of the model)."""
