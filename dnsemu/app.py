@@ -120,6 +120,10 @@ class App:
     def request_stop(self) -> None:
         self.server.request_stop()
 
+    def handle_signals(self) -> None:
+        """SIGTERM/SIGINT stop, SIGHUP reloads, from now on (before a readiness line is printed)."""
+        self.server.handle_signals()
+
     async def __aenter__(self) -> App:
         await self.start()
         return self
