@@ -894,7 +894,7 @@ def _script_json(argv: list[str], timeout: float = 1800) -> dict[str, Any]:
                               env=dict(os.environ, PYTHONPATH=str(DNSEMU_SRC)), check=False)
         return json.loads(done.stdout.strip().splitlines()[-1])
     except (subprocess.TimeoutExpired, ValueError, IndexError) as exc:
-        return {"error": f"{Path(argv[1]).name} failed: {exc!r}"}
+        return {"error": f"{Path(argv[1]).name} failed: {exc!r}"[:300]}
 
 
 def _script_figure(argv: list[str], pattern: str, timeout: float = 1800) -> dict[str, Any]:
@@ -907,7 +907,7 @@ def _script_figure(argv: list[str], pattern: str, timeout: float = 1800) -> dict
     except subprocess.TimeoutExpired:
         return {"error": f"{Path(argv[1]).name}: over {timeout:.0f} s"}
     found = re.search(pattern, done.stdout)
-    last = (done.stdout.strip().splitlines() or [done.stderr.strip()[-200:]])[-1]
+    last = (done.stdout.strip().splitlines() or done.stderr.strip().splitlines() or [""])[-1]
     if found is None:
         return {"error": f"{Path(argv[1]).name} printed no figure (exit {done.returncode}): {last[:200]}"}
     return {"seconds": float(found.group(1)), "last": last[:300]}
