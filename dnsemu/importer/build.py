@@ -98,6 +98,12 @@ def _template_regex(template: str) -> re.Pattern[str]:
     return re.compile("".join(out))
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An address parsed once: an endpoint's is checked against its VNet and its subnet."""
+    return ipaddress.ip_address(text)
+
+
 def _fqdn(text: str) -> str:
     text = text.strip().lower()
     return text if text.endswith(".") else text + "."
@@ -200,7 +206,7 @@ class Builder:
         return self.subnets.get(id_key(subnet_id)) if subnet_id else None
 
     def in_vnet(self, vnet: str, ip: str) -> bool:
-        addr = ipaddress.ip_address(ip)
+        addr = _address(ip)
         return any(addr in net for net in self.vnets[vnet]["_nets"])
 
     def in_subnet(self, vnet: str, subnet: str | None, ip: str) -> bool:
@@ -213,7 +219,7 @@ class Builder:
             if prefix is None:
                 return True
             net = self._subnet_nets[key] = ipaddress.ip_network(prefix)
-        return ipaddress.ip_address(ip) in net
+        return _address(ip) in net
 
     # -- virtual networks -----------------------------------------------------------------------------
 
