@@ -32,6 +32,7 @@ from dnsemu.importer.common import (
     is_arm_id,
     lower_keys,
     network_text,
+    valid_values,
 )
 
 #: Every type's data keys that carry nothing for DNS (lower case), beside those the extractor reads.
@@ -64,25 +65,11 @@ def _ids(obj: Any, path: str) -> tuple[str, ...]:
 
 
 def _ips(ctx: Context, origin: Origin, rid: str, values: list[Any], where: str) -> tuple[str, ...]:
-    out = []
-    for i, value in enumerate(values):
-        ip = ip_text(value)
-        if ip is None:
-            ctx.bad(origin, rid, f"{where}[{i}]", f"{value!r} is not an IP address; left out")
-        else:
-            out.append(ip)
-    return tuple(out)
+    return valid_values(values, ip_text, "an IP address", lambda i, m: ctx.bad(origin, rid, f"{where}[{i}]", m))
 
 
 def _prefixes(ctx: Context, origin: Origin, rid: str, values: list[Any], where: str) -> tuple[str, ...]:
-    out = []
-    for i, value in enumerate(values):
-        net = network_text(value)
-        if net is None:
-            ctx.bad(origin, rid, f"{where}[{i}]", f"{value!r} is not a CIDR prefix; left out")
-        else:
-            out.append(net)
-    return tuple(out)
+    return valid_values(values, network_text, "a CIDR prefix", lambda i, m: ctx.bad(origin, rid, f"{where}[{i}]", m))
 
 
 def _subnet_info(ctx: Context, origin: Origin, rid: str, obj: Any, where: str) -> F.SubnetInfo | None:

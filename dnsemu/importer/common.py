@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,6 +129,20 @@ def get(obj: Any, path: str, default: Any = None) -> Any:
                 return default
         current = value
     return current
+
+
+def valid_values(
+    values: Iterable[Any], parse: Callable[[Any], str | None], what: str, bad: Callable[[int, str], None]
+) -> tuple[str, ...]:
+    """Each value as ``parse`` spells it; for one it refuses, ``bad(position, message)`` and the value is left out."""
+    out = []
+    for i, value in enumerate(values):
+        text = parse(value)
+        if text is None:
+            bad(i, f"{value!r} is not {what}; left out")
+        else:
+            out.append(text)
+    return tuple(out)
 
 
 def get_list(obj: Any, path: str) -> list[Any]:
