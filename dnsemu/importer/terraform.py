@@ -19,8 +19,6 @@ manual one as Pending (a finding says so).
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -267,11 +265,6 @@ class _Document:
         return f"/subscriptions/{self.subscription}/resourceGroups/{rg}/providers"
 
 
-@functools.cache
-def _field_names(kind: type[F.Fact]) -> frozenset[str]:
-    return frozenset(f.name for f in dataclasses.fields(kind))
-
-
 class _Converter:
     def __init__(self, doc: _Document) -> None:
         self.d = doc
@@ -284,7 +277,7 @@ class _Converter:
     def add(self, kind: type[F.Fact], inst: Instance, **fields: Any) -> None:
         """The fact of type ``kind`` that ``inst`` states: its ID, where it was read, its name (for a fact
         that has one, unless given), then ``fields``."""
-        if "name" not in fields and "name" in _field_names(kind):
+        if "name" not in fields and F.has_name(kind):
             fields["name"] = self.name(inst)
         self.facts.append(kind(inst.id, self.origin(inst), **fields))
 
