@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,6 +106,18 @@ _REF = re.compile(
 )
 
 
+def _follow(node: Any, path: Iterable[str | int]) -> Any:
+    """``node`` followed along ``path`` (keys of objects, positions in lists); None where the path ends."""
+    for part in path:
+        if isinstance(part, int):
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+        else:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if node is None:
+            return None
+    return node
+
+
 def _config_scope(module_address: str) -> str:
     """``module.net["a"].module.sub`` → ``module.net.module.sub`` (configuration has no instance keys)."""
     return _INDEX.sub("", module_address)
@@ -146,14 +158,7 @@ class _Plan:
             else inst.address
         )
         key = _INDEX.sub("", key)
-        node: Any = self.resources.get((_config_scope(inst.module), key))
-        for part in path:
-            if isinstance(part, int):
-                node = node[part] if isinstance(node, list) and part < len(node) else None
-            else:
-                node = node.get(part) if isinstance(node, Mapping) else None
-            if node is None:
-                return None
+        node = _follow(self.resources.get((_config_scope(inst.module), key)), path)
         return node if isinstance(node, Mapping) else None
 
 
@@ -190,15 +195,7 @@ class _Document:
     # -- values, with a plan's unknowns filled in from the configuration ------------------------------
 
     def value(self, inst: Instance, *path: str | int) -> Any:
-        node: Any = inst.values
-        for part in path:
-            if isinstance(part, int):
-                node = node[part] if isinstance(node, list) and part < len(node) else None
-            else:
-                node = node.get(part) if isinstance(node, Mapping) else None
-            if node is None:
-                break
-        return node
+        return _follow(inst.values, path)
 
     def ref_ids(self, inst: Instance, *path: str | int) -> list[str]:
         """IDs an attribute refers to: its value, or (in a plan) what its expression's references resolve to."""
@@ -263,6 +260,21 @@ class _Document:
     def arm_prefix(self, inst: Instance) -> str:
         rg = self.value(inst, "resource_group_name") or "unknown-rg"
         return f"/subscriptions/{self.subscription}/resourceGroups/{rg}/providers"
+
+
+#: Types whose fact is a child of the resource its ID lies under, with references only:
+#: type -> (fact, field for the parent's ID, ((field, Terraform attribute of the referenced ID), ...))
+_CHILDREN: dict[str, tuple[type[F.Fact], str, tuple[tuple[str, str], ...]]] = {
+    "azurerm_private_dns_resolver_outbound_endpoint": (
+        F.OutboundEndpoint, "resolver_id", (("subnet_id", "subnet_id"),)
+    ),
+    "azurerm_private_dns_resolver_virtual_network_link": (
+        F.RulesetLink, "ruleset_id", (("vnet_id", "virtual_network_id"),)
+    ),
+    "azurerm_private_dns_resolver_policy_virtual_network_link": (
+        F.PolicyLink, "policy_id", (("vnet_id", "virtual_network_id"),)
+    ),
+}
 
 
 class _Converter:
@@ -441,6 +453,12 @@ class _Converter:
             )
             return
         handler = getattr(self, "_" + inst.type, None)
+        child = _CHILDREN.get(inst.type)
+        if child is not None:
+            kind, parent, refs = child
+            fields = {field_name: self.d.ref_id(inst, attribute) for field_name, attribute in refs}
+            self.add(kind, inst, **{parent: id_parent(inst.id or "")}, **fields)
+            return
         if inst.type in _RECORD_TYPES:
             handler = self._record
         elif inst.type in _VM_TYPES:
@@ -654,16 +672,9 @@ class _Converter:
                 configs.append((ip, self.d.ref_id(inst, "ip_configurations", i, "subnet_id")))
         self.add(F.InboundEndpoint, inst, resolver_id=id_parent(inst.id), ip_configs=tuple(configs))
 
-    def _azurerm_private_dns_resolver_outbound_endpoint(self, inst: Instance) -> None:
-        self.add(F.OutboundEndpoint, inst, resolver_id=id_parent(inst.id), subnet_id=self.d.ref_id(inst, "subnet_id"))
-
     def _azurerm_private_dns_resolver_dns_forwarding_ruleset(self, inst: Instance) -> None:
-        self.add(
-            F.Ruleset,
-            inst,
-            outbound_ids=tuple(self.d.ref_ids(inst, "private_dns_resolver_outbound_endpoint_ids")),
-            location=self.d.value(inst, "location"),
-        )
+        outbound = tuple(self.d.ref_ids(inst, "private_dns_resolver_outbound_endpoint_ids"))
+        self.add(F.Ruleset, inst, outbound_ids=outbound, location=self.d.value(inst, "location"))
 
     def _azurerm_private_dns_resolver_forwarding_rule(self, inst: Instance) -> None:
         targets = []
@@ -689,15 +700,9 @@ class _Converter:
             enabled=enabled if isinstance(enabled, bool) else True,
         )
 
-    def _azurerm_private_dns_resolver_virtual_network_link(self, inst: Instance) -> None:
-        self.add(F.RulesetLink, inst, ruleset_id=id_parent(inst.id), vnet_id=self.d.ref_id(inst, "virtual_network_id"))
-
     def _azurerm_local_network_gateway(self, inst: Instance) -> None:
-        self.add(
-            F.LocalNetworkGateway,
-            inst,
-            prefixes=self.prefixes(inst, self.d.value(inst, "address_space"), "address_space"),
-        )
+        space = self.d.value(inst, "address_space")
+        self.add(F.LocalNetworkGateway, inst, prefixes=self.prefixes(inst, space, "address_space"))
 
     def _azurerm_private_link_service(self, inst: Instance) -> None:
         self.facts.append(
@@ -806,9 +811,6 @@ class _Converter:
             managed_lists=(),
             enabled=enabled if isinstance(enabled, bool) else True,
         )
-
-    def _azurerm_private_dns_resolver_policy_virtual_network_link(self, inst: Instance) -> None:
-        self.add(F.PolicyLink, inst, policy_id=id_parent(inst.id), vnet_id=self.d.ref_id(inst, "virtual_network_id"))
 
     def _azurerm_private_dns_resolver_domain_list(self, inst: Instance) -> None:
         domains = self.d.value(inst, "domains")
