@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import re
 import tempfile
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from dnsemu.importer import facts as F
 from dnsemu.importer.arm import Context
@@ -103,76 +100,20 @@ def from_facts(
     return ImportResult(output, text, zone_files, built, ctx.findings, unread=unread)
 
 
-#: from this many input files on, two processes read them (each file is read and parsed on its own)
-PARALLEL_FILES = 400
+def read_files(
+    files: list[InputFile], ctx: Context, max_file_bytes: int = MAX_FILE_BYTES
+) -> tuple[list[F.Fact], Counter[str]]:
+    """(facts, format labels) of the files, in their order; ``ctx`` collects what was noticed.
 
-
-def _read(files: list[InputFile], ctx: Context, max_file_bytes: int) -> tuple[list[F.Fact], Counter[str]]:
+    One process: reading them in two (a forked process sending its facts back) cost more in
+    pickling than it saved (benchmarks/import_bench.py).
+    """
     facts: list[F.Fact] = []
     labels: Counter[str] = Counter()
     for file in files:
         label, found = parse_document(read_json(file, max_file_bytes), file.display, ctx, lowered=True)
         labels[label] += 1
         facts.extend(found)
-    return facts, labels
-
-
-def _read_elsewhere(files: list[InputFile], max_file_bytes: int) -> tuple[Any, ...]:
-    """:func:`_read` in another process: what it found and noticed, as plain data (or the input error)."""
-    ctx = Context()
-    try:
-        facts, labels = _read(files, ctx, max_file_bytes)
-    except InputError as exc:
-        return ("error", exc.file, exc.path, str(exc))
-    unread = {t: {k: list(v) for k, v in keys.items()} for t, keys in ctx.unread.items()}
-    return ("ok", facts, labels, ctx.findings, unread, ctx.planned)
-
-
-def read_files(
-    files: list[InputFile], ctx: Context, max_file_bytes: int = MAX_FILE_BYTES, *, workers: int | None = None
-) -> tuple[list[F.Fact], Counter[str]]:
-    """(facts, format labels) of the files, in their order; ``ctx`` collects what was noticed, in file order.
-
-    With many files and a second CPU, a forked process reads the second half (by size) while
-    this one reads the first; the result is the same, findings and errors included: an input
-    error is that of the first bad file.
-    """
-    if workers is None:
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        workers = 2 if cpus > 1 and len(files) >= PARALLEL_FILES else 1
-    if workers < 2 or len(files) < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return _read(files, ctx, max_file_bytes)
-    sizes = []
-    for file in files:
-        try:
-            sizes.append(file.path.stat().st_size)
-        except OSError:
-            sizes.append(0)  # reading it says why
-    total, running, cut = sum(sizes), 0, len(files) - 1
-    for i, size in enumerate(sizes):
-        running += size
-        if running * 2 >= total:
-            cut = max(1, i + 1) if i + 1 < len(files) else len(files) - 1
-            break
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
-        later = pool.submit(_read_elsewhere, files[cut:], max_file_bytes)
-        try:
-            facts, labels = _read(files[:cut], ctx, max_file_bytes)
-        except InputError:
-            later.cancel()
-            raise
-        answer = later.result()
-    if answer[0] == "error":
-        _, file, path, text = answer
-        raise InputError(file, text.removeprefix(f"{file}: {path}: " if path else f"{file}: "), path)
-    _, more, more_labels, findings, unread, planned = answer
-    facts.extend(more)
-    labels.update(more_labels)
-    ctx.findings.extend(findings)
-    for rtype, keys in unread.items():
-        for key, ids in keys.items():
-            ctx.unread[rtype][key].extend(ids)
-    ctx.planned.update(planned)
     return facts, labels
 
 
