@@ -2,7 +2,10 @@
 
 Served by :class:`dnsemu.http.listener.HttpServer` on the DNS server's own event loop
 (the ``http`` setting). JSON everywhere but ``/metrics``; versioned under
-``/v1``; described by OpenAPI 3.1 at ``/v1/openapi.json`` (:data:`OPENAPI`).
+``/v1``; described by OpenAPI 3.1 at ``/v1/openapi.json`` (:data:`OPENAPI`), a document built
+from the route table at the end of this module (:data:`API_ROUTES`, and
+:data:`dnsemu.http.ui.UI_ROUTES`): one entry per route, its documentation beside its handler
+(:mod:`dnsemu.http.routes`). A new route is one more entry; it cannot be served undocumented.
 
 ==========  ===============================================================  =====================
 method      path                                                             what
@@ -42,9 +45,12 @@ Errors are ``{"error": CODE, "message": TEXT}`` (422 adds ``problems``):
 400 malformed (bad JSON, not an object, bad or unknown query parameter),
 401 missing or wrong bearer token, 403 changes turned off, 404 no such route or
 target, 405 wrong method, 409 a change to one of several replicas (the ``replicated``
-setting: change the topology file, e.g. its ConfigMap, instead), 413 body too large,
-415 not ``application/json``, 422 refused change, 503 not ready. A 500 is a bug
-(logged, counted).
+setting: change the topology file, e.g. its ConfigMap, instead; or nothing to reload), 413 body too large,
+415 not ``application/json``, 422 refused change, 503 not ready; and from the listener,
+before any route runs, 400 malformed, 403 another page's ``Origin``, 408, 413, 421 a ``Host``
+that does not name it, 431, 501, 503 (too many connections) and 505. A 500 is a bug (logged,
+counted). The document lists each of these on every operation that can answer it, and
+``tests/test_api_fuzz.py`` holds the server to it.
 
 With ``dnsemu serve --workers N`` this API is served by the parent process, which
 holds the topology; a change or reload is answered once every worker serves it
