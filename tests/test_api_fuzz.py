@@ -395,7 +395,8 @@ WRONG_TYPES = [
 
 def test_values_of_the_wrong_type_are_refused(targets: dict[str, Target]) -> None:
     """Schemathesis rarely generates these: a string of digits for an integer, true for one, 60.0 for one, "yes"
-    for a boolean, two values in a CNAME set. Each is refused (422, naming the field), as the document says, and nothing changes."""
+    for a boolean, two values in a CNAME set. Each is refused (422, naming the field), as the document says, and
+    nothing changes."""
     target = targets["open"]
     target.server.reset()
     for path, parameters, body in WRONG_TYPES:
