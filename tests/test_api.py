@@ -274,6 +274,9 @@ def test_every_documented_operation_is_served(api: Emulator) -> None:
         if reply.status == 404 and reply.body:
             assert not reply.json["message"].startswith("no route"), (method, path, reply.json)
         assert reply.status in _statuses(OPENAPI, path, method), (method, path, reply.status, reply.body)
+        body = OPENAPI["paths"][path][method.lower()].get("requestBody")
+        if body is not None:  # sent without one: refused exactly when the document says a body is required
+            assert (reply.status == 400 and reply.json["error"] == "body_required") == body["required"], (path, reply)
 
 
 def test_refusals_before_the_handler_are_documented(api: Emulator, with_token: Emulator) -> None:

@@ -177,7 +177,9 @@ class Route:
         if self.method != self.method.upper() or not self.path.startswith("/"):
             raise ValueError(f"{self.method} {self.path}: an upper-case method and a path from /")
         object.__setattr__(self, "pattern", tuple(self.path.split("/")[1:]))
-        placeholders = _PLACEHOLDER.findall(self.path)
+        placeholders = [segment[1:-1] for segment in self.pattern if segment.startswith("{")]
+        if any(not _PLACEHOLDER.fullmatch(segment) for segment in self.pattern if segment.startswith("{")):
+            raise ValueError(f"{self.method} {self.path}: a path parameter is a whole segment, {{lower_case}}")
         documented = [p.name for p in self.doc.params if p.where == "path"]
         if sorted(placeholders) != sorted(documented) or len(set(documented)) != len(documented):
             raise ValueError(f"{self.method} {self.path}: path parameters {placeholders} but documented "
