@@ -500,7 +500,6 @@ NEGATIVE_QUERIES = [
 
 
 @pytest.mark.parametrize(("name", "rdtype", "options"), NEGATIVE_QUERIES)
-
 def test_precompiled_nxdomain_is_byte_identical_to_the_resolved_one(bundled: Any, name: str, rdtype: str,
                                                                     options: dict[str, Any]) -> None:
     fast = make(bundled)  # query log off: the precompiled path may answer
