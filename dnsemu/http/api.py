@@ -18,6 +18,9 @@ GET         /v1/openapi.json                                                 thi
 GET         /v1/topology                                                     as compiled
 GET         /v1/explain?name=&type=&from=                                    the resolver's trace
 GET         /v1/changes                                                      changes in effect
+GET         /v1/diff?against=&offset=&limit=&match=                          changed answers: files
+                                                                             vs live, or vs
+                                                                             --compare
 PUT/DELETE  /v1/private-endpoints/{name}                                     a private endpoint
 PUT/DELETE  /v1/private-dns-zones/{zone}                                     a private DNS zone
 PUT/DELETE  /v1/private-dns-zones/{zone}/records/{type}/{name}               a record set
@@ -28,7 +31,8 @@ POST        /v1/reload                                                       rea
 ==========  ===============================================================  =====================
 
 The ``/ui`` page and the routes it draws from (``/v1/graph``, ``/v1/sources``,
-``/v1/queries/stream``) live in :mod:`dnsemu.http.ui`; they are mounted here.
+``/v1/queries/stream``) live in :mod:`dnsemu.http.ui`, ``/v1/diff`` in
+:mod:`dnsemu.http.diffview`; they are mounted here.
 
 Bodies are the topology file's own shapes (a private endpoint as under
 ``private_endpoints:``, a record set's ``ttl`` and ``values``, a link's
@@ -81,6 +85,7 @@ from dnsemu.analysis.explain import UnknownSource
 from dnsemu.analysis.views import explain_json, topology_json
 from dnsemu.core.resolution import Outcome
 from dnsemu.core.resolution import Source as AnswerSource
+from dnsemu.http.diffview import DIFF_ROUTES, DiffView
 from dnsemu.http.listener import HttpError, Request, Response, json_response, query_params
 from dnsemu.http.metrics import create_registry
 from dnsemu.http.routes import Answer, Body, Doc, Param, Route, json_answer, openapi
@@ -92,6 +97,7 @@ from dnsemu.topology.model import PrivateDnsZone, PrivateEndpoint, RecordSet, Vi
 
 if TYPE_CHECKING:
     from dnsemu.server.server import DnsServer
+    from dnsemu.topology.loaded import LoadedTopology
 
 __all__ = ["API_ROUTES", "OPENAPI", "ROUTES", "Api", "Route", "document", "explain_json", "topology_json"]
 
@@ -184,16 +190,19 @@ def _reserved(body: dict[str, Any], keys: tuple[str, ...]) -> None:
 class Api:
     """Routes requests to one :class:`~dnsemu.server.server.DnsServer`."""
 
-    def __init__(self, server: DnsServer, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, server: DnsServer, registry: CollectorRegistry | None = None, *,
+                 compare: LoadedTopology | None = None) -> None:
         self.server = server
         #: the Prometheus registry ``/metrics`` exposes (one of the server's own by default)
         self.registry = registry if registry is not None else create_registry(server)
         self.settings = server.settings
         token = self.settings.api_token
         self._token = token.get_secret_value().encode() if token is not None else None
+        self.diff = DiffView(server, compare)  # GET /v1/diff (dnsemu.http.diffview); compare: --compare's estate
         self.ui = Ui(server)  # the /ui page, and the /v1 routes it draws from (dnsemu.http.ui)
-        #: the routes served: the table below (and dnsemu.http.ui's), bound to this Api and its Ui
-        self.routes: list[Route] = [*(r.bind(self) for r in API_ROUTES), *(r.bind(self.ui) for r in UI_ROUTES)]
+        #: the routes served: the table below, dnsemu.http.diffview's and dnsemu.http.ui's, each bound to its owner
+        self.routes: list[Route] = [*(r.bind(self) for r in API_ROUTES), *(r.bind(self.diff) for r in DIFF_ROUTES),
+                                    *(r.bind(self.ui) for r in UI_ROUTES)]
         #: the OpenAPI document served at /v1/openapi.json: built from exactly these routes
         self.document = document(self.routes)
 
@@ -568,5 +577,5 @@ def document(routes: list[Route]) -> dict[str, Any]:
 
 
 #: every route served, unbound (what :class:`Api` binds), and their document
-ROUTES: list[Route] = [*API_ROUTES, *UI_ROUTES]
+ROUTES: list[Route] = [*API_ROUTES, *DIFF_ROUTES, *UI_ROUTES]
 OPENAPI: dict[str, Any] = document(ROUTES)

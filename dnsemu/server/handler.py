@@ -89,6 +89,9 @@ _FORWARD, _REFUSE_ALWAYS, _REFUSE_SOURCE = object(), object(), object()
 #: a cached reply: (bytes, hit cell of :class:`Stats`, log fields, counter label)
 _Entry = tuple[bytes, list[Any], Any, tuple[str, str, str, str, str]]
 _FIRST_DURATION = DURATION_BUCKETS[0]
+#: ``ecs_ignored`` is logged at most once per this many seconds per source, for at most this many sources
+_ECS_WARN_INTERVAL = 60.0
+_ECS_WARN_SOURCES = 1024
 
 
 def _qtype_label(qtype: int) -> str:
@@ -167,6 +170,10 @@ class Stats:
             proto = label[0]
             out.queries[label] = out.queries.get(label, 0) + hits
             out.cache["hit", proto] = out.cache.get(("hit", proto), 0) + hits
+            if label[4] == "refused" and label[1] != "refused":
+                # a cached refusal to forward (nothing to forward to) counts like the first one did; the
+                # resolver's own refusals (unknown sources refused) have the view "refused" and are no forwards
+                out.forwarded["refused"] = out.forwarded.get("refused", 0) + hits
             if truncated:
                 out.truncated[proto] = out.truncated.get(proto, 0) + hits
             out.sizes[proto][bisect_left(SIZE_BUCKETS, size)] += hits
@@ -258,6 +265,8 @@ class Handler:
             settings.upstream_addresses, timeout=settings.upstream_timeout,
             attempts=settings.upstream_attempts, udp_size=settings.udp_payload_size)
         self._state = _State(index)
+        #: source address -> when its ignored ECS option was last logged (rate limit of ``ecs_ignored``)
+        self._ecs_warned: dict[str, float] = {}
         #: the emulated caches of firewall DNS proxies: they outlive topology swaps, as in Azure
         self.proxy_caches = ProxyCaches()
         self.limits = QueryLimits(settings.azure_dns_limits)  # Azure-provided DNS's per-VM limits (facts-2 §13)
@@ -393,10 +402,10 @@ class Handler:
             kind = exc.rcode.name.lower() if exc.reply is not None else "dropped"
             stats.errors[kind] = stats.errors.get(kind, 0) + 1
             if self.write_log:
-                self.log.info("dns_query", client=addr[0], proto=proto, view="-", qname="", qtype="",
-                              rcode=exc.rcode.name if exc.reply is not None else "DROPPED",
-                              answer="", kind="error", reason=exc.reason,
-                              duration_ms=round((perf_counter() - start) * 1000, 3), cached=False)
+                self.log.info("dns_query", client=addr[0], qname="", qtype="",
+                              rcode=exc.rcode.name if exc.reply is not None else "DROPPED", answer="", view="-",
+                              duration_ms=round((perf_counter() - start) * 1000, 3), reason=exc.reason,
+                              proto=proto, kind="error", cached=False)
             return exc.reply
         try:
             return self._answer(query, data, addr, tcp, state, p, start)
@@ -410,7 +419,9 @@ class Handler:
         scope: int | None = None
         ecs_text = None
         edns = query.edns
-        if edns is not None and edns.ecs is not None and self.ecs and self._trusted(real):
+        if edns is not None and edns.ecs is not None and self.ecs and not self._trusted(real):
+            self._ecs_ignored(host, edns.ecs)
+        elif edns is not None and edns.ecs is not None and self.ecs:
             ecs = edns.ecs
             ecs_text = f"{ecs.address}/{ecs.source_prefix}"
             if ecs.source_prefix:
@@ -439,7 +450,8 @@ class Handler:
             reply = encode_response(query, Rcode.REFUSED, max_size=max_size, server_udp_size=self.udp_size,
                                     ecs_scope=scope)
             self.stats.forwarded["refused"] = self.stats.forwarded.get("refused", 0) + 1
-            label = self._account(query, host, tcp, resolution.view, "refused", reply, start, resolution, ecs_text)
+            label = self._account(query, host, tcp, resolution.view, "refused", reply, start, resolution, ecs_text,
+                                  reason=self._refusal(verdict, resolution))
             if verdict is _REFUSE_ALWAYS and not held and not resolution.policy:  # refused by configuration
                 self._store(state, data, host, tcp, p, scope, reply, label, resolution)
             return reply
@@ -458,7 +470,11 @@ class Handler:
         question from the same view."""
         if not self.cache_size:
             return
-        log_fields = _log_fields(label, resolution.network, _answer_text(label[4], resolution, reply)) \
+        reason = None
+        if label[4] == "refused":  # stored refusals: nothing to forward to, or the resolver's own
+            reason = resolution.trace[-1].text if resolution.outcome is Outcome.REFUSED and resolution.trace \
+                else self._refusal(_REFUSE_ALWAYS, resolution)
+        log_fields = _log_fields(label, resolution.network, _answer_text(label[4], resolution, reply), reason) \
             if self.query_log else None
         cell = self.stats.cell(label, len(reply), bool(reply[2] & 0x02))
         if p is not None and scope is None:
@@ -472,6 +488,26 @@ class Handler:
             exact.popitem(last=False)
         exact[(host, tcp, data[2:])] = (reply[2:], cell, log_fields, label)
 
+    def _ecs_ignored(self, host: str, ecs: Any) -> None:
+        """Say (once a minute per source, for at most 1024 sources) that an ECS option was not honoured.
+
+        A client behind NAT or a container bridge arrives from an address outside ``ecs_trusted``: its
+        option is ignored and the query answered for its real address, which surprises; the line names
+        the source and the trusted list to widen (``DNSEMU_ECS_TRUSTED``).
+        """
+        now = perf_counter()
+        seen = self._ecs_warned
+        last = seen.get(host)
+        if last is not None and now - last < _ECS_WARN_INTERVAL:
+            return
+        if last is None and len(seen) >= _ECS_WARN_SOURCES:
+            return  # a flood of sources: the first ones have said it
+        seen[host] = now
+        self.log.warning("ecs_ignored", client=host, ecs=f"{ecs.address}/{ecs.source_prefix}",
+                         trusted=",".join(map(str, self.ecs_trusted)),
+                         fix="answered for the client's own address; trust its source with --ecs-trusted "
+                             "(DNSEMU_ECS_TRUSTED) to let its ECS option pick the network")
+
     def _trusted(self, address: IPAddress) -> bool:
         for network in self.ecs_trusted:
             if address in network:
@@ -484,6 +520,16 @@ class Handler:
         if mapped is not None:
             return 96 + ecs_scope(state.prefixes[4], mapped)
         return ecs_scope(state.prefixes[routing.version], routing)
+
+    def _refusal(self, verdict: object, resolution: Resolution) -> str:
+        """Why a name outside the topology is REFUSED, for the query log (what to change to get an answer)."""
+        forward = resolution.forward
+        if verdict is _REFUSE_SOURCE:
+            return ("the source is outside the modelled networks and loopback: forwarding is not for it "
+                    "(--open-resolver)")
+        if forward is not None and forward.targets:
+            return f"forwarding to {forward.via} is off (--forward-external, or give --upstream)"
+        return "the name is outside the topology and no upstream server is set (--upstream ADDRESS)"
 
     def _may_forward(self, state: _State, real: IPAddress, resolution: Resolution) -> object:
         """_FORWARD; _REFUSE_ALWAYS (nothing configured to forward to); _REFUSE_SOURCE (not for this source)."""
@@ -536,7 +582,8 @@ class Handler:
     # ------------------------------------------------------------------ accounting
 
     def _account(self, query: Query, host: str, tcp: bool, view: str, kind: str, reply: bytes,
-                 start: float, resolution: Resolution | None, ecs_text: str | None) -> tuple[str, str, str, str, str]:
+                 start: float, resolution: Resolution | None, ecs_text: str | None,
+                 reason: str | None = None) -> tuple[str, str, str, str, str]:
         proto = "tcp" if tcp else "udp"
         rcode = reply[3] & 0xF  # never an extended rcode here: BADVERS is a WireError reply
         label = (proto, view, _qtype_label(query.question.qtype), _rcode_name(rcode), kind)
@@ -552,15 +599,19 @@ class Handler:
         stats.duration_sum[proto] += elapsed
         if self.query_log:
             fields: dict[str, Any] = {}
+            if reason is None and kind == "refused" and resolution is not None and resolution.trace:
+                reason = resolution.trace[-1].text  # the resolver's own refusal says why in its last step
+            if reason is not None:
+                fields["reason"] = reason
             if ecs_text is not None:
                 fields["ecs"] = ecs_text
             if truncated:
                 fields["truncated"] = True
-            event = dict(client=host, proto=proto, view=view,
-                         network=resolution.network if resolution is not None else "-",
-                         qname=query.qname_text, qtype=type_name(query.question.qtype), rcode=label[3],
-                         answer=_answer_text(kind, resolution, reply), kind=kind,
-                         duration_ms=round(elapsed * 1000, 3), cached=False, **fields)
+            # the order a reader wants on a console line: who asked what, what came back, from where, how fast
+            event = dict(client=host, qname=query.qname_text, qtype=type_name(query.question.qtype), rcode=label[3],
+                         answer=_answer_text(kind, resolution, reply), view=view,
+                         duration_ms=round(elapsed * 1000, 3), **fields, proto=proto,
+                         network=resolution.network if resolution is not None else "-", kind=kind, cached=False)
             if self.write_log:
                 self.log.info("dns_query", **event)
             if self.observer is not None:
@@ -571,11 +622,12 @@ class Handler:
                  elapsed: float) -> None:
         """One ``dns_query`` line for a cache hit (``fields``: what :func:`_log_fields` rendered)."""
         if self.observer is not None:
-            network, answer = fields[:2] if fields is not None else ("-", "")
+            network, answer, reason = (fields[0], fields[1], fields[4]) if fields is not None else ("-", "", None)
             qname, qtype = _question(data)
             self.observer(dict(client=host, proto=label[0], view=label[1], network=network, qname=qname,
                                qtype=type_name(qtype), rcode=label[3], answer=answer, kind=label[4],
-                               duration_ms=round(elapsed * 1000, 3), cached=True))
+                               duration_ms=round(elapsed * 1000, 3), cached=True,
+                               **({"reason": reason} if reason is not None else {})))
             if not self.write_log:
                 return
         qlog = self.qlog
@@ -591,11 +643,12 @@ class Handler:
             qlog.emit(f'{{"client": "{host}", {middle}, "duration_ms": {round(elapsed * 1000, 3)}, "cached": true, '
                       f'"event": "dns_query", "level": "info", "timestamp": "{qlog.stamp()}"}}\n')
             return
-        network, answer = fields[:2] if fields is not None else ("-", "")
+        network, answer, reason = (fields[0], fields[1], fields[4]) if fields is not None else ("-", "", None)
         qname, qtype = _question(data)
-        self.log.info("dns_query", client=host, proto=label[0], view=label[1], network=network,
-                      qname=qname, qtype=type_name(qtype), rcode=label[3],
-                      answer=answer, kind=label[4], duration_ms=round(elapsed * 1000, 3), cached=True)
+        extra = {"reason": reason} if reason is not None else {}
+        self.log.info("dns_query", client=host, qname=qname, qtype=type_name(qtype), rcode=label[3],
+                      answer=answer, view=label[1], duration_ms=round(elapsed * 1000, 3), **extra, proto=label[0],
+                      network=network, kind=label[4], cached=True)
 
     def _internal_error(self, data: bytes, addr: Any, tcp: bool, query: Query | None) -> bytes | None:
         """SERVFAIL for a query that raised, with the traceback logged; never raises itself."""
@@ -646,13 +699,16 @@ def _question(data: bytes) -> tuple[str, int]:
 _LOG_MIDDLE: dict[tuple[bytes, str], str] = {}
 
 
-def _log_fields(label: tuple[str, str, str, str, str], network: str, answer: str) -> tuple[str, str, str, str]:
+def _log_fields(label: tuple[str, str, str, str, str], network: str, answer: str,
+                reason: str | None = None) -> tuple[str, str, str, str, str | None]:
     """What a cached reply's query-log line shares with every hit: also as JSON fragments, rendered once."""
     head = ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in
                      (("proto", label[0]), ("view", label[1]), ("network", network)))
-    tail = ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in
-                     (("rcode", label[3]), ("answer", answer), ("kind", label[4])))
-    return network, answer, head, tail
+    tail_fields: tuple[tuple[str, str], ...] = (("rcode", label[3]), ("answer", answer), ("kind", label[4]))
+    if reason is not None:
+        tail_fields += (("reason", reason),)
+    tail = ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in tail_fields)
+    return network, answer, head, tail, reason
 
 
 # --------------------------------------------------------------------------- precompiled negative answers
