@@ -83,6 +83,7 @@ REFUSALS = {
     "not_found",  # the change's target does not exist
     "bad_parameter", "unknown_source", "missing_parameter",  # explain, graph: not a DNS name, unknown source ...
     "unauthorized",  # no token, or a generated one
+    "no_compare",  # diff against=compare, and the server was not started with --compare
 }
 #: the PUT bodies' models, from the route table; the fields the path gives are filled in to load one
 MODELS = {route.path: route.doc.body for route in ROUTES
@@ -100,6 +101,9 @@ CONFIG = {
         # a name or type is checked as DNS data, a source against the topology's networks and VMs: 400
         {"include-path-regex": "^/v1/(explain|graph)$", "checks": {
             "positive_data_acceptance": {"expected-statuses": ["200", "400", "401"]}}},
+        # still comparing: 202; against=compare on a server started without --compare: 404
+        {"include-path": "/v1/diff", "checks": {
+            "positive_data_acceptance": {"expected-statuses": ["200", "202", "401", "404"]}}},
     ],
 }
 
@@ -318,7 +322,8 @@ REAL_BY_PATH = {"/v1/private-endpoints/{name}": {"name": "pe-edge"},
                 "/v1/public-dns-zones/{zone}/records/{type}/{name}": {"zone": "example.test", "name": "www"}}
 #: query parameters that work together, so one at a time is the odd one
 QUERIES = {"/v1/explain": {"name": "app.corp.test", "type": "A", "from": "alpha"},
-           "/v1/graph": {"format": "path", "name": "app.corp.test", "type": "A", "from": "alpha"}}
+           "/v1/graph": {"format": "path", "name": "app.corp.test", "type": "A", "from": "alpha"},
+           "/v1/diff": {"against": "files", "offset": "0", "limit": "10", "match": "corp"}}
 #: bodies the document calls valid, so the request reaches the part of the route that reads the path
 BODIES = {
     "PrivateEndpoint": {"virtual_network": "alpha", "subnet": "snet-pe", "private_ip_addresses": ["127.0.1.41"],
