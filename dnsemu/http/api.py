@@ -565,7 +565,8 @@ INFO = {
     "description": "Health, metrics, the compiled topology, explain, run-time changes and the /ui page of a running "
                    "dnsemu. Change bodies use the topology file's own shapes and are validated like a file load. "
                    "Every GET route also answers HEAD; a method a path does not serve gets 405 with Allow; a path "
-                   "that names no route gets 404. Errors are {\"error\": CODE, \"message\": TEXT}; a 500 is a bug. "
+                   "that names no route gets 404. A query parameter given empty (name=) is as if not given. Errors are "
+                   "{\"error\": CODE, \"message\": TEXT}; a 500 is a bug. "
                    "This document is built from the server's route table and is its contract: the test suite "
                    "fuzzes the server from it (tests/test_api_fuzz.py).",
 }

@@ -61,8 +61,13 @@ class Param:
     required: bool = True
 
     def document(self) -> dict[str, Any]:
+        schema = dict(self.schema)
+        if self.where == "query" and not self.required and schema.get("type") != "string":
+            # the listener reads an optional parameter given empty (``collapse=``) as not given: say so
+            default = schema.pop("default", None)
+            schema = {"anyOf": [schema, {"const": ""}], **({"default": default} if default is not None else {})}
         return {"name": self.name, "in": self.where, "required": self.required or self.where == "path",
-                "description": self.description, "schema": dict(self.schema)}
+                "description": self.description, "schema": schema}
 
 
 @dataclasses.dataclass(frozen=True)
