@@ -28,8 +28,9 @@ import jsonschema
 import pytest
 from conftest import ALPHA, BETA, OUTSIDE, ROOT, TEST_TOPOLOGY, make_settings
 
-from dnsemu.http.api import OPENAPI, Api
+from dnsemu.http.api import OPENAPI, ROUTES, Api, document
 from dnsemu.http.listener import Request
+from dnsemu.http.routes import Doc, Param, Route, json_answer
 from dnsemu.server.server import DnsServer
 from dnsemu.server.settings import SettingsError, load_settings
 from dnsemu.testing import Emulator
@@ -207,10 +208,129 @@ def test_openapi_document_is_valid_and_matches_the_routes(api: Emulator) -> None
     assert document == json.loads(json.dumps(OPENAPI))
     validator = pytest.importorskip("openapi_spec_validator")
     validator.validate(document)
-    served = {("/" + "/".join(r.pattern), r.method.lower()) for r in Api(api.server).routes}
+    app = Api(api.server)
+    served = {("/" + "/".join(r.pattern), r.method.lower()) for r in app.routes}
     described = {(path, method) for path, item in document["paths"].items() for method in item
                  if method in ("get", "put", "post", "delete")}
     assert served == described
+    assert app.document == OPENAPI  # built from the routes this Api serves
+
+
+def _handler(request: Request, params: dict[str, str]) -> Any:
+    raise AssertionError("never called")
+
+
+def test_a_route_cannot_be_declared_undocumented() -> None:
+    """The document is built from the route table: a route needs its Doc, and its path parameters in it."""
+    ok = json_answer("Fine.", {"type": "object"})
+    with pytest.raises(TypeError):
+        Route("GET", "/v1/new", _handler)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="needs its Doc"):
+        Route("GET", "/v1/new", _handler, None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"path parameters \['zone'\] but documented \[\]"):
+        Route("GET", "/v1/new/{zone}", _handler, Doc("New.", ok))
+    with pytest.raises(ValueError, match="but documented"):
+        Route("GET", "/v1/new", _handler, Doc("New.", ok, params=(Param("zone", "path", "A zone."),)))
+    route = Route("GET", "/v1/new/{zone}", _handler, Doc("New.", ok, params=(Param("zone", "path", "A zone."),)))
+    with pytest.raises(ValueError, match="declared twice"):
+        document([*ROUTES, route, route])
+    added = document([*ROUTES, route])  # one entry: served and described
+    assert added["paths"]["/v1/new/{zone}"]["get"]["summary"] == "New."
+    assert set(added["paths"]) == set(OPENAPI["paths"]) | {"/v1/new/{zone}"}
+
+
+SAMPLE = {"zone": "corp.test", "type": "A", "name": "no-such-thing", "vnet": "no-such-vnet", "asset": "ui.js"}
+
+
+def _operations(spec: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(path, method.upper()) for path, item in spec["paths"].items() for method in item]
+
+
+def _statuses(spec: dict[str, Any], path: str, method: str) -> dict[int, dict[str, Any]]:
+    responses = spec["paths"][path][method.lower()]["responses"]
+    out = {}
+    for status, response in responses.items():
+        if "$ref" in response:
+            response = spec["components"]["responses"][response["$ref"].rsplit("/", 1)[-1]]
+        out[int(status)] = response
+    return out
+
+
+def _sample(path: str) -> str:
+    return path.format(**SAMPLE)
+
+
+def _send(emulator: Emulator, method: str, path: str, **kwargs: Any) -> Reply:
+    # HEAD for a GET: the route answers it the same way, and the query stream's head comes without its stream
+    return call(emulator, "HEAD" if method == "GET" else method, _sample(path), **kwargs)
+
+
+def test_every_documented_operation_is_served(api: Emulator) -> None:
+    """The document lists no route that does not exist: each operation, asked on the real listener, reaches a
+    route (never 404 "no route", never 405), and what it answers is a status the document lists for it."""
+    for path, method in _operations(OPENAPI):
+        reply = _send(api, method, path)
+        assert reply.status != 405, (method, path, reply.headers)
+        if reply.status == 404 and reply.body:
+            assert not reply.json["message"].startswith("no route"), (method, path, reply.json)
+        assert reply.status in _statuses(OPENAPI, path, method), (method, path, reply.status, reply.body)
+        body = OPENAPI["paths"][path][method.lower()].get("requestBody")
+        if body is not None:  # sent without one: refused exactly when the document says a body is required
+            assert (reply.status == 400 and reply.json["error"] == "body_required") == body["required"], (path, reply)
+
+
+def test_an_empty_optional_query_parameter_is_as_if_not_given(api: Emulator) -> None:
+    """Found by the fuzz: ``/v1/graph?collapse=`` was answered as ``collapse=false`` while the document said the
+    value must be a boolean. The listener reads an optional parameter given empty as not given, on every route; the
+    document now says so for every optional parameter, and the server does it for each one."""
+    required = {"/v1/explain": {"name": "app.corp.test", "from": "alpha"}}
+    checked = 0
+    for path, method in _operations(OPENAPI):
+        for parameter in OPENAPI["paths"][path][method.lower()].get("parameters", []):
+            if parameter["in"] != "query" or parameter["required"]:
+                continue
+            jsonschema.validate("", parameter["schema"])  # the document takes it ...
+            query = "&".join(f"{k}={v}" for k, v in {**required.get(path, {}), parameter["name"]: ""}.items())
+            reply = call(api, method, f"{path}?{query}")
+            assert reply.status in (200, 202), (path, parameter["name"], reply.status, reply.body)  # ... and so do we
+            checked += 1
+    assert checked >= 8
+
+
+def test_refusals_before_the_handler_are_documented(api: Emulator, with_token: Emulator) -> None:
+    """Each status the listener and the dispatcher answer (421 Host, 403 Origin, 401 token, 403 changes off, 409 a
+    replica) is listed on every operation that really answers it: asked of every operation, never assumed."""
+    seen: dict[int, int] = {}
+
+    def check(emulator: Emulator, path: str, method: str, status: int, code: str, **kwargs: Any) -> None:
+        reply = _send(emulator, method, path, **kwargs)
+        assert reply.status == status, (method, path, reply.status, reply.body)
+        if method != "GET":  # (a HEAD reply has no body)
+            assert reply.json["error"] == code, reply.json
+        documented = _statuses(OPENAPI, path, method)
+        assert status in documented, (method, path, status)
+        assert documented[status]["content"]["application/json"]["schema"] in (
+            {"$ref": "#/components/schemas/Error"},
+            {"anyOf": [{"$ref": "#/components/schemas/Ready"}, {"$ref": "#/components/schemas/Error"}]})
+        if status == 401:
+            assert reply.headers["www-authenticate"].startswith("Bearer ")
+            assert documented[401]["headers"]["WWW-Authenticate"]["required"] is True
+        seen[status] = seen.get(status, 0) + 1
+
+    with Emulator(TEST_TOPOLOGY, http=True, query_log=False, replicated=True) as replica, \
+            Emulator(TEST_TOPOLOGY, http=True, query_log=False, api_changes=False) as readonly:
+        for path, method in _operations(OPENAPI):
+            check(api, path, method, 421, "host_not_allowed", headers={"Host": "attacker.example"})
+            route = next(r for r in ROUTES if r.path == path and r.method == method)
+            if method not in ("GET", "HEAD"):
+                check(api, path, method, 403, "origin_not_allowed", headers={"Origin": "http://attacker.example"})
+            if route.auth:
+                check(with_token, path, method, 401, "unauthorized")
+            if route.mutating:
+                check(readonly, path, method, 403, "changes_disabled")
+                if not route.replicated_ok:
+                    check(replica, path, method, 409, "replicated")
+    assert seen[421] == len(_operations(OPENAPI)) and seen[409] >= 11 and seen[401] >= 15, seen
 
 
 # --------------------------------------------------------------------------- reads
@@ -436,6 +556,25 @@ def test_invalid_changes_are_422_and_change_nothing(api: Emulator) -> None:
                   {"virtual_network": "alpha"}), 400, "field_in_path")
     assert call(api, "GET", "/v1/changes").json["changes"] == []
     assert api.metric("dnsemu_topology_changes_total", {"result": "rejected"}) >= 4
+
+
+LONG_LABEL_ZONE = "a" * 64 + ".test"
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("DELETE", f"/v1/private-dns-zones/{LONG_LABEL_ZONE}", None),
+    ("DELETE", "/v1/private-dns-zones/a..test/records/A/x", None),
+    ("PUT", f"/v1/private-dns-zones/{LONG_LABEL_ZONE}/records/A/x", {"values": ["127.0.1.9"]}),
+    ("DELETE", f"/v1/public-dns-zones/{LONG_LABEL_ZONE}/records/A/x", None),
+    ("PUT", "/v1/private-dns-zones/a..test/virtual-network-links/beta", None),
+    ("DELETE", "/v1/private-dns-zones/a..test/virtual-network-links/beta", None),
+])
+def test_a_zone_that_is_no_dns_name_names_no_zone(api: Emulator, method: str, path: str, body: Any) -> None:
+    """Found by the fuzz (tests/test_api_fuzz.py): a zone in the path that is not a DNS name (a label over 63
+    octets, an empty label) was a 500; no zone has such a name, so it is 404, quoted short, and nothing changes."""
+    data = error_of(call(api, method, path, body), 404, "not_found")
+    assert "not a DNS name" in data["message"] and "a" * 41 not in data["message"], data
+    assert call(api, "GET", "/v1/changes").json["changes"] == []
 
 
 def test_routes_and_methods(api: Emulator) -> None:

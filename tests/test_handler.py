@@ -462,6 +462,31 @@ def test_log_format_follows_the_terminal(dnsemu_logging: Any) -> None:
         configure_logging("info", "json", dnsemu_logging, cache=False)
 
 
+def test_logged_tracebacks_hold_no_local_variables(dnsemu_logging: Any) -> None:
+    """A bug's traceback names frames only: a request's Authorization header (a local) stays out of the log."""
+    import io
+
+    from dnsemu.logs import configure_logging, get_logger
+
+    def failing(headers: dict[str, str]) -> None:
+        raise RuntimeError("a bug")
+
+    headers = {"authorization": "Bearer tok-5e9b1"}  # (a traceback may quote the failing lines, not this one)
+    try:
+        for fmt in ("json", "console"):
+            stream = io.StringIO()
+            configure_logging("info", fmt, stream, cache=False)
+            try:
+                failing(headers)
+            except RuntimeError:
+                get_logger("t").exception("http_internal_error")
+            text = stream.getvalue()
+            assert "a bug" in text and "failing" in text, text
+            assert "tok-5e9b1" not in text, text
+    finally:
+        configure_logging("info", "json", dnsemu_logging, cache=False)
+
+
 # --------------------------------------------------------------------------- precompiled negative answers
 
 NEGATIVE_QUERIES = [

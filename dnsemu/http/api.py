@@ -2,7 +2,10 @@
 
 Served by :class:`dnsemu.http.listener.HttpServer` on the DNS server's own event loop
 (the ``http`` setting). JSON everywhere but ``/metrics``; versioned under
-``/v1``; described by OpenAPI 3.1 at ``/v1/openapi.json`` (:data:`OPENAPI`).
+``/v1``; described by OpenAPI 3.1 at ``/v1/openapi.json`` (:data:`OPENAPI`), a document built
+from the route table at the end of this module (:data:`API_ROUTES`, and
+:data:`dnsemu.http.ui.UI_ROUTES`): one entry per route, its documentation beside its handler
+(:mod:`dnsemu.http.routes`). A new route is one more entry; it cannot be served undocumented.
 
 ==========  ===============================================================  =====================
 method      path                                                             what
@@ -46,9 +49,12 @@ Errors are ``{"error": CODE, "message": TEXT}`` (422 adds ``problems``):
 400 malformed (bad JSON, not an object, bad or unknown query parameter),
 401 missing or wrong bearer token, 403 changes turned off, 404 no such route or
 target, 405 wrong method, 409 a change to one of several replicas (the ``replicated``
-setting: change the topology file, e.g. its ConfigMap, instead), 413 body too large,
-415 not ``application/json``, 422 refused change, 503 not ready. A 500 is a bug
-(logged, counted).
+setting: change the topology file, e.g. its ConfigMap, instead; or nothing to reload), 413 body too large,
+415 not ``application/json``, 422 refused change, 503 not ready; and from the listener,
+before any route runs, 400 malformed, 403 another page's ``Origin``, 408, 413, 421 a ``Host``
+that does not name it, 431, 501, 503 (too many connections) and 505. A 500 is a bug (logged,
+counted). The document lists each of these on every operation that can answer it, and
+``tests/test_api_fuzz.py`` holds the server to it.
 
 With ``dnsemu serve --workers N`` this API is served by the parent process, which
 holds the topology; a change or reload is answered once every worker serves it
@@ -70,7 +76,6 @@ import copy
 import dataclasses
 import hmac
 import json
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
@@ -78,45 +83,23 @@ from prometheus_client.exposition import choose_encoder
 
 from dnsemu.analysis.explain import UnknownSource
 from dnsemu.analysis.views import explain_json, topology_json
-from dnsemu.http.diffview import OPENAPI_PATH as DIFF_PATH
-from dnsemu.http.diffview import DiffView
+from dnsemu.core.resolution import Outcome
+from dnsemu.core.resolution import Source as AnswerSource
+from dnsemu.http.diffview import DIFF_ROUTES, DiffView
 from dnsemu.http.listener import HttpError, Request, Response, json_response, query_params
 from dnsemu.http.metrics import create_registry
-from dnsemu.http.ui import OPENAPI_PATHS as UI_PATHS
-from dnsemu.http.ui import Ui
+from dnsemu.http.routes import Answer, Body, Doc, Param, Route, json_answer, openapi
+from dnsemu.http.ui import UI_ROUTES, Ui
 from dnsemu.text import clip, excerpt
 from dnsemu.topology import changes
 from dnsemu.topology.changes import Change, ChangeError
+from dnsemu.topology.model import PrivateDnsZone, PrivateEndpoint, RecordSet, VirtualNetworkLink
 
 if TYPE_CHECKING:
     from dnsemu.server.server import DnsServer
     from dnsemu.topology.loaded import LoadedTopology
 
-__all__ = ["OPENAPI", "Api", "explain_json", "topology_json"]
-
-Handler = Callable[[Request, dict[str, str]], Awaitable[Response]]
-
-
-@dataclasses.dataclass(frozen=True)
-class Route:
-    method: str
-    pattern: tuple[str, ...]
-    handler: Handler
-    auth: bool = True
-    mutating: bool = False
-
-    def match(self, segments: tuple[str, ...]) -> dict[str, str] | None:
-        if len(segments) != len(self.pattern):
-            return None
-        params = {}
-        for want, got in zip(self.pattern, segments, strict=True):
-            if want.startswith("{"):
-                if not got:
-                    return None
-                params[want[1:-1]] = got
-            elif want != got:
-                return None
-        return params
+__all__ = ["API_ROUTES", "OPENAPI", "ROUTES", "Api", "Route", "document", "explain_json", "topology_json"]
 
 
 # --------------------------------------------------------------------------- request helpers
@@ -215,34 +198,13 @@ class Api:
         self.settings = server.settings
         token = self.settings.api_token
         self._token = token.get_secret_value().encode() if token is not None else None
-        zone = ("v1", "private-dns-zones", "{zone}")
         self.diff = DiffView(server, compare)  # GET /v1/diff (dnsemu.http.diffview); compare: --compare's estate
-        self.routes = [
-            Route("GET", ("healthz",), self.healthz, auth=False),
-            Route("GET", ("readyz",), self.readyz, auth=False),
-            Route("GET", ("metrics",), self.metrics, auth=False),
-            Route("GET", ("v1", "openapi.json"), self.openapi, auth=False),
-            Route("GET", ("v1", "topology"), self.topology),
-            Route("GET", ("v1", "explain"), self.explain),
-            Route("GET", ("v1", "changes"), self.list_changes),
-            Route("GET", ("v1", "diff"), self.diff.handle),
-            Route("PUT", ("v1", "private-endpoints", "{name}"), self.put_endpoint, mutating=True),
-            Route("DELETE", ("v1", "private-endpoints", "{name}"), self.delete_endpoint, mutating=True),
-            Route("PUT", zone, self.put_zone, mutating=True),
-            Route("DELETE", zone, self.delete_zone, mutating=True),
-            Route("PUT", (*zone, "records", "{type}", "{name}"), self.put_private_record, mutating=True),
-            Route("DELETE", (*zone, "records", "{type}", "{name}"), self.delete_private_record, mutating=True),
-            Route("PUT", (*zone, "virtual-network-links", "{vnet}"), self.put_link, mutating=True),
-            Route("DELETE", (*zone, "virtual-network-links", "{vnet}"), self.delete_link, mutating=True),
-            Route("PUT", ("v1", "public-dns-zones", "{zone}", "records", "{type}", "{name}"), self.put_public_record,
-                  mutating=True),
-            Route("DELETE", ("v1", "public-dns-zones", "{zone}", "records", "{type}", "{name}"),
-                  self.delete_public_record, mutating=True),
-            Route("POST", ("v1", "reset"), self.reset, mutating=True),
-            Route("POST", ("v1", "reload"), self.reload, mutating=True),
-        ]
         self.ui = Ui(server)  # the /ui page, and the /v1 routes it draws from (dnsemu.http.ui)
-        self.routes += self.ui.routes(Route)
+        #: the routes served: the table below, dnsemu.http.diffview's and dnsemu.http.ui's, each bound to its owner
+        self.routes: list[Route] = [*(r.bind(self) for r in API_ROUTES), *(r.bind(self.diff) for r in DIFF_ROUTES),
+                                    *(r.bind(self.ui) for r in UI_ROUTES)]
+        #: the OpenAPI document served at /v1/openapi.json: built from exactly these routes
+        self.document = document(self.routes)
 
     async def handle(self, request: Request) -> Response:
         method = "GET" if request.method == "HEAD" else request.method
@@ -262,7 +224,7 @@ class Api:
                             headers=[("Allow", ", ".join(allowed))])
         if route.auth and self._token is not None:
             self._authorize(request)
-        if route.mutating and self.settings.replicated and route.handler != self.reload:
+        if route.mutating and self.settings.replicated and not route.replicated_ok:
             raise HttpError(409, "replicated", "this server is one of several replicas serving the same estate (the "
                                                "replicated setting): a run-time change would reach this replica "
                                                "only. Change the topology file instead: in Kubernetes, edit the "
@@ -272,7 +234,7 @@ class Api:
         if route.mutating and not self.settings.api_changes:
             raise HttpError(403, "changes_disabled", "run-time changes are turned off; start dnsemu with "
                                                      "--api-changes (DNSEMU_API_CHANGES=true)")
-        if route.pattern[0] == "v1" and route.auth and not self.server.ready:
+        if route.needs_ready and not self.server.ready:
             raise HttpError(503, "not_ready", "the server is not serving (starting or stopping)")
         return await route.handler(request, params)
 
@@ -308,7 +270,7 @@ class Api:
         return Response(200, encoder(self.registry), content_type, [("Cache-Control", "no-store")])
 
     async def openapi(self, request: Request, params: dict[str, str]) -> Response:
-        return json_response(200, OPENAPI)
+        return json_response(200, self.document)
 
     # -- reads
 
@@ -421,275 +383,200 @@ class Api:
                                    "changes": server.active_changes})
 
 
-# --------------------------------------------------------------------------- OpenAPI
+
+# --------------------------------------------------------------------------- the routes and their document
+#
+# One entry per route: method, path, handler, who may call it, and its documentation. The OpenAPI document is
+# built from this table (dnsemu.http.routes), so a route is never served undocumented and the document lists
+# nothing that is not served; tests/test_api_fuzz.py holds the server to it. The /ui routes are in
+# dnsemu.http.ui (UI_ROUTES).
+
+_STRING = {"type": "string"}
+_INTEGER = {"type": "integer"}
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+def _array(items: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": items}
 
 
-def _ok(description: str, schema: str) -> dict[str, Any]:
-    return {"description": description,
-            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+def _schema_ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _json_body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
-    return {"required": required, "content": {"application/json": {"schema": schema}}}
+def _object(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": required, "properties": properties}
 
 
-_READ_ERRORS = {"401": _error("Missing or wrong bearer token (only when api-token is set)."),
-                "503": _error("Not serving (starting or stopping).")}
-_CHANGE_ERRORS = {
-    "400": _error("Malformed: bad JSON, not an object, a path field repeated in the body, or a field that "
-                  "names a file (zone_file)."),
-    "401": _error("Missing or wrong bearer token (only when api-token is set)."),
-    "403": _error("Run-time changes are turned off (api-changes)."),
-    "409": _error("This server is one of several replicas (replicated): change the topology file instead."),
-    "404": _error("The target does not exist (no such endpoint, zone, record set or link)."),
-    "413": _error("The body is over http-max-body."),
-    "415": _error("The body is not application/json."),
-    "422": _error("The change leaves a topology that does not validate; nothing changed. `problems` lists why."),
+#: the answers' schemas, by name (request bodies add their pydantic models': dnsemu.http.routes)
+SCHEMAS: dict[str, Any] = {
+    "Error": _object(["error", "message"], {"error": _STRING, "message": _STRING, "problems": _array(_STRING)}),
+    "Change": _object(["op", "target", "body"], {"op": _STRING, "target": _STRING, "body": {"type": "object"}}),
+    "ChangeResult": _object(["applied", "generation", "changes"], {
+        "applied": _schema_ref("Change"), "generation": _INTEGER,
+        "changes": {"type": "integer", "description": "changes in effect"}}),
+    "Changes": _object(["generation", "changes"], {"generation": _INTEGER, "changes": _array(_schema_ref("Change"))}),
+    "Health": _object(["status"], {"status": {"const": "ok"}}),
+    "Ready": _object(["status", "generation"], {"status": {"enum": ["ready", "not_ready"]}, "generation": _INTEGER,
+                                                "dns": _array(_STRING), "changes": _INTEGER}),
+    "Record": _object(["name", "type", "ttl", "data"],
+                      {"name": _STRING, "type": _STRING, "ttl": _INTEGER, "data": _STRING}),
+    "Topology": _object(
+        ["generation", "file", "changes", "stats", "networks", "views", "private_zones", "public_zones"], {
+            "generation": _INTEGER,
+            "file": {"type": ["string", "null"]},
+            "changes": _array(_schema_ref("Change")),
+            "stats": {"type": "object", "additionalProperties": _INTEGER},
+            "networks": _array(_object(["name", "kind", "view", "address_space", "subnets", "dns"], {
+                "name": _STRING,
+                "kind": {"enum": ["vnet", "virtual_hub", "on_premises", "internet"]},
+                "view": {"type": ["string", "null"]},
+                "address_space": _array(_STRING),
+                "subnets": _array(_object(["name", "address_prefix", "service_endpoints"], {
+                    "name": _STRING, "address_prefix": _STRING, "service_endpoints": _array(_STRING)})),
+                "dns": _STRING})),
+            "views": _array(_object(["name", "virtual_network", "zones"], {
+                "name": _STRING, "virtual_network": _STRING,
+                "zones": _array(_object(["zone", "kind", "link", "resolution_policy", "registration_enabled"], {
+                    "zone": _STRING, "kind": _STRING, "link": _STRING, "resolution_policy": _STRING,
+                    "registration_enabled": {"type": "boolean"}}))})),
+            "private_zones": _array(_object(["name", "records"], {"name": _STRING,
+                                                                  "records": _array(_schema_ref("Record"))})),
+            "public_zones": _array(_object(["name", "kind", "authoritative", "records"], {
+                "name": _STRING, "kind": _STRING, "authoritative": {"type": "boolean"},
+                "records": _array(_schema_ref("Record"))})),
+        }),
+    "Explain": _object(
+        ["question", "from", "outcome", "rcode", "view", "answer_kind", "answer", "authority", "trace"], {
+            "question": _object(["name", "type"], {"name": _STRING, "type": _STRING}),
+            "from": _STRING,
+            "outcome": {"enum": [o.value for o in Outcome]},
+            "rcode": _STRING,
+            "view": _STRING,
+            "answer_kind": {"enum": [s.value for s in AnswerSource]},
+            "authoritative": {"type": "boolean",
+                              "description": "AA: a DNS server answered from its own zone, asked directly"},
+            "answer": _array(_STRING),
+            "authority": _array(_STRING),
+            "trace": _array(_object(["step", "text"], {"step": _STRING, "text": _STRING})),
+            "policy": {**_array(_object(
+                ["policy", "vnet", "rule", "priority", "action", "domain_list", "domain", "name", "context"], {
+                    "policy": _STRING, "vnet": _STRING, "rule": _STRING, "priority": _INTEGER,
+                    "action": {"enum": ["Allow", "Alert", "Block"]}, "domain_list": _STRING, "domain": _STRING,
+                    "name": _STRING, "context": _STRING})),
+                       "description": "DNS security policy rules that matched"},
+        }),
+}
+
+_NO_QUERY = "A query parameter was given: this route takes none."
+_TARGET_GONE = "The change's target does not exist (no such endpoint, zone, record set or link)."
+_REFUSED = ("The change leaves a topology that does not validate (the file's own rules); nothing changed. "
+            "`problems` lists every reason, each naming its field.")
+_CHANGED = json_answer("Applied: the next DNS query sees it.", "ChangeResult")
+_CHANGE_ERRORS = {404: _TARGET_GONE, 422: _REFUSED}
+_ZONE = Param("zone", "path", "Zone name, e.g. privatelink.blob.core.windows.net.")
+_RECORD = (_ZONE, Param("type", "path", "Record type, e.g. A, CNAME, TXT."),
+           Param("name", "path", "Record name relative to the zone; @ for the apex."))
+_LINK = (_ZONE, Param("vnet", "path", "Virtual network name."))
+_ENDPOINT = (Param("name", "path", "Private endpoint name."),)
+_RECORD_SET = Body("A record set as in the topology file; name and type come from the path. Replaces the set. "
+                   "A CNAME set holds one value.", RecordSet, omit=("name", "type"), name="RecordSetBody")
+_IGNORED = Body("Optional and ignored (a JSON object when given).", schema={"type": "object"}, required=False)
+
+API_ROUTES: list[Route] = [
+    Route("GET", "/healthz", Api.healthz, Doc("Alive: the event loop answers.", json_answer("Alive.", "Health")),
+          auth=False),
+    Route("GET", "/readyz", Api.readyz, Doc(
+        "Ready: topology loaded, every socket bound, not stopping.", json_answer("Ready.", "Ready"),
+        errors={503: Answer("Not ready (a Ready body).", {"application/json": {
+            "anyOf": [_schema_ref("Ready"), _schema_ref("Error")]}})}), auth=False),
+    Route("GET", "/metrics", Api.metrics, Doc(
+        "Prometheus metrics (text format 0.0.4, or OpenMetrics when Accept asks for it).",
+        Answer("Metrics.", {"text/plain": _STRING, "application/openmetrics-text": _STRING}),
+        errors={404: "Metrics are turned off (the metrics setting)."}), auth=False),
+    Route("GET", "/v1/openapi.json", Api.openapi, Doc(
+        "This document: built from the route table, the API's contract.",
+        json_answer("OpenAPI 3.1.", {"type": "object"})), auth=False),
+    Route("GET", "/v1/topology", Api.topology, Doc(
+        "The topology as compiled: networks, views and their linked zones, zones with their records, counts, and "
+        "the run-time changes in effect.", json_answer("The topology.", "Topology"), errors={400: _NO_QUERY})),
+    Route("GET", "/v1/explain", Api.explain, Doc(
+        "How a name resolves from a source: the resolver's trace, as `dnsemu explain --json`.",
+        json_answer("The resolution.", "Explain"),
+        params=(Param("name", "query", "The name asked for."),
+                Param("type", "query", "A record type, e.g. AAAA or TYPE65; empty means A.",
+                      {"type": "string", "default": "A"}, required=False),
+                Param("from", "query", "An address, or a VNet, on-premises site or VM name, or 'internet'.")),
+        errors={400: "A parameter is missing, repeated, unknown or not valid (a name that is not a DNS name, an "
+                     "unknown type or source)."})),
+    Route("GET", "/v1/changes", Api.list_changes, Doc(
+        "The run-time changes in effect, oldest first.", json_answer("The changes.", "Changes"),
+        errors={400: _NO_QUERY})),
+    Route("PUT", "/v1/private-endpoints/{name}", Api.put_endpoint, Doc(
+        "Create or replace a private endpoint (its zone group records follow).", _CHANGED, _ENDPOINT,
+        Body("A private endpoint as under private_endpoints: in the topology file.", PrivateEndpoint),
+        _CHANGE_ERRORS), mutating=True),
+    Route("DELETE", "/v1/private-endpoints/{name}", Api.delete_endpoint, Doc(
+        "Remove a private endpoint.", _CHANGED, _ENDPOINT, errors=_CHANGE_ERRORS), mutating=True),
+    Route("PUT", "/v1/private-dns-zones/{zone}", Api.put_zone, Doc(
+        "Create or replace a private DNS zone.", _CHANGED, (_ZONE,),
+        Body("A private DNS zone as under private_dns_zones: in the topology file, its data in the body: records, "
+             "and/or master-file text in zone_text (at most max-file-bytes octets, no $INCLUDE). zone_file is "
+             "refused (400 field_not_allowed): the API never opens a file it is sent.",
+             PrivateDnsZone, omit=("zone_file",), name="PrivateDnsZoneBody", required=False),
+        _CHANGE_ERRORS), mutating=True),
+    Route("DELETE", "/v1/private-dns-zones/{zone}", Api.delete_zone, Doc(
+        "Remove a private DNS zone.", _CHANGED, (_ZONE,), errors=_CHANGE_ERRORS), mutating=True),
+    Route("PUT", "/v1/private-dns-zones/{zone}/records/{type}/{name}", Api.put_private_record, Doc(
+        "Create or replace a record set in a private DNS zone.", _CHANGED, _RECORD, _RECORD_SET, _CHANGE_ERRORS),
+        mutating=True),
+    Route("DELETE", "/v1/private-dns-zones/{zone}/records/{type}/{name}", Api.delete_private_record, Doc(
+        "Remove a record set from a private DNS zone.", _CHANGED, _RECORD, errors=_CHANGE_ERRORS), mutating=True),
+    Route("PUT", "/v1/private-dns-zones/{zone}/virtual-network-links/{vnet}", Api.put_link, Doc(
+        "Link a private DNS zone to a virtual network, or change the link.", _CHANGED, _LINK,
+        Body("A virtual network link; the virtual network comes from the path.", VirtualNetworkLink,
+             omit=("virtual_network",), name="LinkBody", required=False), _CHANGE_ERRORS), mutating=True),
+    Route("DELETE", "/v1/private-dns-zones/{zone}/virtual-network-links/{vnet}", Api.delete_link, Doc(
+        "Unlink a private DNS zone from a virtual network.", _CHANGED, _LINK, errors=_CHANGE_ERRORS),
+        mutating=True),
+    Route("PUT", "/v1/public-dns-zones/{zone}/records/{type}/{name}", Api.put_public_record, Doc(
+        "Create or replace a record set in public DNS (the zone is created when missing).", _CHANGED, _RECORD,
+        _RECORD_SET, _CHANGE_ERRORS), mutating=True),
+    Route("DELETE", "/v1/public-dns-zones/{zone}/records/{type}/{name}", Api.delete_public_record, Doc(
+        "Remove a record set from public DNS.", _CHANGED, _RECORD, errors=_CHANGE_ERRORS), mutating=True),
+    Route("POST", "/v1/reset", Api.reset, Doc(
+        "Drop every run-time change: serve the topology files again.",
+        json_answer("Reset.", _object(["reset", "dropped", "generation"], {
+            "reset": {"type": "boolean"}, "dropped": _INTEGER, "generation": _INTEGER})),
+        body=_IGNORED), mutating=True),
+    Route("POST", "/v1/reload", Api.reload, Doc(
+        "Read the topology files again and re-apply the changes in effect (what SIGHUP does; answered on a "
+        "replica too: every replica reads the same file).",
+        json_answer("Reloaded.", _object(["reloaded", "generation", "changes"], {
+            "reloaded": {"const": True}, "generation": _INTEGER, "changes": _INTEGER})),
+        body=_IGNORED,
+        errors={409: "The topology was given as data: there is no file to read.",
+                422: "The files do not load, or the changes no longer hold on them; the old topology keeps "
+                     "serving."}), mutating=True, replicated_ok=True),
+]
+
+INFO = {
+    "title": "dnsemu",
+    "version": "1",
+    "description": "Health, metrics, the compiled topology, explain, run-time changes and the /ui page of a running "
+                   "dnsemu. Change bodies use the topology file's own shapes and are validated like a file load. "
+                   "Every GET route also answers HEAD; a method a path does not serve gets 405 with Allow; a path "
+                   "that names no route gets 404. A query parameter given empty (name=) is as if not given. Errors are "
+                   "{\"error\": CODE, \"message\": TEXT}; a 500 is a bug. "
+                   "This document is built from the server's route table and is its contract: the test suite "
+                   "fuzzes the server from it (tests/test_api_fuzz.py).",
 }
 
 
-def _change_op(summary: str, body: dict[str, Any] | None = None, body_required: bool = True) -> dict[str, Any]:
-    op: dict[str, Any] = {"summary": summary, "security": [{}, {"bearer": []}],
-                          "responses": {"200": _ok("Applied: the next DNS query sees it.", "ChangeResult"),
-                                        **_CHANGE_ERRORS}}
-    if body is not None:
-        op["requestBody"] = _json_body(body, body_required)
-    return op
+def document(routes: list[Route]) -> dict[str, Any]:
+    """The OpenAPI document of ``routes`` (see :func:`dnsemu.http.routes.openapi`)."""
+    return openapi(routes, info=INFO, schemas=SCHEMAS)
 
 
-def _path_param(name: str, description: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "description": description, "schema": {"type": "string"}}
-
-
-_ZONE = _path_param("zone", "Zone name, e.g. privatelink.blob.core.windows.net")
-_RECORD_PARAMS = [_path_param("type", "Record type, e.g. A, CNAME, TXT"),
-                  _path_param("name", "Record name relative to the zone; @ for the apex")]
-_RECORD_SET = {"type": "object", "description": "A record set as in the topology file (name and type come from "
-                                                "the path); replaces the set. A CNAME set holds one value.",
-               "properties": {"ttl": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
-                              "values": {"type": "array", "minItems": 1, "maxItems": 20,
-                                         "items": {"type": "string"}}},
-               "required": ["values"]}
-
-_ZONE_BODY = {
-    "type": "object",
-    "description": "As under private_dns_zones: in the topology file, but the zone's data comes in the body: "
-                   "records, and/or master-file text in zone_text (at most max-file-bytes octets, within "
-                   "http-max-body; no $INCLUDE). zone_file is refused (400 field_not_allowed): the API never "
-                   "opens a file it is sent.",
-    "properties": {
-        "records": {"type": "array", "items": {"oneOf": [
-            {"type": "string", "description": "A master-file line relative to the zone: 'name [ttl] TYPE value'."},
-            {"type": "object", "required": ["name", "type", "values"],
-             "properties": {"name": {"type": "string"}, "type": {"type": "string"},
-                            "ttl": {"type": "integer", "minimum": 0},
-                            "values": {"type": "array", "minItems": 1, "items": {"type": "string"}}}},
-        ]}},
-        "zone_text": {"type": "string", "description": "RFC 1035 master-file text ($ORIGIN, $TTL, parentheses, "
-                                                       "comments; names relative to the zone)."},
-        "virtual_network_links": {"type": "array", "items": {"type": "object", "required": ["virtual_network"]}},
-    },
-}
-
-OPENAPI: dict[str, Any] = {
-    "openapi": "3.1.0",
-    "info": {
-        "title": "dnsemu",
-        "version": "1",
-        "description": "Health, metrics, the compiled topology, explain, and run-time changes of a running dnsemu. "
-                       "Change bodies use the topology file's own shapes and are validated like a file load.",
-    },
-    "components": {
-        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                       "description": "Required on /v1 routes when api-token is set."}},
-        "schemas": {
-            "Error": {"type": "object", "required": ["error", "message"],
-                      "properties": {"error": {"type": "string"}, "message": {"type": "string"},
-                                     "problems": {"type": "array", "items": {"type": "string"}}}},
-            "Change": {"type": "object", "required": ["op", "target", "body"],
-                       "properties": {"op": {"type": "string"}, "target": {"type": "string"},
-                                      "body": {"type": "object"}}},
-            "ChangeResult": {"type": "object", "required": ["applied", "generation", "changes"],
-                             "properties": {"applied": {"$ref": "#/components/schemas/Change"},
-                                            "generation": {"type": "integer"},
-                                            "changes": {"type": "integer",
-                                                        "description": "changes in effect"}}},
-            "Changes": {"type": "object", "required": ["generation", "changes"],
-                        "properties": {"generation": {"type": "integer"},
-                                       "changes": {"type": "array", "items": {"$ref": "#/components/schemas/Change"}}}},
-            "Health": {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}},
-            "Ready": {"type": "object", "required": ["status", "generation"],
-                      "properties": {"status": {"enum": ["ready", "not_ready"]}, "generation": {"type": "integer"},
-                                     "dns": {"type": "array", "items": {"type": "string"}},
-                                     "changes": {"type": "integer"}}},
-            "Record": {"type": "object", "required": ["name", "type", "ttl", "data"],
-                       "properties": {"name": {"type": "string"}, "type": {"type": "string"},
-                                      "ttl": {"type": "integer"}, "data": {"type": "string"}}},
-            "Topology": {
-                "type": "object",
-                "required": ["generation", "file", "changes", "stats", "networks", "views", "private_zones",
-                             "public_zones"],
-                "properties": {
-                    "generation": {"type": "integer"},
-                    "file": {"type": ["string", "null"]},
-                    "changes": {"type": "array", "items": {"$ref": "#/components/schemas/Change"}},
-                    "stats": {"type": "object", "additionalProperties": {"type": "integer"}},
-                    "networks": {"type": "array", "items": {
-                        "type": "object", "required": ["name", "kind", "view", "address_space", "subnets", "dns"],
-                        "properties": {"name": {"type": "string"},
-                                       "kind": {"enum": ["vnet", "virtual_hub", "on_premises", "internet"]},
-                                       "view": {"type": ["string", "null"]},
-                                       "address_space": {"type": "array", "items": {"type": "string"}},
-                                       "subnets": {"type": "array", "items": {"type": "object"}},
-                                       "dns": {"type": "string"}}}},
-                    "views": {"type": "array", "items": {
-                        "type": "object", "required": ["name", "virtual_network", "zones"],
-                        "properties": {"name": {"type": "string"}, "virtual_network": {"type": "string"},
-                                       "zones": {"type": "array", "items": {
-                                           "type": "object",
-                                           "required": ["zone", "kind", "link", "resolution_policy",
-                                                        "registration_enabled"],
-                                           "properties": {"zone": {"type": "string"}, "kind": {"type": "string"},
-                                                          "link": {"type": "string"},
-                                                          "resolution_policy": {"type": "string"},
-                                                          "registration_enabled": {"type": "boolean"}}}}}}},
-                    "private_zones": {"type": "array", "items": {
-                        "type": "object", "required": ["name", "records"],
-                        "properties": {"name": {"type": "string"}, "records": {
-                            "type": "array", "items": {"$ref": "#/components/schemas/Record"}}}}},
-                    "public_zones": {"type": "array", "items": {
-                        "type": "object", "required": ["name", "kind", "authoritative", "records"],
-                        "properties": {"name": {"type": "string"}, "kind": {"type": "string"},
-                                       "authoritative": {"type": "boolean"},
-                                       "records": {"type": "array",
-                                                   "items": {"$ref": "#/components/schemas/Record"}}}}},
-                },
-            },
-            "Explain": {
-                "type": "object",
-                "required": ["question", "from", "outcome", "rcode", "view", "answer_kind", "answer", "authority",
-                             "trace"],
-                "properties": {
-                    "question": {"type": "object", "required": ["name", "type"],
-                                 "properties": {"name": {"type": "string"}, "type": {"type": "string"}}},
-                    "from": {"type": "string"},
-                    "outcome": {"enum": ["answer", "nodata", "nxdomain", "yxdomain", "refused", "servfail", "forward"]},
-                    "rcode": {"type": "string"},
-                    "view": {"type": "string"},
-                    "answer_kind": {"enum": ["private", "public", "nxdomain_private", "fallback", "internal",
-                                             "hosted", "forwarded", "refused", "error", "blocked"]},
-                    "authoritative": {"type": "boolean",
-                                      "description": "AA: a DNS server answered from its own zone, asked directly"},
-                    "answer": {"type": "array", "items": {"type": "string"}},
-                    "authority": {"type": "array", "items": {"type": "string"}},
-                    "trace": {"type": "array", "items": {"type": "object", "required": ["step", "text"],
-                                                         "properties": {"step": {"type": "string"},
-                                                                        "text": {"type": "string"}}}},
-                    "policy": {"type": "array", "description": "DNS security policy rules that matched",
-                               "items": {"type": "object",
-                                         "required": ["policy", "vnet", "rule", "priority", "action", "domain_list",
-                                                      "domain", "name", "context"],
-                                         "properties": {"policy": {"type": "string"}, "vnet": {"type": "string"},
-                                                        "rule": {"type": "string"}, "priority": {"type": "integer"},
-                                                        "action": {"enum": ["Allow", "Alert", "Block"]},
-                                                        "domain_list": {"type": "string"},
-                                                        "domain": {"type": "string"}, "name": {"type": "string"},
-                                                        "context": {"type": "string"}}}},
-                },
-            },
-        },
-    },
-    "paths": {
-        "/healthz": {"get": {"summary": "Alive: the event loop answers.",
-                             "responses": {"200": _ok("Alive.", "Health")}}},
-        "/readyz": {"get": {"summary": "Ready: topology loaded, every socket bound, not stopping.",
-                            "responses": {"200": _ok("Ready.", "Ready"), "503": _ok("Not ready.", "Ready")}}},
-        "/metrics": {"get": {"summary": "Prometheus metrics (text format 0.0.4, or OpenMetrics on request).",
-                             "responses": {"200": {"description": "Metrics.",
-                                                   "content": {"text/plain": {"schema": {"type": "string"}}}},
-                                           "404": _error("Metrics are turned off.")}}},
-        "/v1/openapi.json": {"get": {"summary": "This document.",
-                                     "responses": {"200": {"description": "OpenAPI 3.1.",
-                                                           "content": {"application/json": {
-                                                               "schema": {"type": "object"}}}}}}},
-        "/v1/topology": {"get": {"summary": "The topology as compiled: networks, views and their linked zones, "
-                                            "zones with their records, counts, and the run-time changes in effect.",
-                                 "security": [{}, {"bearer": []}],
-                                 "responses": {"200": _ok("The topology.", "Topology"),
-                                               "400": _error("A query parameter was given."), **_READ_ERRORS}}},
-        "/v1/explain": {"get": {
-            "summary": "How a name resolves from a source: the resolver's trace, as `dnsemu explain --json`.",
-            "security": [{}, {"bearer": []}],
-            "parameters": [
-                {"name": "name", "in": "query", "required": True, "schema": {"type": "string"}},
-                {"name": "type", "in": "query", "required": False, "schema": {"type": "string", "default": "A"}},
-                {"name": "from", "in": "query", "required": True, "schema": {"type": "string"},
-                 "description": "An address, or a VNet, on-premises site or VM name, or 'internet'."},
-            ],
-            "responses": {"200": _ok("The resolution.", "Explain"),
-                          "400": _error("A parameter is missing, repeated, unknown or invalid."), **_READ_ERRORS}}},
-        "/v1/changes": {"get": {"summary": "The run-time changes in effect, oldest first.",
-                                "security": [{}, {"bearer": []}],
-                                "responses": {"200": _ok("The changes.", "Changes"), **_READ_ERRORS}}},
-        "/v1/diff": DIFF_PATH,
-        "/v1/private-endpoints/{name}": {
-            "parameters": [_path_param("name", "Private endpoint name")],
-            "put": _change_op("Create or replace a private endpoint (its zone group records follow).",
-                              {"type": "object", "description": "As under private_endpoints: in the topology file.",
-                               "required": ["virtual_network", "private_ip_addresses"]}),
-            "delete": _change_op("Remove a private endpoint."),
-        },
-        "/v1/private-dns-zones/{zone}": {
-            "parameters": [_ZONE],
-            "put": _change_op("Create or replace a private DNS zone.", _ZONE_BODY, body_required=False),
-            "delete": _change_op("Remove a private DNS zone."),
-        },
-        "/v1/private-dns-zones/{zone}/records/{type}/{name}": {
-            "parameters": [_ZONE, *_RECORD_PARAMS],
-            "put": _change_op("Create or replace a record set in a private DNS zone.", _RECORD_SET),
-            "delete": _change_op("Remove a record set from a private DNS zone."),
-        },
-        "/v1/private-dns-zones/{zone}/virtual-network-links/{vnet}": {
-            "parameters": [_ZONE, _path_param("vnet", "Virtual network name")],
-            "put": _change_op("Link a private DNS zone to a virtual network, or change the link.",
-                              {"type": "object", "properties": {
-                                  "name": {"type": "string"},
-                                  "registration_enabled": {"type": "boolean", "default": False},
-                                  "resolution_policy": {"enum": ["Default", "NxDomainRedirect"],
-                                                        "default": "Default"}}}, body_required=False),
-            "delete": _change_op("Unlink a private DNS zone from a virtual network."),
-        },
-        "/v1/public-dns-zones/{zone}/records/{type}/{name}": {
-            "parameters": [_ZONE, *_RECORD_PARAMS],
-            "put": _change_op("Create or replace a record set in public DNS (the zone is created when missing).",
-                              _RECORD_SET),
-            "delete": _change_op("Remove a record set from public DNS."),
-        },
-        "/v1/reset": {"post": {
-            "summary": "Drop every run-time change: serve the topology files again.",
-            "security": [{}, {"bearer": []}],
-            "responses": {"200": {"description": "Reset.", "content": {"application/json": {"schema": {
-                "type": "object", "required": ["reset", "dropped", "generation"],
-                "properties": {"reset": {"type": "boolean"}, "dropped": {"type": "integer"},
-                               "generation": {"type": "integer"}}}}}},
-                          **{k: v for k, v in _CHANGE_ERRORS.items()
-                             if k in ("400", "401", "403", "409", "413", "415")}}}},
-        "/v1/reload": {"post": {
-            "summary": "Read the topology files again and re-apply the changes in effect (what SIGHUP does).",
-            "security": [{}, {"bearer": []}],
-            "responses": {"200": {"description": "Reloaded.", "content": {"application/json": {"schema": {
-                "type": "object", "required": ["reloaded", "generation", "changes"],
-                "properties": {"reloaded": {"const": True}, "generation": {"type": "integer"},
-                               "changes": {"type": "integer"}}}}}},
-                          "409": _error("The topology was given as data: there is no file."),
-                          "422": _error("The files do not load, or the changes no longer hold on them; the old "
-                                        "topology keeps serving."),
-                          **{k: v for k, v in _CHANGE_ERRORS.items() if k in ("400", "401", "403", "413", "415")}}}},
-    },
-}
-OPENAPI["paths"].update(UI_PATHS)
+#: every route served, unbound (what :class:`Api` binds), and their document
+ROUTES: list[Route] = [*API_ROUTES, *DIFF_ROUTES, *UI_ROUTES]
+OPENAPI: dict[str, Any] = document(ROUTES)

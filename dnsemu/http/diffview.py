@@ -44,6 +44,7 @@ from dnsemu.analysis.replies import resolution_json, short
 from dnsemu.core.compile import compile_topology
 from dnsemu.dns.records import type_name
 from dnsemu.http.listener import HttpError, Request, Response, json_response, query_params
+from dnsemu.http.routes import Answer, Doc, Param, Route, json_answer
 from dnsemu.text import excerpt
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
     from dnsemu.server.server import DnsServer
     from dnsemu.topology.loaded import LoadedTopology
 
-__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "OPENAPI_PATH", "DiffView"]
+__all__ = ["DEFAULT_LIMIT", "DIFF_ROUTES", "MAX_LIMIT", "DiffView"]
 
 FORMAT = "dnsemu-diff-view/1"
 DEFAULT_LIMIT = 100
@@ -354,29 +355,13 @@ def _schema_answer() -> dict[str, Any]:
 _ESTATE = {"type": "object", "required": ["estate", "label", "changes"],
            "properties": {"estate": {"enum": ["files", "live", "compare"]}, "label": {"type": "string"},
                           "changes": {"type": "integer", "description": "run-time changes in effect"}}}
-_ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-
-#: the OpenAPI path item of ``/v1/diff`` (mounted by :mod:`dnsemu.http.api`)
-OPENAPI_PATH: dict[str, Any] = {
-    "get": {
-        "summary": "The answers that differ between two estates (`dnsemu diff`), grouped and paged: by default the "
-                   "topology files against the estate served now (the run-time changes' effect); with "
-                   "against=compare, the served estate against the one named by `dnsemu serve --compare`.",
-        "security": [{}, {"bearer": []}],
-        "parameters": [
-            {"name": "against", "in": "query", "schema": {"enum": list(AGAINST), "default": "files"},
-             "description": "files: the topology files (before) against the live estate (after). compare: the live "
-                            "estate (before) against the --compare estate (after). Never a path."},
-            {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET,
-                                                         "default": 0}},
-            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
-                                                        "default": DEFAULT_LIMIT}},
-            {"name": "match", "in": "query", "schema": {"type": "string", "maxLength": MAX_MATCH},
-             "description": "Only entries whose name, type, a source or either answer contains this text "
-                            "(case-insensitive)."},
-        ],
-        "responses": {
-            "200": {"description": "The changed answers.", "content": {"application/json": {"schema": {
+#: the route, one entry (served and documented by :mod:`dnsemu.http.api`)
+DIFF_ROUTES: list[Route] = [
+    Route("GET", "/v1/diff", DiffView.handle, Doc(
+        "The answers that differ between two estates (`dnsemu diff`), grouped and paged: by default the topology "
+        "files against the estate served now (the run-time changes' effect); with against=compare, the served "
+        "estate against the one named by `dnsemu serve --compare`.",
+        json_answer("The changed answers.", {
                 "type": "object",
                 "required": ["format", "against", "generation", "before", "after", "identical", "compare_available",
                              "offset", "limit", "total", "entries", "summary"],
@@ -417,13 +402,26 @@ OPENAPI_PATH: dict[str, Any] = {
                                 "properties": {k: {"type": "integer"} for k in
                                                ("changes", "entries", "sources_changed", "sources", "questions",
                                                 "names")}},
-                }}}}},
-            "202": {"description": "Still comparing (a large estate): ask again after Retry-After seconds.",
-                    "content": {"application/json": {"schema": {"type": "object"}}}},
-            "400": {"description": "An unknown, repeated or invalid parameter (a path is never taken).", **_ERROR},
-            "401": {"description": "Missing or wrong bearer token (only when api-token is set).", **_ERROR},
-            "404": {"description": "against=compare on a server started without --compare.", **_ERROR},
-            "503": {"description": "Not serving, or the estate kept changing while it was compared.", **_ERROR},
+                }}),
+        params=(
+            Param("against", "query", "files: the topology files (before) against the live estate (after). compare: "
+                  "the live estate (before) against the --compare estate (after). Never a path.",
+                  {"enum": list(AGAINST), "default": "files"}, required=False),
+            Param("offset", "query", "Entries to skip.",
+                  {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0}, required=False),
+            Param("limit", "query", "Entries per page.",
+                  {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, required=False),
+            Param("match", "query", "Only entries whose name, type, a source or either answer contains this text "
+                  "(case-insensitive).", {"type": "string", "maxLength": MAX_MATCH}, required=False),
+        ),
+        errors={
+            202: Answer("Still comparing (a large estate): ask again after Retry-After seconds.",
+                        {"application/json": {"type": "object"}},
+                        {"Retry-After": {"description": "Seconds to wait.", "required": True,
+                                         "schema": {"type": "integer"}}}),
+            400: "An unknown, repeated or invalid parameter (a path is never taken).",
+            404: "against=compare on a server started without --compare.",
+            503: "The estate kept changing while it was compared; ask again.",
         },
-    }
-}
+    )),
+]

@@ -43,6 +43,7 @@ from dnsemu.graph import draw, svg
 from dnsemu.graph.model import Graph, build_graph, collapse, reached_from
 from dnsemu.graph.overlay import Overlay, path_overlay, project
 from dnsemu.http.listener import HttpError, Request, Response, json_response, query_params
+from dnsemu.http.routes import Answer, Doc, Param, Route, json_answer
 
 if TYPE_CHECKING:
     from dnsemu.server.server import DnsServer
@@ -144,16 +145,6 @@ class Ui:
         self.server = server
         self.live = LiveQueries(server)
         self._drawings: collections.OrderedDict[tuple[Any, ...], tuple[str, str]] = collections.OrderedDict()
-
-    def routes(self, route: Any) -> list[Any]:
-        """The routes, built with :class:`dnsemu.http.api.Route` (passed in to keep the import one-way)."""
-        return [
-            route("GET", ("ui",), self.page, auth=False),
-            route("GET", ("ui", "{asset}"), self.asset, auth=False),
-            route("GET", ("v1", "graph"), self.graph),
-            route("GET", ("v1", "sources"), self.sources),
-            route("GET", ("v1", "queries", "stream"), self.queries),
-        ]
 
     # -- the page
 
@@ -267,112 +258,108 @@ def _draw(
     return draw.render(graph, "json", overlay), "application/json"
 
 
-OPENAPI_PATHS: dict[str, Any] = {
-    "/ui": {
-        "get": {
-            "summary": "The page: the estate drawn, a query form with the path over the drawing, the live queries.",
-            "responses": {"200": {"description": "HTML.", "content": {"text/html": {"schema": {"type": "string"}}}}},
-        }
-    },
-    "/ui/{asset}": {
-        "parameters": [
-            {"name": "asset", "in": "path", "required": True, "schema": {"enum": sorted(ASSET_TYPES)}},
-        ],
-        "get": {
-            "summary": "The page's script and stylesheets.",
-            "responses": {
-                "200": {"description": "The asset.", "content": {"text/plain": {"schema": {"type": "string"}}}},
-                "404": {"description": "No such asset."},
+# --------------------------------------------------------------------------- the routes, one entry each
+
+_NO_QUERY = "A query parameter was given: this route takes none."
+_SOURCES = {
+    "type": "object",
+    "required": ["generation", "sources"],
+    "properties": {
+        "generation": {"type": "integer"},
+        "sources": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "kind", "address"],
+                "properties": {"name": {"type": "string"}, "kind": {"type": "string"}, "address": {"type": "string"}},
             },
         },
     },
-    "/v1/graph": {
-        "get": {
-            "summary": "The estate as a graph (`dnsemu graph`): JSON with places, SVG, or a query's path.",
-            "security": [{}, {"bearer": []}],
-            "parameters": [
-                {
-                    "name": "format",
-                    "in": "query",
-                    "schema": {"enum": ["json", "svg", "path"], "default": "json"},
-                    "description": "path: which nodes and edges each step of the query's trace went through.",
-                },
-                {
-                    "name": "from",
-                    "in": "query",
-                    "schema": {"type": "string"},
-                    "description": "Only what this source reaches (an address, VNet, site or VM name, 'internet'); "
-                    "with name: where the query comes from.",
-                },
-                {"name": "collapse", "in": "query", "schema": {"type": "boolean", "default": False}},
-                {
-                    "name": "name",
-                    "in": "query",
-                    "schema": {"type": "string"},
-                    "description": "Draw the path of this query (needs from).",
-                },
-                {"name": "type", "in": "query", "schema": {"type": "string", "default": "A"}},
-            ],
-            "responses": {
-                "200": {
-                    "description": "The drawing.",
-                    "content": {
-                        "application/json": {"schema": {"type": "object"}},
-                        "image/svg+xml": {"schema": {"type": "string"}},
-                    },
-                },
-                "400": {
-                    "description": "A parameter is missing, repeated, unknown or invalid.",
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-                },
-            },
-        }
-    },
-    "/v1/sources": {
-        "get": {
-            "summary": "What `from` takes: the networks, on-premises sites and VMs, and the address each stands for.",
-            "security": [{}, {"bearer": []}],
-            "responses": {
-                "200": {
-                    "description": "The sources.",
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["generation", "sources"],
-                                "properties": {
-                                    "generation": {"type": "integer"},
-                                    "sources": {
-                                        "type": "array",
-                                        "items": {
-                                            "type": "object",
-                                            "required": ["name", "kind", "address"],
-                                            "properties": {
-                                                "name": {"type": "string"},
-                                                "kind": {"type": "string"},
-                                                "address": {"type": "string"},
-                                            },
-                                        },
-                                    },
-                                },
-                            }
-                        }
-                    },
-                }
-            },
-        }
-    },
-    "/v1/queries/stream": {
-        "get": {
-            "summary": "The server's queries as Server-Sent Events: `queries` events, each a JSON array of dns_query "
-            "fields, every 100 ms while queries come.",
-            "security": [{}, {"bearer": []}],
-            "responses": {
-                "200": {
-                    "description": "An event stream.",
-                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
-                }
-            },
-        }
-    },
 }
+
+#: the page, its assets and the /v1 routes it draws from; dnsemu.http.api serves them and documents them
+UI_ROUTES: list[Route] = [
+    Route(
+        "GET",
+        "/ui",
+        Ui.page,
+        Doc(
+            "The page: the estate drawn, a query form with the path over the drawing, the live queries.",
+            Answer("HTML.", {"text/html": {"type": "string"}}),
+            errors={400: _NO_QUERY},
+        ),
+        auth=False,
+    ),
+    Route(
+        "GET",
+        "/ui/{asset}",
+        Ui.asset,
+        Doc(
+            "The page's script and stylesheets (shipped in the package).",
+            Answer("The asset.", {"text/javascript": {"type": "string"}, "text/css": {"type": "string"}}),
+            params=(Param("asset", "path", "The asset's name.", {"enum": sorted(ASSET_TYPES)}),),
+            errors={404: "No such asset."},
+        ),
+        auth=False,
+    ),
+    Route(
+        "GET",
+        "/v1/graph",
+        Ui.graph,
+        Doc(
+            "The estate as a graph (`dnsemu graph`): JSON with places, SVG, or a query's path.",
+            Answer(
+                "The drawing.",
+                {"application/json": {"type": "object"}, "image/svg+xml": {"type": "string"}},
+            ),
+            params=(
+                Param(
+                    "format",
+                    "query",
+                    "json (default), svg, or path: which nodes and edges each step of the query's trace went "
+                    "through.",
+                    {"enum": ["json", "svg", "path"], "default": "json"},
+                    required=False,
+                ),
+                Param(
+                    "from",
+                    "query",
+                    "Only what this source reaches (an address, VNet, site or VM name, 'internet'); with name: "
+                    "where the query comes from.",
+                    {"type": "string"},
+                    required=False,
+                ),
+                Param("collapse", "query", "Fold places of one kind together.", {"type": "boolean", "default": False},
+                      required=False),
+                Param("name", "query", "Draw the path of this query (needs from).", {"type": "string"},
+                      required=False),
+                Param("type", "query", "The query's type (A by default).", {"type": "string", "default": "A"},
+                      required=False),
+            ),
+            errors={400: "A parameter is missing, repeated, unknown or not valid (an unknown source, a name that is "
+                         "not a DNS name)."},
+        ),
+    ),
+    Route(
+        "GET",
+        "/v1/sources",
+        Ui.sources,
+        Doc(
+            "What `from` takes: the networks, on-premises sites and VMs, and the address each stands for.",
+            json_answer("The sources.", _SOURCES),
+            errors={400: _NO_QUERY},
+        ),
+    ),
+    Route(
+        "GET",
+        "/v1/queries/stream",
+        Ui.queries,
+        Doc(
+            "The server's queries as Server-Sent Events: `queries` events, each a JSON array of dns_query fields, "
+            "every 100 ms while queries come; a comment every 10 s; `dropped` when a slow client fell behind.",
+            Answer("An event stream (it does not end while the server serves).",
+                   {"text/event-stream": {"type": "string"}}),
+            errors={400: _NO_QUERY},
+        ),
+    ),
+]

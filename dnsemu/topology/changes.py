@@ -33,7 +33,10 @@ def _canonical(zone: str) -> str:
 
 def _find_zone(section: dict[str, Any], zone: str, what: str) -> str:
     """The key under which ``zone`` is written (zone names compare case-insensitively, with or without a dot)."""
-    want = _canonical(zone)
+    try:
+        want = _canonical(zone)
+    except ValueError:  # not a DNS name (a label over 63 octets, an empty label ...): no zone is named so
+        raise ChangeError(Problem(f"no {what} named {excerpt(zone)}: not a DNS name", path=clip(zone))) from None
     for key in section:
         if _canonical(key) == want:
             return key
