@@ -13,12 +13,12 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import need_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -72,8 +72,7 @@ def run(command: str, port: int | None) -> str:
     if argv[0] == "dnsemu":
         argv = [sys.executable, "-m", "dnsemu", *argv[1:]]
     elif argv[0] == "dig":
-        if shutil.which("dig") is None:
-            pytest.skip("dig is not installed (apt-get install dnsutils)")
+        argv[0] = need_tool("dig", "dnsutils")
         argv = [arg if arg != "5353" else str(port) for arg in argv]
     else:
         pytest.fail(f"the README runs a command this test does not know: {command}")

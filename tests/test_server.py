@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import struct
@@ -29,7 +28,18 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 import yaml
-from conftest import ALPHA, BETA, DATA, OUTSIDE, TEST_TOPOLOGY, ServerThread, closed_by_peer, make_settings, recv_exact
+from conftest import (
+    ALPHA,
+    BETA,
+    DATA,
+    OUTSIDE,
+    TEST_TOPOLOGY,
+    ServerThread,
+    closed_by_peer,
+    make_settings,
+    need_tool,
+    recv_exact,
+)
 
 from dnsemu.topology.load import load_topology, load_topology_data
 
@@ -90,10 +100,7 @@ def frame(data: bytes) -> bytes:
 
 
 def tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.skip(f"{name} is not installed (apt-get install {'dnsutils' if name == 'dig' else 'knot-dnsutils'})")
-    return path
+    return need_tool(name, "dnsutils" if name == "dig" else "knot-dnsutils")
 
 
 def run_tool(*args: str) -> str:
