@@ -1,0 +1,196 @@
+"""The codec at its boundaries, with sizes counted by hand from RFC 1035 §4.1 and RFC 6891 §6.1.2.
+
+A reply's size is the header (12) + the question (qname + 4) + each record; a record
+whose owner is the qname is a compression pointer (2) + type, class, TTL, rdlength
+(10) + rdata (4 for A); the OPT pseudo-record is root (1) + 10 + its options; an ECS
+option is 4 + family, source, scope (4) + the address octets of the source prefix.
+So the numbers below are written down, not measured with dnsemu's own encoder, and
+dnspython (an independent codec) reads every reply.
+
+Also: the FIRST ECS option of a query is the one used (the wire docstring's promise,
+as BIND and Knot do), and CD is echoed in every reply, error replies included.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import dns.edns
+import dns.flags
+import dns.message
+import dns.opcode
+import dns.rcode
+import dns.rdataclass
+import pytest
+
+from dnsemu.dns.records import Rcode, make
+from dnsemu.dns.wire import WireError, encode_response, parse_query
+
+QNAME = "example.com."  # 13 octets on the wire
+HEADER, QUESTION, A_RR, OPT_RR = 12, 13 + 4, 2 + 10 + 4, 1 + 10
+
+
+def a_records(n: int) -> list:
+    return [make(QNAME, "A", 60, f"192.0.2.{i + 1}") for i in range(n)]
+
+
+def query(*, payload: int | None = None, options: list | None = None, flags: int = dns.flags.RD) -> bytes:
+    if payload is None:
+        message = dns.message.make_query(QNAME, "A", use_edns=False)
+    else:
+        message = dns.message.make_query(QNAME, "A", use_edns=0, payload=payload, options=options or [])
+    message.flags = flags
+    return message.to_wire()
+
+
+def size_without_edns(n: int) -> int:
+    return HEADER + QUESTION + n * A_RR
+
+
+# --------------------------------------------------------------------------- truncation exactly at the limit
+
+
+@pytest.mark.parametrize("n", [1, 20, 30])
+def test_a_reply_of_exactly_max_size_is_sent_whole(n: int) -> None:
+    q = parse_query(query())
+    limit = size_without_edns(n)
+    data = encode_response(q, Rcode.NOERROR, a_records(n), max_size=limit)
+    assert len(data) == limit
+    reply = dns.message.from_wire(data)
+    assert not reply.flags & dns.flags.TC and len(reply.answer[0]) == n
+
+
+@pytest.mark.parametrize("n", [1, 20, 30])
+def test_one_octet_less_truncates(n: int) -> None:
+    q = parse_query(query())
+    data = encode_response(q, Rcode.NOERROR, a_records(n), max_size=size_without_edns(n) - 1)
+    reply = dns.message.from_wire(data)
+    assert reply.flags & dns.flags.TC
+    assert (reply.answer, reply.authority, reply.additional) == ([], [], [])
+    assert len(data) == HEADER + QUESTION  # header and question only (RFC 2181 §9 / RFC 1035 §4.2.1)
+
+
+def test_the_opt_record_counts_toward_the_limit() -> None:
+    """The answer alone fits the client's 520 octets; with the OPT (11) it does not: TC, never 531 octets."""
+    n = 30
+    q = parse_query(query(payload=4096))
+    assert size_without_edns(n) + OPT_RR == 520
+    whole = encode_response(q, Rcode.NOERROR, a_records(n), max_size=520)
+    assert len(whole) == 520 and not dns.message.from_wire(whole).flags & dns.flags.TC
+    cut = encode_response(q, Rcode.NOERROR, a_records(n), max_size=519)
+    reply = dns.message.from_wire(cut)
+    assert reply.flags & dns.flags.TC and reply.answer == [] and reply.edns == 0  # the OPT stays (RFC 6891 §7)
+    assert len(cut) == HEADER + QUESTION + OPT_RR
+
+
+def test_the_ecs_option_counts_toward_the_limit_too() -> None:
+    n = 30
+    ecs_opt = 4 + 4 + 3  # 192.0.2.0/24: three address octets
+    limit = size_without_edns(n) + OPT_RR + ecs_opt
+    q = parse_query(query(payload=4096, options=[dns.edns.ECSOption("192.0.2.0", 24)]))
+    whole = encode_response(q, Rcode.NOERROR, a_records(n), max_size=limit, ecs_scope=24)
+    assert len(whole) == limit and not dns.message.from_wire(whole).flags & dns.flags.TC
+    cut = encode_response(q, Rcode.NOERROR, a_records(n), max_size=limit - 1, ecs_scope=24)
+    reply = dns.message.from_wire(cut)
+    assert reply.flags & dns.flags.TC and len(cut) == HEADER + QUESTION + OPT_RR + ecs_opt
+    assert reply.options[0].scopelen == 24
+
+
+def test_additional_records_dropped_exactly_at_the_limit() -> None:
+    """RFC 2181 §9: when only the additional section does not fit, it goes, without TC; the boundary included."""
+    q = parse_query(query(payload=4096))
+    extra = [make("ns.example.com.", "A", 60, "192.0.2.200")]
+    limit = size_without_edns(2) + OPT_RR
+    data = encode_response(q, Rcode.NOERROR, a_records(2), additional=extra, max_size=limit)
+    reply = dns.message.from_wire(data)
+    assert len(data) == limit and not reply.flags & dns.flags.TC
+    assert len(reply.answer[0]) == 2 and reply.additional == [] and reply.edns == 0
+    cut = dns.message.from_wire(encode_response(q, Rcode.NOERROR, a_records(2), additional=extra, max_size=limit - 1))
+    assert cut.flags & dns.flags.TC and cut.answer == []
+
+
+# --------------------------------------------------------------------------- the first ECS option
+
+
+def two_ecs(first: dns.edns.ECSOption, second: dns.edns.ECSOption) -> bytes:
+    return query(payload=1232, options=[first, second])
+
+
+def test_the_first_ecs_option_is_the_one_used() -> None:
+    q = parse_query(two_ecs(dns.edns.ECSOption("10.0.2.0", 24), dns.edns.ECSOption("10.3.0.4", 32)))
+    assert q.edns is not None and q.edns.ecs is not None
+    assert (q.edns.ecs.family, q.edns.ecs.source_prefix, q.edns.ecs.address) == (1, 24, "10.0.2.0")
+    reply = dns.message.from_wire(encode_response(q, Rcode.NOERROR, a_records(1), max_size=1232, ecs_scope=16))
+    assert [(o.address, o.srclen, o.scopelen) for o in reply.options] == [("10.0.2.0", 24, 16)]
+
+
+def test_a_malformed_first_ecs_is_formerr_even_with_a_good_second() -> None:
+    bad = dns.edns.GenericOption(8, struct.pack("!HBB", 1, 24, 5) + bytes(3))  # scope 5 in a query
+    data = query(payload=1232, options=[bad, dns.edns.ECSOption("10.3.0.4", 32)])
+    with pytest.raises(WireError) as info:
+        parse_query(data)
+    assert info.value.rcode == Rcode.FORMERR
+
+
+def test_a_malformed_second_ecs_is_ignored() -> None:
+    bad = dns.edns.GenericOption(8, struct.pack("!HBB", 9, 24, 0))
+    q = parse_query(query(payload=1232, options=[dns.edns.ECSOption("10.3.0.4", 32), bad]))
+    assert q.edns is not None and q.edns.ecs is not None and q.edns.ecs.address == "10.3.0.4"
+
+
+# --------------------------------------------------------------------------- CD echoed in error replies
+
+
+def error_reply(data: bytes) -> dns.message.Message:
+    with pytest.raises(WireError) as info:
+        parse_query(data)
+    assert info.value.reply is not None
+    return dns.message.from_wire(info.value.reply)
+
+
+def edited(data: bytes, **fields: int) -> bytes:
+    """A query with header fields replaced: flags, qdcount, or the class of the (only) question."""
+    out = bytearray(data)
+    if "flags" in fields:
+        struct.pack_into("!H", out, 2, fields["flags"])
+    if "qdcount" in fields:
+        struct.pack_into("!H", out, 4, fields["qdcount"])
+    if "qclass" in fields:
+        struct.pack_into("!H", out, HEADER + 13 + 2, fields["qclass"])
+    return bytes(out)
+
+
+ERRORS = {
+    "FORMERR (no question)": (lambda d, f: edited(d, flags=f, qdcount=0)[:HEADER], dns.rcode.FORMERR),
+    "NOTIMP (opcode STATUS)": (lambda d, f: edited(d, flags=f | dns.opcode.to_flags(dns.opcode.STATUS)),
+                               dns.rcode.NOTIMP),
+    "REFUSED (class CH)": (lambda d, f: edited(d, flags=f, qclass=dns.rdataclass.CH), dns.rcode.REFUSED),
+}
+
+
+@pytest.mark.parametrize("cd", [True, False], ids=["CD=1", "CD=0"])
+@pytest.mark.parametrize("error", sorted(ERRORS))
+def test_error_replies_echo_cd_and_rd(error: str, cd: bool) -> None:
+    build, rcode = ERRORS[error]
+    flags = dns.flags.RD | (dns.flags.CD if cd else 0)
+    reply = error_reply(build(query(), flags))
+    assert reply.rcode() == rcode
+    assert bool(reply.flags & dns.flags.CD) is cd
+    assert reply.flags & dns.flags.QR and reply.flags & dns.flags.RD and reply.flags & dns.flags.RA
+    assert not reply.flags & dns.flags.AA
+
+
+@pytest.mark.parametrize("cd", [True, False], ids=["CD=1", "CD=0"])
+def test_badvers_echoes_cd(cd: bool) -> None:
+    message = dns.message.make_query(QNAME, "A", use_edns=1, payload=1232)
+    message.flags = dns.flags.RD | (dns.flags.CD if cd else 0)
+    reply = error_reply(message.to_wire())
+    assert reply.rcode() == dns.rcode.BADVERS
+    assert bool(reply.flags & dns.flags.CD) is cd
+
+
+@pytest.mark.parametrize("cd", [True, False], ids=["CD=1", "CD=0"])
+def test_answers_echo_cd(cd: bool) -> None:
+    q = parse_query(query(flags=dns.flags.RD | (dns.flags.CD if cd else 0)))
+    reply = dns.message.from_wire(encode_response(q, Rcode.SERVFAIL, max_size=512))
+    assert bool(reply.flags & dns.flags.CD) is cd and reply.rcode() == dns.rcode.SERVFAIL
