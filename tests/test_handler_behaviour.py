@@ -265,3 +265,92 @@ def test_the_reply_cache_is_bounded_and_still_answers(lab: Any) -> None:
         assert reply.rcode() == dns.rcode.NOERROR and reply.answer[-1][0].to_text() == "192.0.2.1"
     cache = h.stats.snapshot().cache
     assert (cache[("miss", "udp")], cache[("hit", "udp")]) == (4, 1)  # c15 again: evicted, a miss; C15: a hit
+
+
+# --------------------------------------------------------------------------- paths the estate's shape decides
+
+
+def test_nxdomainredirect_takes_the_resolved_path_for_a_aaaa_cname_only(bundled: Any) -> None:
+    """The sandbox's link redirects A, AAAA and CNAME (facts §1.4): those are resolved; TXT is NXDOMAIN at once."""
+    h = make(bundled)
+    _, redirected = ask(h, "fabrikamstore.privatelink.blob.core.windows.net", source="10.3.0.4", use_edns=False)
+    assert redirected.rcode() == dns.rcode.NOERROR
+    assert records(redirected.answer)[-1] == "blob.eusprdstr01a.store.core.windows.net. 60 IN A 203.0.113.111"
+    _, txt = ask(h, "fabrikamstore.privatelink.blob.core.windows.net", "TXT", source="10.3.0.4", use_edns=False)
+    assert txt.rcode() == dns.rcode.NXDOMAIN and records(txt.authority) == [PL_SOA]
+
+
+def test_a_linked_zone_with_a_wildcard_answers_the_wildcard(lab: Any) -> None:
+    data = lab_topology()
+    data["private_dns_zones"]["wild.example"] = {"records": ["* 60 A 192.0.2.77"],
+                                                 "virtual_network_links": [{"virtual_network": "v"}]}
+    h = make(compile_topology(load_topology_data(data)))
+    _, reply = ask(h, "anything.wild.example", use_edns=False)
+    assert records(reply.answer) == ["anything.wild.example. 60 IN A 192.0.2.77"]
+
+
+def test_an_ipv4_mapped_ecs_address_routes_like_the_ipv4_one(bundled: Any) -> None:
+    """RFC 7871 ECS family 2 with ::ffff:10.0.2.4: the hub; the scope counts the 96 bits of the mapping."""
+    option = dns.edns.ECSOption("::ffff:10.0.2.4", 128)
+    _, reply = ask(make(bundled), "mystorage.blob.core.windows.net", source="127.0.0.1", use_edns=0,
+                   options=[option])
+    assert records(reply.answer)[-1] == "mystorage.privatelink.blob.core.windows.net. 10 IN A 10.0.1.4"
+    assert [(o.address, o.srclen, o.scopelen) for o in reply.options] == [("::ffff:10.0.2.4", 128, 96 + 16)]
+
+
+async def test_an_ipv4_mapped_loopback_client_may_use_the_upstream(lab: Any) -> None:
+    upstream = Upstream()
+    h = make(lab, upstream=upstream, upstreams=["192.0.2.53"])
+    pending = h.handle(dns.message.make_query("out.lab.example", "A").to_wire(), ("::ffff:127.0.0.1", 1))
+    assert not isinstance(pending, bytes | None)
+    reply = dns.message.from_wire(await pending)
+    # an internet client (127.0.0.1, as the mapped address says) sees no private zone: the whole name goes up
+    assert reply.rcode() == dns.rcode.NOERROR and upstream.asked == [("out.lab.example.", 1, ())]
+
+
+def test_the_handler_serves_the_index_it_was_given(lab: Any, bundled: Any) -> None:
+    h = make(lab)
+    assert h.index is lab and h.generation == 1
+    h.swap(bundled)
+    assert h.index is bundled
+
+
+@pytest.fixture
+def structlog_only(monkeypatch: Any) -> None:
+    monkeypatch.setattr("dnsemu.logs._QUERY_LOG", None)  # read the lines with capture_logs
+
+
+def test_the_query_log_names_ecs_truncation_and_wire_errors(lab: Any, bundled: Any, structlog_only: None) -> None:
+    h = make(bundled, query_log=True)
+    with capture_logs() as logs:
+        ask(h, "mystorage.blob.core.windows.net", source="127.0.0.1", use_edns=0,
+            options=[dns.edns.ECSOption("10.0.2.4", 32)])
+    assert [(e["event"], e["ecs"]) for e in logs] == [("dns_query", "10.0.2.4/32")]
+    h = make(lab, query_log=True)
+    with capture_logs() as logs:
+        ask(h, MANY, "TXT", use_edns=False)
+        h.handle(b"\x00\x01\x01\x00" + bytes(8), (V, 1))  # QDCOUNT 0: FORMERR
+    assert [e.get("truncated") for e in logs] == [True, None]
+    assert (logs[1]["rcode"], logs[1]["kind"], logs[1]["reason"]) == ("FORMERR", "error", "QDCOUNT is 0, not 1")
+
+
+def test_cached_replies_are_logged_by_the_buffered_writer(lab: Any, monkeypatch: Any) -> None:
+    """A hit's log line, written without structlog, has the same keys and the client's own qname case."""
+    import io
+    import json
+
+    from dnsemu.logs import QueryLog
+
+    out = io.StringIO()
+    writer = QueryLog(out, batch=1)
+    monkeypatch.setattr("dnsemu.logs._QUERY_LOG", writer)
+    h = make(lab, query_log=True)
+    with capture_logs():
+        ask(h, "c17.lab.example", use_edns=False)  # a miss: through structlog
+    ask(h, "C17.Lab.Example", use_edns=False, source="10.50.0.6")  # a hit: the buffered writer
+    writer.flush()
+    (line,) = [json.loads(text) for text in out.getvalue().splitlines()]
+    assert {k: line[k] for k in ("event", "client", "qname", "qtype", "rcode", "view", "cached", "kind")} == {
+        "event": "dns_query", "client": "10.50.0.6", "qname": "C17.Lab.Example.", "qtype": "A", "rcode": "NOERROR",
+        "view": "vnet:v", "cached": True, "kind": "private"}
+    assert line["answer"] == "A 192.0.2.1"

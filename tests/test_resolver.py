@@ -509,6 +509,18 @@ ESTATE_CASES = [
 ]
 
 
+#: the network each test source is in, from the two topologies' address spaces (anything else: the internet)
+NETWORKS = [("10.0.", "hub"), ("10.1.", "spoke1"), ("10.2.", "spoke2"), ("10.3.", "sandbox"), ("192.168.", "onprem"),
+            ("172.16.", "branch"), ("10.10.", "a"), ("10.20.", "b"), ("10.30.", "c"), ("fd00:30:", "c"),
+            ("10.40.", "loopy"), ("fd00:60:", "v6")]
+#: the step codes of a trace (explain's JSON "step" field): a client reads them, so they are part of the answer
+TRACE_CODES = frozenset({
+    "source", "client-dns", "rule", "forwarder", "forward", "unreachable", "loop", "view", "private",
+    "private-nodata", "fallback", "private-nxdomain", "note", "public", "public-nodata", "dname", "delegation",
+    "public-nxdomain", "chain", "service-endpoint",
+})
+
+
 def check_case(index, case: Case) -> None:
     result = resolve(index, q(case.name, case.qtype), case.source)
     trace = "\n".join(result.trace_text())
@@ -527,6 +539,10 @@ def check_case(index, case: Case) -> None:
         assert fragment in trace, (fragment, trace)
     for fragment in case.trace_lacks:
         assert fragment not in trace, (fragment, trace)
+    network = next((name for prefix, name in NETWORKS if case.source.startswith(prefix)), "internet")
+    assert result.network == network
+    codes = [step.code for step in result.trace]
+    assert codes[:2] == ["source", "client-dns"] and set(codes) <= TRACE_CODES, codes
 
 
 @pytest.mark.parametrize("case", ESTATE_CASES, ids=lambda c: c.id)

@@ -194,3 +194,88 @@ def test_answers_echo_cd(cd: bool) -> None:
     q = parse_query(query(flags=dns.flags.RD | (dns.flags.CD if cd else 0)))
     reply = dns.message.from_wire(encode_response(q, Rcode.SERVFAIL, max_size=512))
     assert bool(reply.flags & dns.flags.CD) is cd and reply.rcode() == dns.rcode.SERVFAIL
+
+
+# --------------------------------------------------------------------------- records a query may not carry
+
+
+def with_additional(*records: bytes) -> bytes:
+    """A query for example.com A with ``records`` in its additional section (built by hand)."""
+    head = struct.pack("!6H", 0x0BAD, 0x0100, 1, 0, 0, len(records))
+    return head + b"\x07example\x03com\x00\x00\x01\x00\x01" + b"".join(records)
+
+
+def rr(owner: bytes, rtype: int, rdata: bytes) -> bytes:
+    return owner + struct.pack("!HHIH", rtype, 1 if rtype != 250 else 255, 0, len(rdata)) + rdata
+
+
+def tsig_rdata(mac: bytes = b"\x00" * 16, *, mac_size: int | None = None, other: bytes = b"",
+               other_len: int | None = None) -> bytes:
+    """RFC 8945 §4.2: algorithm, time signed (48 bits), fudge, MAC size, MAC, original ID, error, other len, other."""
+    algorithm = b"\x0bhmac-sha256\x00"
+    size = len(mac) if mac_size is None else mac_size
+    length = len(other) if other_len is None else other_len
+    return (algorithm + bytes(6) + struct.pack("!HH", 300, size) + mac + struct.pack("!HHH", 0x0BAD, 0, length)
+            + other)
+
+
+TSIG = 250
+MALFORMED_EXTRAS = {
+    "owner ends in half a compression pointer": b"\xc0",
+    "TSIG not the last record (RFC 8945 §5.1)": rr(b"\x00", TSIG, tsig_rdata()) + rr(b"\x00", 16, b"\x01x"),
+    "NS rdata shorter than its name": rr(b"\x00", 2, b""),
+    "MX rdata longer than its name": rr(b"\x00", 15, b"\x00\x0a\x00" + b"\x00"),
+    "TSIG cut before its MAC size": rr(b"\x00", TSIG, tsig_rdata()[:18]),
+    "TSIG MAC longer than the rdata": rr(b"\x00", TSIG, tsig_rdata(mac_size=200)),
+    "TSIG other data not matching its length": rr(b"\x00", TSIG, tsig_rdata(other=b"ab", other_len=5)),
+}
+
+
+@pytest.mark.parametrize("extra", sorted(MALFORMED_EXTRAS))
+def test_malformed_additional_records_are_formerr_with_the_question(extra: str) -> None:
+    reply = error_reply(with_additional(MALFORMED_EXTRAS[extra]))
+    assert reply.rcode() == dns.rcode.FORMERR and reply.id == 0x0BAD
+    assert str(reply.question[0].name) == "example.com."
+
+
+def test_a_well_formed_tsig_is_notauth_without_a_tsig_in_the_reply() -> None:
+    """RFC 8945 §5.2.1: a key we do not have is BADKEY, NOTAUTH in the header; we have no keys, so no TSIG back."""
+    reply = error_reply(with_additional(rr(b"\x00", TSIG, tsig_rdata())))
+    assert reply.rcode() == dns.rcode.NOTAUTH and reply.additional == [] and reply.tsig is None
+
+
+# --------------------------------------------------------------------------- big replies and upstream replies
+
+
+def test_names_past_16_kib_are_written_whole_and_read_back() -> None:
+    """Compression pointers have 14 bits (RFC 1035 §4.1.4): names after offset 16383 cannot be targets."""
+    q = parse_query(query())
+    records = [make(f"host{i}.example.com.", "A", 60, f"192.0.2.{i % 250 + 1}") for i in range(800)]
+    data = encode_response(q, Rcode.NOERROR, records, max_size=65535)
+    assert len(data) > 0x4000
+    reply = dns.message.from_wire(data)
+    names = [str(r.name) for r in reply.answer]
+    assert names == [f"host{i}.example.com." for i in range(800)]
+
+
+def upstream_reply(answer: bytes, count: int = 1) -> bytes:
+    head = struct.pack("!6H", 0x0BAD, 0x8180, 1, count, 0, 0)
+    return head + b"\x07example\x03com\x00\x00\x01\x00\x01" + answer
+
+
+@pytest.mark.parametrize(("what", "answer"), [
+    ("a record header cut short", b"\xc0\x0c\x00\x01\x00"),
+    ("an A record of five octets", b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 5) + b"\x01\x02\x03\x04\x05"),
+    ("an OPT record in the answer", b"\x00" + struct.pack("!HHIH", 41, 1232, 0, 0)),
+    ("an MX whose name ends before its rdata", b"\xc0\x0c" + struct.pack("!HHIH", 15, 1, 60, 6) + b"\x00\x0a\xc0\x0c"
+     + b"\x00\x00"),
+])
+def test_an_unusable_upstream_reply_is_servfail(what: str, answer: bytes) -> None:
+    from dnsemu.dns.wire import encode_forwarded
+
+    q = parse_query(query())
+    with pytest.raises(WireError) as info:
+        encode_forwarded(q, upstream_reply(answer), [], max_size=512)
+    assert info.value.rcode == Rcode.SERVFAIL, what
+    reply = dns.message.from_wire(info.value.reply or b"")
+    assert reply.rcode() == dns.rcode.SERVFAIL and reply.answer == []
