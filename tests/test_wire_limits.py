@@ -221,19 +221,32 @@ def tsig_rdata(mac: bytes = b"\x00" * 16, *, mac_size: int | None = None, other:
 
 TSIG = 250
 MALFORMED_EXTRAS = {
-    "owner ends in half a compression pointer": b"\xc0",
-    "TSIG not the last record (RFC 8945 §5.1)": rr(b"\x00", TSIG, tsig_rdata()) + rr(b"\x00", 16, b"\x01x"),
-    "NS rdata shorter than its name": rr(b"\x00", 2, b""),
-    "MX rdata longer than its name": rr(b"\x00", 15, b"\x00\x0a\x00" + b"\x00"),
-    "TSIG cut before its MAC size": rr(b"\x00", TSIG, tsig_rdata()[:18]),
-    "TSIG MAC longer than the rdata": rr(b"\x00", TSIG, tsig_rdata(mac_size=200)),
-    "TSIG other data not matching its length": rr(b"\x00", TSIG, tsig_rdata(other=b"ab", other_len=5)),
+    "owner ends in half a compression pointer": (b"\xc0",),
+    "TSIG not the last record (RFC 8945 §5.1)": (rr(b"\x00", TSIG, tsig_rdata()), rr(b"\x00", 16, b"\x01x")),
+    "NS rdata shorter than its name": (rr(b"\x00", 2, b""),),
+    "MX rdata longer than its name": (rr(b"\x00", 15, b"\x00\x0a\x00" + b"\x00"),),
+    "TSIG cut before its MAC size": (rr(b"\x00", TSIG, tsig_rdata()[:18]),),
+    "TSIG MAC longer than the rdata": (rr(b"\x00", TSIG, tsig_rdata(mac_size=200)),),
+    "TSIG other data not matching its length": (rr(b"\x00", TSIG, tsig_rdata(other=b"ab", other_len=5)),),
+}
+REASONS = {  # what each is, in the words dnsemu logs (the reason of the FORMERR)
+    "owner ends in half a compression pointer": "truncated compression pointer",
+    "TSIG not the last record (RFC 8945 §5.1)": "TSIG is not the last record (RFC 8945 §5.1)",
+    "NS rdata shorter than its name": "NS rdata ends before its names",
+    "MX rdata longer than its name": "MX rdata does not match its length",
+    "TSIG cut before its MAC size": "TSIG rdata cut short",
+    "TSIG MAC longer than the rdata": "TSIG rdata cut short",
+    "TSIG other data not matching its length": "TSIG rdata does not match its length",
 }
 
 
 @pytest.mark.parametrize("extra", sorted(MALFORMED_EXTRAS))
 def test_malformed_additional_records_are_formerr_with_the_question(extra: str) -> None:
-    reply = error_reply(with_additional(MALFORMED_EXTRAS[extra]))
+    data = with_additional(*MALFORMED_EXTRAS[extra])
+    with pytest.raises(WireError) as info:
+        parse_query(data)
+    assert info.value.reason == REASONS[extra]
+    reply = error_reply(data)
     assert reply.rcode() == dns.rcode.FORMERR and reply.id == 0x0BAD
     assert str(reply.question[0].name) == "example.com."
 
