@@ -105,3 +105,14 @@ def test_an_on_premises_site_may_send_everything_to_an_inbound_endpoint() -> Non
     result = resolve(compiled(data), q("a.lab.example"), "192.168.1.1")
     assert (result.view, summary(result.answer)) == ("vnet:v", ["a.lab.example. 60 A 10.50.0.1"])
     assert "inbound endpoint r/in" in "\n".join(result.trace_text())
+
+
+def test_a_resource_the_catalog_cannot_name_gets_no_public_chain() -> None:
+    """A managed instance's FQDN needs its dnsPrefix (facts §2.2: privatelink.{dnsPrefix}.database.windows.net);
+    without one there is nothing to synthesise, and the estate still compiles."""
+    data = vnet()
+    data["resources"] = {"mi1": {"type": "Microsoft.Sql/managedInstances"}}
+    index = compiled(data)
+    assert not any(zone.endswith("database.windows.net.") for zone in index.public.zones)
+    result = resolve(index, q("mi1.database.windows.net"), "198.51.100.7")
+    assert (result.outcome, result.forward and result.forward.name) == (Outcome.FORWARD, "mi1.database.windows.net.")
