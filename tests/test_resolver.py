@@ -365,6 +365,7 @@ ESTATE_CASES = [
         Outcome.ANSWER,
         Source.PRIVATE,
         ("hub-vm1.azure.contoso.com. 10 A 10.0.2.4",),
+        trace_has=("private zone azure.contoso.com. answers A 10.0.2.4",),
     ),
     Case(
         "CNAME inside a private zone",
@@ -393,6 +394,7 @@ ESTATE_CASES = [
         Source.INTERNAL,
         ("lab-vm1.internal.cloudapp.net. 10 A 10.3.0.4",),
         view="vnet:sandbox",
+        trace_has=("Azure-provided zone internal.cloudapp.net. answers A 10.3.0.4", "in VNet 'sandbox'"),
     ),
     Case(
         "internal.cloudapp.net names do not cross VNets",
@@ -906,6 +908,7 @@ LAB_CASES = [
         Outcome.ANSWER,
         Source.PUBLIC,
         ("www.example.org. 300 A 198.51.100.80",),
+        trace_has=("resolving www.example.org. A in public DNS",),
     ),
     Case(
         "unknown_service_names: nxdomain answers for the service zone",

@@ -299,3 +299,37 @@ def test_public_nodata_carries_the_zone_soa() -> None:
         result = resolve(index, q("www.example.org", "AAAA"), source)
         assert (result.outcome, result.source) == (Outcome.NODATA, Source.PUBLIC)
         assert (summary(result.answer), summary(result.authority)) == ([], [EXAMPLE_ORG_SOA])
+
+
+# --------------------------------------------------------------------------- what explain shows
+
+
+def test_a_loop_that_does_not_return_to_the_first_name_is_found_too() -> None:
+    index = compiled(lab(["x 60 CNAME a", "a 60 CNAME b", "b 60 CNAME a"]))
+    result = resolve(index, q("x.lab.example"), V)
+    assert result.outcome is Outcome.SERVFAIL
+    assert summary(result.answer) == [
+        "x.lab.example. 60 CNAME a.lab.example.",
+        "a.lab.example. 60 CNAME b.lab.example.",
+        "b.lab.example. 60 CNAME a.lab.example.",
+    ]
+    assert result.trace_text()[-1] == "the CNAME chain loops back to a.lab.example."
+
+
+def test_the_first_step_says_where_the_source_is(estate: Any) -> None:
+    """explain's JSON: the address, the kind of network, its name and the prefix that matched."""
+    step = resolve(estate, q("mystorage.blob.core.windows.net"), HUB).trace[0].as_dict()
+    assert step == {"step": "source", "text": "10.0.2.4 is in virtual network 'hub'", "address": "10.0.2.4",
+                    "kind": "virtual network", "network": "hub", "prefix_length": 16}
+
+
+def test_the_service_endpoint_note_names_every_provider() -> None:
+    """facts §5: service endpoints leave DNS alone; the trace says which ones the client's subnet has."""
+    data = lab([], ["www 300 A 198.51.100.80"])
+    data["virtual_networks"]["v"]["subnets"] = {
+        "app": {"address_prefix": "10.50.0.0/24", "service_endpoints": ["Microsoft.Storage", "Microsoft.KeyVault"]}}
+    result = resolve(compiled(data), q("www.example.org"), V)
+    assert result.source is Source.PUBLIC
+    assert result.trace_text()[-1] == (
+        "subnet 'app' has service endpoints (Microsoft.Storage, Microsoft.KeyVault): DNS is unchanged and "
+        "answers the public address; traffic reaches it over the Azure backbone")
