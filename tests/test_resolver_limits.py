@@ -299,6 +299,8 @@ def test_public_nodata_carries_the_zone_soa() -> None:
         result = resolve(index, q("www.example.org", "AAAA"), source)
         assert (result.outcome, result.source) == (Outcome.NODATA, Source.PUBLIC)
         assert (summary(result.answer), summary(result.authority)) == ([], [EXAMPLE_ORG_SOA])
+        last = result.trace[-1]
+        assert (last.code, last.text) == ("public-nodata", "www.example.org.: public DNS has no AAAA record: NODATA")
 
 
 # --------------------------------------------------------------------------- what explain shows
@@ -325,7 +327,7 @@ def test_the_first_step_says_where_the_source_is(estate: Any) -> None:
 
 def test_the_service_endpoint_note_names_every_provider() -> None:
     """facts §5: service endpoints leave DNS alone; the trace says which ones the client's subnet has."""
-    data = lab([], ["www 300 A 198.51.100.80"])
+    data = lab(["inside 60 A 10.50.9.9"], ["www 300 A 198.51.100.80"])
     data["virtual_networks"]["v"]["subnets"] = {
         "app": {"address_prefix": "10.50.0.0/24", "service_endpoints": ["Microsoft.Storage", "Microsoft.KeyVault"]}}
     result = resolve(compiled(data), q("www.example.org"), V)
@@ -333,3 +335,13 @@ def test_the_service_endpoint_note_names_every_provider() -> None:
     assert result.trace_text()[-1] == (
         "subnet 'app' has service endpoints (Microsoft.Storage, Microsoft.KeyVault): DNS is unchanged and "
         "answers the public address; traffic reaches it over the Azure backbone")
+    private = resolve(compiled(data), q("inside.lab.example"), V)  # a private answer: nothing to say about it
+    assert private.source is Source.PRIVATE and "service endpoints" not in "\n".join(private.trace_text())
+
+
+def test_a_private_step_names_the_zone_the_link_and_its_policy(estate: Any) -> None:
+    step = resolve(estate, q("mystorage.privatelink.blob.core.windows.net"), SANDBOX).trace[-1].as_dict()
+    assert {k: step[k] for k in ("step", "name", "zone", "link", "policy", "kind", "type", "values")} == {
+        "step": "private", "name": "mystorage.privatelink.blob.core.windows.net.",
+        "zone": "privatelink.blob.core.windows.net.", "link": "sandbox-link", "policy": "NxDomainRedirect",
+        "kind": "private", "type": "A", "values": "10.0.1.4"}
