@@ -232,7 +232,8 @@ ESTATE_CASES = [
         Outcome.ANSWER,
         Source.PUBLIC,
         (f"pendingstore.blob.core.windows.net. 60 CNAME {BLOB_CLUSTER}", BLOB_CLUSTER_A),
-        trace_has=("Pending",),
+        trace_has=("Microsoft.Storage/storageAccounts 'blob' has no Approved private endpoint connection "
+                   "(pe-pendingstore (Pending)): public DNS carries no privatelink alias",),
     ),
     Case(
         "service endpoint: DNS unchanged",

@@ -345,3 +345,70 @@ def test_a_private_step_names_the_zone_the_link_and_its_policy(estate: Any) -> N
         "step": "private", "name": "mystorage.privatelink.blob.core.windows.net.",
         "zone": "privatelink.blob.core.windows.net.", "link": "sandbox-link", "policy": "NxDomainRedirect",
         "kind": "private", "type": "A", "values": "10.0.1.4"}
+
+
+# --------------------------------------------------------------------------- whole traces, as explain shows them
+
+INTERNET_STEPS = [
+    ("source", "198.51.100.7 is in no modelled network: it asks as a client on the internet"),
+    ("client-dns", "internet resolves through public DNS"),
+]
+#: (name, type) -> (outcome, source, forwarded (name, type) or None, the steps after the first two)
+TRACES = {
+    ("hop.example.org", "A"): (Outcome.FORWARD, Source.FORWARDED, ("out.lab.example.", 1), [
+        ("view", "resolving hop.example.org. A in public DNS"),
+        ("public", "hop.example.org.: public DNS holds CNAME out.lab.example."),
+        ("forward", "out.lab.example. is outside every zone dnsemu knows: it goes to the upstream forwarder")]),
+    ("nope.example.org", "A"): (Outcome.NXDOMAIN, Source.PUBLIC, None, [
+        ("view", "resolving nope.example.org. A in public DNS"),
+        ("public-nxdomain", "nope.example.org.: no such name in public zone example.org.: NXDOMAIN")]),
+    ("acct.example.org", "A"): (Outcome.FORWARD, Source.FORWARDED, ("nosuch.file.core.windows.net.", 1), [
+        ("view", "resolving acct.example.org. A in public DNS"),
+        ("public", "acct.example.org.: public DNS holds CNAME nosuch.file.core.windows.net."),
+        ("forward", "nosuch.file.core.windows.net.: dnsemu has no data for it in file.core.windows.net.: it goes "
+                    "to the upstream forwarder")]),
+    ("c0.example.org", "A"): (Outcome.SERVFAIL, Source.ERROR, None, [
+        ("view", "resolving c0.example.org. A in public DNS"),
+        ("public", "c0.example.org.: public DNS holds CNAME c1.example.org."),
+        ("public", "c1.example.org.: public DNS holds CNAME c2.example.org."),
+        ("public", "c2.example.org.: public DNS holds CNAME c3.example.org."),
+        ("chain", "the CNAME chain is longer than 3 names")]),
+    ("www.old.example.org", "CNAME"): (Outcome.ANSWER, Source.PUBLIC, None, [  # RFC 6672 §3.1: the DNAME and the CNAME
+        ("view", "resolving www.old.example.org. CNAME in public DNS"),
+        ("dname", "www.old.example.org.: DNAME at old.example.org. synthesised CNAME www.example.net.")]),
+    ("www.old.example.org", "A"): (Outcome.ANSWER, Source.PUBLIC, None, [
+        ("view", "resolving www.old.example.org. A in public DNS"),
+        ("dname", "www.old.example.org.: DNAME at old.example.org. synthesised CNAME www.example.net."),
+        ("public", "www.example.net.: public DNS answers A 198.51.100.9")]),
+    ("x.sub.example.org", "AAAA"): (Outcome.FORWARD, Source.FORWARDED, ("x.sub.example.org.", 28), [
+        ("view", "resolving x.sub.example.org. AAAA in public DNS"),
+        ("delegation", "x.sub.example.org.: delegated at sub.example.org. by public zone example.org. (NS "
+                       "ns1.sub.example.org.); dnsemu models no zone there, so the name is outside its model: it goes "
+                       "to the upstream forwarder")]),
+    ("x.la.example.org", "A"): (Outcome.SERVFAIL, Source.ERROR, None, [  # DNAMEs sending names back and forth
+        ("view", "resolving x.la.example.org. A in public DNS"),
+        ("dname", "x.la.example.org.: DNAME at la.example.org. synthesised CNAME x.lb.example.org."),
+        ("dname", "x.lb.example.org.: DNAME at lb.example.org. synthesised CNAME x.la.example.org."),
+        ("loop", "the CNAME chain loops back to x.la.example.org.")]),
+}
+
+
+@pytest.fixture(scope="module")
+def public_lab() -> Any:
+    data = lab(["out 60 CNAME www.elsewhere.test."], [
+        "hop 300 CNAME out.lab.example.", "acct 300 CNAME nosuch.file.core.windows.net.",
+        "old 300 DNAME example.net.", "sub 300 NS ns1.sub.example.org.",
+        "la 300 DNAME lb.example.org.", "lb 300 DNAME la.example.org.",
+        "c0 300 CNAME c1", "c1 300 CNAME c2", "c2 300 CNAME c3", "c3 300 A 192.0.2.1"])
+    data["resources"] = {"known": {"type": "Microsoft.Storage/storageAccounts"}}  # makes file.core.windows.net
+    data["public_dns"]["zones"]["example.net"] = {"records": ["www 300 A 198.51.100.9"]}
+    return compiled(data, max_chain=3)
+
+
+@pytest.mark.parametrize("question", sorted(TRACES), ids=" ".join)
+def test_the_whole_trace(public_lab: Any, question: tuple[str, str]) -> None:
+    outcome, source, forwarded, steps = TRACES[question]
+    result = resolve(public_lab, q(*question), INTERNET)
+    assert (result.outcome, result.source, result.view, result.network) == (outcome, source, "internet", "internet")
+    assert (result.forward and (result.forward.name, result.forward.qtype)) == forwarded
+    assert [(step.code, step.text) for step in result.trace] == [*INTERNET_STEPS, *steps]
