@@ -381,22 +381,26 @@ class Suite:
                      mode="tcp", clients=clients, outstanding=500)
 
     def workers(self) -> None:
-        """Unpinned: --workers 2 vs one worker, dnsperf -c 40 (no taskset anywhere)."""
+        """Unpinned: --workers 2 vs one worker, and --workers 2 with /metrics scraped vs without, dnsperf -c 40."""
         topo = self.files["bench"]
         rows: dict[str, Any] = {}
         servers = []
-        for name, n, port in (("dnsemu-1w", 1, workload.PORTS["dnsemu-1w"]),
-                              ("dnsemu-2w", 2, workload.PORTS["dnsemu-2w"])):
-            s = self.fleet.start(dnsemu_server(name, topo, port, workers=n), pin=None)
+        http_port = workload.PORTS["dnsemu-2w-metrics-http"]
+        for name, n, extra in (("dnsemu-1w", 1, ()), ("dnsemu-2w", 2, ()),
+                               ("dnsemu-2w-metrics", 2, ("--http", "--http-listen", f"127.0.0.1:{http_port}"))):
+            s = self.fleet.start(dnsemu_server(name, topo, workload.PORTS[name], workers=n, extra=extra), pin=None)
             if s:
                 servers.append(s)
-        if len(servers) == 2:
+        scrapes: list[float] = []
+        if len(servers) == 3:
             for s in servers:
                 self.perf(s, f"warmup-{s.name}", limit=2, pin=None, clients=40)
             runs: dict[str, list[PerfResult]] = {s.name: [] for s in servers}
             for i in range(self.runs):
                 for s in servers:
-                    runs[s.name].append(self.perf(s, f"workers-{s.name}-{i}", pin=None, clients=40))
+                    with Scraper(http_port if s.name == "dnsemu-2w-metrics" else None, SCRAPE_EVERY) as scraper:
+                        runs[s.name].append(self.perf(s, f"workers-{s.name}-{i}", pin=None, clients=40))
+                    scrapes += scraper.seconds
             for s in servers:
                 m = median_result(runs[s.name])
                 rows[s.name] = {"qps": m.qps, "qps_runs": [r.qps for r in runs[s.name]], "avg_ms": m.avg_ms,
@@ -406,16 +410,30 @@ class Suite:
         for s in servers:
             self.fleet.stop(s.name)
         self.results["workers"] = rows
-        lines = ["### Unpinned: `--workers 2` against one worker (`dnsperf -c 40`, nothing pinned)", "",
-                 "| dnsemu | q/s (runs) | mean ms | srv CPU µs/q | srv / dnsperf CPU % | lost |",
+        shown = {"dnsemu-1w": "one worker", "dnsemu-2w": "`--workers 2`, metrics off",
+                 "dnsemu-2w-metrics": f"`--workers 2 --http`, /metrics scraped every {SCRAPE_EVERY:g} s"}
+        lines = ["### Unpinned: `--workers 2` against one worker, metrics on and off (`dnsperf -c 40`, nothing pinned)",
+                 "", "| dnsemu | q/s (runs) | mean ms | srv CPU µs/q | srv / dnsperf CPU % | lost |",
                  "| --- | --- | ---: | ---: | ---: | ---: |"]
         for name, row in rows.items():
             runs_text = ", ".join(f"{q:,.0f}" for q in row["qps_runs"])
-            lines.append(f"| {name} | **{row['qps']:,.0f}** ({runs_text}) | {fmt(row['avg_ms'], 3)} | "
+            lines.append(f"| {shown.get(name, name)} | **{row['qps']:,.0f}** ({runs_text}) | {fmt(row['avg_ms'], 3)} | "
                          f"{fmt(row['us_per_query'], 2)} | {fmt(row['srv_cpu_pct'], 0)} / "
                          f"{fmt(row['client_cpu_pct'], 0)} | {row['lost']} |")
-        if len(rows) == 2:
+        if "dnsemu-1w" in rows and "dnsemu-2w" in rows:
             lines += ["", f"2 workers ÷ 1 worker: **{ratio(rows['dnsemu-2w']['qps'], rows['dnsemu-1w']['qps'])}**"]
+            off, on = rows["dnsemu-2w"], rows.get("dnsemu-2w-metrics")
+            if on and off["qps"] and on["qps"]:
+                cost = 1 - on["qps"] / off["qps"]
+                rows["metrics_cost"] = {"qps": cost, "scrape_ms": statistics.median(scrapes) * 1000 if scrapes
+                                        else None, "scrapes": len(scrapes)}
+                scrape = (f"; one scrape (the parent asks both workers and adds up) took "
+                          f"{statistics.median(scrapes) * 1000:.1f} ms (median of {len(scrapes)})" if scrapes else "")
+                verdict = (f"{cost * 100:.1f} % of throughput lost to scraping every {SCRAPE_EVERY:g} s" if cost > 0
+                           else "no throughput lost to scraping (on was the faster: run-to-run noise)")
+                lines += ["", f"Metrics on ÷ off (`--workers 2`): **{ratio(on['qps'], off['qps'])}**, {verdict}"
+                          f"{scrape}. Prometheus scrapes every 15 to 60 s; a difference smaller than the spread of "
+                          "the runs is noise."]
             one = rows["dnsemu-1w"]
             if one["us_per_query"] and one["client_cpu_pct"] and one["qps"]:
                 # dnsperf shares the machine: every answered query costs the server's CPU and dnsperf's
@@ -670,6 +688,50 @@ class Suite:
         for t, m, ok in rows:
             lines.append(f"| {t} | {m} | {'**yes**' if ok else '**no**' if ok is not None else '?'} |")
         self.md = [*lines, "", *self.md]
+
+
+SCRAPE_EVERY = 1.0  # seconds between scrapes of /metrics in the metrics-on runs (Prometheus: 15-60 s)
+
+
+class Scraper:
+    """GET /metrics every ``every`` seconds while a run lasts (``port`` None: nothing); times each scrape."""
+
+    def __init__(self, port: int | None, every: float) -> None:
+        self.port = port
+        self.every = every
+        self.seconds: list[float] = []
+        self.failures = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _run(self) -> None:
+        import urllib.request
+
+        while not self._stop.wait(self.every):
+            t0 = time.perf_counter()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as reply:
+                    body = reply.read()
+                if b"dnsemu_dns_queries_total" not in body:
+                    self.failures += 1
+                    continue
+            except OSError:
+                self.failures += 1
+                continue
+            self.seconds.append(time.perf_counter() - t0)
+
+    def __enter__(self) -> Scraper:
+        if self.port is not None:
+            self._thread = threading.Thread(target=self._run, name="scraper", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+        if self.failures:
+            log(f"  /metrics: {self.failures} scrape(s) failed")
 
 
 def count_in(path: Path, needle: bytes) -> int:

@@ -36,10 +36,12 @@ class App:
     """A DNS server and, with ``settings.http``, its HTTP listener (API, metrics, health)."""
 
     def __init__(self, settings: Settings, loaded_topology: LoadedTopology | None = None, *,
-                 reuse_port: bool = False, logger: Any = None, build_guard: BuildGuard | None = None) -> None:
+                 reuse_port: bool = False, logger: Any = None, build_guard: BuildGuard | None = None,
+                 server: DnsServer | None = None) -> None:
         self.settings = settings
-        self.server = DnsServer(settings, loaded_topology, reuse_port=reuse_port, logger=logger,
-                                build_guard=build_guard)
+        #: ``server``: one built already (``dnsemu serve --workers``: the parent that runs the workers)
+        self.server = server or DnsServer(settings, loaded_topology, reuse_port=reuse_port, logger=logger,
+                                          build_guard=build_guard)
         self.http: HttpServer | None = None
         self.http_address: tuple[str, int] | None = None
         #: this app's Prometheus registry (never the global one)

@@ -9,8 +9,11 @@ Events (snake_case keys):
 
 * ``dns_query`` — client, proto, view, network, qname (client's case), qtype,
   rcode, answer (a short summary), kind (private/public/nxdomain_private/
-  fallback/internal/forwarded/refused/error), duration_ms, cached; ``ecs`` when
+  fallback/internal/forwarded/refused/error/blocked), duration_ms, cached; ``ecs`` when
   an ECS option routed the query.
+* ``dns_policy`` — a DNS security policy rule matched a query: client, qname, qtype,
+  policy, vnet, rule, priority, action (Allow at info, Alert and Block at warning),
+  domain_list, domain, matched (the name of the chain), context, rcode.
 * lifecycle — ``server_started`` (addresses, generation), ``server_stopping``,
   ``server_stopped``, ``topology_loaded``, ``topology_reload_failed`` (error),
   ``worker_started``/``worker_exited``, ``internal_error`` (with traceback).

@@ -257,6 +257,24 @@ class ServeProcess:
         self._stderr.close()
 
 
+def descendants(pid: int) -> dict[int, int]:
+    """Every process below ``pid`` (Linux /proc): child pid -> its parent's pid."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # gone meanwhile
+        parents[int(stat.parent.name)] = int(text.rpartition(")")[2].split()[1])
+    out: dict[int, int] = {}
+    frontier = {pid}
+    while frontier:
+        found = {child: parent for child, parent in parents.items() if parent in frontier and child not in out}
+        out.update(found)
+        frontier = set(found)
+    return out
+
+
 def parse_ready_line(line: str) -> list[tuple[str, int]]:
     """``dnsemu ready udp://127.0.0.1:5353 tcp://127.0.0.1:5353`` -> [("127.0.0.1", 5353)] (UDP = TCP)."""
     words = line.split()

@@ -42,6 +42,8 @@ def test_check_finds_every_mistake(capsys) -> None:
         "ruleset-loop [loop-rules:contoso.com]": "loops",
         "pls-no-record [pe-partner]": "10.0.1.10",
         "connection-not-approved [pe-pending]": "Pending",
+        "ruleset-rule-shadowed [spoke-rules/corp:spoke-ruled]": "linked zones come first",
+        "security-rule-unreachable [spoke-policy/block-bad]": "first matching rule decides",
     }
     for head, words in expected.items():
         line = next((x for x in out.splitlines() if x.startswith(f"- {head}")), None)

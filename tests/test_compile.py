@@ -33,9 +33,9 @@ def test_the_bundled_estates_counts() -> None:
         "private_endpoints": 7,  # eight endpoints; pe-partner-api reaches a Private Link Service by alias
         "zone_group_records": 9,  # blob, file, vault, sql, 2 for ACR, 2 for the web app, pendingstore
         "autoregistered_records": 1,  # hub-vm1: the only VM of the registration VNet
-        "records": 15,  # those 9, hub-vm1, build, and the zone file's api, api-v2, SRV and TXT
-        "private_zones": 8,
-        "virtual_networks": 4,
+        "records": 16,  # those 9, hub-vm1, build, the zone file's api, api-v2, SRV and TXT, and corp's app
+        "private_zones": 9,  # corp.contoso.com, spoke2's own, is the ninth
+        "virtual_networks": 5,  # hub, spoke1, spoke2, spoke3 (behind the hub's firewall), sandbox
         "on_premises": 2,
     }
 

@@ -25,6 +25,7 @@ import dnsemu.server.handler as handler_module
 from dnsemu.core.compile import compile_topology
 from dnsemu.core.index import Options
 from dnsemu.dns.client import ServersFailed
+from dnsemu.logs import get_logger
 from dnsemu.server.handler import Handler, ecs_scope, servfail_from_header
 from dnsemu.topology.load import load_topology
 
@@ -52,7 +53,9 @@ def bundled() -> Any:
 def make(index: Any, **overrides: Any) -> Handler:
     overrides.setdefault("query_log", False)
     upstream = overrides.pop("upstream", None)
-    return Handler(make_settings(**overrides), index, upstream=upstream)
+    # a logger of its own: every line goes through structlog (capture_logs sees it), never through the
+    # process's buffered query log, which another test's logging configuration may have set up
+    return Handler(make_settings(**overrides), index, upstream=upstream, logger=get_logger("dnsemu"))
 
 
 def q(name: str, rdtype: str = "A", **kwargs: Any) -> bytes:
@@ -216,7 +219,8 @@ def ecs_query(address: str, prefix: int, name: str = "mystorage.blob.core.window
     ("10.3.0.4", 32, "a 10.0.1.4", 16),        # sandbox links the zone itself
     ("10.0.0.0", 8, "a 10.0.1.4", 16),         # /8 is not enough to tell: the scope says /16
     ("8.8.8.8", 32, "a 203.0.113.111", 7),     # 8.0.0.0/7 holds no modelled network
-    ("10.4.0.0", 16, "a 203.0.113.111", 14),   # 10.4.0.0/14 holds no VNet (10.0-10.3 are in 10.0/14)
+    ("10.4.0.4", 32, "a 10.0.1.4", 16),        # spoke3 -> the hub firewall's DNS proxy
+    ("10.8.0.0", 16, "a 203.0.113.111", 13),   # 10.8.0.0/13 holds no VNet (10.0-10.4 are in 10.0/13)
     ("192.169.0.1", 32, "a 203.0.113.111", 16),  # next to onprem 192.168/16
     ("0.0.0.0", 0, "a 203.0.113.111", 0),      # source /0: the real source, scope 0
 ])

@@ -148,11 +148,12 @@ def test_import_is_deterministic_and_checks(fmt: str, tmp_path: Path, capsys) ->
         in text
     )
     assert "# STUB:" in text
-    # without the on-premises part, check finds only what a stub site without forwarders explains
+    # without the on-premises part, check finds only what a stub site without forwarders explains, and
+    # what the estate has on purpose (its accept list is no Azure resource: the overlay holds it)
     code, stdout, _ = run(capsys, "check", str(first))
     assert code in (0, 1)
     codes = {line.split(" ")[1] for line in stdout.splitlines() if line.startswith("- ")}
-    assert codes <= {"endpoint-resolves-public", "connection-not-approved"}, stdout
+    assert codes <= {"endpoint-resolves-public", "connection-not-approved", "ruleset-rule-shadowed"}, stdout
 
 
 def test_plan_resolves_references_of_resources_to_be_created(tmp_path: Path, capsys) -> None:
@@ -388,7 +389,7 @@ def test_duplicate_ids_in_one_file(tmp_path: Path, capsys) -> None:
     vnets = arm_items("virtualNetworks.json")
     code, out, err, _ = import_docs(tmp_path, {"vnets.json": {"value": [*vnets, vnets[0]]}}, capsys)
     assert code == 0, err
-    assert f"- duplicate-id [{vnets[0]['id']}]: " in out and "the same resource ID at value[0] and value[4]" in out
+    assert f"- duplicate-id [{vnets[0]['id']}]: " in out and "the same resource ID at value[0] and value[5]" in out
 
 
 def test_ids_merge_case_insensitively_and_conflicts_are_named(tmp_path: Path, capsys) -> None:
@@ -400,7 +401,7 @@ def test_ids_merge_case_insensitively_and_conflicts_are_named(tmp_path: Path, ca
     assert code == 0, err
     assert out.count("[/subscriptions/") == 1  # one conflict, no duplicate: the IDs are the same resource
     assert f"- conflict [{vnets[0]['id']}]: dns_servers differs: () in " in out and "('10.0.0.4',) in " in out
-    assert len(load_topology(path).topology.virtual_networks) == 4
+    assert len(load_topology(path).topology.virtual_networks) == 5
 
 
 def test_unrecognised_types_and_fields_are_listed(tmp_path: Path, capsys) -> None:
@@ -412,17 +413,17 @@ def test_unrecognised_types_and_fields_are_listed(tmp_path: Path, capsys) -> Non
         "name": "acct",
         "properties": {},
     }
-    policy = {
-        "id": f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/dnsResolverPolicies/p",
-        "type": "Microsoft.Network/dnsResolverPolicies",
-        "name": "p",
+    wan = {
+        "id": f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/virtualWans/w",
+        "type": "Microsoft.Network/virtualWans",
+        "name": "w",
         "properties": {},
     }
-    code, out, err, _ = import_docs(tmp_path, {"x.json": [vnet, other, policy]}, capsys)
+    code, out, err, _ = import_docs(tmp_path, {"x.json": [vnet, other, wan]}, capsys)
     assert code == 0, err
     assert "not modelled (2 resource(s)):" in out
     assert f"- microsoft.storage/storageaccounts: type not recognised by dnsemu import: {other['id']}" in out
-    assert "- microsoft.network/dnsresolverpolicies: DNS security policy: dnsemu does not model it yet" in out
+    assert "- microsoft.network/virtualwans: Virtual WAN: holds no DNS settings (its hubs are read)" in out
     assert "- microsoft.network/virtualnetworks: somenewsetting (1)" in out
 
 
@@ -467,7 +468,9 @@ def test_dns_servers_known_only_by_address_become_stubs(tmp_path: Path, capsys) 
     assert [str(n) for n in t.on_premises["onprem-10-50-0-53"].address_space] == ["10.50.0.53/32"]
     assert t.external_dns_servers["external-8-8-8-8"].address == "8.8.8.8"
     text = path.read_text()
-    assert text.count("# STUB:") == 3
+    # and spoke3's 10.0.4.4: the hub firewall, which this input lacks, is a DNS server known only by address too
+    assert "- custom_dns_servers.dns-10-0-4-4: what the DNS server at 10.0.4.4 in 'hub' forwards where" in out
+    assert text.count("# STUB:") == 4
 
 
 # -- shapes ---------------------------------------------------------------------------------------------
@@ -595,3 +598,470 @@ def test_readme_walk_runs(tmp_path: Path, capsys, monkeypatch) -> None:
         outputs[argv[1]] = out
     assert "STUB" in (tmp_path / "estate" / "topology.yaml").read_text()
     assert "private zone privatelink.blob.core.windows.net. answers A 10.0.1.4" in outputs["explain"]
+
+
+# -- Azure Firewall, Virtual WAN hubs, AKS clusters, DNS security policies (facts §10, §12, §14.1) --------------
+
+
+def net(rg: str, *parts: str) -> str:
+    return f"/subscriptions/{SUB}/resourceGroups/{rg}/providers/Microsoft.Network/" + "/".join(parts)
+
+
+def arm(rid: str, rtype: str, props: dict[str, Any], location: str = "eastus") -> dict[str, Any]:
+    return {"id": rid, "name": rid.rsplit("/", 1)[1], "type": rtype, "location": location, "properties": props}
+
+
+def vnet_doc(name: str, space: str, subnets: dict[str, str], dns: list[str] | None = None) -> dict[str, Any]:
+    vid = net("rg-net", "virtualNetworks", name)
+    return arm(
+        vid,
+        "Microsoft.Network/virtualNetworks",
+        {
+            "addressSpace": {"addressPrefixes": [space]},
+            "dhcpOptions": {"dnsServers": dns or []},
+            "subnets": [
+                {"name": s, "id": f"{vid}/subnets/{s}", "properties": {"addressPrefix": p}} for s, p in subnets.items()
+            ],
+        },
+    )
+
+
+def ask(path: Path, name: str, source: str, qtype: RRType = RRType.A):
+    loaded = load_topology(path)
+    index = compile_topology(loaded)
+    return resolve(
+        index,
+        Question(name if name.endswith(".") else name + ".", qtype),
+        source_address(loaded.topology, index, source),
+    )
+
+
+def test_firewall_in_a_virtual_hub_with_inherited_dns_settings(tmp_path: Path, capsys) -> None:
+    """§12.4's virtual hub extension: spokes ask the secured hub's firewall, whose DNS settings (inherited from
+    the base policy, §12.1) name the DNS spoke's inbound endpoint; the hub's connections come as child resources."""
+    hub = net("rg-wan", "virtualHubs", "vhub-eastus")
+    base = net("rg-wan", "firewallPolicies", "base-policy")
+    child = net("rg-wan", "firewallPolicies", "hub-policy")
+    resolver = net("rg-net", "dnsResolvers", "dns-resolver")
+    docs = {
+        "vnets.json": {
+            "value": [
+                vnet_doc("dns-spoke", "10.50.0.0/24", {"snet-in": "10.50.0.0/28"}),
+                vnet_doc("app", "10.51.0.0/16", {"snet-app": "10.51.0.0/24"}, ["10.100.0.132"]),
+            ]
+        },
+        "wan.json": [
+            arm(hub, "Microsoft.Network/virtualHubs", {"addressPrefix": "10.100.0.0/23", "virtualWan": {"id": "x"}}),
+            arm(
+                f"{hub}/hubVirtualNetworkConnections/app-conn",
+                "Microsoft.Network/virtualHubs/hubVirtualNetworkConnections",
+                {"remoteVirtualNetwork": {"id": net("rg-net", "virtualNetworks", "app")}},
+            ),
+            arm(
+                net("rg-wan", "azureFirewalls", "vhub-fw"),
+                "Microsoft.Network/azureFirewalls",
+                {
+                    "sku": {"name": "AZFW_Hub", "tier": "Standard"},
+                    "virtualHub": {"id": hub},
+                    "hubIPAddresses": {"privateIPAddress": "10.100.0.132", "publicIPs": {"count": 1}},
+                    "firewallPolicy": {"id": child},
+                },
+            ),
+            arm(child, "Microsoft.Network/firewallPolicies", {"basePolicy": {"id": base}}),
+            arm(
+                base,
+                "Microsoft.Network/firewallPolicies",
+                {"dnsSettings": {"enableProxy": True, "servers": ["10.50.0.4"]}},
+            ),
+        ],
+        "resolver.json": [
+            arm(
+                resolver,
+                "Microsoft.Network/dnsResolvers",
+                {"virtualNetwork": {"id": net("rg-net", "virtualNetworks", "dns-spoke")}},
+            ),
+            arm(
+                f"{resolver}/inboundEndpoints/in",
+                "Microsoft.Network/dnsResolvers/inboundEndpoints",
+                {
+                    "ipConfigurations": [
+                        {
+                            "privateIpAddress": "10.50.0.4",
+                            "subnet": {"id": net("rg-net", "virtualNetworks", "dns-spoke", "subnets", "snet-in")},
+                        }
+                    ]
+                },
+            ),
+        ],
+    }
+    code, out, err, path = import_docs(tmp_path, docs, capsys)
+    assert code == 0, err
+    assert "findings" not in out and "to fill in" not in out, out
+    assert "1 firewalls, 1 virtual hubs" in out
+    t = load_topology(path).topology
+    assert t.virtual_hubs["vhub-eastus"].virtual_network_connections == ["app"]
+    fw = t.azure_firewalls["vhub-fw"]
+    assert (fw.virtual_hub, str(fw.private_ip_address)) == ("vhub-eastus", "10.100.0.132")
+    assert (fw.dns_settings.enable_proxy, fw.dns_settings.servers) == (True, ["10.50.0.4"])
+    assert f"# DNS settings inherited from base policy {base}" in path.read_text()
+    trace = [s.text for s in ask(path, "www.example.com", "app").trace]
+    assert any("Azure Firewall 'vhub-fw' (DNS proxy) forwards it to 10.50.0.4" in line for line in trace), trace
+
+
+def test_classic_firewall_and_a_missing_policy(tmp_path: Path, capsys) -> None:
+    """A firewall with classic rules keeps its DNS settings in additionalProperties (§12.3); a firewall whose
+    policy the input lacks is a finding and a stub, with the proxy off (Azure's default)."""
+    hub = vnet_doc("hub", "10.0.0.0/16", {"AzureFirewallSubnet": "10.0.4.0/26", "snet-dns": "10.0.5.0/24"})
+    subnet = net("rg-net", "virtualNetworks", "hub", "subnets", "AzureFirewallSubnet")
+
+    def firewall(name: str, ip: str, **props: Any) -> dict[str, Any]:
+        config = {"name": "c", "properties": {"privateIPAddress": ip, "subnet": {"id": subnet}}}
+        return arm(
+            net("rg-net", "azureFirewalls", name),
+            "Microsoft.Network/azureFirewalls",
+            {"ipConfigurations": [config], **props},
+        )
+
+    missing = net("rg-net", "firewallPolicies", "gone")
+    docs = {
+        "x.json": [
+            hub,
+            firewall(
+                "classic-fw",
+                "10.0.4.4",
+                additionalProperties={"Network.DNS.EnableProxy": "true", "Network.DNS.Servers": "10.0.5.10, 10.0.5.11"},
+            ),
+            firewall("lost-policy-fw", "10.0.4.5", firewallPolicy={"id": missing}),
+        ]
+    }
+    code, out, err, path = import_docs(tmp_path, docs, capsys)
+    assert code == 0, err
+    t = load_topology(path).topology
+    classic = t.azure_firewalls["classic-fw"].dns_settings
+    assert (classic.enable_proxy, classic.servers) == (True, ["10.0.5.10", "10.0.5.11"])
+    assert (
+        "- custom_dns_servers.dns-10-0-5-10: " in out
+        and "(used by azure_firewalls.classic-fw.dns_settings.servers)" in out
+    )
+    lost = net("rg-net", "azureFirewalls", "lost-policy-fw")
+    assert f"- missing-reference [{lost}]: firewall policy {missing} is not in the input" in out
+    assert "- azure_firewalls.lost-policy-fw.dns_settings: the DNS settings of firewall policy gone" in out
+    assert t.azure_firewalls["lost-policy-fw"].dns_settings.enable_proxy is False
+
+
+def aks_cluster(name: str, subnet: str, zone: str, **extra: Any) -> dict[str, Any]:
+    rid = f"/subscriptions/{SUB}/resourceGroups/rg-aks/providers/Microsoft.ContainerService/managedClusters/{name}"
+    props = {
+        "dnsPrefix": name,
+        "agentPoolProfiles": [{"name": "system", "count": 3, "vnetSubnetID": subnet}],
+        "apiServerAccessProfile": {"enablePrivateCluster": True, "privateDNSZone": zone},
+        "nodeResourceGroup": f"MC_rg-aks_{name}_eastus",
+        **extra,
+    }
+    return arm(rid, "Microsoft.ContainerService/managedClusters", props)
+
+
+def test_aks_private_clusters(tmp_path: Path, capsys) -> None:
+    """§14.1: a system-zone cluster takes its API server's address from the zone's record; AKS's own link and
+    record are derived, a hub's link to the system zone is kept; a custom zone is named; public clusters and
+    API Server VNet Integration are listed, not dropped."""
+    guid = "7c1f0d2e-4b3a-4c5d-8e9f-0a1b2c3d4e5f"
+    system_zone = f"{guid}.privatelink.eastus.azmk8s.io"
+    private_fqdn = f"aks-prod-4f2a9c1b.{system_zone}"
+    snet = net("rg-net", "virtualNetworks", "spoke", "subnets", "snet-aks")
+    mc = "MC_rg-aks_aks-prod_eastus"
+    zone_id = net(mc, "privateDnsZones", system_zone)
+    custom_id = net("rg-dns", "privateDnsZones", "team1.privatelink.eastus.azmk8s.io")
+    docs = {
+        "vnets.json": {
+            "value": [
+                vnet_doc("hub", "10.0.0.0/16", {"snet-vms": "10.0.2.0/24"}),
+                vnet_doc("spoke", "10.1.0.0/16", {"snet-aks": "10.1.0.0/22"}),
+            ]
+        },
+        "aks.json": [
+            aks_cluster(
+                "aks-prod",
+                snet,
+                "system",
+                privateFQDN=private_fqdn,
+                fqdn="aks-prod-4f2a9c1b.hcp.eastus.azmk8s.io",
+            ),
+            aks_cluster(
+                "aks-team",
+                snet,
+                custom_id,
+                fqdnSubdomain="team-api",
+                privateFQDN="team-api-1a2b3c4d.team1.privatelink.eastus.azmk8s.io",
+            ),
+            {
+                **aks_cluster("aks-public", snet, "system"),
+                "properties": {"apiServerAccessProfile": {"enablePrivateCluster": False}},
+            },
+            aks_cluster(
+                "aks-vnetint",
+                snet,
+                "system",
+                apiServerAccessProfile={"enablePrivateCluster": True, "enableVnetIntegration": True},
+            ),
+        ],
+        "zones.json": [
+            arm(zone_id, "Microsoft.Network/privateDnsZones", {}, "global"),
+            arm(
+                f"{zone_id}/virtualNetworkLinks/aks-link",
+                "Microsoft.Network/privateDnsZones/virtualNetworkLinks",
+                {"virtualNetwork": {"id": net("rg-net", "virtualNetworks", "spoke")}},
+                "global",
+            ),
+            arm(
+                f"{zone_id}/virtualNetworkLinks/hub-link",
+                "Microsoft.Network/privateDnsZones/virtualNetworkLinks",
+                {"virtualNetwork": {"id": net("rg-net", "virtualNetworks", "hub")}},
+                "global",
+            ),
+            arm(
+                f"{zone_id}/A/aks-prod-4f2a9c1b",
+                "Microsoft.Network/privateDnsZones/A",
+                {"ttl": 10, "aRecords": [{"ipv4Address": "10.1.0.10"}]},
+                "global",
+            ),
+            arm(custom_id, "Microsoft.Network/privateDnsZones", {}, "global"),
+            arm(
+                f"{custom_id}/A/team-api-1a2b3c4d",
+                "Microsoft.Network/privateDnsZones/A",
+                {"ttl": 10, "aRecords": [{"ipv4Address": "10.1.0.11"}]},
+                "global",
+            ),
+        ],
+    }
+    code, out, err, path = import_docs(tmp_path, docs, capsys)
+    assert code == 0, err
+    t = load_topology(path).topology
+    prod = t.managed_clusters["aks-prod"]
+    assert (prod.virtual_network, str(prod.private_ip_address), prod.private_dns_zone) == (
+        "spoke",
+        "10.1.0.10",
+        "system",
+    )
+    assert prod.private_fqdn == private_fqdn and prod.dns_prefix == "aks-prod"
+    # the system zone stays only for the hub's link; AKS's link and record are derived
+    zone = t.private_dns_zones[system_zone]
+    assert [link.virtual_network for link in zone.virtual_network_links] == ["hub"] and not zone.records
+    team = t.managed_clusters["aks-team"]
+    assert (team.private_dns_zone, team.fqdn_subdomain, str(team.private_ip_address)) == (
+        "team1.privatelink.eastus.azmk8s.io",
+        "team-api",
+        "10.1.0.11",
+    )
+    assert not t.private_dns_zones["team1.privatelink.eastus.azmk8s.io"].records
+    assert "aks-public" not in t.managed_clusters and "aks-vnetint" not in t.managed_clusters
+    assert "AKS cluster with a public API server" in out
+    assert "API Server VNet Integration (private.<region>.azmk8s.io) is not modelled" in out
+    # the hub reaches the API server through its link; the spoke through AKS's
+    for source in ("hub", "spoke"):
+        r = ask(path, private_fqdn + ".", source)
+        assert [x.text() for x in r.answer] == [f"{private_fqdn}.\t10\tIN\tA\t10.1.0.10"], source
+
+
+def test_aks_without_the_api_server_address_is_a_stub(tmp_path: Path, capsys) -> None:
+    """Terraform state holds no API server address (AKS makes the endpoint): a stub inside the node subnet."""
+    vid = net("rg-net", "virtualNetworks", "spoke")
+    doc = {
+        "format_version": "1.0",
+        "values": {
+            "root_module": {
+                "resources": [
+                    {
+                        "address": "azurerm_virtual_network.spoke",
+                        "mode": "managed",
+                        "type": "azurerm_virtual_network",
+                        "name": "spoke",
+                        "values": {
+                            "id": vid,
+                            "name": "spoke",
+                            "resource_group_name": "rg-net",
+                            "location": "eastus",
+                            "address_space": ["10.1.0.0/16"],
+                            "subnet": [
+                                {
+                                    "name": "snet-aks",
+                                    "address_prefixes": ["10.1.0.0/22"],
+                                    "id": f"{vid}/subnets/snet-aks",
+                                }
+                            ],
+                        },
+                    },
+                    {
+                        "address": "azurerm_kubernetes_cluster.aks",
+                        "mode": "managed",
+                        "type": "azurerm_kubernetes_cluster",
+                        "name": "aks",
+                        "values": {
+                            "id": f"/subscriptions/{SUB}/resourceGroups/rg-aks/providers/"
+                            "Microsoft.ContainerService/managedClusters/aks-tf",
+                            "name": "aks-tf",
+                            "location": "eastus",
+                            "resource_group_name": "rg-aks",
+                            "dns_prefix": "aks-tf",
+                            "private_cluster_enabled": True,
+                            "private_dns_zone_id": "System",
+                            "private_cluster_public_fqdn_enabled": False,
+                            "default_node_pool": [{"name": "system", "vnet_subnet_id": f"{vid}/subnets/snet-aks"}],
+                        },
+                    },
+                ]
+            }
+        },
+    }
+    code, out, err, path = import_docs(tmp_path, {"tf.json": doc}, capsys)
+    assert code == 0, err
+    assert "- managed_clusters.aks-tf.private_ip_address: the API server address of AKS cluster aks-tf" in out
+    cluster = load_topology(path).topology.managed_clusters["aks-tf"]
+    assert str(cluster.private_ip_address) == "10.1.0.4" and cluster.enable_private_cluster_public_fqdn is False
+    assert "STUB: private_ip_address" in path.read_text()
+
+
+def test_security_policy_shapes_and_what_is_not_modelled(tmp_path: Path, capsys) -> None:
+    """§10.2, §10.4, §10.5: the preview's SERVFAIL, a Disabled rule, chain validation off, the older
+    dnsSecurityPolicies spelling; Microsoft's managed list, a large list's blob and '*.' entries are findings."""
+    pol = net("rg-sec", "dnsSecurityPolicies", "legacy-policy")
+    lists = {
+        "bad": ["*.phish.example", "malware.example."],
+        "big": None,
+    }
+    docs: dict[str, Any] = {
+        "vnets.json": {"value": [vnet_doc("app", "10.1.0.0/16", {"snet": "10.1.0.0/24"})]},
+        "lists.json": [
+            arm(
+                net("rg-sec", "dnsResolverDomainLists", "bad"),
+                "Microsoft.Network/dnsResolverDomainLists",
+                {"domains": lists["bad"]},
+            ),
+            arm(
+                net("rg-sec", "dnsResolverDomainLists", "big"),
+                "Microsoft.Network/dnsResolverDomainLists",
+                {"domainsUrl": "https://example.blob.core.windows.net/lists/big.txt"},
+            ),
+        ],
+        "policy.json": [
+            arm(pol, "Microsoft.Network/dnsSecurityPolicies", {}),
+            arm(
+                f"{pol}/dnsSecurityRules/preview-block",
+                "Microsoft.Network/dnsResolverPolicies/dnsSecurityRules",
+                {
+                    "priority": 100,
+                    "action": {"actionType": "Block", "blockResponseCode": "SERVFAIL"},
+                    "dnsResolverDomainLists": [{"id": net("rg-sec", "dnsResolverDomainLists", "bad")}],
+                    "disableCnameChainValidation": True,
+                },
+            ),
+            arm(
+                f"{pol}/dnsSecurityRules/threat-intel",
+                "Microsoft.Network/dnsResolverPolicies/dnsSecurityRules",
+                {"priority": 200, "action": {"actionType": "Alert"}, "managedDomainLists": ["AzureDnsThreatIntel"]},
+            ),
+            arm(
+                f"{pol}/dnsSecurityRules/off",
+                "Microsoft.Network/dnsResolverPolicies/dnsSecurityRules",
+                {
+                    "priority": 300,
+                    "action": {"actionType": "Allow"},
+                    "dnsResolverDomainLists": [{"id": net("rg-sec", "dnsResolverDomainLists", "big")}],
+                    "dnsSecurityRuleState": "Disabled",
+                },
+            ),
+            arm(
+                f"{pol}/virtualNetworkLinks/app",
+                "Microsoft.Network/dnsSecurityPolicies/virtualNetworkLinks",
+                {"virtualNetwork": {"id": net("rg-net", "virtualNetworks", "app")}},
+            ),
+        ],
+    }
+    code, out, err, path = import_docs(tmp_path, docs, capsys)
+    assert code == 0, err
+    t = load_topology(path).topology
+    policy = t.dns_resolver_policies["legacy-policy"]
+    assert [link.virtual_network for link in policy.virtual_network_links] == ["app"]
+    block = policy.dns_security_rules["preview-block"]
+    assert (block.action.action_type, block.action.block_response_code, block.disable_cname_chain_validation) == (
+        "Block",
+        "SERVFAIL",
+        True,
+    )
+    assert policy.dns_security_rules["off"].dns_security_rule_state == "Disabled"
+    assert "threat-intel" not in policy.dns_security_rules
+    assert "uses Microsoft's managed domain list AzureDnsThreatIntel: dnsemu holds no copy of it" in out
+    assert t.dns_resolver_domain_lists["bad"].domains == ["phish.example", "malware.example"]
+    assert "dnsemu takes no '*.' prefix; phish.example (which covers every name below it) is written" in out
+    assert t.dns_resolver_domain_lists["big"].domains == []
+    assert (
+        "- domain-list-content [" in out
+        and "- dns_resolver_domain_lists.big.domains: the domains of domain list big" in out
+    )
+    r = ask(path, "www.phish.example.", "app")
+    assert r.rcode.name == "SERVFAIL" and r.source.value == "blocked"
+
+
+def test_security_policy_in_terraform_azurerm_names(tmp_path: Path, capsys) -> None:
+    """The azurerm resource names a pending provider change proposes (facts §10.2 has none in v5.2) read as
+    their ARM resources, their IDs spelled in a plan."""
+    vid = net("rg-net", "virtualNetworks", "app")
+    pid = net("rg-sec", "dnsResolverPolicies", "p")
+    lid = net("rg-sec", "dnsResolverDomainLists", "l")
+
+    def res(address: str, values: dict[str, Any]) -> dict[str, Any]:
+        rtype, name = address.split(".")
+        return {"address": address, "mode": "managed", "type": rtype, "name": name, "values": values}
+
+    doc = {
+        "format_version": "1.0",
+        "values": {
+            "root_module": {
+                "resources": [
+                    res(
+                        "azurerm_virtual_network.app",
+                        {
+                            "id": vid,
+                            "name": "app",
+                            "resource_group_name": "rg-net",
+                            "location": "eastus",
+                            "address_space": ["10.1.0.0/16"],
+                        },
+                    ),
+                    res(
+                        "azurerm_private_dns_resolver_domain_list.l",
+                        {"id": lid, "name": "l", "location": "eastus", "domains": ["bad.example."]},
+                    ),
+                    res("azurerm_private_dns_resolver_policy.p", {"id": pid, "name": "p", "location": "eastus"}),
+                    res(
+                        "azurerm_private_dns_resolver_security_rule.r",
+                        {
+                            "id": f"{pid}/dnsSecurityRules/r",
+                            "name": "r",
+                            "dns_resolver_policy_id": pid,
+                            "action": "Block",
+                            "priority": 100,
+                            "dns_resolver_domain_list_ids": [lid],
+                            "enabled": True,
+                        },
+                    ),
+                    res(
+                        "azurerm_private_dns_resolver_policy_virtual_network_link.k",
+                        {
+                            "id": f"{pid}/virtualNetworkLinks/k",
+                            "name": "k",
+                            "dns_resolver_policy_id": pid,
+                            "virtual_network_id": vid,
+                        },
+                    ),
+                ]
+            }
+        },
+    }
+    code, out, err, path = import_docs(tmp_path, {"tf.json": doc}, capsys)
+    assert code == 0, err
+    assert "findings" not in out, out
+    r = ask(path, "x.bad.example.", "app")
+    assert r.source.value == "blocked" and [x.text() for x in r.answer] == [
+        "x.bad.example.\t60\tIN\tCNAME\tblockpolicy.azuredns.invalid."
+    ]

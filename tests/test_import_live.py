@@ -211,3 +211,49 @@ def test_the_cli_says_which_extra_is_missing(tmp_path: Path, monkeypatch, capsys
     assert code == 2
     assert "dnsemu import --azure: the live import needs the azure extra: pip install 'dnsemu[azure]'" in err
     assert not (tmp_path / "t.yaml").exists()
+
+
+def test_virtual_hub_connections_are_listed_per_hub(tmp_path: Path) -> None:
+    """Resource Graph lists the hub; its virtual network connections come from one list call per hub (§12.4)."""
+    sub = "6f1c2b7e-3d4a-4e5f-9a8b-1c2d3e4f5a6b"
+    hub = f"/subscriptions/{sub}/resourceGroups/rg-wan/providers/Microsoft.Network/virtualHubs/vhub-eastus"
+    vnet = f"/subscriptions/{sub}/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/app"
+
+    def row(rid: str, rtype: str, props: dict[str, Any]) -> dict[str, Any]:
+        rg = rid.split("/")[4]
+        return {
+            "id": rid,
+            "name": rid.rsplit("/", 1)[1],
+            "type": rtype,
+            "location": "eastus",
+            "resourceGroup": rg,
+            "subscriptionId": sub,
+            "properties": props,
+        }
+
+    rows = [
+        row(hub, "microsoft.network/virtualhubs", {"addressPrefix": "10.100.0.0/23"}),
+        row(vnet, "microsoft.network/virtualnetworks", {"addressSpace": {"addressPrefixes": ["10.51.0.0/16"]}}),
+    ]
+    connection = {
+        "id": f"{hub}/hubVirtualNetworkConnections/app-conn",
+        "name": "app-conn",
+        "type": "Microsoft.Network/virtualHubs/hubVirtualNetworkConnections",
+        "properties": {"remoteVirtualNetwork": {"id": vnet}, "enableInternetSecurity": True},
+    }
+    routes: dict[str, Any] = {
+        "/providers/microsoft.resourcegraph/resources": lambda r, b, q: (
+            200,
+            {"totalRecords": 2, "count": 2, "data": rows if b["query"].startswith("resources") else []},
+        ),
+        f"{hub}/hubVirtualNetworkConnections".lower(): lambda r, b, q: (200, {"value": [connection]}),
+    }
+    transport = ReplayTransport(routes)
+    ctx = Context()
+    facts = live.read_estate(ctx, [sub], credential=FakeCredential(), transport=transport)
+    result = import_files([], tmp_path / "t.yaml", extra_facts=facts, ctx=ctx)
+    assert not result.findings, result.findings
+    assert result.built.data["virtual_hubs"]["vhub-eastus"]["virtual_network_connections"] == ["app"]
+    assert any(
+        url.lower().split("?")[0].endswith("/hubvirtualnetworkconnections") for _, url, _, _ in transport.requests
+    )

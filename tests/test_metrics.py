@@ -27,6 +27,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families
 
 from dnsemu.http.metrics import FAMILIES, DnsemuCollector
+from dnsemu.server.counters import Counters
 from dnsemu.server.forwarding import UpstreamStats
 from dnsemu.server.handler import DURATION_BUCKETS, Stats
 from dnsemu.server.handler import SIZE_BUCKETS as RESPONSE_SIZE_BUCKETS
@@ -331,6 +332,7 @@ def test_response_size_histogram_from_the_counters() -> None:
     server = SimpleNamespace(stats=stats, state=SimpleNamespace(counters={}, tasks=set(), connections=set()),
                              upstream_stats=UpstreamStats(), http_errors=0, generation=1, last_reload_success=None,
                              change_counts={}, active_changes=0, handler=None)
+    server.counters = lambda: Counters(stats.snapshot(), server.upstream_stats)  # as DnsServer.counters() reads them
     registry = _registry(server)
     m = Scrape(generate_latest(registry).decode())
     assert m.value("dnsemu_dns_response_size_bytes_bucket", proto="udp", le="128.0") == 0
@@ -416,7 +418,10 @@ def test_scraped_families_are_the_documented_ones_with_their_types(emulator: Emu
     # the families a fresh server without upstreams or size counters does not show yet
     missing = set(FAMILIES) - set(ours)
     assert missing <= {"dnsemu_upstream_requests", "dnsemu_upstream_failures",  # no upstream configured
-                       "dnsemu_upstream_request_duration_seconds", "dnsemu_dns_response_size_bytes"}, missing
+                       "dnsemu_upstream_request_duration_seconds", "dnsemu_dns_response_size_bytes",
+                       "dnsemu_firewall_dns_proxy_cache_lookups",  # no firewall cache emulated
+                       "dnsemu_dns_policy_matches",  # no DNS security policy in the topology
+                       "dnsemu_workers", "dnsemu_worker_restarts"}, missing  # one process: no workers
     docs = (TEST_TOPOLOGY.parent.parent.parent / "docs" / "fixture.md").read_text()
     for name, (kind, _, _) in FAMILIES.items():
         shown = name + "_total" if kind == "counter" else name

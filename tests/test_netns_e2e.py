@@ -355,7 +355,7 @@ NETWORKS = [s.network for s in SITES]
 
 def test_plan_puts_every_address_in_its_own_network() -> None:
     index = compile_topology(load_topology(TOPOLOGY))
-    assert set(NETWORKS) == {"hub", "spoke1", "spoke2", "sandbox", "onprem", "branch", "internet"}
+    assert set(NETWORKS) == {"hub", "spoke1", "spoke2", "spoke3", "sandbox", "onprem", "branch", "internet"}
     for site in SITES:
         for address in (site.client, site.emulator):
             assert address in site.link and address != site.link.network_address
@@ -406,7 +406,7 @@ def test_sites_reach_only_their_own_link(estate: Estate) -> None:
     assert "unreachable" in done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("network", ["hub", "spoke1", "spoke2", "sandbox", "onprem"])
+@pytest.mark.parametrize("network", ["hub", "spoke1", "spoke2", "spoke3", "sandbox", "onprem"])
 def test_private_endpoint_resolves_privately(estate: Estate, network: str) -> None:
     result = estate.dig(network, "mystorage.blob.core.windows.net", "A")
     assert result.status == "NOERROR"

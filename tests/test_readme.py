@@ -128,6 +128,15 @@ def test_metrics_list_is_generated_from_the_collector() -> None:
     check_generated(METRICS_BEGIN, METRICS_END, metrics_reference())
 
 
+EXPLAIN_COMMAND = "dnsemu explain mystorage.blob.core.windows.net --from spoke2 --format mermaid"
+EXPLAIN_BEGIN = f"<!-- explain:begin ({EXPLAIN_COMMAND}) -->"
+EXPLAIN_END = "<!-- explain:end -->"
+
+
+def test_explained_path_is_generated() -> None:
+    check_generated(EXPLAIN_BEGIN, EXPLAIN_END, f"```mermaid\n{run(EXPLAIN_COMMAND, None)}\n```")
+
+
 def test_python_examples_run() -> None:
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
     assert blocks

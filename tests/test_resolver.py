@@ -449,15 +449,15 @@ ESTATE_CASES = [
         forward="www.old.contoso.com.",
     ),
     Case(
-        "ruleset to the on-premises DNS server, which goes to the internet",
+        "spoke2 links its own corp.contoso.com: the zone answers before the ruleset's corp rule (facts-2 §11.1)",
         "10.2.0.4",
         "intranet.corp.contoso.com",
         "A",
-        Outcome.FORWARD,
-        Source.FORWARDED,
-        view="internet",
-        trace_has=("spoke-rules/corp", "on-premises site 'onprem'"),
-        forward="intranet.corp.contoso.com.",
+        Outcome.NXDOMAIN,
+        Source.NXDOMAIN_PRIVATE,
+        authority=(private_soa("corp.contoso.com."),),
+        view="vnet:spoke2",
+        trace_has=("linked zones come first", "spoke-rules/corp for corp.contoso.com. does not fire"),
     ),
     Case(
         "names outside the topology go upstream",
@@ -521,6 +521,9 @@ TRACE_CODES = frozenset({
     "source", "client-dns", "rule", "forwarder", "forward", "unreachable", "loop", "view", "private",
     "private-nodata", "fallback", "private-nxdomain", "note", "public", "public-nodata", "dname", "delegation",
     "public-nxdomain", "chain", "service-endpoint",
+    # the second Azure pass (facts-2): precedence of zones over rules, DNS security policies, the DNS proxy
+    "precedence", "assumption", "rule-disabled", "hosted", "dns-proxy",
+    "policy", "policy-allow", "policy-alert", "policy-block", "policy-disabled", "policy-note",
 })
 
 

@@ -158,29 +158,32 @@ def test_a_loop_through_private_and_public_data_is_found() -> None:
     ]
 
 
-def test_a_chain_of_exactly_max_chain_names_is_answered() -> None:
-    records, answer = chain(16, "lab.example.")
-    result = resolve(compiled(lab(records)), q("c0.lab.example"), V)  # the default limit: 16 names
+def test_a_chain_of_exactly_max_chain_cnames_is_answered() -> None:
+    """facts-2 §13: Azure's cap is undocumented and real chains pass 8; dnsemu follows 16 CNAMEs."""
+    records, answer = chain(17, "lab.example.")  # 17 names: 16 CNAMEs, then the A
+    result = resolve(compiled(lab(records)), q("c0.lab.example"), V)  # the default limit: 16 CNAMEs
     assert (result.outcome, result.source) == (Outcome.ANSWER, Source.PRIVATE)
     assert summary(result.answer) == answer
 
 
-def test_one_name_more_than_max_chain_is_servfail_keeping_the_partial_chain() -> None:
-    records, answer = chain(17, "lab.example.")
+def test_one_cname_more_than_max_chain_is_servfail_keeping_the_partial_chain() -> None:
+    records, answer = chain(18, "lab.example.")  # 17 CNAMEs
     result = resolve(compiled(lab(records)), q("c0.lab.example"), V)
     assert (result.outcome, result.source, result.view) == (Outcome.SERVFAIL, Source.ERROR, "vnet:v")
     assert result.rcode == 2  # SERVFAIL
-    assert summary(result.answer) == answer[:16]  # the 16 CNAMEs walked, not the 17th name's A
+    assert summary(result.answer) == answer[:17]  # the 17 CNAMEs seen, the 17th not followed: no A
     assert summary(result.authority) == []
-    assert result.trace_text()[-1] == "the CNAME chain is longer than 16 names"
+    assert result.trace_text()[-1] == (
+        "the CNAME chain is longer than 16 CNAMEs: dnsemu stops there (Azure's own cap is undocumented; facts-2 §13)"
+    )
 
 
-@pytest.mark.parametrize(("limit", "names", "outcome"), [(3, 3, Outcome.ANSWER), (3, 4, Outcome.SERVFAIL)])
+@pytest.mark.parametrize(("limit", "names", "outcome"), [(3, 4, Outcome.ANSWER), (3, 5, Outcome.SERVFAIL)])
 def test_the_chain_limit_is_an_option_and_holds_in_public_dns(limit: int, names: int, outcome: Outcome) -> None:
-    records, answer = chain(names, "example.org.", ttl=300)
+    records, answer = chain(names, "example.org.", ttl=300)  # names - 1 CNAMEs
     result = resolve(compiled(lab([], records), max_chain=limit), q("c0.example.org"), INTERNET)
     assert result.outcome is outcome
-    assert summary(result.answer) == (answer if outcome is Outcome.ANSWER else answer[:limit])
+    assert summary(result.answer) == (answer if outcome is Outcome.ANSWER else answer[: limit + 1])
 
 
 def forwarder_chain(servers: int) -> dict[str, Any]:
@@ -372,7 +375,9 @@ TRACES = {
         ("public", "c0.example.org.: public DNS holds CNAME c1.example.org."),
         ("public", "c1.example.org.: public DNS holds CNAME c2.example.org."),
         ("public", "c2.example.org.: public DNS holds CNAME c3.example.org."),
-        ("chain", "the CNAME chain is longer than 3 names")]),
+        ("public", "c3.example.org.: public DNS holds CNAME c4.example.org."),
+        ("chain", "the CNAME chain is longer than 3 CNAMEs: dnsemu stops there (Azure's own cap is undocumented; "
+                  "facts-2 §13)")]),
     ("www.old.example.org", "CNAME"): (Outcome.ANSWER, Source.PUBLIC, None, [  # RFC 6672 §3.1: the DNAME and the CNAME
         ("view", "resolving www.old.example.org. CNAME in public DNS"),
         ("dname", "www.old.example.org.: DNAME at old.example.org. synthesised CNAME www.example.net.")]),
@@ -399,7 +404,7 @@ def public_lab() -> Any:
         "hop 300 CNAME out.lab.example.", "acct 300 CNAME nosuch.file.core.windows.net.",
         "old 300 DNAME example.net.", "sub 300 NS ns1.sub.example.org.",
         "la 300 DNAME lb.example.org.", "lb 300 DNAME la.example.org.",
-        "c0 300 CNAME c1", "c1 300 CNAME c2", "c2 300 CNAME c3", "c3 300 A 192.0.2.1"])
+        "c0 300 CNAME c1", "c1 300 CNAME c2", "c2 300 CNAME c3", "c3 300 CNAME c4", "c4 300 A 192.0.2.1"])
     data["resources"] = {"known": {"type": "Microsoft.Storage/storageAccounts"}}  # makes file.core.windows.net
     data["public_dns"]["zones"]["example.net"] = {"records": ["www 300 A 198.51.100.9"]}
     return compiled(data, max_chain=3)

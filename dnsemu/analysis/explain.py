@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 
 from dnsemu.core.index import Index
@@ -34,9 +35,13 @@ def source_address(topology: Topology, index: Index, source: str) -> ipaddress.I
     for vm in topology.virtual_machines.values():
         if vm.virtual_network == source:
             return vm.private_ip_address
+    hub = topology.virtual_hubs.get(source)
+    if hub is not None:
+        return hub.address_prefix.network_address + 4
     network = topology.virtual_networks.get(source) or topology.on_premises.get(source)
     if network is None:
-        known = [*topology.virtual_networks, *topology.on_premises, *topology.virtual_machines, "internet"]
+        known = [*topology.virtual_networks, *topology.virtual_hubs, *topology.on_premises,
+                 *topology.virtual_machines, "internet"]
         raise UnknownSource(
             f"--from {excerpt(source)} is neither an address nor a network or VM name (known: {', '.join(known)})"
         )
@@ -57,9 +62,11 @@ def as_json(q: Question, qtype_text: str, address: object, result: Resolution) -
         "rcode": result.rcode.name,
         "view": result.view,
         "answer_kind": result.source.value,
+        "authoritative": result.authoritative,
         "answer": [r.text() for r in result.answer],
         "authority": [r.text() for r in result.authority],
         "trace": [s.as_dict() for s in result.trace],
+        "policy": [dataclasses.asdict(d) for d in result.policy],
     }
 
 
@@ -84,7 +91,7 @@ def render(q: Question, address: object, result: Resolution) -> str:
     else:
         lines.append(f";; ->>HEADER<<- opcode: QUERY, status: {result.rcode.name}")
         lines.append(
-            ";; flags: qr rd ra; QUERY: 1, ANSWER: "
+            f";; flags: {'qr aa rd ra' if result.authoritative else 'qr rd ra'}; QUERY: 1, ANSWER: "
             f"{len(result.answer)}, AUTHORITY: {len(result.authority)}, ADDITIONAL: 0"
         )
     lines.append(f";; view: {result.view}; answer: {result.source.value}")

@@ -13,10 +13,11 @@ import ipaddress
 from collections import defaultdict
 from dataclasses import dataclass
 
+from dnsemu.analysis.lint_policy import precedence_findings, security_policy_findings
 from dnsemu.catalog import Catalog
-from dnsemu.core.index import AzureDns, Index
+from dnsemu.core.index import AzureDns, Firewall, Index
 from dnsemu.core.resolution import Outcome, Source
-from dnsemu.core.resolver import resolve
+from dnsemu.core.resolver import resolve, resolve_from
 from dnsemu.dns import names
 from dnsemu.dns.records import Question, RRType
 from dnsemu.topology.loaded import LoadedTopology
@@ -183,6 +184,12 @@ def check(loaded: LoadedTopology, index: Index) -> list[Finding]:
                 )
             )
 
+    findings += _firewall_findings(t, index)
+    findings += _shared_record_findings(t, catalog)
+    # 9. Rules shadowed by linked zones, and DNS security policies (facts-2 §10, §11.1).
+    for raw in (*precedence_findings(loaded, index), *security_policy_findings(loaded, index)):
+        findings.append(Finding(*raw))
+
     accepted = t.check.accept
     return [
         f
@@ -194,7 +201,133 @@ def check(loaded: LoadedTopology, index: Index) -> list[Finding]:
 def _resolves_in(index: Index, vnet: str) -> str | None:
     """The VNet whose Azure DNS answers the VNet's clients (itself, unless custom DNS sends them elsewhere)."""
     entry = index.networks[vnet].entry
+    if isinstance(entry, Firewall) and entry.proxy and len(entry.servers) == 1:
+        entry = entry.servers[0].hop
     return entry.view.vnet if isinstance(entry, AzureDns) else None
+
+
+# -- Azure Firewall DNS proxy (facts §12) ------------------------------------------------------------------
+
+
+def _firewall_fix(t, network: str, server: str, zone: str) -> str:
+    """The fix for a VNet whose custom DNS server misses a zone, said for a firewall DNS proxy (§12.2, §12.4)."""
+    name = next((n for n, f in t.azure_firewalls.items() if str(f.private_ip_address) == server), None)
+    if name is None:
+        return f"make the DNS server of {network!r} resolve in a VNet linked to {zone}"
+    fw = t.azure_firewalls[name]
+    if fw.dns_settings.servers:
+        return f"make the DNS servers of Azure Firewall {name!r} resolve in a VNet linked to {zone}"
+    if fw.virtual_hub is not None:
+        return (
+            f"Azure Firewall {name!r} asks Azure DNS in virtual hub {fw.virtual_hub!r}, which can have no zone links: "
+            f"set its DNS servers to a DNS private resolver inbound endpoint in a DNS spoke VNet linked to {zone} "
+            "(the virtual hub extension pattern)"
+        )
+    return (
+        f"link {zone} to {fw.virtual_network!r}, where Azure Firewall {name!r} resolves (behind its DNS proxy the "
+        f"zones linked to {network!r} do not apply)"
+    )
+
+
+def _firewall_findings(t, index: Index) -> list[Finding]:
+    findings = []
+    for fname, hop in index.firewalls.items():
+        users = sorted(n for n, net in index.networks.items() if net.entry is hop)
+        if not hop.proxy and users:
+            findings.append(
+                Finding(
+                    "firewall-proxy-off",
+                    fname,
+                    f"{', '.join(repr(u) for u in users)} use{'s' if len(users) == 1 else ''} Azure Firewall "
+                    f"{fname!r} ({t.azure_firewalls[fname].private_ip_address}) as DNS server, and its DNS proxy "
+                    "is off: nothing answers there",
+                    "enable the DNS proxy (dns_settings.enable_proxy), or point the VNets at another DNS server",
+                )
+            )
+        if hop.proxy and len(hop.servers) > 1:
+            findings += _servers_disagree(t, index, fname, hop)
+    return findings
+
+
+def _servers_disagree(t, index: Index, fname: str, hop: Firewall) -> list[Finding]:
+    """Azure asks one of the firewall's servers at random (facts §12.1): they must answer alike."""
+    catalog = Catalog.load(t.cloud)
+    network = index.networks[hop.network]
+    for pe in t.private_endpoints.values():
+        if pe.resource is None or pe.group_id is None or pe.connection_state != "Approved":
+            continue
+        region = (pe.resource.region or t.virtual_networks[pe.virtual_network].region or t.region).lower()
+        for endpoint in resource_endpoints(catalog, pe.resource, pe.group_id, pe.resource.name, region):
+            q = Question(endpoint.public_fqdn, RRType.A)
+            answers = {}
+            for edge in hop.servers:
+                result = resolve_from(index, network, q, [], None, start=edge.hop)
+                answers[edge.target] = (result.outcome, tuple(r.rdata for r in result.answer[-1:]))
+            if len(set(answers.values())) > 1:
+                private = [s for s, a in answers.items() if a == answers[hop.servers[0].target]]
+                return [
+                    Finding(
+                        "firewall-servers-disagree",
+                        fname,
+                        f"Azure Firewall {fname!r} asks one of its DNS servers at random, and they answer "
+                        f"{endpoint.public_fqdn.rstrip('.')} differently ({', '.join(private)} against "
+                        f"{', '.join(s for s in answers if s not in private)}): clients get one or the other",
+                        "give the firewall only DNS servers that resolve the same way (the same resolver's inbound "
+                        "endpoints, or forwarders to it)",
+                    )
+                ]
+    return []
+
+
+# -- records one endpoint writes for many (facts §14.5-14.7) ----------------------------------------------------
+
+
+def _shared_record_findings(t, catalog: Catalog) -> list[Finding]:
+    """A shared regional record: deleting the endpoint that wrote it breaks every resource that relies on it."""
+    writers: dict[tuple[str, str], list[str]] = defaultdict(list)  # (zone, fqdn) -> endpoints writing it
+    users: dict[tuple[str, str], set[str]] = defaultdict(set)  # (zone, service, region) -> resources there
+    shared_of: dict[tuple[str, str], tuple[str, str]] = {}  # (zone, fqdn) -> (service, region)
+    for pname, pe in t.private_endpoints.items():
+        if pe.resource is None or pe.group_id is None:
+            continue
+        region = (pe.resource.region or t.virtual_networks[pe.virtual_network].region or t.region).lower()
+        group = {_zone(z) for z in pe.private_dns_zone_group}
+        service = pe.resource.type.lower()
+        for endpoint in resource_endpoints(catalog, pe.resource, pe.group_id, pe.resource.name, region):
+            if endpoint.private_zone not in group:
+                continue
+            users[(endpoint.private_zone, service, region)].add(pe.resource.name)
+            if endpoint.shared:
+                writers[(endpoint.private_zone, endpoint.private_fqdn)].append(pname)
+                shared_of[(endpoint.private_zone, endpoint.private_fqdn)] = (service, region)
+    findings = []
+    for (zone, fqdn), pes in writers.items():
+        service, region = shared_of[(zone, fqdn)]
+        resources = sorted(users[(zone, service, region)])
+        if len(pes) < 2 and len(resources) < 2:
+            continue
+        record = fqdn.rstrip(".")
+        if len(pes) > 1:
+            message = (
+                f"private endpoints {', '.join(pes)} all write {record}, one record for the whole region: each "
+                "overwrites the others', and deleting any of them removes it for every resource"
+            )
+        else:
+            message = (
+                f"{record} is one record for the whole region, written by {pes[0]} alone, and "
+                f"{', '.join(resources)} rely on it: deleting {pes[0]} breaks them all"
+            )
+        findings.append(
+            Finding(
+                "shared-record",
+                f"{record}",
+                message,
+                "keep one long-lived endpoint for the shared record (Databricks: one browser_authentication endpoint "
+                "per region and DNS space; Azure Monitor: one AMPLS per DNS) and never delete it while others "
+                "rely on it",
+            )
+        )
+    return findings
 
 
 def _public_finding(
@@ -220,7 +353,7 @@ def _public_finding(
             "resolver inbound endpoint in a VNet linked to it"
         )
     elif vnet.dns_servers and str(vnet.dns_servers[0]) != "168.63.129.16":
-        fix = f"make the DNS server of {network!r} resolve in a VNet linked to {zone.rstrip('.')}"
+        fix = _firewall_fix(t, network, str(vnet.dns_servers[0]), zone.rstrip("."))
     else:
         linked_peers = [p for p in vnet.peerings if p in links.get(zone, {})]
         if linked_peers and network not in links.get(zone, {}):

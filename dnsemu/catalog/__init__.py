@@ -7,8 +7,14 @@ endpoint for a resource creates ("endpoints"): public DNS then holds
 ``public CNAME private`` and the private DNS zone group writes an A record for
 ``private`` into the private zone that contains it. Each file also carries the
 cloud's region name -> region code table, the zone names Azure refuses as
-private zones, and the two-label Azure domains a forwarding ruleset's wildcard
-rule ``.`` does not capture.
+private zones, the two-label Azure domains a forwarding ruleset's wildcard
+rule ``.`` does not capture, and the domain of the cloud's Azure-assigned public
+host names (where synthesised public chains end).
+
+An endpoint entry may be marked ``shared`` (one record per region in a DNS space,
+which every endpoint of the service overwrites), ``always_privatelink`` (public DNS
+carries the privatelink alias with or without a private endpoint) or ``wildcard``
+(every name below the public host resolves through it).
 
 Templates keep the placeholders of the source tables (``{regionName}``,
 ``{regionCode}``, ``{region}``, ``{partitionId}``, ``{dnsPrefix}``,
@@ -96,6 +102,12 @@ class Endpoint:
     cluster: str | None
     inferred: bool
     group_ids: tuple[str, ...] = ()
+    #: one record per region (or globally) in a DNS space, whichever endpoint wrote it last (facts-2 §14.5-14.7)
+    shared: bool = False
+    #: public DNS carries the privatelink alias whether or not any private endpoint exists (facts-2 §14.6)
+    always_privatelink: bool = False
+    #: every name below the public host resolves through it too (Container Apps apps, facts-2 §14.2)
+    wildcard: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +141,9 @@ class ResolvedEndpoint:
     private_fqdn: str
     private_zone: str
     cluster: str | None
+    shared: bool = False
+    always_privatelink: bool = False
+    wildcard: bool = False
 
 
 # ------------------------------------------------------------------------------------------
@@ -241,6 +256,9 @@ def _parse_rows(cloud: str, raw_rows: list[dict[str, Any]]) -> list[tuple[Servic
                         cluster=_canon_template(cluster, where) if cluster else None,
                         inferred=bool(e.get("inferred", False)),
                         group_ids=eg,
+                        shared=bool(e.get("shared", False)),
+                        always_privatelink=bool(e.get("always_privatelink", False)),
+                        wildcard=bool(e.get("wildcard", False)),
                     )
                 )
             service = Service(
@@ -275,6 +293,8 @@ class Catalog:
     regions: Mapping[str, str]
     reserved_zone_names: frozenset[str]
     wildcard_ignored_domains: frozenset[str]
+    #: where synthesised public chains end: ``<service>-prod-<hash>.<region>.<domain>``, the cloud's own domain
+    public_cluster_domain: str = "cloudapp.azure.com."
     _by_type: Mapping[str, tuple[Service, ...]] = field(repr=False, default_factory=dict)
     _zone_regex: tuple[tuple[Service, str, re.Pattern[str]], ...] = field(repr=False, default=())
 
@@ -321,6 +341,9 @@ class Catalog:
             wildcard_ignored_domains=frozenset(
                 _canon_name(n, f"{cloud} wildcard-ignored domain")
                 for n in doc.get("wildcard_ignored_domains", [])
+            ),
+            public_cluster_domain=_canon_name(
+                doc.get("public_cluster_domain", "cloudapp.azure.com"), f"{cloud} public cluster domain"
             ),
             _by_type=MappingProxyType({k: tuple(v) for k, v in by_type.items()}),
             _zone_regex=zone_regex,
@@ -431,10 +454,16 @@ class Catalog:
         region: str | None = None,
         service: Service | None = None,
     ) -> str:
-        missing = [ph for ph in dict.fromkeys(_placeholders(template)) if ph not in values]
-        if missing:
-            raise CatalogError(self._missing_message(template, missing, region, service))
-        text = _PH.sub(lambda m: values[m.group(1)], template)
+        pieces = _PIECES.get(template)
+        if pieces is None:
+            pieces = _PIECES[template] = tuple(_PH.split(template))
+        try:
+            text = "".join(values[piece] if i % 2 else piece for i, piece in enumerate(pieces))
+        except KeyError:
+            missing = [ph for ph in dict.fromkeys(_placeholders(template)) if ph not in values]
+            raise CatalogError(self._missing_message(template, missing, region, service)) from None
+        if len(text) < 255 and _CANONICAL.fullmatch(text) and (len(text) <= 64 or _short_labels(text)):
+            return text  # already what names.parse would return
         return _canon_name(text, f"resolving {excerpt(template)}")
 
     def endpoints(
@@ -454,7 +483,34 @@ class Catalog:
         ``{cachename}`` and ``{workspaceName}`` default to ``name``. Raises
         :class:`CatalogError` naming any placeholder that stays unresolved.
         """
-        service = self.find(resource_type, group_id, variant=variant)
+        key = (resource_type, group_id, name, region, variant, tuple(sorted(placeholders.items())))
+        cache = _ENDPOINTS.get(self.cloud) if self is _load(self.cloud) else None
+        if cache is not None:
+            hit = cache.get(key)
+            if hit is not None:
+                return hit
+        resolved = self._endpoints(resource_type, group_id, name, region, variant, placeholders)
+        if cache is not None:
+            if len(cache) >= _ENDPOINTS_MAX:
+                cache.clear()
+            cache[key] = resolved
+        return resolved
+
+    def _endpoints(
+        self,
+        resource_type: str,
+        group_id: str,
+        name: str,
+        region: str | None,
+        variant: str | None,
+        placeholders: Mapping[str, str],
+    ) -> tuple[ResolvedEndpoint, ...]:
+        key = (self.cloud, resource_type, group_id, variant)
+        service = _FOUND.get(key) if self is _load(self.cloud) else None
+        if service is None:
+            service = self.find(resource_type, group_id, variant=variant)
+            if self is _load(self.cloud):
+                _FOUND[key] = service
         values = self._values(name, region, placeholders)
         gid = group_id.strip().lower()
         resolved = []
@@ -472,7 +528,11 @@ class Catalog:
                     f"catalog data error: {private} lies in none of the private zones of"
                     f" {service.resource_type}/{group_id} ({', '.join(service.private_zones)})"
                 )
-            resolved.append(ResolvedEndpoint(public, private, zone, cluster))
+            resolved.append(
+                ResolvedEndpoint(
+                    public, private, zone, cluster, endpoint.shared, endpoint.always_privatelink, endpoint.wildcard
+                )
+            )
         return tuple(resolved)
 
     def _containing_zone(
@@ -546,6 +606,25 @@ class Catalog:
         if ancestors:
             return max(ancestors, key=len)
         return stripped
+
+
+#: Rows found by the bundled catalogs: (cloud, resource type, group id, variant) as asked -> row.
+_FOUND: dict[tuple[str, str, str, str | None], Service] = {}
+#: Templates split at their placeholders (text, name, text, name, ..., text).
+_PIECES: dict[str, tuple[str, ...]] = {}
+#: A canonical name that needs no escapes: lower-case labels of plain characters, absolute.
+_CANONICAL = re.compile(r"(?:[a-z0-9_*/-]+\.)+")
+
+
+def _short_labels(text: str) -> bool:
+    return all(len(label) <= 63 for label in text[:-1].split("."))
+
+
+#: Endpoints resolved by the bundled catalogs, per cloud: validation, compilation and ``check``
+#: ask for the same resources, and ``dnsemu diff`` compiles two estates that share most of them.
+#: The values are immutable; the cache is emptied when it reaches its bound.
+_ENDPOINTS: dict[str, dict[tuple[Any, ...], tuple[ResolvedEndpoint, ...]]] = {cloud: {} for cloud in CLOUDS}
+_ENDPOINTS_MAX = 500_000
 
 
 @functools.cache

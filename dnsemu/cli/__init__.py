@@ -17,8 +17,14 @@ COMMANDS: dict[str, tuple[str, str | None]] = {
     "check": ("validate a topology and lint it for common Azure DNS mistakes",
               "Exit status: 0 clean, 1 findings, 2 invalid."),
     "explain": ("show how a name resolves from an address or network, step by step", None),
+    "graph": ("draw the estate (Mermaid, DOT or SVG), or what one network reaches", None),
     "import": ("make a topology from Azure exports (Resource Graph, ARM, az CLI, terraform show -json) or --azure",
                "Exit status: 0 written, 1 written with findings under --strict, 2 unreadable input."),
+    "diff": ("which answers change between two estates, for whom, and why",
+             "Exit status: 0 no answer changes, 1 some do, 2 invalid input."),
+    "capture": ("ask a real resolver the listed questions and record the answers", None),
+    "verify": ("replay a capture through the model and report where they disagree",
+               "Exit status: 0 every answer agrees, 1 one does not, 2 invalid input."),
 }
 #: subcommands that parse their own flags (a ``main(argv)``): name -> help
 OWN_PARSERS: dict[str, str] = {
@@ -37,8 +43,16 @@ def command(name: str) -> ModuleType:
         from dnsemu.cli import check as module
     elif name == "explain":
         from dnsemu.cli import explain as module
+    elif name == "graph":
+        from dnsemu.cli import graph as module
     elif name == "import":
         from dnsemu.cli import imports as module
+    elif name == "diff":
+        from dnsemu.cli import diff as module
+    elif name == "capture":
+        from dnsemu.cli import capture as module
+    elif name == "verify":
+        from dnsemu.cli import verify as module
     else:
         raise KeyError(name)
     return module

@@ -21,7 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="source address, or the name of a VNet, on-premises site or VM, or 'internet'",
     )
     parser.add_argument("--topology", help="topology file (default: zones/topology.yaml)")
-    parser.add_argument("--json", action="store_true", help="print the resolution as JSON")
+    parser.add_argument("--json", action="store_true", help="print the resolution as JSON (--format json)")
+    parser.add_argument(
+        "--format", choices=("text", "json", "mermaid", "svg"), default="text", help="mermaid and svg draw the path"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,7 +38,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"dnsemu explain: {exc}", file=sys.stderr)
         return 2
     result = resolve(index, q, address)
-    if args.json:
+    if args.format in ("mermaid", "svg"):
+        from dnsemu.graph.draw import explain_picture
+
+        print(explain_picture(loaded, index, q, address, result, args.format), end="")
+    elif args.json or args.format == "json":
         print(json.dumps(as_json(q, args.type, address, result), indent=2))
     else:
         print(render(q, address, result), end="")

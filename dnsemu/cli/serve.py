@@ -10,12 +10,15 @@ loads the topology, binds, then prints one line to stdout and writes it to
 That line is the readiness signal (port 0 resolved to the real port); logs go
 to stderr. uvloop runs the event loop when it is installed.
 
-``--workers N`` (N > 1) forks N processes that each bind the same addresses with
-SO_REUSEPORT, so the kernel spreads queries over them. The first worker binds
-first (and resolves port 0); the others bind the port it got. The parent only
-supervises: it forwards SIGTERM/SIGINT/SIGHUP to the workers, prints the
-readiness line once all are bound, and exits 0 after they stopped cleanly (1 if
-one died on its own).
+``--workers N`` (N > 1) starts N worker processes that each bind the same
+addresses with SO_REUSEPORT, so the kernel spreads queries over them (the first
+binds first and resolves port 0; the others bind the port it got). The parent
+holds the topology (reloads, the file watch, SIGHUP, run-time changes, handed to
+every worker before a request returns), serves ``--http`` for all of them (one
+``/metrics`` adding up every worker's counters, one ``/v1`` API), starts again a
+worker that dies, prints the readiness line once all are bound, and on
+SIGTERM/SIGINT stops them all: see :mod:`dnsemu.workers`. It exits 0 after a
+clean shutdown, 1 when a worker had to be killed.
 
 Exit status: 0 after a clean shutdown, 1 when the server cannot run (a port in
 use, a worker died), 2 for invalid settings or an invalid topology.
@@ -27,10 +30,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
-import multiprocessing
-import multiprocessing.connection
 import os
-import signal
 import socket
 import sys
 import typing
@@ -59,7 +59,7 @@ Exit status: 0 clean shutdown, 1 cannot serve, 2 invalid settings or topology.
 def _default_text(name: str, field: Any) -> str:
     if name == "topology":
         return "zones/topology.yaml of the current directory or of the source checkout"
-    if name == "forward_external":
+    if name in ("forward_external", "azure_dns_limits"):
         return "auto"
     if name == "http_allowed_hosts":
         return "the listener's own addresses, and localhost"
@@ -234,127 +234,40 @@ def _cannot_listen(settings: Settings, exc: OSError) -> None:
 # --------------------------------------------------------------------------- N processes
 
 
-def _worker(number: int, settings: Settings, loaded: Any, conn: Any) -> None:
-    """A worker process: serve with SO_REUSEPORT until SIGTERM; report readiness on ``conn``."""
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_DFL)
-    import structlog
+def _worker_process(number: int, settings: Settings, sock: socket.socket) -> None:
+    """The body of a worker process (started by the forkserver: importable by name)."""
+    from dnsemu.workers import run_worker
 
-    from dnsemu.server.server import DnsServer
-
-    structlog.contextvars.bind_contextvars(worker=number)
-
-    async def run() -> int:
-        server = DnsServer(settings, loaded, reuse_port=True, build_guard=quiet_builds)
-        try:
-            await server.start()
-        except OSError as exc:
-            conn.send(("error", f"cannot listen on {', '.join(settings.listen)}: {exc.strerror or exc}"))
-            await server.stop()
-            return 1
-        _freeze()
-        conn.send(("ready", server.addresses))
-        conn.close()
-        await server.serve_forever()
-        return 0
-
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        code = runner.run(run())
-    sys.exit(code)
+    sys.exit(run_worker(number, settings, sock, build_guard=quiet_builds, loop_factory=_loop_factory(),
+                        after_start=_freeze))
 
 
 def _run_workers(settings: Settings, loaded: Any) -> int:
-    from dnsemu.dns.addresses import format_hostport
-    from dnsemu.logs import get_logger
-    from dnsemu.server.server import ready_line
-
-    log = get_logger("dnsemu.serve")
+    """N workers answer DNS; this process holds the topology and serves HTTP for all (:mod:`dnsemu.workers`)."""
     if not hasattr(socket, "SO_REUSEPORT"):
         print("dnsemu serve: --workers needs SO_REUSEPORT, which this platform lacks", file=sys.stderr)
         return 1
-    ctx = multiprocessing.get_context("fork")
-    stopping: list[int] = []
-    workers: list[Any] = []
+    from dnsemu.app import App
+    from dnsemu.cli import serve as this  # by its module name even when run as __main__: the forkserver imports it
+    from dnsemu.workers import Supervisor
 
-    def forward(sig: int, _frame: Any) -> None:
-        if sig != getattr(signal, "SIGHUP", None):
-            stopping.append(sig)
-        for proc in workers:
-            if proc.is_alive() and proc.pid:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(proc.pid, signal.SIGTERM if sig == signal.SIGINT else sig)
-
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
-    try:
-        addresses: list[tuple[str, int]] | None = None
-        for number in range(settings.workers):
-            worker_settings = settings if addresses is None else settings.model_copy(
-                update={"listen": [format_hostport(h, p) for h, p in addresses]})
-            parent_end, child_end = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=_worker, args=(number, worker_settings, loaded, child_end),
-                               name=f"dnsemu-worker-{number}", daemon=False)
-            proc.start()
-            child_end.close()
-            workers.append(proc)
-            message = _wait_ready(parent_end, proc)
-            parent_end.close()
-            if message[0] != "ready" and stopping:  # told to stop while starting: not a failure
-                _join(workers, settings.shutdown_grace + 5)
-                return 0
-            if message[0] != "ready":
-                print(f"dnsemu serve: worker {number}: {message[1]}", file=sys.stderr)
-                forward(signal.SIGTERM, None)
-                _join(workers, settings.shutdown_grace + 5)
-                return 1
-            addresses = addresses or message[1]
-            if stopping:
-                break
-        assert addresses is not None
-        if not stopping:
-            _announce(settings, ready_line(addresses))
-            log.info("workers_started", workers=settings.workers, pids=[p.pid for p in workers])
-        code = 0
-        sentinels = {proc.sentinel: proc for proc in workers}
-        while sentinels:
-            ready = multiprocessing.connection.wait(list(sentinels))
-            for sentinel in ready:
-                proc = sentinels.pop(sentinel)
-                proc.join()
-                log.info("worker_exited", worker=proc.name, exitcode=proc.exitcode)
-                if not stopping:
-                    # a worker died on its own: stop the others, report failure
-                    code = 1
-                    stopping.append(signal.SIGTERM)
-                    forward(signal.SIGTERM, None)
-                elif proc.exitcode not in (0, None):
-                    code = 1
-        return code
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        _join(workers, 1.0)
-
-
-def _wait_ready(conn: Any, proc: Any) -> tuple[str, Any]:
-    deadline = _WORKER_START_TIMEOUT
-    ready = multiprocessing.connection.wait([conn, proc.sentinel], timeout=deadline)
-    if conn in ready:
+    async def run() -> int:
+        server = Supervisor(settings, loaded, target=this._worker_process, build_guard=quiet_builds,
+                            preload=("dnsemu.cli.serve", "dnsemu.app"))
+        app = App(settings, server=server)
         try:
-            return conn.recv()
-        except EOFError:
-            pass
-    if not ready:
-        return ("error", f"not ready after {deadline:.0f} s")
-    proc.join(1.0)
-    return ("error", f"exited with status {proc.exitcode} before it was ready")
+            await app.start()
+        except OSError as exc:
+            _cannot_listen(settings, exc)
+            await app.stop()
+            return 1
+        _freeze()
+        _announce(settings, app.ready_line())
+        await app.serve_forever()
+        return server.exit_code
 
-
-def _join(workers: list[Any], timeout: float) -> None:
-    for proc in workers:
-        proc.join(timeout)
-        if proc.is_alive():
-            proc.kill()
-            proc.join(1.0)
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        return runner.run(run())
 
 
 if __name__ == "__main__":  # pragma: no cover

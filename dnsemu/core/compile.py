@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import re
 from collections import defaultdict
+from collections.abc import Iterable
 
 from dnsemu.catalog import Catalog, CatalogError, ResolvedEndpoint
 from dnsemu.core.index import (
@@ -25,6 +27,7 @@ from dnsemu.core.index import (
     Classifier,
     Edge,
     External,
+    Firewall,
     Forwarder,
     Hop,
     Index,
@@ -36,21 +39,28 @@ from dnsemu.core.index import (
     Unreachable,
     View,
 )
+from dnsemu.core.policy import compile_policies
+from dnsemu.core.resolution import ProxyCache
 from dnsemu.core.zone import AZURE_PUBLIC_SOA, Zone, soa_record
 from dnsemu.dns import names
 from dnsemu.dns.records import Record, RRType
+from dnsemu.topology.clusters import cluster_names
 from dnsemu.topology.loaded import LoadedTopology
 from dnsemu.topology.model import AZURE_DNS_IP, Topology, parse_target
 from dnsemu.topology.validate import resource_endpoints
 
 ZONE_GROUP_TTL = 10
 AUTOREGISTRATION_TTL = 10
+#: TTL of the API server record AKS writes [inference: zone-group-like records are 10 s, facts §1.5]
+AKS_RECORD_TTL = 10
 
 INTERNAL_SUFFIX = {
     "AzureCloud": "internal.cloudapp.net.",
     "AzureUSGovernment": "internal.usgovcloudapp.net.",
     "AzureChinaCloud": "internal.chinacloudapp.cn.",
 }
+
+_HOST_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 #: RFC 6303 locally served reverse zones: no server on the internet answers for them.
 LOCAL_REVERSE_ZONES = (
@@ -91,6 +101,8 @@ class _Compiler:
         self.synth_zones: set[str] = set()
         self.registrations: dict[str, str] = {}  # vnet -> registration zone
         self.stats: dict[str, int] = defaultdict(int)
+        #: (zone, VNet, link name) that AKS adds for its clusters
+        self.cluster_links: list[tuple[str, str, str]] = []
 
     def region_of(self, vnet: str) -> str:
         return (self.t.virtual_networks[vnet].region or self.t.region).lower()
@@ -98,6 +110,8 @@ class _Compiler:
     # -- private endpoints -------------------------------------------------------------------------
 
     def endpoints(self) -> None:
+        # zone -> private FQDN -> the zone group's record; the last endpoint to write a name wins
+        written: dict[str, dict[str, Record]] = defaultdict(dict)
         approved: set[tuple[str, str, str]] = set()
         states: dict[tuple[str, str, str], list[str]] = defaultdict(list)
         resources: dict[tuple[str, str], tuple[str, object]] = {}
@@ -116,12 +130,16 @@ class _Compiler:
             for i, endpoint in enumerate(endpoints):
                 ip = pe.private_ip_addresses[i if len(pe.private_ip_addresses) > 1 else 0]
                 if endpoint.private_zone in group:
-                    records = self.private_records.setdefault(endpoint.private_zone, [])
                     # a later endpoint for the same FQDN overwrites the record, as Azure does
-                    records[:] = [r for r in records if r.name != endpoint.private_fqdn]
-                    records.append(_address_record(endpoint.private_fqdn, ip, ZONE_GROUP_TTL))
+                    names_written = written[endpoint.private_zone]
+                    names_written.pop(endpoint.private_fqdn, None)
+                    names_written[endpoint.private_fqdn] = _address_record(endpoint.private_fqdn, ip, ZONE_GROUP_TTL)
                     self.stats["zone_group_records"] += 1
             self.stats["private_endpoints"] += 1
+        for zone, by_name in written.items():
+            # a zone group's record replaces every record the zone had at that name
+            kept = [r for r in self.private_records.get(zone, ()) if r.name not in by_name]
+            self.private_records[zone] = kept + list(by_name.values())
         for rkey, res in self.t.resources.items():
             rname = (res.name or rkey).lower()
             resources.setdefault((res.type.lower(), rname), ((res.region or self.t.region).lower(), res))
@@ -131,10 +149,11 @@ class _Compiler:
         # Several group ids (and several resources, for global hosts) can share one public FQDN:
         # the chain carries the privatelink alias when any of them has an Approved connection.
         chains: dict[str, tuple[ResolvedEndpoint, bool, str, list[str], str, str]] = {}
+        services_by_type: dict[str, list[object]] = defaultdict(list)  # in catalog order
+        for service in self.catalog.services:
+            services_by_type[service.resource_type.lower()].append(service)
         for (rtype, rname), (region, ref) in resources.items():
-            for service in self.catalog.services:
-                if service.resource_type.lower() != rtype:
-                    continue
+            for service in services_by_type.get(rtype, ()):
                 if service.variant and ref.variant and service.variant.lower() != ref.variant.lower():
                     continue
                 for group in service.group_ids:
@@ -151,18 +170,45 @@ class _Compiler:
                     except CatalogError:
                         continue  # a row that needs placeholders we cannot fill (dnsPrefix, partitionId)
                     for endpoint in endpoints:
+                        aliased = key in approved or endpoint.always_privatelink
                         known = chains.get(endpoint.public_fqdn)
-                        if known is None or (key in approved and not known[1]):
+                        if known is None or (aliased and not known[1]):
                             chains[endpoint.public_fqdn] = (
                                 endpoint,
-                                key in approved,
+                                aliased,
                                 region,
                                 states.get(key, []),
                                 service.resource_type,
                                 group,
                             )
+        for endpoint, service in self.always_aliased():
+            if endpoint.public_fqdn not in chains:
+                chains[endpoint.public_fqdn] = (
+                    endpoint, True, self.t.region.lower(), [], service.resource_type, service.group_ids[0]
+                )
         for chain in chains.values():
             self.public_chain(*chain)
+
+    def always_aliased(self):  # -> Iterator[tuple[ResolvedEndpoint, Service]]
+        """Hosts public DNS always sends through a privatelink alias (Azure Monitor's, facts §14.6), for
+        every private zone of theirs the estate declares, whether or not any resource of theirs is modelled:
+        an empty linked zone then answers NXDOMAIN for them, as it does in Azure."""
+        declared = set(self.zone_names)
+        region = self.t.region.lower()
+        for service in self.catalog.services:
+            if not any(e.always_privatelink for e in service.endpoints):
+                continue
+            for group in service.group_ids:
+                try:
+                    variant = service.variant or None
+                    one = self.catalog.endpoints(service.resource_type, group, "one", region, variant=variant)
+                    two = self.catalog.endpoints(service.resource_type, group, "two", region, variant=variant)
+                except CatalogError:
+                    continue
+                for a, b in zip(one, two, strict=True):
+                    # only the hosts that are the same whatever the resource: the service's own shared names
+                    if a.always_privatelink and a.public_fqdn == b.public_fqdn and a.private_zone in declared:
+                        yield a, service
 
     def public_chain(
         self, endpoint: ResolvedEndpoint, approved: bool, region: str, states: list[str], rtype: str, group: str
@@ -172,6 +218,13 @@ class _Compiler:
         cluster = endpoint.cluster or self.generic_cluster(public, region)
         cluster = cluster if cluster.endswith(".") else cluster + "."
         self.public_records[public].append(Record(public, RRType.CNAME, ttl, (private if approved else cluster,)))
+        if endpoint.wildcard:  # the names below the host go the same way (Container Apps apps, facts §14.2)
+            below = "*." + public
+            self.public_records[below].append(Record(below, RRType.CNAME, ttl, (private if approved else cluster,)))
+        if endpoint.always_privatelink:
+            self.public_notes[public] = (
+                f"{rtype} publishes the privatelink alias of {public} whether or not a private endpoint exists"
+            )
         if approved:
             self.public_records[private].append(Record(private, RRType.CNAME, ttl, (cluster,)))
             self.synth_zones.add(names.parent(private))
@@ -186,9 +239,10 @@ class _Compiler:
         self.synth_zones.add(names.parent(cluster))
 
     def generic_cluster(self, public: str, region: str) -> str:
+        """A public host in the cloud's own domain (a Government chain never ends in a commercial one)."""
         service = names.first_label(names.parent(public)) or "svc"
         digest = hashlib.sha256(f"{service}/{region}".encode()).hexdigest()[:4]
-        return f"{service}-prod-{digest}.{region}.cloudapp.azure.com."
+        return f"{service}-prod-{digest}.{region}.{self.catalog.public_cluster_domain}"
 
     def public_address(self, cluster: str) -> str:
         pool = self.t.public_dns.address_pool
@@ -231,18 +285,9 @@ class _Compiler:
                 reverse[vnet].append(Record(_ptr_name(ip), RRType.PTR, AUTOREGISTRATION_TTL, (fqdn,)))
         zones: dict[str, list[Zone]] = {}
         for vnet_name, vnet in self.t.virtual_networks.items():
-            own = [Zone(internal_suffix, soa_record(internal_suffix), per_vnet.get(vnet_name, ()), kind="internal")]
-            reverse_zones = set(LOCAL_REVERSE_ZONES)
-            for prefix in vnet.address_space:
-                reverse_zones.add(_reverse_zone(prefix))
-            by_zone: dict[str, list[Record]] = defaultdict(list)
-            for record in reverse.get(vnet_name, ()):
-                zone = max((z for z in reverse_zones if names.is_subdomain(record.name, z)), key=len, default=None)
-                if zone is not None:
-                    by_zone[zone].append(record)
-            for zone in sorted(reverse_zones):
-                own.append(Zone(zone, soa_record(zone), by_zone.get(zone, ()), kind="internal"))
-            zones[vnet_name] = own
+            zones[vnet_name] = _internal_zones(
+                internal_suffix, vnet.address_space, per_vnet.get(vnet_name, ()), reverse.get(vnet_name, ())
+            )
         return zones
 
     # -- zones ------------------------------------------------------------------------------------------
@@ -262,8 +307,10 @@ class _Compiler:
         user = dict(self.loaded.public_records)
         synthesized: dict[str, list[Record]] = defaultdict(list)
         apexes = sorted(self.synth_zones | set(user), key=lambda z: -z.count("."))
+        apex_set = frozenset(apexes)
         for owner, records in self.public_records.items():
-            apex = next(z for z in apexes if names.is_subdomain(owner, z))
+            # the most specific apex above the owner (every owner lies in one: its parent is an apex)
+            apex = next(z for z in names.suffixes(owner) if z in apex_set)
             synthesized[apex].extend(records)
         for apex in apexes:
             records = list(synthesized.get(apex, ()))
@@ -283,10 +330,68 @@ class _Compiler:
             zones.setdefault(zone, Zone(zone, _local_soa(zone), (), kind="local"))
         return zones
 
+    # -- AKS private clusters (facts §14.1) -----------------------------------------------------------
+
+    def managed_clusters(self) -> None:
+        """The API server's names: a record in the system or custom zone, linked to the cluster VNet,
+        and the public FQDN, an A record to the *private* address in public DNS."""
+        for cname, cluster in self.t.managed_clusters.items():
+            region = (cluster.region or self.region_of(cluster.virtual_network)).lower()
+            derived = cluster_names(cname, cluster, region)
+            ip = cluster.private_ip_address
+            if derived.zone is not None and derived.private_fqdn is not None:
+                if derived.zone not in self.zone_names:
+                    self.zone_names[derived.zone] = derived.zone  # the system zone AKS creates
+                records = self.private_records.setdefault(derived.zone, [])
+                records[:] = [r for r in records if r.name != derived.private_fqdn]
+                records.append(_address_record(derived.private_fqdn, ip, AKS_RECORD_TTL))
+                self.cluster_links.append((derived.zone, cluster.virtual_network, f"aks-{cname}"))
+            if derived.public_fqdn is not None:
+                self.public_records[derived.public_fqdn].append(
+                    _address_record(derived.public_fqdn, ip, self.t.public_dns.ttl)
+                )
+                apex = f"{region}.azmk8s.io."
+                fqdn = derived.public_fqdn
+                self.synth_zones.add(apex if names.is_subdomain(fqdn, apex) and fqdn != apex else names.parent(fqdn))
+            self.stats["managed_clusters"] += 1
+
+    # -- Azure Firewall DNS proxy (facts §12) -----------------------------------------------------------
+
+    def firewall_hops(self, servers: dict[str, tuple[Hop, str]]) -> dict[str, Firewall]:
+        """A hop per firewall, registered as the DNS server at its private IP (servers filled later)."""
+        firewalls: dict[str, Firewall] = {}
+        for fname, fw in self.t.azure_firewalls.items():
+            network = fw.virtual_network or fw.virtual_hub
+            assert network is not None
+            settings = fw.dns_settings
+            cache = ProxyCache(fname) if settings.emulate_cache and settings.enable_proxy else None
+            hop = Firewall(f"Azure Firewall {fname!r}", fname, network, settings.enable_proxy, cache)
+            firewalls[fname] = hop
+            where = "virtual hub" if fw.virtual_hub else "VNet"
+            servers[str(fw.private_ip_address)] = (hop, f"DNS proxy of Azure Firewall {fname!r} in {where} {network!r}")
+        return firewalls
+
+    # -- zones held by DNS servers ------------------------------------------------------------------------
+
+    def hosted_zones(self, key: str, host: str) -> dict[str, Zone]:
+        zones: dict[str, Zone] = {}
+        for (server, apex), records in self.loaded.hosted_records.items():
+            if server != key:
+                continue
+            soa = next((r for r in records if r.rtype == RRType.SOA and r.name == apex), None)
+            if soa is None:
+                mname = f"{host.lower()}.{apex}" if _HOST_LABEL.fullmatch(host.lower()) else f"ns1.{apex}"
+                soa = soa_record(apex, (mname, f"hostmaster.{apex}", 1, 900, 600, 86400, 3600))
+            rest = [r for r in records if not (r.rtype == RRType.SOA and r.name == apex)]
+            zones[apex] = Zone(apex, soa, rest, kind="hosted")
+            self.stats["hosted_zones"] += 1
+        return zones
+
     # -- hops -------------------------------------------------------------------------------------------
 
     def build(self) -> Index:
         self.endpoints()
+        self.managed_clusters()
         internal = self.registrations_and_internal()
         private = self.private_zones()
         public_zones = self.public_zones()
@@ -303,15 +408,24 @@ class _Compiler:
                     link.resolution_policy,
                     link.registration_enabled,
                 )
+        for canonical, vnet, link_name in self.cluster_links:
+            linked[vnet].setdefault(canonical, Link(private[canonical], link_name))
         views: dict[str, View] = {}
         for vnet_name in self.t.virtual_networks:
             links: dict[str, Link] = {z.name: Link(z, "Azure-provided") for z in internal[vnet_name]}
             links.update(linked.get(vnet_name, {}))
             views[vnet_name] = View(f"vnet:{vnet_name}", vnet_name, links, max(z.count(".") for z in links))
 
+        for hub_name, hub in self.t.virtual_hubs.items():
+            # a Virtual WAN hub is a VNet Microsoft manages: no zone is ever linked to it (facts §12.4)
+            zones = _internal_zones(INTERNAL_SUFFIX[self.t.cloud], (hub.address_prefix,), ())
+            links = {z.name: Link(z, "Azure-provided") for z in zones}
+            views[hub_name] = View(f"hub:{hub_name}", hub_name, links, max(z.count(".") for z in links))
+
         azure: dict[str, AzureDns] = {
             v: AzureDns(f"Azure DNS in VNet {v!r}", views[v]) for v in self.t.virtual_networks
         }
+        azure.update({h: AzureDns(f"Azure DNS in virtual hub {h!r}", views[h]) for h in self.t.virtual_hubs})
         servers: dict[str, tuple[Hop, str]] = {}
         for rname, resolver in self.t.dns_private_resolvers.items():
             for ename, endpoint in resolver.inbound_endpoints.items():
@@ -321,14 +435,16 @@ class _Compiler:
                 )
         forwarders: dict[str, Forwarder] = {}
         for sname, server in self.t.custom_dns_servers.items():
-            hop = Forwarder(f"custom DNS server {sname!r}", "custom")
+            hop = Forwarder(f"custom DNS server {sname!r}", "custom", sname)
+            hop.zones = self.hosted_zones(f"custom:{sname}", sname)
             forwarders[sname] = hop
             servers[str(server.private_ip_address)] = (
                 hop,
                 f"custom DNS server {sname!r} in VNet {server.virtual_network!r}",
             )
         for oname, site in self.t.on_premises.items():
-            hop = Forwarder(f"the DNS server of on-premises site {oname!r}", "on_premises")
+            hop = Forwarder(f"the DNS server of on-premises site {oname!r}", "on_premises", oname)
+            hop.zones = self.hosted_zones(f"onprem:{oname}", "dns")
             forwarders[f"onprem:{oname}"] = hop
             for address in site.dns_servers:
                 servers[str(address)] = (hop, f"DNS server of on-premises site {oname!r}")
@@ -338,6 +454,8 @@ class _Compiler:
                 External(f"external DNS server {xname!r}", address, port),
                 f"external DNS server {xname!r}",
             )
+
+        firewalls = self.firewall_hops(servers)
 
         def target_hop(text: str, from_vnet: str | None) -> tuple[Hop, str]:
             address, _port = parse_target(text)
@@ -373,7 +491,28 @@ class _Compiler:
             else:
                 hop.default, hop.default_target = target_hop(site.default_forwarding[0], None)
 
+        for fname, hop in firewalls.items():
+            fw = self.t.azure_firewalls[fname]
+            if fw.dns_settings.servers:
+                edges = []
+                for text in fw.dns_settings.servers:
+                    next_hop, desc = target_hop(text, hop.network)
+                    edges.append(Edge(".", text, next_hop, desc))
+                hop.servers = tuple(edges)
+            else:
+                where = "virtual hub" if fw.virtual_hub else "VNet"
+                hop.servers = (
+                    Edge(
+                        ".",
+                        str(AZURE_DNS_IP),
+                        azure[hop.network],
+                        f"Azure DNS in the firewall's {where} {hop.network!r} (the zones linked to it apply, "
+                        "not those of the client's VNet)",
+                    ),
+                )
+
         ignored = self.catalog.wildcard_ignored_domains
+        disabled: dict[str, dict[str, str]] = defaultdict(dict)
         for rsname, ruleset in self.t.dns_forwarding_rulesets.items():
             outbound_vnet = self.t.dns_private_resolvers[
                 ruleset.dns_resolver_outbound_endpoints[0].split("/")[0]
@@ -383,13 +522,14 @@ class _Compiler:
                 hop.ruleset = rsname
                 hop.ignored_by_wildcard = ignored
                 for rname, rule in ruleset.forwarding_rules.items():
-                    if rule.state != "Enabled":
-                        continue
                     domain = (
                         "."
                         if rule.domain_name.strip() == "."
                         else names.parse(rule.domain_name if rule.domain_name.endswith(".") else rule.domain_name + ".")
                     )
+                    if rule.state != "Enabled":
+                        disabled[rsname][domain] = rname  # ignored; traces name it
+                        continue
                     next_hop, desc = target_hop(rule.target_dns_servers[0], outbound_vnet)
                     hop.rules[domain] = Edge(
                         domain, rule.target_dns_servers[0], next_hop, f"rule {rsname}/{rname} ({desc})"
@@ -420,6 +560,16 @@ class _Compiler:
             )
             networks[oname] = network
             entries.extend((prefix, network) for prefix in site.address_space)
+        for hub_name, hub in self.t.virtual_hubs.items():
+            network = Network(
+                hub_name,
+                "virtual_hub",
+                azure[hub_name],
+                "uses Azure-provided DNS (168.63.129.16), without zone links: a hub cannot have them",
+                (str(hub.address_prefix),),
+            )
+            networks[hub_name] = network
+            entries.append((hub.address_prefix, network))
         internet = Network("internet", "internet", internet_hop, "resolves through public DNS")
 
         self.stats["virtual_networks"] = len(self.t.virtual_networks)
@@ -435,7 +585,44 @@ class _Compiler:
             stats=dict(self.stats),
             private_zones=private,
             azure_dns=azure,
+            firewalls=firewalls,
+            disabled_rules={k: dict(v) for k, v in disabled.items()},
+            reserved_names=self.catalog.wildcard_ignored_domains | self.catalog.reserved_zone_names,
+            policies=compile_policies(self.t),
+            azure_provided=frozenset(
+                v
+                for v, vnet in self.t.virtual_networks.items()
+                if not vnet.dns_servers or vnet.dns_servers[0] == AZURE_DNS_IP
+            ),
+            inbound_endpoints=frozenset(
+                str(e.private_ip_address)
+                for r in self.t.dns_private_resolvers.values()
+                for e in r.inbound_endpoints.values()
+            ),
+            query_limits=(
+                (self.t.azure_provided_dns.queries_per_second, self.t.azure_provided_dns.pending_queries)
+                if self.t.azure_provided_dns.query_limits
+                else None
+            ),
         )
+
+
+def _internal_zones(
+    internal_suffix: str, address_space, records: Iterable[Record], reverse: Iterable[Record] = ()
+) -> list[Zone]:
+    """The Azure-provided zones of one network: ``internal.cloudapp.net`` and its reverse zones."""
+    own = [Zone(internal_suffix, soa_record(internal_suffix), records, kind="internal")]
+    reverse_zones = set(LOCAL_REVERSE_ZONES)
+    for prefix in address_space:
+        reverse_zones.add(_reverse_zone(prefix))
+    by_zone: dict[str, list[Record]] = defaultdict(list)
+    for record in reverse:
+        zone = max((z for z in reverse_zones if names.is_subdomain(record.name, z)), key=len, default=None)
+        if zone is not None:
+            by_zone[zone].append(record)
+    for zone in sorted(reverse_zones):
+        own.append(Zone(zone, soa_record(zone), by_zone.get(zone, ()), kind="internal"))
+    return own
 
 
 def _reverse_zone(prefix: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:

@@ -3,10 +3,14 @@
 A query travels through *hops*, the DNS servers of the estate:
 
 - :class:`AzureDns` — Azure-provided DNS (168.63.129.16, or a DNS private resolver
-  inbound endpoint) answering from inside one VNet: the forwarding ruleset linked to
-  that VNet first, then the private zones linked to it, then public DNS;
+  inbound endpoint) answering from inside one VNet: the private zones linked to that
+  VNet first, then the forwarding ruleset linked to it, then public DNS
+  (:mod:`dnsemu.core.precedence`, facts-2 §11.1);
 - :class:`Forwarder` — a DNS server that forwards by domain (an on-premises site's
-  server, a custom DNS server VM), with conditional forwarders and a default;
+  server, a custom DNS server VM), with conditional forwarders and a default, and
+  zones it may hold itself (an AD-integrated zone on a domain controller);
+- :class:`Firewall` — Azure Firewall's DNS proxy, forwarding to its DNS servers or to
+  Azure DNS in the firewall's own network;
 - :class:`Internet` — public DNS, as a resolver on the internet sees it;
 - :class:`External` — a server outside the model: the query is forwarded on the wire;
 - :class:`Unreachable` — a path that ends nowhere (answered SERVFAIL).
@@ -22,6 +26,8 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from dnsemu.core.policy import SecurityPolicy
+from dnsemu.core.resolution import ProxyCache
 from dnsemu.core.zone import Zone
 
 
@@ -87,14 +93,38 @@ class AzureDns(Hop):
 
 
 class Forwarder(Hop):
-    __slots__ = ("default", "default_target", "forwarders", "kind")
+    """A DNS server that forwards by domain; it may also hold zones of its own (``zones``, by apex)."""
 
-    def __init__(self, label: str, kind: str) -> None:
+    __slots__ = ("default", "default_target", "forwarders", "kind", "name", "zones")
+
+    def __init__(self, label: str, kind: str, name: str = "") -> None:
         super().__init__(label)
         self.kind = kind
+        self.name = name or label
         self.forwarders: dict[str, Edge] = {}
         self.default: Hop | None = None
         self.default_target = ""
+        self.zones: dict[str, Zone] = {}
+
+
+class Firewall(Hop):
+    """Azure Firewall's DNS proxy (facts §12): it forwards every query to its DNS servers.
+
+    ``servers`` are the firewall's own DNS servers as edges, in the order written; with none
+    configured, the one edge is Azure DNS in the firewall's network (its links, its ruleset).
+    ``proxy`` off means nothing listens on port 53; ``cache`` is set when the proxy's cache is
+    emulated (by the server, which has a clock: the core has none).
+    """
+
+    __slots__ = ("cache", "name", "network", "proxy", "servers")
+
+    def __init__(self, label: str, name: str, network: str, proxy: bool, cache: ProxyCache | None = None) -> None:
+        super().__init__(label)
+        self.name = name
+        self.network = network
+        self.proxy = proxy
+        self.cache = cache
+        self.servers: tuple[Edge, ...] = ()
 
 
 class Internet(Hop):
@@ -178,6 +208,8 @@ class Options:
     """Compile-time choices that shape answers (and so belong to the index)."""
 
     unknown_sources: str = "internet"  # "internet" | "refuse"
+    #: CNAMEs (and DNAME substitutions) followed in one answer. Azure's cap is undocumented and real
+    #: chains reach 8 and more: follow at least 16 (facts-2 §13, §16.7)
     max_chain: int = 16
     max_hops: int = 8
 
@@ -196,7 +228,23 @@ class Index:
     private_zones: Mapping[str, Zone] = field(default_factory=dict)
     #: Azure-provided DNS of each VNet (what 168.63.129.16 answers there)
     azure_dns: Mapping[str, AzureDns] = field(default_factory=dict)
+    #: Azure Firewalls by name (their DNS proxies)
+    firewalls: Mapping[str, Firewall] = field(default_factory=dict)
     generation: int = 0
+    # -- precedence notes, DNS security policies and Azure-provided DNS limits (facts-2 §10, §11, §13) --------
+    #: ruleset -> domain -> name of a Disabled rule (ignored; named in traces)
+    disabled_rules: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: names Azure reserves for its services (wildcard-ignored domains, reserved zone names), for trace notes
+    reserved_names: frozenset[str] = frozenset()
+    #: VNet -> the DNS security policy linked to it
+    policies: Mapping[str, SecurityPolicy] = field(default_factory=dict)
+    #: VNets whose clients ask 168.63.129.16 themselves (Azure-provided DNS, no custom DNS servers)
+    azure_provided: frozenset[str] = frozenset()
+    #: addresses of DNS private resolver inbound endpoints (never under the per-VM limits)
+    inbound_endpoints: frozenset[str] = frozenset()
+    #: (queries per second, pending queries) per VM when the topology emulates Azure DNS's limits; None: off
+    query_limits: tuple[int, int] | None = None
+    # -- end of the facts-2 §10/§11/§13 block ----------------------------------------------------------------
 
     def classify(self, address: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> tuple[Network | None, int]:
         if isinstance(address, str):

@@ -42,9 +42,11 @@ class Source(enum.Enum):
     NXDOMAIN_PRIVATE = "nxdomain_private"  # a linked private zone denied the name
     FALLBACK = "fallback"  # NxDomainRedirect sent a private miss to public DNS
     INTERNAL = "internal"  # Azure-provided names (internal.cloudapp.net, VNet reverse lookups)
+    HOSTED = "hosted"  # a zone a custom or on-premises DNS server holds itself
     FORWARDED = "forwarded"  # outside the topology, for the upstream forwarder
     REFUSED = "refused"
     ERROR = "error"
+    BLOCKED = "blocked"  # a DNS security policy rule with the Block action answered instead (facts-2 §10.4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,39 @@ class Forward:
 
 
 @dataclass(frozen=True, slots=True)
+class ProxyCache:
+    """A DNS proxy cache on the path of a query (Azure Firewall, facts §12.1).
+
+    The core has no clock: it only says which cache the answer passes through and how long
+    that cache may hold a positive (``positive``) or negative (``negative``) answer, in seconds.
+    The server keeps the cache.
+    """
+
+    firewall: str
+    positive: int = 3600
+    negative: int = 1800
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyDecision:
+    """A DNS security policy rule that matched a query (facts-2 §10): what the server logs and counts.
+
+    ``context`` says how the query reached Azure DNS in ``vnet``: ``"vnet"`` (a client of the VNet,
+    documented), ``"inbound endpoint"`` or ``"custom DNS server"`` (inferred, §10.7).
+    """
+
+    policy: str
+    vnet: str
+    rule: str
+    priority: int
+    action: str  # "Allow" | "Alert" | "Block"
+    domain_list: str
+    domain: str
+    name: str  # the name of the chain that matched
+    context: str = "vnet"
+
+
+@dataclass(frozen=True, slots=True)
 class Resolution:
     outcome: Outcome
     source: Source
@@ -110,6 +145,12 @@ class Resolution:
     trace: tuple[Step, ...] = ()
     network: str = "internet"
     forward: Forward | None = field(default=None)
+    #: the first DNS proxy cache on the path (None: no cache is emulated there)
+    proxy_cache: ProxyCache | None = None
+    #: answered from a zone held by the server the client asked itself (AA set on the wire)
+    authoritative: bool = False
+    #: DNS security policy rules that matched, innermost VNet first (facts-2 §10)
+    policy: tuple[PolicyDecision, ...] = ()
 
     @property
     def rcode(self) -> Rcode:

@@ -6,7 +6,10 @@
    site, or the internet);
 2. the network's DNS path picks the view: Azure-provided DNS resolves inside the
    client's own VNet; custom DNS servers, resolver inbound endpoints, forwarding
-   rulesets and conditional forwarders hand the query on, hop by hop;
+   rulesets and conditional forwarders hand the query on, hop by hop. At Azure DNS
+   in a VNet, a name inside a private zone linked to it is that zone's, and only
+   other names meet the linked ruleset's rules (:mod:`dnsemu.core.precedence`,
+   facts-2 §11.1);
 3. inside a VNet view the chain of aliases is walked name by name: at each name the
    most specific private zone linked to the VNet answers if it contains the name
    (Azure intercepts the public alias chain there), else public DNS does;
@@ -25,14 +28,34 @@
    name, through the VNet's linked private zones too; a substitution longer
    than 255 octets is YXDOMAIN with the DNAME in the answer (RFC 6672 §2.2).
 
+6. last, the DNS security policy linked to each VNet whose Azure DNS the query went
+   through looks at the names of the answer's chain and may replace the answer
+   (:mod:`dnsemu.core.policy`, facts-2 §10).
+
 Pure: no I/O, no clock, no logging. Every step is recorded in the trace.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import zlib
 
-from dnsemu.core.index import AzureDns, Edge, External, Forwarder, Hop, Index, Internet, Network, Unreachable, View
+from dnsemu.core.index import (
+    AzureDns,
+    Edge,
+    External,
+    Firewall,
+    Forwarder,
+    Hop,
+    Index,
+    Internet,
+    Network,
+    Unreachable,
+    View,
+)
+from dnsemu.core.policy import apply_policies
+from dnsemu.core.precedence import chain_note, redirect_note, ruleset_step
 from dnsemu.core.resolution import Forward, Outcome, Resolution, Source, Step
 from dnsemu.core.zone import Found, Zone
 from dnsemu.dns import names
@@ -91,10 +114,18 @@ def resolve_classified(
                 ),
             )
         )
-    return resolve_from(index, network, question, trace, address)
+    result = resolve_from(index, network, question, trace, address)
+    if index.firewalls:
+        result = _with_proxy_cache(result)
+    return result
 
 
-_KIND = {"vnet": "virtual network", "on_premises": "on-premises site", "internet": "the internet"}
+_KIND = {
+    "vnet": "virtual network",
+    "virtual_hub": "Virtual WAN hub",
+    "on_premises": "on-premises site",
+    "internet": "the internet",
+}
 
 
 def resolve_from(
@@ -103,11 +134,33 @@ def resolve_from(
     question: Question,
     trace: list[Step],
     address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None,
+    start: Hop | None = None,
 ) -> Resolution:
-    trace.append(Step("client-dns", "{network} {note}", (("network", network.name), ("note", network.entry_note))))
-    hop: Hop = network.entry
+    """Follow the query from the network's DNS server (or from ``start``, a server already on its path),
+    then apply the DNS security policies of the VNets whose Azure DNS it went through."""
+    if start is None:
+        trace.append(Step("client-dns", "{network} {note}", (("network", network.name), ("note", network.entry_note))))
+    contexts: list[tuple[str, str]] = []  # (VNet, how the query reached Azure DNS there), for security policies
+    result = _hops(index, network, question, trace, address, contexts, start)
+    if contexts and index.policies:
+        result = apply_policies(index.policies, contexts, question.name, result)
+    return result
+
+
+def _hops(
+    index: Index,
+    network: Network,
+    question: Question,
+    trace: list[Step],
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address | None,
+    contexts: list[tuple[str, str]],
+    start: Hop | None = None,
+) -> Resolution:
+    """Hand the query from DNS server to DNS server until one answers it."""
+    hop: Hop = start or network.entry
     seen: list[Hop] = []
     name = question.name
+    context = "vnet" if network.name in index.azure_provided else "inbound endpoint"
     while True:
         if hop in seen or len(seen) >= index.options.max_hops:
             path = " → ".join(h.label for h in (*seen, hop))
@@ -115,35 +168,23 @@ def resolve_from(
             return Resolution(Outcome.SERVFAIL, Source.ERROR, "loop", trace=tuple(trace), network=network.name)
         seen.append(hop)
         if isinstance(hop, AzureDns):
-            edge = _match_rule(hop, name)
+            contexts.append((hop.view.vnet, context))
+            edge = ruleset_step(index, hop, name, trace)
             if edge is not None:
-                trace.append(
-                    Step(
-                        "rule",
-                        "forwarding ruleset {ruleset!r} linked to VNet {vnet!r}: {via} matches "
-                        "{domain} and forwards to {target}",
-                        (
-                            ("ruleset", hop.ruleset),
-                            ("vnet", hop.view.vnet),
-                            ("via", edge.via),
-                            ("domain", edge.domain),
-                            ("target", edge.target),
-                        ),
-                    )
-                )
-                hop = edge.hop
+                hop, context = edge.hop, "inbound endpoint"  # rules cannot target 168.63.129.16
                 continue
-            if hop.ruleset is not None:
-                trace.append(
-                    Step(
-                        "rule",
-                        "forwarding ruleset {ruleset!r} has no enabled rule for {name}: Azure DNS answers",
-                        (("ruleset", hop.ruleset), ("name", name)),
-                    )
-                )
             return _walk(index, hop.view, question, trace, network, address)
+        if isinstance(hop, Firewall):
+            hop = _through_firewall(hop, name, trace)
+            context = "firewall DNS proxy"  # the firewall's own address asks Azure DNS (inferred, facts-2 §10.7)
+            continue
         if isinstance(hop, Forwarder):
             edge = _longest(hop.forwarders, name)
+            if hop.zones:
+                zone = _hosted_zone(hop, name, edge)
+                if zone is not None:
+                    asked = start is None and hop is network.entry  # the client asked this server itself
+                    return _answer_hosted(index, hop, zone, question, trace, network, address, asked)
             if edge is not None:
                 trace.append(
                     Step(
@@ -152,7 +193,7 @@ def resolve_from(
                         (("server", hop.label), ("domain", edge.domain), ("target", edge.target), ("via", edge.via)),
                     )
                 )
-                hop = edge.hop
+                hop, target = edge.hop, edge.target
             else:
                 trace.append(
                     Step(
@@ -162,7 +203,8 @@ def resolve_from(
                     )
                 )
                 assert hop.default is not None
-                hop = hop.default
+                hop, target = hop.default, hop.default_target
+            context = "custom DNS server" if "168.63.129.16" in target else "inbound endpoint"
             continue
         if isinstance(hop, Internet):
             return _walk(index, None, question, trace, network, address)
@@ -210,22 +252,6 @@ def _longest(table: dict[str, Edge], name: str) -> Edge | None:
     return _lookup_suffix(table, name) if table else None
 
 
-def _match_rule(hop: AzureDns, name: str) -> Edge | None:
-    if not hop.rules:
-        return None
-    reserved = False
-    for suffix in names.suffixes(name):
-        if suffix == ".":
-            # the wildcard rule leaves the domains Azure reserves for its services alone
-            return None if reserved else hop.rules.get(".")
-        edge = hop.rules.get(suffix)
-        if edge is not None:
-            return edge
-        if suffix in hop.ignored_by_wildcard:
-            reserved = True
-    return None
-
-
 def _find_link(view: View, name: str):  # -> Link | None
     return _lookup_suffix(view.links, name)
 
@@ -249,7 +275,7 @@ def _walk(
         Step(
             "view",
             "resolving {name} {type} in {view}",
-            (("name", question.name), ("type", qtype), ("view", f"VNet {view.vnet!r}" if view else "public DNS")),
+            (("name", question.name), ("type", qtype), ("view", _view_words(view))),
         )
     )
     answer: list[Record] = []
@@ -264,8 +290,12 @@ def _walk(
             _service_endpoint_note(network, address, trace)
         return Resolution(outcome, src, view_name, tuple(answer), authority, tuple(trace), network.name)
 
-    for _ in range(index.options.max_chain):
+    for _ in range(index.options.max_chain + 1):  # the question's name, then one name per CNAME followed
         link = _find_link(view, name) if view is not None else None
+        if view is not None and name != question.name:
+            note = chain_note(index, view, name)
+            if note is not None:
+                trace.append(note)
         if link is not None:
             zone = link.zone
             found, records = zone.lookup(name, qtype)
@@ -311,6 +341,9 @@ def _walk(
                         where,
                     )
                 )
+                note = redirect_note(index, view, name)
+                if note is not None:
+                    trace.append(note)
                 fell_back = True
             else:
                 why = (
@@ -418,7 +451,14 @@ def _walk(
             Step("forward", "{name}: dnsemu has no data for it in {zone}: it goes to the upstream forwarder", where)
         )
         return _forward(view_name, answer, trace, network, name, qtype)
-    trace.append(Step("chain", "the CNAME chain is longer than {limit} names", (("limit", index.options.max_chain),)))
+    trace.append(
+        Step(
+            "chain",
+            "the CNAME chain is longer than {limit} CNAMEs: dnsemu stops there (Azure's own cap is undocumented; "
+            "facts-2 §13)",
+            (("limit", index.options.max_chain),),
+        )
+    )
     return Resolution(Outcome.SERVFAIL, Source.ERROR, view_name, tuple(answer), (), tuple(trace), network.name)
 
 
@@ -448,6 +488,12 @@ def _chase(cname: tuple[Record, ...], answer: list[Record], visited: set[str]) -
     return target
 
 
+def _view_words(view: View | None) -> str:
+    if view is None:
+        return "public DNS"
+    return f"virtual hub {view.vnet!r}" if view.name.startswith("hub:") else f"VNet {view.vnet!r}"
+
+
 def _zone_kind(zone: Zone) -> str:
     return "private" if zone.kind == "private" else "Azure-provided"
 
@@ -471,3 +517,121 @@ def _service_endpoint_note(
                 )
             )
             return
+
+
+# -- Azure Firewall DNS proxy (facts §12) ----------------------------------------------------------------
+
+
+def _through_firewall(hop: Firewall, name: str, trace: list[Step]) -> Hop:
+    """The server the firewall's DNS proxy hands ``name`` to (or a dead end when the proxy is off)."""
+    if not hop.proxy:
+        trace.append(
+            Step(
+                "dns-proxy",
+                "{firewall} has DNS proxy off: nothing listens on port 53 of its private IP, the query times out",
+                (("firewall", hop.label),),
+            )
+        )
+        return Unreachable(hop.label, "no DNS server answers there (answered SERVFAIL)")
+    servers = hop.servers
+    if len(servers) == 1:
+        edge = servers[0]
+        how = "forwards it to {target}, {via}"
+    else:
+        # Azure picks one server at random per query (facts §12.1); dnsemu picks by a hash of the
+        # name, so that answers repeat and servers that disagree show up as names that differ.
+        edge = servers[zlib.crc32(name.lower().encode()) % len(servers)]
+        how = (
+            "forwards it to {target}, {via}: one of its {count} DNS servers, picked by a hash of the name "
+            "(Azure picks at random per query)"
+        )
+    data: tuple = (("firewall", hop.label), ("network", hop.network), ("target", edge.target), ("via", edge.via),
+                   ("count", len(servers)))
+    if hop.cache is not None:
+        data += (("cache", hop.cache),)
+        how += "; its cache holds answers up to {positive} s, negative ones up to {negative} s"
+        data += (("positive", hop.cache.positive), ("negative", hop.cache.negative))
+    trace.append(Step("dns-proxy", "{firewall} (DNS proxy) " + how, data))
+    return edge.hop
+
+
+def _with_proxy_cache(result: Resolution) -> Resolution:
+    """``result`` with the first emulated proxy cache its trace passed through."""
+    for step in result.trace:
+        if step.code == "dns-proxy":
+            for key, value in step.data:
+                if key == "cache":
+                    return dataclasses.replace(result, proxy_cache=value)
+    return result
+
+
+# -- zones held by custom and on-premises DNS servers ------------------------------------------------------
+
+
+def _hosted_zone(hop: Forwarder, name: str, edge: Edge | None) -> Zone | None:
+    """The server's own zone for ``name``, unless a more specific conditional forwarder takes the name."""
+    zone = _lookup_suffix(hop.zones, name)
+    if zone is None or (edge is not None and edge.domain != "." and len(edge.domain) > len(zone.name)):
+        return None
+    return zone
+
+
+def _answer_hosted(
+    index: Index,
+    hop: Forwarder,
+    zone: Zone,
+    question: Question,
+    trace: list[Step],
+    network: Network,
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address | None,
+    first: bool,
+) -> Resolution:
+    """The answer of a DNS server from a zone it holds; a CNAME out of the zone is resolved by the server."""
+    qtype = question.qtype
+    view = f"server:{hop.name}"
+    answer: list[Record] = []
+    name = question.name
+    visited = {name}
+    # AA: the client asked this server itself, and the first name is the server's own data
+    authoritative = first
+    while True:
+        found, records = zone.lookup(name, qtype)
+        where = (("server", hop.label), ("name", name), ("zone", zone.name))
+        if found is Found.RECORDS:
+            answer.extend(records)
+            trace.append(
+                Step(
+                    "hosted",
+                    "{name}: {server} holds zone {zone} and answers {type} {values}",
+                    (*where, ("type", records[0].rtype), ("values", records)),
+                )
+            )
+            return Resolution(Outcome.ANSWER, Source.HOSTED, view, tuple(answer), (), tuple(trace), network.name,
+                              authoritative=authoritative)
+        if found is Found.NODATA:
+            trace.append(Step("hosted", "{name}: {server} holds zone {zone}, without {type} there: NODATA",
+                              (*where, ("type", qtype))))
+            return Resolution(Outcome.NODATA, Source.HOSTED, view, tuple(answer), zone.negative, tuple(trace),
+                              network.name, authoritative=authoritative)
+        if found is not Found.CNAME:
+            trace.append(Step("hosted", "{name}: {server} holds zone {zone}, which has no such name: NXDOMAIN", where))
+            return Resolution(Outcome.NXDOMAIN, Source.HOSTED, view, tuple(answer), zone.negative, tuple(trace),
+                              network.name, authoritative=authoritative)
+        target = records[0].rdata[0]
+        trace.append(Step("hosted", "{name}: {server} holds zone {zone} with CNAME {target}",
+                          (*where, ("target", target))))
+        answer.extend(records)
+        if target in visited:
+            return _loop(trace, view, network, answer)
+        visited.add(target)
+        if sum(1 for s in trace if s.code == "hosted") > index.options.max_chain:
+            trace.append(Step("chain", "the CNAME chain is longer than {limit} names",
+                              (("limit", index.options.max_chain),)))
+            return Resolution(Outcome.SERVFAIL, Source.ERROR, view, tuple(answer), (), tuple(trace), network.name)
+        name = target
+        inside = _hosted_zone(hop, name, _longest(hop.forwarders, name))
+        if inside is zone:
+            continue
+        # the target lies outside this zone: the server resolves it as it resolves any name
+        rest = resolve_from(index, network, Question(name, qtype), trace, address, start=hop)
+        return dataclasses.replace(rest, answer=(*answer, *rest.answer), authoritative=False)

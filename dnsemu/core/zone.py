@@ -25,7 +25,6 @@ without them pays nothing for this on a lookup.
 from __future__ import annotations
 
 import enum
-from collections import defaultdict
 from collections.abc import Iterable
 
 from dnsemu.dns import names
@@ -65,28 +64,37 @@ class Zone:
         self.soa = soa
         self.kind = kind
         self.authoritative = authoritative
-        nodes: dict[str, dict[int, list[Record]]] = defaultdict(lambda: defaultdict(list))
-        nodes[name][RRType.SOA].append(soa)
+        nodes: dict[str, dict[int, list[Record]]] = {name: {RRType.SOA: [soa]}}
         for record in records:
-            rrset = nodes[record.name][record.rtype]
-            if record.rdata not in (r.rdata for r in rrset):
+            types = nodes.get(record.name)
+            if types is None:
+                nodes[record.name] = {record.rtype: [record]}
+                continue
+            rrset = types.get(record.rtype)
+            if rrset is None:
+                types[record.rtype] = [record]
+            elif all(r.rdata != record.rdata for r in rrset):
                 rrset.append(record)
         frozen: dict[str, dict[int, tuple[Record, ...]]] = {}
         for owner, types in nodes.items():
-            frozen[owner] = {}
+            node: dict[int, tuple[Record, ...]] = {}
             for rtype, rrset in types.items():
+                if len(rrset) == 1:
+                    node[rtype] = (rrset[0],)
+                    continue
                 ttl = min(r.ttl for r in rrset)  # one TTL per RRset (RFC 2181 §5.2)
-                frozen[owner][rtype] = tuple(r if r.ttl == ttl else r.with_ttl(ttl) for r in rrset)
+                node[rtype] = tuple(r if r.ttl == ttl else r.with_ttl(ttl) for r in rrset)
+            frozen[owner] = node
         self.nodes = frozen
         # every owner and every empty non-terminal between an owner and the apex
         existing = set()
         for owner in frozen:
-            for ancestor in names.suffixes(owner):
-                if ancestor in existing:
-                    break
+            ancestor = owner
+            while ancestor not in existing:
                 existing.add(ancestor)
-                if ancestor == name:
+                if ancestor == name or ancestor == names.ROOT:
                     break
+                ancestor = names.parent(ancestor)
         self._names = frozenset(existing)
         self.has_wildcards = any(owner.startswith("*.") for owner in frozen)
         # owners where a lookup leaves this zone's data: cuts (NS below the apex) and DNAMEs

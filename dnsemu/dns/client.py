@@ -1,9 +1,11 @@
 """The DNS client of dnsemu: one query to one server, blocking or in an event loop, and failover for forwarding.
 
-Three users, one client: the forwarder (:mod:`dnsemu.server.forwarding`,
+Four users, one client: the forwarder (:mod:`dnsemu.server.forwarding`,
 :meth:`DnsClient.resolve` from the server's event loop), ``dnsemu query``
-(:mod:`dnsemu.cli.query`, :meth:`DnsClient.exchange`, blocking) and the test
-fixture (:mod:`dnsemu.testing`, :meth:`DnsClient.exchange_async`).
+(:mod:`dnsemu.cli.query`, :meth:`DnsClient.exchange`, blocking), ``dnsemu capture``
+(:mod:`dnsemu.cli.capture`, blocking, from a chosen ``source``, recording the
+address each query left from: :attr:`Response.local`, :attr:`ExchangeError.local`)
+and the test fixture (:mod:`dnsemu.testing`, :meth:`DnsClient.exchange_async`).
 
 One exchange (:meth:`~DnsClient.exchange`, :meth:`~DnsClient.exchange_async`):
 
@@ -65,6 +67,9 @@ _U16 = struct.Struct("!H")
 class ExchangeError(OSError):
     """No usable reply from one server. ``reason``: ``timeout``, ``refused``, ``network`` or ``error``."""
 
+    #: the address the query left from, when a socket got that far (``dnsemu capture`` records it)
+    local: str | None = None
+
     def __init__(self, message: str, reason: str = "error") -> None:
         super().__init__(message)
         self.reason = reason
@@ -87,10 +92,15 @@ class ServersFailed(Exception):
 
 @dataclass(frozen=True)
 class Response:
-    """The reply of one exchange: its bytes, and whether TCP carried it."""
+    """The reply of one exchange: its bytes, whether TCP carried it, and the address it was asked from.
+
+    ``local`` is the local address of the last socket of the exchange (blocking exchanges; None from
+    the async ones).
+    """
 
     wire: bytes
     tcp: bool
+    local: str | None = None
 
     @property
     def transport(self) -> str:
@@ -113,11 +123,15 @@ class Response:
 class _Pending:
     """One query waiting for its reply: what the blocking and the async drivers share."""
 
-    __slots__ = ("ignored", "query")
+    __slots__ = ("ignored", "local", "query")
 
     def __init__(self, query: bytes) -> None:
         self.query = query
         self.ignored: bytes | None = None  # the last datagram that was not our reply
+        self.local: str | None = None  # the address the last socket sent from
+
+    def sent_from(self, sock: socket.socket) -> None:
+        self.local = str(sock.getsockname()[0]).split("%", 1)[0]
 
     def takes(self, data: bytes) -> bool:
         """True when ``data`` is the reply; otherwise it is remembered for the timeout's message."""
@@ -180,14 +194,19 @@ class DnsClient:
             if not tcp:
                 data = self._udp(pending, server, deadline)
                 if not (retry_truncated and data[2] & 0x02):
-                    return Response(data, False)
-            return Response(self._tcp(pending, server, deadline), True)
-        except ExchangeError:
+                    return Response(data, False, pending.local)
+            return Response(self._tcp(pending, server, deadline), True, pending.local)
+        except ExchangeError as exc:
+            exc.local = pending.local or self.source
             raise
         except TimeoutError:
-            raise pending.timed_out() from None
+            problem = pending.timed_out()
+            problem.local = pending.local or self.source
+            raise problem from None
         except OSError as exc:
-            raise _os_error(exc) from None
+            problem = _os_error(exc)
+            problem.local = pending.local or self.source
+            raise problem from None
 
     def _socket(self, server: Address, kind: int, *, numeric: bool = False) -> tuple[socket.socket, Any]:
         """A socket for ``server`` (bound to ``source``) and the address to connect it to."""
@@ -208,6 +227,7 @@ class DnsClient:
         sock, sockaddr = self._socket(server, socket.SOCK_DGRAM)
         with sock:
             sock.connect(sockaddr)
+            pending.sent_from(sock)
             sock.send(pending.query)
             while True:
                 remaining = deadline - time.monotonic()
@@ -223,6 +243,7 @@ class DnsClient:
         with sock:
             sock.settimeout(max(deadline - time.monotonic(), 0.001))
             sock.connect(sockaddr)
+            pending.sent_from(sock)
             sock.sendall(_U16.pack(len(pending.query)) + pending.query)
             (length,) = _U16.unpack(_read_exactly(sock, 2, deadline))
             return pending.tcp_reply(_read_exactly(sock, length, deadline))

@@ -204,6 +204,8 @@ class Reply:
     answer: tuple[RR, ...] = ()
     authority: tuple[RR, ...] = ()
     additional: tuple[RR, ...] = ()
+    #: the EDNS Client Subnet option the server echoed: (address, source prefix, scope prefix)
+    client_subnet: tuple[str, int, int] | None = None
 
     @property
     def truncated(self) -> bool:
@@ -317,6 +319,7 @@ def parse_reply(data: bytes) -> Reply:
         offset += 4
         question = question or (qname, qtype)
     rcode = flags & 0x000F
+    client_subnet = None
     sections: list[list[RR]] = [[], [], []]
     for index, count in enumerate((ancount, nscount, arcount)):
         for _ in range(count):
@@ -329,8 +332,30 @@ def parse_reply(data: bytes) -> Reply:
                 raise MessageError(f"the rdata of a {type_text(rtype)} record runs past the end of the message")
             if rtype == _OPT:
                 rcode |= (ttl >> 24) << 4  # extended rcode
+                client_subnet = client_subnet or _client_subnet(data[offset : offset + rdlength])
                 offset += rdlength
                 continue
             sections[index].append(RR(name, rtype, ttl, _rdata_text(data, rtype, offset, rdlength)))
             offset += rdlength
-    return Reply(qid, flags, rcode, question, tuple(sections[0]), tuple(sections[1]), tuple(sections[2]))
+    return Reply(
+        qid, flags, rcode, question, tuple(sections[0]), tuple(sections[1]), tuple(sections[2]), client_subnet
+    )
+
+
+def _client_subnet(rdata: bytes) -> tuple[str, int, int] | None:
+    """The ECS option among an OPT record's options (RFC 7871 §6), or None."""
+    offset = 0
+    while offset + 4 <= len(rdata):
+        code, length = struct.unpack_from("!HH", rdata, offset)
+        body = rdata[offset + 4 : offset + 4 + length]
+        offset += 4 + length
+        if code != _ECS or len(body) < 4:
+            continue
+        family, source, scope = struct.unpack_from("!HBB", body)
+        width = {1: 4, 2: 16}.get(family)
+        if width is None or len(body) - 4 > width:
+            return None
+        packed = body[4:] + bytes(width - (len(body) - 4))
+        address = ipaddress.IPv4Address(packed) if family == 1 else ipaddress.IPv6Address(packed)
+        return str(address), source, scope
+    return None

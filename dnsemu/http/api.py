@@ -24,6 +24,9 @@ POST        /v1/reset                                                        bac
 POST        /v1/reload                                                       read the files again
 ==========  ===============================================================  =====================
 
+The ``/ui`` page and the routes it draws from (``/v1/graph``, ``/v1/sources``,
+``/v1/queries/stream``) live in :mod:`dnsemu.http.ui`; they are mounted here.
+
 Bodies are the topology file's own shapes (a private endpoint as under
 ``private_endpoints:``, a record set's ``ttl`` and ``values``, a link's
 ``resolution_policy`` and ``registration_enabled``), so a change is validated
@@ -38,8 +41,14 @@ anywhere in a body gets 400 ``field_not_allowed`` before anything else is looked
 Errors are ``{"error": CODE, "message": TEXT}`` (422 adds ``problems``):
 400 malformed (bad JSON, not an object, bad or unknown query parameter),
 401 missing or wrong bearer token, 403 changes turned off, 404 no such route or
-target, 405 wrong method, 413 body too large, 415 not ``application/json``,
-422 refused change, 503 not ready. A 500 is a bug (logged, counted).
+target, 405 wrong method, 409 a change to one of several replicas (the ``replicated``
+setting: change the topology file, e.g. its ConfigMap, instead), 413 body too large,
+415 not ``application/json``, 422 refused change, 503 not ready. A 500 is a bug
+(logged, counted).
+
+With ``dnsemu serve --workers N`` this API is served by the parent process, which
+holds the topology; a change or reload is answered once every worker serves it
+(:mod:`dnsemu.workers`).
 
 Security: mutating routes answer 403 unless ``api_changes`` is on; with
 ``api_token`` every ``/v1`` route but the OpenAPI document wants
@@ -65,8 +74,10 @@ from prometheus_client.exposition import choose_encoder
 
 from dnsemu.analysis.explain import UnknownSource
 from dnsemu.analysis.views import explain_json, topology_json
-from dnsemu.http.listener import HttpError, Request, Response, json_response
+from dnsemu.http.listener import HttpError, Request, Response, json_response, query_params
 from dnsemu.http.metrics import create_registry
+from dnsemu.http.ui import OPENAPI_PATHS as UI_PATHS
+from dnsemu.http.ui import Ui
 from dnsemu.text import clip, excerpt
 from dnsemu.topology import changes
 from dnsemu.topology.changes import Change, ChangeError
@@ -151,24 +162,6 @@ def json_body(request: Request, *, required: bool) -> dict[str, Any] | None:
     return data
 
 
-def _params(request: Request, allowed: dict[str, bool]) -> dict[str, str]:
-    """Query parameters: each at most once, only the ``allowed`` ones (name -> required)."""
-    unknown = sorted(set(request.query) - set(allowed))
-    if unknown:
-        raise HttpError(400, "unknown_parameter", f"unknown query parameter(s) {clip(', '.join(unknown))}; "
-                                                  f"allowed: {', '.join(allowed)}")
-    out = {}
-    for name, required in allowed.items():
-        values = request.query.get(name)
-        if not values or values == [""]:
-            if required:
-                raise HttpError(400, "missing_parameter", f"the query parameter {excerpt(name)} is required")
-            continue
-        if len(values) > 1:
-            raise HttpError(400, "repeated_parameter", f"the query parameter {excerpt(name)} is given more than once")
-        out[name] = values[0]
-    return out
-
 
 #: body keys that name a file on the server's host: never accepted over HTTP
 _PATH_FIELDS = ("zone_file",)
@@ -238,6 +231,8 @@ class Api:
             Route("POST", ("v1", "reset"), self.reset, mutating=True),
             Route("POST", ("v1", "reload"), self.reload, mutating=True),
         ]
+        self.ui = Ui(server)  # the /ui page, and the /v1 routes it draws from (dnsemu.http.ui)
+        self.routes += self.ui.routes(Route)
 
     async def handle(self, request: Request) -> Response:
         method = "GET" if request.method == "HEAD" else request.method
@@ -257,6 +252,13 @@ class Api:
                             headers=[("Allow", ", ".join(allowed))])
         if route.auth and self._token is not None:
             self._authorize(request)
+        if route.mutating and self.settings.replicated and route.handler != self.reload:
+            raise HttpError(409, "replicated", "this server is one of several replicas serving the same estate (the "
+                                               "replicated setting): a run-time change would reach this replica "
+                                               "only. Change the topology file instead: in Kubernetes, edit the "
+                                               "ConfigMap that holds it (kubectl edit configmap dnsemu-topology, or "
+                                               "kubectl apply -k with the new file); every replica reloads it when "
+                                               "the mounted file changes")
         if route.mutating and not self.settings.api_changes:
             raise HttpError(403, "changes_disabled", "run-time changes are turned off; start dnsemu with "
                                                      "--api-changes (DNSEMU_API_CHANGES=true)")
@@ -292,6 +294,7 @@ class Api:
         if not self.settings.metrics:
             raise HttpError(404, "metrics_disabled", "metrics are turned off (the metrics setting)")
         encoder, content_type = choose_encoder(request.header("accept"))
+        await self.server.refresh_counters()  # workers: their counters, asked for now
         return Response(200, encoder(self.registry), content_type, [("Cache-Control", "no-store")])
 
     async def openapi(self, request: Request, params: dict[str, str]) -> Response:
@@ -300,13 +303,13 @@ class Api:
     # -- reads
 
     async def topology(self, request: Request, params: dict[str, str]) -> Response:
-        _params(request, {})
+        query_params(request, {})
         server = self.server
         applied = list(server.changes.changes) if server.changes is not None else []
         return json_response(200, topology_json(server.index, server.loaded, server.generation, applied))
 
     async def explain(self, request: Request, params: dict[str, str]) -> Response:
-        args = _params(request, {"name": True, "type": False, "from": True})
+        args = query_params(request, {"name": True, "type": False, "from": True})
         server = self.server
         assert server.loaded is not None
         try:
@@ -318,7 +321,7 @@ class Api:
         return json_response(200, data)
 
     async def list_changes(self, request: Request, params: dict[str, str]) -> Response:
-        _params(request, {})
+        query_params(request, {})
         applied = list(self.server.changes.changes) if self.server.changes is not None else []
         return json_response(200, {"generation": self.server.generation,
                                    "changes": [dataclasses.asdict(c) for c in applied]})
@@ -432,6 +435,7 @@ _CHANGE_ERRORS = {
                   "names a file (zone_file)."),
     "401": _error("Missing or wrong bearer token (only when api-token is set)."),
     "403": _error("Run-time changes are turned off (api-changes)."),
+    "409": _error("This server is one of several replicas (replicated): change the topology file instead."),
     "404": _error("The target does not exist (no such endpoint, zone, record set or link)."),
     "413": _error("The body is over http-max-body."),
     "415": _error("The body is not application/json."),
@@ -528,7 +532,7 @@ OPENAPI: dict[str, Any] = {
                     "networks": {"type": "array", "items": {
                         "type": "object", "required": ["name", "kind", "view", "address_space", "subnets", "dns"],
                         "properties": {"name": {"type": "string"},
-                                       "kind": {"enum": ["vnet", "on_premises", "internet"]},
+                                       "kind": {"enum": ["vnet", "virtual_hub", "on_premises", "internet"]},
                                        "view": {"type": ["string", "null"]},
                                        "address_space": {"type": "array", "items": {"type": "string"}},
                                        "subnets": {"type": "array", "items": {"type": "object"}},
@@ -568,12 +572,24 @@ OPENAPI: dict[str, Any] = {
                     "rcode": {"type": "string"},
                     "view": {"type": "string"},
                     "answer_kind": {"enum": ["private", "public", "nxdomain_private", "fallback", "internal",
-                                             "forwarded", "refused", "error"]},
+                                             "hosted", "forwarded", "refused", "error", "blocked"]},
+                    "authoritative": {"type": "boolean",
+                                      "description": "AA: a DNS server answered from its own zone, asked directly"},
                     "answer": {"type": "array", "items": {"type": "string"}},
                     "authority": {"type": "array", "items": {"type": "string"}},
                     "trace": {"type": "array", "items": {"type": "object", "required": ["step", "text"],
                                                          "properties": {"step": {"type": "string"},
                                                                         "text": {"type": "string"}}}},
+                    "policy": {"type": "array", "description": "DNS security policy rules that matched",
+                               "items": {"type": "object",
+                                         "required": ["policy", "vnet", "rule", "priority", "action", "domain_list",
+                                                      "domain", "name", "context"],
+                                         "properties": {"policy": {"type": "string"}, "vnet": {"type": "string"},
+                                                        "rule": {"type": "string"}, "priority": {"type": "integer"},
+                                                        "action": {"enum": ["Allow", "Alert", "Block"]},
+                                                        "domain_list": {"type": "string"},
+                                                        "domain": {"type": "string"}, "name": {"type": "string"},
+                                                        "context": {"type": "string"}}}},
                 },
             },
         },
@@ -650,7 +666,8 @@ OPENAPI: dict[str, Any] = {
                 "type": "object", "required": ["reset", "dropped", "generation"],
                 "properties": {"reset": {"type": "boolean"}, "dropped": {"type": "integer"},
                                "generation": {"type": "integer"}}}}}},
-                          **{k: v for k, v in _CHANGE_ERRORS.items() if k in ("400", "401", "403", "413", "415")}}}},
+                          **{k: v for k, v in _CHANGE_ERRORS.items()
+                             if k in ("400", "401", "403", "409", "413", "415")}}}},
         "/v1/reload": {"post": {
             "summary": "Read the topology files again and re-apply the changes in effect (what SIGHUP does).",
             "security": [{}, {"bearer": []}],
@@ -664,3 +681,4 @@ OPENAPI: dict[str, Any] = {
                           **{k: v for k, v in _CHANGE_ERRORS.items() if k in ("400", "401", "403", "413", "415")}}}},
     },
 }
+OPENAPI["paths"].update(UI_PATHS)

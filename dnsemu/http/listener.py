@@ -1,9 +1,10 @@
 """A small HTTP/1.1 server for the metrics endpoint and the JSON API, on the DNS server's event loop.
 
-Only what a scraper, ``curl`` and a test-suite client need: requests with a
-``Content-Length`` body (or none), keep-alive (HTTP/1.1 default; HTTP/1.0 with
-``Connection: keep-alive``), pipelined requests answered in order,
-``Expect: 100-continue``, and ``HEAD``. Everything else is refused with a
+Only what a scraper, ``curl``, a browser and a test-suite client need: requests
+with a ``Content-Length`` body (or none), keep-alive (HTTP/1.1 default; HTTP/1.0
+with ``Connection: keep-alive``), pipelined requests answered in order,
+``Expect: 100-continue``, ``HEAD``, and streamed responses (``Response.stream``,
+for Server-Sent Events: written as they come, the connection closed after). Everything else is refused with a
 status and a one-line JSON error, never a 500: chunked request bodies (501), a
 body over ``max_body`` (413), headers over ``max_header`` (431), a malformed
 request line or header (400: anything outside the ASCII grammar of RFC 9112,
@@ -42,7 +43,7 @@ import ipaddress
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -50,6 +51,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from dnsemu.dns.addresses import Authority, normalise_host, parse_authority
 from dnsemu.logs import get_logger
+from dnsemu.text import clip
 
 __all__ = ["Authority", "HostPolicy", "HttpError", "HttpServer", "Request", "Response", "json_response",
            "parse_authority"]
@@ -89,6 +91,8 @@ class Response:
     body: bytes = b""
     content_type: str = "application/json"
     headers: list[tuple[str, str]] = field(default_factory=list)
+    #: a body written as it comes (Server-Sent Events): no Content-Length, the connection closes after it
+    stream: AsyncIterator[bytes] | None = None
 
 
 class HttpError(Exception):
@@ -310,6 +314,9 @@ class _Connection(asyncio.Protocol):
                     await self._linger()
                     return
                 response = await server.dispatch(request)
+                if response.stream is not None:
+                    await self._stream(response, head=request.method == "HEAD")
+                    return
                 keep_alive = keep_alive and not server.closing and not self.overflow
                 await self._send(response, keep_alive=keep_alive, head=request.method == "HEAD")
                 self.busy = False
@@ -393,6 +400,25 @@ class _Connection(asyncio.Protocol):
                 await self._wait_data(deadline)
 
     # -- writing
+
+    async def _stream(self, response: Response, *, head: bool) -> None:
+        """Write the head, then each chunk of ``response.stream`` until it ends, the peer leaves or we stop."""
+        assert response.stream is not None
+        self.busy = False  # a stream never holds up a shutdown
+        try:
+            if self.transport is None or self.transport.is_closing():
+                return
+            self.transport.write(_encode(response, keep_alive=False, head=True, length=False))
+            if head:
+                return
+            async for chunk in response.stream:
+                if self.closed or self.server.closing or self.transport.is_closing():
+                    return
+                self.transport.write(chunk)
+                if not self._writable.is_set():
+                    await self._writable.wait()
+        finally:
+            await response.stream.aclose()  # type: ignore[attr-defined]
 
     async def _send(self, response: Response, *, keep_alive: bool, head: bool) -> None:
         if self.transport is None or self.transport.is_closing():
@@ -492,14 +518,14 @@ def _check_host(method: str, version: tuple[int, int], headers: dict[str, str], 
         _check_origin(origin, authority, policy)
 
 
-def _encode(response: Response, *, keep_alive: bool, head: bool) -> bytes:
+def _encode(response: Response, *, keep_alive: bool, head: bool, length: bool = True) -> bytes:
     try:
         reason = HTTPStatus(response.status).phrase
     except ValueError:
         reason = "Unknown"
     lines = [f"HTTP/1.1 {response.status} {reason}",
              f"Content-Type: {response.content_type}",
-             f"Content-Length: {len(response.body)}",
+             *([f"Content-Length: {len(response.body)}"] if length else []),
              f"Connection: {'keep-alive' if keep_alive else 'close'}",
              "Server: dnsemu"]
     lines += [f"{name}: {value}" for name, value in response.headers]
@@ -585,3 +611,21 @@ class HttpServer:
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 1.0)
+
+def query_params(request: Request, allowed: dict[str, bool]) -> dict[str, str]:
+    """Query parameters: each at most once, only the ``allowed`` ones (name -> required)."""
+    unknown = sorted(set(request.query) - set(allowed))
+    if unknown:
+        raise HttpError(400, "unknown_parameter", f"unknown query parameter(s) {clip(', '.join(unknown))}; "
+                                                  f"allowed: {', '.join(allowed)}")
+    out = {}
+    for name, required in allowed.items():
+        values = request.query.get(name)
+        if not values or values == [""]:
+            if required:
+                raise HttpError(400, "missing_parameter", f"the query parameter {excerpt(name)} is required")
+            continue
+        if len(values) > 1:
+            raise HttpError(400, "repeated_parameter", f"the query parameter {excerpt(name)} is given more than once")
+        out[name] = values[0]
+    return out

@@ -6,6 +6,16 @@ The hot path counts with plain ints (:class:`dnsemu.server.handler.Stats`,
 Prometheus scrapes, and every server owns its own ``CollectorRegistry``
 (:func:`create_registry`), so two servers in one process never mix.
 
+The collector reads ``server.counters()`` (:class:`dnsemu.server.counters.Counters`):
+one process's own, or, in the parent of ``dnsemu serve --workers N``, the sum of
+what every worker sent when asked just before the scrape (``server.refresh_counters()``,
+awaited by the ``/metrics`` route), plus what workers that ended had counted. That
+is why this is not prometheus-client's multiprocess mode: that mode keeps every
+value in a memory-mapped file written on each increment by the library's own
+``Counter``/``Histogram`` objects, and does not take custom collectors such as this
+one; here nothing is written per query and a process adds up its workers only when
+scraped. The process_* families describe the process serving ``/metrics``.
+
 Every name, label and bucket lives in this module (``FAMILIES`` lists them with
 their help text). Labels have bounded values: protocol, the view (one per
 modelled network), the query type from an allow-list (``other`` for the rest),
@@ -62,6 +72,12 @@ FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "dnsemu_forwarded_queries": (
         "counter", "Queries whose name lies outside the topology: answered by an upstream, failed (SERVFAIL), or "
         "refused (nothing configured to forward to, or a source that may not use forwarding).", ("result",)),
+    "dnsemu_dns_policy_matches": (
+        "counter", "Queries a DNS security policy rule matched, by policy, rule and action (Allow, Alert, Block); "
+        "queries no rule matches are not counted.", ("policy", "rule", "action")),
+    "dnsemu_azure_dns_limit_drops": (
+        "counter", "Queries dropped unanswered by the emulation of Azure-provided DNS's per-VM limits: over the "
+        "queries per second (rate) or the pending queries (pending) of their source address.", ("reason",)),
     "dnsemu_upstream_requests": ("counter", "Exchanges with one upstream server (each try counts).", ("server",)),
     "dnsemu_upstream_failures": (
         "counter", "Failed exchanges with one upstream server: timeout, refused (connection), network, rcode "
@@ -77,6 +93,10 @@ FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "dnsemu_tcp_oversize_messages": ("counter", "DNS TCP messages over tcp-max-message (the connection is closed).",
                                      ()),
     "dnsemu_udp_replies_dropped": ("counter", "UDP replies dropped because the socket buffer stayed full.", ()),
+    "dnsemu_workers": ("gauge", "Worker processes answering queries (--workers; absent with one process).", ()),
+    "dnsemu_worker_restarts": (
+        "counter", "Workers started again after one ended on its own (exited: it died or was killed; unresponsive: "
+        "it did not take a topology change in time and was replaced).", ("reason",)),
     "dnsemu_topology_generation": ("gauge", "Generation of the topology being served (1 at start, +1 per swap).",
                                    ()),
     "dnsemu_topology_reloads": ("counter", "Topology reloads (file changes, SIGHUP, POST /v1/reload), by result.",
@@ -91,6 +111,9 @@ FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "dnsemu_topology_zones": ("gauge", "DNS zones compiled, private and public (public includes those dnsemu "
                                        "synthesises for Azure service domains).", ("kind",)),
     "dnsemu_topology_records": ("gauge", "Records in the compiled zones, private and public.", ("kind",)),
+    "dnsemu_firewall_dns_proxy_cache_lookups": (
+        "counter", "Lookups in the emulated cache of an Azure Firewall DNS proxy (emulate_cache), by firewall and "
+        "result (hit or miss).", ("firewall", "result")),
 }
 
 
@@ -128,7 +151,8 @@ class DnsemuCollector(Collector):
         families = {name: _family(name, kind, help_text, labels)
                     for name, (kind, help_text, labels) in FAMILIES.items()}
         server = self.server
-        stats = server.stats.snapshot()  # cache hits folded in
+        counters = server.counters()  # one process's, or the sum over the workers
+        stats = counters.stats  # cache hits folded in
         families["dnsemu_build_info"].add_metric([self._build["version"], self._build["python"]], 1)
         queries = families["dnsemu_dns_queries"]
         for label, count in stats.queries.copy().items():
@@ -141,7 +165,7 @@ class DnsemuCollector(Collector):
                        float(stats.size_sum.get(proto, 0)))
         for proto, count in stats.truncated.copy().items():
             families["dnsemu_dns_truncated_responses"].add_metric([proto], count)
-        internal = {"handler": 0, "task": server.state.counters.get("handler_raised", 0), "http": self.http_errors()}
+        internal = {"handler": 0, "task": counters.transport.get("handler_raised", 0), "http": self.http_errors()}
         rejected = dict.fromkeys(_REJECTED, 0)
         for kind, count in stats.errors.copy().items():
             if kind == "internal":
@@ -157,7 +181,17 @@ class DnsemuCollector(Collector):
             families[name].add_metric([proto], count)
         for result in ("answered", "failed", "refused"):
             families["dnsemu_forwarded_queries"].add_metric([result], stats.forwarded.get(result, 0))
-        upstream = server.upstream_stats
+        # policy matches and limit drops: the handler of this process (a --workers parent has none yet)
+        handler = getattr(server, "handler", None)
+        if handler is not None:
+            matches = dict.fromkeys(  # every enabled rule of the topology's policies shows, at 0 until it matches
+                {(p.name, r.name, r.action) for p in handler.index.policies.values() for r in p.rules if r.enabled}, 0)
+            matches.update(handler.policy_log.counts.copy())
+            for (policy, rule, action), count in sorted(matches.items()):
+                families["dnsemu_dns_policy_matches"].add_metric([policy, rule, action], count)
+            for reason, count in handler.limits.dropped.copy().items():
+                families["dnsemu_azure_dns_limit_drops"].add_metric([reason], count)
+        upstream = counters.upstream
         for label, count in upstream.requests.copy().items():
             families["dnsemu_upstream_requests"].add_metric([label], count)
         for (label, reason), count in upstream.failures.copy().items():
@@ -165,19 +199,21 @@ class DnsemuCollector(Collector):
         for label, counts in upstream.durations.copy().items():
             _histogram(families["dnsemu_upstream_request_duration_seconds"], [label], UPSTREAM_BUCKETS, list(counts),
                        upstream.duration_sum.get(label, 0.0))
-        state = server.state
-        counters = state.counters
-        families["dnsemu_dns_requests_in_flight"].add_metric([], len(state.tasks))
-        families["dnsemu_tcp_connections"].add_metric([], len(state.connections))
+        families["dnsemu_dns_requests_in_flight"].add_metric([], counters.in_flight)
+        families["dnsemu_tcp_connections"].add_metric([], counters.tcp_connections)
         for name, key in (("dnsemu_tcp_connections_accepted", "tcp_accepted"),
                           ("dnsemu_tcp_connections_rejected", "tcp_rejected"),
                           ("dnsemu_tcp_connections_idle_closed", "tcp_idle_closed"),
                           ("dnsemu_tcp_oversize_messages", "tcp_oversize"),
                           ("dnsemu_udp_replies_dropped", "udp_send_dropped")):
-            families[name].add_metric([], counters.get(key, 0))
+            families[name].add_metric([], counters.transport.get(key, 0))
+        if counters.workers is not None:
+            families["dnsemu_workers"].add_metric([], counters.workers)
+            for reason in ("exited", "unresponsive"):
+                families["dnsemu_worker_restarts"].add_metric([reason], counters.worker_restarts.get(reason, 0))
         families["dnsemu_topology_generation"].add_metric([], server.generation)
-        for result, key in (("success", "ok"), ("failure", "failed")):
-            families["dnsemu_topology_reloads"].add_metric([result], stats.reloads.get(key, 0))
+        for result, key in (("success", "ok"), ("failure", "failed")):  # the server's own: workers only adopt
+            families["dnsemu_topology_reloads"].add_metric([result], server.stats.reloads.get(key, 0))
         if server.last_reload_success is not None:
             families["dnsemu_topology_last_reload_success_timestamp_seconds"].add_metric([], server.last_reload_success)
         for result, count in server.change_counts.copy().items():
@@ -192,6 +228,8 @@ class DnsemuCollector(Collector):
             families["dnsemu_topology_zones"].add_metric(["public"], loaded.get("public_zones", 0))
             families["dnsemu_topology_records"].add_metric(["private"], loaded.get("records", 0))
             families["dnsemu_topology_records"].add_metric(["public"], loaded.get("public_records", 0))
+            for (firewall, result), count in server.handler.proxy_caches.counts.copy().items():
+                families["dnsemu_firewall_dns_proxy_cache_lookups"].add_metric([firewall, result], count)
         for family in families.values():
             if family.samples:
                 yield family

@@ -456,6 +456,163 @@ def _pls(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
     return F.PrivateLinkService(rid, origin, name=get_str(obj, "name") or id_name(rid), alias=get_str(obj, "alias"))
 
 
+def _servers(ctx: Context, origin: Origin, rid: str, values: list[Any], where: str) -> tuple[str, ...]:
+    """DNS server addresses, given as a list or as one comma-separated string (classic firewall rules)."""
+    items: list[Any] = []
+    for value in values:
+        if isinstance(value, str):
+            items.extend(part.strip() for part in value.split(",") if part.strip())
+        else:
+            items.append(value)
+    return _ips(ctx, origin, rid, items, where)
+
+
+def _firewall(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
+    subnet_id: str | None = None
+    address: str | None = None
+    for i, item in enumerate(get_list(obj, "ipConfigurations")):
+        raw = get(item, "privateIPAddress")
+        ip = ip_text(raw) if raw is not None else None
+        if raw is not None and ip is None:
+            ctx.bad(origin, rid, f"ipConfigurations[{i}].privateIPAddress", f"{raw!r} is not an IP address")
+        if address is None and ip is not None:
+            address, subnet_id = ip, get_str(item, "subnet.id")
+    hub_raw = get(obj, "hubIPAddresses.privateIPAddress")
+    if address is None and hub_raw is not None:
+        address = ip_text(hub_raw)
+        if address is None:
+            ctx.bad(origin, rid, "hubIPAddresses.privateIPAddress", f"{hub_raw!r} is not an IP address")
+    # classic rules keep the DNS settings in additionalProperties, under dotted keys (facts §12.3)
+    extra = get(obj, "additionalProperties")
+    extra = extra if isinstance(extra, dict) else {}
+    proxy_text = extra.get("network.dns.enableproxy")
+    servers_text = extra.get("network.dns.servers")
+    return F.Firewall(
+        rid,
+        origin,
+        name=get_str(obj, "name") or id_name(rid),
+        location=get_str(obj, "location"),
+        subnet_id=subnet_id,
+        hub_id=get_str(obj, "virtualHub.id"),
+        private_ip=address,
+        policy_id=get_str(obj, "firewallPolicy.id"),
+        classic_proxy=None if proxy_text is None else str(proxy_text).strip().lower() == "true",
+        classic_servers=_servers(ctx, origin, rid, [servers_text], "additionalProperties.Network.DNS.Servers")
+        if isinstance(servers_text, str)
+        else None,
+    )
+
+
+def _firewall_policy(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
+    dns = get(obj, "dnsSettings")
+    has_dns = isinstance(dns, dict)
+    return F.FirewallPolicy(
+        rid,
+        origin,
+        name=get_str(obj, "name") or id_name(rid),
+        base_id=get_str(obj, "basePolicy.id"),
+        has_dns=has_dns,
+        enable_proxy=get_bool(dns, "enableProxy") if has_dns else None,
+        servers=_servers(ctx, origin, rid, get_list(dns, "servers"), "dnsSettings.servers") if has_dns else None,
+    )
+
+
+def _hub(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
+    raw = get(obj, "addressPrefix")
+    prefix = network_text(raw)
+    if raw is not None and prefix is None:
+        ctx.bad(origin, rid, "addressPrefix", f"{raw!r} is not a CIDR prefix")
+    inline = [get_str(c, "remoteVirtualNetwork.id") for c in get_list(obj, "virtualNetworkConnections")]
+    return F.VirtualHub(
+        rid,
+        origin,
+        name=get_str(obj, "name") or id_name(rid),
+        location=get_str(obj, "location"),
+        address_prefix=prefix,
+        connections=tuple(c for c in inline if c) if get(obj, "virtualNetworkConnections") is not None else None,
+    )
+
+
+def _hub_connection(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
+    vnet = get_str(obj, "remoteVirtualNetwork.id")
+    if vnet is None:
+        ctx.bad(origin, rid, "remoteVirtualNetwork.id", "missing: the connection names no virtual network")
+    return F.HubConnection(rid, origin, hub_id=id_parent(rid), vnet_id=vnet)
+
+
+def _cluster(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
+    subnets = []
+    for item in get_list(obj, "agentPoolProfiles"):
+        sid = get_str(item, "vnetSubnetID")
+        if sid and sid not in subnets:
+            subnets.append(sid)
+    return F.ManagedCluster(
+        rid,
+        origin,
+        name=get_str(obj, "name") or id_name(rid),
+        location=get_str(obj, "location"),
+        private=get_bool(obj, "apiServerAccessProfile.enablePrivateCluster"),
+        private_dns_zone=get_str(obj, "apiServerAccessProfile.privateDNSZone"),
+        public_fqdn_enabled=get_bool(obj, "apiServerAccessProfile.enablePrivateClusterPublicFQDN"),
+        vnet_integration=get_bool(obj, "apiServerAccessProfile.enableVnetIntegration"),
+        dns_prefix=get_str(obj, "dnsPrefix"),
+        fqdn_subdomain=get_str(obj, "fqdnSubdomain"),
+        private_fqdn=get_str(obj, "privateFQDN"),
+        fqdn=get_str(obj, "fqdn"),
+        subnet_ids=tuple(subnets) if get(obj, "agentPoolProfiles") is not None else None,
+    )
+
+
+def _policy(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
+    return F.SecurityPolicy(rid, origin, name=get_str(obj, "name") or id_name(rid), location=get_str(obj, "location"))
+
+
+def _security_rule(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
+    priority = get(obj, "priority")
+    if priority is not None and (not isinstance(priority, int) or isinstance(priority, bool)):
+        ctx.bad(origin, rid, "priority", f"{priority!r} is not a priority")
+        priority = None
+    state = get_str(obj, "dnsSecurityRuleState")
+    action = get(obj, "action")
+    return F.SecurityRule(
+        rid,
+        origin,
+        policy_id=id_parent(rid),
+        name=get_str(obj, "name") or id_name(rid),
+        priority=priority,
+        action=get_str(action, "actionType") if isinstance(action, dict) else get_str(obj, "action"),
+        block_response_code=get_str(action, "blockResponseCode") if isinstance(action, dict) else None,
+        list_ids=_ids(obj, "dnsResolverDomainLists") if get(obj, "dnsResolverDomainLists") is not None else None,
+        managed_lists=tuple(str(x) for x in get_list(obj, "managedDomainLists") if isinstance(x, str)),
+        enabled=None if state is None else state.lower() == "enabled",
+        no_chain=get_bool(obj, "disableCnameChainValidation"),
+    )
+
+
+def _policy_link(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
+    vnet = get_str(obj, "virtualNetwork.id")
+    if vnet is None:
+        ctx.bad(origin, rid, "virtualNetwork.id", "missing: the link names no virtual network")
+    return F.PolicyLink(rid, origin, policy_id=id_parent(rid), name=get_str(obj, "name") or id_name(rid), vnet_id=vnet)
+
+
+def _domain_list(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
+    domains = []
+    for i, value in enumerate(get_list(obj, "domains")):
+        if isinstance(value, str) and value.strip():
+            domains.append(value.strip())
+        else:
+            ctx.bad(origin, rid, f"domains[{i}]", f"{value!r} is not a domain name; left out")
+    return F.DomainList(
+        rid,
+        origin,
+        name=get_str(obj, "name") or id_name(rid),
+        location=get_str(obj, "location"),
+        domains=tuple(domains) if get(obj, "domains") is not None else None,
+        domains_url=get_str(obj, "domainsUrl"),
+    )
+
+
 Extractor = Callable[[Context, Any, Origin, str], F.Fact]
 
 _RECORD_TYPES = ("a", "aaaa", "cname", "mx", "ptr", "srv", "txt", "soa")
@@ -691,20 +848,169 @@ EXTRACTORS: dict[str, tuple[Extractor, frozenset[str]]] = {
             }
         ),
     ),
+    "microsoft.network/azurefirewalls": (
+        _firewall,
+        frozenset(
+            {
+                "ipconfigurations",
+                "hubipaddresses",
+                "virtualhub",
+                "firewallpolicy",
+                "additionalproperties",
+                "sku",
+                "threatintelmode",
+                "applicationrulecollections",
+                "networkrulecollections",
+                "natrulecollections",
+                "ipgroups",
+                "managementipconfiguration",
+                "autoscaleconfiguration",
+            }
+        ),
+    ),
+    "microsoft.network/firewallpolicies": (
+        _firewall_policy,
+        frozenset(
+            {
+                "dnssettings",
+                "basepolicy",
+                "firewalls",
+                "childpolicies",
+                "rulecollectiongroups",
+                "threatintelmode",
+                "threatintelwhitelist",
+                "sku",
+                "intrusiondetection",
+                "transportsecurity",
+                "explicitproxy",
+                "snat",
+                "sql",
+                "insights",
+                "size",
+            }
+        ),
+    ),
+    "microsoft.network/virtualhubs": (
+        _hub,
+        frozenset(
+            {
+                "addressprefix",
+                "virtualnetworkconnections",
+                "virtualwan",
+                "azurefirewall",
+                "sku",
+                "routetable",
+                "routingstate",
+                "virtualrouterasn",
+                "virtualrouterips",
+                "virtualrouterautoscaleconfiguration",
+                "hubroutingpreference",
+                "vpngateway",
+                "p2svpngateway",
+                "expressroutegateway",
+                "securityprovidername",
+                "securitypartnerprovider",
+                "allowbranchtobranchtraffic",
+                "preferredroutinggateway",
+                "bgpconnections",
+                "ipconfigurations",
+                "routemaps",
+                "kind",
+            }
+        ),
+    ),
+    "microsoft.network/virtualhubs/hubvirtualnetworkconnections": (
+        _hub_connection,
+        frozenset(
+            {
+                "remotevirtualnetwork",
+                "enableinternetsecurity",
+                "routingconfiguration",
+                "allowhubtoremotevnettransit",
+                "allowremotevnettousehubvnetgateways",
+            }
+        ),
+    ),
+    "microsoft.containerservice/managedclusters": (
+        _cluster,
+        frozenset(
+            {
+                "apiserveraccessprofile",
+                "agentpoolprofiles",
+                "dnsprefix",
+                "fqdnsubdomain",
+                "privatefqdn",
+                "fqdn",
+                "azureportalfqdn",
+                "kubernetesversion",
+                "currentkubernetesversion",
+                "noderesourcegroup",
+                "networkprofile",
+                "powerstate",
+                "maxagentpools",
+                "enablerbac",
+                "aadprofile",
+                "addonprofiles",
+                "identityprofile",
+                "linuxprofile",
+                "windowsprofile",
+                "serviceprincipalprofile",
+                "autoscalerprofile",
+                "autoupgradeprofile",
+                "oidcissuerprofile",
+                "securityprofile",
+                "storageprofile",
+                "workloadautoscalerprofile",
+                "disablelocalaccounts",
+                "supportplan",
+                "nodeprovisioningprofile",
+                "azuremonitorprofile",
+                "metricsprofile",
+                "ingressprofile",
+                "servicemeshprofile",
+                "upgradesettings",
+                "podidentityprofile",
+                "privatelinkresources",
+                "publicnetworkaccess",
+            }
+        ),
+    ),
+    **{
+        t: (_policy, frozenset())
+        for t in ("microsoft.network/dnsresolverpolicies", "microsoft.network/dnssecuritypolicies")
+    },
+    "microsoft.network/dnsresolverpolicies/dnssecurityrules": (
+        _security_rule,
+        frozenset(
+            {
+                "priority",
+                "action",
+                "dnsresolverdomainlists",
+                "manageddomainlists",
+                "dnssecurityrulestate",
+                "disablecnamechainvalidation",
+            }
+        ),
+    ),
+    **{
+        t: (_policy_link, frozenset({"virtualnetwork"}))
+        for t in (
+            "microsoft.network/dnsresolverpolicies/virtualnetworklinks",
+            "microsoft.network/dnssecuritypolicies/virtualnetworklinks",
+        )
+    },
+    **{
+        t: (_domain_list, frozenset({"domains", "domainsurl"}))
+        for t in ("microsoft.network/dnsresolverdomainlists", "microsoft.network/dnssecuritypolicydomainlists")
+    },
 }
 
 #: Types read and deliberately not modelled, with the reason the summary gives.
 NOT_MODELLED = {
-    "microsoft.network/dnsresolverpolicies": "DNS security policy: dnsemu does not model it yet (facts §10)",
-    "microsoft.network/dnsresolverpolicies/dnssecurityrules": "DNS security rule: not modelled yet (facts §10)",
-    "microsoft.network/dnsresolverpolicies/virtualnetworklinks": "DNS security policy link: not modelled yet (§10)",
-    "microsoft.network/dnsresolverdomainlists": "DNS domain list: not modelled yet (facts §10)",
-    "microsoft.network/azurefirewalls": (
-        "Azure Firewall: its DNS proxy is not modelled; a VNet that uses it as DNS server gets a custom DNS server stub"
+    "microsoft.network/virtualwans": "Virtual WAN: holds no DNS settings (its hubs are read)",
+    "microsoft.network/firewallpolicies/rulecollectiongroups": (
+        "firewall rules: they filter traffic, they do not change DNS answers"
     ),
-    "microsoft.network/firewallpolicies": "firewall policy: DNS proxy settings are not modelled",
-    "microsoft.network/virtualhubs": "Virtual WAN hub: not modelled (hubs have no private zone links, §12.4)",
-    "microsoft.network/virtualwans": "Virtual WAN: not modelled",
     **{
         f"microsoft.network/dnszones/{t}": "public DNS zone record: public zones are not imported"
         for t in (*_RECORD_TYPES, "ns", "caa")

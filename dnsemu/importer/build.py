@@ -136,6 +136,12 @@ class Builder:
         self._shapes: dict[tuple, tuple] = {}
         self._regexes: dict[tuple[str, str], list[re.Pattern[str]]] = {}
         self._subnet_nets: dict[tuple[str, str], Any] = {}
+        self.hub_names: dict[str, str] = {}  # hub key -> hub name
+        self.hub_nets: list[tuple[Any, str]] = []  # (prefix, hub name)
+        self.cluster_fqdns: dict[str, str] = {}  # a private cluster's privateFQDN -> cluster ID
+        self.system_zones: dict[str, str] = {}  # system zone name -> cluster ID
+        self.cluster_records: set[str] = set()  # private FQDNs whose record AKS writes (dnsemu derives it)
+        self.cluster_pe_ips: dict[str, str] = {}  # cluster key -> address of a private endpoint to it
 
     # -- helpers ----------------------------------------------------------------------------------------
 
@@ -793,6 +799,14 @@ class Builder:
                 continue
             entry: dict[str, Any] = {"virtual_network": vnet, "subnet": subnet}
             target_type = id_type(conn.target) if conn.target and conn.target.startswith("/") else None
+            if (
+                target_type == "microsoft.containerservice/managedclusters"
+                and conn.target
+                and any(id_key(c.id) == id_key(conn.target) for c in self.of(F.ManagedCluster))
+            ):
+                # an AKS private cluster's API server endpoint: the cluster's entry holds its address
+                self.cluster_pe_ips[id_key(conn.target)] = distinct[0]
+                continue
             status = STATES.get((conn.status or "").lower())
             if conn.status and status is None:
                 self.finding(
@@ -1005,6 +1019,8 @@ class Builder:
                 continue
             if (zname, fqdn) in self.covered:
                 continue  # the endpoint's zone group writes exactly this
+            if fqdn in self.cluster_records and rtype in ("A", "AAAA"):
+                continue  # AKS writes its API server's record (dnsemu derives it from the cluster)
             if (zname, fqdn) in vm_auto and rtype == "A" and values == (vm_auto[(zname, fqdn)],):
                 continue  # autoregistration writes exactly this
             if len(values) > 20:
@@ -1016,9 +1032,467 @@ class Builder:
             for zname, entries in per_zone.items()
         }
 
+    # -- Virtual WAN hubs (facts §12.4) ----------------------------------------------------------------
+
+    def build_hubs(self) -> None:
+        conns_by_hub: dict[str, list[F.HubConnection]] = defaultdict(list)
+        for c in self.of(F.HubConnection):
+            conns_by_hub[id_key(c.hub_id or "")].append(c)
+        hubs = self.of(F.VirtualHub)
+        known = {id_key(h.id) for h in hubs}
+        for key, items in conns_by_hub.items():
+            if key not in known:
+                for c in items:
+                    self.finding(
+                        "missing-reference", c.id, "belongs to a virtual hub that is not in the input; left out"
+                    )
+        names_ = self.unique_names(((h.id, h.name or id_name(h.id)) for h in hubs), "virtual hub")
+        out: dict[str, Any] = {}
+        for h in hubs:
+            name = names_[id_key(h.id)]
+            if name in self.vnets:
+                name = f"{name}-hub"
+            if h.address_prefix is None:
+                self.finding("skipped", h.id, "virtual hub without an address prefix in the input; left out")
+                continue
+            net = ipaddress.ip_network(h.address_prefix)
+            clash = next(
+                (other for other_net, other in [*self.vnet_nets, *self.hub_nets] if net.overlaps(other_net)), None
+            )
+            if clash is not None:
+                self.finding(
+                    "overlapping-address-space",
+                    h.id,
+                    f"{net} overlaps {clash!r}: dnsemu picks a network by source address; this hub is left out",
+                )
+                continue
+            entry: dict[str, Any] = {"address_prefix": str(net)}
+            region = normalize_region(h.location)
+            if region and region not in self.catalog.regions:
+                self.finding("unknown-region", h.id, f"region {h.location!r} is not in dnsemu's region table; left out")
+                region = None
+            if region:
+                entry["_region"] = region
+            connected: list[str] = []
+            remotes = [(h.id, r) for r in h.connections or ()]
+            remotes += [(c.id, c.vnet_id) for c in conns_by_hub.get(id_key(h.id), [])]
+            for subject, remote in remotes:
+                vnet = self.vnet_of(remote, subject, "virtual hub connection")
+                if vnet is not None and vnet not in connected:
+                    connected.append(vnet)
+            if connected:
+                entry["virtual_network_connections"] = sorted(connected)
+            out[name] = entry
+            self.hub_names[id_key(h.id)] = name
+            self.hub_nets.append((net, name))
+            self.comment(("virtual_hubs", name), h.id)
+        if out:
+            self.out.data["virtual_hubs"] = dict(sorted(out.items()))
+
+    # -- Azure Firewall and its DNS proxy (facts §12.1, §12.3) ----------------------------------------
+
+    def firewall_dns(self, fw: F.Firewall, name: str) -> tuple[bool, tuple[str, ...], list[str]]:
+        """(DNS proxy on, DNS servers, comment lines): from the firewall policy (a child's dnsSettings win over
+        its base policy's), or from a classic firewall's additionalProperties."""
+        if fw.policy_id is None:
+            servers = fw.classic_servers or ()
+            return bool(fw.classic_proxy), servers, []
+        policies = {id_key(p.id): p for p in self.of(F.FirewallPolicy)}
+        pid: str | None = fw.policy_id
+        seen: set[str] = set()
+        inherited = False
+        while pid is not None and id_key(pid) not in seen:
+            seen.add(id_key(pid))
+            policy = policies.get(id_key(pid))
+            if policy is None:
+                self.finding(
+                    "missing-reference",
+                    fw.id,
+                    f"firewall policy {pid} is not in the input: its DNS settings are unknown; the DNS proxy is "
+                    "taken as off (Azure's default)",
+                )
+                self.out.stubs.append(
+                    Stub(
+                        ("azure_firewalls", name, "dns_settings"),
+                        f"the DNS settings of firewall policy {id_name(pid)} (not in the input)",
+                    )
+                )
+                return False, (), [f"STUB: dns_settings — firewall policy {pid} is not in the input"]
+            if policy.has_dns:
+                how = "inherited from base policy" if inherited else "from firewall policy"
+                return bool(policy.enable_proxy), policy.servers or (), [f"DNS settings {how} {policy.id}"]
+            pid, inherited = policy.base_id, True
+        return False, (), ["no DNS settings in its firewall policy: DNS proxy off (Azure's default)"]
+
+    def build_firewalls(self) -> list[tuple[str, int, str, str]]:
+        """Firewalls; returns the DNS servers they name (address, port, path, firewall ID) for stub detection."""
+        firewalls = self.of(F.Firewall)
+        names_ = self.unique_names(((f.id, f.name or id_name(f.id)) for f in firewalls), "Azure Firewall")
+        targets: list[tuple[str, int, str, str]] = []
+        out: dict[str, Any] = {}
+        for fw in firewalls:
+            name = names_[id_key(fw.id)]
+            ip = fw.private_ip
+            if ip is None:
+                self.finding("skipped", fw.id, "Azure Firewall without a private IP address in the input; left out")
+                continue
+            entry: dict[str, Any] = {}
+            if fw.hub_id is not None:
+                hub = self.hub_names.get(id_key(fw.hub_id))
+                if hub is None:
+                    self.finding(
+                        "missing-reference",
+                        fw.id,
+                        f"the firewall's virtual hub {fw.hub_id} is not in the input (or was left out); left out",
+                    )
+                    continue
+                prefix = ipaddress.ip_network(self.out.data["virtual_hubs"][hub]["address_prefix"])
+                if ipaddress.ip_address(ip) not in prefix:
+                    self.finding("skipped", fw.id, f"{ip} lies outside virtual hub {hub!r} ({prefix}); left out")
+                    continue
+                entry["virtual_hub"] = hub
+            else:
+                where = self.subnet_of(fw.subnet_id)
+                vnet = where[0] if where is not None else None
+                if vnet is None:
+                    vnet_id = subnet_vnet_id(fw.subnet_id) if fw.subnet_id else None
+                    vnet = self.vnet_of(vnet_id, fw.id, "Azure Firewall's subnet")
+                    if vnet is None:
+                        continue
+                declared = "AzureFirewallSubnet" in self.vnets[vnet].get("subnets", {})
+                if not self.in_vnet(vnet, ip) or (declared and not self.in_subnet(vnet, "AzureFirewallSubnet", ip)):
+                    self.finding("skipped", fw.id, f"{ip} lies outside the AzureFirewallSubnet of {vnet!r}; left out")
+                    continue
+                entry["virtual_network"] = vnet
+            if ip in self.servers:
+                self.finding("skipped", fw.id, f"{ip} is already {self.servers[ip]}; left out")
+                continue
+            entry["private_ip_address"] = ip
+            proxy, servers, notes = self.firewall_dns(fw, name)
+            servers = tuple(s for s in servers if s != ip)
+            if len(servers) > 15:
+                self.finding("bad-value", fw.id, f"more than 15 DNS servers; {', '.join(servers[15:])} left out")
+                servers = servers[:15]
+            dns: dict[str, Any] = {"enable_proxy": proxy}
+            if servers:
+                dns["servers"] = list(servers)
+                for server in servers:
+                    targets.append((server, 53, f"azure_firewalls.{name}.dns_settings.servers", fw.id))
+            entry["dns_settings"] = dns
+            self.servers[ip] = f"Azure Firewall {name}"
+            out[name] = entry
+            self.comment(("azure_firewalls", name), fw.id, *notes)
+        if out:
+            self.out.data["azure_firewalls"] = dict(sorted(out.items()))
+        return targets
+
+    # -- AKS private clusters (facts §14.1) -----------------------------------------------------------
+
+    def scan_clusters(self) -> None:
+        """What AKS derives for each private cluster in the input, known before zones and records are built:
+        the system zone it creates (named by ``privateFQDN``) and the API server's record."""
+        for c in self.of(F.ManagedCluster):
+            if not c.private or not c.private_fqdn:
+                continue
+            fqdn = _fqdn(c.private_fqdn)
+            self.cluster_fqdns[fqdn] = c.id
+            if (c.private_dns_zone or "system").strip().lower() == "system":
+                self.system_zones[fqdn.split(".", 1)[1].rstrip(".")] = c.id
+
+    def cluster_address(self, c: F.ManagedCluster) -> str | None:
+        """The API server's private address: the record of its private FQDN in the input's zones, or the
+        address of a private endpoint whose connection names the cluster."""
+        if c.private_fqdn:
+            fqdn = _fqdn(c.private_fqdn)
+            for rs in self.of(F.RecordSet):
+                zname = self.zone_names.get(id_key(rs.zone_id or ""))
+                if zname is None or (rs.rtype or "").upper() not in ("A", "AAAA") or not rs.values:
+                    continue
+                rel = rs.name or "@"
+                if (f"{zname}." if rel == "@" else f"{rel.lower()}.{zname}.") == fqdn:
+                    return rs.values[0]
+        return self.cluster_pe_ips.get(id_key(c.id))
+
+    def build_clusters(self) -> None:
+        clusters = self.of(F.ManagedCluster)
+        names_ = self.unique_names(((c.id, c.name or id_name(c.id)) for c in clusters), "AKS cluster")
+        out: dict[str, Any] = {}
+        for c in clusters:
+            name = names_[id_key(c.id)]
+            if not c.private:
+                self.out.not_modelled.setdefault(
+                    "microsoft.containerservice/managedclusters: AKS cluster with a public API server: its FQDN is "
+                    "public DNS that dnsemu does not model",
+                    [],
+                ).append(c.id)
+                continue
+            if c.vnet_integration:
+                self.finding(
+                    "skipped",
+                    c.id,
+                    "API Server VNet Integration (private.<region>.azmk8s.io) is not modelled; the cluster is left out",
+                )
+                continue
+            subnet_id = (c.subnet_ids or (None,))[0]
+            where = self.subnet_of(subnet_id)
+            if where is None:
+                vnet_id = subnet_vnet_id(subnet_id) if subnet_id else None
+                if vnet_id is None:
+                    self.finding(
+                        "skipped",
+                        c.id,
+                        "no agent pool names a subnet (vnetSubnetID): the cluster's VNet is unknown; left out",
+                    )
+                    continue
+                if self.vnet_of(vnet_id, c.id, "AKS cluster's agent pool subnet") is None:
+                    continue
+                self.finding("missing-reference", c.id, f"subnet {subnet_id} is not in the input; left out")
+                continue
+            vnet, subnet = where
+            zone_setting = (c.private_dns_zone or "system").strip()
+            entry: dict[str, Any] = {"virtual_network": vnet}
+            if zone_setting.lower() in ("system", "none"):
+                mode = zone_setting.lower()
+            else:
+                zname = self.zone_names.get(id_key(zone_setting)) if zone_setting.startswith("/") else None
+                if zname is None:
+                    self.finding(
+                        "missing-reference",
+                        c.id,
+                        f"its private DNS zone {zone_setting} is not in the input (or was left out); left out",
+                    )
+                    continue
+                mode = zname
+            if mode == "none" and c.public_fqdn_enabled is False:
+                self.finding("skipped", c.id, "private DNS zone none without the public FQDN: AKS refuses it; left out")
+                continue
+            ip = self.cluster_address(c)
+            comments: list[str] = []
+            if ip is None or not self.in_vnet(vnet, ip):
+                prefix = ipaddress.ip_network(self.vnets[vnet]["subnets"][subnet]["address_prefix"])
+                ip = str(prefix.network_address + 4) if prefix.num_addresses > 8 else str(prefix.network_address)
+                comments.append(
+                    "STUB: private_ip_address — the input has no record of the API server's private FQDN and no "
+                    "private endpoint to the cluster: fill in its address"
+                )
+                self.out.stubs.append(
+                    Stub(
+                        ("managed_clusters", name, "private_ip_address"),
+                        f"the API server address of AKS cluster {name}",
+                    )
+                )
+            entry["private_ip_address"] = ip
+            region = normalize_region(c.location)
+            if region and region in self.catalog.regions and region != self.regions.get(vnet):
+                entry["region"] = region
+            if c.fqdn_subdomain and mode not in ("system", "none"):
+                entry["fqdn_subdomain"] = c.fqdn_subdomain
+            elif c.dns_prefix:
+                entry["dns_prefix"] = c.dns_prefix
+            entry["private_dns_zone"] = mode
+            if c.public_fqdn_enabled is not None:
+                entry["enable_private_cluster_public_fqdn"] = c.public_fqdn_enabled
+            if c.private_fqdn and mode != "none":
+                entry["private_fqdn"] = _fqdn(c.private_fqdn).rstrip(".")
+                self.cluster_records.add(_fqdn(c.private_fqdn))
+            if c.fqdn and c.public_fqdn_enabled is not False:
+                entry["fqdn"] = _fqdn(c.fqdn).rstrip(".")
+            if mode == "system" and c.private_fqdn:
+                # AKS links its system zone to the cluster VNet itself: only the links of others are written
+                zname = _fqdn(c.private_fqdn).split(".", 1)[1].rstrip(".")
+                zone = self.zone_data.get(zname)
+                if zone is not None:
+                    links = [link for link in zone.get("virtual_network_links", []) if link["virtual_network"] != vnet]
+                    if links:
+                        zone["virtual_network_links"] = links
+                    else:
+                        zone.pop("virtual_network_links", None)
+            out[name] = entry
+            self.comment(("managed_clusters", name), c.id, *comments)
+        if out:
+            self.out.data["managed_clusters"] = dict(sorted(out.items()))
+
+    # -- DNS security policies (facts §10) ----------------------------------------------------------------
+
+    def build_policies(self) -> None:
+        lists = self.of(F.DomainList)
+        list_names = self.unique_names(((d.id, d.name or id_name(d.id)) for d in lists), "domain list")
+        list_regions: dict[str, str | None] = {}
+        lists_out: dict[str, Any] = {}
+        for dl in lists:
+            name = list_names[id_key(dl.id)]
+            domains: list[str] = []
+            seen: set[str] = set()
+            for text in dl.domains or ():
+                entry_text = text.strip()
+                if entry_text.startswith("*."):
+                    self.finding(
+                        "bad-value",
+                        dl.id,
+                        f"domain {text!r}: dnsemu takes no '*.' prefix; {entry_text[2:]} (which covers every name "
+                        "below it) is written",
+                    )
+                    entry_text = entry_text[2:]
+                if entry_text == ".":
+                    canonical = "."
+                else:
+                    try:
+                        canonical = names.parse(entry_text if entry_text.endswith(".") else entry_text + ".")
+                    except names.NameError_ as exc:
+                        self.finding("bad-value", dl.id, f"domain {text!r} is not a domain name ({exc}); left out")
+                        continue
+                if canonical not in seen:
+                    seen.add(canonical)
+                    domains.append(entry_text.rstrip(".") if entry_text != "." else ".")
+            comments = []
+            if not domains and (dl.domains_url or dl.domains is None):
+                where = f" ({dl.domains_url})" if dl.domains_url else ""
+                self.finding(
+                    "domain-list-content",
+                    dl.id,
+                    f"the export holds none of the list's domains{where}: a large list is kept in a blob "
+                    "(az dns-resolver domain-list bulk --action Download fetches it); written empty",
+                )
+                self.out.stubs.append(
+                    Stub(("dns_resolver_domain_lists", name, "domains"), f"the domains of domain list {name}")
+                )
+                comments.append("STUB: domains — not in the export (a large list): fill them in")
+            entry: dict[str, Any] = {"domains": domains}
+            region = normalize_region(dl.location)
+            list_regions[id_key(dl.id)] = region
+            if region:
+                entry["_region"] = region
+            lists_out[name] = entry
+            self.comment(("dns_resolver_domain_lists", name), dl.id, *comments)
+
+        rules_by: dict[str, list[F.SecurityRule]] = defaultdict(list)
+        links_by: dict[str, list[F.PolicyLink]] = defaultdict(list)
+        for r in self.of(F.SecurityRule):
+            rules_by[id_key(r.policy_id or "")].append(r)
+        for link in self.of(F.PolicyLink):
+            links_by[id_key(link.policy_id or "")].append(link)
+        policies = self.of(F.SecurityPolicy)
+        known = {id_key(p.id) for p in policies}
+        for key, items in [*rules_by.items(), *links_by.items()]:
+            if key not in known:
+                for item in items:
+                    self.finding(
+                        "missing-reference",
+                        item.id,
+                        "belongs to a DNS security policy that is not in the input; left out",
+                    )
+        names_ = self.unique_names(((p.id, p.name or id_name(p.id)) for p in policies), "DNS security policy")
+        linked: dict[str, str] = {}
+        out: dict[str, Any] = {}
+        for p in policies:
+            name = names_[id_key(p.id)]
+            region = normalize_region(p.location)
+            entry: dict[str, Any] = {"_region": region} if region else {}
+            rules: dict[str, Any] = {}
+            for rule in sorted(rules_by.get(id_key(p.id), []), key=lambda r: id_key(r.id)):
+                rname = rule.name or id_name(rule.id)
+                action = {"allow": "Allow", "alert": "Alert", "block": "Block"}.get((rule.action or "").lower())
+                if action is None or rule.priority is None or not 100 <= rule.priority <= 65000:
+                    what = "action" if action is None else "priority"
+                    self.finding("skipped", rule.id, f"security rule without a usable {what} in the input; left out")
+                    continue
+                refs: list[str] = []
+                for lid in rule.list_ids or ():
+                    lname = list_names.get(id_key(lid))
+                    if lname is None:
+                        self.finding(
+                            "missing-reference", rule.id, f"domain list {lid} is not in the input; left out of the rule"
+                        )
+                    elif region and list_regions.get(id_key(lid)) and list_regions[id_key(lid)] != region:
+                        self.finding(
+                            "skipped", rule.id, f"domain list {lname!r} is in another region; left out of the rule"
+                        )
+                    elif lname not in refs:
+                        refs.append(lname)
+                for managed in rule.managed_lists or ():
+                    self.finding(
+                        "managed-domain-list",
+                        rule.id,
+                        f"uses Microsoft's managed domain list {managed}: dnsemu holds no copy of it; left out of the "
+                        "rule",
+                    )
+                if not refs:
+                    self.finding("skipped", rule.id, "security rule without a domain list dnsemu holds; left out")
+                    continue
+                if len(rules) == 100:
+                    self.finding("skipped", rule.id, "a policy holds at most 100 security rules; left out")
+                    continue
+                code = (rule.block_response_code or "").upper()
+                r_entry: dict[str, Any] = {
+                    "priority": rule.priority,
+                    "action": {"action_type": action, "block_response_code": "SERVFAIL"}
+                    if action == "Block" and code == "SERVFAIL"
+                    else action,
+                    "dns_resolver_domain_lists": refs,
+                }
+                if rule.enabled is False:
+                    r_entry["dns_security_rule_state"] = "Disabled"
+                if rule.no_chain:
+                    r_entry["disable_cname_chain_validation"] = True
+                rules[rname] = r_entry
+                self.comment(("dns_resolver_policies", name, "dns_security_rules", rname), rule.id)
+            if rules:
+                entry["dns_security_rules"] = rules
+            vlinks: list[Any] = []
+            for link in sorted(links_by.get(id_key(p.id), []), key=lambda item: id_key(item.id)):
+                vnet = self.vnet_of(link.vnet_id, link.id, "DNS security policy link")
+                if vnet is None:
+                    continue
+                if vnet in linked:
+                    self.finding(
+                        "skipped",
+                        link.id,
+                        f"{vnet!r} is already linked to DNS security policy {linked[vnet]!r} (a VNet links one); "
+                        "left out",
+                    )
+                    continue
+                linked[vnet] = name
+                self.comment(("dns_resolver_policies", name, "virtual_network_links", len(vlinks)), link.id)
+                lname = link.name or vnet
+                vlinks.append(vnet if lname == vnet else {"virtual_network": vnet, "name": lname})
+            if vlinks:
+                entry["virtual_network_links"] = vlinks
+            out[name] = entry
+            self.comment(("dns_resolver_policies", name), p.id)
+        if lists_out:
+            self.out.data["dns_resolver_domain_lists"] = dict(sorted(lists_out.items()))
+        if out:
+            self.out.data["dns_resolver_policies"] = dict(sorted(out.items()))
+
+    def drop_server(self, user: str, ip: str) -> None:
+        """Take ``ip`` out of the list at ``user`` (``virtual_networks.X.dns_servers``, a rule's targets, a
+        firewall's servers): an address nothing can answer at."""
+        if user.startswith("virtual_networks."):
+            name = user[len("virtual_networks.") : -len(".dns_servers")]
+            servers = self.vnets[name].get("dns_servers", [])
+            if ip in servers:
+                servers.remove(ip)
+            if not servers:
+                self.vnets[name].pop("dns_servers", None)
+        elif user.startswith("azure_firewalls."):
+            name = user[len("azure_firewalls.") : -len(".dns_settings.servers")]
+            dns = self.out.data["azure_firewalls"][name]["dns_settings"]
+            dns["servers"] = [s for s in dns.get("servers", []) if s != ip]
+            if not dns["servers"]:
+                del dns["servers"]
+        elif user.startswith("dns_forwarding_rulesets."):
+            head, rname = user[len("dns_forwarding_rulesets.") :].rsplit(".forwarding_rules.", 1)
+            rules = self.out.data["dns_forwarding_rulesets"][head]["forwarding_rules"]
+            rule = rules[rname]
+            rule["target_dns_servers"] = [
+                t for t in rule["target_dns_servers"] if t.rsplit(":", 1)[0].strip("[]") != ip and t != ip
+            ]
+            if not rule["target_dns_servers"]:
+                del rules[rname]
+
     # -- DNS servers nothing in the input explains: stubs --------------------------------------------
 
-    def build_sites_and_stubs(self, rule_targets: list[tuple[str, int, str, str]]) -> None:
+    def build_sites_and_stubs(self, server_refs: list[tuple[str, int, str, str]]) -> None:
         sites: dict[str, dict[str, Any]] = {}
         site_nets: list[tuple[Any, str]] = []
         lngs = self.of(F.LocalNetworkGateway)
@@ -1037,7 +1511,7 @@ class Builder:
                 (
                     (n, other)
                     for n in nets
-                    for net, other in [*self.vnet_nets, *site_nets]
+                    for net, other in [*self.vnet_nets, *self.hub_nets, *site_nets]
                     if n.version == net.version and n.overlaps(net)
                 ),
                 None,
@@ -1068,17 +1542,27 @@ class Builder:
         for vname, data in self.vnets.items():
             for ip in data.get("dns_servers", []):
                 refs.append((ip, 53, f"virtual_networks.{vname}.dns_servers", data["_id"]))
-        refs += rule_targets
+        refs += server_refs
         custom: dict[str, dict[str, Any]] = {}
         external: dict[str, dict[str, Any]] = {}
         stub_users: dict[str, list[str]] = defaultdict(list)
-        for ip, port, user, _rid in refs:
+        for ip, port, user, rid in refs:
             if ip == AZURE_DNS:
                 continue
             stub_users[ip].append(user)
             if ip in self.servers:
                 continue
             addr = ipaddress.ip_address(ip)
+            hub = next((n for net, n in self.hub_nets if addr in net), None)
+            if hub is not None:
+                # only a firewall listens in a Virtual WAN hub (facts §12.4): nothing the input has answers here
+                self.finding(
+                    "missing-reference",
+                    rid,
+                    f"{user} names {ip}, inside virtual hub {hub!r}, where the input has no firewall; left out",
+                )
+                self.drop_server(user, ip)
+                continue
             vnet = next((n for net, n in self.vnet_nets if addr in net), None)
             site = next((n for net, n in site_nets if addr in net), None)
             if vnet is not None:
@@ -1157,13 +1641,23 @@ class Builder:
 
     def build(self) -> Built:
         self.build_vnets()
+        self.build_hubs()
+        self.scan_clusters()
         self.build_zones()
         self.build_vms()
         outbound = self.build_resolvers()
-        rule_targets = self.build_rulesets(outbound)
+        server_refs = self.build_rulesets(outbound)
+        server_refs += self.build_firewalls()
         self.build_endpoints()
+        self.build_clusters()
         self.build_records()
-        self.build_sites_and_stubs(rule_targets)
+        self.build_policies()
+        self.build_sites_and_stubs(server_refs)
+        for zname in self.system_zones:
+            # a system zone AKS creates and links to the cluster VNet: written only for others' links or records
+            zone = self.zone_data.get(zname)
+            if zone is not None and not zone.get("virtual_network_links") and zname not in self.out.records:
+                del self.zone_data[zname]
         for nm in self.of(F.NotModelled):
             self.out.not_modelled.setdefault(f"{nm.rtype}: {nm.reason}", []).append(nm.id)
         regions = Counter(self.regions.values())
@@ -1176,9 +1670,18 @@ class Builder:
                 v = {"address_space": v.pop("address_space"), "region": self.regions[name], **v}
             vnets[name] = v
         data["virtual_networks"] = vnets
-        for section in ("on_premises",):
+
+        def regional(section: str) -> dict[str, Any]:
+            """A section's entries with ``region`` written where it is not the top-level one."""
+            out = {}
+            for name, entry in self.out.data[section].items():
+                region = entry.pop("_region", None)
+                out[name] = {**entry, "region": region} if region and region != top else entry
+            return out
+
+        for section in ("on_premises", "virtual_hubs", "azure_firewalls"):
             if section in self.out.data:
-                data[section] = self.out.data[section]
+                data[section] = regional(section) if section == "virtual_hubs" else self.out.data[section]
         zones = {}
         for zname in sorted(self.zone_data):
             zones[zname] = self.zone_data[zname]
@@ -1189,6 +1692,7 @@ class Builder:
             endpoints[name] = entry
         data["private_endpoints"] = endpoints
         for section in (
+            "managed_clusters",
             "virtual_machines",
             "dns_private_resolvers",
             "dns_forwarding_rulesets",
@@ -1197,6 +1701,9 @@ class Builder:
         ):
             if section in self.out.data:
                 data[section] = self.out.data[section]
+        for section in ("dns_resolver_domain_lists", "dns_resolver_policies"):
+            if section in self.out.data:
+                data[section] = regional(section)
         self.out.data = data
         c = self.out.counts
         c["virtual networks"] = len(vnets)
@@ -1206,6 +1713,14 @@ class Builder:
         c["virtual machines"] = len(data.get("virtual_machines", {}))
         c["resolvers"] = len(data.get("dns_private_resolvers", {}))
         c["rulesets"] = len(data.get("dns_forwarding_rulesets", {}))
+        for what, section in (
+            ("firewalls", "azure_firewalls"),
+            ("virtual hubs", "virtual_hubs"),
+            ("AKS clusters", "managed_clusters"),
+            ("DNS security policies", "dns_resolver_policies"),
+        ):
+            if data.get(section):
+                c[what] = len(data[section])
         return self.out
 
 

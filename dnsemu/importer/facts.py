@@ -237,3 +237,119 @@ class NotModelled(Fact):
     KIND = ""
     rtype: str | None = None
     reason: str | None = None
+
+
+# -- Azure Firewall and its DNS proxy (facts §12.1, §12.3) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Firewall(Fact):
+    """``Microsoft.Network/azureFirewalls``: where it lives, its private IP, and where its DNS settings are."""
+
+    KIND = "microsoft.network/azurefirewalls"
+    name: str | None = None
+    location: str | None = None
+    #: the subnet of its IP configuration (a VNet firewall): AzureFirewallSubnet
+    subnet_id: str | None = None
+    #: a secured Virtual WAN hub's firewall
+    hub_id: str | None = None
+    private_ip: str | None = None
+    policy_id: str | None = None
+    #: a firewall with classic rules: ``additionalProperties`` Network.DNS.EnableProxy / Network.DNS.Servers
+    classic_proxy: bool | None = None
+    classic_servers: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class FirewallPolicy(Fact):
+    """``Microsoft.Network/firewallPolicies``: ``dnsSettings`` (None: not set here, inherited from the base policy)."""
+
+    KIND = "microsoft.network/firewallpolicies"
+    name: str | None = None
+    base_id: str | None = None
+    has_dns: bool | None = None
+    enable_proxy: bool | None = None
+    servers: tuple[str, ...] | None = None
+
+
+# -- Virtual WAN hubs (facts §12.4) ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VirtualHub(Fact):
+    KIND = "microsoft.network/virtualhubs"
+    name: str | None = None
+    location: str | None = None
+    address_prefix: str | None = None
+    #: remote VNet IDs of connections given inline (the older ``virtualNetworkConnections``)
+    connections: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class HubConnection(Fact):
+    KIND = "microsoft.network/virtualhubs/hubvirtualnetworkconnections"
+    hub_id: str | None = None
+    vnet_id: str | None = None
+
+
+# -- AKS private clusters (facts §14.1) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ManagedCluster(Fact):
+    KIND = "microsoft.containerservice/managedclusters"
+    name: str | None = None
+    location: str | None = None
+    private: bool | None = None
+    #: ``system``, ``none`` or a private zone's resource ID, as ARM says it
+    private_dns_zone: str | None = None
+    public_fqdn_enabled: bool | None = None
+    vnet_integration: bool | None = None
+    dns_prefix: str | None = None
+    fqdn_subdomain: str | None = None
+    private_fqdn: str | None = None
+    fqdn: str | None = None
+    #: the agent pools' subnets (the first one names the cluster's VNet)
+    subnet_ids: tuple[str, ...] | None = None
+
+
+# -- DNS security policies (facts §10.2) ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SecurityPolicy(Fact):
+    KIND = "microsoft.network/dnsresolverpolicies"
+    name: str | None = None
+    location: str | None = None
+
+
+@dataclass(frozen=True)
+class SecurityRule(Fact):
+    KIND = "microsoft.network/dnsresolverpolicies/dnssecurityrules"
+    policy_id: str | None = None
+    name: str | None = None
+    priority: int | None = None
+    action: str | None = None
+    block_response_code: str | None = None
+    list_ids: tuple[str, ...] | None = None
+    managed_lists: tuple[str, ...] | None = None
+    enabled: bool | None = None
+    no_chain: bool | None = None
+
+
+@dataclass(frozen=True)
+class PolicyLink(Fact):
+    KIND = "microsoft.network/dnsresolverpolicies/virtualnetworklinks"
+    policy_id: str | None = None
+    name: str | None = None
+    vnet_id: str | None = None
+
+
+@dataclass(frozen=True)
+class DomainList(Fact):
+    KIND = "microsoft.network/dnsresolverdomainlists"
+    name: str | None = None
+    location: str | None = None
+    domains: tuple[str, ...] | None = None
+    #: a large list's blob (``domainsUrl``): its domains are not in the export
+    domains_url: str | None = None

@@ -9,8 +9,9 @@ GETs (facts §15.7). Nothing is written to Azure.
    table for the types dnsemu models (and those it lists as not modelled), and the
    ``dnsresources`` table for private zone records (§15.1 to §15.3).
 2. What Resource Graph does not index (§15.1), per parent, with the management SDKs:
-   each private endpoint's DNS zone groups (azure-mgmt-network), each forwarding
-   ruleset's rules and virtual network links (azure-mgmt-dnsresolver).
+   each private endpoint's DNS zone groups and each Virtual WAN hub's virtual network
+   connections (azure-mgmt-network), each forwarding ruleset's rules and virtual network
+   links (azure-mgmt-dnsresolver).
 
 The responses are read as the raw ARM JSON they are (through the SDK's
 ``raw_response_hook``), so they go through the same extractors as exported files.
@@ -47,8 +48,13 @@ RESOURCE_TYPES = (
     "microsoft.network/dnsresolverpolicies/dnssecurityrules",
     "microsoft.network/dnsresolverpolicies/virtualnetworklinks",
     "microsoft.network/dnsresolverdomainlists",
+    "microsoft.network/dnssecuritypolicies",
+    "microsoft.network/dnssecuritypolicies/virtualnetworklinks",
+    "microsoft.network/dnssecuritypolicydomainlists",
     "microsoft.network/azurefirewalls",
     "microsoft.network/firewallpolicies",
+    "microsoft.network/virtualhubs",
+    "microsoft.containerservice/managedclusters",
 )
 
 RESOURCES_QUERY = (
@@ -161,7 +167,7 @@ def read_estate(
 def _children(
     ctx: Context, facts: list[F.Fact], credential: Any, options: dict[str, Any], sdk: dict[str, Any]
 ) -> list[F.Fact]:
-    """Zone groups, forwarding rules and ruleset links: one list call per parent (§15.1, §15.3)."""
+    """Zone groups, hub connections, forwarding rules and ruleset links: one list call per parent (§15.1, §15.3)."""
     out: list[F.Fact] = []
     network: dict[str, Any] = {}
     resolver: dict[str, Any] = {}
@@ -179,6 +185,11 @@ def _children(
         if isinstance(fact, F.PrivateEndpoint):
             ops = client(network, sdk["NetworkManagementClient"], sub).private_dns_zone_groups
             calls.append((fact.id, "privateDnsZoneGroups", lambda ops=ops, n=name, g=rg, **kw: ops.list(n, g, **kw)))
+        elif isinstance(fact, F.VirtualHub):
+            ops = client(network, sdk["NetworkManagementClient"], sub).hub_virtual_network_connections
+            calls.append(
+                (fact.id, "hubVirtualNetworkConnections", lambda ops=ops, g=rg, n=name, **kw: ops.list(g, n, **kw))
+            )
         elif isinstance(fact, F.Ruleset):
             c = client(resolver, sdk["DnsResolverManagementClient"], sub)
             calls.append(

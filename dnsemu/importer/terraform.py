@@ -294,11 +294,18 @@ class _Converter:
             "azurerm_private_dns_resolver_dns_forwarding_ruleset": "dnsForwardingRulesets",
             "azurerm_local_network_gateway": "localNetworkGateways",
             "azurerm_private_link_service": "privateLinkServices",
+            "azurerm_firewall": "azureFirewalls",
+            "azurerm_firewall_policy": "firewallPolicies",
+            "azurerm_virtual_hub": "virtualHubs",
+            "azurerm_private_dns_resolver_policy": "dnsResolverPolicies",
+            "azurerm_private_dns_resolver_domain_list": "dnsResolverDomainLists",
         }
         if t in simple:
             return f"{net}/{simple[t]}/{name}"
         if t in _VM_TYPES:
             return f"{d.arm_prefix(inst)}/Microsoft.Compute/virtualMachines/{name}"
+        if t == "azurerm_kubernetes_cluster":
+            return f"{d.arm_prefix(inst)}/Microsoft.ContainerService/managedClusters/{name}"
         if t in ("azurerm_subnet", "azurerm_virtual_network_peering"):
             vnet = self.vnet_by_name(inst)
             child = "subnets" if t == "azurerm_subnet" else "virtualNetworkPeerings"
@@ -314,6 +321,12 @@ class _Converter:
             "azurerm_private_dns_resolver_outbound_endpoint": ("private_dns_resolver_id", "outboundEndpoints"),
             "azurerm_private_dns_resolver_forwarding_rule": ("dns_forwarding_ruleset_id", "forwardingRules"),
             "azurerm_private_dns_resolver_virtual_network_link": ("dns_forwarding_ruleset_id", "virtualNetworkLinks"),
+            "azurerm_virtual_hub_connection": ("virtual_hub_id", "hubVirtualNetworkConnections"),
+            "azurerm_private_dns_resolver_security_rule": ("dns_resolver_policy_id", "dnsSecurityRules"),
+            "azurerm_private_dns_resolver_policy_virtual_network_link": (
+                "dns_resolver_policy_id",
+                "virtualNetworkLinks",
+            ),
         }
         if t in parents:
             attr, child = parents[t]
@@ -752,6 +765,149 @@ class _Converter:
             F.PrivateLinkService(inst.id, self.origin(inst), name=self.name(inst), alias=self.d.value(inst, "alias"))
         )
 
+    # -- Azure Firewall, Virtual WAN hubs, AKS (facts §12, §14.1) -----------------------------------------
+
+    def _azurerm_firewall(self, inst: Instance) -> None:
+        d = self.d
+        subnet_id: str | None = None
+        address: str | None = None
+        for i, block in enumerate(self.blocks(inst, "ip_configuration")):
+            sid = d.ref_id(inst, "ip_configuration", i, "subnet_id")
+            if sid:
+                subnet_id, address = sid, ip_text(block.get("private_ip_address"))
+                break
+        hub = (self.blocks(inst, "virtual_hub") or [None])[0]
+        hub_id = d.ref_id(inst, "virtual_hub", 0, "virtual_hub_id") if hub is not None else None
+        if address is None and hub is not None:
+            address = ip_text(hub.get("private_ip_address"))
+        servers = self.ips(inst, d.value(inst, "dns_servers"), "dns_servers")
+        proxy = d.value(inst, "dns_proxy_enabled")
+        self.facts.append(
+            F.Firewall(
+                inst.id,
+                self.origin(inst),
+                name=self.name(inst),
+                location=d.value(inst, "location"),
+                subnet_id=subnet_id,
+                hub_id=hub_id,
+                private_ip=address,
+                policy_id=d.ref_id(inst, "firewall_policy_id"),
+                # azurerm turns the proxy on when dns_servers is set (the classic firewall's encoding)
+                classic_proxy=proxy is True or bool(servers),
+                classic_servers=servers,
+            )
+        )
+
+    def _azurerm_firewall_policy(self, inst: Instance) -> None:
+        dns = (self.blocks(inst, "dns") or [None])[0]
+        self.facts.append(
+            F.FirewallPolicy(
+                inst.id,
+                self.origin(inst),
+                name=self.name(inst),
+                base_id=self.d.ref_id(inst, "base_policy_id"),
+                has_dns=dns is not None,
+                enable_proxy=dns.get("proxy_enabled") is True if dns is not None else None,
+                servers=self.ips(inst, dns.get("servers"), "dns[0].servers") if dns is not None else None,
+            )
+        )
+
+    def _azurerm_virtual_hub(self, inst: Instance) -> None:
+        prefixes = self.prefixes(inst, self.d.value(inst, "address_prefix"), "address_prefix")
+        self.facts.append(
+            F.VirtualHub(
+                inst.id,
+                self.origin(inst),
+                name=self.name(inst),
+                location=self.d.value(inst, "location"),
+                address_prefix=prefixes[0] if prefixes else None,
+            )
+        )
+
+    def _azurerm_virtual_hub_connection(self, inst: Instance) -> None:
+        self.facts.append(
+            F.HubConnection(
+                inst.id,
+                self.origin(inst),
+                hub_id=id_parent(inst.id),
+                vnet_id=self.d.ref_id(inst, "remote_virtual_network_id"),
+            )
+        )
+
+    def _azurerm_kubernetes_cluster(self, inst: Instance) -> None:
+        d = self.d
+        api = (self.blocks(inst, "api_server_access_profile") or [{}])[0]
+        integration = api.get("virtual_network_integration_enabled", api.get("vnet_integration_enabled"))
+        subnet = d.ref_id(inst, "default_node_pool", 0, "vnet_subnet_id")
+        public = d.value(inst, "private_cluster_public_fqdn_enabled")
+        self.facts.append(
+            F.ManagedCluster(
+                inst.id,
+                self.origin(inst),
+                name=self.name(inst),
+                location=d.value(inst, "location"),
+                private=d.value(inst, "private_cluster_enabled") is True,
+                # "System", "None" or a zone ID
+                private_dns_zone=d.ref_id(inst, "private_dns_zone_id") or "system",
+                public_fqdn_enabled=public if isinstance(public, bool) else None,
+                vnet_integration=integration is True,
+                dns_prefix=d.value(inst, "dns_prefix") or None,
+                # azurerm's dns_prefix_private_cluster is ARM's fqdnSubdomain
+                fqdn_subdomain=d.value(inst, "dns_prefix_private_cluster") or None,
+                private_fqdn=d.value(inst, "private_fqdn") or None,
+                fqdn=d.value(inst, "fqdn") or None,
+                subnet_ids=(subnet,) if subnet else (),
+            )
+        )
+
+    # -- DNS security policies: the azurerm resources a pending provider change proposes (facts §10.2: none
+    # -- in azurerm v5.2; azapi_resource is what Terraform users write today, read below) ---------------------
+
+    def _azurerm_private_dns_resolver_policy(self, inst: Instance) -> None:
+        self.facts.append(
+            F.SecurityPolicy(inst.id, self.origin(inst), name=self.name(inst), location=self.d.value(inst, "location"))
+        )
+
+    def _azurerm_private_dns_resolver_security_rule(self, inst: Instance) -> None:
+        priority = self.d.value(inst, "priority")
+        enabled = self.d.value(inst, "enabled")
+        self.facts.append(
+            F.SecurityRule(
+                inst.id,
+                self.origin(inst),
+                policy_id=id_parent(inst.id),
+                name=self.name(inst),
+                priority=priority if isinstance(priority, int) and not isinstance(priority, bool) else None,
+                action=self.d.value(inst, "action") or None,
+                list_ids=tuple(self.d.ref_ids(inst, "dns_resolver_domain_list_ids")),
+                managed_lists=(),
+                enabled=enabled if isinstance(enabled, bool) else True,
+            )
+        )
+
+    def _azurerm_private_dns_resolver_policy_virtual_network_link(self, inst: Instance) -> None:
+        self.facts.append(
+            F.PolicyLink(
+                inst.id,
+                self.origin(inst),
+                policy_id=id_parent(inst.id),
+                name=self.name(inst),
+                vnet_id=self.d.ref_id(inst, "virtual_network_id"),
+            )
+        )
+
+    def _azurerm_private_dns_resolver_domain_list(self, inst: Instance) -> None:
+        domains = self.d.value(inst, "domains")
+        self.facts.append(
+            F.DomainList(
+                inst.id,
+                self.origin(inst),
+                name=self.name(inst),
+                location=self.d.value(inst, "location"),
+                domains=tuple(str(x) for x in domains if isinstance(x, str)) if isinstance(domains, list) else None,
+            )
+        )
+
     def _azapi_resource(self, inst: Instance) -> None:
         rtype = str(self.d.value(inst, "type") or "").split("@")[0]
         body = self.d.value(inst, "body")
@@ -779,6 +935,9 @@ _ID_ORDER = {
     "azurerm_private_dns_resolver_forwarding_rule": 3,
     "azurerm_private_dns_resolver_virtual_network_link": 3,
     "azurerm_virtual_network_dns_servers": 1,
+    "azurerm_virtual_hub_connection": 1,
+    "azurerm_private_dns_resolver_security_rule": 1,
+    "azurerm_private_dns_resolver_policy_virtual_network_link": 1,
     "azapi_resource": 4,
 }
 

@@ -42,7 +42,7 @@ import ipaddress
 import json
 from bisect import bisect_left
 from collections import OrderedDict
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from time import perf_counter
 from typing import Any
 
@@ -63,6 +63,9 @@ from dnsemu.dns.wire import (
     with_id_and_case,
 )
 from dnsemu.logs import answer_summary, get_logger, json_str, query_log
+from dnsemu.server.limits import QueryLimits
+from dnsemu.server.proxycache import ProxyCaches
+from dnsemu.server.security import PolicyLog
 from dnsemu.server.settings import Settings
 
 __all__ = ["DURATION_BUCKETS", "QTYPE_LABELS", "Handler", "Stats", "ecs_scope"]
@@ -239,7 +242,10 @@ class Handler:
         self.settings = settings
         self.stats = stats or Stats()
         self.log = logger if logger is not None else get_logger("dnsemu")
+        #: one event per query is produced (for the log, or for an observer); the hot paths test only this
         self.query_log = settings.query_log
+        self.write_log = settings.query_log
+        self.observer: Callable[[dict[str, Any]], None] | None = None
         self.qlog = query_log() if settings.query_log and logger is None else None
         self.udp_size = settings.udp_payload_size
         self.cache_size = settings.cache_size
@@ -252,6 +258,11 @@ class Handler:
             settings.upstream_addresses, timeout=settings.upstream_timeout,
             attempts=settings.upstream_attempts, udp_size=settings.udp_payload_size)
         self._state = _State(index)
+        #: the emulated caches of firewall DNS proxies: they outlive topology swaps, as in Azure
+        self.proxy_caches = ProxyCaches()
+        self.limits = QueryLimits(settings.azure_dns_limits)  # Azure-provided DNS's per-VM limits (facts-2 §13)
+        self.limits.use(index)
+        self.policy_log = PolicyLog(self.log)  # DNS security policy decisions (facts-2 §10.9)
 
     # ------------------------------------------------------------------ topology
 
@@ -266,6 +277,15 @@ class Handler:
     def swap(self, index: Index) -> None:
         """Serve ``index`` from the next query on, with a fresh cache (one reference swap)."""
         self._state = _State(index)
+        self.limits.use(index)
+
+    def observe(self, observer: Callable[[dict[str, Any]], None] | None) -> None:
+        """Call ``observer`` with each query's ``dns_query`` fields (None: stop); it must not raise.
+
+        While an observer is set, every query takes the logged paths (as with the query log on).
+        """
+        self.observer = observer
+        self.query_log = self.write_log or observer is not None
 
     # ------------------------------------------------------------------ hot path
 
@@ -278,6 +298,8 @@ class Handler:
             start = perf_counter()
             state = self._state
             host = addr[0]
+            if self.limits.active and self.limits.drop(host):
+                return None  # over Azure-provided DNS's per-VM limits: dropped, never answered
             # level 1: the very same bytes as an earlier query from the same address (all but the
             # ID): only the ID changes. Keyed by address, not view, so that ECS answers (which
             # depend on whether this address is trusted) are cached here too.
@@ -339,7 +361,7 @@ class Handler:
             state.where.clear()
         state.where[host] = view
         if view not in state.negative:
-            state.negative[view] = _negative_plans(network)
+            state.negative[view] = _negative_plans(network, state.index.policies)
         return view
 
     def _count_fast(self, view: str, kind: str, tcp: bool, data: bytes, p: Peek, start: float,
@@ -370,7 +392,7 @@ class Handler:
         except WireError as exc:
             kind = exc.rcode.name.lower() if exc.reply is not None else "dropped"
             stats.errors[kind] = stats.errors.get(kind, 0) + 1
-            if self.query_log:
+            if self.write_log:
                 self.log.info("dns_query", client=addr[0], proto=proto, view="-", qname="", qtype="",
                               rcode=exc.rcode.name if exc.reply is not None else "DROPPED",
                               answer="", kind="error", reason=exc.reason,
@@ -397,6 +419,11 @@ class Handler:
             else:
                 scope = 0
         resolution = resolve_classified(state.index, network, prefixlen, query.question, source[0])
+        held = resolution.proxy_cache is not None
+        if held:  # behind a firewall whose DNS proxy cache is emulated: the answer depends on time
+            resolution = self.proxy_caches.answer(resolution.proxy_cache, query.question, resolution)
+        if resolution.policy:
+            self.policy_log.record(resolution, host, query.qname_text, query.question.qtype)
         if tcp:
             max_size = 65535
         elif edns is not None:
@@ -407,19 +434,21 @@ class Handler:
         if outcome is Outcome.FORWARD:
             verdict = self._may_forward(state, real, resolution)
             if verdict is _FORWARD:
-                return self._forward(query, resolution, host, tcp, max_size, scope, ecs_text, start)
+                return self.limits.track(host, self._forward(query, resolution, host, tcp, max_size, scope,
+                                                              ecs_text, start))
             reply = encode_response(query, Rcode.REFUSED, max_size=max_size, server_udp_size=self.udp_size,
                                     ecs_scope=scope)
             self.stats.forwarded["refused"] = self.stats.forwarded.get("refused", 0) + 1
             label = self._account(query, host, tcp, resolution.view, "refused", reply, start, resolution, ecs_text)
-            if verdict is _REFUSE_ALWAYS:  # refused by configuration, whoever asks: cacheable
+            if verdict is _REFUSE_ALWAYS and not held and not resolution.policy:  # refused by configuration
                 self._store(state, data, host, tcp, p, scope, reply, label, resolution)
             return reply
         reply = encode_response(query, resolution.rcode, resolution.answer, resolution.authority,
-                                max_size=max_size, server_udp_size=self.udp_size, ecs_scope=scope)
+                                max_size=max_size, server_udp_size=self.udp_size, ecs_scope=scope,
+                                aa=resolution.authoritative)
         kind = resolution.source.value
         label = self._account(query, host, tcp, resolution.view, kind, reply, start, resolution, ecs_text)
-        if outcome in _CACHEABLE:
+        if outcome in _CACHEABLE and not held and not resolution.policy:  # a policy decision is logged per query
             self._store(state, data, host, tcp, p, scope, reply, label, resolution)
         return reply
 
@@ -527,16 +556,28 @@ class Handler:
                 fields["ecs"] = ecs_text
             if truncated:
                 fields["truncated"] = True
-            self.log.info("dns_query", client=host, proto=proto, view=view,
-                          network=resolution.network if resolution is not None else "-",
-                          qname=query.qname_text, qtype=type_name(query.question.qtype), rcode=label[3],
-                          answer=_answer_text(kind, resolution, reply), kind=kind,
-                          duration_ms=round(elapsed * 1000, 3), cached=False, **fields)
+            event = dict(client=host, proto=proto, view=view,
+                         network=resolution.network if resolution is not None else "-",
+                         qname=query.qname_text, qtype=type_name(query.question.qtype), rcode=label[3],
+                         answer=_answer_text(kind, resolution, reply), kind=kind,
+                         duration_ms=round(elapsed * 1000, 3), cached=False, **fields)
+            if self.write_log:
+                self.log.info("dns_query", **event)
+            if self.observer is not None:
+                self.observer(event)
         return label
 
     def _log_hit(self, data: bytes, host: str, label: tuple[str, str, str, str, str], fields: Any,
                  elapsed: float) -> None:
         """One ``dns_query`` line for a cache hit (``fields``: what :func:`_log_fields` rendered)."""
+        if self.observer is not None:
+            network, answer = fields[:2] if fields is not None else ("-", "")
+            qname, qtype = _question(data)
+            self.observer(dict(client=host, proto=label[0], view=label[1], network=network, qname=qname,
+                               qtype=type_name(qtype), rcode=label[3], answer=answer, kind=label[4],
+                               duration_ms=round(elapsed * 1000, 3), cached=True))
+            if not self.write_log:
+                return
         qlog = self.qlog
         if qlog is not None and fields is not None:  # pre-rendered: client, duration and time per query
             question = data[12:]
@@ -619,13 +660,16 @@ def _log_fields(label: tuple[str, str, str, str, str], network: str, answer: str
 _NAME_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
-def _negative_plans(network: Any) -> dict[bytes, Any] | None:
+def _negative_plans(network: Any, policies: Mapping[str, Any]) -> dict[bytes, Any] | None:
     """Per linked zone (apex as lower-case wire): what an NXDOMAIN from it needs, precompiled.
 
     Only for a VNet whose queries Azure DNS answers itself (no forwarding ruleset, no custom DNS),
-    where the resolver's first step is the linked-zone lookup; None otherwise (the slow path).
+    where the resolver's first step is the linked-zone lookup, and no DNS security policy looks at
+    the answer; None otherwise (the slow path).
     """
     if network is None or network.kind != "vnet" or not isinstance(network.entry, AzureDns) or network.entry.rules:
+        return None
+    if network.entry.view.vnet in policies:
         return None
     plans: dict[bytes, Any] = {}
     for apex, link in network.entry.view.links.items():

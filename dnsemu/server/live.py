@@ -16,6 +16,16 @@ longer hold, the reload is refused like an invalid file.
 passes one that tunes the process (GIL switch interval, cyclic GC) so that a
 large build does not stall the answers: that is a daemon's business, not a
 library's.
+
+Several processes serving one topology (``dnsemu serve --workers N``): the parent's
+LiveTopology is the only one that reads files, validates and takes changes. After
+each topology it installs, it awaits ``on_install`` with a :class:`Snapshot` (the
+files' topology, the changes on top, their result, the generation), still holding
+its lock, so that no other reload or change starts before every worker has it.
+A worker's LiveTopology serves the snapshot as it is (:meth:`LiveTopology.adopt`,
+or :meth:`LiveTopology.resume` before its first load): compiled, never read from
+files or validated again, so every process serves the very same estate under the
+same generation number.
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ import contextlib
 import dataclasses
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
@@ -37,7 +47,7 @@ from dnsemu.topology.errors import TopologyError
 from dnsemu.topology.load import load_topology
 from dnsemu.topology.loaded import LoadedTopology
 
-__all__ = ["BuildGuard", "LiveTopology"]
+__all__ = ["BuildGuard", "LiveTopology", "Snapshot"]
 
 #: file -> (mtime ns, size, inode), or None where the file cannot be read
 Signature = dict[str, tuple[int, int, int] | None]
@@ -48,6 +58,19 @@ BuildGuard = Callable[[], AbstractAsyncContextManager[Any]]
 @contextlib.asynccontextmanager
 async def _no_guard() -> Any:
     yield
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """What a LiveTopology serves, as data another process can take over (it pickles)."""
+
+    #: the topology as the files give it
+    base: LoadedTopology
+    #: the run-time changes on top of it, oldest first
+    changes: tuple[Change, ...]
+    #: their result: what is served
+    current: LoadedTopology
+    generation: int
 
 
 class LiveTopology:
@@ -78,6 +101,10 @@ class LiveTopology:
         self._base_index: Index | None = None
         self._signature: Signature = {}
         self._lock: asyncio.Lock | None = None
+        self._resume: Snapshot | None = None
+        #: awaited with the new state after each install (reload, change, reset; not the first load),
+        #: under the lock: the parent of workers hands it to them here
+        self.on_install: Callable[[Snapshot], Awaitable[None]] | None = None
 
     # ------------------------------------------------------------------ state
 
@@ -107,6 +134,16 @@ class LiveTopology:
 
     # ------------------------------------------------------------------ life
 
+    def snapshot(self) -> Snapshot:
+        """The state served now (after :meth:`load`)."""
+        assert self.changes is not None and self._loaded is not None, "not loaded"
+        return Snapshot(self.changes.base, tuple(self.changes.changes), self._loaded, self._generation)
+
+    def resume(self, snapshot: Snapshot) -> None:
+        """Before :meth:`load`: start from another LiveTopology's state instead of generation 1 of the data."""
+        self._resume = snapshot
+        self._loaded = snapshot.current
+
     def load(self) -> Index:
         """The first load and compile (on the caller's thread): generation 1, installed."""
         self._lock = asyncio.Lock()
@@ -114,10 +151,13 @@ class LiveTopology:
             assert self._path is not None, "no topology: neither a file nor data"
             self._signature = _signature([str(self._path)])
             self._loaded = self._read(self._path)
-        self._generation = 1
-        index = compile_topology(self._loaded, self.options, generation=1)
-        self._base_index = index
-        self.changes = ChangeSet(self._loaded)
+        resume, self._resume = self._resume, None
+        self._generation = resume.generation if resume is not None else 1
+        index = compile_topology(self._loaded, self.options, generation=self._generation)
+        self._base_index = index if resume is None or not resume.changes else None
+        self.changes = ChangeSet(resume.base if resume is not None else self._loaded)
+        if resume is not None:
+            self.changes.changes[:], self.changes.current = resume.changes, resume.current
         self.last_reload_success = time.time()
         self._signature = {f: self._signature.get(f) or _stat(f) for f in _files(self._loaded)}
         self._install_index(index)
@@ -170,6 +210,7 @@ class LiveTopology:
             self.last_reload_success = time.time()
             self.log.info("topology_loaded", reason=reason, generation=generation, changes=len(changes.changes),
                           **index_stats(index))
+            await self._published()
             return True
 
     def _read(self, path: Path) -> LoadedTopology:
@@ -220,6 +261,7 @@ class LiveTopology:
             self.change_counts["applied"] += 1
             self.log.info("topology_changed", op=change.op, target=change.target, generation=generation,
                           changes=len(changes.changes))
+            await self._published()
             return candidate
 
     async def reset_changes(self) -> bool:
@@ -242,7 +284,27 @@ class LiveTopology:
             self._base_index = index
             self._install(base, index, generation)
             self.log.info("topology_reset", generation=generation, dropped=dropped)
+            await self._published()
             return True
+
+    async def _published(self) -> None:
+        if self.on_install is not None:
+            await self.on_install(self.snapshot())
+
+    async def adopt(self, snapshot: Snapshot) -> None:
+        """Serve ``snapshot`` (another LiveTopology's state) from the next query on: compiled, not validated again."""
+        if self._lock is None or self.changes is None:
+            raise RuntimeError("the server is not started")
+        loop = asyncio.get_running_loop()
+        async with self._lock, self._guard():
+            index = await loop.run_in_executor(None, compile_topology, snapshot.current, self.options,
+                                               snapshot.generation)
+            changes = self.changes
+            changes.base, changes.changes[:], changes.current = snapshot.base, snapshot.changes, snapshot.current
+            self._base_index = index if not snapshot.changes else None
+            self._install(snapshot.current, index, snapshot.generation)
+            self.log.info("topology_adopted", generation=snapshot.generation, changes=len(snapshot.changes),
+                          **index_stats(index))
 
     async def settled(self) -> None:
         """Wait for the reload or change in progress, if any, to finish."""

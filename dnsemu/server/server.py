@@ -47,6 +47,7 @@ from typing import Any
 from dnsemu.core.index import Index, Options
 from dnsemu.dns.addresses import format_hostport
 from dnsemu.logs import get_logger, query_log
+from dnsemu.server.counters import Counters
 from dnsemu.server.forwarding import MeteredUpstreamClient, UpstreamStats
 from dnsemu.server.handler import Handler, Stats
 from dnsemu.server.live import BuildGuard, LiveTopology, index_stats
@@ -216,6 +217,20 @@ class DnsServer:
         """Run ``closer`` first when the server stops (before it stops accepting DNS)."""
         self._closers.append(closer)
 
+    def counters(self) -> Counters:
+        """The traffic counters now, as plain data (what ``/metrics`` shows of the queries answered)."""
+        state = self.state
+        return Counters(self.stats.snapshot(), _copy_upstream(self.upstream_stats), state.counters.copy(),
+                        len(state.tasks), len(state.connections))
+
+    async def refresh_counters(self) -> None:
+        """Bring :meth:`counters` up to date before a scrape (one process: always current; workers: ask them)."""
+
+    def observe_queries(self, observer: Callable[[dict[str, Any]], None] | None) -> None:
+        """Call ``observer`` with each query's ``dns_query`` fields (None: stop); see ``Handler.observe``."""
+        if self.handler is not None:
+            self.handler.observe(observer)
+
     def record_error(self, exc: BaseException) -> None:
         """Keep an error the server could only log (a bug), for ``dnsemu.testing``'s ``check()``."""
         if len(self.errors) < 100:
@@ -231,6 +246,23 @@ class DnsServer:
         self._stop_event = asyncio.Event()
         settings = self.settings
         index = self.live.load()
+        await self._listen()
+        if settings.watch and self.live.watched:
+            self._watch_task = asyncio.create_task(self.live.watch(settings.watch_interval), name="dnsemu-watch")
+        qlog = query_log() if settings.query_log else None
+        if qlog is not None:  # the buffered query log goes out every 100 ms (and on stop)
+            task = asyncio.create_task(_flush_every(qlog, 0.1), name="dnsemu-query-log")
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        self.log.info("server_started", addresses=[format_hostport(h, p) for h, p in self.addresses],
+                      generation=self.generation, topology=str(self.topology_path or "<data>"),
+                      udp=self._udp[0].mode if self._udp else "", loop=type(asyncio.get_running_loop()).__module__,
+                      pid=os.getpid(), **index_stats(index))
+
+    async def _listen(self) -> None:
+        """Bind every listen address and serve it; on failure none is left open (the parent of workers: start them)."""
+        settings = self.settings
+        assert self.handler is not None
         limits = TcpLimits(settings.tcp_idle_timeout, settings.tcp_max_connections, settings.tcp_max_message,
                            settings.tcp_max_pipelined)
         handle = self.handler.handle
@@ -248,17 +280,6 @@ class DnsServer:
         except BaseException:
             await self._close_sockets()
             raise
-        if settings.watch and self.live.watched:
-            self._watch_task = asyncio.create_task(self.live.watch(settings.watch_interval), name="dnsemu-watch")
-        qlog = query_log() if settings.query_log else None
-        if qlog is not None:  # the buffered query log goes out every 100 ms (and on stop)
-            task = asyncio.create_task(_flush_every(qlog, 0.1), name="dnsemu-query-log")
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
-        self.log.info("server_started", addresses=[format_hostport(h, p) for h, p in self.addresses],
-                      generation=self.generation, topology=str(self.topology_path or "<data>"),
-                      udp=self._udp[0].mode if self._udp else "", loop=type(asyncio.get_running_loop()).__module__,
-                      pid=os.getpid(), **index_stats(index))
 
     async def stop(self) -> None:
         """Stop accepting, answer what is in flight (at most ``shutdown_grace`` seconds), close every socket."""
@@ -388,6 +409,15 @@ class DnsServer:
     async def reset_changes(self) -> bool:
         """Drop every run-time change and serve the files' topology again; False when there was none."""
         return await self.live.reset_changes()
+
+
+def _copy_upstream(stats: UpstreamStats) -> UpstreamStats:
+    out = UpstreamStats()
+    out.requests = stats.requests.copy()
+    out.failures = stats.failures.copy()
+    out.durations = {label: list(counts) for label, counts in stats.durations.copy().items()}
+    out.duration_sum = stats.duration_sum.copy()
+    return out
 
 
 async def _flush_every(qlog: Any, interval: float) -> None:

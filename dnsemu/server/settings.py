@@ -27,8 +27,12 @@ Choices made here (and documented in ``dnsemu serve --help``):
   (``http_listen``, 127.0.0.1:9153 by default, CoreDNS's metrics port) serving
   ``/metrics``, ``/healthz``, ``/readyz`` and the JSON API under ``/v1``. The
   API's run-time changes are off unless ``api_changes`` is on; on an address
-  other than loopback they also need ``api_token``. The listener belongs to one
-  process, so it cannot be combined with ``workers`` > 1.
+  other than loopback they also need ``api_token``. With ``workers`` > 1 the
+  parent process serves it for all of them (one ``/metrics``, one API).
+* ``replicated`` is off: on, this server says it is one of several copies behind
+  one address (Kubernetes replicas), and the API refuses run-time changes (409),
+  which would reach one replica only; the topology file (its ConfigMap) is the
+  estate's one source of truth.
 * ``http_allowed_hosts`` is empty: the HTTP listener answers only a ``Host`` that
   names it (on loopback: ``localhost``, ``127.0.0.1``, ``[::1]`` and the bound
   address; elsewhere: ``localhost``, the bound address and any IP address), with
@@ -111,7 +115,8 @@ class Settings(BaseSettings):
                                           "port 0 picks a free port (the same one for UDP and TCP)")
     ready_file: Path | None = Field(None, description="write the readiness line to this file once every "
                                                       "socket is bound")
-    workers: int = Field(1, ge=1, le=256, description="processes sharing the port with SO_REUSEPORT")
+    workers: int = Field(1, ge=1, le=256, description="processes answering queries, sharing the port with "
+                                                      "SO_REUSEPORT; the parent serves HTTP for all of them")
     ecs: bool = Field(True, description="honour EDNS Client Subnet (RFC 7871) from trusted sources: answer "
                                         "as if the query came from the subnet's address")
     ecs_trusted: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"],
@@ -162,6 +167,9 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(None, description="bearer token required by every /v1 route but "
                                                           "/v1/openapi.json (prefer the environment variable: "
                                                           "flags show in ps)")
+    replicated: bool = Field(False, description="this server is one of several replicas serving the same estate "
+                                                "(Kubernetes): the API refuses run-time changes, which would reach "
+                                                "one replica only; change the topology file (its ConfigMap) instead")
     http_allowed_hosts: list[str] = Field(
         default_factory=list, description="host names the HTTP listener answers besides its own addresses (a "
                                           "guard against DNS rebinding; * answers any Host); repeatable")
@@ -169,6 +177,10 @@ class Settings(BaseSettings):
                                                                                 "octets (larger: 413)")
     http_timeout: float = Field(10.0, gt=0, le=3600, description="seconds an HTTP connection may stay idle, or "
                                                                  "take to send one request")
+    azure_dns_limits: bool | None = Field(
+        None, description="emulate Azure-provided DNS's per-VM limits (1000 queries/s and 200 pending per source "
+                          "address in a VNet using 168.63.129.16; excess dropped unanswered; never resolver inbound "
+                          "endpoints) (auto: as the topology's azure_provided_dns.query_limits says)")
     max_file_bytes: int = Field(DEFAULT_MAX_FILE_BYTES, ge=1024, le=1 << 40,
                                 description="largest file read in octets: the topology, its zone files and their "
                                             "$INCLUDEs (and inline zone_text); larger is an error naming the file")
@@ -178,7 +190,7 @@ class Settings(BaseSettings):
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("forward_external", mode="before")
+    @field_validator("forward_external", "azure_dns_limits", mode="before")
     @classmethod
     def _auto(cls, value: Any) -> Any:
         if isinstance(value, str) and value.strip().lower() in ("", "auto", "none"):
@@ -201,9 +213,6 @@ class Settings(BaseSettings):
     def _http_combinations(self) -> Settings:
         if not self.http:
             return self
-        if self.workers > 1:
-            raise ValueError("http serves one process: it cannot be combined with workers > 1 (each worker would "
-                             "count and change only its own share)")
         host, _ = parse_hostport(self.http_listen)
         if self.api_changes and self.api_token is None and not ipaddress.ip_address(host).is_loopback:
             raise ValueError(f"api-changes on http-listen {self.http_listen} (not loopback) needs api-token")

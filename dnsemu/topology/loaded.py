@@ -83,3 +83,6 @@ class LoadedTopology:
     files: tuple[str, ...] = ()
     #: the data as written (before validation), so that run-time changes can start from it
     data: Mapping[str, Any] = field(default_factory=dict)
+    #: (server key, zone name) -> records of zones that DNS servers hold themselves;
+    #: server keys are ``custom:<name>`` and ``onprem:<site>``
+    hosted_records: Mapping[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)

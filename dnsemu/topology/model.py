@@ -132,15 +132,6 @@ class _Forwarding(Model):
         return value
 
 
-class OnPremises(_Forwarding):
-    address_space: Annotated[list[IPNetwork], Field(min_length=1)]
-    dns_servers: list[IPAddress] = Field(
-        default_factory=list,
-        description="Addresses of the site's DNS servers (targets that forwarders can name).",
-    )
-    default_forwarding: Literal["internet"] | Targets = "internet"
-
-
 class RecordSet(Model):
     name: str
     type: str
@@ -170,6 +161,28 @@ def _record_kind(value: object) -> str:
 RecordEntry = Annotated[
     Annotated[str, Tag("str")] | Annotated[RecordSet, Tag("RecordSet")], Discriminator(_record_kind)
 ]
+
+
+class HostedZone(Model):
+    """A zone a DNS server holds itself (an AD-integrated zone on a domain controller, a BIND primary)."""
+
+    records: list[RecordEntry] = Field(
+        default_factory=list, description="Master-file lines relative to the zone, or record sets."
+    )
+    zone_file: str | None = Field(None, description="A master file inside the topology file's folder tree.")
+    zone_text: str | None = Field(None, description="Master-file text, inline.")
+
+
+class OnPremises(_Forwarding):
+    address_space: Annotated[list[IPNetwork], Field(min_length=1)]
+    dns_servers: list[IPAddress] = Field(
+        default_factory=list,
+        description="Addresses of the site's DNS servers (targets that forwarders can name).",
+    )
+    default_forwarding: Literal["internet"] | Targets = "internet"
+    zones: dict[str, HostedZone] = Field(
+        default_factory=dict, description="Zones the site's DNS server holds itself (AD-integrated zones)."
+    )
 
 
 class VirtualNetworkLink(Model):
@@ -265,6 +278,9 @@ class CustomDnsServer(_Forwarding):
     virtual_network: str
     private_ip_address: IPAddress
     default_forwarding: Literal["azure", "internet"] | Targets = "azure"
+    zones: dict[str, HostedZone] = Field(
+        default_factory=dict, description="Zones the server holds itself (an AD-integrated zone on a DC)."
+    )
 
 
 class ExternalDnsServer(Model):
@@ -304,11 +320,142 @@ class PublicDns(Model):
     unknown_service_names: Literal["forward", "nxdomain"] = "forward"
 
 
+# -- Azure Firewall DNS proxy and Virtual WAN (facts §12) ----------------------------------------------
+
+#: Azure Firewall takes up to 15 custom DNS servers (facts §12.1).
+MAX_FIREWALL_DNS_SERVERS = 15
+
+
+class VirtualHub(Model):
+    """A Virtual WAN hub: a VNet Microsoft manages, so it never has zone links or resources of yours."""
+
+    address_prefix: IPNetwork
+    region: str | None = None
+    virtual_network_connections: list[str] = Field(
+        default_factory=list, description="VNets connected to the hub; informational, like peerings."
+    )
+
+
+class FirewallDnsSettings(Model):
+    """``dnsSettings`` of the firewall (policy): the DNS proxy and the servers the firewall asks."""
+
+    enable_proxy: bool = Field(False, description="Listen on port 53 of the private IP and forward (off by default).")
+    servers: Annotated[list[str], Field(max_length=MAX_FIREWALL_DNS_SERVERS)] = Field(
+        default_factory=list,
+        description="Custom DNS servers (IP or IP:port); empty means Azure DNS from the firewall's network.",
+    )
+    emulate_cache: bool = Field(
+        False, description="Cache answers as the proxy does: up to 1 hour, negative answers up to 30 minutes."
+    )
+
+    @field_validator("servers")
+    @classmethod
+    def _servers(cls, value: list[str]) -> list[str]:
+        return _target_list(value)
+
+
+class AzureFirewall(Model):
+    """An Azure Firewall in a VNet (its ``AzureFirewallSubnet``) or in a secured Virtual WAN hub."""
+
+    virtual_network: str | None = None
+    virtual_hub: str | None = None
+    private_ip_address: IPAddress
+    dns_settings: FirewallDnsSettings = Field(default_factory=FirewallDnsSettings)
+
+
+# -- AKS private clusters (facts §14.1) ------------------------------------------------------------------
+
+
+class ManagedCluster(Model):
+    """An AKS private cluster (``Microsoft.ContainerService/managedClusters``): its API server's names."""
+
+    virtual_network: str
+    private_ip_address: IPAddress = Field(description="The API server's private endpoint in the cluster VNet.")
+    region: str | None = None
+    dns_prefix: str | None = Field(None, description="dnsPrefix; defaults to the cluster name.")
+    fqdn_subdomain: str | None = Field(None, description="fqdnSubdomain: replaces dns_prefix with a custom zone.")
+    private_dns_zone: str = Field(
+        "system", description="'system', 'none', or a privatelink.<region>.azmk8s.io zone of private_dns_zones."
+    )
+    enable_private_cluster_public_fqdn: bool = True
+    private_fqdn: str | None = Field(None, description="privateFQDN as ARM reports it; derived when absent.")
+    fqdn: str | None = Field(None, description="The public FQDN as ARM reports it; derived when absent.")
+
+
 class CheckSettings(Model):
     accept: list[str] = Field(
         default_factory=list,
         description="Finding codes (or code:subject) that this estate has on purpose; `check` stays quiet on them.",
     )
+
+
+# -- DNS security policy (DNS resolver policy) and Azure-provided DNS limits (facts-2 §10, §13) ------------------
+#
+# Azure's resource names, in the topology's snake_case: Microsoft.Network/dnsResolverPolicies with their
+# dnsSecurityRules and virtualNetworkLinks, and the top-level Microsoft.Network/dnsResolverDomainLists.
+
+SecurityAction = Literal["Allow", "Alert", "Block"]
+
+
+class DnsSecurityRuleAction(Model):
+    """``action`` of a security rule: ``actionType``, and the preview API's ``blockResponseCode``."""
+
+    action_type: SecurityAction
+    block_response_code: Literal["SERVFAIL"] | None = Field(
+        default=None,
+        description="2023-07-01-preview only: a Block answers SERVFAIL instead of GA's CNAME to "
+        "blockpolicy.azuredns.invalid.",
+    )
+
+
+def _action(value: object) -> object:
+    """``action: Block`` is short for ``action: {action_type: Block}``."""
+    return {"action_type": value} if isinstance(value, str) else value
+
+
+class DnsSecurityRule(Model):
+    priority: Annotated[int, Field(ge=100, le=65000)]
+    action: Annotated[DnsSecurityRuleAction, BeforeValidator(_action)]
+    dns_resolver_domain_lists: Annotated[list[str], Field(min_length=1)]
+    dns_security_rule_state: RuleState = "Enabled"
+    disable_cname_chain_validation: bool = Field(
+        default=False, description="2026-07-01-preview: match the queried name only, not the rest of the chain."
+    )
+
+
+class DnsResolverPolicyLink(Model):
+    virtual_network: str
+    name: str | None = None
+
+
+def _policy_link(value: object) -> object:
+    """A link is written as the VNet's name, or as ``{virtual_network, name}``."""
+    return {"virtual_network": value} if isinstance(value, str) else value
+
+
+class DnsResolverPolicy(Model):
+    region: str | None = None
+    dns_security_rules: dict[str, DnsSecurityRule] = Field(default_factory=dict)
+    virtual_network_links: list[Annotated[DnsResolverPolicyLink, BeforeValidator(_policy_link)]] = Field(
+        default_factory=list
+    )
+
+
+class DnsResolverDomainList(Model):
+    region: str | None = None
+    domains: list[str] = Field(default_factory=list)
+
+
+class AzureProvidedDns(Model):
+    """What 168.63.129.16 does besides resolving: its per-VM limits (facts-2 §13), emulated on request."""
+
+    query_limits: bool = Field(
+        default=False, description="Drop queries over the per-VM limits, as Azure does (off by default)."
+    )
+    queries_per_second: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
+    pending_queries: Annotated[int, Field(ge=1, le=1_000_000)] = 200
+
+# -- end of the DNS security policy block ---------------------------------------------------------------------------
 
 
 class Topology(Model):
@@ -324,5 +471,11 @@ class Topology(Model):
     custom_dns_servers: dict[str, CustomDnsServer] = Field(default_factory=dict)
     external_dns_servers: dict[str, ExternalDnsServer] = Field(default_factory=dict)
     resources: dict[str, Resource] = Field(default_factory=dict)
+    virtual_hubs: dict[str, VirtualHub] = Field(default_factory=dict)
+    azure_firewalls: dict[str, AzureFirewall] = Field(default_factory=dict)
+    managed_clusters: dict[str, ManagedCluster] = Field(default_factory=dict)
     public_dns: PublicDns = Field(default_factory=PublicDns)
+    dns_resolver_policies: dict[str, DnsResolverPolicy] = Field(default_factory=dict)
+    dns_resolver_domain_lists: dict[str, DnsResolverDomainList] = Field(default_factory=dict)
+    azure_provided_dns: AzureProvidedDns = Field(default_factory=AzureProvidedDns)
     check: CheckSettings = Field(default_factory=CheckSettings)

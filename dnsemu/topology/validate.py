@@ -31,6 +31,7 @@ from dnsemu.topology.errors import Problem, TopologyError
 from dnsemu.topology.files import FileProblem, confined
 from dnsemu.topology.loaded import LoadedTopology, Loc, Provenance, format_loc
 from dnsemu.topology.model import AZURE_DNS_IP, RecordSet, Topology, parse_target
+from dnsemu.topology.validate_policy import check_policies
 from dnsemu.topology.zonefile import ZoneEntry
 
 PLS_ALIAS = re.compile(
@@ -39,6 +40,8 @@ PLS_ALIAS = re.compile(
 )
 
 MAX_RECORD_SETS_PER_ZONE = 25000
+#: records in one record set of a private DNS zone (facts §3.2), the same bound as a record set's ``values``
+MAX_RECORDS_PER_RECORD_SET = 20
 MAX_LINKS_PER_ZONE = 1000
 MAX_REGISTRATION_LINKS_PER_ZONE = 100
 
@@ -54,6 +57,8 @@ class _Checker:
         self.files: list[str] = [provenance.file] if provenance.file else []
         # address -> (kind, name) of every modelled DNS server
         self.servers: dict[str, tuple[str, str]] = {}
+        #: (server key, zone) -> records of the zones DNS servers hold themselves
+        self.hosted_records: dict[tuple[str, str], tuple[Record, ...]] = {}
 
     def err(self, loc: Loc, message: str, hint: str | None = None) -> None:
         self.problems.append(self.provenance.problem(loc, message, hint))
@@ -73,6 +78,11 @@ class _Checker:
             for name, net in nets.items():
                 for i, prefix in enumerate(net.address_space):
                     spaces.append((prefix, name, (section, name, "address_space", i)))
+        for name, hub in t.virtual_hubs.items():
+            spaces.append((hub.address_prefix, name, ("virtual_hubs", name, "address_prefix")))
+            if name in t.virtual_networks or name in t.on_premises:
+                self.err(("virtual_hubs", name), f"network name {excerpt(name)} is used by another network too",
+                         "give every network a distinct name: names pick views in logs and metrics")
         spaces.sort(key=lambda s: (s[0].version, s[0].network_address, s[0].prefixlen))
         for i, (a, a_name, _a_loc) in enumerate(spaces):
             for b, b_name, b_loc in spaces[i + 1 :]:
@@ -124,6 +134,14 @@ class _Checker:
     def vnet_ref(self, loc: Loc, name: str) -> bool:
         if name in self.t.virtual_networks:
             return True
+        if name in self.t.virtual_hubs:
+            what = _HUB_REFUSES.get(str(loc[0]), "resources of your own")
+            self.err(
+                loc,
+                f"{excerpt(name)} is a Virtual WAN hub: Microsoft manages its network, so it cannot have {what}",
+                "put them in a VNet connected to the hub (a DNS spoke: the virtual hub extension pattern)",
+            )
+            return False
         self.err(loc, f"unknown virtual network {excerpt(name)}", _choices(name, self.t.virtual_networks))
         return False
 
@@ -440,9 +458,27 @@ class _Checker:
                         f"{owner} has both DNAME and NS: only a zone apex may hold both (RFC 6672 §2.3)",
                         "either delegate the name (NS) or redirect what lies below it (DNAME)",
                     )
+        if private:
+            self.record_set_sizes(placed)
         if len(by_name) > MAX_RECORD_SETS_PER_ZONE:
             self.err(loc, f"{len(by_name)} record sets is over Azure's {MAX_RECORD_SETS_PER_ZONE} per zone")
         return tuple(out)
+
+    def record_set_sizes(self, placed: list[tuple[Record, _Where]]) -> None:
+        """Azure's 20 records per record set, however the records were written (facts §3.2)."""
+        values: dict[tuple[str, int], set[object]] = defaultdict(set)
+        for record, where in placed:
+            rrset = values[(record.name, record.rtype)]
+            if record.rdata in rrset:
+                continue  # an RRset is a set: the same record twice is one record
+            rrset.add(record.rdata)
+            if len(rrset) == MAX_RECORDS_PER_RECORD_SET + 1:
+                self.report(
+                    where,
+                    f"{record.name} {type_name(record.rtype)}: more than {MAX_RECORDS_PER_RECORD_SET} records in one "
+                    "record set, Azure's limit for a private DNS zone",
+                    "spread the addresses over several names, or keep 20",
+                )
 
     def zone_file(self, loc: Loc, zone: str, name: str) -> list[ZoneEntry]:
         """The records of a master file named in the topology: inside its folder's tree, bounded."""
@@ -675,21 +711,202 @@ class _Checker:
                 except CatalogError as exc:
                     self.err((*loc, "type"), str(exc))
 
+    # -- Virtual WAN hubs and Azure Firewall DNS proxy (facts §12) ----------------------------------
+
+    def hubs(self) -> None:
+        for name, hub in self.t.virtual_hubs.items():
+            loc = ("virtual_hubs", name)
+            if hub.region is not None and hub.region.lower() not in self.catalog.regions:
+                self.err((*loc, "region"), f"unknown region {excerpt(hub.region)}",
+                         "use an Azure region name such as eastus or westeurope")
+            for i, vnet in enumerate(hub.virtual_network_connections):
+                self.vnet_ref((*loc, "virtual_network_connections", i), vnet)
+
+    def firewalls(self) -> None:
+        t = self.t
+        for fname, fw in t.azure_firewalls.items():
+            loc = ("azure_firewalls", fname)
+            iloc = (*loc, "private_ip_address")
+            if (fw.virtual_network is None) == (fw.virtual_hub is None):
+                self.err(loc, "give exactly one of virtual_network and virtual_hub")
+                continue
+            if fw.virtual_hub is not None:
+                hub = t.virtual_hubs.get(fw.virtual_hub)
+                if hub is None:
+                    self.err((*loc, "virtual_hub"), f"unknown virtual hub {excerpt(fw.virtual_hub)}",
+                             _choices(fw.virtual_hub, t.virtual_hubs))
+                    continue
+                if fw.private_ip_address not in hub.address_prefix:
+                    self.err(iloc, f"{fw.private_ip_address} is outside virtual hub {excerpt(fw.virtual_hub)} "
+                                   f"({hub.address_prefix})")
+            else:
+                assert fw.virtual_network is not None
+                if not self.vnet_ref((*loc, "virtual_network"), fw.virtual_network):
+                    continue
+                subnet = FIREWALL_SUBNET if FIREWALL_SUBNET in t.virtual_networks[fw.virtual_network].subnets else None
+                self.inside_vnet(iloc, fw.virtual_network, fw.private_ip_address, subnet)
+            self.register_server(iloc, str(fw.private_ip_address), "Azure Firewall", fname)
+
+    def firewall_servers(self) -> None:
+        """The servers a firewall asks: modelled, never itself, never in AzureFirewallSubnet (facts §12.1)."""
+        for fname, fw in self.t.azure_firewalls.items():
+            if (fw.virtual_network is None) == (fw.virtual_hub is None):
+                continue
+            vnet = self.t.virtual_networks.get(fw.virtual_network or "")
+            subnet = vnet.subnets.get(FIREWALL_SUBNET) if vnet is not None else None
+            for i, text in enumerate(fw.dns_settings.servers):
+                sloc = ("azure_firewalls", fname, "dns_settings", "servers", i)
+                address, _port = parse_target(text)
+                if address == str(fw.private_ip_address):
+                    self.err(sloc, "a firewall cannot use its own DNS proxy as its DNS server: queries would loop")
+                    continue
+                self.target(sloc, text, from_vnet=True)
+                if subnet is not None and ipaddress.ip_address(address) in subnet.address_prefix:
+                    self.err(sloc, f"{address} is inside {FIREWALL_SUBNET} ({subnet.address_prefix})",
+                             "Azure Firewall's custom DNS servers cannot live in AzureFirewallSubnet")
+
+    # -- zones that DNS servers hold themselves ----------------------------------------------------------
+
+    def hosted_zones(self) -> None:
+        t = self.t
+        servers = [(("custom_dns_servers", n), f"custom:{n}", s) for n, s in t.custom_dns_servers.items()]
+        servers += [(("on_premises", n), f"onprem:{n}", s) for n, s in t.on_premises.items()]
+        for sloc, key, server in servers:
+            forwarded = {}
+            for domain in server.conditional_forwarders:
+                with _quiet():
+                    forwarded[names.parse(domain if domain.endswith(".") else domain + ".")] = domain
+            seen: dict[str, str] = {}
+            for zname, zone in server.zones.items():
+                loc = (*sloc, "zones", zname)
+                name = self.zone_name(loc, zname)
+                if name is None:
+                    continue
+                if name in seen:
+                    self.err(loc, f"zone {excerpt(zname)} is the same zone as {excerpt(seen[name])}")
+                    continue
+                seen[name] = zname
+                if name in forwarded:
+                    self.err(loc, f"{name} is both a zone of this server and a conditional forwarder",
+                             "a DNS server either holds a zone or forwards it; remove one of the two")
+                records = self.records(loc, name, zone.records, zone.zone_file, private=False,
+                                       zone_text=zone.zone_text)
+                for record in records:
+                    if record.rtype == RRType.DNAME or (record.rtype == RRType.NS and record.name != name):
+                        self.err(loc, f"{record.name} {type_name(record.rtype)}: dnsemu models a DNS server's own "
+                                      "zone without delegations or DNAME",
+                                 "make the child a zone of the server (or of another modelled server)")
+                        break
+                self.hosted_records[(key, name)] = records
+
+    # -- AKS private clusters (facts §14.1) ---------------------------------------------------------------
+
+    def managed_clusters(self) -> None:
+        from dnsemu.topology.clusters import cluster_names, custom_zone_problem, mode, system_zone_problem
+
+        t = self.t
+        declared = {}
+        for zname in t.private_dns_zones:
+            with _quiet():
+                declared[names.parse(zname if zname.endswith(".") else zname + ".")] = zname
+        for cname, cluster in t.managed_clusters.items():
+            loc = ("managed_clusters", cname)
+            if not self.vnet_ref((*loc, "virtual_network"), cluster.virtual_network):
+                continue
+            self.inside_vnet((*loc, "private_ip_address"), cluster.virtual_network, cluster.private_ip_address)
+            if cluster.region is not None and cluster.region.lower() not in self.catalog.regions:
+                self.err((*loc, "region"), f"unknown region {excerpt(cluster.region)}",
+                         "use an Azure region name such as eastus or westeurope")
+                continue
+            region = (cluster.region or self.vnet_region(cluster.virtual_network)).lower()
+            how = mode(cluster.private_dns_zone)
+            zloc = (*loc, "private_dns_zone")
+            if how == "none" and not cluster.enable_private_cluster_public_fqdn:
+                self.err(zloc, "private_dns_zone none needs the public FQDN: AKS does not support none with "
+                               "enable_private_cluster_public_fqdn false",
+                         "turn the public FQDN on, or let AKS create its system zone")
+                continue
+            if how == "none" and cluster.private_fqdn:
+                self.err((*loc, "private_fqdn"), "a cluster with private_dns_zone none has no private FQDN")
+                continue
+            if cluster.fqdn_subdomain is not None and how != "custom":
+                self.err((*loc, "fqdn_subdomain"), "fqdn_subdomain replaces dns_prefix with a custom private zone only",
+                         "use dns_prefix, or name a custom zone in private_dns_zone")
+                continue
+            try:
+                derived = cluster_names(cname, cluster, region)
+            except names.NameError_ as exc:
+                self.err(loc, f"the cluster's names cannot be DNS names: {exc}")
+                continue
+            if how == "custom":
+                assert derived.zone is not None
+                problem = custom_zone_problem(derived.zone, region)
+                if problem is not None:
+                    self.err(zloc, f"{excerpt(cluster.private_dns_zone)}: {problem}")
+                    continue
+                if derived.zone not in declared:
+                    self.err(zloc, f"unknown private DNS zone {excerpt(cluster.private_dns_zone)}",
+                             "declare the custom zone under private_dns_zones (AKS links it to the cluster VNet)")
+                    continue
+            if how == "system" and cluster.private_fqdn:
+                assert derived.zone is not None
+                problem = system_zone_problem(derived.zone, region)
+                if problem is not None:
+                    self.err((*loc, "private_fqdn"), f"{excerpt(cluster.private_fqdn)}: {problem}",
+                             "write privateFQDN as ARM reports it: "
+                             "<dnsprefix>-<hash>.<guid>.privatelink.<region>.azmk8s.io")
+                    continue
+            if derived.private_fqdn is not None and derived.zone is not None and (
+                    not names.is_subdomain(derived.private_fqdn, derived.zone) or derived.private_fqdn == derived.zone):
+                self.err((*loc, "private_fqdn"), f"{derived.private_fqdn} is not a name inside {derived.zone}")
+
     def run(self) -> LoadedTopology:
         if self.t.region.lower() not in self.catalog.regions:
             self.err(("region",), f"unknown region {excerpt(self.t.region)}", "use an Azure region name such as eastus")
         self.networks()
+        self.hubs()
         self.dns_servers()
+        self.firewalls()
         self.forwarding()
+        self.firewall_servers()
         self.private_zones()
         self.public_zones()
+        self.hosted_zones()
         self.endpoints()
         self.machines()
         self.resources()
+        self.managed_clusters()
+        check_policies(self)  # DNS security policies (facts-2 §10)
         if self.problems:
             self.problems.sort(key=lambda p: (p.file or "", p.line or 0))
             raise TopologyError(self.problems)
-        return LoadedTopology(self.t, self.provenance, self.zone_records, self.public_records, tuple(self.files))
+        return LoadedTopology(self.t, self.provenance, self.zone_records, self.public_records, tuple(self.files),
+                              hosted_records=self.hosted_records)
+
+
+#: the subnet Azure Firewall lives in (its custom DNS servers may not)
+FIREWALL_SUBNET = "AzureFirewallSubnet"
+#: what a Virtual WAN hub cannot have, by the section that tried (facts §12.4)
+_HUB_REFUSES = {
+    "private_dns_zones": "private DNS zone links",
+    "dns_forwarding_rulesets": "forwarding ruleset links",
+    "dns_private_resolvers": "a DNS private resolver of yours",
+    "private_endpoints": "private endpoints of yours",
+    "virtual_machines": "VMs of yours",
+    "custom_dns_servers": "DNS servers of yours",
+    "managed_clusters": "AKS clusters of yours",
+    "azure_firewalls": "a firewall by virtual_network (name it with virtual_hub)",
+}
+
+
+class _quiet:
+    """Ignore a name that does not parse: another check reports it with its field."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, value, tb) -> bool:
+        return kind is not None and issubclass(kind, names.NameError_)
 
 
 def resource_endpoints(catalog: Catalog, resource, group_id: str, name: str, region: str):

@@ -324,7 +324,9 @@ def reloader(server: ServeProcess, topology: Path, stop: threading.Event, log: l
         scratch.replace(topology)  # atomic: the server never reads half a file
         server.signal(signal.SIGHUP)
         log.append(kind)
-    topology.write_text(original)
+    scratch = topology.with_suffix(".tmp")
+    scratch.write_text(original)
+    scratch.replace(topology)  # atomic too: the checker may still be asking, and an empty file is a valid estate
 
 
 def test_reload_every_second_under_load(soak: tuple[ServeProcess, Path]) -> None:

@@ -19,8 +19,14 @@ Folders:
   forwarding ruleset, the sandbox link and the svc.contoso.internal zone to an estate that
   has the rest (new resources have no ID; references are in ``configuration``).
 
-The on-premises sites, the other tenants' resources and the ``check:`` list are not in
-any export: ``onprem-overlay.yaml`` holds them for the tests.
+The estate's Azure side includes the hub's Azure Firewall (its DNS proxy set in a firewall
+policy, facts §12.3; ``azurerm_firewall`` + ``azurerm_firewall_policy`` in Terraform) that
+spoke3 asks, spoke2's own ``corp.contoso.com`` zone, and spoke2's DNS security policy with its
+domain list (facts §10.2; ``azapi_resource`` in Terraform, which has no azurerm resource for it).
+
+The on-premises sites, the other tenants' resources, what the internet holds (the domain the
+policy blocks) and the ``check:`` list are not in any export: ``onprem-overlay.yaml`` holds
+them for the tests.
 """
 
 from __future__ import annotations
@@ -55,9 +61,10 @@ VNETS = {
             "snet-dns-outbound": "10.0.0.16/28",
             "snet-private-endpoints": "10.0.1.0/24",
             "snet-vms": "10.0.2.0/24",
+            "AzureFirewallSubnet": "10.0.4.0/26",
         },
         "dns": [],
-        "peers": ["spoke1", "spoke2"],
+        "peers": ["spoke1", "spoke2", "spoke3"],
     },
     "spoke1": {
         "space": ["10.1.0.0/16"],
@@ -67,6 +74,8 @@ VNETS = {
         "service_endpoints": {"snet-app": ["Microsoft.Storage"]},
     },
     "spoke2": {"space": ["10.2.0.0/16"], "subnets": {"snet-app": "10.2.0.0/24"}, "dns": [], "peers": ["hub"]},
+    # spoke3 asks the hub firewall's DNS proxy
+    "spoke3": {"space": ["10.4.0.0/16"], "subnets": {"snet-app": "10.4.0.0/24"}, "dns": ["10.0.4.4"], "peers": ["hub"]},
     "sandbox": {"space": ["10.3.0.0/16"], "subnets": {"snet-lab": "10.3.0.0/24"}, "dns": [], "peers": []},
 }
 LNGS = {"onprem": (["192.168.0.0/16"], "198.51.100.10"), "branch": (["172.16.0.0/16"], "198.51.100.20")}
@@ -74,6 +83,7 @@ VMS = {
     "hub-vm1": ("hub", "snet-vms", "10.0.2.4"),
     "app-vm1": ("spoke1", "snet-app", "10.1.0.4"),
     "app-vm2": ("spoke2", "snet-app", "10.2.0.4"),
+    "app-vm3": ("spoke3", "snet-app", "10.4.0.4"),
     "lab-vm1": ("sandbox", "snet-lab", "10.3.0.4"),
 }
 # zone -> [(link name, vnet, registration, policy)]
@@ -88,6 +98,7 @@ ZONES = {
     "privatelink.azurecr.io": [("hub", "hub", False, "Default")],
     "privatelink.azurewebsites.net": [("hub", "hub", False, "Default")],
     "azure.contoso.com": [("hub", "hub", True, "Default")],
+    "corp.contoso.com": [("spoke2", "spoke2", False, "Default")],
     "svc.contoso.internal": [("hub", "hub", False, "Default")],
 }
 # zone -> [(name, type, ttl, values, autoregistered)] beside the zone groups' records
@@ -96,6 +107,7 @@ RECORDS = {
         ("build", "CNAME", 300, ["hub-vm1.azure.contoso.com"], False),
         ("hub-vm1", "A", 10, ["10.0.2.4"], True),
     ],
+    "corp.contoso.com": [("app", "A", 300, ["10.2.0.50"], False)],
     "svc.contoso.internal": [
         ("api", "A", 300, ["10.0.1.10"], False),
         ("api-v2", "CNAME", 300, ["api.svc.contoso.internal"], False),
@@ -190,6 +202,15 @@ RULES = [  # name, domain, targets, enabled
     ("retired", "old.contoso.com.", ["192.168.1.10"], False),
 ]
 RULESET = ("spoke-rules", [("spoke2-link", "spoke2")])
+# the hub's Azure Firewall: its firewall policy turns the DNS proxy on, with no servers (Azure DNS from the hub)
+FIREWALL = {"name": "hub-firewall", "vnet": "hub", "ip": "10.0.4.4", "policy": "hub-fw-policy", "servers": []}
+# a DNS security policy for spoke2 (facts §10.2): one list, one Block rule, one link
+DOMAIN_LISTS = {"blocked-domains": ["malware.example"]}
+SECURITY_POLICY = {
+    "name": "spoke2-policy",
+    "rules": [("block-malware", 100, "Block", ["blocked-domains"])],
+    "links": [("spoke2-link", "spoke2")],
+}
 
 
 #: the public service domain of each privatelink zone (Key Vault's differs from its zone's)
@@ -668,6 +689,125 @@ def arm_resolver() -> dict[str, list[dict[str, Any]]]:
     }
 
 
+def firewall_ids() -> tuple[str, str, str]:
+    """(firewall ID, firewall policy ID, the firewall's subnet ID)."""
+    return (
+        net_id("azureFirewalls", FIREWALL["name"]),
+        net_id("firewallPolicies", FIREWALL["policy"]),
+        net_id("virtualNetworks", FIREWALL["vnet"], "subnets", "AzureFirewallSubnet"),
+    )
+
+
+def arm_firewall() -> dict[str, list[dict[str, Any]]]:
+    """The firewall (ARM shape, facts §12.3) and the firewall policy that holds its DNS settings."""
+    fw_id, policy_id, subnet_id = firewall_ids()
+    firewall = envelope(
+        fw_id,
+        "Microsoft.Network/azureFirewalls",
+        FIREWALL["name"],
+        LOCATION,
+        {
+            "sku": {"name": "AZFW_VNet", "tier": "Standard"},
+            "threatIntelMode": "Alert",
+            "additionalProperties": {},
+            "ipConfigurations": [
+                {
+                    "name": "fw-ipconfig",
+                    "id": f"{fw_id}/azureFirewallIpConfigurations/fw-ipconfig",
+                    "type": "Microsoft.Network/azureFirewalls/azureFirewallIpConfigurations",
+                    "properties": {
+                        "provisioningState": "Succeeded",
+                        "privateIPAddress": FIREWALL["ip"],
+                        "subnet": {"id": subnet_id},
+                        "publicIPAddress": {"id": net_id("publicIPAddresses", "pip-hub-firewall")},
+                    },
+                }
+            ],
+            "firewallPolicy": {"id": policy_id},
+            "networkRuleCollections": [],
+            "applicationRuleCollections": [],
+            "natRuleCollections": [],
+        },
+        NET,
+    )
+    policy = envelope(
+        policy_id,
+        "Microsoft.Network/firewallPolicies",
+        FIREWALL["policy"],
+        LOCATION,
+        {
+            "sku": {"tier": "Standard"},
+            "threatIntelMode": "Alert",
+            "dnsSettings": {"servers": FIREWALL["servers"], "enableProxy": True, "requireProxyForNetworkRules": True},
+            "firewalls": [{"id": fw_id}],
+            "childPolicies": [],
+            "ruleCollectionGroups": [],
+        },
+        NET,
+    )
+    return {"firewalls": [firewall], "policies": [policy]}
+
+
+def list_id(name: str) -> str:
+    return net_id("dnsResolverDomainLists", name, rg=DNS)
+
+
+def policy_id() -> str:
+    return net_id("dnsResolverPolicies", SECURITY_POLICY["name"], rg=DNS)
+
+
+def arm_security() -> dict[str, list[dict[str, Any]]]:
+    """The DNS security policy, its rules and links, and its domain lists (facts §10.2)."""
+    lists = [
+        envelope(
+            list_id(name),
+            "Microsoft.Network/dnsResolverDomainLists",
+            name,
+            LOCATION,
+            {"domains": domains, "resourceGuid": "a7b6c5d4-e3f2-4a1b-9c8d-7e6f5a4b3c2d"},
+            DNS,
+        )
+        for name, domains in DOMAIN_LISTS.items()
+    ]
+    pid = policy_id()
+    policy = envelope(
+        pid,
+        "Microsoft.Network/dnsResolverPolicies",
+        SECURITY_POLICY["name"],
+        LOCATION,
+        {"resourceGuid": "b8c7d6e5-f4a3-4b2c-8d1e-0f9a8b7c6d5e"},
+        DNS,
+    )
+    rules = [
+        envelope(
+            f"{pid}/dnsSecurityRules/{rname}",
+            "Microsoft.Network/dnsResolverPolicies/dnsSecurityRules",
+            rname,
+            LOCATION,
+            {
+                "priority": priority,
+                "action": {"actionType": action},
+                "dnsResolverDomainLists": [{"id": list_id(n)} for n in list_names],
+                "dnsSecurityRuleState": "Enabled",
+            },
+            DNS,
+        )
+        for rname, priority, action, list_names in SECURITY_POLICY["rules"]
+    ]
+    links = [
+        envelope(
+            f"{pid}/virtualNetworkLinks/{lname}",
+            "Microsoft.Network/dnsResolverPolicies/virtualNetworkLinks",
+            lname,
+            LOCATION,
+            {"virtualNetwork": {"id": net_id("virtualNetworks", vnet)}},
+            DNS,
+        )
+        for lname, vnet in SECURITY_POLICY["links"]
+    ]
+    return {"lists": lists, "policies": [policy], "rules": rules, "links": links}
+
+
 def strip(item: Any) -> Any:
     """Remove the generator's private keys."""
     if isinstance(item, dict):
@@ -749,6 +889,8 @@ def make_resource_graph(folder: Path) -> None:
         *resolver["inbound"],
         *resolver["outbound"],
         *resolver["rulesets"],
+        *(item for group in arm_firewall().values() for item in group),
+        *(item for group in arm_security().values() for item in group),
     ]
     rows = sorted((graph_row(i) for i in items), key=lambda r: r["id"].lower())
     half = len(rows) // 2
@@ -795,6 +937,12 @@ def make_arm(folder: Path) -> None:
         "forwardingRules": resolver["rules"],
         "rulesetVirtualNetworkLinks": resolver["rslinks"],
         "outboundEndpoints": resolver["outbound"],
+        "azureFirewalls": arm_firewall()["firewalls"],
+        "firewallPolicies": arm_firewall()["policies"],
+        "dnsResolverDomainLists": arm_security()["lists"],
+        "dnsResolverPolicies": arm_security()["policies"],
+        "dnsSecurityRules": arm_security()["rules"],
+        "dnsResolverPolicyVirtualNetworkLinks": arm_security()["links"],
     }
     for name, items in lists.items():
         write_json(folder / f"{name}.json", {"value": strip(items)})
@@ -866,6 +1014,14 @@ def make_azcli(folder: Path) -> None:
     write_json(folder / "dns-resolver-forwarding-ruleset-list.json", azcli(resolver["rulesets"]))
     write_json(folder / "dns-resolver-forwarding-rule-list.json", azcli(resolver["rules"]))
     write_json(folder / "dns-resolver-vnet-link-list.json", azcli(resolver["rslinks"]))
+    # az network firewall (extension azure-firewall), az dns-resolver policy / domain-list (CLI 2.75.0+)
+    write_json(folder / "network-firewall-list.json", azcli(arm_firewall()["firewalls"]))
+    write_json(folder / "network-firewall-policy-list.json", azcli(arm_firewall()["policies"]))
+    security = arm_security()
+    write_json(folder / "dns-resolver-domain-list-list.json", azcli(security["lists"]))
+    write_json(folder / "dns-resolver-policy-list.json", azcli(security["policies"]))
+    write_json(folder / "dns-resolver-policy-dns-security-rule-list.json", azcli(security["rules"]))
+    write_json(folder / "dns-resolver-policy-vnet-link-list.json", azcli(security["links"]))
 
 
 # -- Terraform --------------------------------------------------------------------------------------------------
@@ -1292,6 +1448,134 @@ def tf_ruleset() -> list[dict]:
     return out
 
 
+def tf_firewall() -> list[dict]:
+    """azurerm_firewall with its azurerm_firewall_policy (the policy's dns block holds the proxy)."""
+    fw_id, pol_id, subnet_id = firewall_ids()
+    return [
+        tf(
+            "azurerm_firewall_policy.hub",
+            "azurerm_firewall_policy",
+            "hub",
+            {
+                "id": pol_id,
+                "name": FIREWALL["policy"],
+                "resource_group_name": NET,
+                "location": LOCATION,
+                "sku": "Standard",
+                "base_policy_id": "",
+                "dns": [{"proxy_enabled": True, "servers": FIREWALL["servers"]}],
+                "threat_intelligence_mode": "Alert",
+                "firewalls": [fw_id],
+                "child_policies": [],
+                "rule_collection_groups": [],
+                "tags": {},
+            },
+        ),
+        tf(
+            "azurerm_firewall.hub",
+            "azurerm_firewall",
+            "hub",
+            {
+                "id": fw_id,
+                "name": FIREWALL["name"],
+                "resource_group_name": NET,
+                "location": LOCATION,
+                "sku_name": "AZFW_VNet",
+                "sku_tier": "Standard",
+                "firewall_policy_id": pol_id,
+                "dns_servers": None,
+                "dns_proxy_enabled": None,
+                "threat_intel_mode": "Alert",
+                "ip_configuration": [
+                    {
+                        "name": "fw-ipconfig",
+                        "subnet_id": subnet_id,
+                        "public_ip_address_id": net_id("publicIPAddresses", "pip-hub-firewall"),
+                        "private_ip_address": FIREWALL["ip"],
+                    }
+                ],
+                "management_ip_configuration": [],
+                "virtual_hub": [],
+                "zones": [],
+                "tags": {},
+            },
+        ),
+    ]
+
+
+def tf_security() -> list[dict]:
+    """The DNS security policy as Terraform users write it: azapi_resource (no azurerm resource, facts §10.2)."""
+    api = "2025-05-01"
+    out = []
+
+    def azapi(address: str, rid_: str, name: str, parent: str, rtype: str, properties: dict[str, Any] | None) -> dict:
+        body: dict[str, Any] = {"properties": properties} if properties is not None else {}
+        return tf(
+            f"azapi_resource.{address}",
+            "azapi_resource",
+            address,
+            {
+                "id": rid_,
+                "name": name,
+                "parent_id": parent,
+                "type": f"{rtype}@{api}",
+                "location": LOCATION,
+                "body": body,
+                "output": {},
+                "locks": None,
+                "ignore_missing_property": True,
+                "tags": {},
+            },
+        )
+
+    rg = f"/subscriptions/{SUB}/resourceGroups/{DNS}"
+    for name, domains in DOMAIN_LISTS.items():
+        out.append(
+            azapi(key(name), list_id(name), name, rg, "Microsoft.Network/dnsResolverDomainLists", {"domains": domains})
+        )
+    pid = policy_id()
+    out.append(
+        azapi(
+            key(SECURITY_POLICY["name"]),
+            pid,
+            SECURITY_POLICY["name"],
+            rg,
+            "Microsoft.Network/dnsResolverPolicies",
+            None,
+        )
+    )
+    for rname, priority, action, list_names in SECURITY_POLICY["rules"]:
+        props = {
+            "priority": priority,
+            "action": {"actionType": action},
+            "dnsResolverDomainLists": [{"id": list_id(n)} for n in list_names],
+            "dnsSecurityRuleState": "Enabled",
+        }
+        out.append(
+            azapi(
+                key(rname),
+                f"{pid}/dnsSecurityRules/{rname}",
+                rname,
+                pid,
+                "Microsoft.Network/dnsResolverPolicies/dnsSecurityRules",
+                props,
+            )
+        )
+    for lname, vnet in SECURITY_POLICY["links"]:
+        props = {"virtualNetwork": {"id": net_id("virtualNetworks", vnet)}}
+        out.append(
+            azapi(
+                key(lname),
+                f"{pid}/virtualNetworkLinks/{lname}",
+                lname,
+                pid,
+                "Microsoft.Network/dnsResolverPolicies/virtualNetworkLinks",
+                props,
+            )
+        )
+    return out
+
+
 def make_terraform_state(path: Path) -> None:
     net, root = tf_network(v5=True)
     resources = [
@@ -1300,6 +1584,8 @@ def make_terraform_state(path: Path) -> None:
         *tf_endpoints(),
         *tf_resolver(),
         *tf_ruleset(),
+        *tf_firewall(),
+        *tf_security(),
         tf(
             "azurerm_resource_group.dns",
             "azurerm_resource_group",
@@ -1344,7 +1630,7 @@ def make_terraform_plan(path: Path) -> None:
     ruleset = tf_ruleset()
     for r in ruleset:
         r["values"] = _unknown(r["values"], "id", "dns_forwarding_ruleset_id", "virtual_network_id")
-    prior = [*root, *old_dns, *tf_endpoints(), *tf_resolver()]
+    prior = [*root, *old_dns, *tf_endpoints(), *tf_resolver(), *tf_firewall(), *tf_security()]
     planned = copy.deepcopy([*prior, *new_dns, *ruleset])
     # configuration: the expressions of the new resources (references are what a plan keeps for unknowns)
     zone_key = f"azurerm_private_dns_zone.{key(_NEW_ZONE)}"
