@@ -966,3 +966,64 @@ def test_trace_steps_render(estate) -> None:
     assert any("NXDOMAIN" in line for line in lines)
     for step in result.trace:
         assert step.as_dict()["text"] == step.text
+
+
+# --------------------------------------------------------------------------- the question's name at the boundary
+# resolve() takes a Question from a library user as dig takes a name on its command line: absolute whether or not
+# it ends with a dot, and case-insensitively (RFC 4343 §2: "Foo.example" and "foo.example" are the same name). A
+# name without its final dot used to send the suffix lookup round forever, so these run in a thread with a bound.
+
+
+def resolve_bounded(index, question: Question, source: str):
+    import threading
+
+    box: list = []
+    worker = threading.Thread(target=lambda: box.append(_outcome(index, question, source)), daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert box, f"resolve() did not return for {question.name!r} within 60 s"
+    if isinstance(box[0], Exception):
+        raise box[0]
+    return box[0]
+
+
+def _outcome(index, question: Question, source: str):
+    try:
+        return resolve(index, question, source)
+    except Exception as exc:  # handed back to the test's thread
+        return exc
+
+
+@pytest.mark.parametrize("name", [
+    "mystorage.blob.core.windows.net",
+    "MyStorage.Blob.Core.Windows.NET",
+    "MYSTORAGE.BLOB.CORE.WINDOWS.NET.",
+])
+def test_a_name_without_its_final_dot_or_in_capitals_is_the_same_name(estate, name: str) -> None:
+    result = resolve_bounded(estate, Question(name, RRType.A), "10.0.2.4")
+    assert (result.outcome, result.source, result.view) == (Outcome.ANSWER, Source.PRIVATE, "vnet:hub")
+    assert summary(result.answer) == list(PRIVATE_BLOB)  # the owners canonical: lower case, absolute
+
+
+@pytest.mark.parametrize(("name", "forwarded"), [("pypi.org", "pypi.org."), ("Intranet", "intranet.")])
+def test_a_relative_name_outside_the_topology_goes_upstream_absolute(estate, name: str, forwarded: str) -> None:
+    """One label or two, no final dot: the forwarder is asked for the absolute name (nothing appended)."""
+    result = resolve_bounded(estate, Question(name, RRType.A), "10.0.2.4")
+    assert (result.outcome, result.source) == (Outcome.FORWARD, Source.FORWARDED)
+    assert result.forward is not None and result.forward.name == forwarded
+
+
+def test_a_relative_name_inside_a_private_zone_gets_the_zones_nxdomain(estate) -> None:
+    result = resolve_bounded(estate, Question("nosuch.corp.contoso.com", RRType.A), "10.2.0.4")
+    assert (result.outcome, result.source) == (Outcome.NXDOMAIN, Source.NXDOMAIN_PRIVATE)
+    assert summary(result.authority) == [private_soa("corp.contoso.com.")]  # facts §1.3
+
+
+@pytest.mark.parametrize(("name", "reason"), [
+    ("a..example", "empty label"),
+    ("", "empty name"),
+    ("x" * 64 + ".example", "over 63"),
+])
+def test_a_question_whose_name_is_not_a_domain_name_is_refused_with_the_reason(estate, name: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        resolve_bounded(estate, Question(name, RRType.A), "10.0.2.4")
