@@ -1027,3 +1027,14 @@ def test_a_relative_name_inside_a_private_zone_gets_the_zones_nxdomain(estate) -
 def test_a_question_whose_name_is_not_a_domain_name_is_refused_with_the_reason(estate, name: str, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         resolve_bounded(estate, Question(name, RRType.A), "10.0.2.4")
+
+
+def test_a_sources_zone_index_is_not_part_of_its_address(estate) -> None:
+    """``fe80::1%eth0`` (RFC 4007 §11: the zone index after ``%``) is the source fe80::1, from the internet."""
+    import ipaddress
+
+    result = resolve(estate, q("pypi.org"), "fe80::1%eth0")
+    assert result.network == "internet"
+    assert result.trace[0].code == "source"
+    address = dict(result.trace[0].data)["address"]
+    assert address == ipaddress.IPv6Address("fe80::1") and address.scope_id is None
