@@ -212,7 +212,7 @@ class ServeProcess:
         environment.update(env or {})
         self.proc = subprocess.Popen([sys.executable, "-m", "dnsemu", "serve", *args], cwd=ROOT,
                                      stdout=subprocess.PIPE, stderr=self._stderr, env=environment)
-        self.line = self._read_line(30)
+        self.line = self._read_line(120)  # generous: a busy machine (2 shared cores) starts Python slowly
         self.addresses = parse_ready_line(self.line)
 
     def _read_line(self, timeout: float) -> str:
