@@ -417,3 +417,35 @@ def test_the_whole_trace(public_lab: Any, question: tuple[str, str]) -> None:
     assert (result.outcome, result.source, result.view, result.network) == (outcome, source, "internet", "internet")
     assert (result.forward and (result.forward.name, result.forward.qtype)) == forwarded
     assert [(step.code, step.text) for step in result.trace] == [*INTERNET_STEPS, *steps]
+
+
+# --------------------------------------------------------------------------- a chain inside a DNS server's own zone
+
+
+def hosted_chain(cnames: int) -> Any:
+    """A custom DNS server holding corp.test, where c0 → … → c<cnames> A 192.0.2.7, all inside the zone."""
+    records = [f"c{i} 300 CNAME c{i + 1}" for i in range(cnames)] + [f"c{cnames} 300 A 192.0.2.7"]
+    return compiled({
+        "virtual_networks": {
+            "hub": {"address_space": ["10.0.0.0/16"]},
+            "spoke": {"address_space": ["10.1.0.0/16"], "dns_servers": ["10.0.3.10"]},
+        },
+        "custom_dns_servers": {
+            "dc1": {"virtual_network": "hub", "private_ip_address": "10.0.3.10", "default_forwarding": "azure",
+                    "zones": {"corp.test": {"records": records}}},
+        },
+    })
+
+
+def test_a_hosted_chain_of_max_chain_cnames_is_answered() -> None:
+    """facts-2 §13: 16 CNAMEs are followed, in a custom DNS server's zone as in Azure's."""
+    result = resolve(hosted_chain(16), q("c0.corp.test"), "10.1.0.4")
+    assert (result.outcome, result.source) == (Outcome.ANSWER, Source.HOSTED)
+    assert summary(result.answer)[-1] == "c16.corp.test. 300 A 192.0.2.7" and len(result.answer) == 17
+
+
+def test_a_hosted_chain_one_cname_longer_is_servfail_with_the_chain_walked() -> None:
+    result = resolve(hosted_chain(17), q("c0.corp.test"), "10.1.0.4")
+    assert (result.outcome, result.source) == (Outcome.SERVFAIL, Source.ERROR)
+    assert summary(result.answer) == [f"c{i}.corp.test. 300 CNAME c{i + 1}.corp.test." for i in range(17)]
+    assert result.trace[-1].code == "chain"
