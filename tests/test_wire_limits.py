@@ -296,3 +296,25 @@ def test_an_unusable_upstream_reply_is_servfail(what: str) -> None:
     assert info.value.rcode == Rcode.SERVFAIL, what
     reply = dns.message.from_wire(info.value.reply or b"")
     assert reply.rcode() == dns.rcode.SERVFAIL and reply.answer == []
+
+
+def test_an_upstream_reply_with_a_pointer_past_offset_255_is_read_whole() -> None:
+    """RFC 1035 §4.1.4: a pointer's offset has 14 bits, so a name compressed onto one past octet 255 is read
+    from there. The reply is built by hand: a 300-octet TXT, then ``a.far.test`` (first written past 255),
+    then ``b.a.far.test`` whose suffix is a pointer to it."""
+    from dnsemu.dns.wire import encode_forwarded
+
+    txt = b"\xff" + b"t" * 255 + b"\x2c" + b"u" * 44  # two strings: 256 + 45 octets
+    first = b"\xc0\x0c" + struct.pack("!HHIH", 16, 1, 60, len(txt)) + txt
+    # header 12, question 17 (13 + 4), so the second record's owner starts at 29 + len(first)
+    far = 12 + 17 + len(first)
+    assert far > 255
+    second = b"\x01a\x03far\x04test\x00" + struct.pack("!HHIH", 1, 1, 60, 4) + bytes([192, 0, 2, 8])
+    third = b"\x01b" + struct.pack("!H", 0xC000 | far) + struct.pack("!HHIH", 1, 1, 60, 4) + bytes([192, 0, 2, 9])
+    reply = encode_forwarded(parse_query(query(payload=4096)), upstream_reply(first + second + third, 3), [],
+                             max_size=4096)
+    message = dns.message.from_wire(reply)
+    assert [(str(r.name), r.ttl, r[0].to_text()) for r in message.answer[1:]] == [
+        ("a.far.test.", 60, "192.0.2.8"),
+        ("b.a.far.test.", 60, "192.0.2.9"),
+    ]
