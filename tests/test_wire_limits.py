@@ -318,3 +318,19 @@ def test_an_upstream_reply_with_a_pointer_past_offset_255_is_read_whole() -> Non
         ("a.far.test.", 60, "192.0.2.8"),
         ("b.a.far.test.", 60, "192.0.2.9"),
     ]
+
+
+@pytest.mark.parametrize(("family_address", "prefix", "asked", "scope"), [
+    ("192.0.2.0", 24, 0, 0),     # RFC 7871 §7.2.1: scope 0, the answer fits every address (not raised to 1)
+    ("192.0.2.0", 24, 40, 32),   # capped at the family's 32 bits
+    ("2001:db8::", 48, 200, 128),  # and at 128 for IPv6
+    ("192.0.2.0", 24, -3, 0),    # never below 0
+])
+def test_the_ecs_scope_in_the_reply_is_the_servers_within_the_family(
+    family_address: str, prefix: int, asked: int, scope: int,
+) -> None:
+    q = parse_query(query(payload=1232, options=[dns.edns.ECSOption(family_address, prefix)]))
+    reply = dns.message.from_wire(encode_response(q, Rcode.NOERROR, a_records(1), max_size=1232, ecs_scope=asked))
+    (option,) = reply.options
+    assert isinstance(option, dns.edns.ECSOption)
+    assert (option.address, option.srclen, option.scopelen) == (family_address, prefix, scope)
