@@ -17,6 +17,7 @@ import collections
 import json
 import os
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
@@ -42,6 +43,32 @@ BUNDLED_TOPOLOGY = ROOT / "zones" / "topology.yaml"
 ALPHA = "127.0.1.5"  # a client in VNet alpha
 BETA = "127.0.2.5"  # a client in VNet beta
 OUTSIDE = "127.0.0.1"  # an internet client
+
+
+# --------------------------------------------------------------------------- tools a test needs
+
+
+def in_ci() -> bool:
+    """True under CI (``.ci/run`` exports CI=true): there every tool is installed, so a missing one is a failure."""
+    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+def unavailable(reason: str) -> None:
+    """Skip with ``reason`` on a developer's machine; fail under CI, where nothing may be skipped silently."""
+    if in_ci():
+        pytest.fail(f"{reason} (CI is set: .ci/run installs what the suite needs, so this is a failure)")
+    pytest.skip(reason)
+
+
+def need_tool(name: str, package: str, *extra_paths: str) -> str:
+    """The path of the program ``name``; skips locally with the package to install, fails under CI."""
+    found = shutil.which(name) or next(
+        (p for p in (*extra_paths, f"/usr/sbin/{name}", f"/sbin/{name}") if os.access(p, os.X_OK)), None
+    )
+    if found:
+        return found
+    unavailable(f"{name} is not installed (Debian package {package!r}; .ci/run installs it)")
+    raise AssertionError("unreachable")
 
 
 class LogSink:
@@ -185,7 +212,7 @@ class ServeProcess:
         environment.update(env or {})
         self.proc = subprocess.Popen([sys.executable, "-m", "dnsemu", "serve", *args], cwd=ROOT,
                                      stdout=subprocess.PIPE, stderr=self._stderr, env=environment)
-        self.line = self._read_line(30)
+        self.line = self._read_line(120)  # generous: a busy machine (2 shared cores) starts Python slowly
         self.addresses = parse_ready_line(self.line)
 
     def _read_line(self, timeout: float) -> str:

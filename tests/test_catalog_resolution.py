@@ -103,3 +103,54 @@ def test_each_endpoint_private_from_linked_vnet_and_public_from_internet() -> No
         elif "privatelink" not in outside.answer[0].rdata[0] and "privatelink" not in outside.answer[1].name:
             failures.append(f"{rtype} {group} {fqdn}: public chain has no privatelink alias")
     assert not failures, "\n".join(failures)
+
+
+# ------------------------------------------------------------------- rows written from the facts, not the catalog
+
+#: (resource type, group id, name) -> [(public FQDN, private FQDN)], from facts §2.2 (zone table), §1.1 (Key Vault's
+#: vault.azure.net -> privatelink.vaultcore.azure.net) and §1.5 (ACR's regional data endpoint, App Service's scm and
+#: Foundry's three zones, one record each), written out by hand for the East US region
+FACT_ROWS = {
+    ("Microsoft.Storage/storageAccounts", "blob", "acct"): [
+        ("acct.blob.core.windows.net.", "acct.privatelink.blob.core.windows.net.")],
+    ("Microsoft.Sql/servers", "sqlServer", "contoso-sql"): [
+        ("contoso-sql.database.windows.net.", "contoso-sql.privatelink.database.windows.net.")],
+    ("Microsoft.KeyVault/vaults", "vault", "kv1"): [
+        ("kv1.vault.azure.net.", "kv1.privatelink.vaultcore.azure.net.")],
+    ("Microsoft.ContainerRegistry/registries", "registry", "reg1"): [
+        ("reg1.azurecr.io.", "reg1.privatelink.azurecr.io."),
+        ("reg1.eastus.data.azurecr.io.", "reg1.eastus.data.privatelink.azurecr.io.")],
+    ("Microsoft.EventHub/namespaces", "namespace", "ns1"): [
+        ("ns1.servicebus.windows.net.", "ns1.privatelink.servicebus.windows.net.")],
+    ("Microsoft.Web/sites", "sites", "app1"): [
+        ("app1.azurewebsites.net.", "app1.privatelink.azurewebsites.net."),
+        ("app1.scm.azurewebsites.net.", "app1.scm.privatelink.azurewebsites.net.")],
+    ("Microsoft.DBforPostgreSQL/flexibleServers", "postgresqlServer", "pg1"): [
+        ("pg1.postgres.database.azure.com.", "pg1.privatelink.postgres.database.azure.com.")],
+    ("Microsoft.Cache/Redis", "redisCache", "r1"): [
+        ("r1.redis.cache.windows.net.", "r1.privatelink.redis.cache.windows.net.")],
+    ("Microsoft.CognitiveServices/accounts", "account", "ai1"): [
+        ("ai1.cognitiveservices.azure.com.", "ai1.privatelink.cognitiveservices.azure.com."),
+        ("ai1.openai.azure.com.", "ai1.privatelink.openai.azure.com."),
+        ("ai1.services.ai.azure.com.", "ai1.privatelink.services.ai.azure.com.")],
+}
+
+
+@pytest.mark.parametrize("row", sorted(FACT_ROWS), ids=lambda r: f"{r[0]}/{r[1]}")
+def test_rows_from_the_facts_resolve_as_the_facts_say(row: tuple[str, str, str]) -> None:
+    """The linked VNet gets public CNAME privatelink name (TTL 60), then the endpoint's A (TTL 10, facts §1.5)."""
+    rtype, group, name = row
+    pairs = FACT_ROWS[row]
+    zones = sorted({"privatelink." + private.split(".privatelink.", 1)[1] for _public, private in pairs})
+    ips = [f"10.0.1.{i + 4}" for i in range(len(pairs))]
+    data = {
+        "virtual_networks": {"hub": {"address_space": ["10.0.0.0/16"]}},
+        "private_dns_zones": {z: {"virtual_network_links": [{"virtual_network": "hub"}]} for z in zones},
+        "private_endpoints": {"pe": {"virtual_network": "hub", "private_ip_addresses": ips, "group_id": group,
+                                     "resource": {"type": rtype, "name": name}, "private_dns_zone_group": zones}},
+    }
+    index = compile_topology(load_topology_data(data))
+    for (public, private), ip in zip(pairs, ips, strict=True):
+        result = resolve(index, Question(public, RRType.A), "10.0.2.4")
+        got = [(r.name, r.ttl, RRType(r.rtype).name, r.rdata[0]) for r in result.answer]
+        assert got == [(public, 60, "CNAME", private), (private, 10, "A", ip)], result.trace_text()

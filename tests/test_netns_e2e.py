@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from conftest import unavailable
 
 from dnsemu.core.compile import compile_topology
 from dnsemu.core.index import Index
@@ -320,7 +321,7 @@ class Estate:
 def estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Estate]:
     reason = why_not()
     if reason is not None:
-        pytest.skip(reason)
+        unavailable(reason)
     loaded = load_topology(TOPOLOGY)
     index = compile_topology(loaded)
     sites = sites_of(loaded.topology)

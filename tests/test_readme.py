@@ -5,20 +5,25 @@ Each ```console block holds ``$ command`` lines followed by their expected outpu
 ``dnsemu serve`` on the bundled estate (``-p 5390`` becomes the port it bound).
 
 After a deliberate change of output, regenerate the blocks with
-``DNSEMU_UPDATE_README=1 python -m pytest tests/test_readme.py``.
+``DNSEMU_UPDATE_README=1 python -m pytest tests/test_readme.py``: each regenerated block
+is shown as a unified diff in the test output (a warning) for a person to review, and in
+``git diff README.md``. The README's outputs are snapshots of dnsemu; what dnsemu answers
+is pinned against independent expectations elsewhere (test_resolver.py, test_bind_oracle.py).
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
+from conftest import need_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -72,8 +77,7 @@ def run(command: str, port: int | None) -> str:
     if argv[0] == "dnsemu":
         argv = [sys.executable, "-m", "dnsemu", *argv[1:]]
     elif argv[0] == "dig":
-        if shutil.which("dig") is None:
-            pytest.skip("dig is not installed (apt-get install dnsutils)")
+        argv[0] = need_tool("dig", "dnsutils")
         argv = [arg if arg != "5390" else str(port) for arg in argv]
     else:
         pytest.fail(f"the README runs a command this test does not know: {command}")
@@ -100,11 +104,20 @@ def metrics_reference() -> str:
     return "\n".join(rows)
 
 
+def show_regenerated(what: str, old: str, new: str) -> None:
+    """A regenerated snapshot is shown in the test output (a warning, so it appears without -s): review it."""
+    diff = "".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                        f"README.md ({what}, before)", f"README.md ({what}, regenerated)"))
+    print(diff)
+    warnings.warn(f"README snapshot regenerated, review the diff:\n{diff}", UserWarning, stacklevel=2)
+
+
 def check_generated(begin: str, end: str, expected: str) -> None:
     text = README.read_text()
     assert begin in text and end in text
     current = text.split(begin, 1)[1].split(end, 1)[0].strip()
     if UPDATE and current != expected:
+        show_regenerated(begin, current, expected)
         head, rest = text.split(begin, 1)
         README.write_text(f"{head}{begin}\n{expected}\n{end}{rest.split(end, 1)[1]}")
         return
@@ -171,6 +184,7 @@ def test_command(command: str, expected: str, server_port: int) -> None:
         text = README.read_text()
         old = f"$ {command}\n{expected}".rstrip("\n")
         assert old in text
+        show_regenerated(f"$ {command}", expected, got)
         README.write_text(text.replace(old, f"$ {command}\n{got}", 1))
         return
     assert normalise(got) == normalise(expected), f"README output of `{command}` changed:\n{got}"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import struct
@@ -39,6 +38,7 @@ from conftest import (
     closed_by_peer,
     descendants,
     make_settings,
+    need_tool,
     recv_exact,
 )
 
@@ -101,10 +101,7 @@ def frame(data: bytes) -> bytes:
 
 
 def tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.skip(f"{name} is not installed (apt-get install {'dnsutils' if name == 'dig' else 'knot-dnsutils'})")
-    return path
+    return need_tool(name, "dnsutils" if name == "dig" else "knot-dnsutils")
 
 
 def run_tool(*args: str) -> str:

@@ -1,7 +1,8 @@
 """The /ui page and the routes it draws from: over HTTP, then in a real headless Chromium.
 
 The browser tests need Debian's ``chromium`` and ``chromium-driver`` (``.ci/run`` installs
-them) and skip with that reason where they are missing. Their screenshots are kept in
+them): they skip with that reason where they are missing, and fail under CI
+(tests/conftest.py need_tool). Their screenshots are kept in
 ``$DNSEMU_ARTIFACTS/ui`` (default ``test-artifacts/ui``): desktop and phone widths,
 light and dark.
 """
@@ -21,6 +22,7 @@ import dns.edns
 import dns.message
 import dns.query
 import pytest
+from conftest import need_tool
 
 from dnsemu.http.api import OPENAPI
 from dnsemu.http.ui import BACKLOG, Subscriber
@@ -238,24 +240,20 @@ def test_stream_needs_the_token_and_the_page_does_not() -> None:
 # -- in a browser ---------------------------------------------------------------------------------------------------
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-browser = pytest.mark.skipif(
-    CHROMIUM is None or CHROMEDRIVER is None,
-    reason="needs headless Chromium: apt-get install chromium chromium-driver (.ci/run does)",
-)
 
 
 @pytest.fixture(scope="module")
 def driver():
-    if CHROMIUM is None or CHROMEDRIVER is None:
-        pytest.skip("needs headless Chromium: apt-get install chromium chromium-driver (.ci/run does)")
-    webdriver = pytest.importorskip("selenium.webdriver")
+    # skipped on a developer's machine without them; a failure under CI, where .ci/run installs them
+    chromium = need_tool("chromium", "chromium", *([CHROMIUM] if CHROMIUM else []))
+    chromedriver = need_tool("chromedriver", "chromium-driver")
+    from selenium import webdriver  # in the test extra
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
 
     os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager look for a browser online
     options = Options()
-    options.binary_location = CHROMIUM
+    options.binary_location = chromium
     for argument in (
         "--headless=new",
         "--no-sandbox",
@@ -267,7 +265,7 @@ def driver():
     ):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    chrome = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    chrome = webdriver.Chrome(service=Service(chromedriver), options=options)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     try:
         yield chrome
@@ -318,7 +316,6 @@ def source_line(driver, source: str) -> bool:
     return bool(text) and not text.startswith("Asking")
 
 
-@browser
 def test_the_page_in_chromium(emulator, driver) -> None:
     host, port = emulator.app.http_address
     driver.set_window_size(1280, 800)
@@ -410,7 +407,6 @@ def test_the_page_in_chromium(emulator, driver) -> None:
     assert console_errors(driver) == []
 
 
-@browser
 def test_the_page_asks_for_the_token(driver) -> None:
     with Emulator(BUNDLED, http=True, api_token="s3cret") as emulator:
         host, port = emulator.app.http_address

@@ -620,3 +620,13 @@ def test_fuzz_upstream_replies(data: bytes) -> None:
         parsed(encode_forwarded(q, data, [CNAME], max_size=1232))
     except WireError as exc:
         assert exc.rcode == Rcode.SERVFAIL and exc.reply is not None
+
+
+@pytest.mark.parametrize("qname", [b"\xc0\x04", b"\x03www\xc0\x04"], ids=["pointer", "label then pointer"])
+def test_a_question_name_with_a_pointer_is_formerr(qname: bytes) -> None:
+    """Nothing precedes a query's question but the header, so a pointer there can only point into it (RFC 1035
+    §4.1.4): offset 4 holds QDCOUNT's 0x00, a root label, which would make the name "." or "www."."""
+    data = header() + qname + b"\x00\x01\x00\x01"
+    with pytest.raises(WireError) as info:
+        parse_query(data)
+    assert info.value.rcode == Rcode.FORMERR

@@ -51,16 +51,16 @@ def match_rule(hop: AzureDns, name: str) -> tuple[Edge | None, str | None]:
     if not hop.rules:
         return None, None
     reserved = None
-    for suffix in names.suffixes(name):
-        if suffix == ".":
-            # the wildcard rule leaves the domains Azure reserves for its services alone
-            return (None, reserved) if reserved else (hop.rules.get("."), None)
+    suffix = name
+    while suffix != names.ROOT:
         edge = hop.rules.get(suffix)
         if edge is not None:
             return edge, None
         if reserved is None and suffix in hop.ignored_by_wildcard:
             reserved = suffix
-    return None, None
+        suffix = names.parent(suffix)
+    # then the wildcard rule, which leaves the domains Azure reserves for its services alone
+    return (None, reserved) if reserved else (hop.rules.get("."), None)
 
 
 def ruleset_step(index: Index, hop: AzureDns, name: str, trace: list[Step]) -> Edge | None:
@@ -168,11 +168,11 @@ def _reserved_below(index: Index, name: str, domain: str) -> str | None:
     """A name Azure reserves strictly between the rule's domain and ``name`` (the #122204 case)."""
     if domain == "." or not index.reserved_names:
         return None
-    for suffix in names.suffixes(name):
-        if suffix == domain:
-            return None
+    suffix = name
+    while suffix != domain and suffix != names.ROOT:  # the rule matched, so domain is one of name's suffixes
         if suffix in index.reserved_names:
             return suffix
+        suffix = names.parent(suffix)
     return None
 
 

@@ -81,7 +81,14 @@ def resolve_classified(
     question: Question,
     address: ipaddress.IPv4Address | ipaddress.IPv6Address,
 ) -> Resolution:
-    """:func:`resolve` for a source already classified (``index.classify(address)``), as a server caches it."""
+    """:func:`resolve` for a source already classified (``index.classify(address)``), as a server caches it.
+
+    The question's name is read the way dig reads a name on its command line: absolute whether or
+    not it ends with a dot, and in any case (``www.Example.org`` is ``www.example.org.``); a name
+    that is not a domain name (an empty label, a label over 63 octets, over 255 in all) raises
+    :class:`~dnsemu.dns.names.NameError_`, a ``ValueError``.
+    """
+    question = _canonical(question)
     trace: list[Step] = []
     if network is None:
         if index.options.unknown_sources == "refuse":
@@ -229,6 +236,14 @@ def _hops(
         return Resolution(Outcome.SERVFAIL, Source.ERROR, "unreachable", trace=tuple(trace), network=network.name)
 
 
+def _canonical(question: Question) -> Question:
+    """``question`` with its name canonical (absolute, lower case): every lookup below relies on it."""
+    name = question.name
+    if name.endswith(".") and name.lower() == name:  # what the wire decoder hands over
+        return question
+    return dataclasses.replace(question, name=names.parse(name, names.ROOT))
+
+
 def _lookup_suffix(table, name: str):
     """The value for the longest suffix of ``name`` (itself included) that ``table`` holds."""
     if "\\" in name:
@@ -240,7 +255,7 @@ def _lookup_suffix(table, name: str):
     hit = table.get(name)
     pos = name.find(".") + 1
     end = len(name)
-    while hit is None and pos < end:
+    while hit is None and 0 < pos < end:  # find() gives -1, so pos 0, past the last dot: never loops
         hit = table.get(name[pos:])
         pos = name.find(".", pos) + 1
     if hit is None and name != ".":

@@ -23,7 +23,9 @@ from pathlib import Path
 import dns.flags
 import dns.message
 import dns.rcode
-import pytest
+from conftest import need_tool, unavailable
+
+__all__ = ["need_tool", "unavailable"]  # re-exported: one helper for the whole suite (tests/conftest.py)
 
 HERE = Path(__file__).resolve().parent
 ESTATE = HERE / "estate" / "topology.yaml"
@@ -38,19 +40,6 @@ _URL = re.compile(r"(udp|tcp)://\[?([0-9a-fA-F.:]+?)\]?:(\d+)")
 
 
 # --------------------------------------------------------------------------- tools
-
-
-def need_tool(name: str, package: str, *extra_paths: str) -> str:
-    """The path of ``name``; skip (or fail under CI, where .ci/run installs it) when missing."""
-    found = shutil.which(name) or next((p for p in (*extra_paths, f"/usr/sbin/{name}") if os.access(p, os.X_OK)),
-                                       None)
-    if found:
-        return found
-    message = f"{name} is not installed (Debian package {package!r}; .ci/run installs it)"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-    raise AssertionError("unreachable")
 
 
 def raise_nofile(wanted: int) -> int:

@@ -275,8 +275,11 @@ def normalise(outcome: Outcome, ask_knot: Callable[[str, str], dns.message.Messa
         if not knot_one <= mine:
             outcome.problems.append(f"ANY: Knot's {knot_one} not among dnsemu's {mine}")
         union = set()
-        for rdtype in {dns.rdatatype.to_text(r.rdtype) for r in ours.answer}:
-            union |= {rrset_key(r) for r in ask_knot(case.name, rdtype).answer}
+        # every type a zone of the estate can hold, not only those dnsemu returned: one it left out shows
+        owner = dns.name.from_text(case.name)
+        for rdtype in ANY_TYPES:
+            union |= {rrset_key(r) for r in ask_knot(case.name, rdtype).answer
+                      if r.name == owner and dns.rdatatype.to_text(r.rdtype) == rdtype}
         if union != mine:
             outcome.problems.append(f"ANY: dnsemu {sorted(mine)} != union of Knot's per-type answers {sorted(union)}")
         if len(ours.answer) > len(theirs.answer):
@@ -354,6 +357,7 @@ def outcomes(dnsemu_proc: ServeProcess, knots: Knots) -> list[Outcome]:
 
 # --------------------------------------------------------------------------- tests
 
+ANY_TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "SRV", "CAA", "NS", "SOA", "PTR", "DNAME")
 DEVIATIONS = ("AA", "CD", "ADDITIONAL", "ANY", "EDE", "REFUSED_CHAIN", "REFERRAL", "YXDOMAIN", "TC_PARTIAL")
 
 
