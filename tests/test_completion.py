@@ -7,11 +7,11 @@ and of a positional. CI installs zsh and fish (.ci/run); a shell that is missing
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import need_tool
 
 from dnsemu.cli import COMMANDS, OWN_PARSERS, main
 from dnsemu.cli.completion import SHELLS, describe, script
@@ -21,10 +21,7 @@ ALL_COMMANDS = {*COMMANDS, *OWN_PARSERS}
 
 
 def shell(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.skip(f"{name} is not installed (apt-get install {name})")
-    return path
+    return need_tool(name, name)
 
 
 def test_the_description_covers_every_command_and_every_flag() -> None:

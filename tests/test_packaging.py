@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -28,6 +27,7 @@ import dns.edns
 import dns.message
 import dns.query
 import pytest
+from conftest import need_tool
 from test_readme import console_blocks, normalise
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -176,8 +176,7 @@ def test_the_readme_commands_against_the_install(command: str, expected: str, in
     if argv[0] == "dnsemu":
         argv[0] = str(installed / "bin" / "dnsemu")
     elif argv[0] == "dig":
-        if shutil.which("dig") is None:
-            pytest.skip("dig is not installed (apt-get install dnsutils)")
+        argv[0] = need_tool("dig", "dnsutils")
         argv = [arg if arg != "5390" else str(installed_server.port) for arg in argv]
     else:
         pytest.fail(f"the README runs a command this test does not know: {command}")
