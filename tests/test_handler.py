@@ -21,7 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-import dnsemu.server.handler as handler_module
+import dnsemu.server.handler.handler as handler_module
+import dnsemu.server.handler.querylog as querylog_module
 from dnsemu.core.compile import compile_topology
 from dnsemu.core.index import Options
 from dnsemu.dns.client import ServersFailed
@@ -116,8 +117,9 @@ def test_a_hit_does_no_parsing_resolving_or_encoding(index: Any, monkeypatch: An
     def forbidden(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("called on a cache hit")
 
-    for name in ("parse_query", "resolve_classified", "encode_response", "answer_summary"):
+    for name in ("parse_query", "resolve_classified", "encode_response"):
         monkeypatch.setattr(handler_module, name, forbidden)
+    monkeypatch.setattr(querylog_module, "answer_summary", forbidden)
     monkeypatch.setattr("dnslib.DNSRecord.parse", forbidden)
     with capture_logs() as logs:
         assert h.handle(query, (ALPHA, 2)) == expected

@@ -33,6 +33,7 @@ from dnsemu.core.index import (
     Index,
     Internet,
     Link,
+    NegativeTable,
     Network,
     Options,
     PublicDns,
@@ -572,6 +573,10 @@ class _Compiler:
             entries.append((hub.address_prefix, network))
         internet = Network("internet", "internet", internet_hop, "resolves through public DNS")
 
+        policies = compile_policies(self.t)
+        negative = {name: table for name, network in networks.items()
+                    if (table := NegativeTable.of(network, policies, self.options)) is not None}
+
         self.stats["virtual_networks"] = len(self.t.virtual_networks)
         self.stats["on_premises"] = len(self.t.on_premises)
         self.stats["public_zones"] = len(public_zones)
@@ -588,7 +593,8 @@ class _Compiler:
             firewalls=firewalls,
             disabled_rules={k: dict(v) for k, v in disabled.items()},
             reserved_names=self.catalog.wildcard_ignored_domains | self.catalog.reserved_zone_names,
-            policies=compile_policies(self.t),
+            policies=policies,
+            negative=negative,
             azure_provided=frozenset(
                 v
                 for v, vnet in self.t.virtual_networks.items()

@@ -42,6 +42,7 @@ import ipaddress
 import zlib
 
 from dnsemu.core.index import (
+    REDIRECTABLE,
     AzureDns,
     Edge,
     External,
@@ -61,7 +62,7 @@ from dnsemu.core.zone import Found, Zone
 from dnsemu.dns import names
 from dnsemu.dns.records import Question, Record, RRType, type_name
 
-REDIRECTABLE = frozenset({RRType.A, RRType.AAAA, RRType.CNAME})
+__all__ = ["REDIRECTABLE", "resolve", "resolve_classified", "resolve_from"]
 
 Address = str | ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -332,7 +333,8 @@ def _walk(
                     )
                 )
                 return done(Outcome.NODATA, private, zone.negative)
-            if link.redirects and qtype in REDIRECTABLE:
+            negative = link.negative  # the plan a server may answer from without resolving (Index.negative)
+            if qtype in negative.redirected:
                 trace.append(
                     Step(
                         "fallback",
@@ -358,11 +360,7 @@ def _walk(
                         (*where, ("kind", _zone_kind(zone)), ("why", why)),
                     )
                 )
-                return done(
-                    Outcome.NXDOMAIN,
-                    Source.NXDOMAIN_PRIVATE if zone.kind == "private" else Source.INTERNAL,
-                    zone.negative,
-                )
+                return done(Outcome.NXDOMAIN, negative.source, negative.authority)
         # public DNS
         zone = _find_public(index, name)
         note = index.public.notes.get(name)

@@ -7,7 +7,12 @@ stray RRs in the additional section). Everything on the hot path is our own:
 * :func:`parse_query` validates a query the way BIND and Knot do (RFC 1035,
   6891, 7871) and raises :class:`WireError` carrying a ready-made error reply;
 * :func:`encode_response` writes a reply with ``struct`` and name compression;
-* :func:`peek` and :func:`with_id_and_case` are the cache fast path;
+* :func:`peek` and :func:`with_id_and_case` are the cache fast path, with
+  :func:`question_of`, :func:`longest_suffix` and :func:`plain_name` to read a
+  peeked query without parsing it, and :class:`NegativeAnswer` to answer NXDOMAIN
+  from a template;
+* :func:`reply_rcode`, :func:`is_truncated` and :func:`answer_count` read a reply's
+  header, :func:`servfail_from_header` answers a header when nothing else can;
 * :func:`encode_forwarded` splices an upstream reply behind our CNAME chain.
 
 Choices where BIND and Knot differ:
@@ -35,10 +40,10 @@ from __future__ import annotations
 
 import socket
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from dnslib import DNSRecord
 
@@ -46,9 +51,12 @@ from dnsemu.dns import names
 from dnsemu.dns.records import Question, Rcode, Record, RRType, type_name
 
 __all__ = ["DEFAULT_UDP_SIZE", "ClientSubnet", "Edns", "NegativeAnswer", "Peek", "Query", "WireError",
-           "encode_forwarded", "encode_response", "parse_query", "peek", "with_id_and_case"]
+           "answer_count", "encode_forwarded", "encode_response", "is_truncated", "longest_suffix", "parse_query",
+           "peek", "plain_name", "question_of", "reply_rcode", "servfail_from_header", "with_id_and_case"]
 
 DEFAULT_UDP_SIZE = 1232  # the DNS Flag Day 2020 payload size; used in error replies
+
+_T = TypeVar("_T")
 
 _HEADER = struct.Struct("!HHHHHH")
 _U16 = struct.Struct("!H")
@@ -136,6 +144,16 @@ class Peek:
     key: bytes
     qname_wire: bytes
     question_end: int
+
+    @property
+    def qname_key(self) -> bytes:
+        """The qname in lower case, uncompressed wire form (the start of ``key``)."""
+        return self.key[: len(self.qname_wire)]
+
+    @property
+    def qtype(self) -> int:
+        key, end = self.key, len(self.qname_wire)
+        return key[end] << 8 | key[end + 1]
 
 
 class _Malformed(Exception):
@@ -452,6 +470,92 @@ def with_id_and_case(template: bytes, peek: Peek) -> bytes:
     return b"".join((_U16.pack(peek.id), template[2:12], qname, template[12 + len(qname) :]))
 
 
+def question_of(data: bytes) -> tuple[str, int]:
+    """(qname in the client's case, in presentation form, qtype) of a query :func:`peek` accepts.
+
+    Read straight from the bytes (one uncompressed question after the header), without
+    parsing the query again: what a cache hit's log line needs. The same text as
+    :attr:`Query.qname_text`, escapes included.
+    """
+    labels, i = [], 12
+    while data[i]:
+        labels.append(data[i + 1 : i + 1 + data[i]])
+        i += data[i] + 1
+    return _text(labels), data[i + 1] << 8 | data[i + 2]
+
+
+def longest_suffix(table: Mapping[bytes, _T], name: bytes) -> tuple[_T, int] | None:
+    """The entry of the longest suffix of ``name`` that ``table`` holds, and where that suffix starts.
+
+    ``name`` and the keys are uncompressed wire names in the same case (:attr:`Peek.qname_key`
+    and lower-case keys); the root is never looked up. None when no suffix is in ``table``.
+    """
+    i = 0
+    while name[i]:
+        hit = table.get(name[i:])
+        if hit is not None:
+            return hit, i
+        i += name[i] + 1
+    return None
+
+
+_PLAIN_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+def plain_name(name: bytes) -> str | None:
+    """The canonical text of a lower-case uncompressed wire name that needs no escape, else None.
+
+    Plain means letters, digits, ``-`` and ``_`` only: such a name reads the same in
+    presentation form as the resolver's canonical names (:func:`dnsemu.dns.names.from_labels`).
+    Anything else (an escape, a dot inside a label, upper case) is None: parse it instead.
+    """
+    end = len(name) - 1  # the root label
+    if end < 1:
+        return "."
+    text = bytearray(name[1:end])  # the labels; each length octet after the first becomes a dot
+    dots = 0
+    i = name[0] + 1
+    while i < end:
+        text[i - 1] = 46  # "."
+        dots += 1
+        i += name[i] + 1
+    if dots != text.count(46) or not _PLAIN_BYTES.issuperset(text):  # a dot inside a label, or an escape
+        return None
+    return text.decode("ascii") + "."
+
+
+# --------------------------------------------------------------------------- reading a reply's header
+# RFC 1035 §4.1.1: ID (2 octets), flags (QR opcode AA TC RD | RA Z AD CD rcode), then the four counts.
+
+
+def reply_rcode(reply: bytes) -> int:
+    """The header's 4-bit RCODE (an extended rcode lives in the OPT record; our replies carry none here)."""
+    return reply[3] & 0xF
+
+
+def is_truncated(reply: bytes) -> bool:
+    """Whether the header's TC bit is set."""
+    return bool(reply[2] & 0x02)
+
+
+def answer_count(reply: bytes) -> int:
+    """ANCOUNT: the number of records in the answer section."""
+    return reply[6] << 8 | reply[7]
+
+
+def servfail_from_header(data: bytes) -> bytes | None:
+    """A bare SERVFAIL answering the header of ``data`` (no question, no OPT); None when there is none.
+
+    What to send when a query raised before it parsed: the ID, opcode, RD and CD of the
+    query are echoed, QR and RA set; a message shorter than a header or a response
+    (QR=1, never answered) gets nothing.
+    """
+    if len(data) < 12 or data[2] & 0x80:
+        return None
+    flags = _QR | (data[2] & 0x79) << 8 | _RA | (data[3] & 0x10) | Rcode.SERVFAIL  # opcode, RD; CD
+    return data[:2] + flags.to_bytes(2, "big") + bytes(8)
+
+
 # --------------------------------------------------------------------------- writing
 
 Parts = tuple[tuple[bytes, bytes], ...]  # per label: (lower-case suffix wire: the key, label wire)
@@ -616,10 +720,12 @@ class NegativeAnswer:
     :func:`encode_response` for the same records.
     """
 
-    __slots__ = ("_apex_len", "_keys", "_plans", "_rendered")
+    __slots__ = ("_apex_len", "_keys", "_plans", "_rendered", "key")
 
     def __init__(self, apex: str, soa: Sequence[Record]) -> None:
         wire = names.to_wire(apex)
+        #: the apex as a lower-case wire name (what :func:`longest_suffix` finds in a :attr:`Peek.qname_key`)
+        self.key = wire.lower()
         self._apex_len = len(wire)
         self._keys = tuple((key, len(wire) - len(key)) for key, _ in _wire_parts(wire))  # suffix, offset
         self._plans = [_plan(r) for r in soa]
