@@ -491,3 +491,103 @@ def test_precompiled_nxdomain_is_byte_identical_to_the_resolved_one(bundled: Any
     assert message.rcode() == dns.rcode.NXDOMAIN
     assert message.question[0].name.to_text() == name + "."  # the client's case
     assert [r.rdtype for r in message.authority] == [dns.rdatatype.SOA]
+
+
+# --------------------------------------------------------------------------- negative answers compiled with the index
+
+
+def nested_topology() -> Any:
+    """The test estate plus what the precompiled path must not shortcut: a zone with a wildcard nested in a
+    linked zone, a link with NxDomainRedirect, and a VNet whose queries a forwarding rule may take away."""
+    import yaml
+
+    from dnsemu.topology.load import load_topology_data
+
+    data = yaml.safe_load(TEST_TOPOLOGY.read_text())
+    zones = data["private_dns_zones"]
+    zones["sub.corp.test"] = {"virtual_network_links": [{"virtual_network": "alpha"}],
+                              "records": ["* 60 A 127.0.1.77", "host.deeper 60 A 127.0.1.78"]}
+    zones["privatelink.vaultcore.azure.net"] = {"virtual_network_links": [
+        {"virtual_network": "alpha", "resolution_policy": "NxDomainRedirect"}, {"virtual_network": "beta"}],
+        "records": ["there 60 A 127.0.1.80"]}
+    data["dns_private_resolvers"] = {"res": {"virtual_network": "beta", "outbound_endpoints": ["out"]}}
+    data["dns_forwarding_rulesets"] = {"rules": {
+        "dns_resolver_outbound_endpoints": ["res/out"], "virtual_network_links": ["beta"],
+        "forwarding_rules": {"p": {"domain_name": "partner.test.", "target_dns_servers": ["192.0.2.7:5300"]}}}}
+    data["external_dns_servers"] = {"partner": {"address": "192.0.2.7:5300"}}
+    return compile_topology(load_topology_data(data), generation=1)
+
+
+def test_a_nested_zone_with_a_wildcard_is_not_skipped_by_the_precompiled_path() -> None:
+    """§9 step 2 (the longest linked zone holding the name answers): sub.corp.test's wildcard answers
+    x.sub.corp.test, never corp.test's NXDOMAIN. The precompiled path once left zones with wildcards out
+    of its table and fell through to corp.test."""
+    h = make(nested_topology())  # query log off: the precompiled path may answer
+    message = reply_of(h.handle(q("x.sub.corp.test"), (ALPHA, 1)))
+    assert message.rcode() == dns.rcode.NOERROR and answers(message) == ["x.sub.corp.test. a 127.0.1.77"]
+    kept = len(h._state.cache)
+    message = reply_of(h.handle(q("nothing.corp.test"), (ALPHA, 1)))
+    assert message.rcode() == dns.rcode.NXDOMAIN
+    assert len(h._state.cache) == kept  # corp.test's own miss: answered precompiled, nothing resolved to keep
+
+
+def test_the_negative_tables_are_compiled_with_the_index_and_follow_the_resolver() -> None:
+    """§1.3/§1.4: a linked zone's miss is NXDOMAIN with its SOA, or public DNS for A/AAAA/CNAME under
+    NxDomainRedirect; §11.1: a VNet with a forwarding ruleset consults its rules first (no table)."""
+    import pickle
+
+    index = nested_topology()
+    alpha = index.negative["alpha"]
+    assert alpha.view == "vnet:alpha"
+    assert "beta" not in index.negative  # a forwarding rule is consulted before beta's linked zones
+    plan = alpha.plans["privatelink.vaultcore.azure.net."]
+    assert plan.redirected == {1, 28, 5} and plan.source.value == "nxdomain_private"
+    assert alpha.plans["corp.test."].redirected == frozenset()
+    assert alpha.plans["sub.corp.test."].zone.has_wildcards  # in the table: it decides by resolving
+    assert alpha.plans["internal.cloudapp.net."].source.value == "internal"
+    assert plan.authority == plan.zone.negative
+    # the link the resolver walks carries the very same plan
+    assert index.networks["alpha"].entry.view.links["corp.test."].negative is alpha.plans["corp.test."]
+    # an index cache on start-up pickles the index: the plans go with it
+    again = pickle.loads(pickle.dumps(index))
+    assert again.negative["alpha"].plans["corp.test."].redirected == frozenset()
+    assert again.networks["alpha"].entry.view.links["corp.test."].negative.source.value == "nxdomain_private"
+
+
+def test_a_security_policy_on_the_vnet_leaves_it_without_a_negative_table() -> None:
+    """§10: a DNS security policy looks at every answer, NXDOMAIN included, so no answer skips it."""
+    index = compile_topology(load_topology(BUNDLED_TOPOLOGY))
+    assert index.policies and not set(index.policies) & set(index.negative)
+    assert index.negative  # the VNets without a policy or a ruleset still have theirs
+
+
+def test_precompiled_negative_answers_are_the_resolvers_byte_for_byte() -> None:
+    """Whatever the precompiled path answers, the resolver would have answered the same bytes: names under
+    every kind of linked zone, in odd cases and with odd bytes, every common type, from both VNets."""
+    import random
+
+    index = nested_topology()
+    fast = make(index)
+    slow = make(index, query_log=True)
+    rng = random.Random(12)
+    suffixes = ["corp.test", "sub.corp.test", "deeper.sub.corp.test", "privatelink.vaultcore.azure.net",
+                "privatelink.blob.core.windows.net", "internal.cloudapp.net", "1.0.127.in-addr.arpa",
+                "example.test", "partner.test", "unknown.test"]
+    labels = ["app", "alias", "host", "there", "teststore", "nosuch", "a-b", "x_y", "A\\.B", "sp\\032ace",
+              "\\200", "*", "deeper", "Mixed"]
+    precompiled = 0
+    for i in range(400):
+        name = ".".join([*rng.sample(labels, rng.randint(0, 2)), rng.choice(suffixes)])
+        name = "".join(c.upper() if rng.random() < 0.2 else c for c in name)
+        query = dns.message.make_query(name, rng.choice(["A", "AAAA", "CNAME", "TXT", "MX", "PTR"]), id=i,
+                                       use_edns=rng.choice([None, 0]))
+        wire = query.to_wire()
+        source = (rng.choice([ALPHA, BETA]), 5)
+        with capture_logs():
+            expected = slow.handle(wire, source)
+        misses = len(fast._state.exact)
+        got = fast.handle(wire, source)
+        assert isinstance(expected, bytes) and got == expected, (name, source)
+        if len(fast._state.exact) == misses and reply_of(got).rcode() == dns.rcode.NXDOMAIN:
+            precompiled += 1  # answered and not kept: the precompiled path
+    assert precompiled >= 20  # the comparison is not vacuous

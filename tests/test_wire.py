@@ -474,6 +474,21 @@ def test_peek_declines_other_shapes(data: bytes) -> None:
     assert peek(data) is None
 
 
+@pytest.mark.parametrize("data", [
+    query(), edns_query(), edns_query(NAME.upper(), want_dnssec=True, payload=100), query(rdclass="ANY"),
+    edns_query(options=[dns.edns.CookieOption(b"clientck", b""), dns.edns.GenericOption(12, bytes(20))]),
+    edns_query("a\\.b.x\\032y.test."), edns_query("*.Wild/Card_x.test."), edns_query("\\200.test."),
+    edns_query(rdtype="AAAA", flags=0), edns_query("."),
+], ids=["plain", "edns", "upper-do-small", "class-any", "cookie-padding", "escapes", "star-slash", "high-byte",
+        "aaaa-no-rd", "root"])
+def test_query_from_peek_is_what_parse_query_returns(data: bytes) -> None:
+    """The miss path builds its query from the peek (the question parsed once): the same query, escapes,
+    case, EDNS size and options, RD/CD/DO included."""
+    fast = peek(data)
+    assert fast is not None
+    assert wire.query_from_peek(data, fast) == parse_query(data)
+
+
 def test_with_id_and_case_equals_a_fresh_encode() -> None:
     first = parse_query(edns_query(CANON, qid=1))
     template = encode_response(first, Rcode.NOERROR, [CNAME, A], max_size=1232)
@@ -589,6 +604,7 @@ def check_wire_contract(data: bytes) -> None:
         size = q.edns.udp_size if q.edns else 512
         assert fast.key == (q.qname_wire.lower() + struct.pack("!HHBH", q.question.qtype,
                                                                q.question.qclass, bits, size))
+        assert wire.query_from_peek(data, fast) == q  # a miss parses its question once, to the same query
     reply = parsed(encode_response(q, Rcode.NOERROR, [A], max_size=512))
     assert reply.id == q.id
 

@@ -8,6 +8,7 @@ stray RRs in the additional section). Everything on the hot path is our own:
   6891, 7871) and raises :class:`WireError` carrying a ready-made error reply;
 * :func:`encode_response` writes a reply with ``struct`` and name compression;
 * :func:`peek` and :func:`with_id_and_case` are the cache fast path, with
+  :func:`query_from_peek` to turn a peeked miss into the parsed query without a second walk,
   :func:`question_of`, :func:`longest_suffix` and :func:`plain_name` to read a
   peeked query without parsing it, and :class:`NegativeAnswer` to answer NXDOMAIN
   from a template;
@@ -52,7 +53,8 @@ from dnsemu.dns.records import Question, Rcode, Record, RRType, type_name
 
 __all__ = ["DEFAULT_UDP_SIZE", "ClientSubnet", "Edns", "NegativeAnswer", "Peek", "Query", "WireError",
            "answer_count", "encode_forwarded", "encode_response", "is_truncated", "longest_suffix", "parse_query",
-           "peek", "plain_name", "question_of", "reply_rcode", "servfail_from_header", "with_id_and_case"]
+           "peek", "plain_name", "query_from_peek", "question_of", "reply_rcode", "servfail_from_header",
+           "with_id_and_case"]
 
 DEFAULT_UDP_SIZE = 1232  # the DNS Flag Day 2020 payload size; used in error replies
 
@@ -462,6 +464,28 @@ def peek(data: bytes) -> Peek | None:
     _set_qname(result, qname)
     _set_end(result, question_end)
     return result
+
+
+def query_from_peek(data: bytes, peek: Peek) -> Query:
+    """The :class:`Query` that :func:`parse_query` returns for ``data``, built from its :func:`peek`.
+
+    Whatever peek accepts parses (QD=1, an uncompressed qname, at most one OPT with options
+    that cannot change the answer), so nothing is validated again and the qname is not walked
+    a second time: a cache miss parses its question once, for the cache key and the resolver.
+    """
+    qname = peek.qname_wire
+    end = peek.question_end
+    lower = peek.key[: len(qname)]
+    name = plain_name(lower)
+    if name is None:
+        name = names.from_labels(_labels(qname))
+    qtype, qclass = _unpack_hh(data, end - 4)
+    edns = None
+    if data[11]:
+        bits = peek.key[-3]
+        size = peek.key[-2] << 8 | peek.key[-1]
+        edns = Edns(size, 0, bool(bits & 8), _read_options(data[end + 11:]), None)
+    return Query(peek.id, 0, bool(data[2] & 1), bool(data[3] & 0x10), Question(name, qtype, qclass), qname, edns)
 
 
 def with_id_and_case(template: bytes, peek: Peek) -> bytes:

@@ -40,6 +40,7 @@ from dnsemu.dns.wire import (
     is_truncated,
     parse_query,
     peek,
+    query_from_peek,
     reply_rcode,
     servfail_from_header,
     with_id_and_case,
@@ -199,7 +200,7 @@ class Handler:
         stats = self.stats
         stats.cache["miss", proto] += 1
         try:
-            query = parse_query(data)
+            query = parse_query(data) if p is None else query_from_peek(data, p)  # the question parsed once
         except WireError as exc:
             kind = exc.rcode.name.lower() if exc.reply is not None else "dropped"
             stats.errors[kind] = stats.errors.get(kind, 0) + 1
@@ -226,7 +227,9 @@ class Handler:
                 scope = state.ecs.scope(routing)
             else:
                 scope = 0
-        resolution = resolve_classified(state.index, network, prefixlen, query.question, source[0])
+        # the trace is built only for whoever reads it (the query log, an observer); the answer is the same
+        resolution = resolve_classified(state.index, network, prefixlen, query.question, source[0],
+                                        trace=self.query_log)
         held = resolution.proxy_cache is not None
         if held:  # behind a firewall whose DNS proxy cache is emulated: the answer depends on time
             resolution = self.proxy_caches.answer(resolution.proxy_cache, query.question, resolution)
