@@ -636,3 +636,35 @@ def test_fuzz_upstream_replies(data: bytes) -> None:
         parsed(encode_forwarded(q, data, [CNAME], max_size=1232))
     except WireError as exc:
         assert exc.rcode == Rcode.SERVFAIL and exc.reply is not None
+
+
+# --------------------------------------------------------------------------- answers at the question's name
+
+AT_QUESTION = [
+    make(CANON, "A", 60, "192.0.2.1"), make(CANON, "A", 60, "192.0.2.2"), make(CANON, "AAAA", 30, "2001:db8::1"),
+    make(CANON, "TXT", 60, '"v=spf1 -all" "second string"'), make(CANON, "CAA", 60, '0 issue "ca.example"'),
+    make(CANON, "SRV", 60, "0 10 443 target.example."), make(CANON, "DNAME", 60, "elsewhere.example."),
+]
+
+
+@pytest.mark.parametrize("records", [AT_QUESTION[:1], AT_QUESTION[:2], AT_QUESTION[2:3], AT_QUESTION[3:4],
+                                     AT_QUESTION[4:5], AT_QUESTION[5:6], AT_QUESTION[6:], [A] * 40],
+                         ids=["a", "two-a", "aaaa", "txt", "caa", "srv", "dname", "forty-a"])
+@pytest.mark.parametrize("data", [
+    query(NAME), edns_query(NAME.upper(), want_dnssec=True), edns_query(NAME, flags=dns.flags.CD),
+    edns_query(NAME, options=[dns.edns.ECSOption("10.1.2.0", 24)]), query(NAME, rdtype="AAAA", flags=0),
+], ids=["plain", "upper-do", "cd-no-rd", "ecs", "aaaa-no-rd"])
+@pytest.mark.parametrize("max_size", [65535, 512, 60])
+def test_an_answer_at_the_question_is_the_full_encoders_bytes(records: list[Record], data: bytes,
+                                                              max_size: int) -> None:
+    """The records at the question's name are assembled from bytes encoded once (owner: a pointer to the
+    question), and the message is the full encoder's, byte for byte: case, flags, EDNS, ECS scope, TC."""
+    q = parse_query(data)
+    if records[0] is A:  # another owner: the full encoder
+        records = [Record(q.question.name, r.rtype, r.ttl, r.rdata) for r in records]
+    for aa in (False, True):
+        fast = encode_response(q, Rcode.NOERROR, records, max_size=max_size, server_udp_size=1232, ecs_scope=16,
+                               aa=aa)
+        full = wire._encode(q, Rcode.NOERROR, [wire._plan(r) for r in records], [], [], max_size, 1232, 16, aa)
+        assert fast == full
+        assert parsed(fast).id == q.id

@@ -629,6 +629,24 @@ def _plan(record: Record) -> Plan:
     return _text_parts(record.name), _RR_HEAD.pack(t, 1, record.ttl), pieces
 
 
+#: types whose rdata holds no compressible name: their records are the same bytes in every message
+_FIXED_RDATA = frozenset({RRType.A, RRType.AAAA, RRType.TXT, RRType.CAA, RRType.SRV, RRType.DNAME})
+
+
+@lru_cache(maxsize=65536)
+def _at_question(record: Record) -> bytes:
+    """A fixed-rdata record owned by the question's name, encoded once: the owner is a pointer to the
+    question (offset 12, RFC 1035 §4.1.4), what the full encoder writes for it in any message."""
+    t, rd = record.rtype, record.rdata
+    if t == RRType.A:
+        rdata = socket.inet_pton(socket.AF_INET, rd[0])
+    elif t == RRType.AAAA:
+        rdata = socket.inet_pton(socket.AF_INET6, rd[0])
+    else:
+        rdata = b"".join(_plan(record)[2])
+    return b"\xc0\x0c" + _RR_FIXED.pack(t, 1, record.ttl, len(rdata)) + rdata
+
+
 def _put_name(buf: bytearray, comp: dict[bytes, int], parts: Parts) -> None:
     for key, label in parts:
         offset = comp.get(key)
@@ -728,8 +746,33 @@ def encode_response(query: Query, rcode: int, answer: Sequence[Record] = (),
     With EDNS, the OPT carries ``server_udp_size``, version 0, the query's DO,
     the high rcode bits, and the query's ECS with ``ecs_scope`` when that is set.
     """
+    if answer and not authority and not additional:
+        name = query.question.name
+        for record in answer:
+            if record.name != name or record.rtype not in _FIXED_RDATA:
+                break
+        else:  # the common positive answer: RRsets at the question's name, assembled from encoded records
+            return _encode_at_question(query, rcode, answer, max_size, server_udp_size, ecs_scope, aa)
     return _encode(query, rcode, [_plan(r) for r in answer], [_plan(r) for r in authority],
                    [_plan(r) for r in additional], max_size, server_udp_size, ecs_scope, aa)
+
+
+def _encode_at_question(query: Query, rcode: int, answer: Sequence[Record], max_size: int, udp_size: int,
+                        ecs_scope: int | None, aa: bool) -> bytes:
+    """:func:`_encode` for an answer of fixed-rdata records owned by the question's name (the same bytes)."""
+    edns = query.edns
+    if rcode > 15 and edns is None:
+        rcode = Rcode.SERVFAIL  # as _encode: an extended rcode needs an OPT to carry it
+    flags = _QR | query.opcode << 11 | _RA | rcode & 0xF
+    flags |= (_AA if aa else 0) | (_RD if query.rd else 0) | (_CD if query.cd else 0)
+    question = query.qname_wire + _QTAIL.pack(query.question.qtype, query.question.qclass)
+    body = b"".join([_at_question(r) for r in answer])
+    opt = b"" if edns is None else _opt_record(udp_size, rcode, edns.do, _ecs_option(edns.ecs, ecs_scope))
+    count = len(answer)
+    if 12 + len(question) + len(body) + len(opt) > max_size:
+        body, count = b"", 0
+        flags |= _TC
+    return _HEADER.pack(query.id, flags, 1, count, 0, 1 if opt else 0) + question + body + opt
 
 
 # --------------------------------------------------------------------------- precompiled negative answers
