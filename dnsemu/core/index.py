@@ -22,13 +22,14 @@ builds a new :class:`Index`.
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from dnsemu.core.policy import SecurityPolicy
 from dnsemu.core.resolution import ProxyCache, Source
-from dnsemu.core.zone import Zone
+from dnsemu.core.zone import Zone, ZoneKind
 from dnsemu.dns.records import Record, RRType
 
 #: the types a link with the NxDomainRedirect policy retries in public DNS when its zone lacks the name (§1.4)
@@ -58,7 +59,7 @@ class NegativePlan:
 
     @classmethod
     def of(cls, zone: Zone, redirects: bool) -> NegativePlan:
-        source = Source.NXDOMAIN_PRIVATE if zone.kind == "private" else Source.INTERNAL
+        source = Source.NXDOMAIN_PRIVATE if zone.kind is ZoneKind.PRIVATE else Source.INTERNAL
         return cls(zone.name, zone, source, zone.negative, REDIRECTABLE if redirects else frozenset())
 
 
@@ -189,12 +190,21 @@ class Unreachable(Hop):
         self.reason = reason
 
 
+class NetworkKind(enum.StrEnum):
+    """Where a query comes from; the kind decides which DNS path and which notes apply."""
+
+    VNET = "vnet"
+    ON_PREMISES = "on_premises"
+    VIRTUAL_HUB = "virtual_hub"
+    INTERNET = "internet"
+
+
 @dataclass(frozen=True, slots=True)
 class Network:
-    """A VNet or an on-premises site: where a query comes from."""
+    """A VNet, a Virtual WAN hub or an on-premises site (or the internet): where a query comes from."""
 
     name: str
-    kind: str  # "vnet" | "on_premises" | "internet"
+    kind: NetworkKind
     entry: Hop
     entry_note: str
     prefixes: tuple[str, ...] = ()
@@ -225,7 +235,7 @@ class NegativeTable:
     def of(cls, network: Network, policies: Mapping[str, SecurityPolicy], options: Options) -> NegativeTable | None:
         """The table of ``network``; None when something else may decide its negative answers."""
         entry = network.entry
-        if network.kind != "vnet" or not isinstance(entry, AzureDns) or not entry.answers_from_view \
+        if network.kind is not NetworkKind.VNET or not isinstance(entry, AzureDns) or not entry.answers_from_view \
                 or entry.view.vnet in policies or options.max_hops < 1 or options.max_chain < 1:
             return None
         view = entry.view

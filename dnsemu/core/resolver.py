@@ -54,13 +54,14 @@ from dnsemu.core.index import (
     Index,
     Internet,
     Network,
+    NetworkKind,
     Unreachable,
     View,
 )
 from dnsemu.core.policy import apply_policies
 from dnsemu.core.precedence import chain_note, redirect_note, ruleset_step
 from dnsemu.core.resolution import Forward, Outcome, ProxyCache, Resolution, Source, Step
-from dnsemu.core.zone import Found, Zone
+from dnsemu.core.zone import Found, Zone, ZoneKind
 from dnsemu.dns import names
 from dnsemu.dns.records import Question, Record, RRType, type_name
 
@@ -167,10 +168,10 @@ def resolve_classified(
 
 
 _KIND = {
-    "vnet": "virtual network",
-    "virtual_hub": "Virtual WAN hub",
-    "on_premises": "on-premises site",
-    "internet": "the internet",
+    NetworkKind.VNET: "virtual network",
+    NetworkKind.VIRTUAL_HUB: "Virtual WAN hub",
+    NetworkKind.ON_PREMISES: "on-premises site",
+    NetworkKind.INTERNET: "the internet",
 }
 
 
@@ -336,7 +337,7 @@ def _walk(
     def done(outcome: Outcome, src: Source, authority: tuple[Record, ...] = ()) -> Resolution:
         if src is Source.PUBLIC and fell_back:
             src = Source.FALLBACK
-        if src is Source.PUBLIC and tracing and network.kind == "vnet" and address is not None:
+        if src is Source.PUBLIC and tracing and network.kind is NetworkKind.VNET and address is not None:
             _service_endpoint_note(network, address, trace)
         return Resolution(outcome, src, view_name, tuple(answer), authority, tuple(trace), network.name)
 
@@ -349,7 +350,7 @@ def _walk(
         if link is not None:
             zone = link.zone
             found, records = zone.lookup(name, qtype)
-            private = Source.PRIVATE if zone.kind == "private" else Source.INTERNAL
+            private = Source.PRIVATE if zone.kind is ZoneKind.PRIVATE else Source.INTERNAL
             if found is Found.RECORDS and not tracing:
                 answer.extend(records)
                 return done(Outcome.ANSWER, private)
@@ -548,7 +549,7 @@ def _view_words(view: View | None) -> str:
 
 
 def _zone_kind(zone: Zone) -> str:
-    return "private" if zone.kind == "private" else "Azure-provided"
+    return "private" if zone.kind is ZoneKind.PRIVATE else "Azure-provided"
 
 
 def _loop(trace: list[Step], view_name: str, network: Network, answer: list[Record]) -> Resolution:
