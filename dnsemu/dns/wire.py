@@ -403,6 +403,11 @@ _new = object.__new__  # hot-path bindings: each saves a global plus an attribut
 _unpack_hh, _unpack_opt, _pack_tail = _QTAIL.unpack_from, _OPT_FIXED.unpack_from, _KEY_TAIL.pack
 _set_id, _set_key = Peek.id.__set__, Peek.key.__set__  # type: ignore[attr-defined]
 _set_qname, _set_end = Peek.qname_wire.__set__, Peek.question_end.__set__  # type: ignore[attr-defined]
+_set_qn, _set_qt, _set_qc = Question.name.__set__, Question.qtype.__set__, Question.qclass.__set__  # type: ignore[attr-defined]
+_set_qid, _set_op, _set_rd, _set_cd = (Query.id.__set__, Query.opcode.__set__,  # type: ignore[attr-defined]
+                                       Query.rd.__set__, Query.cd.__set__)  # type: ignore[attr-defined]
+_set_question, _set_wire, _set_edns = (Query.question.__set__, Query.qname_wire.__set__,  # type: ignore[attr-defined]
+                                       Query.edns.__set__)  # type: ignore[attr-defined]
 
 
 def peek(data: bytes) -> Peek | None:
@@ -485,7 +490,19 @@ def query_from_peek(data: bytes, peek: Peek) -> Query:
         bits = peek.key[-3]
         size = peek.key[-2] << 8 | peek.key[-1]
         edns = Edns(size, 0, bool(bits & 8), _read_options(data[end + 11:]), None)
-    return Query(peek.id, 0, bool(data[2] & 1), bool(data[3] & 0x10), Question(name, qtype, qclass), qname, edns)
+    question = _new(Question)  # as in peek: slot setters cost less than the frozen dataclasses' __init__
+    _set_qn(question, name)
+    _set_qt(question, qtype)
+    _set_qc(question, qclass)
+    query = _new(Query)
+    _set_qid(query, peek.id)
+    _set_op(query, 0)
+    _set_rd(query, bool(data[2] & 1))
+    _set_cd(query, bool(data[3] & 0x10))
+    _set_question(query, question)
+    _set_wire(query, qname)
+    _set_edns(query, edns)
+    return query
 
 
 def with_id_and_case(template: bytes, peek: Peek) -> bytes:
@@ -787,7 +804,7 @@ class NegativeAnswer:
     :func:`encode_response` for the same records.
     """
 
-    __slots__ = ("_apex_len", "_keys", "_plans", "_rendered", "key")
+    __slots__ = ("_apex_len", "_keys", "_opts", "_plans", "_rendered", "key")
 
     def __init__(self, apex: str, soa: Sequence[Record]) -> None:
         wire = names.to_wire(apex)
@@ -797,6 +814,7 @@ class NegativeAnswer:
         self._keys = tuple((key, len(wire) - len(key)) for key, _ in _wire_parts(wire))  # suffix, offset
         self._plans = [_plan(r) for r in soa]
         self._rendered: dict[int, bytes] = {}
+        self._opts: dict[tuple[int, int], bytes] = {}  # (server UDP size, DO) -> the OPT record
 
     def reply(self, data: bytes, peek: Peek, apex_offset: int, udp_size: int) -> bytes:
         """The reply to ``data`` (of the :func:`peek` shape) whose qname holds the apex at ``apex_offset``."""
@@ -810,7 +828,12 @@ class NegativeAnswer:
         bits = peek.key[-3]
         edns = bits & 4
         flags = _QR | _RA | Rcode.NXDOMAIN | (data[2] & 0x01) << 8 | (data[3] & 0x10)  # RD and CD echoed
-        opt = _opt_record(udp_size, Rcode.NXDOMAIN, bool(bits & 8)) if edns else b""
+        if edns:
+            opt = self._opts.get((udp_size, bits & 8))
+            if opt is None:
+                opt = self._opts[(udp_size, bits & 8)] = _opt_record(udp_size, Rcode.NXDOMAIN, bool(bits & 8))
+        else:
+            opt = b""
         header = _HEADER.pack(peek.id, flags, 1, 0, 1, 1 if edns else 0)
         return header + data[12 : peek.question_end] + authority + opt
 

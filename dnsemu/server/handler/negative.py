@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from dnsemu.core.index import NegativePlan, NegativeTable
 from dnsemu.core.zone import Zone
-from dnsemu.dns.wire import NegativeAnswer, Peek, longest_suffix, plain_name
+from dnsemu.dns.wire import NegativeAnswer, Peek, longest_suffix
 
 __all__ = ["NegativeAnswers"]
+
+#: the octets of a plain label (lower case: the peek key is), and the dot we join labels with
+_PLAIN = b"abcdefghijklmnopqrstuvwxyz0123456789-_."
 
 
 class NegativeAnswers:
@@ -50,7 +53,16 @@ class NegativeAnswers:
         qtype = p.qtype
         if zone.has_wildcards or qtype in plan.redirected:
             return None
-        name = plain_name(qname)
-        if name is None or zone.exists(name):
-            return None  # escapes or odd bytes need the parser; a name the zone holds is not negative
+        # the canonical text: the labels above the apex, then the apex's own (names.from_labels for plain labels)
+        labels = []
+        i = 0
+        while i < offset:
+            length = qname[i]
+            labels.append(qname[i + 1 : i + 1 + length])
+            i += length + 1
+        joined = b".".join(labels)
+        if joined.translate(None, _PLAIN) or joined.count(46) != len(labels) - 1:
+            return None  # an escape, an odd byte or a dot inside a label: the parser knows its canonical text
+        if zone.exists(f"{joined.decode('ascii')}.{plan.apex}" if labels else plan.apex):
+            return None  # a name the zone holds (records, a CNAME or NODATA) is not a negative answer
         return template.reply(data, p, offset, udp_size), kind, qtype
