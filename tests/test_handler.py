@@ -591,3 +591,35 @@ def test_precompiled_negative_answers_are_the_resolvers_byte_for_byte() -> None:
         if len(fast._state.exact) == misses and reply_of(got).rcode() == dns.rcode.NXDOMAIN:
             precompiled += 1  # answered and not kept: the precompiled path
     assert precompiled >= 20  # the comparison is not vacuous
+    # and counted alike: every query under the same (proto, view, qtype, rcode, kind) label
+    assert fast.stats.snapshot().queries == slow.stats.snapshot().queries
+
+
+def test_records_at_the_question_are_answered_without_resolving(monkeypatch: Any) -> None:
+    """§9: in a VNet whose linked zones answer first, app.corp.test's A records are the zone's, whatever
+    else: the reply is assembled from the encoded records, the resolver's bytes, kept for the next hit."""
+    index = nested_topology()
+    slow = make(index, query_log=True)
+    queries = [q("App.Corp.test"), q("app.corp.test", use_edns=0, payload=4096, want_dnssec=True),
+               q("there.privatelink.vaultcore.azure.net", use_edns=None), q("app.corp.test", flags=0)]
+    with capture_logs():
+        expected = [slow.handle(data, (ALPHA, 1)) for data in queries]
+        expected_tcp = slow.handle(queries[0], (ALPHA, 1), True)
+    fast = make(index)
+
+    def forbidden(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("resolved")
+
+    monkeypatch.setattr(handler_module, "resolve_classified", forbidden)
+    monkeypatch.setattr(handler_module, "parse_query", forbidden)
+    monkeypatch.setattr(handler_module, "query_from_peek", forbidden)
+    assert [fast.handle(data, (ALPHA, 1)) for data in queries] == expected
+    assert fast.handle(queries[0], (ALPHA, 1), True) == expected_tcp
+    again = dns.message.make_query("APP.corp.test", "A", use_edns=0)
+    assert fast.handle(again.to_wire(), (ALPHA, 2)) == slow.handle(again.to_wire(), (ALPHA, 2))  # a hit now
+    snapshot = fast.stats.snapshot()
+    assert snapshot.cache[("hit", "udp")] == 1
+    assert snapshot.queries[("udp", "vnet:alpha", "A", "NOERROR", "private")] == 5
+    # a CNAME to follow, or a VNet with rules, is the resolver's
+    monkeypatch.undo()
+    assert answers(reply_of(fast.handle(q("alias.corp.test"), (ALPHA, 1))))[-1] == "app.corp.test. a 127.0.1.10"

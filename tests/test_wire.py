@@ -668,3 +668,29 @@ def test_an_answer_at_the_question_is_the_full_encoders_bytes(records: list[Reco
         full = wire._encode(q, Rcode.NOERROR, [wire._plan(r) for r in records], [], [], max_size, 1232, 16, aa)
         assert fast == full
         assert parsed(fast).id == q.id
+
+
+@pytest.mark.parametrize("records", [AT_QUESTION[:2], AT_QUESTION[2:3], AT_QUESTION[3:6], [A]],
+                         ids=["two-a", "aaaa", "txt-caa-srv", "one-a"])
+@pytest.mark.parametrize("data", [query(NAME), edns_query(NAME.upper(), want_dnssec=True, payload=600),
+                                  edns_query(NAME, flags=dns.flags.CD), query(NAME, rdtype="AAAA", flags=0)],
+                         ids=["plain", "upper-do-600", "cd-no-rd", "aaaa-no-rd"])
+@pytest.mark.parametrize("tcp", [False, True])
+def test_an_answer_from_the_bytes_of_the_query_is_the_encoders(records: list[Record], data: bytes,
+                                                               tcp: bool) -> None:
+    """answer_at_question (no parse) writes what encode_response writes for the parsed query, or declines."""
+    fast = peek(data)
+    assert fast is not None
+    q = parse_query(data)
+    records = [Record(q.question.name, r.rtype, r.ttl, r.rdata) for r in records]
+    many = records * 30  # over 512 octets: TC over UDP, which answer_at_question leaves to the encoder
+    for answer in (records, many):
+        got = wire.answer_at_question(data, fast, answer, 1232, tcp)
+        max_size = 65535 if tcp else min(q.edns.udp_size, 1232) if q.edns else 512
+        expected = encode_response(q, Rcode.NOERROR, answer, max_size=max_size, server_udp_size=1232)
+        if got is None:
+            assert parsed(expected).flags & dns.flags.TC
+        else:
+            assert got == expected
+    ns = make(q.question.name, "NS", 60, "ns1.example.")
+    assert wire.answer_at_question(data, fast, [ns], 1232, tcp) is None  # a name in rdata: the encoder's

@@ -52,7 +52,8 @@ from dnsemu.dns import names
 from dnsemu.dns.records import Question, Rcode, Record, RRType, type_name
 
 __all__ = ["DEFAULT_UDP_SIZE", "ClientSubnet", "Edns", "NegativeAnswer", "Peek", "Query", "WireError",
-           "answer_count", "encode_forwarded", "encode_response", "is_truncated", "longest_suffix", "parse_query",
+           "answer_at_question", "answer_count",
+           "encode_forwarded", "encode_response", "is_truncated", "longest_suffix", "parse_query",
            "peek", "plain_name", "query_from_peek", "question_of", "reply_rcode", "servfail_from_header",
            "with_id_and_case"]
 
@@ -790,6 +791,32 @@ def _encode_at_question(query: Query, rcode: int, answer: Sequence[Record], max_
         body, count = b"", 0
         flags |= _TC
     return _HEADER.pack(query.id, flags, 1, count, 0, 1 if opt else 0) + question + body + opt
+
+
+def answer_at_question(data: bytes, peek: Peek, answer: Sequence[Record], udp_size: int, tcp: bool) -> bytes | None:
+    """NOERROR with ``answer`` for a query of the :func:`peek` shape, without parsing it; None when it does
+    not apply (a record not owned by the question's name, rdata with a compressible name, a reply that
+    would not fit and needs TC): then :func:`encode_response` writes it.
+
+    The same bytes as :func:`encode_response` for the parsed query (``aa`` false, no ECS: peek accepts
+    none): the question as the client sent it, RD and CD echoed, the OPT with our size and the query's DO.
+    """
+    for record in answer:
+        if record.rtype not in _FIXED_RDATA:
+            return None
+    body = b"".join([_at_question(r) for r in answer])
+    end = peek.question_end
+    bits = peek.key[-3]
+    if bits & 4:
+        opt = _opt_record(udp_size, 0, bool(bits & 8))
+        limit = 65535 if tcp else min(peek.key[-2] << 8 | peek.key[-1], udp_size)
+    else:
+        opt = b""
+        limit = 65535 if tcp else 512
+    if end + len(body) + len(opt) > limit:
+        return None
+    flags = _QR | _RA | (data[2] & 0x01) << 8 | (data[3] & 0x10)  # RD and CD echoed; opcode QUERY, NOERROR
+    return _HEADER.pack(peek.id, flags, 1, len(answer), 0, 1 if opt else 0) + data[12:end] + body + opt
 
 
 # --------------------------------------------------------------------------- precompiled negative answers

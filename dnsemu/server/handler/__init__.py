@@ -6,7 +6,8 @@ One concern per module:
   (parse, resolve, encode, forward), orchestrated;
 * :mod:`.cache` — one topology generation: the index, the two-level reply cache, the
   memos per source address;
-* :mod:`.negative` — NXDOMAIN from the index's compiled negative answers, as bytes;
+* :mod:`.precompiled` — answers the view and the zone decide alone (NXDOMAIN from the index's
+  compiled negative answers, records at the question's name), as bytes, without resolving;
 * :mod:`.ecs` — EDNS Client Subnet: whom to believe, and the scope of an answer;
 * :mod:`.stats` — the counters, their buckets and labels;
 * :mod:`.querylog` — the ``dns_query`` events (log lines, the observer).

@@ -23,7 +23,7 @@ from dnsemu.core.index import Index, Network
 from dnsemu.core.zone import Zone
 from dnsemu.dns.wire import NegativeAnswer
 from dnsemu.server.handler.ecs import EcsScopes, IPAddress
-from dnsemu.server.handler.negative import NegativeAnswers
+from dnsemu.server.handler.precompiled import PrecompiledAnswers
 from dnsemu.server.handler.querylog import LogFields
 from dnsemu.server.handler.stats import Label
 
@@ -38,7 +38,7 @@ MEMO_LIMIT = 65536
 class Generation:
     """One topology generation: the index, its reply cache and the memos per source address."""
 
-    __slots__ = ("_templates", "cache", "ecs", "exact", "generation", "index", "negative", "sources", "where")
+    __slots__ = ("_templates", "cache", "ecs", "exact", "generation", "index", "precompiled", "sources", "where")
 
     def __init__(self, index: Index) -> None:
         self.index = index
@@ -53,8 +53,8 @@ class Generation:
         self.where: dict[str, str] = {}
         #: address text -> (address, network, matched prefix length): what resolving needs, parsed once
         self.sources: dict[str, tuple[IPAddress, Network | None, int]] = {}
-        #: view key -> the compiled negative answers of its VNet as reply templates (None: it has none)
-        self.negative: dict[str, NegativeAnswers | None] = {}
+        #: view key -> the answers its VNet's view and zones decide alone, as bytes (None: it has none)
+        self.precompiled: dict[str, PrecompiledAnswers | None] = {}
         self._templates: dict[Zone, NegativeAnswer] = {}
         #: the modelled prefixes, for ECS scopes
         self.ecs = EcsScopes(index)
@@ -79,9 +79,9 @@ class Generation:
         if len(self.where) >= MEMO_LIMIT:
             self.where.clear()
         self.where[host] = view
-        if view not in self.negative:
+        if view not in self.precompiled:
             table = self.index.negative.get(network.name) if network is not None else None
-            self.negative[view] = NegativeAnswers(table, self._templates) if table is not None else None
+            self.precompiled[view] = PrecompiledAnswers(table, self._templates) if table is not None else None
         return view
 
     def store(self, limit: int, view: str | None, host: str, tcp: bool, key: bytes | None, data: bytes,

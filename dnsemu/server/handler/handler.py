@@ -12,7 +12,9 @@ probes, a join, and counters. Only replies that depend on nothing but (view,
 question) are stored: no ECS, no forwarding, no security-policy decision.
 
 A miss in a VNet whose negative answers are compiled with the index may be
-answered from them without parsing (:mod:`.negative`); everything else
+answered without parsing or resolving when the view and the zone decide it
+alone (:mod:`.precompiled`: NXDOMAIN from the compiled plan, records at the
+question's name); everything else
 (EDNS Client Subnet, errors, forwarding, a miss) takes the slow path:
 :func:`~dnsemu.dns.wire.parse_query`, :func:`~dnsemu.core.resolver.resolve_classified`,
 :func:`~dnsemu.dns.wire.encode_response`.
@@ -35,6 +37,7 @@ from dnsemu.dns.wire import (
     Peek,
     Query,
     WireError,
+    answer_count,
     encode_forwarded,
     encode_response,
     is_truncated,
@@ -158,12 +161,12 @@ class Handler:
                     view = state.view_of(host)
                 entry = state.cache.get((view, tcp, p.key))
                 if entry is None:
-                    negative = state.negative.get(view)
-                    if negative is not None and not self.query_log:
-                        fast = negative.answer(data, p, self.udp_size)
+                    precompiled = state.precompiled.get(view)
+                    if precompiled is not None and not self.query_log:
+                        fast = precompiled.answer(data, p, self.udp_size, tcp)
                         if fast is not None:
                             reply, kind, qtype = fast
-                            self._count_fast(negative.view, kind, qtype, tcp, start, reply)
+                            self._count_fast(state, precompiled.view, kind, qtype, host, tcp, data, p, start, reply)
                             return reply
                     return self._slow(data, addr, tcp, state, p, start)
                 reply = with_id_and_case(entry[0], p)
@@ -185,12 +188,18 @@ class Handler:
         except Exception:
             return self._internal_error(data, addr, tcp, None)
 
-    def _count_fast(self, view: str, kind: str, qtype: int, tcp: bool, start: float, reply: bytes) -> None:
-        """Counters for a precompiled NXDOMAIN (what :meth:`_account` counts for a resolved one)."""
+    def _count_fast(self, state: Generation, view: str, kind: str, qtype: int, host: str, tcp: bool, data: bytes,
+                    p: Peek, start: float, reply: bytes) -> None:
+        """Counters for a precompiled answer (what :meth:`_account` counts for a resolved one); an answer
+        with records is kept as the slow path keeps it (an NXDOMAIN is cheaper to make again)."""
         proto = "tcp" if tcp else "udp"
         stats = self.stats
         stats.cache["miss", proto] += 1
-        stats.count((proto, view, qtype_label(qtype), "NXDOMAIN", kind), len(reply), False, perf_counter() - start)
+        label = (proto, view, qtype_label(qtype), rcode_name(reply_rcode(reply)), kind)
+        stats.count(label, len(reply), False, perf_counter() - start)
+        if answer_count(reply) and self.cache_size:  # records (never truncated here)
+            state.store(self.cache_size, state.where.get(host) or state.view_of(host), host, tcp, p.key, data,
+                        reply, (stats.cell(label, len(reply), False), None, label))
 
     # ------------------------------------------------------------------ slow path
 
