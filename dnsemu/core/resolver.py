@@ -115,7 +115,6 @@ def resolve_classified(
     prefixlen: int,
     question: Question,
     address: ipaddress.IPv4Address | ipaddress.IPv6Address,
-    *,
     trace: bool = True,
 ) -> Resolution:
     """:func:`resolve` for a source already classified (``index.classify(address)``), as a server caches it."""

@@ -237,8 +237,7 @@ class Handler:
             else:
                 scope = 0
         # the trace is built only for whoever reads it (the query log, an observer); the answer is the same
-        resolution = resolve_classified(state.index, network, prefixlen, query.question, source[0],
-                                        trace=self.query_log)
+        resolution = resolve_classified(state.index, network, prefixlen, query.question, source[0], self.query_log)
         held = resolution.proxy_cache is not None
         if held:  # behind a firewall whose DNS proxy cache is emulated: the answer depends on time
             resolution = self.proxy_caches.answer(resolution.proxy_cache, query.question, resolution)
