@@ -38,7 +38,8 @@ MEMO_LIMIT = 65536
 class Generation:
     """One topology generation: the index, its reply cache and the memos per source address."""
 
-    __slots__ = ("_templates", "cache", "ecs", "exact", "generation", "index", "precompiled", "sources", "where")
+    __slots__ = ("_templates", "cache", "ecs", "exact", "generation", "index", "labels", "precompiled", "sources",
+                 "where")
 
     def __init__(self, index: Index) -> None:
         self.index = index
@@ -56,6 +57,8 @@ class Generation:
         #: view key -> the answers its VNet's view and zones decide alone, as bytes (None: it has none)
         self.precompiled: dict[str, PrecompiledAnswers | None] = {}
         self._templates: dict[Zone, NegativeAnswer] = {}
+        #: (view, kind, qtype, tcp, flags octet) -> counter label of a precompiled answer, made once
+        self.labels: dict[tuple[str, str, int, bool, int], Label] = {}
         #: the modelled prefixes, for ECS scopes
         self.ecs = EcsScopes(index)
 

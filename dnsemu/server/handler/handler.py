@@ -192,10 +192,16 @@ class Handler:
                     p: Peek, start: float, reply: bytes) -> None:
         """Counters for a precompiled answer (what :meth:`_account` counts for a resolved one); an answer
         with records is kept as the slow path keeps it (an NXDOMAIN is cheaper to make again)."""
-        proto = "tcp" if tcp else "udp"
+        labels = state.labels
+        label = labels.get((view, kind, qtype, tcp, reply[3]))
+        if label is None:
+            if len(labels) >= 4096:  # any qtype may come: bounded
+                labels.clear()
+            proto = "tcp" if tcp else "udp"
+            label = labels[(view, kind, qtype, tcp, reply[3])] = (proto, view, qtype_label(qtype),
+                                                                  rcode_name(reply_rcode(reply)), kind)
         stats = self.stats
-        stats.cache["miss", proto] += 1
-        label = (proto, view, qtype_label(qtype), rcode_name(reply_rcode(reply)), kind)
+        stats.cache["miss", label[0]] += 1
         stats.count(label, len(reply), False, perf_counter() - start)
         if answer_count(reply) and self.cache_size:  # records (never truncated here)
             state.store(self.cache_size, state.where.get(host) or state.view_of(host), host, tcp, p.key, data,

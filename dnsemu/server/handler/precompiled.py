@@ -18,7 +18,7 @@ from __future__ import annotations
 from dnsemu.core.index import NegativePlan, NegativeTable
 from dnsemu.core.resolution import Source
 from dnsemu.core.zone import Found, Zone, ZoneKind
-from dnsemu.dns.wire import NegativeAnswer, Peek, answer_at_question, longest_suffix
+from dnsemu.dns.wire import NegativeAnswer, Peek, answer_at_question
 
 __all__ = ["PrecompiledAnswers"]
 
@@ -54,11 +54,17 @@ class PrecompiledAnswers:
         zone with a wildcard included: it decides by resolving). An NXDOMAIN reply has rcode
         NXDOMAIN in its header, an answer NOERROR.
         """
-        qname = p.qname_key
-        found = longest_suffix(self.plans, qname)
-        if found is None:
+        qname = p.key[: len(p.qname_wire)]  # Peek.qname_key, without the property call
+        plans = self.plans
+        offset = 0
+        while qname[offset]:  # wire.longest_suffix, inlined: the longest linked zone holding the name
+            entry = plans.get(qname[offset:])
+            if entry is not None:
+                break
+            offset += qname[offset] + 1
+        else:
             return None
-        (plan, template, negative_kind, positive_kind), offset = found
+        plan, template, negative_kind, positive_kind = entry
         zone = plan.zone
         if zone.has_wildcards:
             return None
@@ -73,7 +79,8 @@ class PrecompiledAnswers:
         if joined.translate(None, _PLAIN) or joined.count(46) != len(labels) - 1:
             return None  # an escape, an odd byte or a dot inside a label: the parser knows its canonical text
         name = f"{joined.decode('ascii')}.{plan.apex}" if labels else plan.apex
-        qtype = p.qtype
+        key = p.key
+        qtype = key[len(qname)] << 8 | key[len(qname) + 1]
         if not zone.exists(name):
             if qtype in plan.redirected:
                 return None  # NxDomainRedirect: public DNS answers it
