@@ -623,3 +623,26 @@ def test_records_at_the_question_are_answered_without_resolving(monkeypatch: Any
     # a CNAME to follow, or a VNet with rules, is the resolver's
     monkeypatch.undo()
     assert answers(reply_of(fast.handle(q("alias.corp.test"), (ALPHA, 1))))[-1] == "app.corp.test. a 127.0.1.10"
+
+
+def test_the_forwarding_policy_decides_per_source_and_configuration(index: Any) -> None:
+    """Who may have a name forwarded: nothing configured is REFUSED for everyone (cacheable); an external
+    server needs forward_external; the internet is served only by an open resolver."""
+    import ipaddress
+
+    from dnsemu.core.resolution import Forward
+    from dnsemu.server.forwarding import ForwardPolicy, Verdict
+
+    upstream, external = Forward("x.test.", 1), Forward("x.test.", 1, (("192.0.2.7", 53),), via="partner")
+    inside, outside, loop = (ipaddress.ip_address(a) for a in (ALPHA, "198.51.100.9", "::ffff:127.0.0.1"))
+    closed = ForwardPolicy(upstreams=False, external=False, open_resolver=False)
+    assert closed.decide(index, inside, upstream) is Verdict.REFUSE
+    assert closed.decide(index, inside, None) is Verdict.REFUSE
+    assert closed.decide(index, inside, external) is Verdict.REFUSE
+    served = ForwardPolicy(upstreams=True, external=True, open_resolver=False)
+    assert served.decide(index, inside, upstream) is Verdict.FORWARD
+    assert served.decide(index, inside, external) is Verdict.FORWARD
+    assert served.decide(index, loop, upstream) is Verdict.FORWARD  # loopback, even IPv4-mapped
+    assert served.decide(index, outside, upstream) is Verdict.REFUSE_SOURCE
+    assert ForwardPolicy(upstreams=True, external=False, open_resolver=True).decide(
+        index, outside, upstream) is Verdict.FORWARD

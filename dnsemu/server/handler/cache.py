@@ -57,7 +57,7 @@ class Generation:
         #: view key -> the answers its VNet's view and zones decide alone, as bytes (None: it has none)
         self.precompiled: dict[str, PrecompiledAnswers | None] = {}
         self._templates: dict[Zone, NegativeAnswer] = {}
-        #: (view, kind, qtype, tcp, flags octet) -> counter label of a precompiled answer, made once
+        #: (view, kind, qtype, tcp, rcode) -> counter label of a precompiled answer, made once
         self.labels: dict[tuple[str, str, int, bool, int], Label] = {}
         #: the modelled prefixes, for ECS scopes
         self.ecs = EcsScopes(index)

@@ -193,13 +193,14 @@ class Handler:
         """Counters for a precompiled answer (what :meth:`_account` counts for a resolved one); an answer
         with records is kept as the slow path keeps it (an NXDOMAIN is cheaper to make again)."""
         labels = state.labels
-        label = labels.get((view, kind, qtype, tcp, reply[3]))
+        rcode = reply_rcode(reply)
+        label = labels.get((view, kind, qtype, tcp, rcode))
         if label is None:
             if len(labels) >= 4096:  # any qtype may come: bounded
                 labels.clear()
             proto = "tcp" if tcp else "udp"
-            label = labels[(view, kind, qtype, tcp, reply[3])] = (proto, view, qtype_label(qtype),
-                                                                  rcode_name(reply_rcode(reply)), kind)
+            label = labels[(view, kind, qtype, tcp, rcode)] = (proto, view, qtype_label(qtype), rcode_name(rcode),
+                                                               kind)
         stats = self.stats
         stats.cache["miss", label[0]] += 1
         stats.count(label, len(reply), False, perf_counter() - start)
