@@ -3,8 +3,8 @@
 # dnsemu: a DNS server that answers the way Azure DNS answers inside a virtual network.
 #
 #   docker build -t dnsemu .
-#   docker run --rm -p 5353:53/udp -p 5353:53/tcp dnsemu
-#   dig @127.0.0.1 -p 5353 mystorage.blob.core.windows.net
+#   docker run --rm -p 5390:53/udp -p 5390:53/tcp dnsemu
+#   dig @127.0.0.1 -p 5390 mystorage.blob.core.windows.net
 #
 # The topology is read from /zones/topology.yaml (a volume: mount your own estate
 # there, it is reloaded when it changes). Extra settings go in DNSEMU_* environment
@@ -24,7 +24,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 
 WORKDIR /src
 COPY docker/constraints.txt docker/constraints.txt
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY dnsemu/ dnsemu/
 
 # Wheels of dnsemu and of every pinned dependency (all of them ship binary wheels,
@@ -51,7 +51,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     pip install --no-cache-dir --no-index --find-links=/wheels --constraint=/wheels/constraints.txt "dnsemu[fast]"
 
-COPY zones/ /zones/
+# the bundled estate (the checkout's zones/ is a link to this folder of the package)
+COPY dnsemu/estates/example/ /zones/
 VOLUME /zones
 
 # 53: DNS over UDP and TCP; 9153: Prometheus metrics (CoreDNS's port).

@@ -15,6 +15,7 @@ which reads the server's plain counters at scrape time.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from typing import Any
 
@@ -27,6 +28,7 @@ from dnsemu.http.metrics import create_registry
 from dnsemu.server.live import BuildGuard
 from dnsemu.server.server import DnsServer, ListenError, ready_line
 from dnsemu.server.settings import Settings
+from dnsemu.topology.load import load_topology
 from dnsemu.topology.loaded import LoadedTopology
 
 __all__ = ["App"]
@@ -37,12 +39,16 @@ class App:
 
     def __init__(self, settings: Settings, loaded_topology: LoadedTopology | None = None, *,
                  reuse_port: bool = False, logger: Any = None, build_guard: BuildGuard | None = None,
-                 server: DnsServer | None = None) -> None:
+                 server: DnsServer | None = None, compare: LoadedTopology | None = None) -> None:
         self.settings = settings
+        #: the estate GET /v1/diff?against=compare compares with (``settings.compare``, read by start() if not given)
+        self.compare = compare
         #: ``server``: one built already (``dnsemu serve --workers``: the parent that runs the workers)
         self.server = server or DnsServer(settings, loaded_topology, reuse_port=reuse_port, logger=logger,
                                           build_guard=build_guard)
         self.http: HttpServer | None = None
+        #: the API behind the HTTP listener (once started)
+        self.api: Api | None = None
         self.http_address: tuple[str, int] | None = None
         #: this app's Prometheus registry (never the global one)
         self.registry: CollectorRegistry = create_registry(self.server, http_errors=self._http_errors)
@@ -66,6 +72,9 @@ class App:
 
     async def _start_http(self) -> None:
         settings = self.settings
+        if settings.compare is not None and self.compare is None:  # read like the topology: confined, bounded
+            self.compare = await asyncio.to_thread(load_topology, settings.compare,
+                                                   max_file_bytes=settings.max_file_bytes)
         host, port = settings.http_address
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -78,7 +87,7 @@ class App:
         except OSError as exc:
             sock.close()
             raise ListenError(exc, f"{settings.http_listen} (HTTP)") from None
-        api = Api(self.server, self.registry)
+        api = Api(self.server, self.registry, compare=self.compare)
         http = HttpServer(api.handle, max_body=settings.http_max_body, timeout=settings.http_timeout,
                           on_error=self.server.record_error,
                           host_policy=HostPolicy.for_listener(host, settings.http_allowed_hosts),
@@ -89,6 +98,7 @@ class App:
             sock.close()
             raise
         self.http = http
+        self.api = api
         self.http_address = (host, sock.getsockname()[1])
         self.server.on_stop(self._close_http)
         self.server.log.info("http_started", address=format_hostport(*self.http_address))
@@ -109,6 +119,10 @@ class App:
 
     def request_stop(self) -> None:
         self.server.request_stop()
+
+    def handle_signals(self) -> None:
+        """SIGTERM/SIGINT stop, SIGHUP reloads, from now on (before a readiness line is printed)."""
+        self.server.handle_signals()
 
     async def __aenter__(self) -> App:
         await self.start()

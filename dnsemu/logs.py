@@ -19,13 +19,23 @@ Events (snake_case keys):
   ``worker_started``/``worker_exited``, ``internal_error`` (with traceback).
 
 The server writes logs to stderr: stdout carries the readiness line only, so a
-script can read it without parsing logs.
+script can read it without parsing logs. Console lines (a terminal) keep the order
+the event gives its fields: a ``dns_query`` line reads client, qname, qtype, rcode,
+answer, view, duration first.
+
+In a library user's process (the test fixture, :class:`dnsemu.testing.Emulator`)
+nothing is printed on its own: lines go to the standard ``logging`` logger
+``dnsemu`` (and its children), which the host application configures. The switch
+to see them without touching ``logging``: ``DNSEMU_LOG=info`` (or ``debug``,
+``warning``, ``error``) in the environment adds one stderr handler at that level
+(:data:`LOG_ENV`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -36,7 +46,10 @@ from structlog.tracebacks import ExceptionDictTransformer
 
 from dnsemu.dns.records import Record, rdata_text, type_name
 
-__all__ = ["answer_summary", "configure_logging", "get_logger"]
+__all__ = ["LOG_ENV", "answer_summary", "configure_logging", "get_logger"]
+
+#: the environment variable that turns a library user's dnsemu logs on (a level name)
+LOG_ENV = "DNSEMU_LOG"
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
@@ -62,8 +75,9 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
         tracebacks = structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False))
         processors += [tracebacks, structlog.processors.JSONRenderer()]
     else:
+        # sort_keys=False: fields in the order the event gives them (a dns_query line starts with who asked what)
         processors += [structlog.dev.ConsoleRenderer(
-            colors=_colors(stream), exception_formatter=structlog.dev.plain_traceback)]
+            colors=_colors(stream), exception_formatter=structlog.dev.plain_traceback, sort_keys=False)]
     global _QUERY_LOG, _CONFIGURED
     _CONFIGURED = True
     level_ok = _LEVELS.get(level, logging.INFO) <= logging.INFO
@@ -120,6 +134,7 @@ class _Logger:
         if _CONFIGURED or structlog.is_configured():  # dnsemu serve, or a host application that uses structlog
             return structlog.get_logger(self._name)
         if self._plain is None:
+            _library_switch()
             # key=value lines and plain tracebacks: no colours, no locals, nothing slow on an error path
             self._plain = structlog.wrap_logger(
                 logging.getLogger(self._name),
@@ -131,6 +146,28 @@ class _Logger:
 
     def __getattr__(self, method: str) -> Any:
         return getattr(self._target(), method)
+
+
+_SWITCHED = False
+
+
+def _library_switch() -> None:
+    """``DNSEMU_LOG=LEVEL``: show a library user's dnsemu lines on stderr at that level (once per process).
+
+    Nothing happens when the variable is unset or empty, or names no level: the host's logging rules.
+    """
+    global _SWITCHED
+    if _SWITCHED:
+        return
+    _SWITCHED = True
+    level = _LEVELS.get(os.environ.get(LOG_ENV, "").strip().lower())
+    if level is None:
+        return
+    logger = logging.getLogger("dnsemu")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
 
 
 def answer_summary(records: Sequence[Record], limit: int = 4) -> str:

@@ -540,4 +540,5 @@ class Supervisor(DnsServer):
             if slot.channel is not None:
                 slot.channel.close()
                 slot.channel = None
-        self.wlog.info("workers_stopped", restarts=dict(self.restarts))
+        if self._serving:  # a start that failed (a port in use...) logs no stop of workers that never all ran
+            self.wlog.info("workers_stopped", restarts=dict(self.restarts))

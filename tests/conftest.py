@@ -249,7 +249,7 @@ def descendants(pid: int) -> dict[int, int]:
 
 
 def parse_ready_line(line: str) -> list[tuple[str, int]]:
-    """``dnsemu ready udp://127.0.0.1:5353 tcp://127.0.0.1:5353`` -> [("127.0.0.1", 5353)] (UDP = TCP)."""
+    """``dnsemu ready udp://127.0.0.1:5390 tcp://127.0.0.1:5390`` -> [("127.0.0.1", 5390)] (UDP = TCP)."""
     words = line.split()
     assert words[:2] == ["dnsemu", "ready"], line
     udp = [w.removeprefix("udp://") for w in words[2:] if w.startswith("udp://")]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
 import socket
 import threading
@@ -541,3 +542,21 @@ def test_records_added_and_removed_since_the_export(bundled) -> None:
     result = one(bundled, removed)
     assert (result.verdict, result.cause.code) == ("differ", "extra-record")
     assert result.cause.message.startswith("zone privatelink.vaultcore.azure.net. denies contoso-kv.vault.azure.net.")
+
+
+@pytest.mark.parametrize("command", ["verify", "capture"])
+def test_a_fifo_or_device_given_as_capture_or_names_file_is_refused_without_reading(
+        tmp_path: Path, capsys, command) -> None:
+    """A FIFO would block the reader forever and /dev/zero never ends: both are refused before reading."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    topology = str(ROOT / "zones" / "topology.yaml")
+    for path, reason in ((str(fifo), "a FIFO, not a regular file"), ("/dev/zero", "a character device")):
+        if command == "verify":
+            argv = ["verify", "--topology", topology, path]
+        else:
+            argv = ["capture", "--names", path, "--server", "127.0.0.1:9", "-o", str(tmp_path / "out.jsonl")]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"{path}: {reason}" in err
+        assert "Traceback" not in err

@@ -341,11 +341,12 @@ def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("127.0.0.1", ("127.0.0.1", 53)),
+        # a host alone asks where `dnsemu serve` listens by default (issue 16: it used to drop to 53)
+        ("127.0.0.1", ("127.0.0.1", 5390)),
         ("127.0.0.1:5353", ("127.0.0.1", 5353)),
         ("[::1]:53", ("::1", 53)),
-        ("::1", ("::1", 53)),
-        ("[fd00::1]", ("fd00::1", 53)),
+        ("::1", ("::1", 5390)),
+        ("[fd00::1]", ("fd00::1", 5390)),
         ("localhost:53", ("localhost", 53)),
     ],
 )

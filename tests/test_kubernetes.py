@@ -34,6 +34,7 @@ from dnsemu.server.settings import load_settings
 from dnsemu.testing import Emulator
 
 DEPLOY = ROOT / "deploy" / "kubernetes"
+BUNDLED = ROOT / "dnsemu" / "estates" / "example"  # the bundled estate (zones/ of the checkout links to it)
 VARIANTS = {"default": DEPLOY, "deployment": DEPLOY / "deployment", "daemonset": DEPLOY / "daemonset",
             "monitoring": DEPLOY / "monitoring"}
 SCHEMA_VERSIONS = ("1.28.0", "1.37.0")  # the oldest Kubernetes the manifests are written for, and the newest here
@@ -277,9 +278,10 @@ def test_the_topology_comes_from_the_configmap_mounted_whole(rendered: tuple[str
     assert settings.topology.name in cm["data"]
     assert settings.watch, "the file watch is what follows a ConfigMap update"
     assert settings.replicated, "replicas refuse run-time changes (docs/kubernetes.md)"
-    # the shipped estate is the bundled one, zone file included
+    # the shipped estate is the bundled one (the package's, which the checkout's zones/ links to), zone file included
     for name, text in cm["data"].items():
-        assert text == (ROOT / "zones" / name).read_text(), f"{name} differs from zones/{name}"
+        assert text == (BUNDLED / name).read_text(), \
+            f"{name} differs from the bundled estate: cp dnsemu/estates/example/{name} deploy/kubernetes/base/"
 
 
 def test_the_pod_environment_kubernetes_adds_does_not_disturb_the_settings() -> None:
@@ -337,7 +339,7 @@ class ConfigMapVolume:
 
 @pytest.fixture
 def configmap(tmp_path: Path) -> Iterator[ConfigMapVolume]:
-    files = {name: (ROOT / "zones" / name).read_text() for name in ("topology.yaml", "svc.contoso.internal.zone")}
+    files = {name: (BUNDLED / name).read_text() for name in ("topology.yaml", "svc.contoso.internal.zone")}
     yield ConfigMapVolume(tmp_path / "etc-dnsemu", files)
 
 

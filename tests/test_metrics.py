@@ -31,6 +31,7 @@ from dnsemu.server.counters import Counters
 from dnsemu.server.forwarding import UpstreamStats
 from dnsemu.server.handler import DURATION_BUCKETS, Stats
 from dnsemu.server.handler import SIZE_BUCKETS as RESPONSE_SIZE_BUCKETS
+from dnsemu.server.transport import ServerState
 from dnsemu.testing import Emulator
 
 HOST = "127.0.0.1"
@@ -329,7 +330,7 @@ def test_response_size_histogram_from_the_counters() -> None:
     stats.sizes["udp"][2] = 3  # three replies of 129-256 octets
     stats.sizes["tcp"][-1] = 1  # one over 65535 (impossible, but the last bucket is +Inf)
     stats.size_sum = {"udp": 600, "tcp": 70000}
-    server = SimpleNamespace(stats=stats, state=SimpleNamespace(counters={}, tasks=set(), connections=set()),
+    server = SimpleNamespace(stats=stats, state=ServerState(),
                              upstream_stats=UpstreamStats(), http_errors=0, generation=1, last_reload_success=None,
                              change_counts={}, active_changes=0, handler=None)
     server.counters = lambda: Counters(stats.snapshot(), server.upstream_stats)  # as DnsServer.counters() reads them

@@ -2,7 +2,7 @@
 
 Each ```console block holds ``$ command`` lines followed by their expected output.
 ``dnsemu`` commands run from the repository root; ``dig`` commands run against a real
-``dnsemu serve`` on the bundled estate (``-p 5353`` becomes the port it bound).
+``dnsemu serve`` on the bundled estate (``-p 5390`` becomes the port it bound).
 
 After a deliberate change of output, regenerate the blocks with
 ``DNSEMU_UPDATE_README=1 python -m pytest tests/test_readme.py``.
@@ -74,7 +74,7 @@ def run(command: str, port: int | None) -> str:
     elif argv[0] == "dig":
         if shutil.which("dig") is None:
             pytest.skip("dig is not installed (apt-get install dnsutils)")
-        argv = [arg if arg != "5353" else str(port) for arg in argv]
+        argv = [arg if arg != "5390" else str(port) for arg in argv]
     else:
         pytest.fail(f"the README runs a command this test does not know: {command}")
     result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=60)

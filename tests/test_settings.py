@@ -17,7 +17,7 @@ def flags(*argv: str) -> dict[str, Any]:
 
 def test_defaults() -> None:
     s = load_settings(env={})
-    assert s.listen == ["127.0.0.1:5353"] and s.listen_addresses == [("127.0.0.1", 5353)]
+    assert s.listen == ["127.0.0.1:5390"] and s.listen_addresses == [("127.0.0.1", 5390)]
     assert s.topology.name == "topology.yaml" and s.topology.parent.name == "zones"
     assert s.upstreams == [] and not s.forward_external_enabled and not s.open_resolver
     assert s.ecs and s.ecs_trusted == ["127.0.0.0/8", "::1/128"]
@@ -81,7 +81,7 @@ def test_help_documents_every_setting_with_its_default(capsys: Any) -> None:
         flag = "--" + name.replace("_", "-")
         assert flag in text, flag
         assert f"env DNSEMU_{name.upper()}" in text, name
-    assert "(default: 127.0.0.1:5353;" in text and "(default: 1232;" in text and "(default: auto;" in text
+    assert "(default: 127.0.0.1:5390;" in text and "(default: 1232;" in text and "(default: auto;" in text
     assert "(default: off; env DNSEMU_OPEN_RESOLVER)" in text and "--config PATH" in text
 
 
@@ -111,8 +111,8 @@ def test_problems_name_their_origin_and_all_are_reported(tmp_path: Path) -> None
     problems = caught.value.problems
     assert len(problems) == 3
     assert any(p.startswith("workers:") and p.endswith("[from --workers]") for p in problems)
-    assert any(p.startswith("listen:") and p.endswith(f"[from {path}]") for p in problems)
-    assert any(p.startswith("listen-port: unknown setting") for p in problems)
+    assert any(p.startswith("listen:") and p.endswith(f"[from {path}:1]") for p in problems)  # file and line
+    assert any(p.startswith("listen-port: unknown setting") and p.endswith(f"[from {path}:2]") for p in problems)
 
 
 def test_unreadable_or_malformed_files(tmp_path: Path) -> None:

@@ -254,9 +254,13 @@ def test_shutdown_is_the_parents(serve_process: Any) -> None:
     workers = [pid for pid, parent in below.items() if parent != proc.proc.pid]
     assert len(workers) == 2
     assert ask(proc, "www.example.test", source=ALPHA).answer
-    proc.signal(signal.SIGINT)  # Ctrl-C: the terminal sends it to every process of the group; the parent decides
+    # Ctrl-C: the terminal sends SIGINT to every process of the group; the parent decides. The workers get
+    # theirs first (once the parent has it, it may have stopped and reaped them: no pid to signal)
     for pid in workers:
         os.kill(pid, signal.SIGINT)  # ignored by the workers
+    assert ask(proc, "www.example.test", source=ALPHA).answer
+    assert all(Path(f"/proc/{pid}").exists() and not _zombie(pid) for pid in workers), "a worker obeyed SIGINT"
+    proc.signal(signal.SIGINT)
     assert proc.proc.wait(30) == 0, proc.stderr()
     log = proc.stderr()
     assert log.count('"event": "server_stopped"') == 3  # both workers, then the parent
@@ -315,6 +319,9 @@ def test_a_port_in_use_stops_everything_with_a_clear_message(tmp_path: Path) -> 
                                 capture_output=True, text=True, timeout=120, env=env, check=False)
     assert result.returncode == 1 and not result.stdout
     assert f"cannot listen on {HOST}:{port}" in result.stderr and "worker 0" in result.stderr, result.stderr
+    assert "hint: another program holds port" in result.stderr, result.stderr  # what to do (#16)
+    # nothing was serving, so no stop is logged (#16: no stop for a server that never started)
+    assert "workers_stopped" not in result.stderr and "server_stopping" not in result.stderr, result.stderr
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
         taken.bind((HOST, 0))
         taken.listen()

@@ -17,10 +17,10 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from dnsemu.dns import names
 from dnsemu.dns.records import RRType, type_name
+from dnsemu.topology.files import FileProblem, read_text, where
 
 __all__ = ["MAX_BYTES", "MAX_ENTRIES", "NameEntry", "NamesFileError", "parse_names", "read_names"]
 
@@ -83,17 +83,8 @@ def parse_names(text: str, filename: str = "<names>") -> list[NameEntry]:
 
 def read_names(path: str | os.PathLike[str]) -> list[NameEntry]:
     """The entries of a names file, which must be UTF-8 text of at most :data:`MAX_BYTES`."""
-    path = Path(path)
     try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise NamesFileError(f"{path}: cannot read the names file: {exc.strerror or exc}") from None
-    if len(data) > MAX_BYTES:
-        raise NamesFileError(f"{path}: larger than {MAX_BYTES // (1024 * 1024)} MiB; a names file lists questions")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise NamesFileError(f"{path}:{line}: not UTF-8 text") from None
+        text = read_text(path, max_bytes=MAX_BYTES)
+    except FileProblem as exc:
+        raise NamesFileError(where(path, exc)) from None
     return parse_names(text, str(path))

@@ -36,7 +36,6 @@ import os
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from dnsemu.analysis.explain import source_address
@@ -48,6 +47,7 @@ from dnsemu.core.resolver import resolve_classified
 from dnsemu.core.zone import ZoneKind
 from dnsemu.dns import names
 from dnsemu.dns.records import Question, RRType, rdata_text, type_name
+from dnsemu.topology.files import FileProblem, read_text, where
 from dnsemu.topology.loaded import LoadedTopology
 from dnsemu.topology.model import AZURE_DNS_IP, parse_target
 
@@ -179,19 +179,10 @@ def parse_capture(text: str, filename: str = "<capture>") -> list[CaptureRecord]
 
 
 def read_capture(path: str | os.PathLike[str]) -> list[CaptureRecord]:
-    path = Path(path)
     try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_CAPTURE_BYTES + 1)
-    except OSError as exc:
-        raise CaptureError(f"{path}: cannot read the capture: {exc.strerror or exc}") from None
-    if len(data) > MAX_CAPTURE_BYTES:
-        raise CaptureError(f"{path}: larger than {MAX_CAPTURE_BYTES // (1024 * 1024)} MiB; split the capture")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise CaptureError(f"{path}:{line}: not UTF-8 text") from None
+        text = read_text(path, max_bytes=MAX_CAPTURE_BYTES)
+    except FileProblem as exc:
+        raise CaptureError(where(path, exc)) from None
     return parse_capture(text, str(path))
 
 

@@ -1,4 +1,4 @@
-"""``dnsemu check [TOPOLOGY]``: validate a topology and lint it for common Azure DNS mistakes.
+"""``dnsemu check [TOPOLOGY | --topology TOPOLOGY]``: validate a topology and lint it for common Azure DNS mistakes.
 
 Exit status: 0 clean, 1 findings, 2 invalid.
 """
@@ -6,17 +6,23 @@ Exit status: 0 clean, 1 findings, 2 invalid.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from dnsemu.analysis.lint import check
-from dnsemu.cli.estate import load_estate
+from dnsemu.cli.estate import DEFAULT_HELP, load_estate
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("topology", nargs="?", help="topology file (default: zones/topology.yaml)")
+    parser.add_argument("topology", nargs="?", metavar="TOPOLOGY", help=f"topology file ({DEFAULT_HELP})")
+    parser.add_argument("--topology", dest="topology_option", metavar="PATH",
+                        help="topology file, as the other commands name it (the same as TOPOLOGY)")
 
 
 def run(args: argparse.Namespace) -> int:
-    path, loaded, index = load_estate(args.topology)
+    if args.topology and args.topology_option and args.topology != args.topology_option:
+        print("dnsemu check: two topologies given (TOPOLOGY and --topology): give one", file=sys.stderr)
+        return 2
+    path, loaded, index = load_estate(args.topology or args.topology_option, "dnsemu check")
     if loaded is None or index is None:
         return 2
     findings = check(loaded, index)

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from dnsemu.analysis.explain import UnknownSource
-from dnsemu.cli.estate import load_estate
+from dnsemu.cli.estate import DEFAULT_HELP, load_estate
 from dnsemu.graph.draw import estate, render
 
 FORMATS = ("mermaid", "dot", "svg", "json")
@@ -20,7 +20,7 @@ REGENERATE = "dnsemu graph zones/topology.yaml --format svg -o docs/estate.svg"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("topology", nargs="?", help="topology file (default: zones/topology.yaml)")
+    parser.add_argument("topology", nargs="?", metavar="TOPOLOGY", help=f"topology file ({DEFAULT_HELP})")
     parser.add_argument(
         "--format",
         "-f",
@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    _path, loaded, index = load_estate(args.topology)
+    _path, loaded, index = load_estate(args.topology, "dnsemu graph")
     if loaded is None or index is None:
         return 2
     try:

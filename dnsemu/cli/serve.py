@@ -5,7 +5,7 @@ so ``--help`` lists every setting with its default and its environment variable)
 loads the topology, binds, then prints one line to stdout and writes it to
 ``--ready-file``::
 
-    dnsemu ready udp://127.0.0.1:5353 tcp://127.0.0.1:5353
+    dnsemu ready udp://127.0.0.1:5390 tcp://127.0.0.1:5390
 
 That line is the readiness signal (port 0 resolved to the real port); logs go
 to stderr. uvloop runs the event loop when it is installed.
@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import gc
 import os
 import socket
@@ -58,7 +59,7 @@ Exit status: 0 clean shutdown, 1 cannot serve, 2 invalid settings or topology.
 
 def _default_text(name: str, field: Any) -> str:
     if name == "topology":
-        return "zones/topology.yaml of the current directory or of the source checkout"
+        return "zones/topology.yaml of the working directory, else the bundled example estate"
     if name in ("forward_external", "azure_dns_limits"):
         return "auto"
     if name == "http_allowed_hosts":
@@ -105,7 +106,8 @@ def _metavar(name: str) -> str:
     special = {"listen": "HOST:PORT", "upstreams": "ADDRESS[:PORT]", "ecs_trusted": "CIDR", "topology": "PATH",
                "ready_file": "PATH", "workers": "N", "tcp_max_message": "OCTETS", "udp_payload_size": "OCTETS",
                "cache_size": "ENTRIES", "http_listen": "HOST:PORT", "api_token": "TOKEN", "http_max_body": "OCTETS",
-               "http_allowed_hosts": "HOST", "max_file_bytes": "OCTETS"}
+               "http_allowed_hosts": "HOST", "max_file_bytes": "OCTETS",
+               "compare": "OTHER_TOPOLOGY"}
     if name in special:
         return special[name]
     return "SECONDS" if Settings.model_fields[name].annotation is float else "N"
@@ -127,24 +129,38 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {problem}", file=sys.stderr)
         return 2
 
-    from dnsemu.logs import configure_logging
+    from dnsemu.cli.estate import print_problems
+    from dnsemu.logs import configure_logging, get_logger
     from dnsemu.topology.errors import TopologyError
-    from dnsemu.topology.load import load_topology
+    from dnsemu.topology.load import default_topology_choice, load_topology
 
     configure_logging(settings.log_level, settings.log_format)
+    # the first line says which topology, and why that one (the bundled example is easy to serve by mistake)
+    if "topology" in settings.model_fields_set:
+        why = "given (--topology, DNSEMU_TOPOLOGY or the settings file)"
+    else:
+        why = default_topology_choice()[1]
+    get_logger("dnsemu.serve").info("topology_selected", topology=str(settings.topology), why=why)
     try:
         loaded = load_topology(settings.topology, max_file_bytes=settings.max_file_bytes)
     except TopologyError as exc:
-        print(f"dnsemu serve: {settings.topology}: invalid topology, {len(exc.problems)} problem(s):",
-              file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+        print_problems(Path(settings.topology), exc, prefix="dnsemu serve: ")
         return 2
+    compare = None
+    if settings.compare is not None:
+        try:
+            compare = load_topology(settings.compare, max_file_bytes=settings.max_file_bytes)
+        except TopologyError as exc:
+            print(f"dnsemu serve: --compare {settings.compare}: invalid topology, {len(exc.problems)} problem(s):",
+                  file=sys.stderr)
+            for problem in exc.problems:
+                print(f"  {problem}", file=sys.stderr)
+            return 2
     _remove(settings.ready_file)
     try:
         if settings.workers > 1:
-            return _run_workers(settings, loaded)
-        return _run_single(settings, loaded)
+            return _run_workers(settings, loaded, compare)
+        return _run_single(settings, loaded, compare)
     finally:
         _remove(settings.ready_file)
 
@@ -176,11 +192,11 @@ def _remove(path: Path | None) -> None:
             Path(path).unlink()
 
 
-def _run_single(settings: Settings, loaded: Any) -> int:
+def _run_single(settings: Settings, loaded: Any, compare: Any = None) -> int:
     from dnsemu.app import App
 
     async def run() -> int:
-        app = App(settings, loaded, build_guard=quiet_builds)
+        app = App(settings, loaded, build_guard=quiet_builds, compare=compare)
         try:
             await app.start()
         except OSError as exc:
@@ -188,6 +204,7 @@ def _run_single(settings: Settings, loaded: Any) -> int:
             await app.stop()
             return 1
         _freeze()
+        app.handle_signals()  # before the readiness line: whoever reads it may stop us at once
         _announce(settings, app.ready_line())
         await app.serve_forever()
         return 0
@@ -229,6 +246,39 @@ def _freeze() -> None:
 def _cannot_listen(settings: Settings, exc: OSError) -> None:
     where = getattr(exc, "listen_address", None) or ", ".join(settings.listen)
     print(f"dnsemu serve: cannot listen on {where}: {exc.strerror or exc}", file=sys.stderr)
+    hint = listen_hint(exc, where)
+    if hint:
+        print(f"  hint: {hint}", file=sys.stderr)
+
+
+def listen_hint(exc: OSError, where: str) -> str | None:
+    """What to do when a listen address cannot be bound (a port in use, a privileged port), or None."""
+    from dnsemu.dns.addresses import DEFAULT_PORT, parse_hostport
+
+    flag = "--http-listen" if where.endswith("(HTTP)") else "--listen"
+    try:
+        host, port = parse_hostport(where.split(" ")[0], port_zero=True, default_host="127.0.0.1")
+    except ValueError:
+        host, port = "127.0.0.1", 0
+    if exc.errno == errno.EADDRINUSE:
+        other = DEFAULT_PORT if port != DEFAULT_PORT else DEFAULT_PORT + 1
+        if flag == "--http-listen":
+            other = 9154 if port != 9154 else 9155
+        return (f"another program holds port {port} there (see which: ss -lpn 'sport = :{port}'); stop it, or "
+                f"serve on another port: dnsemu serve {flag} {host}:{other} (or {flag} {host}:0 for any free "
+                "one; on port 53 the holder is usually systemd-resolved or dnsmasq)")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        if 0 < port < 1024 and flag == "--listen":
+            return (f"ports below 1024 need privileges: serve on a high port (the default, --listen "
+                    f"127.0.0.1:{DEFAULT_PORT}) and ask with dig -p {DEFAULT_PORT}; or let this user bind low "
+                    "ports (sudo setcap cap_net_bind_service=+ep on the Python that runs dnsemu, or sysctl "
+                    "net.ipv4.ip_unprivileged_port_start=53); in a container, run the image, which binds 53 as "
+                    "non-root")
+        return f"this user may not bind there: pick another address or port with {flag}"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return (f"{host} is not an address of this machine: listen on 127.0.0.1, 0.0.0.0 (every address) or "
+                "one that `ip address` lists")
+    return None
 
 
 # --------------------------------------------------------------------------- N processes
@@ -242,7 +292,7 @@ def _worker_process(number: int, settings: Settings, sock: socket.socket) -> Non
                         after_start=_freeze))
 
 
-def _run_workers(settings: Settings, loaded: Any) -> int:
+def _run_workers(settings: Settings, loaded: Any, compare: Any = None) -> int:
     """N workers answer DNS; this process holds the topology and serves HTTP for all (:mod:`dnsemu.workers`)."""
     if not hasattr(socket, "SO_REUSEPORT"):
         print("dnsemu serve: --workers needs SO_REUSEPORT, which this platform lacks", file=sys.stderr)
@@ -254,7 +304,7 @@ def _run_workers(settings: Settings, loaded: Any) -> int:
     async def run() -> int:
         server = Supervisor(settings, loaded, target=this._worker_process, build_guard=quiet_builds,
                             preload=("dnsemu.cli.serve", "dnsemu.app"))
-        app = App(settings, server=server)
+        app = App(settings, server=server, compare=compare)
         try:
             await app.start()
         except OSError as exc:
@@ -262,6 +312,7 @@ def _run_workers(settings: Settings, loaded: Any) -> int:
             await app.stop()
             return 1
         _freeze()
+        app.handle_signals()  # before the readiness line: whoever reads it may stop us at once
         _announce(settings, app.ready_line())
         await app.serve_forever()
         return server.exit_code

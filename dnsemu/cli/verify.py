@@ -12,10 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from dnsemu.cli.estate import DEFAULT_HELP
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("captures", nargs="+", metavar="CAPTURE", help="JSON lines written by 'dnsemu capture'")
-    parser.add_argument("--topology", help="the model (default: zones/topology.yaml)")
+    parser.add_argument("--topology", metavar="PATH", help=f"the model ({DEFAULT_HELP})")
     parser.add_argument(
         "--from",
         dest="replay_from",
@@ -31,10 +33,9 @@ def run(args: argparse.Namespace) -> int:
 
     from dnsemu.analysis.explain import UnknownSource
     from dnsemu.analysis.verify import CaptureError, as_json, read_capture, render, verify
-    from dnsemu.cli.estate import EstateError, read_estate
-    from dnsemu.topology.load import default_topology
+    from dnsemu.cli.estate import EstateError, choose_topology, read_estate
 
-    topology = args.topology or str(default_topology())
+    topology = str(choose_topology(args.topology, "dnsemu verify"))
     try:
         estate = read_estate(topology)
         records = [record for path in args.captures for record in read_capture(path)]

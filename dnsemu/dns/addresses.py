@@ -5,18 +5,26 @@ One spelling everywhere: ``10.0.0.4:53``, and an IPv6 address in brackets,
 print). What differs between the places that read one is a choice, passed as
 arguments to :func:`parse_hostport`:
 
-==========================  ============  ==========  ==============
-where                       port missing  port range  host
-==========================  ============  ==========  ==============
-``listen``, ``http_listen``  an error     0-65535     an IP address
-upstreams, topology targets  53           1-65535     an IP address
-``dnsemu query --server``    53           1-65535     a name too
-==========================  ============  ==========  ==============
+==========================  ============  ==========  ==============  ==============
+where                       port missing  port range  host            host missing
+==========================  ============  ==========  ==============  ==============
+``listen``, ``http_listen``  an error     0-65535     an IP address   127.0.0.1
+upstreams, topology targets  53           1-65535     an IP address   an error
+``dnsemu query --server``    5390         1-65535     a name too      an error
+==========================  ============  ==========  ==============  ==============
 
 Without a default port, an unbracketed IPv6 address cannot carry one, so
 ``::1:53`` is refused with the bracketed spelling as the fix; with a default,
-``fd00::4`` is an address on port 53. Standard library only: ``dnsemu query``
-(the container's health check) imports it.
+``fd00::4`` is an address on port 53. A listener written ``:PORT`` listens on
+loopback. Standard library only: ``dnsemu query`` (the container's health check)
+imports it.
+
+:data:`DEFAULT_PORT`, 5390, is where ``dnsemu serve`` listens unless told otherwise.
+It is not 53 (a privileged port, and the one systemd-resolved, dnsmasq and every
+local resolver hold) nor 5353 (Multicast DNS: avahi and mDNSResponder hold it on most
+desktops), nor 5354 (mDNSResponder's IPC) or 5355 (LLMNR, systemd-resolved): IANA's
+registry leaves 5365-5396 unassigned, and no common desktop or DNS service listens on
+5390 (5380, in the same block, is Technitium DNS Server's web console).
 """
 
 from __future__ import annotations
@@ -27,9 +35,14 @@ from dataclasses import dataclass
 
 from dnsemu.text import excerpt
 
-__all__ = ["Address", "Authority", "format_hostport", "normalise_host", "parse_authority", "parse_hostport"]
+__all__ = ["DEFAULT_LISTEN", "DEFAULT_PORT", "Address", "Authority", "format_hostport", "normalise_host",
+           "parse_authority", "parse_hostport"]
 
 Address = tuple[str, int]
+
+#: where ``dnsemu serve`` listens by default (see the module docstring for why this port)
+DEFAULT_PORT = 5390
+DEFAULT_LISTEN = f"127.0.0.1:{DEFAULT_PORT}"
 
 
 def format_hostport(host: str, port: int) -> str:
@@ -38,15 +51,18 @@ def format_hostport(host: str, port: int) -> str:
 
 
 def parse_hostport(text: str, *, default_port: int | None = None, port_zero: bool = False,
-                   names: bool = False) -> Address:
+                   names: bool = False, default_host: str | None = None) -> Address:
     """``HOST:PORT``, ``[IPv6]:PORT`` (or, with ``default_port``, the host alone) → (host, port).
 
     An IP address comes back in its normal form (``fd00:0::4`` → ``fd00::4``).
     ``port_zero`` allows port 0 (a listener asking the kernel for a free port);
-    ``names`` allows a host name besides an IP address. Raises :class:`ValueError`
-    naming the text and what is wrong with it.
+    ``names`` allows a host name besides an IP address; ``default_host`` is the
+    host of ``:PORT``. Raises :class:`ValueError` naming the text and what is
+    wrong with it.
     """
     text = str(text).strip()
+    if default_host is not None and text.startswith(":") and text.count(":") == 1:
+        text = format_hostport(default_host, 0).rsplit(":", 1)[0] + text  # ":5390" -> "127.0.0.1:5390"
     host, port_text = text, None
     if text.startswith("["):
         end = text.find("]")

@@ -15,6 +15,9 @@ GET         /v1/openapi.json                                                 thi
 GET         /v1/topology                                                     as compiled
 GET         /v1/explain?name=&type=&from=                                    the resolver's trace
 GET         /v1/changes                                                      changes in effect
+GET         /v1/diff?against=&offset=&limit=&match=                          changed answers: files
+                                                                             vs live, or vs
+                                                                             --compare
 PUT/DELETE  /v1/private-endpoints/{name}                                     a private endpoint
 PUT/DELETE  /v1/private-dns-zones/{zone}                                     a private DNS zone
 PUT/DELETE  /v1/private-dns-zones/{zone}/records/{type}/{name}               a record set
@@ -25,7 +28,8 @@ POST        /v1/reload                                                       rea
 ==========  ===============================================================  =====================
 
 The ``/ui`` page and the routes it draws from (``/v1/graph``, ``/v1/sources``,
-``/v1/queries/stream``) live in :mod:`dnsemu.http.ui`; they are mounted here.
+``/v1/queries/stream``) live in :mod:`dnsemu.http.ui`, ``/v1/diff`` in
+:mod:`dnsemu.http.diffview`; they are mounted here.
 
 Bodies are the topology file's own shapes (a private endpoint as under
 ``private_endpoints:``, a record set's ``ttl`` and ``values``, a link's
@@ -74,6 +78,8 @@ from prometheus_client.exposition import choose_encoder
 
 from dnsemu.analysis.explain import UnknownSource
 from dnsemu.analysis.views import explain_json, topology_json
+from dnsemu.http.diffview import OPENAPI_PATH as DIFF_PATH
+from dnsemu.http.diffview import DiffView
 from dnsemu.http.listener import HttpError, Request, Response, json_response, query_params
 from dnsemu.http.metrics import create_registry
 from dnsemu.http.ui import OPENAPI_PATHS as UI_PATHS
@@ -84,6 +90,7 @@ from dnsemu.topology.changes import Change, ChangeError
 
 if TYPE_CHECKING:
     from dnsemu.server.server import DnsServer
+    from dnsemu.topology.loaded import LoadedTopology
 
 __all__ = ["OPENAPI", "Api", "explain_json", "topology_json"]
 
@@ -200,7 +207,8 @@ def _reserved(body: dict[str, Any], keys: tuple[str, ...]) -> None:
 class Api:
     """Routes requests to one :class:`~dnsemu.server.server.DnsServer`."""
 
-    def __init__(self, server: DnsServer, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, server: DnsServer, registry: CollectorRegistry | None = None, *,
+                 compare: LoadedTopology | None = None) -> None:
         self.server = server
         #: the Prometheus registry ``/metrics`` exposes (one of the server's own by default)
         self.registry = registry if registry is not None else create_registry(server)
@@ -208,6 +216,7 @@ class Api:
         token = self.settings.api_token
         self._token = token.get_secret_value().encode() if token is not None else None
         zone = ("v1", "private-dns-zones", "{zone}")
+        self.diff = DiffView(server, compare)  # GET /v1/diff (dnsemu.http.diffview); compare: --compare's estate
         self.routes = [
             Route("GET", ("healthz",), self.healthz, auth=False),
             Route("GET", ("readyz",), self.readyz, auth=False),
@@ -216,6 +225,7 @@ class Api:
             Route("GET", ("v1", "topology"), self.topology),
             Route("GET", ("v1", "explain"), self.explain),
             Route("GET", ("v1", "changes"), self.list_changes),
+            Route("GET", ("v1", "diff"), self.diff.handle),
             Route("PUT", ("v1", "private-endpoints", "{name}"), self.put_endpoint, mutating=True),
             Route("DELETE", ("v1", "private-endpoints", "{name}"), self.delete_endpoint, mutating=True),
             Route("PUT", zone, self.put_zone, mutating=True),
@@ -626,6 +636,7 @@ OPENAPI: dict[str, Any] = {
         "/v1/changes": {"get": {"summary": "The run-time changes in effect, oldest first.",
                                 "security": [{}, {"bearer": []}],
                                 "responses": {"200": _ok("The changes.", "Changes"), **_READ_ERRORS}}},
+        "/v1/diff": DIFF_PATH,
         "/v1/private-endpoints/{name}": {
             "parameters": [_path_param("name", "Private endpoint name")],
             "put": _change_op("Create or replace a private endpoint (its zone group records follow).",

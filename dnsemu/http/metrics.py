@@ -84,7 +84,8 @@ FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "(SERVFAIL/REFUSED/FORMERR/NOTIMP), error.", ("server", "reason")),
     "dnsemu_upstream_request_duration_seconds": (
         "histogram", "Time one upstream server took to reply (exchanges that got a reply).", ("server",)),
-    "dnsemu_dns_requests_in_flight": ("gauge", "Queries waiting for an upstream server.", ()),
+    "dnsemu_dns_requests_in_flight": ("gauge", "Queries received and not yet answered: waiting for an upstream "
+                                               "server, or read over TCP and waiting for a pipeline slot.", ()),
     "dnsemu_tcp_connections": ("gauge", "DNS TCP connections open now.", ()),
     "dnsemu_tcp_connections_accepted": ("counter", "DNS TCP connections accepted.", ()),
     "dnsemu_tcp_connections_rejected": (
@@ -118,12 +119,9 @@ FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
 
 
 def _version() -> str:
-    try:
-        from importlib.metadata import version
+    import dnsemu
 
-        return version("dnsemu")
-    except Exception:  # not installed (a source tree on sys.path)
-        return "unknown"
+    return dnsemu.__version__
 
 
 def _histogram(family: HistogramMetricFamily, labels: list[str], bounds: Iterable[float], counts: list[int],

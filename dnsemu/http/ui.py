@@ -11,7 +11,8 @@ GET         /v1/sources              what ``from`` takes: networks, VMs, ``inter
 GET         /v1/queries/stream       the server's queries as Server-Sent Events
 ==========  =======================  ===========================================================
 
-The page uses only these and ``/v1/explain``; nothing comes from elsewhere (no CDN, no
+The page uses only these, ``/v1/explain``, and ``/v1/diff`` with ``/v1/changes`` for its
+Changes panel (:mod:`dnsemu.http.diffview`); nothing comes from elsewhere (no CDN, no
 font, no fetch to another origin; the Content-Security-Policy says so). ``/ui`` and
 its assets hold no data and need no token; the ``/v1`` routes want the bearer token
 when ``api-token`` is set, which the page asks for (and keeps for the tab only).

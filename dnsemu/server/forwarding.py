@@ -25,7 +25,7 @@ from dnsemu.core.resolution import Forward
 from dnsemu.dns.addresses import Address, format_hostport
 from dnsemu.dns.client import RETRY_RCODES, DnsClient, ExchangeError, Response, failover_reason
 
-__all__ = ["UPSTREAM_BUCKETS", "ForwardPolicy", "MeteredUpstreamClient", "UpstreamStats", "Verdict"]
+__all__ = ["UPSTREAM_BUCKETS", "ForwardPolicy", "MeteredUpstreamClient", "UpstreamStats", "Verdict", "refusal"]
 
 
 class Verdict(enum.Enum):
@@ -71,6 +71,16 @@ class ForwardPolicy:
             return Verdict.FORWARD
         network, _ = index.classify(real)
         return Verdict.FORWARD if network is not None else Verdict.REFUSE_SOURCE
+
+
+def refusal(verdict: Verdict, forward: Forward | None) -> str:
+    """Why a name outside the topology is REFUSED, for the query log (what to change to get an answer)."""
+    if verdict is Verdict.REFUSE_SOURCE:
+        return ("the source is outside the modelled networks and loopback: forwarding is not for it "
+                "(--open-resolver)")
+    if forward is not None and forward.targets:
+        return f"forwarding to {forward.via} is off (--forward-external, or give --upstream)"
+    return "the name is outside the topology and no upstream server is set (--upstream ADDRESS)"
 
 #: upper bounds (seconds) of one exchange with an upstream server
 UPSTREAM_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

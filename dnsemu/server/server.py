@@ -107,7 +107,7 @@ def _socket(family: int, kind: int, reuse_port: bool) -> socket.socket:
 
 
 def ready_line(addresses: Sequence[tuple[str, int]], http: tuple[str, int] | None = None) -> str:
-    """``dnsemu ready udp://127.0.0.1:5353 tcp://127.0.0.1:5353 ...``: what scripts wait for.
+    """``dnsemu ready udp://127.0.0.1:5390 tcp://127.0.0.1:5390 ...``: what scripts wait for.
 
     With an HTTP listener, ``http://HOST:PORT`` comes last.
     """
@@ -159,7 +159,9 @@ class DnsServer:
         self._stop_event: asyncio.Event | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._started = False
+        self._bound = False  # every socket bound: what a stop is logged for
         self._stopped = False
+        self._signals: list[int] | None = None  # the signals handled while serving (handle_signals)
 
     # ------------------------------------------------------------------ properties
 
@@ -221,7 +223,7 @@ class DnsServer:
         """The traffic counters now, as plain data (what ``/metrics`` shows of the queries answered)."""
         state = self.state
         return Counters(self.stats.snapshot(), _copy_upstream(self.upstream_stats), state.counters.copy(),
-                        len(state.tasks), len(state.connections))
+                        state.in_flight(), len(state.connections))
 
     async def refresh_counters(self) -> None:
         """Bring :meth:`counters` up to date before a scrape (one process: always current; workers: ask them)."""
@@ -254,6 +256,7 @@ class DnsServer:
             task = asyncio.create_task(_flush_every(qlog, 0.1), name="dnsemu-query-log")
             self._background.add(task)
             task.add_done_callback(self._background.discard)
+        self._bound = True
         self.log.info("server_started", addresses=[format_hostport(h, p) for h, p in self.addresses],
                       generation=self.generation, topology=str(self.topology_path or "<data>"),
                       udp=self._udp[0].mode if self._udp else "", loop=type(asyncio.get_running_loop()).__module__,
@@ -268,7 +271,10 @@ class DnsServer:
         handle = self.handler.handle
         try:
             for host, port in settings.listen_addresses:
-                udp, tcp = bind_pair(host, port, reuse_port=self.reuse_port)
+                try:
+                    udp, tcp = bind_pair(host, port, reuse_port=self.reuse_port)
+                except OSError as exc:  # say which listener (dnsemu serve adds what to do about it)
+                    raise ListenError(exc, format_hostport(host, port)) from None
                 try:
                     self._udp.append(await start_udp(udp, handle, self.state, settings.udp_batch))
                     self._tcp.append(await start_tcp(tcp, handle, self.state, limits))
@@ -288,6 +294,12 @@ class DnsServer:
         self._stopped = True
         if self._stop_event is not None:
             self._stop_event.set()
+        if not self._bound:  # start failed (a port in use...): close what was opened, log no stop
+            for closer in self._closers:
+                with contextlib.suppress(Exception):
+                    await closer()
+            await self._close_sockets()
+            return
         self.log.info("server_stopping", in_flight=len(self.state.tasks), connections=len(self.state.connections))
         for closer in self._closers:
             with contextlib.suppress(Exception):
@@ -345,28 +357,40 @@ class DnsServer:
         if self._stop_event is not None:
             self._stop_event.set()
 
+    def handle_signals(self) -> None:
+        """From now on SIGTERM/SIGINT stop the server and SIGHUP reloads (main thread only; once).
+
+        :meth:`serve_forever` does it too; ``dnsemu serve`` calls it before it prints its readiness
+        line, so that a SIGTERM sent as soon as the line is read stops the server cleanly instead of
+        killing the process before the handlers are in.
+        """
+        if self._signals is not None or threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+        self._signals = []
+        for sig, callback in ((signal.SIGTERM, self.request_stop), (signal.SIGINT, self.request_stop),
+                              (getattr(signal, "SIGHUP", None), self._on_sighup)):
+            if sig is None:
+                continue
+            try:
+                loop.add_signal_handler(sig, callback)
+                self._signals.append(sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
+
     async def serve_forever(self) -> None:
         """Start (unless started), serve until SIGTERM/SIGINT or :meth:`request_stop`, then stop."""
         if not self._started:
             await self.start()
         assert self._stop_event is not None
         loop = asyncio.get_running_loop()
-        installed: list[int] = []
-        if threading.current_thread() is threading.main_thread():
-            for sig, callback in ((signal.SIGTERM, self.request_stop), (signal.SIGINT, self.request_stop),
-                                  (getattr(signal, "SIGHUP", None), self._on_sighup)):
-                if sig is None:
-                    continue
-                try:
-                    loop.add_signal_handler(sig, callback)
-                    installed.append(sig)
-                except (NotImplementedError, RuntimeError, ValueError):
-                    pass
+        self.handle_signals()
         try:
             await self._stop_event.wait()
         finally:
-            for sig in installed:
+            for sig in self._signals or ():
                 loop.remove_signal_handler(sig)
+            self._signals = None
             await self.stop()
 
     def _on_sighup(self) -> None:

@@ -46,6 +46,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -65,7 +66,7 @@ from dnsemu.dns import addresses
 from dnsemu.dns.addresses import format_hostport, normalise_host
 from dnsemu.text import clip, excerpt
 from dnsemu.topology.files import DEFAULT_MAX_FILE_BYTES, FileProblem, read_text
-from dnsemu.topology.load import default_topology
+from dnsemu.topology.load import default_topology, did_you_mean
 from dnsemu.topology.model import parse_target
 
 __all__ = [
@@ -90,12 +91,13 @@ class SettingsError(Exception):
 
 
 def parse_hostport(text: str) -> tuple[str, int]:
-    """A listen address: ``"127.0.0.1:53"`` or ``"[::1]:0"`` → (address, port); the port is required, 0 allowed.
+    """A listen address: ``"127.0.0.1:53"`` or ``"[::1]:0"`` → (address, port); the port is required, 0 allowed;
+    ``":5390"`` listens on loopback (127.0.0.1).
 
     (Upstream addresses take :func:`dnsemu.topology.model.parse_target`, the topology's own
     ``ADDRESS[:PORT]`` syntax with port 53 by default.) Both are :func:`dnsemu.dns.addresses.parse_hostport`.
     """
-    return addresses.parse_hostport(text, port_zero=True)
+    return addresses.parse_hostport(text, port_zero=True, default_host="127.0.0.1")
 
 
 def _default_topology() -> Path:
@@ -110,9 +112,10 @@ class Settings(BaseSettings):
     )
 
     topology: Path = Field(default_factory=_default_topology, description="the topology file to serve")
-    listen: list[str] = Field(default_factory=lambda: ["127.0.0.1:5353"],
-                              description="HOST:PORT or [IPv6]:PORT to serve UDP and TCP on; repeatable; "
-                                          "port 0 picks a free port (the same one for UDP and TCP)")
+    listen: list[str] = Field(default_factory=lambda: [addresses.DEFAULT_LISTEN],
+                              description="HOST:PORT or [IPv6]:PORT to serve UDP and TCP on (:PORT is "
+                                          "127.0.0.1:PORT); repeatable; port 0 picks a free port (the same one "
+                                          "for UDP and TCP)")
     ready_file: Path | None = Field(None, description="write the readiness line to this file once every "
                                                       "socket is bound")
     workers: int = Field(1, ge=1, le=256, description="processes answering queries, sharing the port with "
@@ -181,6 +184,9 @@ class Settings(BaseSettings):
         None, description="emulate Azure-provided DNS's per-VM limits (1000 queries/s and 200 pending per source "
                           "address in a VNet using 168.63.129.16; excess dropped unanswered; never resolver inbound "
                           "endpoints) (auto: as the topology's azure_provided_dns.query_limits says)")
+    compare: Path | None = Field(None, description="another topology file, read once at start like the topology: "
+                                                   "GET /v1/diff?against=compare (and the /ui page's Changes panel) "
+                                                   "shows the answers that differ between the served estate and it")
     max_file_bytes: int = Field(DEFAULT_MAX_FILE_BYTES, ge=1024, le=1 << 40,
                                 description="largest file read in octets: the topology, its zone files and their "
                                             "$INCLUDEs (and inline zone_text); larger is an error naming the file")
@@ -330,6 +336,27 @@ def read_settings_file(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT
     Read like every file (:func:`dnsemu.topology.files.read_text`): a regular file of
     at most ``max_bytes`` octets, UTF-8; errors never quote its content.
     """
+    return _read_settings_file(path, max_bytes=max_bytes)[0]
+
+
+#: a top-level key at the start of a line: ``workers = 2`` (TOML, a bare or quoted key) or ``workers: 2`` (YAML)
+_KEY_LINE = re.compile(r"""^\s*(?:"([^"\n]+)"|'([^'\n]+)'|([A-Za-z0-9_-]+))\s*[=:]""")
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """Setting name -> the line that sets it (the first), so that a problem names file *and* line."""
+    lines: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        match = _KEY_LINE.match(line)
+        if match is not None:
+            key = next(g for g in match.groups() if g is not None)
+            lines.setdefault(key.replace("-", "_").lower(), number)
+    return lines
+
+
+def _read_settings_file(path: str | os.PathLike[str], *,
+                        max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> tuple[dict[str, Any], dict[str, int]]:
+    """(the settings of the file, the line of each)."""
     path = Path(path)
     try:
         text = read_text(path, max_bytes=max_bytes)
@@ -343,24 +370,34 @@ def read_settings_file(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT
 
             data = yaml.safe_load(text)
     except (tomllib.TOMLDecodeError, ValueError) as exc:
-        # tomllib says what and where ("Invalid value (at line 3, column 7)"), never the text
-        raise SettingsError([f"config: {path} is not valid TOML: {clip(str(exc), 120)}"]) from None
+        # tomllib says what and where ("Invalid value (at line 3, column 7)", or "at end of document"), never
+        # the text: the line goes up front, as every other problem names file:line
+        reason = str(exc)
+        match = re.search(r"\(at line (\d+), column \d+\)", reason)
+        line = int(match.group(1)) if match else (max(1, len(text.splitlines())) if "end of document" in reason
+                                                  else None)
+        where = f"{path}:{line}" if line else f"{path}"
+        raise SettingsError([f"config: {where}: not valid TOML: {clip(reason, 120)}"]) from None
     except Exception as exc:  # yaml.YAMLError and friends: their str() quotes the offending line
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        at = f"{path}:{mark.line + 1}" if mark is not None else f"{path}"
         reason = getattr(exc, "problem", None) or type(exc).__name__
-        raise SettingsError([f"config: {path} is not valid YAML: {clip(reason, 120)}{where}"]) from None
+        raise SettingsError([f"config: {at}: not valid YAML: {clip(reason, 120)}{where}"]) from None
     if data is None:
-        return {}
+        return {}, {}
     if not isinstance(data, dict):
         raise SettingsError([f"config: {path} must hold a mapping of settings (key: value)"])
     out = {str(k).replace("-", "_").lower(): v for k, v in data.items()}
     if "topology" in out and out["topology"] is not None:
         topology = Path(str(out["topology"])).expanduser()
         out["topology"] = topology if topology.is_absolute() else path.parent / topology
+    if out.get("compare") is not None:
+        compare = Path(str(out["compare"])).expanduser()
+        out["compare"] = compare if compare.is_absolute() else path.parent / compare
     if out.get("ready_file") is not None:
         out["ready_file"] = Path(str(out["ready_file"])).expanduser()
-    return out
+    return out, _key_lines(text)
 
 
 def load_settings(flags: Mapping[str, Any] | None = None, *, env: Mapping[str, str] | None = None,
@@ -374,13 +411,13 @@ def load_settings(flags: Mapping[str, Any] | None = None, *, env: Mapping[str, s
     flags = {k: v for k, v in (flags or {}).items() if v is not None}
     env_config = next((v for k, v in environment.items() if k.upper() == f"{ENV_PREFIX}CONFIG"), None)
     path = config_file or env_config or None
-    file_data = read_settings_file(path) if path else {}
+    file_data, file_lines = _read_settings_file(path) if path else ({}, {})
     environment = {k: v for k, v in environment.items() if k.upper() != f"{ENV_PREFIX}CONFIG"}
     env_token, file_token = _ENV.set(environment), _FILE.set(file_data)
     try:
         return Settings(**flags)
     except ValidationError as exc:
-        raise SettingsError(_problems(exc, flags, environment, file_data, path)) from None
+        raise SettingsError(_problems(exc, flags, environment, file_data, path, file_lines)) from None
     except ValueError as exc:  # a malformed JSON list in the environment
         raise SettingsError([f"environment: {exc}"]) from None
     finally:
@@ -389,7 +426,7 @@ def load_settings(flags: Mapping[str, Any] | None = None, *, env: Mapping[str, s
 
 
 def _problems(exc: ValidationError, flags: Mapping[str, Any], env: Mapping[str, str],
-              file_data: Mapping[str, Any], path: Any) -> list[str]:
+              file_data: Mapping[str, Any], path: Any, file_lines: Mapping[str, int] | None = None) -> list[str]:
     env_keys = {k.upper() for k in env}
     out = []
     for error in exc.errors(include_url=False):
@@ -404,11 +441,14 @@ def _problems(exc: ValidationError, flags: Mapping[str, Any], env: Mapping[str, 
         elif f"{ENV_PREFIX}{name.upper()}" in env_keys:
             origin = f"{ENV_PREFIX}{name.upper()}"
         elif name in file_data:
-            origin = f"{path}"
+            line = (file_lines or {}).get(name)
+            origin = f"{path}:{line}" if line else f"{path}"
         else:
             origin = "default"
         if error.get("type") == "extra_forbidden":
-            message = f"unknown setting (known: {', '.join(Settings.model_fields)})"
+            guess = did_you_mean(name, Settings.model_fields)
+            maybe = f"did you mean {guess.replace('_', '-')!r}? " if guess else ""
+            message = f"unknown setting ({maybe}known: {', '.join(Settings.model_fields)})"
         elif "input" in error and error.get("type") != "missing" and name != "api_token":
             message = f"{message} (got {excerpt(error['input'])})"
         out.append(f"{name.replace('_', '-')}: {message} [from {origin}]")

@@ -76,6 +76,15 @@ class ServerState:
         }
         self.accepting = True
 
+    def in_flight(self) -> int:
+        """Queries received and not answered yet: those waiting for an upstream server (a task each) and
+        complete TCP messages read but waiting for a free pipeline slot or the next turn of the loop.
+
+        A query answered at once (a cache hit, anything resolved from the topology) is answered within the
+        callback that read it, so no scrape ever sees it in flight. Safe from another thread: it only reads.
+        """
+        return len(self.tasks) + sum(conn.queued() for conn in list(self.connections))
+
     def spawn(self, awaitable: Awaitable[bytes | None], done: Callable[[bytes | None], None]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(awaitable)
         self.tasks.add(task)
@@ -398,6 +407,18 @@ class TcpConnection(asyncio.Protocol):
         else:
             self._closed = True
             self.transport.close()
+
+    def queued(self) -> int:
+        """Complete messages in the read buffer, not yet handed to the handler (at most a buffer's worth)."""
+        buf = bytes(self._buf)  # a snapshot: the loop may be appending
+        count = pos = 0
+        while len(buf) - pos >= 2:
+            length = buf[pos] << 8 | buf[pos + 1]
+            if length == 0 or len(buf) - pos < 2 + length:
+                break
+            count += 1
+            pos += 2 + length
+        return count
 
     # -- reading
 

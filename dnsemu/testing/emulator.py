@@ -14,7 +14,9 @@
         reply = await dns.query("app.corp.test", source="10.0.2.4")
 
 The topology is a path, a dict (the YAML file's data) or a
-:class:`~dnsemu.topology.load.LoadedTopology`. Settings come from keyword
+:class:`~dnsemu.topology.load.LoadedTopology`; left out, it is ``zones/topology.yaml``
+of the working directory, else the bundled example estate (as ``dnsemu serve``
+chooses; the ``topology_selected`` log line says which). Settings come from keyword
 arguments only (never from ``DNSEMU_*`` variables): ``Emulator(t, upstreams=[...])``.
 ``http=True`` also serves the HTTP API and metrics on an ephemeral port
 (``dns.http_url``), with run-time changes on.
@@ -32,6 +34,11 @@ answered, the fields of the ``dns_query`` log line. ``check()`` raises the first
 error the server could only log (a query answered SERVFAIL because the handler
 raised, an HTTP 500, an exception on the server's loop), so a test fails with the
 cause rather than a timeout.
+
+An emulator prints nothing: its log lines go to the standard ``logging`` logger
+``dnsemu`` (pytest shows them with ``--log-cli-level=INFO``; any program with
+``logging.getLogger("dnsemu").setLevel(logging.INFO)`` and a handler, or with
+``DNSEMU_LOG=info`` in the environment).
 """
 
 from __future__ import annotations
@@ -62,7 +69,7 @@ from dnsemu.server.settings import Settings, load_settings
 from dnsemu.topology import changes
 from dnsemu.topology.changes import Change, ChangeError
 from dnsemu.topology.files import DEFAULT_MAX_FILE_BYTES
-from dnsemu.topology.load import load_topology, load_topology_data
+from dnsemu.topology.load import default_topology_choice, load_topology, load_topology_data
 from dnsemu.topology.loaded import LoadedTopology, Provenance
 
 __all__ = ["AsyncEmulator", "ChangeError", "Emulator", "EmulatorError", "QueryResult", "Record", "load"]
@@ -161,6 +168,9 @@ class _Core:
     """What a synchronous and an asynchronous emulator share: topology, settings, server, logs, errors."""
 
     def __init__(self, topology: Any, http: bool, overrides: Mapping[str, Any]) -> None:
+        if topology is None:  # as dnsemu serve: ./zones/topology.yaml, else the bundled example estate
+            topology, why = default_topology_choice()
+            get_logger("dnsemu.testing").info("topology_selected", topology=str(topology), why=why)
         values: dict[str, Any] = {"listen": ["127.0.0.1:0"], "watch": False, "query_log": True,
                                   "shutdown_grace": 1.0}
         if isinstance(topology, LoadedTopology):
@@ -417,7 +427,7 @@ class Emulator(_Emulator[QueryResult, None, bool]):
     runs it in the caller's loop instead and hands back an :class:`AsyncEmulator`.
     """
 
-    def __init__(self, topology: Any, *, http: bool = False, **settings: Any) -> None:
+    def __init__(self, topology: Any = None, *, http: bool = False, **settings: Any) -> None:
         self._core = _Core(topology, http, settings)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -519,7 +529,7 @@ class Emulator(_Emulator[QueryResult, None, bool]):
 class AsyncEmulator(_Emulator[Awaitable[QueryResult], Awaitable[None], Awaitable[bool]]):
     """A dnsemu server in the running event loop: ``async with AsyncEmulator(t) as dns``; methods are awaited."""
 
-    def __init__(self, topology: Any, *, http: bool = False, **settings: Any) -> None:
+    def __init__(self, topology: Any = None, *, http: bool = False, **settings: Any) -> None:
         self._core = _Core(topology, http, settings)
 
     @classmethod

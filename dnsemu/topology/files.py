@@ -26,7 +26,7 @@ import stat
 
 from dnsemu.text import excerpt
 
-__all__ = ["DEFAULT_MAX_FILE_BYTES", "FileProblem", "confined", "read_text"]
+__all__ = ["DEFAULT_MAX_FILE_BYTES", "FileProblem", "confined", "read_text", "where"]
 
 #: the default limit on any one file read (the ``max_file_bytes`` setting)
 DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -167,3 +167,11 @@ _LIMIT_HINT = "raise the max-file-bytes setting (DNSEMU_MAX_FILE_BYTES), or spli
 
 def _too_large(max_bytes: int) -> str:
     return f"larger than the limit of {max_bytes} octets (max-file-bytes): refused"
+
+
+def where(path: str | os.PathLike[str], problem: FileProblem) -> str:
+    """``path: message`` or, when the text itself is at fault, ``path:line: message`` (without the line)."""
+    if problem.line is None:
+        return f"{os.fspath(path)}: {problem.message}"
+    message = problem.message.split(" (an invalid octet on line", 1)[0]
+    return f"{os.fspath(path)}:{problem.line}: {message}"

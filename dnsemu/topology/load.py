@@ -13,7 +13,10 @@ input only as short escaped excerpts.
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +137,7 @@ def _validation_problems(exc: ValidationError, provenance: Provenance) -> list[P
         if kind == "extra_forbidden":
             message = f"unknown key {excerpt(clean[-1])}" if clean else "unknown key"
             parent = tuple(clean[:-1])
-            hint = _known_keys_hint(parent)
+            hint = _known_keys_hint(parent, str(clean[-1]) if clean else None)
         elif kind == "missing":
             message = f"required field {excerpt(clean[-1])} is missing" if clean else "required field missing"
         elif kind in _EXPECTED and "input" in err:
@@ -145,6 +148,11 @@ def _validation_problems(exc: ValidationError, provenance: Provenance) -> list[P
         elif kind in ("ip_v4_network", "ip_v6_network", "ip_v4_address", "ip_v6_address"):
             what = "network (CIDR)" if "network" in kind else "address"
             message = f"{excerpt(err['input'])} is not a valid IPv4 or IPv6 {what}"
+            if "network" in kind:
+                hint = _host_bits_hint(err["input"])
+        elif kind == "ip_network" and "input" in err:  # our own parser's error (model.IPNetwork)
+            message = f"{clip(message, 200)} (got {excerpt(err['input'])})"
+            hint = _host_bits_hint(err["input"])
         elif "input" in err and not isinstance(err["input"], (dict, list)):
             shown = excerpt(err["input"]) if isinstance(err["input"], str) else clip(repr(err["input"]))
             message = f"{clip(message, 200)} (got {shown})"
@@ -185,7 +193,30 @@ def _written(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def _known_keys_hint(parent: Loc) -> str | None:
+def _host_bits_hint(value: Any) -> str | None:
+    """``10.0.0.1/16`` is an address with a prefix length, not a network: name the network it lies in."""
+    if not isinstance(value, str):
+        return None
+    try:
+        network = ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        return None
+    return (f"host bits are set: {excerpt(value.strip())} is an address inside the network {network}; "
+            f"write {network}")
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str | None:
+    """The known word closest to ``word`` (a typo, a dash for an underscore, another case), or None."""
+    known = list(known)
+    folded = {k.lower().replace("-", "_"): k for k in known}
+    key = word.lower().replace("-", "_")
+    if key in folded:
+        return folded[key]
+    close = difflib.get_close_matches(key, list(folded), n=1, cutoff=0.75)
+    return folded[close[0]] if close else None
+
+
+def _known_keys_hint(parent: Loc, key: str | None = None) -> str | None:
     from dnsemu.topology import model
 
     # Walk the model along the path to name the keys that are allowed there.
@@ -203,7 +234,9 @@ def _known_keys_hint(parent: Loc) -> str | None:
     fields = getattr(cls, "model_fields", None)
     if not fields:
         return None
-    return "allowed here: " + ", ".join(fields)
+    guess = did_you_mean(key, fields) if key is not None else None
+    allowed = "allowed here: " + ", ".join(fields)
+    return f"did you mean {guess!r}? {allowed}" if guess else allowed
 
 
 def _value_model(annotation: Any) -> Any:
@@ -253,7 +286,21 @@ def load_topology_text(
                     max_file_bytes=max_file_bytes)
     if problems:
         raise TopologyError(problems)
-    return load_topology_data(data, provenance)
+    loaded = load_topology_data(data, provenance)  # a typo in a section name is reported as such first
+    if not any(data.get(section) for section in _CONTENT):
+        # an empty file (or cloud/region alone) would serve the internet view of nothing: say so
+        raise TopologyError(Problem(
+            "the topology is empty: it describes no network, zone, endpoint or resource",
+            file=filename, line=1 if data else None,
+            hint="start with virtual_networks: and private_dns_zones:, or write a commented starter estate "
+                 "with `dnsemu init`"))
+    return loaded
+
+
+#: the sections that describe something to resolve (an estate with none of them is empty)
+_CONTENT = ("virtual_networks", "on_premises", "private_dns_zones", "private_endpoints", "virtual_machines",
+            "dns_private_resolvers", "dns_forwarding_rulesets", "custom_dns_servers", "external_dns_servers",
+            "resources", "public_dns")
 
 
 def load_topology(path: str | os.PathLike[str], *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> LoadedTopology:
@@ -272,13 +319,17 @@ def load_topology(path: str | os.PathLike[str], *, max_file_bytes: int = DEFAULT
     return load_topology_text(text, filename=str(path), base_dir=path.parent, max_file_bytes=max_file_bytes)
 
 
-#: the bundled estate of a source checkout
-CHECKOUT_TOPOLOGY = Path(__file__).resolve().parents[2] / "zones" / "topology.yaml"
-
-
 def default_topology() -> Path:
-    """``zones/topology.yaml`` of the current directory, or of a source checkout."""
-    for candidate in (Path.cwd() / "zones" / "topology.yaml", CHECKOUT_TOPOLOGY):
-        if candidate.is_file():
-            return candidate
-    return Path("zones/topology.yaml")
+    """``zones/topology.yaml`` of the current directory when there is one, else the bundled example estate."""
+    return default_topology_choice()[0]
+
+
+def default_topology_choice() -> tuple[Path, str]:
+    """(the topology to use when none is given, why: a few words for the first log line)."""
+    from dnsemu.estates import example_topology
+
+    local = Path("zones") / "topology.yaml"
+    if (Path.cwd() / local).is_file():
+        return local, "zones/topology.yaml of the working directory"
+    return example_topology(), (f"the bundled example estate (no zones/topology.yaml in {Path.cwd()}; "
+                                "dnsemu init writes a starter estate there)")

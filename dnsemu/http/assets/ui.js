@@ -1,4 +1,4 @@
-// dnsemu /ui: the estate drawn, a query form with its path over the drawing, the live queries.
+// dnsemu /ui: the estate drawn, a query form with its path over the drawing, the live queries, the changed answers.
 // Talks only to this server's /v1 API (no CDN, nothing from elsewhere); writes text with textContent only.
 "use strict";
 
@@ -427,6 +427,210 @@
     ask();
   }
 
+
+  // -- the changes: answers that differ between two estates (GET /v1/diff) ---------------------------
+
+  const DIFF_PAGE = 100; // entries asked per page
+  const DIFF_POLL_MS = 3000; // how often the page looks for a new generation (GET /v1/changes)
+  const diff = { against: "files", match: "", offset: 0, generation: null, loading: null, selected: null, seq: 0,
+    timer: 0, asked: 0 };
+
+  function recordLine(r) {
+    return `${r.name}\t${r.ttl}\tIN\t${r.type}\t${r.data}`;
+  }
+
+  // one side of a change, as dig prints it: a status line, then the records; lines absent on the other side marked
+  function answerLines(answer, other, mark) {
+    const lines = [];
+    const head = answer.outcome === "forward" && answer.forward
+      ? `;; forwarded: ${answer.forward.name} ${answer.forward.type} goes to ${answer.forward.via}`
+      : `;; status: ${answer.rcode}, ${answer.answer_kind}`;
+    lines.push({ text: head, kind: "head" });
+    const theirs = new Set([...other.answer, ...other.authority].map(recordLine));
+    for (const [title, records, total] of [["", answer.answer, answer.answer_total],
+      [";; AUTHORITY SECTION:", answer.authority, answer.authority_total]]) {
+      if (!records.length) continue;
+      if (title) lines.push({ text: title, kind: "head" });
+      for (const r of records) {
+        const text = recordLine(r);
+        lines.push({ text, kind: theirs.has(text) ? "" : mark });
+      }
+      if (total > records.length) lines.push({ text: `;; … ${total - records.length} more`, kind: "head" });
+    }
+    return lines;
+  }
+
+  function answerCell(row, answer, other, mark, label) {
+    const td = document.createElement("td");
+    td.className = "answer " + (mark === "added" ? "after" : "before");
+    td.dataset.label = label;
+    for (const line of answerLines(answer, other, mark)) {
+      const span = document.createElement("span");
+      span.className = "line" + (line.kind ? " " + line.kind : "");
+      span.textContent = line.text;
+      td.append(span);
+    }
+    row.append(td);
+  }
+
+  function askFrom(source) {
+    // the network's name where it is the same on both sides, else the address it asked from
+    return source.network_before === source.network_after &&
+      (source.source === source.network_after || source.source === "internet") ? source.source : source.address;
+  }
+
+  function diffRow(entry, labels) {
+    const row = document.createElement("tr");
+    row.id = "d" + (++diff.seq);
+    const from = document.createElement("td");
+    from.className = "from";
+    from.dataset.label = "from";
+    from.textContent = entry.sources.map((s) => s.source).join(", ");
+    if (entry.sources_total > entry.sources.length) {
+      const more = document.createElement("span");
+      more.className = "more";
+      more.textContent = ` and ${entry.sources_total - entry.sources.length} more`;
+      from.append(more);
+    }
+    from.title = entry.sources.map((s) => `${s.source} (${s.address}; ${s.view_before} → ${s.view_after})`).join("\n");
+    row.append(from);
+    cell(row, entry.name, "name");
+    cell(row, entry.type, "type");
+    answerCell(row, entry.before, entry.after, "removed", "before: " + labels[0]);
+    answerCell(row, entry.after, entry.before, "added", "after: " + labels[1]);
+    if (entry.parts_at) {
+      row.title = `where the resolutions part (step ${entry.parts_at.step}):\n− ${entry.parts_at.before || "(ended)"}\n+ ${entry.parts_at.after || "(ended)"}`;
+    }
+    row.dataset.name = entry.name;
+    row.dataset.type = entry.type;
+    row.dataset.from = askFrom(entry.sources[0]);
+    return row;
+  }
+
+  function diffStatus(text, error = false) {
+    const el = $("diff-status");
+    el.textContent = text;
+    el.classList.toggle("error", error);
+  }
+
+  async function loadDiff(more = false) {
+    const ask = ++diff.asked;
+    if (!more) diff.offset = 0;
+    const params = { against: diff.against, match: diff.match, offset: diff.offset, limit: DIFF_PAGE };
+    if (!more) diffStatus("Comparing…");
+    let data;
+    try {
+      for (;;) {
+        const response = await api("/v1/diff?" + query(params));
+        if (ask !== diff.asked) return; // a newer request took over
+        if (response.status === 202) { // a large estate: the comparison goes on, ask again
+          diffStatus("Comparing… (a large estate takes a while)");
+          const wait = (Number(response.headers.get("Retry-After")) || 2) * 1000;
+          await new Promise((resolve) => setTimeout(resolve, wait));
+          if (ask !== diff.asked) return;
+          continue;
+        }
+        data = await response.json();
+        break;
+      }
+    } catch (err) {
+      if (ask === diff.asked) diffStatus("Cannot compare: " + err.message, true);
+      return;
+    }
+    if (ask !== diff.asked) return;
+    diff.generation = data.generation;
+    const option = $("diff-against").querySelector('option[value="compare"]');
+    option.hidden = option.disabled = !data.compare_available;
+    const labels = [data.before.label, data.after.label];
+    $("diff-before").textContent = "before: " + labels[0];
+    $("diff-after").textContent = "after: " + labels[1];
+    const body = $("diff-table").tBodies[0];
+    if (!more) {
+      body.replaceChildren();
+      selectDiff(null);
+    }
+    const fragment = document.createDocumentFragment();
+    for (const entry of data.entries) fragment.append(diffRow(entry, labels));
+    body.append(fragment);
+    diff.offset = data.offset + data.entries.length;
+    const empty = !data.total;
+    $("diff-empty").hidden = !empty;
+    $("diff-empty").textContent = data.identical || !data.match ? "no answer changes"
+      : `no answer changes match “${data.match}”`;
+    $("diff-table").hidden = empty;
+    $("diff-more").hidden = diff.offset >= data.total;
+    const s = data.summary;
+    const shown = body.rows.length;
+    diffStatus(data.identical
+      ? `No answer changes: ${labels[0]} and ${labels[1]} answer alike` +
+        (s.questions ? ` (${s.questions} questions about ${s.names} names from each of ${s.sources} sources).` : ".")
+      : `${s.changes} answer${s.changes === 1 ? "" : "s"} change${s.changes === 1 ? "s" : ""} for ` +
+        `${s.sources_changed} of ${s.sources} sources; showing ${shown} of ${data.total}` +
+        (data.match ? ` matching “${data.match}”` : "") + ". Before: " + labels[0] + "; after: " + labels[1] + ".");
+  }
+
+  function selectDiff(row) {
+    if (diff.selected) diff.selected.classList.remove("selected");
+    diff.selected = row;
+    const wrap = $("diff-wrap");
+    if (row) {
+      row.classList.add("selected");
+      wrap.setAttribute("aria-activedescendant", row.id);
+      row.scrollIntoView({ block: "nearest" });
+    } else {
+      wrap.removeAttribute("aria-activedescendant");
+    }
+  }
+
+  // a new generation (a change, a reload, a reset): compare again
+  async function watchGeneration() {
+    if (!document.hidden && diff.generation !== null) {
+      try {
+        const data = await (await api("/v1/changes")).json();
+        if (data.generation !== diff.generation) await loadDiff();
+      } catch (_) { /* the status line of the stream says what is wrong */ }
+    }
+    diff.timer = setTimeout(watchGeneration, DIFF_POLL_MS);
+  }
+
+  function wireChanges() {
+    $("diff-against").addEventListener("change", () => {
+      diff.against = $("diff-against").value;
+      loadDiff();
+    });
+    let typingTimer = 0;
+    $("diff-filter").addEventListener("input", () => {
+      clearTimeout(typingTimer);
+      typingTimer = setTimeout(() => {
+        diff.match = $("diff-filter").value.trim().toLowerCase();
+        loadDiff();
+      }, 250);
+    });
+    $("diff-refresh").addEventListener("click", () => loadDiff());
+    $("diff-more").addEventListener("click", () => loadDiff(true));
+    const body = $("diff-table").tBodies[0];
+    body.addEventListener("click", (event) => {
+      const row = event.target.closest("tr");
+      if (row) {
+        selectDiff(row);
+        explainRow(row);
+      }
+    });
+    $("diff-wrap").addEventListener("keydown", (event) => {
+      const rows = Array.from(body.rows);
+      if (!rows.length) return;
+      const at = rows.indexOf(diff.selected);
+      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        event.preventDefault();
+        const next = event.key === "ArrowDown" ? Math.min(at + 1, rows.length - 1) : Math.max(at - 1, 0);
+        selectDiff(rows[at < 0 ? 0 : next]);
+      } else if (event.key === "Enter" && diff.selected) {
+        event.preventDefault();
+        explainRow(diff.selected);
+      }
+    });
+  }
+
   // -- theme and keys ------------------------------------------------------------------------------------
 
   const THEMES = ["auto", "light", "dark"];
@@ -454,6 +658,9 @@
       $("q-name").focus();
     } else if (event.key === "p") {
       togglePause();
+    } else if (event.key === "c") {
+      event.preventDefault();
+      $("diff-filter").focus();
     } else if (event.key === "+" || event.key === "=") {
       zoom(1);
     } else if (event.key === "-") {
@@ -485,6 +692,7 @@
       $("token-form").hidden = true;
       document.dispatchEvent(new Event("dnsemu-token"));
       loadAndDraw();
+      loadDiff();
     });
     $("collapse").addEventListener("change", () => {
       clearPath();
@@ -531,8 +739,10 @@
     });
     document.addEventListener("keydown", onKey);
     $("live-count").textContent = streamStatus();
+    wireChanges();
     loadAndDraw();
     listen();
+    loadDiff().then(watchGeneration);
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

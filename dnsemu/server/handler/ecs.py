@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Sequence
+from time import perf_counter
+from typing import Any
 
 from dnsemu.core.index import Index
 
-__all__ = ["EcsScopes", "IPAddress", "ecs_scope", "trusted"]
+__all__ = ["EcsScopes", "IPAddress", "IgnoredEcs", "ecs_scope", "trusted"]
+
+#: ``ecs_ignored`` is logged at most once per this many seconds per source, for at most this many sources
+ECS_WARN_INTERVAL = 60.0
+ECS_WARN_SOURCES = 1024
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -50,6 +56,36 @@ def trusted(address: IPAddress, networks: Sequence[IPNetwork]) -> bool:
             return True
     mapped = getattr(address, "ipv4_mapped", None)
     return mapped is not None and trusted(mapped, networks)
+
+
+class IgnoredEcs:
+    """Says (once a minute per source, for at most 1024 sources) that an ECS option was not honoured.
+
+    A client behind NAT or a container bridge arrives from an address outside ``ecs_trusted``: its
+    option is ignored and the query answered for its real address, which surprises; the line names
+    the source and the trusted list to widen (``DNSEMU_ECS_TRUSTED``).
+    """
+
+    __slots__ = ("log", "seen", "trusted")
+
+    def __init__(self, log: Any, trusted_networks: Sequence[IPNetwork]) -> None:
+        self.log = log
+        self.trusted = ",".join(map(str, trusted_networks))
+        #: source address -> when its ignored ECS option was last logged
+        self.seen: dict[str, float] = {}
+
+    def __call__(self, host: str, ecs: Any) -> None:
+        now = perf_counter()
+        seen = self.seen
+        last = seen.get(host)
+        if last is not None and now - last < ECS_WARN_INTERVAL:
+            return
+        if last is None and len(seen) >= ECS_WARN_SOURCES:
+            return  # a flood of sources: the first ones have said it
+        seen[host] = now
+        self.log.warning("ecs_ignored", client=host, ecs=f"{ecs.address}/{ecs.source_prefix}", trusted=self.trusted,
+                         fix="answered for the client's own address; trust its source with --ecs-trusted "
+                             "(DNSEMU_ECS_TRUSTED) to let its ECS option pick the network")
 
 
 class EcsScopes:

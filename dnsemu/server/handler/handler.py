@@ -49,9 +49,9 @@ from dnsemu.dns.wire import (
     with_id_and_case,
 )
 from dnsemu.logs import get_logger, query_log
-from dnsemu.server.forwarding import ForwardPolicy, Verdict
+from dnsemu.server.forwarding import ForwardPolicy, Verdict, refusal
 from dnsemu.server.handler.cache import Generation
-from dnsemu.server.handler.ecs import trusted
+from dnsemu.server.handler.ecs import IgnoredEcs, trusted
 from dnsemu.server.handler.querylog import QueryLogger, answer_text, log_fields
 from dnsemu.server.handler.stats import DURATION_BUCKETS, Label, Stats, qtype_label, rcode_name
 from dnsemu.server.limits import QueryLimits
@@ -91,6 +91,8 @@ class Handler:
             settings.upstream_addresses, timeout=settings.upstream_timeout,
             attempts=settings.upstream_attempts, udp_size=settings.udp_payload_size)
         self._state = Generation(index)
+        #: says (rate-limited) that an untrusted source's ECS option was ignored
+        self.ecs_ignored = IgnoredEcs(self.log, self.ecs_trusted)
         #: the emulated caches of firewall DNS proxies: they outlive topology swaps, as in Azure
         self.proxy_caches = ProxyCaches()
         self.limits = QueryLimits(settings.azure_dns_limits)  # Azure-provided DNS's per-VM limits (facts-2 §13)
@@ -235,7 +237,9 @@ class Handler:
         scope: int | None = None
         ecs_text = None
         edns = query.edns
-        if edns is not None and edns.ecs is not None and self.ecs and trusted(real, self.ecs_trusted):
+        if edns is not None and edns.ecs is not None and self.ecs and not trusted(real, self.ecs_trusted):
+            self.ecs_ignored(host, edns.ecs)
+        elif edns is not None and edns.ecs is not None and self.ecs:
             ecs = edns.ecs
             ecs_text = f"{ecs.address}/{ecs.source_prefix}"
             if ecs.source_prefix:
@@ -266,7 +270,7 @@ class Handler:
                                     ecs_scope=scope)
             self.stats.forwarded["refused"] = self.stats.forwarded.get("refused", 0) + 1
             label = self._account(query, host, tcp, resolution.view, Source.REFUSED, reply, start, resolution,
-                                  ecs_text)
+                                  ecs_text, reason=refusal(verdict, resolution.forward))
             if verdict is Verdict.REFUSE and not held and not resolution.policy:  # refused by configuration
                 self._store(state, data, host, tcp, p, scope, reply, label, Source.REFUSED, resolution)
             return reply
@@ -285,8 +289,13 @@ class Handler:
         question from the same view."""
         if not self.cache_size:
             return
-        fields = log_fields(label, resolution.network, answer_text(kind, resolution, reply)) \
-            if self.query_log else None
+        fields = None
+        if self.query_log:
+            reason = None
+            if kind is Source.REFUSED:  # stored refusals: nothing to forward to, or the resolver's own
+                reason = resolution.trace[-1].text if resolution.outcome is Outcome.REFUSED and resolution.trace \
+                    else refusal(Verdict.REFUSE, resolution.forward)
+            fields = log_fields(label, resolution.network, answer_text(kind, resolution, reply), reason)
         cell = self.stats.cell(label, len(reply), is_truncated(reply))
         shared = p is not None and scope is None
         view = (state.where.get(host) or state.view_of(host)) if shared else None
@@ -326,7 +335,7 @@ class Handler:
     # ------------------------------------------------------------------ accounting
 
     def _account(self, query: Query, host: str, tcp: bool, view: str, kind: Source, reply: bytes,
-                 start: float, resolution: Resolution | None, ecs_text: str | None) -> Label:
+                 start: float, resolution: Resolution | None, ecs_text: str | None, reason: str | None = None) -> Label:
         proto = "tcp" if tcp else "udp"
         # never an extended rcode here: BADVERS is a WireError reply
         label = (proto, view, qtype_label(query.question.qtype), rcode_name(reply_rcode(reply)), kind.value)
@@ -335,15 +344,20 @@ class Handler:
         self.stats.count(label, len(reply), truncated, elapsed)
         if self.query_log:
             fields: dict[str, Any] = {}
+            if reason is None and kind is Source.REFUSED and resolution is not None and resolution.trace:
+                reason = resolution.trace[-1].text  # the resolver's own refusal says why in its last step
+            if reason is not None:
+                fields["reason"] = reason
             if ecs_text is not None:
                 fields["ecs"] = ecs_text
             if truncated:
                 fields["truncated"] = True
-            self.events.event(dict(client=host, proto=proto, view=view,
-                                   network=resolution.network if resolution is not None else "-",
-                                   qname=query.qname_text, qtype=type_name(query.question.qtype), rcode=label[3],
-                                   answer=answer_text(kind, resolution, reply), kind=kind.value,
-                                   duration_ms=round(elapsed * 1000, 3), cached=False, **fields))
+            # the order a reader wants on a console line: who asked what, what came back, from where, how fast
+            self.events.event(dict(client=host, qname=query.qname_text, qtype=type_name(query.question.qtype),
+                                   rcode=label[3], answer=answer_text(kind, resolution, reply), view=view,
+                                   duration_ms=round(elapsed * 1000, 3), **fields, proto=proto,
+                                   network=resolution.network if resolution is not None else "-", kind=kind.value,
+                                   cached=False))
         return label
 
     def _internal_error(self, data: bytes, addr: Any, tcp: bool, query: Query | None) -> bytes | None:

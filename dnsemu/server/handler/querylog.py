@@ -20,8 +20,8 @@ from dnsemu.server.handler.stats import Label
 
 __all__ = ["LogFields", "QueryLogger", "answer_text", "log_fields"]
 
-#: what a stored reply's hits share in their log lines: network, answer, then as JSON: head, tail
-LogFields = tuple[str, str, str, str]
+#: what a stored reply's hits share in their log lines: network, answer, then as JSON: head, tail; the reason
+LogFields = tuple[str, str, str, str, str | None]
 _MIDDLE_LIMIT = 16384
 
 
@@ -36,13 +36,15 @@ def answer_text(kind: Source, resolution: Resolution | None, reply: bytes) -> st
     return answer_summary(resolution.answer)
 
 
-def log_fields(label: Label, network: str, answer: str) -> LogFields:
+def log_fields(label: Label, network: str, answer: str, reason: str | None = None) -> LogFields:
     """What a cached reply's query-log line shares with every hit: also as JSON fragments, rendered once."""
     head = ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in
                      (("proto", label[0]), ("view", label[1]), ("network", network)))
-    tail = ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in
-                     (("rcode", label[3]), ("answer", answer), ("kind", label[4])))
-    return network, answer, head, tail
+    tail_fields: tuple[tuple[str, str], ...] = (("rcode", label[3]), ("answer", answer), ("kind", label[4]))
+    if reason is not None:
+        tail_fields += (("reason", reason),)
+    tail = ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in tail_fields)
+    return network, answer, head, tail, reason
 
 
 class QueryLogger:
@@ -76,11 +78,12 @@ class QueryLogger:
     def hit(self, data: bytes, host: str, label: Label, fields: LogFields | None, elapsed: float) -> None:
         """One ``dns_query`` event for a cache hit (``fields``: what :func:`log_fields` rendered)."""
         if self.observer is not None:
-            network, answer = fields[:2] if fields is not None else ("-", "")
+            network, answer, reason = (fields[0], fields[1], fields[4]) if fields is not None else ("-", "", None)
             qname, qtype = question_of(data)
             self.observer(dict(client=host, proto=label[0], view=label[1], network=network, qname=qname,
                                qtype=type_name(qtype), rcode=label[3], answer=answer, kind=label[4],
-                               duration_ms=round(elapsed * 1000, 3), cached=True))
+                               duration_ms=round(elapsed * 1000, 3), cached=True,
+                               **({"reason": reason} if reason is not None else {})))
             if not self.write:
                 return
         qlog = self.qlog
@@ -97,14 +100,15 @@ class QueryLogger:
             qlog.emit(f'{{"client": "{host}", {middle}, "duration_ms": {round(elapsed * 1000, 3)}, "cached": true, '
                       f'"event": "dns_query", "level": "info", "timestamp": "{qlog.stamp()}"}}\n')
             return
-        network, answer = fields[:2] if fields is not None else ("-", "")
+        network, answer, reason = (fields[0], fields[1], fields[4]) if fields is not None else ("-", "", None)
         qname, qtype = question_of(data)
-        self.log.info("dns_query", client=host, proto=label[0], view=label[1], network=network,
-                      qname=qname, qtype=type_name(qtype), rcode=label[3],
-                      answer=answer, kind=label[4], duration_ms=round(elapsed * 1000, 3), cached=True)
+        extra = {"reason": reason} if reason is not None else {}
+        self.log.info("dns_query", client=host, qname=qname, qtype=type_name(qtype), rcode=label[3],
+                      answer=answer, view=label[1], duration_ms=round(elapsed * 1000, 3), **extra, proto=label[0],
+                      network=network, kind=label[4], cached=True)
 
     def error(self, host: str, proto: str, rcode: str, reason: str, elapsed: float) -> None:
         """A query that did not parse (answered with an error rcode, or dropped)."""
         if self.write:
-            self.log.info("dns_query", client=host, proto=proto, view="-", qname="", qtype="", rcode=rcode,
-                          answer="", kind="error", reason=reason, duration_ms=round(elapsed * 1000, 3), cached=False)
+            self.log.info("dns_query", client=host, qname="", qtype="", rcode=rcode, answer="", view="-",
+                          duration_ms=round(elapsed * 1000, 3), reason=reason, proto=proto, kind="error", cached=False)

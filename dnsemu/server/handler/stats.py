@@ -117,6 +117,10 @@ class Stats:
             proto = label[0]
             out.queries[label] = out.queries.get(label, 0) + hits
             out.cache["hit", proto] = out.cache.get(("hit", proto), 0) + hits
+            if label[4] == "refused" and label[1] != "refused":
+                # a cached refusal to forward (nothing to forward to) counts like the first one did; the
+                # resolver's own refusals (unknown sources refused) have the view "refused" and are no forwards
+                out.forwarded["refused"] = out.forwarded.get("refused", 0) + hits
             if truncated:
                 out.truncated[proto] = out.truncated.get(proto, 0) + hits
             out.sizes[proto][bisect_left(SIZE_BUCKETS, size)] += hits
