@@ -651,18 +651,25 @@ def _plan(record: Record) -> Plan:
 _FIXED_RDATA = frozenset({RRType.A, RRType.AAAA, RRType.TXT, RRType.CAA, RRType.SRV, RRType.DNAME})
 
 
-@lru_cache(maxsize=65536)
+_inet_pton, _AF_INET, _AF_INET6 = socket.inet_pton, socket.AF_INET, socket.AF_INET6
+_pack_rr = _RR_FIXED.pack
+_POINTER_TO_QUESTION = b"\xc0\x0c"
+
+
 def _at_question(record: Record) -> bytes:
-    """A fixed-rdata record owned by the question's name, encoded once: the owner is a pointer to the
-    question (offset 12, RFC 1035 §4.1.4), what the full encoder writes for it in any message."""
-    t, rd = record.rtype, record.rdata
-    if t == RRType.A:
-        rdata = socket.inet_pton(socket.AF_INET, rd[0])
-    elif t == RRType.AAAA:
-        rdata = socket.inet_pton(socket.AF_INET6, rd[0])
-    else:
-        rdata = b"".join(_plan(record)[2])
-    return b"\xc0\x0c" + _RR_FIXED.pack(t, 1, record.ttl, len(rdata)) + rdata
+    """A fixed-rdata record owned by the question's name: the owner is a pointer to the question
+    (offset 12, RFC 1035 §4.1.4), what the full encoder writes for it in any message. An address is
+    packed on the spot (cheaper than hashing the record for a cache); other rdata comes from the
+    record's cached plan."""
+    t = record.rtype
+    if t == 1:  # A
+        rdata = _inet_pton(_AF_INET, record.rdata[0])
+        return _POINTER_TO_QUESTION + _pack_rr(1, 1, record.ttl, 4) + rdata
+    if t == 28:  # AAAA
+        rdata = _inet_pton(_AF_INET6, record.rdata[0])
+        return _POINTER_TO_QUESTION + _pack_rr(28, 1, record.ttl, 16) + rdata
+    rdata = b"".join(_plan(record)[2])
+    return _POINTER_TO_QUESTION + _pack_rr(t, 1, record.ttl, len(rdata)) + rdata
 
 
 def _put_name(buf: bytearray, comp: dict[bytes, int], parts: Parts) -> None:
@@ -793,6 +800,10 @@ def _encode_at_question(query: Query, rcode: int, answer: Sequence[Record], max_
     return _HEADER.pack(query.id, flags, 1, count, 0, 1 if opt else 0) + question + body + opt
 
 
+#: (server UDP size, the peek's flag bits) -> the OPT record of a NOERROR reply (a handful of entries)
+_NOERROR_OPTS: dict[tuple[int, int], bytes] = {}
+
+
 def answer_at_question(data: bytes, peek: Peek, answer: Sequence[Record], udp_size: int, tcp: bool) -> bytes | None:
     """NOERROR with ``answer`` for a query of the :func:`peek` shape, without parsing it; None when it does
     not apply (a record not owned by the question's name, rdata with a compressible name, a reply that
@@ -801,15 +812,23 @@ def answer_at_question(data: bytes, peek: Peek, answer: Sequence[Record], udp_si
     The same bytes as :func:`encode_response` for the parsed query (``aa`` false, no ECS: peek accepts
     none): the question as the client sent it, RD and CD echoed, the OPT with our size and the query's DO.
     """
-    for record in answer:
-        if record.rtype not in _FIXED_RDATA:
+    if len(answer) == 1:
+        if answer[0].rtype not in _FIXED_RDATA:
             return None
-    body = b"".join([_at_question(r) for r in answer])
+        body = _at_question(answer[0])
+    else:
+        for record in answer:
+            if record.rtype not in _FIXED_RDATA:
+                return None
+        body = b"".join([_at_question(r) for r in answer])
     end = peek.question_end
-    bits = peek.key[-3]
+    key = peek.key
+    bits = key[-3]
     if bits & 4:
-        opt = _opt_record(udp_size, 0, bool(bits & 8))
-        limit = 65535 if tcp else min(peek.key[-2] << 8 | peek.key[-1], udp_size)
+        opt = _NOERROR_OPTS.get((udp_size, bits))
+        if opt is None:
+            opt = _NOERROR_OPTS[(udp_size, bits)] = _opt_record(udp_size, 0, bool(bits & 8))
+        limit = 65535 if tcp else min(key[-2] << 8 | key[-1], udp_size)
     else:
         opt = b""
         limit = 65535 if tcp else 512

@@ -168,7 +168,8 @@ class Handler:
                         fast = precompiled.answer(data, p, self.udp_size, tcp)
                         if fast is not None:
                             reply, kind, qtype = fast
-                            self._count_fast(state, precompiled.view, kind, qtype, host, tcp, data, p, start, reply)
+                            self._count_fast(state, view, precompiled.view, kind, qtype, host, tcp, data, p, start,
+                                             reply)
                             return reply
                     return self._slow(data, addr, tcp, state, p, start)
                 reply = with_id_and_case(entry[0], p)
@@ -190,8 +191,8 @@ class Handler:
         except Exception:
             return self._internal_error(data, addr, tcp, None)
 
-    def _count_fast(self, state: Generation, view: str, kind: str, qtype: int, host: str, tcp: bool, data: bytes,
-                    p: Peek, start: float, reply: bytes) -> None:
+    def _count_fast(self, state: Generation, where: str, view: str, kind: str, qtype: int, host: str, tcp: bool,
+                    data: bytes, p: Peek, start: float, reply: bytes) -> None:
         """Counters for a precompiled answer (what :meth:`_account` counts for a resolved one); an answer
         with records is kept as the slow path keeps it (an NXDOMAIN is cheaper to make again)."""
         labels = state.labels
@@ -207,8 +208,8 @@ class Handler:
         stats.cache["miss", label[0]] += 1
         stats.count(label, len(reply), False, perf_counter() - start)
         if answer_count(reply) and self.cache_size:  # records (never truncated here)
-            state.store(self.cache_size, state.where.get(host) or state.view_of(host), host, tcp, p.key, data,
-                        reply, (stats.cell(label, len(reply), False), None, label))
+            state.store(self.cache_size, where, host, tcp, p.key, data, reply,
+                        (stats.cell(label, len(reply), False), None, label))
 
     # ------------------------------------------------------------------ slow path
 
