@@ -597,11 +597,13 @@ def test_precompiled_negative_answers_are_the_resolvers_byte_for_byte() -> None:
 
 def test_records_at_the_question_are_answered_without_resolving(monkeypatch: Any) -> None:
     """§9: in a VNet whose linked zones answer first, app.corp.test's A records are the zone's, whatever
-    else: the reply is assembled from the encoded records, the resolver's bytes, kept for the next hit."""
+    else: the reply is assembled from the encoded records, the resolver's bytes, kept for the next hit;
+    a type the name lacks is NODATA with the zone's SOA (RFC 2308), from the zone's template."""
     index = nested_topology()
     slow = make(index, query_log=True)
     queries = [q("App.Corp.test"), q("app.corp.test", use_edns=0, payload=4096, want_dnssec=True),
-               q("there.privatelink.vaultcore.azure.net", use_edns=None), q("app.corp.test", flags=0)]
+               q("there.privatelink.vaultcore.azure.net", use_edns=None), q("app.corp.test", flags=0),
+               q("APP.corp.test", "AAAA"), q("app.corp.test", "MX", use_edns=None)]  # the last two: NODATA
     with capture_logs():
         expected = [slow.handle(data, (ALPHA, 1)) for data in queries]
         expected_tcp = slow.handle(queries[0], (ALPHA, 1), True)
@@ -620,6 +622,10 @@ def test_records_at_the_question_are_answered_without_resolving(monkeypatch: Any
     snapshot = fast.stats.snapshot()
     assert snapshot.cache[("hit", "udp")] == 1
     assert snapshot.queries[("udp", "vnet:alpha", "A", "NOERROR", "private")] == 5
+    assert snapshot.queries[("udp", "vnet:alpha", "AAAA", "NOERROR", "private")] == 1
+    nodata = reply_of(expected[4])
+    assert nodata.rcode() == dns.rcode.NOERROR and not nodata.answer
+    assert [r.rdtype for r in nodata.authority] == [dns.rdatatype.SOA]
     # a CNAME to follow, or a VNet with rules, is the resolver's
     monkeypatch.undo()
     assert answers(reply_of(fast.handle(q("alias.corp.test"), (ALPHA, 1))))[-1] == "app.corp.test. a 127.0.1.10"

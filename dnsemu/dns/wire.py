@@ -842,7 +842,7 @@ def answer_at_question(data: bytes, peek: Peek, answer: Sequence[Record], udp_si
 
 
 class NegativeAnswer:
-    """NXDOMAIN with one zone's SOA in authority, rendered without encoding on each query.
+    """NXDOMAIN (or NODATA: NOERROR) with one zone's SOA in authority, rendered without encoding on each query.
 
     The SOA's names compress against the zone's apex inside the question, so the
     authority bytes depend only on where the apex starts in the question: they are
@@ -862,8 +862,9 @@ class NegativeAnswer:
         self._rendered: dict[int, bytes] = {}
         self._opts: dict[tuple[int, int], bytes] = {}  # (server UDP size, DO) -> the OPT record
 
-    def reply(self, data: bytes, peek: Peek, apex_offset: int, udp_size: int) -> bytes:
-        """The reply to ``data`` (of the :func:`peek` shape) whose qname holds the apex at ``apex_offset``."""
+    def reply(self, data: bytes, peek: Peek, apex_offset: int, udp_size: int, rcode: int = Rcode.NXDOMAIN) -> bytes:
+        """The reply to ``data`` (of the :func:`peek` shape) whose qname holds the apex at ``apex_offset``:
+        NXDOMAIN, or with ``rcode`` NOERROR the NODATA answer (the same SOA, RFC 2308 §2.2)."""
         base = 12 + apex_offset
         authority = self._rendered.get(base)
         if authority is None:
@@ -873,11 +874,11 @@ class NegativeAnswer:
             authority = self._rendered[base] = bytes(buf[end:])
         bits = peek.key[-3]
         edns = bits & 4
-        flags = _QR | _RA | Rcode.NXDOMAIN | (data[2] & 0x01) << 8 | (data[3] & 0x10)  # RD and CD echoed
-        if edns:
+        flags = _QR | _RA | rcode | (data[2] & 0x01) << 8 | (data[3] & 0x10)  # RD and CD echoed
+        if edns:  # the OPT's extended rcode is 0 for both
             opt = self._opts.get((udp_size, bits & 8))
             if opt is None:
-                opt = self._opts[(udp_size, bits & 8)] = _opt_record(udp_size, Rcode.NXDOMAIN, bool(bits & 8))
+                opt = self._opts[(udp_size, bits & 8)] = _opt_record(udp_size, rcode, bool(bits & 8))
         else:
             opt = b""
         header = _HEADER.pack(peek.id, flags, 1, 0, 1, 1 if edns else 0)

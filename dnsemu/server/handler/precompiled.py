@@ -6,11 +6,12 @@ a linked zone gets what that zone says, from the bytes of the query:
 
 * a name the zone lacks: NXDOMAIN with the zone's SOA, from the plan's reply template
   (:class:`~dnsemu.dns.wire.NegativeAnswer`, one per zone), unless the link redirects the type;
+* a name the zone holds without the type (NODATA): NOERROR with the same SOA, same template;
 * a name the zone holds with records of the type at the name itself (A, AAAA, TXT…): NOERROR
   with them, assembled from records encoded once (:func:`~dnsemu.dns.wire.answer_at_question`).
 
 Whatever it cannot decide from the bytes alone (an escape in the name, a zone with wildcards,
-a type the link redirects, a CNAME to follow, NODATA, a reply that needs TC) goes to the resolver.
+a type the link redirects, a CNAME to follow, a reply that needs TC) goes to the resolver.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 from dnsemu.core.index import NegativePlan, NegativeTable
 from dnsemu.core.resolution import Source
 from dnsemu.core.zone import Found, Zone, ZoneKind
+from dnsemu.dns.records import Rcode
 from dnsemu.dns.wire import NegativeAnswer, Peek, answer_at_question
 
 __all__ = ["PrecompiledAnswers"]
@@ -86,7 +88,9 @@ class PrecompiledAnswers:
                 return None  # NxDomainRedirect: public DNS answers it
             return template.reply(data, p, offset, udp_size), negative_kind, qtype
         found_, records = zone.lookup(name, qtype)
+        if found_ is Found.NODATA:  # the name without the type: NOERROR with the zone's SOA
+            return template.reply(data, p, offset, udp_size, Rcode.NOERROR), positive_kind, qtype
         if found_ is not Found.RECORDS:
-            return None  # a CNAME to follow, NODATA: the resolver
+            return None  # a CNAME to follow: the resolver
         reply = answer_at_question(data, p, records, udp_size, tcp)
         return None if reply is None else (reply, positive_kind, qtype)
