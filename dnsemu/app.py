@@ -25,6 +25,7 @@ from dnsemu.dns.addresses import format_hostport
 from dnsemu.http.api import Api
 from dnsemu.http.listener import HostPolicy, HttpServer
 from dnsemu.http.metrics import create_registry
+from dnsemu.server.indexcache import IndexCache
 from dnsemu.server.live import BuildGuard
 from dnsemu.server.server import DnsServer, ListenError, ready_line
 from dnsemu.server.settings import Settings
@@ -39,13 +40,14 @@ class App:
 
     def __init__(self, settings: Settings, loaded_topology: LoadedTopology | None = None, *,
                  reuse_port: bool = False, logger: Any = None, build_guard: BuildGuard | None = None,
-                 server: DnsServer | None = None, compare: LoadedTopology | None = None) -> None:
+                 server: DnsServer | None = None, compare: LoadedTopology | None = None,
+                 index_cache: IndexCache | None = None) -> None:
         self.settings = settings
         #: the estate GET /v1/diff?against=compare compares with (``settings.compare``, read by start() if not given)
         self.compare = compare
         #: ``server``: one built already (``dnsemu serve --workers``: the parent that runs the workers)
         self.server = server or DnsServer(settings, loaded_topology, reuse_port=reuse_port, logger=logger,
-                                          build_guard=build_guard)
+                                          build_guard=build_guard, index_cache=index_cache)
         self.http: HttpServer | None = None
         #: the API behind the HTTP listener (once started)
         self.api: Api | None = None

@@ -67,6 +67,7 @@ from typing import Any
 from dnsemu.dns.addresses import format_hostport
 from dnsemu.logs import get_logger
 from dnsemu.server.counters import Counters, merge
+from dnsemu.server.indexcache import IndexCache
 from dnsemu.server.live import BuildGuard, Snapshot
 from dnsemu.server.server import DnsServer, ListenError
 from dnsemu.server.settings import Settings
@@ -275,8 +276,8 @@ class Supervisor(DnsServer):
 
     def __init__(self, settings: Settings, loaded_topology: LoadedTopology | None = None, *,
                  target: Callable[[int, Settings, socket.socket], Any], build_guard: BuildGuard | None = None,
-                 preload: tuple[str, ...] = ()) -> None:
-        super().__init__(settings, loaded_topology, build_guard=build_guard)
+                 preload: tuple[str, ...] = (), index_cache: IndexCache | None = None) -> None:
+        super().__init__(settings, loaded_topology, build_guard=build_guard, index_cache=index_cache)
         self.target = target
         self.context = multiprocessing.get_context("forkserver")
         self.context.set_forkserver_preload([__name__, *preload])

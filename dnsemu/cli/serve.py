@@ -107,7 +107,8 @@ def _metavar(name: str) -> str:
                "ready_file": "PATH", "workers": "N", "tcp_max_message": "OCTETS", "udp_payload_size": "OCTETS",
                "cache_size": "ENTRIES", "http_listen": "HOST:PORT", "api_token": "TOKEN", "http_max_body": "OCTETS",
                "http_allowed_hosts": "HOST", "max_file_bytes": "OCTETS",
-               "compare": "OTHER_TOPOLOGY"}
+               "compare": "OTHER_TOPOLOGY", "index_cache_dir": "PATH", "index_cache_max_bytes": "OCTETS",
+               "index_cache_min_records": "N"}
     if name in special:
         return special[name]
     return "SECONDS" if Settings.model_fields[name].annotation is float else "N"
@@ -141,8 +142,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         why = default_topology_choice()[1]
     get_logger("dnsemu.serve").info("topology_selected", topology=str(settings.topology), why=why)
+    gc.disable()  # until the first topology is built and frozen (_freeze)
+    index_cache = _index_cache(settings)
+    hit = index_cache.lookup(settings.topology, freeze=True) if index_cache is not None else None
     try:
-        loaded = load_topology(settings.topology, max_file_bytes=settings.max_file_bytes)
+        loaded = hit.loaded if hit is not None else load_topology(settings.topology,
+                                                                  max_file_bytes=settings.max_file_bytes)
     except TopologyError as exc:
         print_problems(Path(settings.topology), exc, prefix="dnsemu serve: ")
         return 2
@@ -159,10 +164,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     _remove(settings.ready_file)
     try:
         if settings.workers > 1:
-            return _run_workers(settings, loaded, compare)
-        return _run_single(settings, loaded, compare)
+            return _run_workers(settings, loaded, compare, index_cache)
+        return _run_single(settings, loaded, compare, index_cache)
     finally:
         _remove(settings.ready_file)
+
+
+def _index_cache(settings: Settings) -> Any:
+    """The compiled-index cache the settings ask for (None: off)."""
+    if not settings.index_cache:
+        return None
+    from dnsemu.core.index import Options
+    from dnsemu.logs import get_logger
+    from dnsemu.server.indexcache import IndexCache, default_cache_dir
+
+    return IndexCache(settings.index_cache_dir or default_cache_dir(),
+                      options=Options(unknown_sources=settings.unknown_sources),
+                      max_file_bytes=settings.max_file_bytes, max_bytes=settings.index_cache_max_bytes,
+                      min_records=settings.index_cache_min_records, log=get_logger("dnsemu.server"))
 
 
 # --------------------------------------------------------------------------- one process
@@ -192,11 +211,11 @@ def _remove(path: Path | None) -> None:
             Path(path).unlink()
 
 
-def _run_single(settings: Settings, loaded: Any, compare: Any = None) -> int:
+def _run_single(settings: Settings, loaded: Any, compare: Any = None, index_cache: Any = None) -> int:
     from dnsemu.app import App
 
     async def run() -> int:
-        app = App(settings, loaded, build_guard=quiet_builds, compare=compare)
+        app = App(settings, loaded, build_guard=quiet_builds, compare=compare, index_cache=index_cache)
         try:
             await app.start()
         except OSError as exc:
@@ -238,9 +257,15 @@ async def quiet_builds() -> Any:
 
 
 def _freeze() -> None:
-    """The first index is immutable: keep the cyclic collector from walking it on every full pass."""
+    """The first index is immutable: keep the cyclic collector from walking it on every full pass.
+
+    The collector is off from the start of ``main`` until here (the first build allocates
+    millions of objects, none of them garbage, and each full pass would walk them all):
+    one collection, then what is alive is frozen and the collector is on again.
+    """
     gc.collect()
     gc.freeze()
+    gc.enable()
 
 
 def _cannot_listen(settings: Settings, exc: OSError) -> None:
@@ -292,7 +317,7 @@ def _worker_process(number: int, settings: Settings, sock: socket.socket) -> Non
                         after_start=_freeze))
 
 
-def _run_workers(settings: Settings, loaded: Any, compare: Any = None) -> int:
+def _run_workers(settings: Settings, loaded: Any, compare: Any = None, index_cache: Any = None) -> int:
     """N workers answer DNS; this process holds the topology and serves HTTP for all (:mod:`dnsemu.workers`)."""
     if not hasattr(socket, "SO_REUSEPORT"):
         print("dnsemu serve: --workers needs SO_REUSEPORT, which this platform lacks", file=sys.stderr)
@@ -303,7 +328,7 @@ def _run_workers(settings: Settings, loaded: Any, compare: Any = None) -> int:
 
     async def run() -> int:
         server = Supervisor(settings, loaded, target=this._worker_process, build_guard=quiet_builds,
-                            preload=("dnsemu.cli.serve", "dnsemu.app"))
+                            preload=("dnsemu.cli.serve", "dnsemu.app"), index_cache=index_cache)
         app = App(settings, server=server, compare=compare)
         try:
             await app.start()

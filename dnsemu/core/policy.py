@@ -82,11 +82,64 @@ class SecurityPolicy:
     vnet: str
     vnet_region: str
     rules: tuple[SecurityRule, ...]  # evaluation order
+    #: domain list entry -> positions in ``rules`` of the rules whose lists hold it (built from ``rules``):
+    #: a name no rule covers costs one probe per suffix, whatever the number of rules and entries
+    by_entry: Mapping[str, tuple[int, ...]] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+    #: the label counts of those entries, ascending (None: an entry holds an escape, count by walking)
+    depths: tuple[int, ...] | None = dataclasses.field(default=(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        index: dict[str, list[int]] = {}
+        for position, rule in enumerate(self.rules):
+            for _, domains in rule.lists:
+                for entry in domains:
+                    held = index.setdefault(entry, [])
+                    if not held or held[-1] != position:
+                        held.append(position)
+        object.__setattr__(self, "by_entry", {entry: tuple(held) for entry, held in index.items()})
+        escaped = any("\\" in entry for entry in index)
+        object.__setattr__(self, "depths", None if escaped else tuple(sorted({_labels(e) for e in index})))
+
+    def _held(self, name: str) -> Iterable[str]:
+        """The suffixes of ``name`` (itself included) that are entries of some list."""
+        by_entry, depths = self.by_entry, self.depths
+        if depths is None or "\\" in name:
+            return [suffix for suffix in names.suffixes(name) if suffix in by_entry]
+        count = _labels(name)
+        out = []
+        for depth in depths:  # only the suffixes as long as some entry: one probe each
+            if depth > count:
+                break
+            suffix = "." if depth == 0 else name if depth == count else name.split(".", count - depth)[-1]
+            if suffix in by_entry:
+                out.append(suffix)
+        return out
 
     @property
     def applies(self) -> bool:
         """A policy covers VNets of its own region only (facts-2 §10.7)."""
         return self.region == self.vnet_region
+
+    def covers(self, name: str) -> bool:
+        """Whether any rule's lists hold ``name`` or a name above it: False means no rule can match a
+        chain of ``name`` alone (a negative answer from a linked zone), so the policy leaves it as it is
+        and a server may answer it from a precompiled reply."""
+        return bool(self._held(name))
+
+    def candidates(self, chain: Sequence[str]) -> list[SecurityRule]:
+        """The rules, in evaluation order, whose lists hold an entry equal to or above a name of ``chain``:
+        the only ones :meth:`SecurityRule.match` can match (it decides, per rule, which names count)."""
+        by_entry = self.by_entry
+        found: set[int] = set()
+        for name in chain:
+            for suffix in self._held(name):
+                found.update(by_entry[suffix])
+        return [self.rules[i] for i in sorted(found)]
+
+
+def _labels(name: str) -> int:
+    """The labels of a canonical name without escapes (the root has none)."""
+    return 0 if name == "." else name.count(".")
 
 
 def compile_policies(topology: Topology) -> dict[str, SecurityPolicy]:
@@ -141,6 +194,9 @@ def apply_policies(
     first) leave it: evaluated innermost first, each on the answer the inner one returned."""
     if result.outcome is Outcome.REFUSED:
         return result
+    # a resolution made without its trace (no explain, no debug log) gets no policy steps either:
+    # a query no rule matches then costs the candidate lookups and nothing else
+    explain = bool(result.trace)
     trace = list(result.trace)
     decisions: list[PolicyDecision] = list(result.policy)
     done: set[str] = set()
@@ -150,6 +206,8 @@ def apply_policies(
             continue
         done.add(vnet)
         where: tuple[tuple[str, Any], ...] = (("policy", policy.name), ("vnet", vnet))
+        if not policy.applies and not explain:
+            continue
         if not policy.applies:
             trace.append(
                 Step(
@@ -162,11 +220,13 @@ def apply_policies(
             continue
         chain = chain_names(question_name, result)
         hit = None
-        for rule in policy.rules:
+        for rule in policy.candidates(chain):
             found = rule.match(chain)
             if found is None:
                 continue
             if not rule.enabled:
+                if not explain:
+                    continue
                 trace.append(
                     Step(
                         "policy-disabled",
@@ -178,6 +238,8 @@ def apply_policies(
                 continue
             hit = (rule, found)
             break
+        if hit is None and not explain:
+            continue
         if hit is None:
             trace.append(
                 Step(

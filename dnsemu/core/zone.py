@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
+from itertools import repeat
 
 from dnsemu.dns import names
 from dnsemu.dns.records import Record, RRType
@@ -74,39 +75,41 @@ class Zone:
         self.soa = soa
         self.kind = ZoneKind(kind)
         self.authoritative = authoritative
-        nodes: dict[str, dict[int, list[Record]]] = {name: {RRType.SOA: [soa]}}
+        # one pass, record sets as tuples from the start: most names hold one record set of one record
+        frozen: dict[str, dict[int, tuple[Record, ...]]] = {name: {RRType.SOA: (soa,)}}
+        grown: set[tuple[str, int]] = set()  # record sets of more than one record
         for record in records:
-            types = nodes.get(record.name)
+            owner = record.name
+            types = frozen.get(owner)
             if types is None:
-                nodes[record.name] = {record.rtype: [record]}
+                frozen[owner] = {record.rtype: (record,)}
                 continue
-            rrset = types.get(record.rtype)
+            rtype = record.rtype
+            rrset = types.get(rtype)
             if rrset is None:
-                types[record.rtype] = [record]
+                types[rtype] = (record,)
             elif all(r.rdata != record.rdata for r in rrset):
-                rrset.append(record)
-        frozen: dict[str, dict[int, tuple[Record, ...]]] = {}
-        for owner, types in nodes.items():
-            node: dict[int, tuple[Record, ...]] = {}
-            for rtype, rrset in types.items():
-                if len(rrset) == 1:
-                    node[rtype] = (rrset[0],)
-                    continue
-                ttl = min(r.ttl for r in rrset)  # one TTL per RRset (RFC 2181 §5.2)
-                node[rtype] = tuple(r if r.ttl == ttl else r.with_ttl(ttl) for r in rrset)
-            frozen[owner] = node
+                types[rtype] = (*rrset, record)
+                grown.add((owner, rtype))
+        for owner, rtype in grown:
+            rrset = frozen[owner][rtype]
+            ttl = min(r.ttl for r in rrset)  # one TTL per RRset (RFC 2181 §5.2)
+            frozen[owner][rtype] = tuple(r if r.ttl == ttl else r.with_ttl(ttl) for r in rrset)
         self.nodes = frozen
         # every owner and every empty non-terminal between an owner and the apex
-        existing = set()
+        existing = set(frozen)
+        root = names.ROOT
         for owner in frozen:
-            ancestor = owner
+            if owner in (name, root):
+                continue
+            ancestor = names.parent(owner)
             while ancestor not in existing:
                 existing.add(ancestor)
-                if ancestor == name or ancestor == names.ROOT:
+                if ancestor in (name, root):
                     break
                 ancestor = names.parent(ancestor)
         self._names = frozenset(existing)
-        self.has_wildcards = any(owner.startswith("*.") for owner in frozen)
+        self.has_wildcards = any(map(str.startswith, frozen, repeat("*.")))
         # owners where a lookup leaves this zone's data: cuts (NS below the apex) and DNAMEs
         self._redirects = frozenset(
             owner

@@ -105,7 +105,7 @@ def _parse_plain(text: str, origin: str | None) -> str | None:
         return None
     absolute = lower.endswith(".")
     body = lower[:-1] if absolute else lower
-    if not body or any(len(label) > 63 for label in body.split(".")):
+    if not body or (len(body) > 63 and max(map(len, body.split("."))) > 63):
         return None  # let the full parser say what is wrong
     if absolute:
         name = lower

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,10 +74,11 @@ class RRType(enum.IntEnum):
 
 
 def type_name(code: int) -> str:
-    try:
-        return RRType(code).name
-    except ValueError:
-        return f"TYPE{code}"
+    name = _TYPE_NAMES.get(code)
+    return name if name is not None else f"TYPE{code}"
+
+
+_TYPE_NAMES = {int(member): member.name for member in RRType}
 
 
 class Rcode(enum.IntEnum):
@@ -115,6 +117,27 @@ class Record:
 
     def with_name(self, name: str) -> Record:
         return Record(name, self.rtype, self.ttl, self.rdata)
+
+    def __reduce__(self) -> tuple[Any, tuple[str, int, int, tuple[Any, ...]]]:
+        # four values and a constructor that sets the slots directly: a quarter of the work of a frozen
+        # dataclass's own state dict when a compiled index of a million records is pickled (the
+        # compiled-index cache) or sent to a worker
+        return _restore_record, (self.name, self.rtype, self.ttl, self.rdata)
+
+
+_new_object = object.__new__
+_SET_NAME, _SET_RTYPE, _SET_TTL, _SET_RDATA = (Record.__dict__[f].__set__ for f in ("name", "rtype", "ttl", "rdata"))
+
+
+def _restore_record(name: str, rtype: int, ttl: int, rdata: tuple[Any, ...]) -> Record:
+    """``Record(name, rtype, ttl, rdata)`` for the unpickler: the slots set through their descriptors,
+    without the frozen dataclass's checked ``__init__`` (the values come from a Record)."""
+    record = _new_object(Record)
+    _SET_NAME(record, name)
+    _SET_RTYPE(record, rtype)
+    _SET_TTL(record, ttl)
+    _SET_RDATA(record, rdata)
+    return record
 
 
 def _quote(data: bytes) -> str:
@@ -198,12 +221,13 @@ def _unquote(text: str) -> bytes:
     return bytes(out)
 
 
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+_PLAIN_IPV4 = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}")
+
+
 def _is_plain_ipv4(text: str) -> bool:
     """A dotted quad already in canonical form (no leading zeros): what ipaddress would print back."""
-    parts = text.split(".")
-    return len(parts) == 4 and all(
-        p.isascii() and p.isdigit() and len(p) <= 3 and (p == "0" or p[0] != "0") and int(p) <= 255 for p in parts
-    )
+    return _PLAIN_IPV4.fullmatch(text) is not None
 
 
 def parse_rdata(rtype: int, fields: list[str], origin: str | None = None) -> tuple[Any, ...]:

@@ -12,6 +12,10 @@ through a :class:`~dnsemu.topology.changes.ChangeSet`: a reload of the files
 re-applies the accepted ones on top (``ChangeSet.rebase``), and when they no
 longer hold, the reload is refused like an invalid file.
 
+With an ``index_cache`` (:mod:`dnsemu.server.indexcache`, ``dnsemu serve``), the first
+load and each reload of the files look for the compiled index of exactly these files
+first, and a build from the files is written to it after it is installed.
+
 ``build_guard`` wraps every build. A library user gets none; ``dnsemu serve``
 passes one that tunes the process (GIL switch interval, cyclic GC) so that a
 large build does not stall the answers: that is a daemon's business, not a
@@ -42,6 +46,7 @@ from typing import Any
 
 from dnsemu.core.compile import compile_topology
 from dnsemu.core.index import Index, Options
+from dnsemu.server.indexcache import IndexCache
 from dnsemu.topology.changes import Change, ChangeError, ChangeSet
 from dnsemu.topology.errors import TopologyError
 from dnsemu.topology.load import load_topology
@@ -79,8 +84,12 @@ class LiveTopology:
     def __init__(self, path: Path | None, loaded: LoadedTopology | None, *, options: Options,
                  install: Callable[[Index], None], log: Any, reloads: dict[str, int],
                  record_error: Callable[[BaseException], None], build_guard: BuildGuard | None = None,
-                 max_file_bytes: int | None = None) -> None:
+                 max_file_bytes: int | None = None, index_cache: IndexCache | None = None) -> None:
         self.options = options
+        #: compiled indexes of unchanged files (``dnsemu serve``; None: every load reads and compiles)
+        self.index_cache = index_cache
+        if index_cache is not None:
+            index_cache.options = options  # the key names the options the index is compiled with
         #: the largest file a load may read (None: the loader's default)
         self.max_file_bytes = max_file_bytes
         self.log = log
@@ -147,13 +156,26 @@ class LiveTopology:
     def load(self) -> Index:
         """The first load and compile (on the caller's thread): generation 1, installed."""
         self._lock = asyncio.Lock()
+        cache = self.index_cache
+        cached: Index | None = None
         if self._loaded is None:
             assert self._path is not None, "no topology: neither a file nor data"
             self._signature = _signature([str(self._path)])
-            self._loaded = self._read(self._path)
+            hit = cache.lookup(self._path) if cache is not None else None
+            if hit is not None:
+                self._loaded, cached = hit.loaded, hit.index
+            else:
+                self._loaded = self._read(self._path)
+        elif cache is not None:
+            cached = cache.take_index(self._loaded)  # the caller looked it up (``dnsemu serve``)
         resume, self._resume = self._resume, None
         self._generation = resume.generation if resume is not None else 1
-        index = compile_topology(self._loaded, self.options, generation=self._generation)
+        if cached is not None and resume is None:
+            index = dataclasses.replace(cached, generation=self._generation)
+        else:
+            index = compile_topology(self._loaded, self.options, generation=self._generation)
+            if cache is not None and resume is None:
+                cache.store_later(self._loaded, index)
         self._base_index = index if resume is None or not resume.changes else None
         self.changes = ChangeSet(resume.base if resume is not None else self._loaded)
         if resume is not None:
@@ -186,10 +208,17 @@ class LiveTopology:
                         self.log.warning("topology_reload_skipped", reason=reason, why=why)
                         return False
                     signature = _signature(self._signature or [str(path)])
-                    loaded = await loop.run_in_executor(None, self._read, path)
+                    loaded, cached = await loop.run_in_executor(None, self._read_cached, path)
+                else:
+                    cached = None
                 base = loaded
                 current = await loop.run_in_executor(None, changes.rebase, base)
-                index = await loop.run_in_executor(None, compile_topology, current, self.options, generation)
+                if cached is not None and current is base:
+                    index = dataclasses.replace(cached, generation=generation)
+                else:
+                    index = await loop.run_in_executor(None, compile_topology, current, self.options, generation)
+                    if self.index_cache is not None and current is base and signature is not None:
+                        self.index_cache.store_later(base, index)
             except TopologyError as exc:
                 self._failed(saved, signature, [str(p) for p in exc.problems])
                 self.log.error("topology_reload_failed", reason=reason, generation=self._generation,
@@ -212,6 +241,14 @@ class LiveTopology:
                           **index_stats(index))
             await self._published()
             return True
+
+    def _read_cached(self, path: Path) -> tuple[LoadedTopology, Index | None]:
+        """The topology file's topology, and its compiled index when the cache holds it (unchanged files)."""
+        if self.index_cache is not None:
+            hit = self.index_cache.lookup(path)
+            if hit is not None:
+                return hit.loaded, hit.index
+        return self._read(path), None
 
     def _read(self, path: Path) -> LoadedTopology:
         if self.max_file_bytes is None:
@@ -331,6 +368,8 @@ def _files(loaded: LoadedTopology) -> list[str]:
     files = list(loaded.files)
     if not files and loaded.provenance.file:
         files = [loaded.provenance.file]
+    # and the files the zone files ``$INCLUDE``d (read, with their digests, while loading)
+    files += [f for f in loaded.provenance.digests if f not in files]
     return files
 
 

@@ -50,6 +50,7 @@ from dnsemu.logs import get_logger, query_log
 from dnsemu.server.counters import Counters
 from dnsemu.server.forwarding import MeteredUpstreamClient, UpstreamStats
 from dnsemu.server.handler import Handler, Stats
+from dnsemu.server.indexcache import IndexCache
 from dnsemu.server.live import BuildGuard, LiveTopology, index_stats
 from dnsemu.server.settings import Settings
 from dnsemu.server.transport import ServerState, TcpLimits, UdpEndpoint, start_tcp, start_udp
@@ -133,7 +134,7 @@ class DnsServer:
 
     def __init__(self, settings: Settings, loaded_topology: LoadedTopology | None = None, *,
                  reuse_port: bool = False, stats: Stats | None = None, logger: Any = None,
-                 build_guard: BuildGuard | None = None) -> None:
+                 build_guard: BuildGuard | None = None, index_cache: IndexCache | None = None) -> None:
         self.settings = settings
         self.reuse_port = reuse_port
         self.stats = stats or Stats()
@@ -150,7 +151,8 @@ class DnsServer:
         self.live = LiveTopology(None if loaded_topology is not None else settings.topology, loaded_topology,
                                  options=Options(unknown_sources=settings.unknown_sources), install=self._install,
                                  log=self.log, reloads=self.stats.reloads, record_error=self.record_error,
-                                 build_guard=build_guard, max_file_bytes=settings.max_file_bytes)
+                                 build_guard=build_guard, max_file_bytes=settings.max_file_bytes,
+                                 index_cache=index_cache)
         #: coroutines run first when the server stops (what stands in front of it: the HTTP API)
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._udp: list[UdpEndpoint] = []

@@ -190,6 +190,19 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(DEFAULT_MAX_FILE_BYTES, ge=1024, le=1 << 40,
                                 description="largest file read in octets: the topology, its zone files and their "
                                             "$INCLUDEs (and inline zone_text); larger is an error naming the file")
+    index_cache: bool = Field(True, description="keep each compiled topology in index-cache-dir, keyed by a hash "
+                                                "of every file it was read from, so that an unchanged restart or "
+                                                "reload skips reading and compiling (entries are pickles: the "
+                                                "directory must be private, 0700 and yours, or it is not used)")
+    index_cache_dir: Path | None = Field(None, description="where the compiled-index cache lives (default: "
+                                                           "$XDG_CACHE_HOME/dnsemu/index, else "
+                                                           "~/.cache/dnsemu/index)")
+    index_cache_max_bytes: int = Field(2 * 1024**3, ge=0, le=1 << 44,
+                                       description="octets the compiled-index cache may hold; the least recently "
+                                                   "used entries go first")
+    index_cache_min_records: int = Field(10_000, ge=0, le=1 << 40,
+                                         description="records a topology needs before it is cached (smaller ones "
+                                                     "compile faster than an entry is checked)")
 
     @field_validator("log_level", "log_format", "unknown_sources", mode="before")
     @classmethod

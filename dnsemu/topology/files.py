@@ -21,12 +21,13 @@ the files they ``$INCLUDE``, a settings file) goes through :func:`read_text`:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 
 from dnsemu.text import excerpt
 
-__all__ = ["DEFAULT_MAX_FILE_BYTES", "FileProblem", "confined", "read_text", "where"]
+__all__ = ["DEFAULT_MAX_FILE_BYTES", "FileProblem", "confined", "read_bytes", "read_text", "where"]
 
 #: the default limit on any one file read (the ``max_file_bytes`` setting)
 DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -97,11 +98,10 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def read_text(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_FILE_BYTES,
-              root: str | os.PathLike[str] | None = None) -> str:
-    """The UTF-8 text of the regular file at ``path`` (newlines made ``\\n``), read to at most ``max_bytes``.
+def read_bytes(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+               root: str | os.PathLike[str] | None = None) -> bytes:
+    """The octets of the regular file at ``path``, read to at most ``max_bytes``, checked as :func:`read_text` does.
 
-    With ``root``, the file (symbolic links resolved) must lie inside ``root``'s tree.
     Raises :class:`FileProblem`; its message never quotes the file's content.
     """
     if max_bytes < 0:
@@ -150,7 +150,21 @@ def read_text(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_FILE
                 raise FileProblem(_too_large(max_bytes), _LIMIT_HINT)
     finally:
         os.close(fd)
-    data = b"".join(chunks)
+    return b"".join(chunks)
+
+
+def read_text(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+              root: str | os.PathLike[str] | None = None, digests: dict[str, str] | None = None) -> str:
+    """The UTF-8 text of the regular file at ``path`` (newlines made ``\\n``), read to at most ``max_bytes``.
+
+    With ``root``, the file (symbolic links resolved) must lie inside ``root``'s tree.
+    With ``digests``, the SHA-256 of the octets read is put there under ``path`` as given
+    (what a compiled-index cache is keyed by: the very octets that were parsed).
+    Raises :class:`FileProblem`; its message never quotes the file's content.
+    """
+    data = read_bytes(path, max_bytes=max_bytes, root=root)
+    if digests is not None:
+        digests[os.fspath(path)] = hashlib.sha256(data).hexdigest()
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

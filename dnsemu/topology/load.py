@@ -275,7 +275,7 @@ def load_topology_data(data: Any, provenance: Provenance | None = None) -> Loade
 
 def load_topology_text(
     text: str, filename: str = "<topology>", base_dir: str | os.PathLike[str] | None = None,
-    *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, digests: dict[str, str] | None = None,
 ) -> LoadedTopology:
     """Load topology YAML ``text``; its ``zone_file`` entries live in ``base_dir``'s tree (None: refused)."""
     problems: list[Problem] = []
@@ -283,7 +283,7 @@ def load_topology_text(
     node = _compose(text, filename)
     data = _to_python(node, (), lines, problems, filename) if node is not None else {}
     provenance = Provenance(file=filename, lines=lines, base_dir=Path(base_dir) if base_dir else None,
-                    max_file_bytes=max_file_bytes)
+                            max_file_bytes=max_file_bytes, digests={} if digests is None else digests)
     if problems:
         raise TopologyError(problems)
     loaded = load_topology_data(data, provenance)  # a typo in a section name is reported as such first
@@ -311,12 +311,14 @@ def load_topology(path: str | os.PathLike[str], *, max_file_bytes: int = DEFAULT
     zone file are regular files of at most ``max_file_bytes`` octets.
     """
     path = Path(path)
+    digests: dict[str, str] = {}
     try:
-        text = read_text(path, max_bytes=max_file_bytes)
+        text = read_text(path, max_bytes=max_file_bytes, digests=digests)
     except FileProblem as exc:
         message = exc.message if exc.line else f"cannot read the topology: {exc.message}"
         raise TopologyError(Problem(message, file=str(path), line=exc.line, hint=exc.hint)) from None
-    return load_topology_text(text, filename=str(path), base_dir=path.parent, max_file_bytes=max_file_bytes)
+    return load_topology_text(text, filename=str(path), base_dir=path.parent, max_file_bytes=max_file_bytes,
+                              digests=digests)
 
 
 def default_topology() -> Path:

@@ -29,13 +29,16 @@ class Provenance:
 
     ``base_dir`` is the folder whose tree the topology's ``zone_file`` entries must
     stay in (None: the topology has no folder, and ``zone_file`` is refused);
-    ``max_file_bytes`` bounds every file read on its behalf.
+    ``max_file_bytes`` bounds every file read on its behalf; ``digests`` says what each read found.
     """
 
     file: str | None = None
     lines: Mapping[Loc, int] = field(default_factory=dict)
     base_dir: Path | None = None
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    #: every file read for this topology (the topology file, its zone files and their ``$INCLUDE``s) ->
+    #: SHA-256 of the octets read; filled while loading (what the compiled-index cache is keyed by)
+    digests: dict[str, str] = field(default_factory=dict, compare=False)
 
     def line(self, loc: Loc) -> int | None:
         """The line of ``loc`` or of its closest ancestor that has one."""

@@ -332,6 +332,11 @@ class _Checker:
 
     def report(self, where: _Where, message: str, hint: str | None = None) -> None:
         """A problem with one record: at its topology field, or at its zone file's line."""
+        if isinstance(where, ZoneEntry):
+            record = where.record
+            self.problems.append(Problem(message, where.file, where.line,
+                                         f"record[{record.name} {type_name(record.rtype)}]", hint))
+            return
         loc, file, line, path = where
         if file is None:
             self.err(loc, message, hint)
@@ -363,23 +368,36 @@ class _Checker:
                 if isinstance(exc, _LineError):
                     message, hint = exc.args[0], exc.args[1]
                 self.err(iloc, message, hint)
+        # a record read from a master file is placed at its file and line: the entry says where
         if zone_file is not None:
-            for entry in self.zone_file(loc, zone, zone_file):
-                rtext = f"record[{entry.record.name} {type_name(entry.record.rtype)}]"
-                placed.append((entry.record, ((*loc, "zone_file"), entry.file, entry.line, rtext)))
+            placed.extend((e.record, e) for e in self.zone_file(loc, zone, zone_file))
         if zone_text is not None:
-            for entry in self.zone_text(loc, zone, zone_text):
-                rtext = f"record[{entry.record.name} {type_name(entry.record.rtype)}]"
-                placed.append((entry.record, ((*loc, "zone_text"), entry.file, entry.line, rtext)))
+            placed.extend((e.record, e) for e in self.zone_text(loc, zone, zone_text))
         by_name: dict[str, set[int]] = defaultdict(set)
         cnames: dict[str, Record] = {}  # owner -> its CNAME
         conflicted: set[str] = set()  # owners already reported for a CNAME beside other data
         first: dict[tuple[str, int], _Where] = {}  # (owner, type) -> where it was first written
         dnames: dict[str, set[object]] = defaultdict(set)
         out: list[Record] = []
+        plain = PRIVATE_ZONE_TYPES - {RRType.SOA, RRType.CNAME} if private else frozenset()
+        below = "." + zone
         for record, where in placed:
             out.append(record)
             owner = record.name
+            rtype = record.rtype
+            if rtype in plain and (owner == zone or (owner.endswith(below) and "\\" not in owner)):
+                # the common record (A, TXT … inside the zone): nothing below applies but the bookkeeping
+                types = by_name[owner]
+                types.add(rtype)
+                first.setdefault((owner, rtype), where)
+                if RRType.CNAME in types and owner not in conflicted:
+                    conflicted.add(owner)
+                    self.report(
+                        where,
+                        f"{owner} has a CNAME and other data ({', '.join(sorted(type_name(t) for t in types))})",
+                        "a name with a CNAME can hold nothing else (RFC 1034 §3.6.2)",
+                    )
+                continue
             if not names.is_subdomain(owner, zone):
                 self.report(where, f"{owner} is not inside zone {zone}")
                 continue
@@ -458,7 +476,8 @@ class _Checker:
                         f"{owner} has both DNAME and NS: only a zone apex may hold both (RFC 6672 §2.3)",
                         "either delegate the name (NS) or redirect what lies below it (DNAME)",
                     )
-        if private:
+        if private and len(placed) - len(first) >= MAX_RECORDS_PER_RECORD_SET:
+            # (with fewer records than that beyond the first of each record set, none can be over the limit)
             self.record_set_sizes(placed)
         if len(by_name) > MAX_RECORD_SETS_PER_ZONE:
             self.err(loc, f"{len(by_name)} record sets is over Azure's {MAX_RECORD_SETS_PER_ZONE} per zone")
@@ -497,7 +516,7 @@ class _Checker:
             return []
         try:
             entries = load_zone_file(path, origin=zone, default_ttl=3600, root=root,
-                                     max_bytes=self.provenance.max_file_bytes)
+                                     max_bytes=self.provenance.max_file_bytes, digests=self.provenance.digests)
         except TopologyError as exc:
             # the file is named here: a file that cannot be read is reported at this field
             for problem in exc.problems:
@@ -938,7 +957,9 @@ def _choices(value: str, known: Iterable[str]) -> str:
 
 
 #: where one record was written: (topology field, zone file, line, record path in the zone file)
-_Where = tuple[Loc, str | None, int | None, str | None]
+#: where a record was written: (field path, file, line, record path), or the master-file entry it came from
+_Where = tuple[Loc, str | None, int | None, str | None] | ZoneEntry
+
 _LINE_HINT = "write 'name [ttl] TYPE value', relative to the zone, e.g. 'acct 10 A 10.0.1.4'"
 
 

@@ -70,6 +70,10 @@ _SHAPES = {
 # blanks, a comment, a parenthesis, a quoted string, a lone quote, or a run of other characters
 _TOKEN = re.compile(r'\s+|;.*|[()]|"(?:[^"\\]|\\.)*"|"|(?:[^\s;()"\\]|\\.?)+')
 _TYPE_CODES = {name: int(code) for name, code in RRType.__members__.items()}
+#: types whose data is one field, as most files write them (upper case): :meth:`_Parser.plain_record`
+_ONE_FIELD = {"A": int(RRType.A), "AAAA": int(RRType.AAAA), "CNAME": int(RRType.CNAME), "PTR": int(RRType.PTR)}
+#: type names as most files write them (upper case) that no class or TTL can be mistaken for
+_PLAIN_TYPES = frozenset(name for name in _TYPE_CODES if name not in _CLASSES)
 # C0 controls but the blanks, and DEL: no master file holds them raw (they are written \\DDD)
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 _NOT_A_ZONE_HINT = ("a zone file holds lines such as '$TTL 3600' and 'www 3600 IN A 10.0.0.4'; "
@@ -88,7 +92,8 @@ class _Path:
         return f"record[{clip(self.owner)} {clip(self.rtype)}]"
 
 
-_SPECIAL = frozenset(';()"\\')  # characters that need the tokenizer (comments, parentheses, quotes, escapes)
+# characters that need the tokenizer (comments, parentheses, quotes, escapes)
+_SPECIAL = re.compile(r'[;()"\\]')
 _UNBALANCED = {
     ")": ("unbalanced parentheses: ')' without '('",
           "remove the ')' or add a '(' before the fields it closes"),
@@ -153,7 +158,7 @@ def _lines(text: str, filename: str, problems: list[Problem]) -> Iterator[_Line]
         if depth == 0:
             tokens, start, blank = [], lineno, raw[:1] in (" ", "\t")
         error = None
-        if depth == 0 and not _SPECIAL.intersection(raw):  # the common line: nothing to tokenize but blanks
+        if depth == 0 and _SPECIAL.search(raw) is None:  # the common line: nothing to tokenize but blanks
             tokens = raw.split()
             if tokens:
                 yield _Line(tokens, start, blank)
@@ -207,7 +212,7 @@ def _type_problem(text: str) -> tuple[str, str]:
 
 class _Parser:
     def __init__(self, origin: str, default_ttl: int | None, root: str | None = None,
-                 max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> None:
+                 max_bytes: int = DEFAULT_MAX_FILE_BYTES, digests: dict[str, str] | None = None) -> None:
         if default_ttl is not None and not 0 <= default_ttl <= MAX_TTL:
             raise ValueError(f"default_ttl must be between 0 and {MAX_TTL}, not {default_ttl}")
         try:
@@ -218,6 +223,7 @@ class _Parser:
         self.default_ttl = default_ttl
         self.root = root  # the tree that included files must stay in
         self.max_bytes = max_bytes
+        self.digests = digests  # file read -> SHA-256 of its octets, when the caller keeps them
         self.soa_minimum: int | None = None
         self.problems: list[Problem] = []
         self.entries: list[ZoneEntry] = []
@@ -303,7 +309,7 @@ class _Parser:
             return fail(f"$INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep",
                         "flatten the chain of included files")
         try:
-            text = read_text(path, max_bytes=self.max_bytes, root=root)
+            text = read_text(path, max_bytes=self.max_bytes, root=root, digests=self.digests)
         except FileProblem as exc:
             what = "not a zone file: " if exc.line else "cannot read included file "
             return fail(f"{what}{excerpt(target)}: {exc.message}",
@@ -335,13 +341,63 @@ class _Parser:
             ctx.owner = _BAD
         return ctx.owner, owner
 
+    def plain_record(self, ln: _Line, ctx: _Ctx) -> bool:
+        """The common line, ``owner [ttl] TYPE value`` with a plain owner inside the zone and a one-field type
+        (A, AAAA, CNAME, PTR), read without the general path's bookkeeping; False (nothing done) for anything
+        else, which :meth:`record` then reads and judges."""
+        toks = ln.tokens
+        count = len(toks)
+        if ln.blank_owner or not 3 <= count <= 4:
+            return False
+        rtype = _ONE_FIELD.get(toks[count - 2])
+        if rtype is None:
+            return False
+        if count == 4:
+            text = toks[1]
+            if not (text.isascii() and text.isdigit()) or len(text) > 10:
+                return False
+            ttl: int | None = int(text)
+            if ttl > MAX_TTL:  # type: ignore[operator]
+                return False
+        else:
+            ttl = ctx.ttl
+            if ttl is None:
+                ttl = self.default_ttl if self.default_ttl is not None else self.soa_minimum
+                if ttl is None:
+                    return False
+        try:
+            owner = names.parse(toks[0], ctx.origin)
+            rdata = parse_rdata(rtype, toks[count - 1:], ctx.origin)
+        except (names.NameError_, RdataError):
+            return False
+        zone = self.zone
+        if owner != zone and (not owner.endswith(zone) or not owner.endswith("." + zone) or "\\" in owner):
+            return False
+        ctx.owner = owner
+        ctx.recognised += 1
+        self.entries.append(ZoneEntry(Record(owner, rtype, ttl, rdata), ln.line, ctx.filename))
+        return True
+
     def record(self, ln: _Line, ctx: _Ctx) -> None:
+        if self.plain_record(ln, ctx):
+            return
         before = len(self.problems)
         toks = list(ln.tokens)
         owner, shown = self.owner(ln, toks, ctx)
         ttl: int | None = None
         klass: str | None = None
-        for _ in range(2):  # TTL and class, both optional, in either order
+        # TTL and class, both optional, in either order; most lines have neither (the type comes next)
+        head = toks[0] if toks else ""
+        fields = 0 if head in _PLAIN_TYPES else 2
+        if len(toks) >= 2 and fields and head.isascii() and head.isdigit() and toks[1] in _PLAIN_TYPES:
+            del toks[0]  # "owner 300 A …": a TTL, then the type
+            fields = 0
+            try:
+                ttl = parse_ttl(head)
+            except ValueError as exc:
+                ttl = -1  # reported; the record will not be kept
+                self.problem(ctx, ln.line, *exc.args, f"record[{shown}]")
+        for _ in range(fields):
             if toks and ttl is None and (toks[0][:1].isdigit() or toks[0][:2].lstrip("-")[:1].isdigit()):
                 try:
                     ttl = parse_ttl(toks.pop(0))
@@ -381,8 +437,9 @@ class _Parser:
         if rtype == RRType.SOA and rdata is not None:
             self.soa_minimum = rdata[6]
         if ttl is None:
-            defaults = (ctx.ttl, self.default_ttl, self.soa_minimum)
-            ttl = next((t for t in defaults if t is not None), None)
+            ttl = ctx.ttl
+            if ttl is None:
+                ttl = self.default_ttl if self.default_ttl is not None else self.soa_minimum
             if ttl is None:
                 self.problem(ctx, ln.line, "record has no TTL and there is no default",
                              "add '$TTL 3600' at the top, give the record a TTL, "
@@ -427,21 +484,23 @@ def parse_zone_text(text: str, *, origin: str, filename: str = "<zone>",
 def load_zone_file(path: str | os.PathLike[str], *, origin: str,
                    default_ttl: int | None = None,
                    root: str | os.PathLike[str] | None = None,
-                   max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> list[ZoneEntry]:
+                   max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+                   digests: dict[str, str] | None = None) -> list[ZoneEntry]:
     """Records of the master file at ``path`` (UTF-8), following its ``$INCLUDE``s.
 
     The file and everything it includes must lie inside ``root``'s tree (default: the
     file's own folder), be regular files, and hold at most ``max_bytes`` octets each.
+    With ``digests``, the SHA-256 of every file read (this one and its includes) goes there.
     """
     filename = os.fspath(path)
     tree = os.fspath(root) if root is not None else (os.path.dirname(filename) or ".")
     try:
-        text = read_text(filename, max_bytes=max_bytes, root=tree)
+        text = read_text(filename, max_bytes=max_bytes, root=tree, digests=digests)
     except FileProblem as exc:
         what = "not a zone file: " if exc.line else "cannot read zone file: "
         raise TopologyError(Problem(what + exc.message, filename, exc.line,
                                     hint=exc.hint or "give the path of a UTF-8 text file")) from None
-    parser = _Parser(origin, default_ttl, tree, max_bytes)
+    parser = _Parser(origin, default_ttl, tree, max_bytes, digests)
     parser.reading.append(os.path.realpath(filename))
     parser.run(text, _Ctx(filename, os.path.dirname(filename), parser.zone, None, 0), judge=True)
     return _finish(parser)
