@@ -20,9 +20,10 @@ The change (:func:`change`), what an infrastructure pull request does: 1 % of
 the endpoints get a new address, 0.5 % are removed and as many added, one
 ruleset rule is added (the apps zone, for the spokes on the ruleset), one zone
 is linked to one more spoke, one record's CNAME target moves. The comparison
-resolves every question once per network (see docs/diff.md): on the default
-sizes it takes far longer than issue 14's target; ``--endpoints 1000 --spokes 10``
-runs in minutes.
+resolves each question once per group of networks the resolver reads alike, and
+only the names whose answers the differences between the two compiled estates can
+reach (dnsemu/analysis/diffscope.py, docs/diff.md); half of it in a second
+process. The last line says whether the fresh process met the target.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+#: issue 14: diff of two estates of 10,000 private endpoints in 30 s or less on 2 cores
+TARGET = 30.0
 
 SERVICES = (
     ("Microsoft.Storage/storageAccounts", "blob", "privatelink.blob.core.windows.net", "blob.core.windows.net"),
@@ -243,11 +247,13 @@ def main() -> None:
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (children.ru_utime - before_children.ru_utime) + (children.ru_stime - before_children.ru_stime)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    verdict = "within" if wall <= 30 else "OVER"
+    verdict = "within" if wall <= TARGET else "OVER"
     print(
         f"dnsemu diff, fresh process: {wall:.2f} s wall, {cpu:.2f} s CPU, exit {result.returncode} "
         f"({verdict} the 30 s target; load average {load:.1f} on {cpus} CPUs when it started)"
     )
+    met = "met" if wall <= TARGET and result.returncode == 1 else "NOT met"
+    print(f"result: diff {wall:.2f} s wall, {cpu:.2f} s CPU; target <= {TARGET:g} s on 2 cores: {met}")
 
 
 if __name__ == "__main__":

@@ -34,11 +34,14 @@ differ are resolved again from each source, for the trace of each.
 from __future__ import annotations
 
 import ipaddress
+import os
+import pickle
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from dnsemu.analysis.diffscope import Comparer, Scope, source_key
 from dnsemu.analysis.explain import UnknownSource, source_address
 from dnsemu.analysis.namelist import NameEntry
 from dnsemu.analysis.replies import resolution_json, short
@@ -258,32 +261,136 @@ def _signature(result: Resolution) -> tuple[Any, ...]:
     return (result.outcome, result.answer, result.authority, result.authoritative, result.forward)
 
 
-def _network_key(index: Index, address: Address) -> str | None:
-    network, _ = index.classify(address)
-    return network.name if network is not None else None
-
-
 class _Side:
-    """One estate's answers: each (network, name, type) resolved once, from the first source in that network.
+    """One estate's answers to the current name: each (group key, type) resolved once, from the group's first source.
 
-    The answer a client receives depends on its address only through the network the
-    address is in (the address itself shows in the trace alone: the source step and a
-    service endpoint's note), so one resolution per network stands for all its sources.
+    The answer a client receives depends on its address only through what the resolver reads of
+    its network (:func:`dnsemu.analysis.diffscope.source_key`; the address itself shows in the
+    trace alone: the source step and a service endpoint's note), so one resolution per key
+    stands for all its sources.
     """
 
     __slots__ = ("index", "resolved", "seen")
 
     def __init__(self, index: Index) -> None:
         self.index = index
-        self.seen: dict[tuple[str | None, int], tuple[Any, ...]] = {}  # for the current name
+        #: (key, type) -> (signature, resolution, the address it was asked from), for the current name
+        self.seen: dict[tuple[Any, int], tuple[tuple[Any, ...], Resolution, Address]] = {}
         self.resolved = 0
 
-    def signature(self, key: str | None, address: Address, q: Question) -> tuple[Any, ...]:
+    def answer(self, key: Any, address: Address, q: Question) -> tuple[tuple[Any, ...], Resolution, Address]:
         hit = self.seen.get((key, q.qtype))
         if hit is None:
-            hit = self.seen[(key, q.qtype)] = _signature(resolve(self.index, q, address))
+            result = resolve(self.index, q, address)
+            hit = self.seen[(key, q.qtype)] = (_signature(result), result, address)
             self.resolved += 1
         return hit
+
+
+#: (question position, group position, type, and the two resolutions from the group's first source when
+#: they were computed in this process)
+_Found = tuple[int, int, int, Resolution | None, Resolution | None]
+#: below this many (group, question) pairs to compare, one process does it all
+PARALLEL_FROM = 20_000
+
+
+def _compare(
+    ib: Index, ia: Index, asked: Sequence[tuple[str, tuple[int, ...]]], jobs: Sequence[tuple[int, list[_Group]]],
+    groups: Sequence[_Group], keep: bool,
+) -> tuple[list[_Found], int, int]:
+    """The (question, group, type) whose answers differ, for the questions of ``jobs``."""
+    side_b, side_a = _Side(ib), _Side(ia)
+    position = {id(g): n for n, g in enumerate(groups)}
+    found: list[_Found] = []
+    pairs = 0
+    for i, asking in jobs:
+        name, types = asked[i]
+        side_b.seen.clear()
+        side_a.seen.clear()
+        for group in asking:
+            first = group.members[0].address
+            for qtype in types:
+                pairs += 1
+                q = Question(name, qtype)
+                sb, rb, ab = side_b.answer(group.key_before, first, q)
+                sa, ra, aa = side_a.answer(group.key_after, first, q)
+                if sb == sa:
+                    continue
+                own = keep and ab == first and aa == first
+                found.append((i, position[id(group)], qtype, rb if own else None, ra if own else None))
+    return found, side_b.resolved + side_a.resolved, pairs
+
+
+def _compare_all(
+    ib: Index, ia: Index, asked: Sequence[tuple[str, tuple[int, ...]]], jobs: list[tuple[int, list[_Group]]],
+    groups: Sequence[_Group], workers: int | None,
+) -> tuple[list[_Found], tuple[int, int]]:
+    """:func:`_compare` over every job, in question order; half of it in a forked process when it pays."""
+    if workers is None:
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        if sum(len(a) for _, a in jobs) < PARALLEL_FROM:
+            workers = 1
+    if workers < 2 or not hasattr(os, "fork") or len(jobs) < 2:
+        found, resolved, pairs = _compare(ib, ia, asked, jobs, groups, keep=True)
+        return found, (resolved, pairs)
+    theirs, mine = jobs[1::2], jobs[0::2]
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: compare its half, send the positions back (no resolutions: they cost more to send)
+        code = 0
+        try:
+            os.close(read)
+            payload = pickle.dumps(_compare(ib, ia, asked, theirs, groups, keep=False), pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(write, "wb") as out:
+                out.write(payload)
+        except BaseException:  # the parent sees a failed child and does the half itself
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write)
+    found, resolved, pairs = _compare(ib, ia, asked, mine, groups, keep=True)
+    with os.fdopen(read, "rb") as inp:
+        payload = inp.read()
+    _, status = os.waitpid(pid, 0)
+    if status == 0 and payload:
+        other, more_resolved, more_pairs = pickle.loads(payload)
+    else:
+        other, more_resolved, more_pairs = _compare(ib, ia, asked, theirs, groups, keep=True)
+    found += other
+    found.sort(key=lambda f: (f[0], f[1], f[2]))
+    return found, (resolved + more_resolved, pairs + more_pairs)
+
+
+@dataclass
+class _Group:
+    """Sources that get the same answers in both estates, and the names whose answers may differ for them."""
+
+    key_before: Any
+    key_after: Any
+    members: list[Source]
+    scope: Scope | None = None  # None: every name
+
+
+def _groups(before: Estate, after: Estate, who: Sequence[Source], prune: bool) -> list[_Group]:
+    ib, ia = before[1], after[1]
+    groups: dict[tuple[Any, Any], _Group] = {}
+    networks: dict[tuple[Any, Any], tuple[Network | None, Network | None]] = {}
+    for source in who:
+        nb, na = ib.classify(source.address)[0], ia.classify(source.address)[0]
+        if prune:
+            kb, ka = source_key(ib, nb), source_key(ia, na)
+        else:
+            kb, ka = (nb.name if nb is not None else None), (na.name if na is not None else None)
+        group = groups.get((kb, ka))
+        if group is None:
+            group = groups[(kb, ka)] = _Group(kb, ka, [])
+            networks[(kb, ka)] = (nb, na)
+        group.members.append(source)
+    if prune:
+        comparer = Comparer(ib, ia)
+        for key, group in groups.items():
+            group.scope = comparer.close(comparer.group_scope(*networks[key]))
+    return list(groups.values())
 
 
 def diff(
@@ -294,45 +401,57 @@ def diff(
     who: Sequence[Source] | None = None,
     before_label: str = "before",
     after_label: str = "after",
+    prune: bool = True,
+    workers: int | None = None,
 ) -> DiffReport:
     """Every (source, name, type) whose answer differs between ``before`` and ``after``.
 
-    Each question is resolved with the resolver itself (:func:`resolve`), once per pair
-    of networks (the source's network before, and after); a question whose answers
-    differ is resolved again from each source of the pair, for the traces ``explain``
-    prints for it.
+    Each question is resolved with the resolver itself (:func:`resolve`), once per group of
+    sources that share what the resolver reads of their network, and only where the
+    answers can differ (:mod:`dnsemu.analysis.diffscope`; ``prune=False`` asks every name
+    from every pair of networks, by brute force). A question whose answers differ is
+    resolved again from each source of the group, for the traces ``explain`` prints for it.
+
+    ``workers``: processes that share the comparison (default: the CPUs this process may
+    use, when there is enough to compare; 1: this process alone).
     """
     asked = tuple(asked) if asked is not None else questions(before, after)
     who = tuple(who) if who is not None else sources(before, after)
-    side_b, side_a = _Side(before[1]), _Side(after[1])
-
-    groups: dict[tuple[str | None, str | None], list[Source]] = {}
-    for source in who:
-        key = (_network_key(before[1], source.address), _network_key(after[1], source.address))
-        groups.setdefault(key, []).append(source)
+    groups = _groups(before, after, who, prune)
+    # which groups ask each name: one pass over the names per distinct scope
+    by_scope: dict[int, list[_Group]] = {}
+    scopes: dict[int, Scope | None] = {}
+    for group in groups:
+        by_scope.setdefault(id(group.scope), []).append(group)
+        scopes[id(group.scope)] = group.scope
+    askers: list[list[_Group]] = [[] for _ in asked]
+    for key, scope in scopes.items():
+        members = by_scope[key]
+        for i, (name, _) in enumerate(asked):
+            if scope is None or scope.covers(name):
+                askers[i].extend(members)
+    jobs = [(i, asking) for i, asking in enumerate(askers) if asking]
+    found, counts = _compare_all(before[1], after[1], asked, jobs, groups, workers)
 
     changes: list[Change] = []
     texts: dict[int, tuple[Any, str]] = {}
-    for name, types in asked:
-        side_b.seen.clear()
-        side_a.seen.clear()
-        for (kb, ka), members in groups.items():
-            first = members[0].address
-            for qtype in types:
-                q = Question(name, qtype)
-                if side_b.signature(kb, first, q) == side_a.signature(ka, first, q):
-                    continue
-                for source in members:
-                    b, a = resolve(before[1], q, source.address), resolve(after[1], q, source.address)
-                    step = _parting_step(b, a, texts)
-                    tb, ta = _step(b, step), _step(a, step)
-                    changes.append(
-                        Change(
-                            source, name, qtype, b, a, step,
-                            _text(tb, texts) if tb is not None else None,
-                            _text(ta, texts) if ta is not None else None,
-                        )
-                    )
+    for i, g, qtype, first_b, first_a in found:
+        name = asked[i][0]
+        q = Question(name, qtype)
+        for n, source in enumerate(groups[g].members):
+            if n == 0 and first_b is not None and first_a is not None:
+                b, a = first_b, first_a
+            else:
+                b, a = resolve(before[1], q, source.address), resolve(after[1], q, source.address)
+            step = _parting_step(b, a, texts)
+            tb, ta = _step(b, step), _step(a, step)
+            changes.append(
+                Change(
+                    source, name, qtype, b, a, step,
+                    _text(tb, texts) if tb is not None else None,
+                    _text(ta, texts) if ta is not None else None,
+                )
+            )
 
     order = {s.label: i for i, s in enumerate(who)}
     position = {name: i for i, (name, _) in enumerate(asked)}
@@ -343,8 +462,8 @@ def diff(
         who,
         asked,
         tuple(changes),
-        side_b.resolved + side_a.resolved,
-        {"groups": len(groups)},
+        counts[0],
+        {"groups": len(groups), "compared": counts[1]},
     )
 
 

@@ -32,6 +32,7 @@ from dnsemu.importer.common import (
     is_arm_id,
     lower_keys,
     network_text,
+    valid_values,
 )
 
 #: Every type's data keys that carry nothing for DNS (lower case), beside those the extractor reads.
@@ -54,6 +55,13 @@ class Context:
         self.findings.append(Finding("bad-value", rid, f"{origin.at(where)}: {message}"))
 
 
+def _fact(kind: type[F.Fact], obj: Any, origin: Origin, rid: str, **fields: Any) -> F.Fact:
+    """The fact of type ``kind`` about resource ``rid``, named as the resource (unless ``fields`` say)."""
+    if "name" not in fields and F.has_name(kind):
+        fields["name"] = get_str(obj, "name") or id_name(rid)
+    return kind(rid, origin, **fields)
+
+
 def _ids(obj: Any, path: str) -> tuple[str, ...]:
     out = []
     for item in get_list(obj, path):
@@ -64,25 +72,11 @@ def _ids(obj: Any, path: str) -> tuple[str, ...]:
 
 
 def _ips(ctx: Context, origin: Origin, rid: str, values: list[Any], where: str) -> tuple[str, ...]:
-    out = []
-    for i, value in enumerate(values):
-        ip = ip_text(value)
-        if ip is None:
-            ctx.bad(origin, rid, f"{where}[{i}]", f"{value!r} is not an IP address; left out")
-        else:
-            out.append(ip)
-    return tuple(out)
+    return valid_values(values, ip_text, "an IP address", lambda i, m: ctx.bad(origin, rid, f"{where}[{i}]", m))
 
 
 def _prefixes(ctx: Context, origin: Origin, rid: str, values: list[Any], where: str) -> tuple[str, ...]:
-    out = []
-    for i, value in enumerate(values):
-        net = network_text(value)
-        if net is None:
-            ctx.bad(origin, rid, f"{where}[{i}]", f"{value!r} is not a CIDR prefix; left out")
-        else:
-            out.append(net)
-    return tuple(out)
+    return valid_values(values, network_text, "a CIDR prefix", lambda i, m: ctx.bad(origin, rid, f"{where}[{i}]", m))
 
 
 def _subnet_info(ctx: Context, origin: Origin, rid: str, obj: Any, where: str) -> F.SubnetInfo | None:
@@ -186,10 +180,7 @@ def _vm(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
         nid = get_str(item, "id")
         if nid:
             nics.append((nid, bool(get_bool(item, "primary"))))
-    return F.VirtualMachine(
-        rid,
-        origin,
-        name=get_str(obj, "name") or id_name(rid),
+    return _fact(F.VirtualMachine, obj, origin, rid,
         nics=tuple(nics) if get(obj, "networkProfile") is not None else None,
     )
 
@@ -202,11 +193,8 @@ def _zone_link(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
     vnet = get_str(obj, "virtualNetwork.id")
     if vnet is None:
         ctx.bad(origin, rid, "virtualNetwork.id", "missing: the link names no virtual network")
-    return F.ZoneLink(
-        rid,
-        origin,
+    return _fact(F.ZoneLink, obj, origin, rid,
         zone_id=id_parent(rid),
-        name=get_str(obj, "name") or id_name(rid),
         vnet_id=vnet,
         registration=get_bool(obj, "registrationEnabled"),
         policy=get_str(obj, "resolutionPolicy"),
@@ -283,9 +271,7 @@ def _record_set(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
     auto = get_bool(obj, "isAutoRegistered")
     if auto is None and get(obj, "virtualNetworkId") is not None:
         auto = True  # Resource Graph marks autoregistered records with the VNet they came from (§15.2)
-    return F.RecordSet(
-        rid,
-        origin,
+    return _fact(F.RecordSet, obj, origin, rid,
         zone_id=id_parent(rid),
         name=id_name(rid),
         rtype=rtype,
@@ -320,10 +306,7 @@ def _pe(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
     has_connection = get(obj, "privateLinkServiceConnections") is not None or (
         get(obj, "manualPrivateLinkServiceConnections") is not None
     )
-    return F.PrivateEndpoint(
-        rid,
-        origin,
-        name=get_str(obj, "name") or id_name(rid),
+    return _fact(F.PrivateEndpoint, obj, origin, rid,
         location=get_str(obj, "location"),
         subnet_id=get_str(obj, "subnet.id"),
         nic_ids=_ids(obj, "networkInterfaces") if get(obj, "networkInterfaces") is not None else None,
@@ -353,20 +336,11 @@ def zone_configs(ctx: Context, obj: Any, origin: Origin, rid: str) -> tuple[F.Zo
 
 
 def _zone_group(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
-    return F.ZoneGroup(
-        rid,
-        origin,
-        pe_id=id_parent(rid),
-        name=get_str(obj, "name") or id_name(rid),
-        configs=zone_configs(ctx, obj, origin, rid),
-    )
+    return _fact(F.ZoneGroup, obj, origin, rid, pe_id=id_parent(rid), configs=zone_configs(ctx, obj, origin, rid))
 
 
 def _resolver(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
-    return F.Resolver(
-        rid,
-        origin,
-        name=get_str(obj, "name") or id_name(rid),
+    return _fact(F.Resolver, obj, origin, rid,
         vnet_id=get_str(obj, "virtualNetwork.id"),
         location=get_str(obj, "location"),
     )
@@ -381,30 +355,18 @@ def _inbound(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
             ctx.bad(origin, rid, f"ipConfigurations[{i}].privateIpAddress", f"{raw!r} is not an IP address")
             continue
         configs.append((ip, get_str(item, "subnet.id")))
-    return F.InboundEndpoint(
-        rid,
-        origin,
+    return _fact(F.InboundEndpoint, obj, origin, rid,
         resolver_id=id_parent(rid),
-        name=get_str(obj, "name") or id_name(rid),
         ip_configs=tuple(configs) if get(obj, "ipConfigurations") is not None else None,
     )
 
 
 def _outbound(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
-    return F.OutboundEndpoint(
-        rid,
-        origin,
-        resolver_id=id_parent(rid),
-        name=get_str(obj, "name") or id_name(rid),
-        subnet_id=get_str(obj, "subnet.id"),
-    )
+    return _fact(F.OutboundEndpoint, obj, origin, rid, resolver_id=id_parent(rid), subnet_id=get_str(obj, "subnet.id"))
 
 
 def _ruleset(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
-    return F.Ruleset(
-        rid,
-        origin,
-        name=get_str(obj, "name") or id_name(rid),
+    return _fact(F.Ruleset, obj, origin, rid,
         outbound_ids=_ids(obj, "dnsResolverOutboundEndpoints") if get(obj, "dnsResolverOutboundEndpoints") else None,
         location=get_str(obj, "location"),
     )
@@ -421,11 +383,8 @@ def _rule(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
             continue
         targets.append((ip, port))
     state = get_str(obj, "forwardingRuleState")
-    return F.Rule(
-        rid,
-        origin,
+    return _fact(F.Rule, obj, origin, rid,
         ruleset_id=id_parent(rid),
-        name=get_str(obj, "name") or id_name(rid),
         domain=get_str(obj, "domainName"),
         targets=tuple(targets) if get(obj, "targetDnsServers") is not None else None,
         enabled=None if state is None else state.lower() == "enabled",
@@ -433,21 +392,12 @@ def _rule(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
 
 
 def _ruleset_link(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
-    return F.RulesetLink(
-        rid,
-        origin,
-        ruleset_id=id_parent(rid),
-        name=get_str(obj, "name") or id_name(rid),
-        vnet_id=get_str(obj, "virtualNetwork.id"),
-    )
+    return _fact(F.RulesetLink, obj, origin, rid, ruleset_id=id_parent(rid), vnet_id=get_str(obj, "virtualNetwork.id"))
 
 
 def _lng(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
     raw = get_list(obj, "localNetworkAddressSpace.addressPrefixes")
-    return F.LocalNetworkGateway(
-        rid,
-        origin,
-        name=get_str(obj, "name") or id_name(rid),
+    return _fact(F.LocalNetworkGateway, obj, origin, rid,
         prefixes=_prefixes(ctx, origin, rid, raw, "localNetworkAddressSpace.addressPrefixes"),
     )
 
@@ -506,10 +456,7 @@ def _firewall(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
 def _firewall_policy(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
     dns = get(obj, "dnsSettings")
     has_dns = isinstance(dns, dict)
-    return F.FirewallPolicy(
-        rid,
-        origin,
-        name=get_str(obj, "name") or id_name(rid),
+    return _fact(F.FirewallPolicy, obj, origin, rid,
         base_id=get_str(obj, "basePolicy.id"),
         has_dns=has_dns,
         enable_proxy=get_bool(dns, "enableProxy") if has_dns else None,
@@ -523,10 +470,7 @@ def _hub(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
     if raw is not None and prefix is None:
         ctx.bad(origin, rid, "addressPrefix", f"{raw!r} is not a CIDR prefix")
     inline = [get_str(c, "remoteVirtualNetwork.id") for c in get_list(obj, "virtualNetworkConnections")]
-    return F.VirtualHub(
-        rid,
-        origin,
-        name=get_str(obj, "name") or id_name(rid),
+    return _fact(F.VirtualHub, obj, origin, rid,
         location=get_str(obj, "location"),
         address_prefix=prefix,
         connections=tuple(c for c in inline if c) if get(obj, "virtualNetworkConnections") is not None else None,
@@ -546,10 +490,7 @@ def _cluster(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
         sid = get_str(item, "vnetSubnetID")
         if sid and sid not in subnets:
             subnets.append(sid)
-    return F.ManagedCluster(
-        rid,
-        origin,
-        name=get_str(obj, "name") or id_name(rid),
+    return _fact(F.ManagedCluster, obj, origin, rid,
         location=get_str(obj, "location"),
         private=get_bool(obj, "apiServerAccessProfile.enablePrivateCluster"),
         private_dns_zone=get_str(obj, "apiServerAccessProfile.privateDNSZone"),
@@ -574,11 +515,8 @@ def _security_rule(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
         priority = None
     state = get_str(obj, "dnsSecurityRuleState")
     action = get(obj, "action")
-    return F.SecurityRule(
-        rid,
-        origin,
+    return _fact(F.SecurityRule, obj, origin, rid,
         policy_id=id_parent(rid),
-        name=get_str(obj, "name") or id_name(rid),
         priority=priority,
         action=get_str(action, "actionType") if isinstance(action, dict) else get_str(obj, "action"),
         block_response_code=get_str(action, "blockResponseCode") if isinstance(action, dict) else None,
@@ -603,10 +541,7 @@ def _domain_list(ctx: Context, obj: Any, origin: Origin, rid: str) -> F.Fact:
             domains.append(value.strip())
         else:
             ctx.bad(origin, rid, f"domains[{i}]", f"{value!r} is not a domain name; left out")
-    return F.DomainList(
-        rid,
-        origin,
-        name=get_str(obj, "name") or id_name(rid),
+    return _fact(F.DomainList, obj, origin, rid,
         location=get_str(obj, "location"),
         domains=tuple(domains) if get(obj, "domains") is not None else None,
         domains_url=get_str(obj, "domainsUrl"),

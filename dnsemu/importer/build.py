@@ -98,6 +98,12 @@ def _template_regex(template: str) -> re.Pattern[str]:
     return re.compile("".join(out))
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An address parsed once: an endpoint's is checked against its VNet and its subnet."""
+    return ipaddress.ip_address(text)
+
+
 def _fqdn(text: str) -> str:
     text = text.strip().lower()
     return text if text.endswith(".") else text + "."
@@ -156,6 +162,27 @@ class Builder:
     def of(self, kind: type) -> list[Any]:
         return self.by_kind.get(kind, [])
 
+    def children(
+        self, parents: list[Any], orphan: str, *kinds: tuple[type, str]
+    ) -> list[dict[str, list[Any]]]:
+        """For each (kind, field naming the parent's ID): the facts of that kind by their parent's ID key.
+
+        One whose parent is not among ``parents`` is a finding: it ``orphan`` (the message), and is left out.
+        """
+        known = {id_key(p.id) for p in parents}
+        out: list[dict[str, list[Any]]] = []
+        for kind, field_name in kinds:
+            grouped: dict[str, list[Any]] = defaultdict(list)
+            for child in self.of(kind):
+                grouped[id_key(getattr(child, field_name) or "")].append(child)
+            out.append(grouped)
+        for grouped in out:
+            for key, items in grouped.items():
+                if key not in known:
+                    for child in items:
+                        self.finding("missing-reference", child.id, f"{orphan} that is not in the input; left out")
+        return out
+
     def unique_names(self, items: Iterable[tuple[str, str]], what: str) -> dict[str, str]:
         """ID → a name unique among ``items`` ((ID, Azure name) pairs): the Azure name, or with its resource group."""
         items = list(items)
@@ -200,7 +227,7 @@ class Builder:
         return self.subnets.get(id_key(subnet_id)) if subnet_id else None
 
     def in_vnet(self, vnet: str, ip: str) -> bool:
-        addr = ipaddress.ip_address(ip)
+        addr = _address(ip)
         return any(addr in net for net in self.vnets[vnet]["_nets"])
 
     def in_subnet(self, vnet: str, subnet: str | None, ip: str) -> bool:
@@ -213,7 +240,7 @@ class Builder:
             if prefix is None:
                 return True
             net = self._subnet_nets[key] = ipaddress.ip_network(prefix)
-        return ipaddress.ip_address(ip) in net
+        return _address(ip) in net
 
     # -- virtual networks -----------------------------------------------------------------------------
 
@@ -495,22 +522,13 @@ class Builder:
 
     def build_resolvers(self) -> dict[str, str]:
         """Resolvers; returns outbound endpoint key → ``resolver/endpoint``."""
-        inbound_by: dict[str, list[F.InboundEndpoint]] = defaultdict(list)
-        outbound_by: dict[str, list[F.OutboundEndpoint]] = defaultdict(list)
-        for e in self.of(F.InboundEndpoint):
-            inbound_by[id_key(e.resolver_id or "")].append(e)
-        for e in self.of(F.OutboundEndpoint):
-            outbound_by[id_key(e.resolver_id or "")].append(e)
         resolvers = self.of(F.Resolver)
-        known = {id_key(r.id) for r in resolvers}
-        for key, items in [*inbound_by.items(), *outbound_by.items()]:
-            if key not in known:
-                for e in items:
-                    self.finding(
-                        "missing-reference",
-                        e.id,
-                        "belongs to a DNS private resolver that is not in the input; left out",
-                    )
+        inbound_by, outbound_by = self.children(
+            resolvers,
+            "belongs to a DNS private resolver",
+            (F.InboundEndpoint, "resolver_id"),
+            (F.OutboundEndpoint, "resolver_id"),
+        )
         names_ = self.unique_names(((r.id, r.name or id_name(r.id)) for r in resolvers), "DNS private resolver")
         per_vnet: dict[str, str] = {}
         outbound_refs: dict[str, str] = {}
@@ -569,22 +587,10 @@ class Builder:
 
     def build_rulesets(self, outbound_refs: dict[str, str]) -> list[tuple[str, int, str, str]]:
         """Rulesets; returns the rule targets (address, port, rule path, rule ID) for stub detection."""
-        rules_by: dict[str, list[F.Rule]] = defaultdict(list)
-        links_by: dict[str, list[F.RulesetLink]] = defaultdict(list)
-        for r in self.of(F.Rule):
-            rules_by[id_key(r.ruleset_id or "")].append(r)
-        for link in self.of(F.RulesetLink):
-            links_by[id_key(link.ruleset_id or "")].append(link)
         rulesets = self.of(F.Ruleset)
-        known = {id_key(r.id) for r in rulesets}
-        for key, items in [*rules_by.items(), *links_by.items()]:
-            if key not in known:
-                for item in items:
-                    self.finding(
-                        "missing-reference",
-                        item.id,
-                        "belongs to a forwarding ruleset that is not in the input; left out",
-                    )
+        rules_by, links_by = self.children(
+            rulesets, "belongs to a forwarding ruleset", (F.Rule, "ruleset_id"), (F.RulesetLink, "ruleset_id")
+        )
         names_ = self.unique_names(((r.id, r.name or id_name(r.id)) for r in rulesets), "forwarding ruleset")
         linked: dict[str, str] = {}
         targets: list[tuple[str, int, str, str]] = []
@@ -730,17 +736,8 @@ class Builder:
         )
 
     def build_endpoints(self) -> None:
-        groups_by_pe: dict[str, list[F.ZoneGroup]] = defaultdict(list)
-        for g in self.of(F.ZoneGroup):
-            groups_by_pe[id_key(g.pe_id or "")].append(g)
         pes = self.of(F.PrivateEndpoint)
-        known = {id_key(p.id) for p in pes}
-        for key, items in groups_by_pe.items():
-            if key not in known:
-                for g in items:
-                    self.finding(
-                        "missing-reference", g.id, "zone group of a private endpoint that is not in the input; left out"
-                    )
+        (groups_by_pe,) = self.children(pes, "zone group of a private endpoint", (F.ZoneGroup, "pe_id"))
         nics_by_pe: dict[str, list[F.Nic]] = defaultdict(list)
         for nic in self.of(F.Nic):
             if nic.pe_id:
@@ -1035,17 +1032,8 @@ class Builder:
     # -- Virtual WAN hubs (facts §12.4) ----------------------------------------------------------------
 
     def build_hubs(self) -> None:
-        conns_by_hub: dict[str, list[F.HubConnection]] = defaultdict(list)
-        for c in self.of(F.HubConnection):
-            conns_by_hub[id_key(c.hub_id or "")].append(c)
         hubs = self.of(F.VirtualHub)
-        known = {id_key(h.id) for h in hubs}
-        for key, items in conns_by_hub.items():
-            if key not in known:
-                for c in items:
-                    self.finding(
-                        "missing-reference", c.id, "belongs to a virtual hub that is not in the input; left out"
-                    )
+        (conns_by_hub,) = self.children(hubs, "belongs to a virtual hub", (F.HubConnection, "hub_id"))
         names_ = self.unique_names(((h.id, h.name or id_name(h.id)) for h in hubs), "virtual hub")
         out: dict[str, Any] = {}
         for h in hubs:
@@ -1365,22 +1353,10 @@ class Builder:
             lists_out[name] = entry
             self.comment(("dns_resolver_domain_lists", name), dl.id, *comments)
 
-        rules_by: dict[str, list[F.SecurityRule]] = defaultdict(list)
-        links_by: dict[str, list[F.PolicyLink]] = defaultdict(list)
-        for r in self.of(F.SecurityRule):
-            rules_by[id_key(r.policy_id or "")].append(r)
-        for link in self.of(F.PolicyLink):
-            links_by[id_key(link.policy_id or "")].append(link)
         policies = self.of(F.SecurityPolicy)
-        known = {id_key(p.id) for p in policies}
-        for key, items in [*rules_by.items(), *links_by.items()]:
-            if key not in known:
-                for item in items:
-                    self.finding(
-                        "missing-reference",
-                        item.id,
-                        "belongs to a DNS security policy that is not in the input; left out",
-                    )
+        rules_by, links_by = self.children(
+            policies, "belongs to a DNS security policy", (F.SecurityRule, "policy_id"), (F.PolicyLink, "policy_id")
+        )
         names_ = self.unique_names(((p.id, p.name or id_name(p.id)) for p in policies), "DNS security policy")
         linked: dict[str, str] = {}
         out: dict[str, Any] = {}

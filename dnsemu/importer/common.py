@@ -10,10 +10,9 @@ them: keys are matched case-insensitively and a missing key is looked for under
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,9 +99,8 @@ def lower_keys(obj: Any) -> Any:
     return obj
 
 
-@functools.lru_cache(maxsize=1024)
-def _parts(path: str) -> tuple[str, ...]:
-    return tuple(path.lower().split("."))
+#: dotted paths split once (they are the code's own literals; bounded all the same)
+_PARTS: dict[str, tuple[str, ...]] = {}
 
 
 def get(obj: Any, path: str, default: Any = None) -> Any:
@@ -112,19 +110,39 @@ def get(obj: Any, path: str, default: Any = None) -> Any:
     and ``pe["subnet"]["id"]`` (az CLI) alike. ``obj`` has been through :func:`lower_keys`;
     the path may use Azure's casing.
     """
+    parts = _PARTS.get(path)
+    if parts is None:
+        parts = tuple(path.lower().split("."))
+        if len(_PARTS) < 4096:
+            _PARTS[path] = parts
     current = obj
-    for part in _parts(path):
+    for part in parts:
         if type(current) is not dict:
             return default
         value = current.get(part)
         if value is None:
             props = current.get("properties")
-            if type(props) is dict:
-                value = props.get(part)
+            if type(props) is not dict:
+                return default
+            value = props.get(part)
             if value is None:
                 return default
         current = value
     return current
+
+
+def valid_values(
+    values: Iterable[Any], parse: Callable[[Any], str | None], what: str, bad: Callable[[int, str], None]
+) -> tuple[str, ...]:
+    """Each value as ``parse`` spells it; for one it refuses, ``bad(position, message)`` and the value is left out."""
+    out = []
+    for i, value in enumerate(values):
+        text = parse(value)
+        if text is None:
+            bad(i, f"{value!r} is not {what}; left out")
+        else:
+            out.append(text)
+    return tuple(out)
 
 
 def get_list(obj: Any, path: str) -> list[Any]:

@@ -9,9 +9,17 @@ source can fill it in), never a guessed default.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from dataclasses import dataclass, field
 
 from dnsemu.importer.common import Origin
+
+
+@functools.cache
+def has_name(kind: type) -> bool:
+    """Whether facts of this kind carry the resource's name (a ``name`` field)."""
+    return any(f.name == "name" for f in dataclasses.fields(kind))
 
 
 @dataclass(frozen=True)

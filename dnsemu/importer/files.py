@@ -131,8 +131,20 @@ def decode(data: bytes, display: str) -> str:
         ) from None
 
 
+#: keys seen, lowered once (exports repeat the same few hundred keys); bounded
+_LOWER: dict[str, str] = {}
+
+
 def _lower_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    return {k.lower(): v for k, v in pairs}
+    lower = _LOWER
+    try:
+        return {lower[k]: v for k, v in pairs}
+    except KeyError:
+        if len(lower) > 65536:
+            lower.clear()
+        for k, _ in pairs:
+            lower[k] = k.lower()
+        return {lower[k]: v for k, v in pairs}
 
 
 def load_json(text: str, display: str) -> Any:

@@ -15,10 +15,10 @@ from dnsemu.importer.build import Built, Stub, build
 from dnsemu.importer.common import Finding, InputError
 from dnsemu.importer.detect import parse_document
 from dnsemu.importer.emit import render_topology, render_zone_file
-from dnsemu.importer.files import MAX_FILE_BYTES, collect, read_json
+from dnsemu.importer.files import MAX_FILE_BYTES, InputFile, collect, read_json
 from dnsemu.importer.merge import merge
 
-__all__ = ["ImportResult", "InputError", "from_facts", "import_files", "write"]
+__all__ = ["ImportResult", "InputError", "from_facts", "import_files", "read_files", "write"]
 
 #: Zones with more record sets than this go to master files under the zone folder.
 INLINE_RECORD_SETS = 50
@@ -100,6 +100,23 @@ def from_facts(
     return ImportResult(output, text, zone_files, built, ctx.findings, unread=unread)
 
 
+def read_files(
+    files: list[InputFile], ctx: Context, max_file_bytes: int = MAX_FILE_BYTES
+) -> tuple[list[F.Fact], Counter[str]]:
+    """(facts, format labels) of the files, in their order; ``ctx`` collects what was noticed.
+
+    One process: reading them in two (a forked process sending its facts back) cost more in
+    pickling than it saved (benchmarks/import_bench.py).
+    """
+    facts: list[F.Fact] = []
+    labels: Counter[str] = Counter()
+    for file in files:
+        label, found = parse_document(read_json(file, max_file_bytes), file.display, ctx, lowered=True)
+        labels[label] += 1
+        facts.extend(found)
+    return facts, labels
+
+
 def import_files(
     sources: list[str],
     output: Path,
@@ -116,12 +133,8 @@ def import_files(
     files, notes = collect(sources) if sources else ([], [])
     ctx = ctx or Context()
     facts: list[F.Fact] = list(extra_facts or [])
-    labels: Counter[str] = Counter()
-    for file in files:
-        doc = read_json(file, max_file_bytes)
-        label, found = parse_document(doc, file.display, ctx, lowered=True)
-        labels[label] += 1
-        facts.extend(found)
+    found, labels = read_files(files, ctx, max_file_bytes)
+    facts.extend(found)
     result = from_facts(
         facts,
         ctx,

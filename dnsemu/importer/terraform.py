@@ -21,14 +21,24 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from dnsemu.importer import arm
 from dnsemu.importer import facts as F
 from dnsemu.importer.arm import Context
-from dnsemu.importer.common import InputError, Origin, id_key, id_name, id_parent, ip_text, is_arm_id, network_text
+from dnsemu.importer.common import (
+    InputError,
+    Origin,
+    id_key,
+    id_name,
+    id_parent,
+    ip_text,
+    is_arm_id,
+    network_text,
+    valid_values,
+)
 
 PLACEHOLDER_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 
@@ -96,6 +106,18 @@ _REF = re.compile(
 )
 
 
+def _follow(node: Any, path: Iterable[str | int]) -> Any:
+    """``node`` followed along ``path`` (keys of objects, positions in lists); None where the path ends."""
+    for part in path:
+        if isinstance(part, int):
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+        else:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if node is None:
+            return None
+    return node
+
+
 def _config_scope(module_address: str) -> str:
     """``module.net["a"].module.sub`` → ``module.net.module.sub`` (configuration has no instance keys)."""
     return _INDEX.sub("", module_address)
@@ -136,14 +158,7 @@ class _Plan:
             else inst.address
         )
         key = _INDEX.sub("", key)
-        node: Any = self.resources.get((_config_scope(inst.module), key))
-        for part in path:
-            if isinstance(part, int):
-                node = node[part] if isinstance(node, list) and part < len(node) else None
-            else:
-                node = node.get(part) if isinstance(node, Mapping) else None
-            if node is None:
-                return None
+        node = _follow(self.resources.get((_config_scope(inst.module), key)), path)
         return node if isinstance(node, Mapping) else None
 
 
@@ -180,15 +195,7 @@ class _Document:
     # -- values, with a plan's unknowns filled in from the configuration ------------------------------
 
     def value(self, inst: Instance, *path: str | int) -> Any:
-        node: Any = inst.values
-        for part in path:
-            if isinstance(part, int):
-                node = node[part] if isinstance(node, list) and part < len(node) else None
-            else:
-                node = node.get(part) if isinstance(node, Mapping) else None
-            if node is None:
-                break
-        return node
+        return _follow(inst.values, path)
 
     def ref_ids(self, inst: Instance, *path: str | int) -> list[str]:
         """IDs an attribute refers to: its value, or (in a plan) what its expression's references resolve to."""
@@ -255,6 +262,21 @@ class _Document:
         return f"/subscriptions/{self.subscription}/resourceGroups/{rg}/providers"
 
 
+#: Types whose fact is a child of the resource its ID lies under, with references only:
+#: type -> (fact, field for the parent's ID, ((field, Terraform attribute of the referenced ID), ...))
+_CHILDREN: dict[str, tuple[type[F.Fact], str, tuple[tuple[str, str], ...]]] = {
+    "azurerm_private_dns_resolver_outbound_endpoint": (
+        F.OutboundEndpoint, "resolver_id", (("subnet_id", "subnet_id"),)
+    ),
+    "azurerm_private_dns_resolver_virtual_network_link": (
+        F.RulesetLink, "ruleset_id", (("vnet_id", "virtual_network_id"),)
+    ),
+    "azurerm_private_dns_resolver_policy_virtual_network_link": (
+        F.PolicyLink, "policy_id", (("vnet_id", "virtual_network_id"),)
+    ),
+}
+
+
 class _Converter:
     def __init__(self, doc: _Document) -> None:
         self.d = doc
@@ -263,6 +285,13 @@ class _Converter:
 
     def origin(self, inst: Instance) -> Origin:
         return Origin(self.d.display, inst.path, self.d.label)
+
+    def add(self, kind: type[F.Fact], inst: Instance, **fields: Any) -> None:
+        """The fact of type ``kind`` that ``inst`` states: its ID, where it was read, its name (for a fact
+        that has one, unless given), then ``fields``."""
+        if "name" not in fields and F.has_name(kind):
+            fields["name"] = self.name(inst)
+        self.facts.append(kind(inst.id, self.origin(inst), **fields))
 
     def name(self, inst: Instance) -> str:
         value = self.d.value(inst, "name")
@@ -383,34 +412,17 @@ class _Converter:
     # -- values -----------------------------------------------------------------------------------------
 
     def ips(self, inst: Instance, values: Any, where: str) -> tuple[str, ...]:
-        out = []
-        for i, value in enumerate(values if isinstance(values, list) else []):
-            ip = ip_text(value)
-            if ip is None:
-                self.ctx.bad(
-                    self.origin(inst),
-                    inst.id or inst.address,
-                    f"values.{where}[{i}]",
-                    f"{value!r} is not an IP address; left out",
-                )
-            else:
-                out.append(ip)
-        return tuple(out)
+        return self._valid(inst, values if isinstance(values, list) else [], ip_text, "an IP address", where)
 
     def prefixes(self, inst: Instance, values: Any, where: str) -> tuple[str, ...]:
-        out = []
-        for i, value in enumerate(values if isinstance(values, list) else [values] if values else []):
-            net = network_text(value)
-            if net is None:
-                self.ctx.bad(
-                    self.origin(inst),
-                    inst.id or inst.address,
-                    f"values.{where}[{i}]",
-                    f"{value!r} is not a CIDR prefix; left out",
-                )
-            else:
-                out.append(net)
-        return tuple(out)
+        items = values if isinstance(values, list) else [values] if values else []
+        return self._valid(inst, items, network_text, "a CIDR prefix", where)
+
+    def _valid(self, inst: Instance, values: list[Any], parse: Any, what: str, where: str) -> tuple[str, ...]:
+        subject = inst.id or inst.address
+        return valid_values(
+            values, parse, what, lambda i, m: self.ctx.bad(self.origin(inst), subject, f"values.{where}[{i}]", m)
+        )
 
     def subnet_info(self, inst: Instance, block: Mapping[str, Any], where: str) -> F.SubnetInfo | None:
         name = block.get("name")
@@ -441,6 +453,12 @@ class _Converter:
             )
             return
         handler = getattr(self, "_" + inst.type, None)
+        child = _CHILDREN.get(inst.type)
+        if child is not None:
+            kind, parent, refs = child
+            fields = {field_name: self.d.ref_id(inst, attribute) for field_name, attribute in refs}
+            self.add(kind, inst, **{parent: id_parent(inst.id or "")}, **fields)
+            return
         if inst.type in _RECORD_TYPES:
             handler = self._record
         elif inst.type in _VM_TYPES:
@@ -461,42 +479,35 @@ class _Converter:
             if info:
                 subnets.append(info)
         dns = self.d.value(inst, "dns_servers")
-        self.facts.append(
-            F.VNet(
-                inst.id,
-                self.origin(inst),
-                name=self.name(inst),
-                location=self.d.value(inst, "location"),
-                address_space=self.prefixes(inst, self.d.value(inst, "address_space"), "address_space"),
-                subnets=tuple(subnets),
-                dns_servers=self.ips(inst, dns, "dns_servers") if dns is not None else None,
-                peerings=None,
-            )
+        self.add(
+            F.VNet,
+            inst,
+            location=self.d.value(inst, "location"),
+            address_space=self.prefixes(inst, self.d.value(inst, "address_space"), "address_space"),
+            subnets=tuple(subnets),
+            dns_servers=self.ips(inst, dns, "dns_servers") if dns is not None else None,
+            peerings=None,
         )
 
     def _azurerm_subnet(self, inst: Instance) -> None:
         info = self.subnet_info(inst, {**inst.values, "name": self.name(inst)}, "")
-        self.facts.append(F.Subnet(inst.id, self.origin(inst), vnet_id=id_parent(inst.id), info=info))
+        self.add(F.Subnet, inst, vnet_id=id_parent(inst.id), info=info)
 
     def _azurerm_virtual_network_peering(self, inst: Instance) -> None:
-        self.facts.append(
-            F.Peering(
-                inst.id,
-                self.origin(inst),
-                vnet_id=id_parent(inst.id),
-                remote_id=self.d.ref_id(inst, "remote_virtual_network_id"),
-                state="Connected",
-            )
+        self.add(
+            F.Peering,
+            inst,
+            vnet_id=id_parent(inst.id),
+            remote_id=self.d.ref_id(inst, "remote_virtual_network_id"),
+            state="Connected",
         )
 
     def _azurerm_virtual_network_dns_servers(self, inst: Instance) -> None:
-        self.facts.append(
-            F.VNetDnsServers(
-                inst.id,
-                self.origin(inst),
-                vnet_id=self.d.ref_id(inst, "virtual_network_id"),
-                dns_servers=self.ips(inst, self.d.value(inst, "dns_servers"), "dns_servers"),
-            )
+        self.add(
+            F.VNetDnsServers,
+            inst,
+            vnet_id=self.d.ref_id(inst, "virtual_network_id"),
+            dns_servers=self.ips(inst, self.d.value(inst, "dns_servers"), "dns_servers"),
         )
 
     def _azurerm_network_interface(self, inst: Instance) -> None:
@@ -511,44 +522,31 @@ class _Converter:
                 )
             )
         dns = self.d.value(inst, "dns_servers")
-        self.facts.append(
-            F.Nic(
-                inst.id,
-                self.origin(inst),
-                name=self.name(inst),
-                ip_configs=tuple(configs),
-                dns_servers=self.ips(inst, dns, "dns_servers") if dns is not None else None,
-                internal_suffix=self.d.value(inst, "internal_domain_name_suffix") or None,
-            )
+        self.add(
+            F.Nic,
+            inst,
+            ip_configs=tuple(configs),
+            dns_servers=self.ips(inst, dns, "dns_servers") if dns is not None else None,
+            internal_suffix=self.d.value(inst, "internal_domain_name_suffix") or None,
         )
 
     def _vm(self, inst: Instance) -> None:
         nic_ids = self.d.ref_ids(inst, "network_interface_ids")
         primary = self.d.ref_id(inst, "primary_network_interface_id") or (nic_ids[0] if nic_ids else None)
-        self.facts.append(
-            F.VirtualMachine(
-                inst.id,
-                self.origin(inst),
-                name=self.name(inst),
-                nics=tuple((n, n == primary) for n in nic_ids),
-            )
-        )
+        self.add(F.VirtualMachine, inst, nics=tuple((n, n == primary) for n in nic_ids))
 
     def _azurerm_private_dns_zone(self, inst: Instance) -> None:
-        self.facts.append(F.Zone(inst.id, self.origin(inst), name=self.name(inst).lower().rstrip(".")))
+        self.add(F.Zone, inst, name=self.name(inst).lower().rstrip("."))
 
     def _azurerm_private_dns_zone_virtual_network_link(self, inst: Instance) -> None:
         reg = self.d.value(inst, "registration_enabled")
-        self.facts.append(
-            F.ZoneLink(
-                inst.id,
-                self.origin(inst),
-                zone_id=id_parent(inst.id),
-                name=self.name(inst),
-                vnet_id=self.d.ref_id(inst, "virtual_network_id"),
-                registration=reg if isinstance(reg, bool) else False,
-                policy=self.d.value(inst, "resolution_policy") or "Default",
-            )
+        self.add(
+            F.ZoneLink,
+            inst,
+            zone_id=id_parent(inst.id),
+            vnet_id=self.d.ref_id(inst, "virtual_network_id"),
+            registration=reg if isinstance(reg, bool) else False,
+            policy=self.d.value(inst, "resolution_policy") or "Default",
         )
 
     def _record(self, inst: Instance) -> None:
@@ -581,17 +579,15 @@ class _Converter:
                 if b.get("value") is not None
             ]
         ttl = self.d.value(inst, "ttl")
-        self.facts.append(
-            F.RecordSet(
-                inst.id,
-                self.origin(inst),
-                zone_id=id_parent(inst.id),
-                name=id_name(inst.id),
-                rtype=rtype,
-                ttl=ttl if isinstance(ttl, int) and not isinstance(ttl, bool) else None,
-                values=tuple(sorted(values)) if rtype in ("A", "AAAA", "PTR") else tuple(values),
-                auto_registered=False,
-            )
+        self.add(
+            F.RecordSet,
+            inst,
+            zone_id=id_parent(inst.id),
+            name=id_name(inst.id),
+            rtype=rtype,
+            ttl=ttl if isinstance(ttl, int) and not isinstance(ttl, bool) else None,
+            values=tuple(sorted(values)) if rtype in ("A", "AAAA", "PTR") else tuple(values),
+            auto_registered=False,
         )
 
     def _azurerm_private_endpoint(self, inst: Instance) -> None:
@@ -625,18 +621,15 @@ class _Converter:
             if b.get("fqdn")
         )
         nics = [b.get("id") for b in self.blocks(inst, "network_interface") if isinstance(b.get("id"), str)]
-        self.facts.append(
-            F.PrivateEndpoint(
-                inst.id,
-                self.origin(inst),
-                name=self.name(inst),
-                location=d.value(inst, "location"),
-                subnet_id=d.ref_id(inst, "subnet_id"),
-                nic_ids=tuple(nics),
-                connection=connection,
-                custom_dns=custom,
-                ip_configs=tuple(configs),
-            )
+        self.add(
+            F.PrivateEndpoint,
+            inst,
+            location=d.value(inst, "location"),
+            subnet_id=d.ref_id(inst, "subnet_id"),
+            nic_ids=tuple(nics),
+            connection=connection,
+            custom_dns=custom,
+            ip_configs=tuple(configs),
         )
         group = (self.blocks(inst, "private_dns_zone_group") or [None])[0]
         if group is None:
@@ -664,14 +657,11 @@ class _Converter:
         )
 
     def _azurerm_private_dns_resolver(self, inst: Instance) -> None:
-        self.facts.append(
-            F.Resolver(
-                inst.id,
-                self.origin(inst),
-                name=self.name(inst),
-                vnet_id=self.d.ref_id(inst, "virtual_network_id"),
-                location=self.d.value(inst, "location"),
-            )
+        self.add(
+            F.Resolver,
+            inst,
+            vnet_id=self.d.ref_id(inst, "virtual_network_id"),
+            location=self.d.value(inst, "location"),
         )
 
     def _azurerm_private_dns_resolver_inbound_endpoint(self, inst: Instance) -> None:
@@ -680,37 +670,11 @@ class _Converter:
             ip = ip_text(block.get("private_ip_address"))
             if ip:
                 configs.append((ip, self.d.ref_id(inst, "ip_configurations", i, "subnet_id")))
-        self.facts.append(
-            F.InboundEndpoint(
-                inst.id,
-                self.origin(inst),
-                resolver_id=id_parent(inst.id),
-                name=self.name(inst),
-                ip_configs=tuple(configs),
-            )
-        )
-
-    def _azurerm_private_dns_resolver_outbound_endpoint(self, inst: Instance) -> None:
-        self.facts.append(
-            F.OutboundEndpoint(
-                inst.id,
-                self.origin(inst),
-                resolver_id=id_parent(inst.id),
-                name=self.name(inst),
-                subnet_id=self.d.ref_id(inst, "subnet_id"),
-            )
-        )
+        self.add(F.InboundEndpoint, inst, resolver_id=id_parent(inst.id), ip_configs=tuple(configs))
 
     def _azurerm_private_dns_resolver_dns_forwarding_ruleset(self, inst: Instance) -> None:
-        self.facts.append(
-            F.Ruleset(
-                inst.id,
-                self.origin(inst),
-                name=self.name(inst),
-                outbound_ids=tuple(self.d.ref_ids(inst, "private_dns_resolver_outbound_endpoint_ids")),
-                location=self.d.value(inst, "location"),
-            )
-        )
+        outbound = tuple(self.d.ref_ids(inst, "private_dns_resolver_outbound_endpoint_ids"))
+        self.add(F.Ruleset, inst, outbound_ids=outbound, location=self.d.value(inst, "location"))
 
     def _azurerm_private_dns_resolver_forwarding_rule(self, inst: Instance) -> None:
         targets = []
@@ -727,38 +691,18 @@ class _Converter:
                 continue
             targets.append((ip, port))
         enabled = self.d.value(inst, "enabled")
-        self.facts.append(
-            F.Rule(
-                inst.id,
-                self.origin(inst),
-                ruleset_id=id_parent(inst.id),
-                name=self.name(inst),
-                domain=self.d.value(inst, "domain_name"),
-                targets=tuple(targets),
-                enabled=enabled if isinstance(enabled, bool) else True,
-            )
-        )
-
-    def _azurerm_private_dns_resolver_virtual_network_link(self, inst: Instance) -> None:
-        self.facts.append(
-            F.RulesetLink(
-                inst.id,
-                self.origin(inst),
-                ruleset_id=id_parent(inst.id),
-                name=self.name(inst),
-                vnet_id=self.d.ref_id(inst, "virtual_network_id"),
-            )
+        self.add(
+            F.Rule,
+            inst,
+            ruleset_id=id_parent(inst.id),
+            domain=self.d.value(inst, "domain_name"),
+            targets=tuple(targets),
+            enabled=enabled if isinstance(enabled, bool) else True,
         )
 
     def _azurerm_local_network_gateway(self, inst: Instance) -> None:
-        self.facts.append(
-            F.LocalNetworkGateway(
-                inst.id,
-                self.origin(inst),
-                name=self.name(inst),
-                prefixes=self.prefixes(inst, self.d.value(inst, "address_space"), "address_space"),
-            )
-        )
+        space = self.d.value(inst, "address_space")
+        self.add(F.LocalNetworkGateway, inst, prefixes=self.prefixes(inst, space, "address_space"))
 
     def _azurerm_private_link_service(self, inst: Instance) -> None:
         self.facts.append(
@@ -782,56 +726,45 @@ class _Converter:
             address = ip_text(hub.get("private_ip_address"))
         servers = self.ips(inst, d.value(inst, "dns_servers"), "dns_servers")
         proxy = d.value(inst, "dns_proxy_enabled")
-        self.facts.append(
-            F.Firewall(
-                inst.id,
-                self.origin(inst),
-                name=self.name(inst),
-                location=d.value(inst, "location"),
-                subnet_id=subnet_id,
-                hub_id=hub_id,
-                private_ip=address,
-                policy_id=d.ref_id(inst, "firewall_policy_id"),
-                # azurerm turns the proxy on when dns_servers is set (the classic firewall's encoding)
-                classic_proxy=proxy is True or bool(servers),
-                classic_servers=servers,
-            )
+        self.add(
+            F.Firewall,
+            inst,
+            location=d.value(inst, "location"),
+            subnet_id=subnet_id,
+            hub_id=hub_id,
+            private_ip=address,
+            policy_id=d.ref_id(inst, "firewall_policy_id"),
+            # azurerm turns the proxy on when dns_servers is set (the classic firewall's encoding)
+            classic_proxy=proxy is True or bool(servers),
+            classic_servers=servers,
         )
 
     def _azurerm_firewall_policy(self, inst: Instance) -> None:
         dns = (self.blocks(inst, "dns") or [None])[0]
-        self.facts.append(
-            F.FirewallPolicy(
-                inst.id,
-                self.origin(inst),
-                name=self.name(inst),
-                base_id=self.d.ref_id(inst, "base_policy_id"),
-                has_dns=dns is not None,
-                enable_proxy=dns.get("proxy_enabled") is True if dns is not None else None,
-                servers=self.ips(inst, dns.get("servers"), "dns[0].servers") if dns is not None else None,
-            )
+        self.add(
+            F.FirewallPolicy,
+            inst,
+            base_id=self.d.ref_id(inst, "base_policy_id"),
+            has_dns=dns is not None,
+            enable_proxy=dns.get("proxy_enabled") is True if dns is not None else None,
+            servers=self.ips(inst, dns.get("servers"), "dns[0].servers") if dns is not None else None,
         )
 
     def _azurerm_virtual_hub(self, inst: Instance) -> None:
         prefixes = self.prefixes(inst, self.d.value(inst, "address_prefix"), "address_prefix")
-        self.facts.append(
-            F.VirtualHub(
-                inst.id,
-                self.origin(inst),
-                name=self.name(inst),
-                location=self.d.value(inst, "location"),
-                address_prefix=prefixes[0] if prefixes else None,
-            )
+        self.add(
+            F.VirtualHub,
+            inst,
+            location=self.d.value(inst, "location"),
+            address_prefix=prefixes[0] if prefixes else None,
         )
 
     def _azurerm_virtual_hub_connection(self, inst: Instance) -> None:
-        self.facts.append(
-            F.HubConnection(
-                inst.id,
-                self.origin(inst),
-                hub_id=id_parent(inst.id),
-                vnet_id=self.d.ref_id(inst, "remote_virtual_network_id"),
-            )
+        self.add(
+            F.HubConnection,
+            inst,
+            hub_id=id_parent(inst.id),
+            vnet_id=self.d.ref_id(inst, "remote_virtual_network_id"),
         )
 
     def _azurerm_kubernetes_cluster(self, inst: Instance) -> None:
@@ -840,24 +773,21 @@ class _Converter:
         integration = api.get("virtual_network_integration_enabled", api.get("vnet_integration_enabled"))
         subnet = d.ref_id(inst, "default_node_pool", 0, "vnet_subnet_id")
         public = d.value(inst, "private_cluster_public_fqdn_enabled")
-        self.facts.append(
-            F.ManagedCluster(
-                inst.id,
-                self.origin(inst),
-                name=self.name(inst),
-                location=d.value(inst, "location"),
-                private=d.value(inst, "private_cluster_enabled") is True,
-                # "System", "None" or a zone ID
-                private_dns_zone=d.ref_id(inst, "private_dns_zone_id") or "system",
-                public_fqdn_enabled=public if isinstance(public, bool) else None,
-                vnet_integration=integration is True,
-                dns_prefix=d.value(inst, "dns_prefix") or None,
-                # azurerm's dns_prefix_private_cluster is ARM's fqdnSubdomain
-                fqdn_subdomain=d.value(inst, "dns_prefix_private_cluster") or None,
-                private_fqdn=d.value(inst, "private_fqdn") or None,
-                fqdn=d.value(inst, "fqdn") or None,
-                subnet_ids=(subnet,) if subnet else (),
-            )
+        self.add(
+            F.ManagedCluster,
+            inst,
+            location=d.value(inst, "location"),
+            private=d.value(inst, "private_cluster_enabled") is True,
+            # "System", "None" or a zone ID
+            private_dns_zone=d.ref_id(inst, "private_dns_zone_id") or "system",
+            public_fqdn_enabled=public if isinstance(public, bool) else None,
+            vnet_integration=integration is True,
+            dns_prefix=d.value(inst, "dns_prefix") or None,
+            # azurerm's dns_prefix_private_cluster is ARM's fqdnSubdomain
+            fqdn_subdomain=d.value(inst, "dns_prefix_private_cluster") or None,
+            private_fqdn=d.value(inst, "private_fqdn") or None,
+            fqdn=d.value(inst, "fqdn") or None,
+            subnet_ids=(subnet,) if subnet else (),
         )
 
     # -- DNS security policies: the azurerm resources a pending provider change proposes (facts §10.2: none
@@ -871,41 +801,24 @@ class _Converter:
     def _azurerm_private_dns_resolver_security_rule(self, inst: Instance) -> None:
         priority = self.d.value(inst, "priority")
         enabled = self.d.value(inst, "enabled")
-        self.facts.append(
-            F.SecurityRule(
-                inst.id,
-                self.origin(inst),
-                policy_id=id_parent(inst.id),
-                name=self.name(inst),
-                priority=priority if isinstance(priority, int) and not isinstance(priority, bool) else None,
-                action=self.d.value(inst, "action") or None,
-                list_ids=tuple(self.d.ref_ids(inst, "dns_resolver_domain_list_ids")),
-                managed_lists=(),
-                enabled=enabled if isinstance(enabled, bool) else True,
-            )
-        )
-
-    def _azurerm_private_dns_resolver_policy_virtual_network_link(self, inst: Instance) -> None:
-        self.facts.append(
-            F.PolicyLink(
-                inst.id,
-                self.origin(inst),
-                policy_id=id_parent(inst.id),
-                name=self.name(inst),
-                vnet_id=self.d.ref_id(inst, "virtual_network_id"),
-            )
+        self.add(
+            F.SecurityRule,
+            inst,
+            policy_id=id_parent(inst.id),
+            priority=priority if isinstance(priority, int) and not isinstance(priority, bool) else None,
+            action=self.d.value(inst, "action") or None,
+            list_ids=tuple(self.d.ref_ids(inst, "dns_resolver_domain_list_ids")),
+            managed_lists=(),
+            enabled=enabled if isinstance(enabled, bool) else True,
         )
 
     def _azurerm_private_dns_resolver_domain_list(self, inst: Instance) -> None:
         domains = self.d.value(inst, "domains")
-        self.facts.append(
-            F.DomainList(
-                inst.id,
-                self.origin(inst),
-                name=self.name(inst),
-                location=self.d.value(inst, "location"),
-                domains=tuple(str(x) for x in domains if isinstance(x, str)) if isinstance(domains, list) else None,
-            )
+        self.add(
+            F.DomainList,
+            inst,
+            location=self.d.value(inst, "location"),
+            domains=tuple(str(x) for x in domains if isinstance(x, str)) if isinstance(domains, list) else None,
         )
 
     def _azapi_resource(self, inst: Instance) -> None:
