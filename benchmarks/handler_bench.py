@@ -1,12 +1,14 @@
 """The handler alone, no sockets: microseconds per query on each path, and where they go (cProfile).
 
-    python benchmarks/handler_bench.py [--profile] [--paths hit,miss,ecs,log]
+    python benchmarks/handler_bench.py [--profile] [--paths hit,miss,miss-pos,miss-nx,ecs,log]
 
 Calls ``Handler.handle(data, ("127.0.0.2", port), False)`` in a loop with the
 benchmark's own queries (``benchmarks/out``, written by ``run.py`` or here):
 
 * ``hit``  — the reference query file, after a warm-up pass (reply cache hits);
 * ``miss`` — the cache-hostile file: 100,000 distinct names, every one a miss;
+* ``miss-pos`` — its 10,000 names the privatelink zone holds (a positive miss: parse, resolve, encode);
+* ``miss-nx`` — its 90,000 names the linked zone lacks (a linked-zone NXDOMAIN miss);
 * ``ecs``  — the reference file with ECS 10.1.0.0/24, asked from 127.0.0.1;
 * ``log``  — hits with the query log on, JSON lines to a file.
 
@@ -36,12 +38,14 @@ from harness import build_query  # noqa: E402
 OUT = HERE / "out"
 
 
-def queries(path: Path, ecs: bytes | None = None, limit: int | None = None) -> list[bytes]:
+def queries(path: Path, ecs: bytes | None = None, limit: int | None = None, prefix: str = "") -> list[bytes]:
     out = []
     for i, line in enumerate(path.read_text().splitlines()):
         if limit is not None and i >= limit:
             break
         name, qtype = line.split()
+        if not name.startswith(prefix):
+            continue
         out.append(build_query(name, {"A": 1, "AAAA": 28}[qtype], ident=i & 0xFFFF, ecs=ecs))
     return out
 
@@ -72,7 +76,7 @@ def run(handler, data: list[bytes], src: str, rounds: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--profile", action="store_true", help="print the top functions of each path")
-    parser.add_argument("--paths", default="hit,miss,ecs,log")
+    parser.add_argument("--paths", default="hit,miss,miss-pos,miss-nx,ecs,log")
     parser.add_argument("--top", type=int, default=18)
     parser.add_argument("--gc-freeze", action="store_true",
                         help="gc.freeze() once the handler is built (what serve could do after each compile)")
@@ -84,6 +88,8 @@ def main() -> None:
     cases = {
         "hit": (files["bench"], queries(files["queries"]), "127.0.0.2", False, 20),
         "miss": (files["hostile"], queries(files["hostile_queries"]), "127.0.0.2", False, 1),
+        "miss-pos": (files["hostile"], queries(files["hostile_queries"], prefix="host"), "127.0.0.2", False, 1),
+        "miss-nx": (files["hostile"], queries(files["hostile_queries"], prefix="nx"), "127.0.0.2", False, 1),
         "ecs": (files["bench"], queries(files["queries"], ecs=ecs), "127.0.0.1", False, 3),
         "log": (files["bench"], queries(files["queries"]), "127.0.0.2", True, 5),
     }
@@ -92,15 +98,15 @@ def main() -> None:
         log_path = OUT / "handler-bench.log" if query_log else None
         handler = make_handler(topology, query_log, log_path)
         run(handler, data[:2000], src, 1)  # warm-up (fills the cache for hits)
-        if name == "miss":
+        if name.startswith("miss"):
             handler = make_handler(topology, query_log, log_path)  # a cold cache again
         if args.gc_freeze:
             gc.collect()
             gc.freeze()
         us = run(handler, data, src, rounds)
-        print(f"{name:5} {us:7.2f} µs/query  ({len(data) * rounds:,} queries)")
+        print(f"{name:8} {us:7.2f} µs/query  ({len(data) * rounds:,} queries)")
         if args.profile:
-            if name == "miss":
+            if name.startswith("miss"):
                 handler = make_handler(topology, query_log, log_path)
             prof = cProfile.Profile()
             prof.enable()

@@ -278,14 +278,14 @@ def test_explain_topology_and_http() -> None:
 
 
 def test_check_reraises_a_handler_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    import dnsemu.server.handler
+    import dnsemu.server.handler.handler as handler_module
 
     # generous timeouts: the handler's error is logged with its traceback on the server's loop before the
     # SERVFAIL goes out, and a pretty traceback (rich, when installed) can take seconds on a busy machine
     with Emulator(TEST_TOPOLOGY) as dns:
         dns.check()  # nothing yet
-        name = "resolve_classified" if hasattr(dnsemu.server.handler, "resolve_classified") else "resolve"
-        monkeypatch.setattr(dnsemu.server.handler, name, _explode)
+        name = "resolve_classified" if hasattr(handler_module, "resolve_classified") else "resolve"
+        monkeypatch.setattr(handler_module, name, _explode)
         assert dns.query("somewhere.corp.test", source=ALPHA, timeout=30).rcode == "SERVFAIL"
         assert dns.metric("dnsemu_internal_errors_total", {"where": "handler"}) == 1
         with pytest.raises(RuntimeError, match="resolver exploded") as caught:

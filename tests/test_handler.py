@@ -21,7 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-import dnsemu.server.handler as handler_module
+import dnsemu.server.handler.handler as handler_module
+import dnsemu.server.handler.querylog as querylog_module
 from dnsemu.core.compile import compile_topology
 from dnsemu.core.index import Options
 from dnsemu.dns.client import ServersFailed
@@ -123,8 +124,9 @@ def test_a_hit_does_no_parsing_resolving_or_encoding(index: Any, monkeypatch: An
     def forbidden(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("called on a cache hit")
 
-    for name in ("parse_query", "resolve_classified", "encode_response", "answer_summary"):
+    for name in ("parse_query", "resolve_classified", "encode_response"):
         monkeypatch.setattr(handler_module, name, forbidden)
+    monkeypatch.setattr(querylog_module, "answer_summary", forbidden)
     monkeypatch.setattr("dnslib.DNSRecord.parse", forbidden)
     with capture_logs() as logs:
         assert h.handle(query, (ALPHA, 2)) == expected
@@ -521,3 +523,164 @@ def test_precompiled_nxdomain_is_byte_identical_to_the_resolved_one(bundled: Any
     assert message.rcode() == dns.rcode.NXDOMAIN
     assert message.question[0].name.to_text() == name + "."  # the client's case
     assert [r.rdtype for r in message.authority] == [dns.rdatatype.SOA]
+
+
+# --------------------------------------------------------------------------- negative answers compiled with the index
+
+
+def nested_topology() -> Any:
+    """The test estate plus what the precompiled path must not shortcut: a zone with a wildcard nested in a
+    linked zone, a link with NxDomainRedirect, and a VNet whose queries a forwarding rule may take away."""
+    import yaml
+
+    from dnsemu.topology.load import load_topology_data
+
+    data = yaml.safe_load(TEST_TOPOLOGY.read_text())
+    zones = data["private_dns_zones"]
+    zones["sub.corp.test"] = {"virtual_network_links": [{"virtual_network": "alpha"}],
+                              "records": ["* 60 A 127.0.1.77", "host.deeper 60 A 127.0.1.78"]}
+    zones["privatelink.vaultcore.azure.net"] = {"virtual_network_links": [
+        {"virtual_network": "alpha", "resolution_policy": "NxDomainRedirect"}, {"virtual_network": "beta"}],
+        "records": ["there 60 A 127.0.1.80"]}
+    data["dns_private_resolvers"] = {"res": {"virtual_network": "beta", "outbound_endpoints": ["out"]}}
+    data["dns_forwarding_rulesets"] = {"rules": {
+        "dns_resolver_outbound_endpoints": ["res/out"], "virtual_network_links": ["beta"],
+        "forwarding_rules": {"p": {"domain_name": "partner.test.", "target_dns_servers": ["192.0.2.7:5300"]}}}}
+    data["external_dns_servers"] = {"partner": {"address": "192.0.2.7:5300"}}
+    return compile_topology(load_topology_data(data), generation=1)
+
+
+def test_a_nested_zone_with_a_wildcard_is_not_skipped_by_the_precompiled_path() -> None:
+    """§9 step 2 (the longest linked zone holding the name answers): sub.corp.test's wildcard answers
+    x.sub.corp.test, never corp.test's NXDOMAIN. The precompiled path once left zones with wildcards out
+    of its table and fell through to corp.test."""
+    h = make(nested_topology())  # query log off: the precompiled path may answer
+    message = reply_of(h.handle(q("x.sub.corp.test"), (ALPHA, 1)))
+    assert message.rcode() == dns.rcode.NOERROR and answers(message) == ["x.sub.corp.test. a 127.0.1.77"]
+    kept = len(h._state.cache)
+    message = reply_of(h.handle(q("nothing.corp.test"), (ALPHA, 1)))
+    assert message.rcode() == dns.rcode.NXDOMAIN
+    assert len(h._state.cache) == kept  # corp.test's own miss: answered precompiled, nothing resolved to keep
+
+
+def test_the_negative_tables_are_compiled_with_the_index_and_follow_the_resolver() -> None:
+    """§1.3/§1.4: a linked zone's miss is NXDOMAIN with its SOA, or public DNS for A/AAAA/CNAME under
+    NxDomainRedirect; §11.1: a VNet with a forwarding ruleset consults its rules first (no table)."""
+    import pickle
+
+    index = nested_topology()
+    alpha = index.negative["alpha"]
+    assert alpha.view == "vnet:alpha"
+    assert "beta" not in index.negative  # a forwarding rule is consulted before beta's linked zones
+    plan = alpha.plans["privatelink.vaultcore.azure.net."]
+    assert plan.redirected == {1, 28, 5} and plan.source.value == "nxdomain_private"
+    assert alpha.plans["corp.test."].redirected == frozenset()
+    assert alpha.plans["sub.corp.test."].zone.has_wildcards  # in the table: it decides by resolving
+    assert alpha.plans["internal.cloudapp.net."].source.value == "internal"
+    assert plan.authority == plan.zone.negative
+    # the link the resolver walks carries the very same plan
+    assert index.networks["alpha"].entry.view.links["corp.test."].negative is alpha.plans["corp.test."]
+    # an index cache on start-up pickles the index: the plans go with it
+    again = pickle.loads(pickle.dumps(index))
+    assert again.negative["alpha"].plans["corp.test."].redirected == frozenset()
+    assert again.networks["alpha"].entry.view.links["corp.test."].negative.source.value == "nxdomain_private"
+
+
+def test_a_security_policy_on_the_vnet_leaves_it_without_a_negative_table() -> None:
+    """§10: a DNS security policy looks at every answer, NXDOMAIN included, so no answer skips it."""
+    index = compile_topology(load_topology(BUNDLED_TOPOLOGY))
+    assert index.policies and not set(index.policies) & set(index.negative)
+    assert index.negative  # the VNets without a policy or a ruleset still have theirs
+
+
+def test_precompiled_negative_answers_are_the_resolvers_byte_for_byte() -> None:
+    """Whatever the precompiled path answers, the resolver would have answered the same bytes: names under
+    every kind of linked zone, in odd cases and with odd bytes, every common type, from both VNets."""
+    import random
+
+    index = nested_topology()
+    fast = make(index)
+    slow = make(index, query_log=True)
+    rng = random.Random(12)
+    suffixes = ["corp.test", "sub.corp.test", "deeper.sub.corp.test", "privatelink.vaultcore.azure.net",
+                "privatelink.blob.core.windows.net", "internal.cloudapp.net", "1.0.127.in-addr.arpa",
+                "example.test", "partner.test", "unknown.test"]
+    labels = ["app", "alias", "host", "there", "teststore", "nosuch", "a-b", "x_y", "A\\.B", "sp\\032ace",
+              "\\200", "*", "deeper", "Mixed"]
+    precompiled = 0
+    for i in range(400):
+        name = ".".join([*rng.sample(labels, rng.randint(0, 2)), rng.choice(suffixes)])
+        name = "".join(c.upper() if rng.random() < 0.2 else c for c in name)
+        query = dns.message.make_query(name, rng.choice(["A", "AAAA", "CNAME", "TXT", "MX", "PTR"]), id=i,
+                                       use_edns=rng.choice([None, 0]))
+        wire = query.to_wire()
+        source = (rng.choice([ALPHA, BETA]), 5)
+        with capture_logs():
+            expected = slow.handle(wire, source)
+        misses = len(fast._state.exact)
+        got = fast.handle(wire, source)
+        assert isinstance(expected, bytes) and got == expected, (name, source)
+        if len(fast._state.exact) == misses and reply_of(got).rcode() == dns.rcode.NXDOMAIN:
+            precompiled += 1  # answered and not kept: the precompiled path
+    assert precompiled >= 20  # the comparison is not vacuous
+    # and counted alike: every query under the same (proto, view, qtype, rcode, kind) label
+    assert fast.stats.snapshot().queries == slow.stats.snapshot().queries
+
+
+def test_records_at_the_question_are_answered_without_resolving(monkeypatch: Any) -> None:
+    """§9: in a VNet whose linked zones answer first, app.corp.test's A records are the zone's, whatever
+    else: the reply is assembled from the encoded records, the resolver's bytes, kept for the next hit;
+    a type the name lacks is NODATA with the zone's SOA (RFC 2308), from the zone's template."""
+    index = nested_topology()
+    slow = make(index, query_log=True)
+    queries = [q("App.Corp.test"), q("app.corp.test", use_edns=0, payload=4096, want_dnssec=True),
+               q("there.privatelink.vaultcore.azure.net", use_edns=None), q("app.corp.test", flags=0),
+               q("APP.corp.test", "AAAA"), q("app.corp.test", "MX", use_edns=None)]  # the last two: NODATA
+    with capture_logs():
+        expected = [slow.handle(data, (ALPHA, 1)) for data in queries]
+        expected_tcp = slow.handle(queries[0], (ALPHA, 1), True)
+    fast = make(index)
+
+    def forbidden(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("resolved")
+
+    monkeypatch.setattr(handler_module, "resolve_classified", forbidden)
+    monkeypatch.setattr(handler_module, "parse_query", forbidden)
+    monkeypatch.setattr(handler_module, "query_from_peek", forbidden)
+    assert [fast.handle(data, (ALPHA, 1)) for data in queries] == expected
+    assert fast.handle(queries[0], (ALPHA, 1), True) == expected_tcp
+    again = dns.message.make_query("APP.corp.test", "A", use_edns=0)
+    assert fast.handle(again.to_wire(), (ALPHA, 2)) == slow.handle(again.to_wire(), (ALPHA, 2))  # a hit now
+    snapshot = fast.stats.snapshot()
+    assert snapshot.cache[("hit", "udp")] == 1
+    assert snapshot.queries[("udp", "vnet:alpha", "A", "NOERROR", "private")] == 5
+    assert snapshot.queries[("udp", "vnet:alpha", "AAAA", "NOERROR", "private")] == 1
+    nodata = reply_of(expected[4])
+    assert nodata.rcode() == dns.rcode.NOERROR and not nodata.answer
+    assert [r.rdtype for r in nodata.authority] == [dns.rdatatype.SOA]
+    # a CNAME to follow, or a VNet with rules, is the resolver's
+    monkeypatch.undo()
+    assert answers(reply_of(fast.handle(q("alias.corp.test"), (ALPHA, 1))))[-1] == "app.corp.test. a 127.0.1.10"
+
+
+def test_the_forwarding_policy_decides_per_source_and_configuration(index: Any) -> None:
+    """Who may have a name forwarded: nothing configured is REFUSED for everyone (cacheable); an external
+    server needs forward_external; the internet is served only by an open resolver."""
+    import ipaddress
+
+    from dnsemu.core.resolution import Forward
+    from dnsemu.server.forwarding import ForwardPolicy, Verdict
+
+    upstream, external = Forward("x.test.", 1), Forward("x.test.", 1, (("192.0.2.7", 53),), via="partner")
+    inside, outside, loop = (ipaddress.ip_address(a) for a in (ALPHA, "198.51.100.9", "::ffff:127.0.0.1"))
+    closed = ForwardPolicy(upstreams=False, external=False, open_resolver=False)
+    assert closed.decide(index, inside, upstream) is Verdict.REFUSE
+    assert closed.decide(index, inside, None) is Verdict.REFUSE
+    assert closed.decide(index, inside, external) is Verdict.REFUSE
+    served = ForwardPolicy(upstreams=True, external=True, open_resolver=False)
+    assert served.decide(index, inside, upstream) is Verdict.FORWARD
+    assert served.decide(index, inside, external) is Verdict.FORWARD
+    assert served.decide(index, loop, upstream) is Verdict.FORWARD  # loopback, even IPv4-mapped
+    assert served.decide(index, outside, upstream) is Verdict.REFUSE_SOURCE
+    assert ForwardPolicy(upstreams=True, external=False, open_resolver=True).decide(
+        index, outside, upstream) is Verdict.FORWARD

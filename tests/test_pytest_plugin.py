@@ -177,7 +177,7 @@ def test_a_bad_marker_says_so(estate: pytest.Pytester) -> None:
 def test_a_server_error_fails_the_test_at_teardown(estate: pytest.Pytester) -> None:
     estate.makepyfile(test_inner_error="""
         import pytest
-        import dnsemu.server.handler as handler_module
+        import dnsemu.server.handler.handler as handler_module
 
         @pytest.fixture
         def dnsemu_topology():

@@ -474,6 +474,21 @@ def test_peek_declines_other_shapes(data: bytes) -> None:
     assert peek(data) is None
 
 
+@pytest.mark.parametrize("data", [
+    query(), edns_query(), edns_query(NAME.upper(), want_dnssec=True, payload=100), query(rdclass="ANY"),
+    edns_query(options=[dns.edns.CookieOption(b"clientck", b""), dns.edns.GenericOption(12, bytes(20))]),
+    edns_query("a\\.b.x\\032y.test."), edns_query("*.Wild/Card_x.test."), edns_query("\\200.test."),
+    edns_query(rdtype="AAAA", flags=0), edns_query("."),
+], ids=["plain", "edns", "upper-do-small", "class-any", "cookie-padding", "escapes", "star-slash", "high-byte",
+        "aaaa-no-rd", "root"])
+def test_query_from_peek_is_what_parse_query_returns(data: bytes) -> None:
+    """The miss path builds its query from the peek (the question parsed once): the same query, escapes,
+    case, EDNS size and options, RD/CD/DO included."""
+    fast = peek(data)
+    assert fast is not None
+    assert wire.query_from_peek(data, fast) == parse_query(data)
+
+
 def test_with_id_and_case_equals_a_fresh_encode() -> None:
     first = parse_query(edns_query(CANON, qid=1))
     template = encode_response(first, Rcode.NOERROR, [CNAME, A], max_size=1232)
@@ -589,6 +604,7 @@ def check_wire_contract(data: bytes) -> None:
         size = q.edns.udp_size if q.edns else 512
         assert fast.key == (q.qname_wire.lower() + struct.pack("!HHBH", q.question.qtype,
                                                                q.question.qclass, bits, size))
+        assert wire.query_from_peek(data, fast) == q  # a miss parses its question once, to the same query
     reply = parsed(encode_response(q, Rcode.NOERROR, [A], max_size=512))
     assert reply.id == q.id
 
@@ -630,3 +646,61 @@ def test_a_question_name_with_a_pointer_is_formerr(qname: bytes) -> None:
     with pytest.raises(WireError) as info:
         parse_query(data)
     assert info.value.rcode == Rcode.FORMERR
+
+
+# --------------------------------------------------------------------------- answers at the question's name
+
+AT_QUESTION = [
+    make(CANON, "A", 60, "192.0.2.1"), make(CANON, "A", 60, "192.0.2.2"), make(CANON, "AAAA", 30, "2001:db8::1"),
+    make(CANON, "TXT", 60, '"v=spf1 -all" "second string"'), make(CANON, "CAA", 60, '0 issue "ca.example"'),
+    make(CANON, "SRV", 60, "0 10 443 target.example."), make(CANON, "DNAME", 60, "elsewhere.example."),
+]
+
+
+@pytest.mark.parametrize("records", [AT_QUESTION[:1], AT_QUESTION[:2], AT_QUESTION[2:3], AT_QUESTION[3:4],
+                                     AT_QUESTION[4:5], AT_QUESTION[5:6], AT_QUESTION[6:], [A] * 40],
+                         ids=["a", "two-a", "aaaa", "txt", "caa", "srv", "dname", "forty-a"])
+@pytest.mark.parametrize("data", [
+    query(NAME), edns_query(NAME.upper(), want_dnssec=True), edns_query(NAME, flags=dns.flags.CD),
+    edns_query(NAME, options=[dns.edns.ECSOption("10.1.2.0", 24)]), query(NAME, rdtype="AAAA", flags=0),
+], ids=["plain", "upper-do", "cd-no-rd", "ecs", "aaaa-no-rd"])
+@pytest.mark.parametrize("max_size", [65535, 512, 60])
+def test_an_answer_at_the_question_is_the_full_encoders_bytes(records: list[Record], data: bytes,
+                                                              max_size: int) -> None:
+    """The records at the question's name are assembled from bytes encoded once (owner: a pointer to the
+    question), and the message is the full encoder's, byte for byte: case, flags, EDNS, ECS scope, TC."""
+    q = parse_query(data)
+    if records[0] is A:  # another owner: the full encoder
+        records = [Record(q.question.name, r.rtype, r.ttl, r.rdata) for r in records]
+    for aa in (False, True):
+        fast = encode_response(q, Rcode.NOERROR, records, max_size=max_size, server_udp_size=1232, ecs_scope=16,
+                               aa=aa)
+        full = wire._encode(q, Rcode.NOERROR, [wire._plan(r) for r in records], [], [], max_size, 1232, 16, aa)
+        assert fast == full
+        assert parsed(fast).id == q.id
+
+
+@pytest.mark.parametrize("records", [AT_QUESTION[:2], AT_QUESTION[2:3], AT_QUESTION[3:6], [A]],
+                         ids=["two-a", "aaaa", "txt-caa-srv", "one-a"])
+@pytest.mark.parametrize("data", [query(NAME), edns_query(NAME.upper(), want_dnssec=True, payload=600),
+                                  edns_query(NAME, flags=dns.flags.CD), query(NAME, rdtype="AAAA", flags=0)],
+                         ids=["plain", "upper-do-600", "cd-no-rd", "aaaa-no-rd"])
+@pytest.mark.parametrize("tcp", [False, True])
+def test_an_answer_from_the_bytes_of_the_query_is_the_encoders(records: list[Record], data: bytes,
+                                                               tcp: bool) -> None:
+    """answer_at_question (no parse) writes what encode_response writes for the parsed query, or declines."""
+    fast = peek(data)
+    assert fast is not None
+    q = parse_query(data)
+    records = [Record(q.question.name, r.rtype, r.ttl, r.rdata) for r in records]
+    many = records * 30  # over 512 octets: TC over UDP, which answer_at_question leaves to the encoder
+    for answer in (records, many):
+        got = wire.answer_at_question(data, fast, answer, 1232, tcp)
+        max_size = 65535 if tcp else min(q.edns.udp_size, 1232) if q.edns else 512
+        expected = encode_response(q, Rcode.NOERROR, answer, max_size=max_size, server_udp_size=1232)
+        if got is None:
+            assert parsed(expected).flags & dns.flags.TC
+        else:
+            assert got == expected
+    ns = make(q.question.name, "NS", 60, "ns1.example.")
+    assert wire.answer_at_question(data, fast, [ns], 1232, tcp) is None  # a name in rdata: the encoder's

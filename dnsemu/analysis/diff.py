@@ -49,7 +49,7 @@ from dnsemu.catalog import Catalog, CatalogError
 from dnsemu.core.index import Index, Network
 from dnsemu.core.resolution import Resolution
 from dnsemu.core.resolver import resolve
-from dnsemu.core.zone import Zone
+from dnsemu.core.zone import Zone, ZoneKind
 from dnsemu.dns import names
 from dnsemu.dns.records import Question, RRType, type_name
 from dnsemu.topology.loaded import LoadedTopology
@@ -177,7 +177,7 @@ def known_names(estate: Estate) -> dict[str, set[int]]:
     seen: set[int] = set()
     for view in index.views.values():
         for link in view.links.values():
-            if link.zone.kind == "internal" and id(link.zone) not in seen:
+            if link.zone.kind is ZoneKind.INTERNAL and id(link.zone) not in seen:
                 seen.add(id(link.zone))
                 zone_names(link.zone)
     return out

@@ -101,7 +101,8 @@ _HOPS: dict[type, frozenset[str]] = {
 }
 _KNOWN = {
     View: frozenset({"name", "vnet", "links", "max_labels"}),
-    Link: frozenset({"zone", "link", "policy", "registration"}),
+    # negative: derived from zone and policy (NegativePlan.of), both compared
+    Link: frozenset({"zone", "link", "policy", "registration", "negative"}),
     Edge: frozenset({"domain", "target", "hop", "via"}),
     PublicDns: frozenset({"zones", "max_labels", "notes"}),
     Network: frozenset({"name", "kind", "entry", "entry_note", "prefixes", "subnets"}),
@@ -115,7 +116,8 @@ _INDEX_WALKED = frozenset(
     {"networks", "classifier", "views", "private_zones", "azure_dns", "firewalls", "internet", "policies",
      "azure_provided"}
 )
-_INDEX_UNREAD = frozenset({"stats", "generation", "inbound_endpoints", "query_limits"})
+#: (negative: the server's precompiled answers, derived from the networks, views and policies walked)
+_INDEX_UNREAD = frozenset({"stats", "generation", "inbound_endpoints", "query_limits", "negative"})
 _INDEX_SCOPED = frozenset({"public", "options", "disabled_rules", "reserved_names"})
 
 

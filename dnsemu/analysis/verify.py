@@ -41,9 +41,10 @@ from typing import Any
 from dnsemu.analysis.explain import source_address
 from dnsemu.analysis.replies import resolution_json, short
 from dnsemu.catalog import Catalog
-from dnsemu.core.index import AzureDns, Forwarder, Hop, Index, Network
+from dnsemu.core.index import AzureDns, Forwarder, Hop, Index, Network, NetworkKind
 from dnsemu.core.resolution import Outcome, Resolution, Source
 from dnsemu.core.resolver import resolve_classified
+from dnsemu.core.zone import ZoneKind
 from dnsemu.dns import names
 from dnsemu.dns.records import Question, RRType, rdata_text, type_name
 from dnsemu.topology.files import FileProblem, read_text, where
@@ -277,7 +278,7 @@ class _Model:
         self.links: dict[str, list[str]] = defaultdict(list)  # zone apex -> VNets linked
         for view in self.index.views.values():
             for apex, link in view.links.items():
-                if link.zone.kind == "private":
+                if link.zone.kind is ZoneKind.PRIVATE:
                     self.links[apex].append(view.vnet)
         self.inbound: dict[str, list[str]] = defaultdict(list)  # VNet -> inbound endpoint addresses
         for resolver in t.dns_private_resolvers.values():
@@ -349,7 +350,7 @@ def _entry(model: _Model, network: Network, server: str | None) -> tuple[Network
     if ip.is_loopback:
         return network, None, False
     if ip == AZURE_DNS_IP:
-        hop = model.index.azure_dns.get(network.name) if network.kind == "vnet" else None
+        hop = model.index.azure_dns.get(network.name) if network.kind is NetworkKind.VNET else None
         if hop is None or hop is network.entry:
             return network, None, False
         note = f"asked 168.63.129.16 directly (Azure DNS in VNet {network.name!r}), not the VNet's DNS servers"
@@ -525,13 +526,13 @@ def _likeliest(
         linked = model.links.get(ev.zone, [])
         targets = [ip for vnet in linked for ip in model.inbound.get(vnet, [])]
         via = f" (a resolver inbound endpoint in a VNet linked to it: {', '.join(targets)})" if targets else ""
-        if network.kind == "on_premises":
+        if network.kind is NetworkKind.ON_PREMISES:
             return Cause(
                 "missing-forwarder",
                 f"the answer comes from private zone {ev.zone}: the DNS server of site {network.name!r} forwards "
                 f"{public} to Azure{via}, an on-premises conditional forwarder the model lacks",
             )
-        if network.kind != "vnet":
+        if network.kind is not NetworkKind.VNET:
             return Cause(
                 "unknown-source",
                 f"the answer comes from private zone {ev.zone}, yet {record.source or 'the source'} is in no "
@@ -561,7 +562,7 @@ def _likeliest(
                          "server the export lacked, which does not forward to Azure DNS")
         walked = _walked_vnet(result) or network.name
         if all_public:
-            if network.kind == "on_premises":
+            if network.kind is NetworkKind.ON_PREMISES:
                 return Cause(
                     "forwarder-differs",
                     f"no name that the model resolves privately from site {network.name!r} does so in reality: its "

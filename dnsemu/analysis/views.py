@@ -32,7 +32,7 @@ def topology_json(index: Index, loaded: LoadedTopology | None, generation: int,
         azure = index.azure_dns.get(network.name)
         networks.append({
             "name": network.name,
-            "kind": network.kind,
+            "kind": str(network.kind),
             "view": azure.view.name if azure is not None else None,
             "address_space": list(network.prefixes),
             "subnets": [{"name": n, "address_prefix": str(p), "service_endpoints": list(s)}
@@ -44,12 +44,12 @@ def topology_json(index: Index, loaded: LoadedTopology | None, generation: int,
         views.append({
             "name": view.name,
             "virtual_network": view.vnet,
-            "zones": [{"zone": zone, "kind": link.zone.kind, "link": link.link, "resolution_policy": link.policy,
+            "zones": [{"zone": zone, "kind": str(link.zone.kind), "link": link.link, "resolution_policy": link.policy,
                        "registration_enabled": link.registration} for zone, link in sorted(view.links.items())],
         })
     private = [{"name": name, "records": [_record(r) for r in zone.records()]}
                for name, zone in sorted(index.private_zones.items())]
-    public = [{"name": name, "kind": zone.kind, "authoritative": zone.authoritative,
+    public = [{"name": name, "kind": str(zone.kind), "authoritative": zone.authoritative,
                "records": [_record(r) for r in zone.records()]}
               for name, zone in sorted(index.public.zones.items())]
     return {

@@ -33,7 +33,9 @@ from dnsemu.core.index import (
     Index,
     Internet,
     Link,
+    NegativeTable,
     Network,
+    NetworkKind,
     Options,
     PublicDns,
     Unreachable,
@@ -547,13 +549,13 @@ class _Compiler:
             subnets = tuple(
                 (s, sub.address_prefix, tuple(sub.service_endpoints)) for s, sub in vnet.subnets.items()
             )
-            network = Network(vnet_name, "vnet", entry, note, tuple(map(str, vnet.address_space)), subnets)
+            network = Network(vnet_name, NetworkKind.VNET, entry, note, tuple(map(str, vnet.address_space)), subnets)
             networks[vnet_name] = network
             entries.extend((prefix, network) for prefix in vnet.address_space)
         for oname, site in self.t.on_premises.items():
             network = Network(
                 oname,
-                "on_premises",
+                NetworkKind.ON_PREMISES,
                 forwarders[f"onprem:{oname}"],
                 "asks the site's own DNS server",
                 tuple(map(str, site.address_space)),
@@ -563,14 +565,18 @@ class _Compiler:
         for hub_name, hub in self.t.virtual_hubs.items():
             network = Network(
                 hub_name,
-                "virtual_hub",
+                NetworkKind.VIRTUAL_HUB,
                 azure[hub_name],
                 "uses Azure-provided DNS (168.63.129.16), without zone links: a hub cannot have them",
                 (str(hub.address_prefix),),
             )
             networks[hub_name] = network
             entries.append((hub.address_prefix, network))
-        internet = Network("internet", "internet", internet_hop, "resolves through public DNS")
+        internet = Network("internet", NetworkKind.INTERNET, internet_hop, "resolves through public DNS")
+
+        policies = compile_policies(self.t)
+        negative = {name: table for name, network in networks.items()
+                    if (table := NegativeTable.of(network, policies, self.options)) is not None}
 
         self.stats["virtual_networks"] = len(self.t.virtual_networks)
         self.stats["on_premises"] = len(self.t.on_premises)
@@ -588,7 +594,8 @@ class _Compiler:
             firewalls=firewalls,
             disabled_rules={k: dict(v) for k, v in disabled.items()},
             reserved_names=self.catalog.wildcard_ignored_domains | self.catalog.reserved_zone_names,
-            policies=compile_policies(self.t),
+            policies=policies,
+            negative=negative,
             azure_provided=frozenset(
                 v
                 for v, vnet in self.t.virtual_networks.items()

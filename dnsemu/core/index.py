@@ -22,13 +22,45 @@ builds a new :class:`Index`.
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from dnsemu.core.policy import SecurityPolicy
-from dnsemu.core.resolution import ProxyCache
-from dnsemu.core.zone import Zone
+from dnsemu.core.resolution import ProxyCache, Source
+from dnsemu.core.zone import Zone, ZoneKind
+from dnsemu.dns.records import Record, RRType
+
+#: the types a link with the NxDomainRedirect policy retries in public DNS when its zone lacks the name (§1.4)
+REDIRECTABLE = frozenset({RRType.A, RRType.AAAA, RRType.CNAME})
+
+
+@dataclass(frozen=True, slots=True)
+class NegativePlan:
+    """What Azure DNS inside one VNet answers for a name that the most specific linked zone lacks.
+
+    NXDOMAIN with the zone's SOA (RFC 2308), labelled ``source``, unless the query's type is
+    in ``redirected``: the link's NxDomainRedirect policy then retries the name in public DNS.
+    Decided when the index is compiled; the resolver answers its negative answers from it, and
+    a server may answer from it without resolving (:attr:`Index.negative`). Whether the zone
+    lacks a name is the zone's to say: :meth:`Zone.lookup`, or :meth:`Zone.exists` when the zone
+    has no wildcard (``zone.has_wildcards`` false).
+    """
+
+    apex: str
+    zone: Zone = field(repr=False)
+    #: :attr:`Source.NXDOMAIN_PRIVATE` for a private DNS zone, :attr:`Source.INTERNAL` for an Azure-provided one
+    source: Source
+    #: the zone's SOA with the negative TTL
+    authority: tuple[Record, ...] = field(repr=False)
+    #: query types retried in public DNS instead (NxDomainRedirect: A, AAAA, CNAME); empty for Default
+    redirected: frozenset[int]
+
+    @classmethod
+    def of(cls, zone: Zone, redirects: bool) -> NegativePlan:
+        source = Source.NXDOMAIN_PRIVATE if zone.kind is ZoneKind.PRIVATE else Source.INTERNAL
+        return cls(zone.name, zone, source, zone.negative, REDIRECTABLE if redirects else frozenset())
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +71,11 @@ class Link:
     link: str
     policy: str = "Default"
     registration: bool = False
+    #: what the VNet gets for a name the zone lacks (derived from the zone and ``policy``; not in the repr)
+    negative: NegativePlan = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "negative", NegativePlan.of(self.zone, self.redirects))
 
     @property
     def redirects(self) -> bool:
@@ -90,6 +127,11 @@ class AzureDns(Hop):
         self.ruleset: str | None = None
         self.rules: dict[str, Edge] = {}
         self.ignored_by_wildcard: frozenset[str] = frozenset()
+
+    @property
+    def answers_from_view(self) -> bool:
+        """No forwarding rule to consult: every query is answered from :attr:`view`, linked zones first."""
+        return not self.rules
 
 
 class Forwarder(Hop):
@@ -148,12 +190,21 @@ class Unreachable(Hop):
         self.reason = reason
 
 
+class NetworkKind(enum.StrEnum):
+    """Where a query comes from; the kind decides which DNS path and which notes apply."""
+
+    VNET = "vnet"
+    ON_PREMISES = "on_premises"
+    VIRTUAL_HUB = "virtual_hub"
+    INTERNET = "internet"
+
+
 @dataclass(frozen=True, slots=True)
 class Network:
-    """A VNet or an on-premises site: where a query comes from."""
+    """A VNet, a Virtual WAN hub or an on-premises site (or the internet): where a query comes from."""
 
     name: str
-    kind: str  # "vnet" | "on_premises" | "internet"
+    kind: NetworkKind
     entry: Hop
     entry_note: str
     prefixes: tuple[str, ...] = ()
@@ -163,6 +214,32 @@ class Network:
     @property
     def view_key(self) -> str:
         return f"{self.kind}:{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class NegativeTable:
+    """The negative answers of a VNet whose queries its linked zones answer first, and nothing after.
+
+    For such a VNet (Azure-provided DNS without a forwarding rule, and no DNS security policy
+    looking at its answers), a name under a linked zone that the zone lacks is answered by the
+    plan of the zone with the longest apex holding the name, before anything else is consulted:
+    what :func:`dnsemu.core.resolver.resolve` does first, as data, compiled with the index.
+    """
+
+    #: the view's label, as :attr:`~dnsemu.core.resolution.Resolution.view` carries it
+    view: str
+    #: zone apex -> plan, for every zone linked to the VNet (the root excluded)
+    plans: Mapping[str, NegativePlan] = field(repr=False)
+
+    @classmethod
+    def of(cls, network: Network, policies: Mapping[str, SecurityPolicy], options: Options) -> NegativeTable | None:
+        """The table of ``network``; None when something else may decide its negative answers."""
+        entry = network.entry
+        if network.kind is not NetworkKind.VNET or not isinstance(entry, AzureDns) or not entry.answers_from_view \
+                or entry.view.vnet in policies or options.max_hops < 1 or options.max_chain < 1:
+            return None
+        view = entry.view
+        return cls(view.name, {apex: link.negative for apex, link in view.links.items() if apex != "."})
 
 
 class Classifier:
@@ -245,6 +322,8 @@ class Index:
     #: (queries per second, pending queries) per VM when the topology emulates Azure DNS's limits; None: off
     query_limits: tuple[int, int] | None = None
     # -- end of the facts-2 §10/§11/§13 block ----------------------------------------------------------------
+    #: network name -> its compiled negative answers (:meth:`NegativeTable.of`), for the VNets that have them
+    negative: Mapping[str, NegativeTable] = field(default_factory=dict, repr=False)
 
     def classify(self, address: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> tuple[Network | None, int]:
         if isinstance(address, str):

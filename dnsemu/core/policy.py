@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dnsemu.core.resolution import Outcome, PolicyDecision, Resolution, Source, Step
+from dnsemu.core.resolution import Outcome, PolicyAction, PolicyDecision, Resolution, Source, Step
 from dnsemu.core.zone import soa_record
 from dnsemu.dns import names
 from dnsemu.dns.records import Record, RRType
@@ -59,7 +59,7 @@ _CONTEXT_NOTE = {
 class SecurityRule:
     name: str
     priority: int
-    action: str  # "Allow" | "Alert" | "Block"
+    action: PolicyAction
     servfail: bool  # Block answers SERVFAIL (the preview's blockResponseCode)
     lists: tuple[tuple[str, frozenset[str]], ...]  # (domain list name, its entries as matched)
     enabled: bool = True
@@ -154,7 +154,7 @@ def compile_policies(topology: Topology) -> dict[str, SecurityPolicy]:
             SecurityRule(
                 rname,
                 rule.priority,
-                rule.action.action_type,
+                PolicyAction(rule.action.action_type),
                 rule.action.block_response_code == "SERVFAIL",
                 tuple((ref, lists.get(ref, frozenset())) for ref in rule.dns_resolver_domain_lists),
                 rule.dns_security_rule_state == "Enabled",
@@ -274,10 +274,10 @@ def apply_policies(
         decisions.append(
             PolicyDecision(policy.name, vnet, rule.name, rule.priority, rule.action, list_name, domain, name, context)
         )
-        if rule.action == "Block":
+        if rule.action is PolicyAction.BLOCK:
             result = _block(result, rule, question_name, trace)
         else:
-            what = "logged as an alert" if rule.action == "Alert" else "logged"
+            what = "logged as an alert" if rule.action is PolicyAction.ALERT else "logged"
             trace.append(Step("policy-" + rule.action.lower(), "{action}: the answer goes out unchanged, and the "
                               "query is {what}", (("action", rule.action), ("what", what))))
             result = _unchecked_upstream(result, policy, trace)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from dnsemu.core.index import AzureDns, Edge, Index, Link, View
 from dnsemu.core.resolution import Step
+from dnsemu.core.zone import ZoneKind
 from dnsemu.dns import names
 
 __all__ = ["linked_private_zone", "match_rule", "ruleset_step"]
@@ -41,7 +42,7 @@ def linked_private_zone(view: View, name: str) -> Link | None:
     links = view.links
     for suffix in names.suffixes(name):
         link = links.get(suffix)
-        if link is not None and link.zone.kind == "private":
+        if link is not None and link.zone.kind is ZoneKind.PRIVATE:
             return link
     return None
 

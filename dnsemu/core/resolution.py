@@ -116,6 +116,14 @@ class ProxyCache:
     negative: int = 1800
 
 
+class PolicyAction(enum.StrEnum):
+    """What a DNS security policy rule does with a query whose chain it matches (facts-2 §10.4)."""
+
+    ALLOW = "Allow"
+    ALERT = "Alert"
+    BLOCK = "Block"
+
+
 @dataclass(frozen=True, slots=True)
 class PolicyDecision:
     """A DNS security policy rule that matched a query (facts-2 §10): what the server logs and counts.
@@ -128,7 +136,7 @@ class PolicyDecision:
     vnet: str
     rule: str
     priority: int
-    action: str  # "Allow" | "Alert" | "Block"
+    action: PolicyAction
     domain_list: str
     domain: str
     name: str  # the name of the chain that matched

@@ -32,7 +32,9 @@
    through looks at the names of the answer's chain and may replace the answer
    (:mod:`dnsemu.core.policy`, facts-2 §10).
 
-Pure: no I/O, no clock, no logging. Every step is recorded in the trace.
+Pure: no I/O, no clock, no logging. Every step is recorded in the trace, unless the caller
+asks for none (``trace=False``: a server answering a query nobody explains); then the answer
+is the same, and the steps are not built at all on the common paths.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ import ipaddress
 import zlib
 
 from dnsemu.core.index import (
+    REDIRECTABLE,
     AzureDns,
     Edge,
     External,
@@ -51,27 +54,59 @@ from dnsemu.core.index import (
     Index,
     Internet,
     Network,
+    NetworkKind,
     Unreachable,
     View,
 )
 from dnsemu.core.policy import apply_policies
 from dnsemu.core.precedence import chain_note, redirect_note, ruleset_step
-from dnsemu.core.resolution import Forward, Outcome, Resolution, Source, Step
-from dnsemu.core.zone import Found, Zone
+from dnsemu.core.resolution import Forward, Outcome, ProxyCache, Resolution, Source, Step
+from dnsemu.core.zone import Found, Zone, ZoneKind
 from dnsemu.dns import names
 from dnsemu.dns.records import Question, Record, RRType, type_name
 
-REDIRECTABLE = frozenset({RRType.A, RRType.AAAA, RRType.CNAME})
+__all__ = ["REDIRECTABLE", "resolve", "resolve_classified", "resolve_from"]
 
 Address = str | ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def resolve(index: Index, question: Question, address: Address) -> Resolution:
-    """The answer to ``question`` asked from ``address``, with the trace that explains it."""
+class _Untraced(list):  # type: ignore[type-arg]
+    """The trace of a resolution nobody will read: steps appended to it are dropped.
+
+    The resolver tests for it before building the steps of its common paths; what it still
+    needs to know from the path (the first emulated DNS proxy cache) is kept aside.
+    """
+
+    __slots__ = ("hosted", "proxy_cache")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proxy_cache: ProxyCache | None = None
+        self.hosted = 0  # "hosted" steps: a server's CNAMEs followed (the chain limit counts them)
+
+    def append(self, step: Step) -> None:
+        code = step.code
+        if code == "hosted":
+            self.hosted += 1
+        elif self.proxy_cache is None and code == "dns-proxy":
+            for key, value in step.data:
+                if key == "cache":
+                    self.proxy_cache = value
+
+
+def _hosted_steps(trace: list[Step]) -> int:
+    if trace.__class__ is _Untraced:
+        return trace.hosted  # type: ignore[attr-defined, no-any-return]
+    return sum(1 for s in trace if s.code == "hosted")
+
+
+def resolve(index: Index, question: Question, address: Address, *, trace: bool = True) -> Resolution:
+    """The answer to ``question`` asked from ``address``, with the trace that explains it (unless ``trace``
+    is false: the same answer, an empty trace)."""
     if isinstance(address, str):
         address = ipaddress.ip_address(address.split("%", 1)[0])
     network, prefixlen = index.classify(address)
-    return resolve_classified(index, network, prefixlen, question, address)
+    return resolve_classified(index, network, prefixlen, question, address, trace=trace)
 
 
 def resolve_classified(
@@ -80,28 +115,40 @@ def resolve_classified(
     prefixlen: int,
     question: Question,
     address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+    trace: bool = True,
 ) -> Resolution:
     """:func:`resolve` for a source already classified (``index.classify(address)``), as a server caches it.
 
     The question's name is read the way dig reads a name on its command line: absolute whether or
     not it ends with a dot, and in any case (``www.Example.org`` is ``www.example.org.``); a name
     that is not a domain name (an empty label, a label over 63 octets, over 255 in all) raises
-    :class:`~dnsemu.dns.names.NameError_`, a ``ValueError``.
+    :class:`~dnsemu.dns.names.NameError_`, a ``ValueError``. Without ``trace`` no steps are built
+    (the server's miss path); the answer is the same.
     """
     question = _canonical(question)
-    trace: list[Step] = []
+    if not trace:
+        untraced = _Untraced()
+        if network is None:
+            if index.options.unknown_sources == "refuse":
+                return Resolution(Outcome.REFUSED, Source.REFUSED, "refused", network="unknown")
+            network = index.internet
+        result = resolve_from(index, network, question, untraced, address)
+        if untraced.proxy_cache is not None:
+            result = dataclasses.replace(result, proxy_cache=untraced.proxy_cache)
+        return result
+    steps: list[Step] = []
     if network is None:
         if index.options.unknown_sources == "refuse":
-            trace.append(
+            steps.append(
                 Step(
                     "source",
                     "{address} is in no modelled network, and unknown sources are refused",
                     (("address", address),),
                 )
             )
-            return Resolution(Outcome.REFUSED, Source.REFUSED, "refused", trace=tuple(trace), network="unknown")
+            return Resolution(Outcome.REFUSED, Source.REFUSED, "refused", trace=tuple(steps), network="unknown")
         network = index.internet
-        trace.append(
+        steps.append(
             Step(
                 "source",
                 "{address} is in no modelled network: it asks as a client on the internet",
@@ -109,7 +156,7 @@ def resolve_classified(
             )
         )
     else:
-        trace.append(
+        steps.append(
             Step(
                 "source",
                 "{address} is in {kind} {network!r}",
@@ -121,17 +168,17 @@ def resolve_classified(
                 ),
             )
         )
-    result = resolve_from(index, network, question, trace, address)
+    result = resolve_from(index, network, question, steps, address)
     if index.firewalls:
         result = _with_proxy_cache(result)
     return result
 
 
 _KIND = {
-    "vnet": "virtual network",
-    "virtual_hub": "Virtual WAN hub",
-    "on_premises": "on-premises site",
-    "internet": "the internet",
+    NetworkKind.VNET: "virtual network",
+    NetworkKind.VIRTUAL_HUB: "Virtual WAN hub",
+    NetworkKind.ON_PREMISES: "on-premises site",
+    NetworkKind.INTERNET: "the internet",
 }
 
 
@@ -145,12 +192,14 @@ def resolve_from(
 ) -> Resolution:
     """Follow the query from the network's DNS server (or from ``start``, a server already on its path),
     then apply the DNS security policies of the VNets whose Azure DNS it went through."""
-    if start is None:
+    if start is None and trace.__class__ is not _Untraced:
         trace.append(Step("client-dns", "{network} {note}", (("network", network.name), ("note", network.entry_note))))
     contexts: list[tuple[str, str]] = []  # (VNet, how the query reached Azure DNS there), for security policies
     result = _hops(index, network, question, trace, address, contexts, start)
     if contexts and index.policies:
         result = apply_policies(index.policies, contexts, question.name, result)
+        if result.trace and trace.__class__ is _Untraced:
+            result = dataclasses.replace(result, trace=())  # the policy's own steps, which nobody reads
     return result
 
 
@@ -286,13 +335,15 @@ def _walk(
     """Follow the alias chain from the question's name inside one view (``None`` = public DNS)."""
     qtype = question.qtype
     view_name = view.name if view is not None else "internet"
-    trace.append(
-        Step(
-            "view",
-            "resolving {name} {type} in {view}",
-            (("name", question.name), ("type", qtype), ("view", _view_words(view))),
+    tracing = trace.__class__ is not _Untraced
+    if tracing:
+        trace.append(
+            Step(
+                "view",
+                "resolving {name} {type} in {view}",
+                (("name", question.name), ("type", qtype), ("view", _view_words(view))),
+            )
         )
-    )
     answer: list[Record] = []
     name = question.name
     visited = {name}
@@ -301,20 +352,23 @@ def _walk(
     def done(outcome: Outcome, src: Source, authority: tuple[Record, ...] = ()) -> Resolution:
         if src is Source.PUBLIC and fell_back:
             src = Source.FALLBACK
-        if src is Source.PUBLIC and network.kind == "vnet" and address is not None:
+        if src is Source.PUBLIC and tracing and network.kind is NetworkKind.VNET and address is not None:
             _service_endpoint_note(network, address, trace)
         return Resolution(outcome, src, view_name, tuple(answer), authority, tuple(trace), network.name)
 
     for _ in range(index.options.max_chain + 1):  # the question's name, then one name per CNAME followed
         link = _find_link(view, name) if view is not None else None
-        if view is not None and name != question.name:
+        if tracing and view is not None and name != question.name:
             note = chain_note(index, view, name)
             if note is not None:
                 trace.append(note)
         if link is not None:
             zone = link.zone
             found, records = zone.lookup(name, qtype)
-            private = Source.PRIVATE if zone.kind == "private" else Source.INTERNAL
+            private = Source.PRIVATE if zone.kind is ZoneKind.PRIVATE else Source.INTERNAL
+            if found is Found.RECORDS and not tracing:
+                answer.extend(records)
+                return done(Outcome.ANSWER, private)
             where = (("name", name), ("zone", zone.name), ("link", link.link), ("policy", link.policy))
             if found is Found.RECORDS:
                 answer.extend(records)
@@ -347,7 +401,8 @@ def _walk(
                     )
                 )
                 return done(Outcome.NODATA, private, zone.negative)
-            if link.redirects and qtype in REDIRECTABLE:
+            negative = link.negative  # the plan a server may answer from without resolving (Index.negative)
+            if qtype in negative.redirected:
                 trace.append(
                     Step(
                         "fallback",
@@ -356,7 +411,7 @@ def _walk(
                         where,
                     )
                 )
-                note = redirect_note(index, view, name)
+                note = redirect_note(index, view, name) if tracing else None
                 if note is not None:
                     trace.append(note)
                 fell_back = True
@@ -373,11 +428,7 @@ def _walk(
                         (*where, ("kind", _zone_kind(zone)), ("why", why)),
                     )
                 )
-                return done(
-                    Outcome.NXDOMAIN,
-                    Source.NXDOMAIN_PRIVATE if zone.kind == "private" else Source.INTERNAL,
-                    zone.negative,
-                )
+                return done(Outcome.NXDOMAIN, negative.source, negative.authority)
         # public DNS
         zone = _find_public(index, name)
         note = index.public.notes.get(name)
@@ -393,6 +444,9 @@ def _walk(
             )
             return _forward(view_name, answer, trace, network, name, qtype)
         found, records = zone.lookup(name, qtype)
+        if found is Found.RECORDS and not tracing:
+            answer.extend(records)
+            return done(Outcome.ANSWER, Source.PUBLIC)
         where = (("name", name), ("zone", zone.name))
         if found is Found.RECORDS:
             answer.extend(records)
@@ -510,7 +564,7 @@ def _view_words(view: View | None) -> str:
 
 
 def _zone_kind(zone: Zone) -> str:
-    return "private" if zone.kind == "private" else "Azure-provided"
+    return "private" if zone.kind is ZoneKind.PRIVATE else "Azure-provided"
 
 
 def _loop(trace: list[Step], view_name: str, network: Network, answer: list[Record]) -> Resolution:
@@ -639,7 +693,7 @@ def _answer_hosted(
         if target in visited:
             return _loop(trace, view, network, answer)
         visited.add(target)
-        if sum(1 for s in trace if s.code == "hosted") > index.options.max_chain:
+        if _hosted_steps(trace) > index.options.max_chain:
             trace.append(Step("chain", "the CNAME chain is longer than {limit} names",
                               (("limit", index.options.max_chain),)))
             return Resolution(Outcome.SERVFAIL, Source.ERROR, view, tuple(answer), (), tuple(trace), network.name)

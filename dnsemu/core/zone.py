@@ -46,6 +46,16 @@ class Found(enum.Enum):
     DNAME = "dname"  # the name is below a DNAME owner: the DNAME record (RFC 6672)
 
 
+class ZoneKind(enum.StrEnum):
+    """What a zone is, which decides how an answer from it is labelled and what a miss in it means."""
+
+    PRIVATE = "private"  # an Azure private DNS zone
+    PUBLIC = "public"  # public DNS as dnsemu models it
+    LOCAL = "local"  # a zone a resolver answers itself (RFC 6761/6303 names)
+    HOSTED = "hosted"  # a zone a custom or on-premises DNS server holds
+    INTERNAL = "internal"  # an Azure-provided zone of a VNet (internal.cloudapp.net, reverse zones)
+
+
 class Zone:
     """Records of one zone, indexed for lookups that cost a dictionary probe or two.
 
@@ -59,11 +69,11 @@ class Zone:
     )
 
     def __init__(
-        self, name: str, soa: Record, records: Iterable[Record], *, kind: str, authoritative: bool = True
+        self, name: str, soa: Record, records: Iterable[Record], *, kind: ZoneKind | str, authoritative: bool = True
     ) -> None:
         self.name = name
         self.soa = soa
-        self.kind = kind
+        self.kind = ZoneKind(kind)
         self.authoritative = authoritative
         # one pass, record sets as tuples from the start: most names hold one record set of one record
         frozen: dict[str, dict[int, tuple[Record, ...]]] = {name: {RRType.SOA: (soa,)}}

@@ -7,7 +7,13 @@ stray RRs in the additional section). Everything on the hot path is our own:
 * :func:`parse_query` validates a query the way BIND and Knot do (RFC 1035,
   6891, 7871) and raises :class:`WireError` carrying a ready-made error reply;
 * :func:`encode_response` writes a reply with ``struct`` and name compression;
-* :func:`peek` and :func:`with_id_and_case` are the cache fast path;
+* :func:`peek` and :func:`with_id_and_case` are the cache fast path, with
+  :func:`query_from_peek` to turn a peeked miss into the parsed query without a second walk,
+  :func:`question_of`, :func:`longest_suffix` and :func:`plain_name` to read a
+  peeked query without parsing it, and :class:`NegativeAnswer` to answer NXDOMAIN
+  from a template;
+* :func:`reply_rcode`, :func:`is_truncated` and :func:`answer_count` read a reply's
+  header, :func:`servfail_from_header` answers a header when nothing else can;
 * :func:`encode_forwarded` splices an upstream reply behind our CNAME chain.
 
 Choices where BIND and Knot differ:
@@ -35,10 +41,10 @@ from __future__ import annotations
 
 import socket
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from dnslib import DNSRecord
 
@@ -46,9 +52,14 @@ from dnsemu.dns import names
 from dnsemu.dns.records import Question, Rcode, Record, RRType, type_name
 
 __all__ = ["DEFAULT_UDP_SIZE", "ClientSubnet", "Edns", "NegativeAnswer", "Peek", "Query", "WireError",
-           "encode_forwarded", "encode_response", "parse_query", "peek", "with_id_and_case"]
+           "answer_at_question", "answer_count",
+           "encode_forwarded", "encode_response", "is_truncated", "longest_suffix", "parse_query",
+           "peek", "plain_name", "query_from_peek", "question_of", "reply_rcode", "servfail_from_header",
+           "with_id_and_case"]
 
 DEFAULT_UDP_SIZE = 1232  # the DNS Flag Day 2020 payload size; used in error replies
+
+_T = TypeVar("_T")
 
 _HEADER = struct.Struct("!HHHHHH")
 _U16 = struct.Struct("!H")
@@ -136,6 +147,16 @@ class Peek:
     key: bytes
     qname_wire: bytes
     question_end: int
+
+    @property
+    def qname_key(self) -> bytes:
+        """The qname in lower case, uncompressed wire form (the start of ``key``)."""
+        return self.key[: len(self.qname_wire)]
+
+    @property
+    def qtype(self) -> int:
+        key, end = self.key, len(self.qname_wire)
+        return key[end] << 8 | key[end + 1]
 
 
 class _Malformed(Exception):
@@ -383,6 +404,11 @@ _new = object.__new__  # hot-path bindings: each saves a global plus an attribut
 _unpack_hh, _unpack_opt, _pack_tail = _QTAIL.unpack_from, _OPT_FIXED.unpack_from, _KEY_TAIL.pack
 _set_id, _set_key = Peek.id.__set__, Peek.key.__set__  # type: ignore[attr-defined]
 _set_qname, _set_end = Peek.qname_wire.__set__, Peek.question_end.__set__  # type: ignore[attr-defined]
+_set_qn, _set_qt, _set_qc = Question.name.__set__, Question.qtype.__set__, Question.qclass.__set__  # type: ignore[attr-defined]
+_set_qid, _set_op, _set_rd, _set_cd = (Query.id.__set__, Query.opcode.__set__,  # type: ignore[attr-defined]
+                                       Query.rd.__set__, Query.cd.__set__)  # type: ignore[attr-defined]
+_set_question, _set_wire, _set_edns = (Query.question.__set__, Query.qname_wire.__set__,  # type: ignore[attr-defined]
+                                       Query.edns.__set__)  # type: ignore[attr-defined]
 
 
 def peek(data: bytes) -> Peek | None:
@@ -446,10 +472,130 @@ def peek(data: bytes) -> Peek | None:
     return result
 
 
+def query_from_peek(data: bytes, peek: Peek) -> Query:
+    """The :class:`Query` that :func:`parse_query` returns for ``data``, built from its :func:`peek`.
+
+    Whatever peek accepts parses (QD=1, an uncompressed qname, at most one OPT with options
+    that cannot change the answer), so nothing is validated again and the qname is not walked
+    a second time: a cache miss parses its question once, for the cache key and the resolver.
+    """
+    qname = peek.qname_wire
+    end = peek.question_end
+    lower = peek.key[: len(qname)]
+    name = plain_name(lower)
+    if name is None:
+        name = names.from_labels(_labels(qname))
+    qtype, qclass = _unpack_hh(data, end - 4)
+    edns = None
+    if data[11]:
+        bits = peek.key[-3]
+        size = peek.key[-2] << 8 | peek.key[-1]
+        edns = Edns(size, 0, bool(bits & 8), _read_options(data[end + 11:]), None)
+    question = _new(Question)  # as in peek: slot setters cost less than the frozen dataclasses' __init__
+    _set_qn(question, name)
+    _set_qt(question, qtype)
+    _set_qc(question, qclass)
+    query = _new(Query)
+    _set_qid(query, peek.id)
+    _set_op(query, 0)
+    _set_rd(query, bool(data[2] & 1))
+    _set_cd(query, bool(data[3] & 0x10))
+    _set_question(query, question)
+    _set_wire(query, qname)
+    _set_edns(query, edns)
+    return query
+
+
 def with_id_and_case(template: bytes, peek: Peek) -> bytes:
     """A cached reply (with the same key) readdressed: new ID, the client's qname case."""
     qname = peek.qname_wire
     return b"".join((_U16.pack(peek.id), template[2:12], qname, template[12 + len(qname) :]))
+
+
+def question_of(data: bytes) -> tuple[str, int]:
+    """(qname in the client's case, in presentation form, qtype) of a query :func:`peek` accepts.
+
+    Read straight from the bytes (one uncompressed question after the header), without
+    parsing the query again: what a cache hit's log line needs. The same text as
+    :attr:`Query.qname_text`, escapes included.
+    """
+    labels, i = [], 12
+    while data[i]:
+        labels.append(data[i + 1 : i + 1 + data[i]])
+        i += data[i] + 1
+    return _text(labels), data[i + 1] << 8 | data[i + 2]
+
+
+def longest_suffix(table: Mapping[bytes, _T], name: bytes) -> tuple[_T, int] | None:
+    """The entry of the longest suffix of ``name`` that ``table`` holds, and where that suffix starts.
+
+    ``name`` and the keys are uncompressed wire names in the same case (:attr:`Peek.qname_key`
+    and lower-case keys); the root is never looked up. None when no suffix is in ``table``.
+    """
+    i = 0
+    while name[i]:
+        hit = table.get(name[i:])
+        if hit is not None:
+            return hit, i
+        i += name[i] + 1
+    return None
+
+
+_PLAIN_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+def plain_name(name: bytes) -> str | None:
+    """The canonical text of a lower-case uncompressed wire name that needs no escape, else None.
+
+    Plain means letters, digits, ``-`` and ``_`` only: such a name reads the same in
+    presentation form as the resolver's canonical names (:func:`dnsemu.dns.names.from_labels`).
+    Anything else (an escape, a dot inside a label, upper case) is None: parse it instead.
+    """
+    end = len(name) - 1  # the root label
+    if end < 1:
+        return "."
+    text = bytearray(name[1:end])  # the labels; each length octet after the first becomes a dot
+    dots = 0
+    i = name[0] + 1
+    while i < end:
+        text[i - 1] = 46  # "."
+        dots += 1
+        i += name[i] + 1
+    if dots != text.count(46) or not _PLAIN_BYTES.issuperset(text):  # a dot inside a label, or an escape
+        return None
+    return text.decode("ascii") + "."
+
+
+# --------------------------------------------------------------------------- reading a reply's header
+# RFC 1035 §4.1.1: ID (2 octets), flags (QR opcode AA TC RD | RA Z AD CD rcode), then the four counts.
+
+
+def reply_rcode(reply: bytes) -> int:
+    """The header's 4-bit RCODE (an extended rcode lives in the OPT record; our replies carry none here)."""
+    return reply[3] & 0xF
+
+
+def is_truncated(reply: bytes) -> bool:
+    """Whether the header's TC bit is set."""
+    return bool(reply[2] & 0x02)
+
+
+def answer_count(reply: bytes) -> int:
+    """ANCOUNT: the number of records in the answer section."""
+    return reply[6] << 8 | reply[7]
+
+
+def servfail_from_header(data: bytes) -> bytes | None:
+    """A bare SERVFAIL answering the header of ``data`` (no question, no OPT); None when there is none.
+
+    What to send when a query raised before it parsed: the ID, opcode, RD and CD of the
+    query are echoed, QR and RA set; a message shorter than a header or a response
+    (QR=1, never answered) gets nothing.
+    """
+    if len(data) < 12 or data[2] & 0x80:
+        return None
+    flags = _QR | (data[2] & 0x79) << 8 | _RA | (data[3] & 0x10) | Rcode.SERVFAIL  # opcode, RD; CD
+    return data[:2] + flags.to_bytes(2, "big") + bytes(8)
 
 
 # --------------------------------------------------------------------------- writing
@@ -499,6 +645,31 @@ def _plan(record: Record) -> Plan:
     else:
         raise ValueError(f"cannot encode {type_name(t)} records")
     return _text_parts(record.name), _RR_HEAD.pack(t, 1, record.ttl), pieces
+
+
+#: types whose rdata holds no compressible name: their records are the same bytes in every message
+_FIXED_RDATA = frozenset({RRType.A, RRType.AAAA, RRType.TXT, RRType.CAA, RRType.SRV, RRType.DNAME})
+
+
+_inet_pton, _AF_INET, _AF_INET6 = socket.inet_pton, socket.AF_INET, socket.AF_INET6
+_pack_rr = _RR_FIXED.pack
+_POINTER_TO_QUESTION = b"\xc0\x0c"
+
+
+def _at_question(record: Record) -> bytes:
+    """A fixed-rdata record owned by the question's name: the owner is a pointer to the question
+    (offset 12, RFC 1035 §4.1.4), what the full encoder writes for it in any message. An address is
+    packed on the spot (cheaper than hashing the record for a cache); other rdata comes from the
+    record's cached plan."""
+    t = record.rtype
+    if t == 1:  # A
+        rdata = _inet_pton(_AF_INET, record.rdata[0])
+        return _POINTER_TO_QUESTION + _pack_rr(1, 1, record.ttl, 4) + rdata
+    if t == 28:  # AAAA
+        rdata = _inet_pton(_AF_INET6, record.rdata[0])
+        return _POINTER_TO_QUESTION + _pack_rr(28, 1, record.ttl, 16) + rdata
+    rdata = b"".join(_plan(record)[2])
+    return _POINTER_TO_QUESTION + _pack_rr(t, 1, record.ttl, len(rdata)) + rdata
 
 
 def _put_name(buf: bytearray, comp: dict[bytes, int], parts: Parts) -> None:
@@ -600,15 +771,78 @@ def encode_response(query: Query, rcode: int, answer: Sequence[Record] = (),
     With EDNS, the OPT carries ``server_udp_size``, version 0, the query's DO,
     the high rcode bits, and the query's ECS with ``ecs_scope`` when that is set.
     """
+    if answer and not authority and not additional:
+        name = query.question.name
+        for record in answer:
+            if record.name != name or record.rtype not in _FIXED_RDATA:
+                break
+        else:  # the common positive answer: RRsets at the question's name, assembled from encoded records
+            return _encode_at_question(query, rcode, answer, max_size, server_udp_size, ecs_scope, aa)
     return _encode(query, rcode, [_plan(r) for r in answer], [_plan(r) for r in authority],
                    [_plan(r) for r in additional], max_size, server_udp_size, ecs_scope, aa)
+
+
+def _encode_at_question(query: Query, rcode: int, answer: Sequence[Record], max_size: int, udp_size: int,
+                        ecs_scope: int | None, aa: bool) -> bytes:
+    """:func:`_encode` for an answer of fixed-rdata records owned by the question's name (the same bytes)."""
+    edns = query.edns
+    if rcode > 15 and edns is None:
+        rcode = Rcode.SERVFAIL  # as _encode: an extended rcode needs an OPT to carry it
+    flags = _QR | query.opcode << 11 | _RA | rcode & 0xF
+    flags |= (_AA if aa else 0) | (_RD if query.rd else 0) | (_CD if query.cd else 0)
+    question = query.qname_wire + _QTAIL.pack(query.question.qtype, query.question.qclass)
+    body = b"".join([_at_question(r) for r in answer])
+    opt = b"" if edns is None else _opt_record(udp_size, rcode, edns.do, _ecs_option(edns.ecs, ecs_scope))
+    count = len(answer)
+    if 12 + len(question) + len(body) + len(opt) > max_size:
+        body, count = b"", 0
+        flags |= _TC
+    return _HEADER.pack(query.id, flags, 1, count, 0, 1 if opt else 0) + question + body + opt
+
+
+#: (server UDP size, the peek's flag bits) -> the OPT record of a NOERROR reply (a handful of entries)
+_NOERROR_OPTS: dict[tuple[int, int], bytes] = {}
+
+
+def answer_at_question(data: bytes, peek: Peek, answer: Sequence[Record], udp_size: int, tcp: bool) -> bytes | None:
+    """NOERROR with ``answer`` for a query of the :func:`peek` shape, without parsing it; None when it does
+    not apply (a record not owned by the question's name, rdata with a compressible name, a reply that
+    would not fit and needs TC): then :func:`encode_response` writes it.
+
+    The same bytes as :func:`encode_response` for the parsed query (``aa`` false, no ECS: peek accepts
+    none): the question as the client sent it, RD and CD echoed, the OPT with our size and the query's DO.
+    """
+    if len(answer) == 1:
+        if answer[0].rtype not in _FIXED_RDATA:
+            return None
+        body = _at_question(answer[0])
+    else:
+        for record in answer:
+            if record.rtype not in _FIXED_RDATA:
+                return None
+        body = b"".join([_at_question(r) for r in answer])
+    end = peek.question_end
+    key = peek.key
+    bits = key[-3]
+    if bits & 4:
+        opt = _NOERROR_OPTS.get((udp_size, bits))
+        if opt is None:
+            opt = _NOERROR_OPTS[(udp_size, bits)] = _opt_record(udp_size, 0, bool(bits & 8))
+        limit = 65535 if tcp else min(key[-2] << 8 | key[-1], udp_size)
+    else:
+        opt = b""
+        limit = 65535 if tcp else 512
+    if end + len(body) + len(opt) > limit:
+        return None
+    flags = _QR | _RA | (data[2] & 0x01) << 8 | (data[3] & 0x10)  # RD and CD echoed; opcode QUERY, NOERROR
+    return _HEADER.pack(peek.id, flags, 1, len(answer), 0, 1 if opt else 0) + data[12:end] + body + opt
 
 
 # --------------------------------------------------------------------------- precompiled negative answers
 
 
 class NegativeAnswer:
-    """NXDOMAIN with one zone's SOA in authority, rendered without encoding on each query.
+    """NXDOMAIN (or NODATA: NOERROR) with one zone's SOA in authority, rendered without encoding on each query.
 
     The SOA's names compress against the zone's apex inside the question, so the
     authority bytes depend only on where the apex starts in the question: they are
@@ -616,17 +850,21 @@ class NegativeAnswer:
     :func:`encode_response` for the same records.
     """
 
-    __slots__ = ("_apex_len", "_keys", "_plans", "_rendered")
+    __slots__ = ("_apex_len", "_keys", "_opts", "_plans", "_rendered", "key")
 
     def __init__(self, apex: str, soa: Sequence[Record]) -> None:
         wire = names.to_wire(apex)
+        #: the apex as a lower-case wire name (what :func:`longest_suffix` finds in a :attr:`Peek.qname_key`)
+        self.key = wire.lower()
         self._apex_len = len(wire)
         self._keys = tuple((key, len(wire) - len(key)) for key, _ in _wire_parts(wire))  # suffix, offset
         self._plans = [_plan(r) for r in soa]
         self._rendered: dict[int, bytes] = {}
+        self._opts: dict[tuple[int, int], bytes] = {}  # (server UDP size, DO) -> the OPT record
 
-    def reply(self, data: bytes, peek: Peek, apex_offset: int, udp_size: int) -> bytes:
-        """The reply to ``data`` (of the :func:`peek` shape) whose qname holds the apex at ``apex_offset``."""
+    def reply(self, data: bytes, peek: Peek, apex_offset: int, udp_size: int, rcode: int = Rcode.NXDOMAIN) -> bytes:
+        """The reply to ``data`` (of the :func:`peek` shape) whose qname holds the apex at ``apex_offset``:
+        NXDOMAIN, or with ``rcode`` NOERROR the NODATA answer (the same SOA, RFC 2308 §2.2)."""
         base = 12 + apex_offset
         authority = self._rendered.get(base)
         if authority is None:
@@ -636,8 +874,13 @@ class NegativeAnswer:
             authority = self._rendered[base] = bytes(buf[end:])
         bits = peek.key[-3]
         edns = bits & 4
-        flags = _QR | _RA | Rcode.NXDOMAIN | (data[2] & 0x01) << 8 | (data[3] & 0x10)  # RD and CD echoed
-        opt = _opt_record(udp_size, Rcode.NXDOMAIN, bool(bits & 8)) if edns else b""
+        flags = _QR | _RA | rcode | (data[2] & 0x01) << 8 | (data[3] & 0x10)  # RD and CD echoed
+        if edns:  # the OPT's extended rcode is 0 for both
+            opt = self._opts.get((udp_size, bits & 8))
+            if opt is None:
+                opt = self._opts[(udp_size, bits & 8)] = _opt_record(udp_size, rcode, bool(bits & 8))
+        else:
+            opt = b""
         header = _HEADER.pack(peek.id, flags, 1, 0, 1, 1 if edns else 0)
         return header + data[12 : peek.question_end] + authority + opt
 

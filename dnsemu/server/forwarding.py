@@ -1,4 +1,8 @@
-"""Forwarding as the server does it: the DNS client, timed and counted per upstream server.
+"""Forwarding as the server does it: who may have a query forwarded, and the DNS client that forwards it.
+
+:class:`ForwardPolicy` is the handler's decision, per query the resolver hands to a
+forwarder (:attr:`~dnsemu.core.resolution.Outcome.FORWARD`): forward it, or answer
+REFUSED (:class:`Verdict`).
 
 :class:`MeteredUpstreamClient` is the forwarding client the server hands to its
 handler: :class:`dnsemu.dns.client.DnsClient` (failover with ``resolve``), timing
@@ -10,14 +14,73 @@ plain counters (:class:`UpstreamStats`), which the metrics collector
 from __future__ import annotations
 
 import asyncio
+import enum
+import ipaddress
 import time
 from bisect import bisect_left
 from typing import Any
 
+from dnsemu.core.index import Index
+from dnsemu.core.resolution import Forward
 from dnsemu.dns.addresses import Address, format_hostport
 from dnsemu.dns.client import RETRY_RCODES, DnsClient, ExchangeError, Response, failover_reason
 
-__all__ = ["UPSTREAM_BUCKETS", "MeteredUpstreamClient", "UpstreamStats"]
+__all__ = ["UPSTREAM_BUCKETS", "ForwardPolicy", "MeteredUpstreamClient", "UpstreamStats", "Verdict", "refusal"]
+
+
+class Verdict(enum.Enum):
+    """What the handler does with a query the resolver hands to a forwarder."""
+
+    FORWARD = "forward"
+    #: nothing is configured to forward to: REFUSED whoever asks (the reply may be cached)
+    REFUSE = "refuse"
+    #: forwarding is not for this source (not an open resolver): REFUSED, for this source only
+    REFUSE_SOURCE = "refuse_source"
+
+
+class ForwardPolicy:
+    """Who may have a query forwarded, as configured.
+
+    A name for the configured upstreams needs some (``upstreams``); one for an external
+    server the topology declares needs ``external`` (forwarding to external servers on).
+    Then, unless ``open_resolver`` is on, only loopback sources and sources in a modelled
+    network are served: the emulator is not an open resolver for the internet.
+    """
+
+    __slots__ = ("external", "open_resolver", "upstreams")
+
+    def __init__(self, *, upstreams: bool, external: bool, open_resolver: bool) -> None:
+        self.upstreams = upstreams
+        self.external = external
+        self.open_resolver = open_resolver
+
+    def decide(self, index: Index, real: ipaddress.IPv4Address | ipaddress.IPv6Address,
+               forward: Forward | None) -> Verdict:
+        """The verdict for ``forward`` (the resolution's) asked from the real source address ``real``."""
+        if forward is None:
+            return Verdict.REFUSE
+        if forward.targets:
+            if not self.external:
+                return Verdict.REFUSE
+        elif not self.upstreams:
+            return Verdict.REFUSE
+        if self.open_resolver or real.is_loopback:
+            return Verdict.FORWARD
+        mapped = getattr(real, "ipv4_mapped", None)
+        if mapped is not None and mapped.is_loopback:
+            return Verdict.FORWARD
+        network, _ = index.classify(real)
+        return Verdict.FORWARD if network is not None else Verdict.REFUSE_SOURCE
+
+
+def refusal(verdict: Verdict, forward: Forward | None) -> str:
+    """Why a name outside the topology is REFUSED, for the query log (what to change to get an answer)."""
+    if verdict is Verdict.REFUSE_SOURCE:
+        return ("the source is outside the modelled networks and loopback: forwarding is not for it "
+                "(--open-resolver)")
+    if forward is not None and forward.targets:
+        return f"forwarding to {forward.via} is off (--forward-external, or give --upstream)"
+    return "the name is outside the topology and no upstream server is set (--upstream ADDRESS)"
 
 #: upper bounds (seconds) of one exchange with an upstream server
 UPSTREAM_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

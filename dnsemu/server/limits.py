@@ -27,7 +27,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from dnsemu.core.index import Index
+from dnsemu.core.index import Index, NetworkKind
 
 __all__ = ["DEFAULT_PENDING", "DEFAULT_QPS", "MAX_SOURCES", "QueryLimits"]
 
@@ -77,7 +77,7 @@ class QueryLimits:
                     network, _ = index.classify(address)
                 except ValueError:
                     network = None
-                hit = (network is not None and network.kind == "vnet" and network.name in index.azure_provided
+                hit = (network is not None and network.kind is NetworkKind.VNET and network.name in index.azure_provided
                        and str(address) not in index.inbound_endpoints)
             if len(self._limited) >= MAX_SOURCES:
                 self._limited.clear()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dnsemu.core.resolution import Resolution
+from dnsemu.core.resolution import PolicyAction, Resolution
 from dnsemu.dns.records import type_name
 
 __all__ = ["PolicyLog"]
@@ -34,7 +34,7 @@ class PolicyLog:
         for decision in resolution.policy:
             key = (decision.policy, decision.rule, decision.action)
             counts[key] = counts.get(key, 0) + 1
-            emit = self.log.info if decision.action == "Allow" else self.log.warning
+            emit = self.log.info if decision.action is PolicyAction.ALLOW else self.log.warning
             emit("dns_policy", client=client, qname=qname, qtype=type_name(qtype), policy=decision.policy,
                  vnet=decision.vnet, rule=decision.rule, priority=decision.priority, action=decision.action,
                  domain_list=decision.domain_list, domain=decision.domain, matched=decision.name,

@@ -165,7 +165,7 @@ def test_no_traceback_or_path_in_any_reply(dnsemu_proc: ServeProcess) -> None:
 
 def test_an_internal_error_answers_servfail_without_detail(monkeypatch: pytest.MonkeyPatch) -> None:
     """Force the resolver to raise: the client gets a bare SERVFAIL, the log gets the traceback."""
-    import dnsemu.server.handler as handler_module
+    import dnsemu.server.handler.handler as handler_module
 
     secret = "boom at /work/secret/dnsemu/core/resolver.py line 42"
 

@@ -1,0 +1,96 @@
+"""Answers decided by the view and the zone alone, without parsing or resolving.
+
+For a VNet whose linked zones answer its queries first and nothing looks at the answer
+afterwards (:class:`~dnsemu.core.index.NegativeTable`, compiled with the index), a name under
+a linked zone gets what that zone says, from the bytes of the query:
+
+* a name the zone lacks: NXDOMAIN with the zone's SOA, from the plan's reply template
+  (:class:`~dnsemu.dns.wire.NegativeAnswer`, one per zone), unless the link redirects the type;
+* a name the zone holds without the type (NODATA): NOERROR with the same SOA, same template;
+* a name the zone holds with records of the type at the name itself (A, AAAA, TXT…): NOERROR
+  with them, assembled from records encoded once (:func:`~dnsemu.dns.wire.answer_at_question`).
+
+Whatever it cannot decide from the bytes alone (an escape in the name, a zone with wildcards,
+a type the link redirects, a CNAME to follow, a reply that needs TC) goes to the resolver.
+"""
+
+from __future__ import annotations
+
+from dnsemu.core.index import NegativePlan, NegativeTable
+from dnsemu.core.resolution import Source
+from dnsemu.core.zone import Found, Zone, ZoneKind
+from dnsemu.dns.records import Rcode
+from dnsemu.dns.wire import NegativeAnswer, Peek, answer_at_question
+
+__all__ = ["PrecompiledAnswers"]
+
+#: the octets of a plain label (lower case: the peek key is), and the dot we join labels with
+_PLAIN = b"abcdefghijklmnopqrstuvwxyz0123456789-_."
+
+#: (plan, reply template, kind label of its NXDOMAIN, kind label of an answer from the zone)
+_Entry = tuple[NegativePlan, NegativeAnswer, str, str]
+
+
+class PrecompiledAnswers:
+    """One VNet's :class:`~dnsemu.core.index.NegativeTable` keyed by apex wire, each plan with its template."""
+
+    __slots__ = ("plans", "view")
+
+    def __init__(self, table: NegativeTable, templates: dict[Zone, NegativeAnswer]) -> None:
+        """``templates`` is shared by the VNets of one index: a zone's template is rendered once."""
+        #: the counters' view label for these answers
+        self.view = table.view
+        #: lower-case apex wire -> entry
+        self.plans: dict[bytes, _Entry] = {}
+        for apex, plan in table.plans.items():
+            template = templates.get(plan.zone)
+            if template is None:
+                template = templates[plan.zone] = NegativeAnswer(apex, plan.authority)
+            positive = Source.PRIVATE if plan.zone.kind is ZoneKind.PRIVATE else Source.INTERNAL  # as the resolver
+            self.plans[template.key] = (plan, template, plan.source.value, positive.value)
+
+    def answer(self, data: bytes, p: Peek, udp_size: int, tcp: bool) -> tuple[bytes, str, int] | None:
+        """The reply to ``data`` (peeked as ``p``), its kind label and the qtype; None to resolve it.
+
+        The zone with the longest apex holding the qname decides, as in the resolver (a nested
+        zone with a wildcard included: it decides by resolving). An NXDOMAIN reply has rcode
+        NXDOMAIN in its header, an answer NOERROR.
+        """
+        qname = p.key[: len(p.qname_wire)]  # Peek.qname_key, without the property call
+        plans = self.plans
+        offset = 0
+        while qname[offset]:  # wire.longest_suffix, inlined: the longest linked zone holding the name
+            entry = plans.get(qname[offset:])
+            if entry is not None:
+                break
+            offset += qname[offset] + 1
+        else:
+            return None
+        plan, template, negative_kind, positive_kind = entry
+        zone = plan.zone
+        if zone.has_wildcards:
+            return None
+        # the canonical text: the labels above the apex, then the apex's own (names.from_labels for plain labels)
+        labels = []
+        i = 0
+        while i < offset:
+            length = qname[i]
+            labels.append(qname[i + 1 : i + 1 + length])
+            i += length + 1
+        joined = b".".join(labels)
+        if joined.translate(None, _PLAIN) or joined.count(46) != len(labels) - 1:
+            return None  # an escape, an odd byte or a dot inside a label: the parser knows its canonical text
+        name = f"{joined.decode('ascii')}.{plan.apex}" if labels else plan.apex
+        key = p.key
+        qtype = key[len(qname)] << 8 | key[len(qname) + 1]
+        if not zone.exists(name):
+            if qtype in plan.redirected:
+                return None  # NxDomainRedirect: public DNS answers it
+            return template.reply(data, p, offset, udp_size), negative_kind, qtype
+        found_, records = zone.lookup(name, qtype)
+        if found_ is Found.NODATA:  # the name without the type: NOERROR with the zone's SOA
+            return template.reply(data, p, offset, udp_size, Rcode.NOERROR), positive_kind, qtype
+        if found_ is not Found.RECORDS:
+            return None  # a CNAME to follow: the resolver
+        reply = answer_at_question(data, p, records, udp_size, tcp)
+        return None if reply is None else (reply, positive_kind, qtype)
