@@ -26,7 +26,7 @@ import pytest
 import test_ui
 import yaml
 from conftest import ALPHA, BETA, ROOT, TEST_TOPOLOGY
-from test_ui import ARTIFACTS, BUNDLED, browser, by_id, console_errors, css, wait
+from test_ui import ARTIFACTS, BUNDLED, by_id, console_errors, css, wait
 
 from dnsemu.analysis import diff as analysis_diff
 from dnsemu.http import diffview
@@ -453,7 +453,6 @@ def row_for(driver, name: str, rdtype: str = "A"):
     return None
 
 
-@browser
 def test_the_changes_panel_in_chromium(driver) -> None:
     with Emulator(BUNDLED, http=True) as emulator:
         host, port = emulator.app.http_address
@@ -529,7 +528,6 @@ def test_the_changes_panel_in_chromium(driver) -> None:
         assert console_errors(driver) == []
 
 
-@browser
 def test_the_changes_panel_compares_with_the_operators_estate(driver, tmp_path: Path) -> None:
     proposed = write_estate(tmp_path / "proposed", link_beta)
     with Emulator(TEST_TOPOLOGY, http=True, compare=str(proposed)) as emulator:
