@@ -99,6 +99,7 @@ def _template_regex(template: str) -> re.Pattern[str]:
 
 
 @functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=65536)
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     """An address parsed once: an endpoint's is checked against its VNet and its subnet."""
     return ipaddress.ip_address(text)
@@ -702,11 +703,14 @@ class Builder:
                 for template in (endpoint.public, endpoint.private)
             ]
         captured: dict[str, str] = {}
+        lname = name.lower()
         for regex in regexes:
             for fqdn in observed:
                 m = regex.fullmatch(fqdn)
-                if m and m.groupdict().get("name", name.lower()) == name.lower():
-                    captured.update({k: v for k, v in m.groupdict().items() if v})
+                if m:
+                    groups = m.groupdict()
+                    if groups.get("name", lname) == lname:
+                        captured.update({k: v for k, v in groups.items() if v})
         region = captured.get("regionName") or captured.get("region")
         if region is None and "regionCode" in captured:
             region = next((r for r, c in self.catalog.regions.items() if c == captured["regionCode"]), None)
