@@ -98,9 +98,20 @@ def _template_regex(template: str) -> re.Pattern[str]:
     return re.compile("".join(out))
 
 
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+#: exactly the IPv4 texts ipaddress reads as four decimal octets (no leading zeros, nothing around them)
+_DOTTED_QUAD = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}", re.ASCII)
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    """An address parsed once: an endpoint's is checked against its VNet and its subnet."""
+    """An address parsed once: an endpoint's is checked against its VNet and its subnet.
+
+    The usual dotted quad is turned into its number here (ipaddress's own parser is most of
+    the cost of checking 10,000 endpoints); any other text goes to ipaddress."""
+    if type(text) is str and _DOTTED_QUAD.fullmatch(text):
+        a, b, c, d = text.split(".")
+        return ipaddress.IPv4Address((int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d))
     return ipaddress.ip_address(text)
 
 
@@ -702,11 +713,14 @@ class Builder:
                 for template in (endpoint.public, endpoint.private)
             ]
         captured: dict[str, str] = {}
+        lname = name.lower()
         for regex in regexes:
             for fqdn in observed:
                 m = regex.fullmatch(fqdn)
-                if m and m.groupdict().get("name", name.lower()) == name.lower():
-                    captured.update({k: v for k, v in m.groupdict().items() if v})
+                if m:
+                    groups = m.groupdict()
+                    if groups.get("name", lname) == lname:
+                        captured.update({k: v for k, v in groups.items() if v})
         region = captured.get("regionName") or captured.get("region")
         if region is None and "regionCode" in captured:
             region = next((r for r, c in self.catalog.regions.items() if c == captured["regionCode"]), None)

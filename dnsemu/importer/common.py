@@ -159,6 +159,8 @@ def get_str(obj: Any, path: str) -> str | None:
     value = get(obj, path)
     if value is None:
         return None
+    if type(value) is str:  # the usual case, first
+        return value.strip() or None
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
         text = str(value).strip()
         return text or None
@@ -193,12 +195,28 @@ _ID_HEAD = re.compile(r"^/subscriptions/([^/]+)(?:/resourcegroups/([^/]+))?(?:/p
 
 
 def is_arm_id(text: Any) -> bool:
-    return isinstance(text, str) and bool(_ID_HEAD.match(text.strip())) and "/providers/" in text.lower()
+    if not isinstance(text, str):
+        return False
+    m = _ID_HEAD.match(text.strip())
+    # In a match, the pattern's provider group taking part means the text names a provider
+    # (in any casing); only when it did not (a subscription or resource group ID, or a
+    # subscription called "providers") is the whole text searched.
+    return m is not None and (m.group(3) is not None or "/providers/" in text.lower())
+
+
+#: ID → its key; the same IDs are keyed many times over (a resource, then each reference to it). Bounded.
+_KEYS: dict[str, str] = {}
 
 
 def id_key(text: str) -> str:
     """The merge key of a resource ID: ARM IDs are case-insensitive (and a trailing slash means nothing)."""
-    return text.strip().rstrip("/").lower()
+    key = _KEYS.get(text)
+    if key is None:
+        key = text.strip().rstrip("/").lower()
+        if len(_KEYS) >= 1 << 18:
+            _KEYS.clear()
+        _KEYS[text] = key
+    return key
 
 
 def id_type(text: str) -> str | None:

@@ -46,15 +46,20 @@ def collect(sources: list[str], max_files: int = MAX_FILES) -> tuple[list[InputF
             skipped = 0
             for root, dirs, files in os.walk(path, followlinks=False):
                 dirs.sort()
+                base = Path(root)
                 for name in sorted(files):
-                    full = Path(root) / name
-                    if full.is_symlink():
+                    full = base / name
+                    try:  # one look at the link itself: for anything but a link, that is its stat too
+                        link_st = os.lstat(full)
+                    except OSError:
+                        link_st = None
+                    if link_st is not None and stat.S_ISLNK(link_st.st_mode):
                         notes.append(f"{full}: a symbolic link inside a folder, not followed")
                         continue
                     if not name.lower().endswith(".json"):
                         skipped += 1
                         continue
-                    _add(out, seen, full, str(full), max_files)
+                    _add(out, seen, full, str(full), max_files, link_st)
             if skipped:
                 notes.append(f"{source}: {skipped} file(s) not ending in .json skipped")
         elif stat.S_ISREG(st.st_mode):
@@ -64,11 +69,20 @@ def collect(sources: list[str], max_files: int = MAX_FILES) -> tuple[list[InputF
     return out, notes
 
 
-def _add(out: list[InputFile], seen: set[tuple[int, int]], path: Path, display: str, max_files: int) -> None:
-    try:
-        st = path.stat()
-    except OSError as exc:
-        raise InputError(display, f"cannot read: {exc.strerror or exc}") from None
+def _add(
+    out: list[InputFile],
+    seen: set[tuple[int, int]],
+    path: Path,
+    display: str,
+    max_files: int,
+    st: os.stat_result | None = None,
+) -> None:
+    """``st``: the file's stat when the caller has it (not a link, so lstat and stat agree)."""
+    if st is None:
+        try:
+            st = path.stat()
+        except OSError as exc:
+            raise InputError(display, f"cannot read: {exc.strerror or exc}") from None
     key = (st.st_dev, st.st_ino)
     if key in seen:  # the same file named twice (or through a folder and by name): read once
         return
