@@ -37,7 +37,6 @@ from dnsemu.dns.wire import (
     Peek,
     Query,
     WireError,
-    answer_count,
     encode_forwarded,
     encode_response,
     is_truncated,
@@ -193,8 +192,10 @@ class Handler:
 
     def _count_fast(self, state: Generation, where: str, view: str, kind: str, qtype: int, host: str, tcp: bool,
                     data: bytes, p: Peek, start: float, reply: bytes) -> None:
-        """Counters for a precompiled answer (what :meth:`_account` counts for a resolved one); an answer
-        with records is kept as the slow path keeps it (an NXDOMAIN is cheaper to make again)."""
+        """Counters for a precompiled answer (what :meth:`_account` counts for a resolved one). A NOERROR
+        answer (records, or NODATA: an AAAA question for a name with only an A is the commonest repeat) is
+        kept as the slow path keeps it; an NXDOMAIN is not (cheap to make again, and a stream of distinct
+        absent names would only churn the cache)."""
         labels = state.labels
         rcode = reply_rcode(reply)
         label = labels.get((view, kind, qtype, tcp, rcode))
@@ -207,7 +208,7 @@ class Handler:
         stats = self.stats
         stats.cache["miss", label[0]] += 1
         stats.count(label, len(reply), False, perf_counter() - start)
-        if answer_count(reply) and self.cache_size:  # records (never truncated here)
+        if rcode == 0 and self.cache_size:  # records or NODATA (never truncated here)
             state.store(self.cache_size, where, host, tcp, p.key, data, reply,
                         (stats.cell(label, len(reply), False), None, label))
 
