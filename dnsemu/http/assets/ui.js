@@ -406,10 +406,12 @@
     return Array.from($("queries").tBodies[0].rows).filter((r) => !r.hidden);
   }
 
-  function select(row) {
-    if (state.selected) state.selected.classList.remove("selected");
-    state.selected = row;
-    const wrap = $("queries-wrap");
+  // One selected row per table: `holder.selected` remembers it, the scrolling wrapper names it for
+  // assistive technology (aria-activedescendant).
+  function selectRow(holder, wrapId, row) {
+    if (holder.selected) holder.selected.classList.remove("selected");
+    holder.selected = row;
+    const wrap = $(wrapId);
     if (row) {
       row.classList.add("selected");
       wrap.setAttribute("aria-activedescendant", row.id);
@@ -417,6 +419,10 @@
     } else {
       wrap.removeAttribute("aria-activedescendant");
     }
+  }
+
+  function select(row) {
+    selectRow(state, "queries-wrap", row);
   }
 
   function explainRow(row) {
@@ -570,16 +576,7 @@
   }
 
   function selectDiff(row) {
-    if (diff.selected) diff.selected.classList.remove("selected");
-    diff.selected = row;
-    const wrap = $("diff-wrap");
-    if (row) {
-      row.classList.add("selected");
-      wrap.setAttribute("aria-activedescendant", row.id);
-      row.scrollIntoView({ block: "nearest" });
-    } else {
-      wrap.removeAttribute("aria-activedescendant");
-    }
+    selectRow(diff, "diff-wrap", row);
   }
 
   // a new generation (a change, a reload, a reset): compare again
