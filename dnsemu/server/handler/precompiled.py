@@ -12,6 +12,14 @@ a linked zone gets what that zone says, from the bytes of the query:
 
 Whatever it cannot decide from the bytes alone (an escape in the name, a zone with wildcards,
 a type the link redirects, a CNAME to follow, a reply that needs TC) goes to the resolver.
+
+A VNet with a DNS security policy (facts-2 §10) is answered here too, as long as no rule of the
+policy can match: the policy matches the queried name and every name of the answer's chain
+(§10.3), and these answers have no chain but the question's name (records at the name itself;
+a CNAME asked for by type is declined by the wire today, and its target would be checked too).
+When :meth:`~dnsemu.core.policy.SecurityPolicy.covers` says a rule may match, the resolver
+answers: it applies Block, Alert or Allow in priority order, and the server logs and counts the
+decision (Alert included) as for any other query, and never keeps a reply that carries one.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from __future__ import annotations
 from dnsemu.core.index import NegativePlan, NegativeTable
 from dnsemu.core.resolution import Source
 from dnsemu.core.zone import Found, Zone, ZoneKind
-from dnsemu.dns.records import Rcode
+from dnsemu.dns.records import Rcode, RRType
 from dnsemu.dns.wire import NegativeAnswer, Peek, answer_at_question
 
 __all__ = ["PrecompiledAnswers"]
@@ -34,12 +42,14 @@ _Entry = tuple[NegativePlan, NegativeAnswer, str, str]
 class PrecompiledAnswers:
     """One VNet's :class:`~dnsemu.core.index.NegativeTable` keyed by apex wire, each plan with its template."""
 
-    __slots__ = ("plans", "view")
+    __slots__ = ("plans", "policy", "view")
 
     def __init__(self, table: NegativeTable, templates: dict[Zone, NegativeAnswer]) -> None:
         """``templates`` is shared by the VNets of one index: a zone's template is rendered once."""
         #: the counters' view label for these answers
         self.view = table.view
+        #: the VNet's DNS security policy (the names it covers are resolved); None: none applies
+        self.policy = table.policy
         #: lower-case apex wire -> entry
         self.plans: dict[bytes, _Entry] = {}
         for apex, plan in table.plans.items():
@@ -81,6 +91,9 @@ class PrecompiledAnswers:
         if joined.translate(None, _PLAIN) or joined.count(46) != len(labels) - 1:
             return None  # an escape, an odd byte or a dot inside a label: the parser knows its canonical text
         name = f"{joined.decode('ascii')}.{plan.apex}" if labels else plan.apex
+        policy = self.policy
+        if policy is not None and policy.covers(name):
+            return None  # a rule may match the queried name (§10.3): the resolver applies the policy
         key = p.key
         qtype = key[len(qname)] << 8 | key[len(qname) + 1]
         if not zone.exists(name):
@@ -92,5 +105,7 @@ class PrecompiledAnswers:
             return template.reply(data, p, offset, udp_size, Rcode.NOERROR), positive_kind, qtype
         if found_ is not Found.RECORDS:
             return None  # a CNAME to follow: the resolver
+        if policy is not None and any(r.rtype == RRType.CNAME and policy.covers(r.rdata[0]) for r in records):
+            return None  # a CNAME asked for by type: its target is in the answer's chain too (§10.3)
         reply = answer_at_question(data, p, records, udp_size, tcp)
         return None if reply is None else (reply, positive_kind, qtype)
