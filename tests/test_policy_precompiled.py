@@ -223,3 +223,21 @@ def test_a_cname_answered_at_the_question_has_its_target_checked(monkeypatch: An
     assert plain.answer(data, peek(data), 1232, False) == (b"assembled", "private", 5)
     data = dns.message.make_query("mystorage.privatelink.file.core.windows.net", "A", use_edns=0).to_wire()
     assert answers.answer(data, peek(data), 1232, False) == (b"assembled", "private", 1)  # not covered
+
+
+def test_the_policys_wire_entries_are_the_name_encoders() -> None:
+    """The wire forms the precompiled path probes are exactly what the one name encoder writes, for plain
+    entries, the root and entries with escapes alike; pickled with the index (the start-up cache)."""
+    from dnsemu.core.policy import SecurityPolicy, SecurityRule
+    from dnsemu.core.resolution import PolicyAction
+    from dnsemu.dns import names
+
+    entries = frozenset({".", "host1.bad0.example.", "a\\.b.example.", "sp\\032ace.example.", "x.",
+                         "xn--bcher-kva.de."})
+    rule = SecurityRule("r", 100, PolicyAction.BLOCK, False, (("l", entries),))
+    policy = SecurityPolicy("p", "eastus", "v", "eastus", (rule,))
+    assert policy.wires == {names.to_wire(e) for e in entries}
+    assert pickle.loads(pickle.dumps(policy)).wires == policy.wires
+    index = policy_estate()
+    assert pickle.loads(pickle.dumps(index)).policies["hub"].wires == index.policies["hub"].wires
+    assert names.to_wire("svc.contoso.internal.") in index.policies["hub"].wires

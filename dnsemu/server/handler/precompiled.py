@@ -35,21 +35,25 @@ __all__ = ["PrecompiledAnswers"]
 #: the octets of a plain label (lower case: the peek key is), and the dot we join labels with
 _PLAIN = b"abcdefghijklmnopqrstuvwxyz0123456789-_."
 
-#: (plan, reply template, kind label of its NXDOMAIN, kind label of an answer from the zone)
-_Entry = tuple[NegativePlan, NegativeAnswer, str, str]
+#: (plan, reply template, kind label of its NXDOMAIN, kind label of an answer from the zone, whether the
+#: VNet's security policy covers the apex: then every name of the zone is the resolver's)
+_Entry = tuple[NegativePlan, NegativeAnswer, str, str, bool]
 
 
 class PrecompiledAnswers:
     """One VNet's :class:`~dnsemu.core.index.NegativeTable` keyed by apex wire, each plan with its template."""
 
-    __slots__ = ("plans", "policy", "view")
+    __slots__ = ("covered", "plans", "policy", "view")
 
     def __init__(self, table: NegativeTable, templates: dict[Zone, NegativeAnswer]) -> None:
         """``templates`` is shared by the VNets of one index: a zone's template is rendered once."""
         #: the counters' view label for these answers
         self.view = table.view
         #: the VNet's DNS security policy (the names it covers are resolved); None: none applies
-        self.policy = table.policy
+        policy = self.policy = table.policy
+        #: the policy's domain list entries as wire names: a plain qname with one of them as a suffix below
+        #: its zone's apex is covered (the apex and above: the entry's flag), one set probe per label
+        self.covered = policy.wires if policy is not None else None
         #: lower-case apex wire -> entry
         self.plans: dict[bytes, _Entry] = {}
         for apex, plan in table.plans.items():
@@ -57,7 +61,8 @@ class PrecompiledAnswers:
             if template is None:
                 template = templates[plan.zone] = NegativeAnswer(apex, plan.authority)
             positive = Source.PRIVATE if plan.zone.kind is ZoneKind.PRIVATE else Source.INTERNAL  # as the resolver
-            self.plans[template.key] = (plan, template, plan.source.value, positive.value)
+            self.plans[template.key] = (plan, template, plan.source.value, positive.value,
+                                        policy is not None and policy.covers(apex))
 
     def answer(self, data: bytes, p: Peek, udp_size: int, tcp: bool) -> tuple[bytes, str, int] | None:
         """The reply to ``data`` (peeked as ``p``), its kind label and the qtype; None to resolve it.
@@ -76,14 +81,19 @@ class PrecompiledAnswers:
             offset += qname[offset] + 1
         else:
             return None
-        plan, template, negative_kind, positive_kind = entry
+        plan, template, negative_kind, positive_kind, covered_apex = entry
+        if covered_apex:
+            return None  # a rule may match every name of the zone (§10.3): the resolver applies the policy
         zone = plan.zone
         if zone.has_wildcards:
             return None
+        covered = self.covered
         # the canonical text: the labels above the apex, then the apex's own (names.from_labels for plain labels)
         labels = []
         i = 0
         while i < offset:
+            if covered is not None and qname[i:] in covered:
+                return None  # a rule may match the queried name (§10.3): the resolver applies the policy
             length = qname[i]
             labels.append(qname[i + 1 : i + 1 + length])
             i += length + 1
@@ -91,9 +101,6 @@ class PrecompiledAnswers:
         if joined.translate(None, _PLAIN) or joined.count(46) != len(labels) - 1:
             return None  # an escape, an odd byte or a dot inside a label: the parser knows its canonical text
         name = f"{joined.decode('ascii')}.{plan.apex}" if labels else plan.apex
-        policy = self.policy
-        if policy is not None and policy.covers(name):
-            return None  # a rule may match the queried name (§10.3): the resolver applies the policy
         key = p.key
         qtype = key[len(qname)] << 8 | key[len(qname) + 1]
         if not zone.exists(name):
@@ -105,6 +112,7 @@ class PrecompiledAnswers:
             return template.reply(data, p, offset, udp_size, Rcode.NOERROR), positive_kind, qtype
         if found_ is not Found.RECORDS:
             return None  # a CNAME to follow: the resolver
+        policy = self.policy
         if policy is not None and any(r.rtype == RRType.CNAME and policy.covers(r.rdata[0]) for r in records):
             return None  # a CNAME asked for by type: its target is in the answer's chain too (§10.3)
         reply = answer_at_question(data, p, records, udp_size, tcp)
