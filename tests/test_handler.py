@@ -586,11 +586,13 @@ def test_the_negative_tables_are_compiled_with_the_index_and_follow_the_resolver
     assert again.networks["alpha"].entry.view.links["corp.test."].negative.source.value == "nxdomain_private"
 
 
-def test_a_security_policy_on_the_vnet_leaves_it_without_a_negative_table() -> None:
-    """§10: a DNS security policy looks at every answer, NXDOMAIN included, so no answer skips it."""
+def test_a_security_policy_on_the_vnet_goes_with_its_negative_table() -> None:
+    """§10: a DNS security policy looks at every answer, NXDOMAIN included, so the table carries it and
+    leaves the names it covers to the resolver (tests/test_policy_precompiled.py); spoke2's ruleset is
+    consulted first, so spoke2 has no table at all."""
     index = compile_topology(load_topology(BUNDLED_TOPOLOGY))
-    assert index.policies and not set(index.policies) & set(index.negative)
-    assert index.negative  # the VNets without a policy or a ruleset still have theirs
+    assert set(index.policies) == {"spoke2"} and "spoke2" not in index.negative
+    assert index.negative and all(table.policy is None for table in index.negative.values())
 
 
 def test_precompiled_negative_answers_are_the_resolvers_byte_for_byte() -> None:

@@ -220,26 +220,36 @@ class Network:
 class NegativeTable:
     """The negative answers of a VNet whose queries its linked zones answer first, and nothing after.
 
-    For such a VNet (Azure-provided DNS without a forwarding rule, and no DNS security policy
-    looking at its answers), a name under a linked zone that the zone lacks is answered by the
-    plan of the zone with the longest apex holding the name, before anything else is consulted:
-    what :func:`dnsemu.core.resolver.resolve` does first, as data, compiled with the index.
+    For such a VNet (Azure-provided DNS without a forwarding rule), a name under a linked zone
+    that the zone lacks is answered by the plan of the zone with the longest apex holding the
+    name, before anything else is consulted: what :func:`dnsemu.core.resolver.resolve` does
+    first, as data, compiled with the index.
+
+    A DNS security policy linked to the VNet looks at every answer afterwards (facts-2 §10.8):
+    the table then carries it (:attr:`policy`), and a name it may match (:meth:`SecurityPolicy.covers`,
+    for every name the answer involves) is for the resolver, which applies it. A name no rule
+    covers goes out as the zone says, exactly as the resolver would leave it.
     """
 
     #: the view's label, as :attr:`~dnsemu.core.resolution.Resolution.view` carries it
     view: str
     #: zone apex -> plan, for every zone linked to the VNet (the root excluded)
     plans: Mapping[str, NegativePlan] = field(repr=False)
+    #: the DNS security policy linked to the VNet, when it applies there (§10.7: same region); None: none
+    policy: SecurityPolicy | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, network: Network, policies: Mapping[str, SecurityPolicy], options: Options) -> NegativeTable | None:
         """The table of ``network``; None when something else may decide its negative answers."""
         entry = network.entry
         if network.kind is not NetworkKind.VNET or not isinstance(entry, AzureDns) or not entry.answers_from_view \
-                or entry.view.vnet in policies or options.max_hops < 1 or options.max_chain < 1:
+                or options.max_hops < 1 or options.max_chain < 1:
             return None
         view = entry.view
-        return cls(view.name, {apex: link.negative for apex, link in view.links.items() if apex != "."})
+        policy = policies.get(view.vnet)
+        if policy is not None and not policy.applies:
+            policy = None  # another region's policy decides nothing here (it only notes so in a trace)
+        return cls(view.name, {apex: link.negative for apex, link in view.links.items() if apex != "."}, policy)
 
 
 class Classifier:

@@ -87,6 +87,9 @@ class SecurityPolicy:
     by_entry: Mapping[str, tuple[int, ...]] = dataclasses.field(default_factory=dict, compare=False, repr=False)
     #: the label counts of those entries, ascending (None: an entry holds an escape, count by walking)
     depths: tuple[int, ...] | None = dataclasses.field(default=(), compare=False, repr=False)
+    #: those entries as uncompressed wire names (as :func:`names.to_wire` writes them), for a server that
+    #: checks a query's name from its bytes (the precompiled answers): built once, with the index
+    wires: frozenset[bytes] = dataclasses.field(default=frozenset(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         index: dict[str, list[int]] = {}
@@ -99,6 +102,7 @@ class SecurityPolicy:
         object.__setattr__(self, "by_entry", {entry: tuple(held) for entry, held in index.items()})
         escaped = any("\\" in entry for entry in index)
         object.__setattr__(self, "depths", None if escaped else tuple(sorted({_labels(e) for e in index})))
+        object.__setattr__(self, "wires", frozenset(_wire(entry) for entry in index))
 
     def _held(self, name: str) -> Iterable[str]:
         """The suffixes of ``name`` (itself included) that are entries of some list."""
@@ -135,6 +139,13 @@ class SecurityPolicy:
             for suffix in self._held(name):
                 found.update(by_entry[suffix])
         return [self.rules[i] for i in sorted(found)]
+
+
+def _wire(entry: str) -> bytes:
+    """A domain list entry (a canonical name) in wire form: the common plain case without the general encoder."""
+    if entry == "." or "\\" in entry or not entry.isascii() or not entry.endswith("."):
+        return names.to_wire(entry)
+    return b"".join([bytes((len(label),)) + label for label in entry.encode("ascii").split(b".")])
 
 
 def _labels(name: str) -> int:

@@ -12,6 +12,14 @@ a linked zone gets what that zone says, from the bytes of the query:
 
 Whatever it cannot decide from the bytes alone (an escape in the name, a zone with wildcards,
 a type the link redirects, a CNAME to follow, a reply that needs TC) goes to the resolver.
+
+A VNet with a DNS security policy (facts-2 §10) is answered here too, as long as no rule of the
+policy can match: the policy matches the queried name and every name of the answer's chain
+(§10.3), and these answers have no chain but the question's name (records at the name itself;
+a CNAME asked for by type is declined by the wire today, and its target would be checked too).
+When :meth:`~dnsemu.core.policy.SecurityPolicy.covers` says a rule may match, the resolver
+answers: it applies Block, Alert or Allow in priority order, and the server logs and counts the
+decision (Alert included) as for any other query, and never keeps a reply that carries one.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from __future__ import annotations
 from dnsemu.core.index import NegativePlan, NegativeTable
 from dnsemu.core.resolution import Source
 from dnsemu.core.zone import Found, Zone, ZoneKind
-from dnsemu.dns.records import Rcode
+from dnsemu.dns.records import Rcode, RRType
 from dnsemu.dns.wire import NegativeAnswer, Peek, answer_at_question
 
 __all__ = ["PrecompiledAnswers"]
@@ -27,19 +35,25 @@ __all__ = ["PrecompiledAnswers"]
 #: the octets of a plain label (lower case: the peek key is), and the dot we join labels with
 _PLAIN = b"abcdefghijklmnopqrstuvwxyz0123456789-_."
 
-#: (plan, reply template, kind label of its NXDOMAIN, kind label of an answer from the zone)
-_Entry = tuple[NegativePlan, NegativeAnswer, str, str]
+#: (plan, reply template, kind label of its NXDOMAIN, kind label of an answer from the zone, whether the
+#: VNet's security policy covers the apex: then every name of the zone is the resolver's)
+_Entry = tuple[NegativePlan, NegativeAnswer, str, str, bool]
 
 
 class PrecompiledAnswers:
     """One VNet's :class:`~dnsemu.core.index.NegativeTable` keyed by apex wire, each plan with its template."""
 
-    __slots__ = ("plans", "view")
+    __slots__ = ("covered", "plans", "policy", "view")
 
     def __init__(self, table: NegativeTable, templates: dict[Zone, NegativeAnswer]) -> None:
         """``templates`` is shared by the VNets of one index: a zone's template is rendered once."""
         #: the counters' view label for these answers
         self.view = table.view
+        #: the VNet's DNS security policy (the names it covers are resolved); None: none applies
+        policy = self.policy = table.policy
+        #: the policy's domain list entries as wire names: a plain qname with one of them as a suffix below
+        #: its zone's apex is covered (the apex and above: the entry's flag), one set probe per label
+        self.covered = policy.wires if policy is not None else None
         #: lower-case apex wire -> entry
         self.plans: dict[bytes, _Entry] = {}
         for apex, plan in table.plans.items():
@@ -47,7 +61,8 @@ class PrecompiledAnswers:
             if template is None:
                 template = templates[plan.zone] = NegativeAnswer(apex, plan.authority)
             positive = Source.PRIVATE if plan.zone.kind is ZoneKind.PRIVATE else Source.INTERNAL  # as the resolver
-            self.plans[template.key] = (plan, template, plan.source.value, positive.value)
+            self.plans[template.key] = (plan, template, plan.source.value, positive.value,
+                                        policy is not None and policy.covers(apex))
 
     def answer(self, data: bytes, p: Peek, udp_size: int, tcp: bool) -> tuple[bytes, str, int] | None:
         """The reply to ``data`` (peeked as ``p``), its kind label and the qtype; None to resolve it.
@@ -66,14 +81,19 @@ class PrecompiledAnswers:
             offset += qname[offset] + 1
         else:
             return None
-        plan, template, negative_kind, positive_kind = entry
+        plan, template, negative_kind, positive_kind, covered_apex = entry
+        if covered_apex:
+            return None  # a rule may match every name of the zone (§10.3): the resolver applies the policy
         zone = plan.zone
         if zone.has_wildcards:
             return None
+        covered = self.covered
         # the canonical text: the labels above the apex, then the apex's own (names.from_labels for plain labels)
         labels = []
         i = 0
         while i < offset:
+            if covered is not None and qname[i:] in covered:
+                return None  # a rule may match the queried name (§10.3): the resolver applies the policy
             length = qname[i]
             labels.append(qname[i + 1 : i + 1 + length])
             i += length + 1
@@ -92,5 +112,8 @@ class PrecompiledAnswers:
             return template.reply(data, p, offset, udp_size, Rcode.NOERROR), positive_kind, qtype
         if found_ is not Found.RECORDS:
             return None  # a CNAME to follow: the resolver
+        policy = self.policy
+        if policy is not None and any(r.rtype == RRType.CNAME and policy.covers(r.rdata[0]) for r in records):
+            return None  # a CNAME asked for by type: its target is in the answer's chain too (§10.3)
         reply = answer_at_question(data, p, records, udp_size, tcp)
         return None if reply is None else (reply, positive_kind, qtype)
