@@ -604,9 +604,10 @@ class Suite:
             f"| misses (cache-hostile names) | {row['miss_us']:.2f} | {row['miss_policy_us']:.2f} | "
             f"{row['miss_ratio']:.2f}{X} |", "",
             "Nine misses in ten are NXDOMAINs from the linked zone, which the handler answers from a precompiled "
-            "reply, unless the VNet has a security policy: then each takes the full path (parse, resolve, policy, "
-            "encode). `SecurityPolicy.covers(name)` says when no rule can match such an answer, so that the "
-            "precompiled reply can stay on for those names; the ratio above shows whether the handler uses it.", ""]
+            "reply. With a security policy it still does, for every name no rule can match "
+            "(`SecurityPolicy.covers`, one lookup per label below the zone's apex); a name a rule could match "
+            "takes the full path (parse, resolve, policy, encode), so that Block, Alert and Allow are applied and "
+            "logged. The hit path does not look at the policy: its ratio is the sitting's noise.", ""]
 
     def commands(self) -> None:
         """Issue 18: `dnsemu import` of 10,000 private endpoints and `dnsemu diff` of two such estates."""
