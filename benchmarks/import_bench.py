@@ -13,7 +13,6 @@ cores). It prints; it asserts nothing.
 from __future__ import annotations
 
 import argparse
-import copy
 import ipaddress
 import json
 import os
@@ -206,9 +205,8 @@ def main() -> None:
 
     from dnsemu.importer.arm import Context
     from dnsemu.importer.files import collect
-    from dnsemu.importer.pipeline import from_facts, read_files, write
-    from dnsemu.topology.load import load_topology, load_topology_data
-    from dnsemu.topology.loaded import Provenance
+    from dnsemu.importer.pipeline import from_facts, read_files, validate_written, write
+    from dnsemu.topology.load import load_topology
 
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="dnsemu-import-bench-"))
     try:
@@ -240,8 +238,7 @@ def main() -> None:
             after_children.ru_utime + after_children.ru_stime - children.ru_utime - children.ru_stime
         )
         mark = time.perf_counter()
-        provenance = Provenance(file=str(output), base_dir=output.parent)
-        loaded = load_topology_data(copy.deepcopy(result.built.data), provenance)
+        loaded = validate_written(result)  # what `dnsemu import` does after writing
         check_time = time.perf_counter() - mark
         for step, seconds in timings.items():
             print(f"  {step:<26} {seconds:6.2f} s")
@@ -262,8 +259,11 @@ def main() -> None:
             f"  (load average while measuring: {', '.join(f'{x:.1f}' for x in os.getloadavg())} "
             f"on {os.cpu_count()} cores)"
         )
-        verdict = "met" if total <= TARGET else "NOT met"
-        print(f"result: import {total:.2f} s wall, {total_cpu:.2f} s CPU; target <= {TARGET:g} s: {verdict}")
+        # the command's time: what `dnsemu import` takes, its check of what it wrote included
+        command = total + check_time
+        verdict = "met" if command <= TARGET else "NOT met"
+        print(f"result: import {command:.2f} s wall end to end ({total:.2f} s to write, {check_time:.2f} s to check), "
+              f"{total_cpu:.2f} s CPU to write; target <= {TARGET:g} s: {verdict}")
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -8,7 +8,6 @@ names the file and the JSON path, and nothing is written).
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 from pathlib import Path
 
@@ -97,10 +96,8 @@ def _print_summary(result, out) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dnsemu.importer.arm import Context
-    from dnsemu.importer.pipeline import InputError, import_files, write
+    from dnsemu.importer.pipeline import InputError, import_files, validate_written, write
     from dnsemu.topology.errors import TopologyError
-    from dnsemu.topology.load import load_topology_data
-    from dnsemu.topology.loaded import Provenance
 
     if not args.sources and not args.azure:
         print("dnsemu import: give export files or folders, or --azure", file=sys.stderr)
@@ -143,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     _print_summary(result, sys.stdout)
     try:
         # what was written, validated as dnsemu validates a topology (zone files read from where they were written)
-        load_topology_data(copy.deepcopy(result.built.data), Provenance(file=str(output), base_dir=output.parent))
+        validate_written(result)
     except TopologyError as exc:  # an import bug: say so plainly, with the loader's words
         print(
             f"dnsemu import: {output} does not load ({len(exc.problems)} problem(s)); please report this:",
