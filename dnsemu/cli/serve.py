@@ -214,8 +214,19 @@ def _remove(path: Path | None) -> None:
 def _run_single(settings: Settings, loaded: Any, compare: Any = None, index_cache: Any = None) -> int:
     from dnsemu.app import App
 
+    def make() -> tuple[App, Callable[[], int]]:
+        return App(settings, loaded, build_guard=quiet_builds, compare=compare, index_cache=index_cache), lambda: 0
+
+    return _run_app(settings, make)
+
+
+def _run_app(settings: Settings, make: Callable[[], tuple[Any, Callable[[], int]]]) -> int:
+    """The daemon's life, one process or a supervisor of many: start the app ``make`` builds (inside the
+    event loop), say so once the signals are ours, serve until stopped; the exit code from ``make``'s
+    second value."""
+
     async def run() -> int:
-        app = App(settings, loaded, build_guard=quiet_builds, compare=compare, index_cache=index_cache)
+        app, exit_code = make()
         try:
             await app.start()
         except OSError as exc:
@@ -226,7 +237,7 @@ def _run_single(settings: Settings, loaded: Any, compare: Any = None, index_cach
         app.handle_signals()  # before the readiness line: whoever reads it may stop us at once
         _announce(settings, app.ready_line())
         await app.serve_forever()
-        return 0
+        return exit_code()
 
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         return runner.run(run())
@@ -326,24 +337,12 @@ def _run_workers(settings: Settings, loaded: Any, compare: Any = None, index_cac
     from dnsemu.cli import serve as this  # by its module name even when run as __main__: the forkserver imports it
     from dnsemu.workers import Supervisor
 
-    async def run() -> int:
+    def make() -> tuple[App, Callable[[], int]]:
         server = Supervisor(settings, loaded, target=this._worker_process, build_guard=quiet_builds,
                             preload=("dnsemu.cli.serve", "dnsemu.app"), index_cache=index_cache)
-        app = App(settings, server=server, compare=compare)
-        try:
-            await app.start()
-        except OSError as exc:
-            _cannot_listen(settings, exc)
-            await app.stop()
-            return 1
-        _freeze()
-        app.handle_signals()  # before the readiness line: whoever reads it may stop us at once
-        _announce(settings, app.ready_line())
-        await app.serve_forever()
-        return server.exit_code
+        return App(settings, server=server, compare=compare), lambda: server.exit_code
 
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        return runner.run(run())
+    return _run_app(settings, make)
 
 
 if __name__ == "__main__":  # pragma: no cover

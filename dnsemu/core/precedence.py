@@ -183,31 +183,28 @@ def chain_note(index: Index, view: View, name: str) -> Step | None:
     Facts-2 §11.1 places rule matching on the query name, before CNAMEs are followed; whether
     Azure DNS matches rules again for a CNAME target is not documented (an assumption).
     """
-    hop = index.azure_dns.get(view.vnet)
-    if hop is None or not hop.rules:
-        return None
-    edge, _ = match_rule(hop, name)
-    if edge is None:
-        return None
-    return Step(
-        "assumption",
+    return _rule_assumption(
+        index, view, name,
         "{name} would match {via} for {domain}, but rules are matched against the query name only, not the "
         "names its CNAMEs lead to (facts-2 §11.1; unconfirmed for CNAME targets)",
-        (("name", name), ("via", _rule_name(edge)), ("domain", edge.domain)),
     )
 
 
 def redirect_note(index: Index, view: View, name: str) -> Step | None:
     """NxDomainRedirect for a name a rule also covers: say where the retry goes (public DNS, an assumption)."""
+    return _rule_assumption(
+        index, view, name,
+        "{via} for {domain} also covers {name}: the NxDomainRedirect retry goes to public DNS, not to the rule, as "
+        "the link API says (facts-2 §11.1; unconfirmed)",
+    )
+
+
+def _rule_assumption(index: Index, view: View, name: str, text: str) -> Step | None:
+    """An ``assumption`` step saying ``text`` about the VNet's rule that matches ``name``; None when none does."""
     hop = index.azure_dns.get(view.vnet)
     if hop is None or not hop.rules:
         return None
     edge, _ = match_rule(hop, name)
     if edge is None:
         return None
-    return Step(
-        "assumption",
-        "{via} for {domain} also covers {name}: the NxDomainRedirect retry goes to public DNS, not to the rule, as "
-        "the link API says (facts-2 §11.1; unconfirmed)",
-        (("name", name), ("via", _rule_name(edge)), ("domain", edge.domain)),
-    )
+    return Step("assumption", text, (("name", name), ("via", _rule_name(edge)), ("domain", edge.domain)))
