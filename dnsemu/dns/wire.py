@@ -52,7 +52,7 @@ from dnsemu.dns import names
 from dnsemu.dns.records import Question, Rcode, Record, RRType, type_name
 
 __all__ = ["DEFAULT_UDP_SIZE", "ClientSubnet", "Edns", "NegativeAnswer", "Peek", "Query", "WireError",
-           "answer_at_question", "answer_count",
+           "answer_at_question", "answer_count", "bare_question",
            "encode_forwarded", "encode_response", "is_truncated", "longest_suffix", "parse_query",
            "peek", "plain_name", "query_from_peek", "question_of", "reply_rcode", "servfail_from_header",
            "with_id_and_case"]
@@ -472,6 +472,55 @@ def peek(data: bytes) -> Peek | None:
     return result
 
 
+#: header octets 4-10 of a query of the common shape: QD=1, AN=0, NS=0, and AR < 256
+_ONE_QUESTION = b"\x00\x01\x00\x00\x00\x00\x00"
+
+
+def bare_question(data: bytes, suffixes: Mapping[bytes, _T]) -> tuple[_T, bytes, int, int, int] | None:
+    """The longest suffix of a bare query's name that ``suffixes`` holds, found without walking the name
+    past it: ``(entry, qname, offset, question end, EDNS bits)``, or None.
+
+    Bare: what :func:`peek` takes, of class IN, with nothing after the question or one OPT
+    record without options (RFC 6891 §6.1.2: a resolver's stub or a ``dig +noedns``-like
+    client; dig itself sends a COOKIE and goes to :func:`peek`). Where the question ends follows
+    from the packet's length then, so the name is walked from its first label down to the
+    suffix only, not to its root: a suffix key (lower-case wire, ending in the root label)
+    that matches at a label boundary ends exactly where the question's name must. ``qname``
+    is the name in lower case, ``offset`` where the suffix starts in it; the EDNS bits are
+    those of :attr:`Peek.key` (4: OPT, 12: OPT with DO; RD and CD are not included). The
+    root is never looked up, as in :func:`longest_suffix`.
+    """
+    n = len(data)
+    if n < 17 or data[2] & 0xF8 or data[4:11] != _ONE_QUESTION:
+        return None
+    if data[11] == 0:
+        end, edns = n, 0
+    elif data[11] == 1 and n >= 28 and data[n - 11 : n - 8] == b"\x00\x00\x29" and data[n - 2 : n] == b"\x00\x00" \
+            and data[n - 5] == 0:  # root owner, type OPT, version 0, no options
+        end, edns = n - 11, 12 if data[n - 4] & 0x80 else 4
+    else:
+        return None
+    if data[end - 2 : end] != b"\x00\x01" or (data[end - 4] << 8 | data[end - 3]) in _QTYPE_RCODES:
+        return None
+    qname = data[12 : end - 4].lower()
+    last = len(qname) - 1
+    if last > 254:
+        return None
+    offset = 0
+    length = qname[0]
+    while length:
+        if length > 63:
+            return None
+        entry = suffixes.get(qname[offset:])
+        if entry is not None:
+            return entry, qname, offset, end, edns
+        offset += length + 1
+        if offset >= last:
+            return None
+        length = qname[offset]
+    return None
+
+
 def query_from_peek(data: bytes, peek: Peek) -> Query:
     """The :class:`Query` that :func:`parse_query` returns for ``data``, built from its :func:`peek`.
 
@@ -850,7 +899,7 @@ class NegativeAnswer:
     :func:`encode_response` for the same records.
     """
 
-    __slots__ = ("_apex_len", "_keys", "_opts", "_plans", "_rendered", "key")
+    __slots__ = ("_apex_len", "_keys", "_plans", "_shapes", "key")
 
     def __init__(self, apex: str, soa: Sequence[Record]) -> None:
         wire = names.to_wire(apex)
@@ -859,30 +908,38 @@ class NegativeAnswer:
         self._apex_len = len(wire)
         self._keys = tuple((key, len(wire) - len(key)) for key, _ in _wire_parts(wire))  # suffix, offset
         self._plans = [_plan(r) for r in soa]
-        self._rendered: dict[int, bytes] = {}
-        self._opts: dict[tuple[int, int], bytes] = {}  # (server UDP size, DO) -> the OPT record
+        #: (apex offset, rcode, EDNS/DO/RD/CD bits, server UDP size) -> (header after the ID, authority and OPT)
+        self._shapes: dict[tuple[int, int, int, int], tuple[bytes, bytes]] = {}
 
     def reply(self, data: bytes, peek: Peek, apex_offset: int, udp_size: int, rcode: int = Rcode.NXDOMAIN) -> bytes:
         """The reply to ``data`` (of the :func:`peek` shape) whose qname holds the apex at ``apex_offset``:
         NXDOMAIN, or with ``rcode`` NOERROR the NODATA answer (the same SOA, RFC 2308 §2.2)."""
+        return self.render(data, apex_offset, peek.question_end, peek.key[-3] & 12, udp_size, rcode)
+
+    def render(self, data: bytes, apex_offset: int, question_end: int, edns: int, udp_size: int,
+               rcode: int = Rcode.NXDOMAIN) -> bytes:
+        """:meth:`reply` from what it needs of the query: where the question ends and its EDNS bits
+        (4: an OPT record, 12: with DO set, 0: none; the :class:`Peek` key's bits).
+
+        The reply is the query's ID, a header and a tail rendered once per shape (where the apex
+        starts, RD, CD, EDNS, DO, rcode), and the query's own question between them.
+        """
+        shape = (apex_offset, rcode, edns | (data[2] & 0x01) | (data[3] & 0x10), udp_size)
+        parts = self._shapes.get(shape)
+        if parts is None:
+            parts = self._shapes[shape] = self._render(apex_offset, edns, udp_size, rcode, data[2], data[3])
+        return data[:2] + parts[0] + data[12:question_end] + parts[1]
+
+    def _render(self, apex_offset: int, edns: int, udp_size: int, rcode: int, b2: int, b3: int) -> tuple[bytes, bytes]:
+        """(header after the ID, authority and OPT) of one shape: the SOA's names compressed against the apex
+        where it starts in the question; the OPT's extended rcode is 0 for NXDOMAIN and NOERROR alike."""
         base = 12 + apex_offset
-        authority = self._rendered.get(base)
-        if authority is None:
-            end = base + self._apex_len + 4
-            buf = bytearray(end)
-            _put_records(buf, {key: base + offset for key, offset in self._keys}, self._plans)
-            authority = self._rendered[base] = bytes(buf[end:])
-        bits = peek.key[-3]
-        edns = bits & 4
-        flags = _QR | _RA | rcode | (data[2] & 0x01) << 8 | (data[3] & 0x10)  # RD and CD echoed
-        if edns:  # the OPT's extended rcode is 0 for both
-            opt = self._opts.get((udp_size, bits & 8))
-            if opt is None:
-                opt = self._opts[(udp_size, bits & 8)] = _opt_record(udp_size, rcode, bool(bits & 8))
-        else:
-            opt = b""
-        header = _HEADER.pack(peek.id, flags, 1, 0, 1, 1 if edns else 0)
-        return header + data[12 : peek.question_end] + authority + opt
+        end = base + self._apex_len + 4
+        buf = bytearray(end)
+        _put_records(buf, {key: base + offset for key, offset in self._keys}, self._plans)
+        opt = _opt_record(udp_size, rcode, bool(edns & 8)) if edns else b""
+        flags = _QR | _RA | rcode | (b2 & 0x01) << 8 | (b3 & 0x10)  # RD and CD echoed
+        return _HEADER.pack(0, flags, 1, 0, 1, 1 if edns else 0)[2:], bytes(buf[end:]) + opt
 
 
 # --------------------------------------------------------------------------- forwarding

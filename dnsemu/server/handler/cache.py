@@ -38,7 +38,7 @@ MEMO_LIMIT = 65536
 class Generation:
     """One topology generation: the index, its reply cache and the memos per source address."""
 
-    __slots__ = ("_templates", "cache", "ecs", "exact", "generation", "index", "labels", "precompiled", "sources",
+    __slots__ = ("_templates", "cache", "ecs", "exact", "generation", "index", "miss_cells", "precompiled", "sources",
                  "where")
 
     def __init__(self, index: Index) -> None:
@@ -57,8 +57,8 @@ class Generation:
         #: view key -> the answers its VNet's view and zones decide alone, as bytes (None: it has none)
         self.precompiled: dict[str, PrecompiledAnswers | None] = {}
         self._templates: dict[Zone, NegativeAnswer] = {}
-        #: (view, kind, qtype, tcp, rcode) -> counter label of a precompiled answer, made once
-        self.labels: dict[tuple[str, str, int, bool, int], Label] = {}
+        #: (view, kind, qtype, tcp, rcode, size) -> (miss cell, label) of a precompiled answer, found once
+        self.miss_cells: dict[tuple[str, str, int, bool, int, int], tuple[list[Any], Label]] = {}
         #: the modelled prefixes, for ECS scopes
         self.ecs = EcsScopes(index)
 

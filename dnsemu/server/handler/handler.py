@@ -153,22 +153,29 @@ class Handler:
             if entry is not None:
                 reply = data[:2] + entry[0]
             else:
+                view = state.where.get(host)
+                if view is None:
+                    view = state.view_of(host)
+                precompiled = state.precompiled.get(view) if not self.query_log else None
+                if precompiled is not None:  # a name the VNet's linked zone lacks, asked plainly: the commonest miss
+                    fast = precompiled.nxdomain(data, self.udp_size)
+                    if fast is not None:
+                        reply, kind, qtype = fast
+                        self._count_fast(state, precompiled.view, kind, qtype, tcp, start, reply)
+                        return reply
                 # level 2: the same question from the same view, in another case or with another ID
                 p = peek(data)
                 if p is None:
                     return self._slow(data, addr, tcp, state, None, start)
-                view = state.where.get(host)
-                if view is None:
-                    view = state.view_of(host)
                 entry = state.cache.get((view, tcp, p.key))
                 if entry is None:
-                    precompiled = state.precompiled.get(view)
-                    if precompiled is not None and not self.query_log:
+                    if precompiled is not None:
                         fast = precompiled.answer(data, p, self.udp_size, tcp)
                         if fast is not None:
                             reply, kind, qtype = fast
-                            self._count_fast(state, view, precompiled.view, kind, qtype, host, tcp, data, p, start,
-                                             reply)
+                            cell = self._count_fast(state, precompiled.view, kind, qtype, tcp, start, reply)
+                            if cell is not None and self.cache_size:  # records or NODATA (never truncated here)
+                                state.store(self.cache_size, view, host, tcp, p.key, data, reply, cell)
                             return reply
                     return self._slow(data, addr, tcp, state, p, start)
                 reply = with_id_and_case(entry[0], p)
@@ -190,27 +197,37 @@ class Handler:
         except Exception:
             return self._internal_error(data, addr, tcp, None)
 
-    def _count_fast(self, state: Generation, where: str, view: str, kind: str, qtype: int, host: str, tcp: bool,
-                    data: bytes, p: Peek, start: float, reply: bytes) -> None:
-        """Counters for a precompiled answer (what :meth:`_account` counts for a resolved one). A NOERROR
-        answer (records, or NODATA: an AAAA question for a name with only an A is the commonest repeat) is
-        kept as the slow path keeps it; an NXDOMAIN is not (cheap to make again, and a stream of distinct
-        absent names would only churn the cache)."""
-        labels = state.labels
-        rcode = reply_rcode(reply)
-        label = labels.get((view, kind, qtype, tcp, rcode))
-        if label is None:
-            if len(labels) >= 4096:  # any qtype may come: bounded
-                labels.clear()
-            proto = "tcp" if tcp else "udp"
-            label = labels[(view, kind, qtype, tcp, rcode)] = (proto, view, qtype_label(qtype), rcode_name(rcode),
-                                                               kind)
-        stats = self.stats
-        stats.cache["miss", label[0]] += 1
-        stats.count(label, len(reply), False, perf_counter() - start)
-        if rcode == 0 and self.cache_size:  # records or NODATA (never truncated here)
-            state.store(self.cache_size, where, host, tcp, p.key, data, reply,
-                        (stats.cell(label, len(reply), False), None, label))
+    def _count_fast(self, state: Generation, view: str, kind: str, qtype: int, tcp: bool, start: float,
+                    reply: bytes) -> tuple[list[Any], None, Label] | None:
+        """Count a precompiled answer as :meth:`_account` counts a resolved one, in a miss cell (folded in by
+        :meth:`Stats.snapshot`, as a hit's cell is); for a NOERROR answer, what to cache it with.
+
+        A NOERROR answer (records, or NODATA: an AAAA question for a name with only an A is the
+        commonest repeat) is kept as the slow path keeps it; an NXDOMAIN is not (cheap to make
+        again, and a stream of distinct absent names would only churn the cache).
+        """
+        rcode = reply[3] & 0x0F  # NXDOMAIN or NOERROR: no extended rcode
+        size = len(reply)
+        key = (view, kind, qtype, tcp, rcode, size)
+        cells = state.miss_cells
+        cells_of = cells.get(key)
+        if cells_of is None:
+            if len(cells) >= 4096:  # any qtype and size may come: bounded (the cells live on in the stats)
+                cells.clear()
+            label = (("tcp" if tcp else "udp"), view, qtype_label(qtype), rcode_name(rcode), kind)
+            cells_of = cells[key] = (self.stats.cell(label, size, False, hit=False), label)
+        cell = cells_of[0]
+        cell[0] += 1
+        elapsed = perf_counter() - start
+        cell[1] += elapsed
+        if elapsed < _FIRST_DURATION:
+            cell[2] += 1
+        else:
+            cell[2 + bisect_left(DURATION_BUCKETS, elapsed)] += 1
+        if rcode:
+            return None
+        label = cells_of[1]
+        return self.stats.cell(label, size, False), None, label
 
     # ------------------------------------------------------------------ slow path
 

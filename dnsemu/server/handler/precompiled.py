@@ -28,12 +28,13 @@ from dnsemu.core.index import NegativePlan, NegativeTable
 from dnsemu.core.resolution import Source
 from dnsemu.core.zone import Found, Zone, ZoneKind
 from dnsemu.dns.records import Rcode, RRType
-from dnsemu.dns.wire import NegativeAnswer, Peek, answer_at_question
+from dnsemu.dns.wire import NegativeAnswer, Peek, answer_at_question, bare_question
 
 __all__ = ["PrecompiledAnswers"]
 
-#: the octets of a plain label (lower case: the peek key is), and the dot we join labels with
-_PLAIN = b"abcdefghijklmnopqrstuvwxyz0123456789-_."
+#: the octets of a plain label (lower case: the peek key is), and with the dot we join labels with
+_LABEL = b"abcdefghijklmnopqrstuvwxyz0123456789-_"
+_PLAIN = _LABEL + b"."
 
 #: (plan, reply template, kind label of its NXDOMAIN, kind label of an answer from the zone, whether the
 #: VNet's security policy covers the apex: then every name of the zone is the resolver's)
@@ -82,28 +83,15 @@ class PrecompiledAnswers:
         else:
             return None
         plan, template, negative_kind, positive_kind, covered_apex = entry
-        if covered_apex:
-            return None  # a rule may match every name of the zone (§10.3): the resolver applies the policy
+        if covered_apex or plan.zone.has_wildcards:
+            return None  # a rule may match every name of the zone (§10.3), or a wildcard may: the resolver
         zone = plan.zone
-        if zone.has_wildcards:
+        name = self._name(qname, offset, plan.apex)
+        if name is None:
             return None
-        covered = self.covered
-        # the canonical text: the labels above the apex, then the apex's own (names.from_labels for plain labels)
-        labels = []
-        i = 0
-        while i < offset:
-            if covered is not None and qname[i:] in covered:
-                return None  # a rule may match the queried name (§10.3): the resolver applies the policy
-            length = qname[i]
-            labels.append(qname[i + 1 : i + 1 + length])
-            i += length + 1
-        joined = b".".join(labels)
-        if joined.translate(None, _PLAIN) or joined.count(46) != len(labels) - 1:
-            return None  # an escape, an odd byte or a dot inside a label: the parser knows its canonical text
-        name = f"{joined.decode('ascii')}.{plan.apex}" if labels else plan.apex
         key = p.key
         qtype = key[len(qname)] << 8 | key[len(qname) + 1]
-        if not zone.exists(name):
+        if not zone.exists(name):  # (the common NXDOMAIN has come through nxdomain() if the query was bare)
             if qtype in plan.redirected:
                 return None  # NxDomainRedirect: public DNS answers it
             return template.reply(data, p, offset, udp_size), negative_kind, qtype
@@ -117,3 +105,49 @@ class PrecompiledAnswers:
             return None  # a CNAME asked for by type: its target is in the answer's chain too (§10.3)
         reply = answer_at_question(data, p, records, udp_size, tcp)
         return None if reply is None else (reply, positive_kind, qtype)
+
+    def nxdomain(self, data: bytes, udp_size: int) -> tuple[bytes, str, int] | None:
+        """The NXDOMAIN reply to a bare query (:func:`~dnsemu.dns.wire.bare_question`) for a name a linked zone
+        lacks, its kind label and the qtype; None for anything else (then :meth:`answer` or the resolver).
+
+        The commonest miss (a crawler's or a search list's absent names) answered with the least
+        work: the name is walked down to the zone's apex only, and nothing is parsed or built
+        but the name's text for the zone's lookup. Whatever this answers, :meth:`answer` answers
+        the same bytes for (a test compares them).
+        """
+        found = bare_question(data, self.plans)
+        if found is None:
+            return None
+        (plan, template, negative_kind, _, covered_apex), qname, offset, end, edns = found
+        if covered_apex or plan.zone.has_wildcards:
+            return None
+        name = self._name(qname, offset, plan.apex)
+        if name is None or plan.zone.exists(name):
+            return None
+        qtype = data[end - 4] << 8 | data[end - 3]
+        if qtype in plan.redirected:
+            return None  # NxDomainRedirect: public DNS answers it
+        return template.render(data, offset, end, edns, udp_size), negative_kind, qtype
+
+    def _name(self, qname: bytes, offset: int, apex: str) -> str | None:
+        """The canonical text of ``qname`` (lower case, plain labels) whose apex ``apex`` starts at ``offset``;
+        None when the policy may match a name above the apex (§10.3) or a label needs escaping (the parser
+        knows its canonical text)."""
+        covered = self.covered
+        if offset == qname[0] + 1 and covered is None:  # one label above the apex, no policy: the usual name
+            label = qname[1:offset]
+            if label.translate(None, _LABEL):
+                return None
+            return f"{label.decode('ascii')}.{apex}"
+        labels = []
+        i = 0
+        while i < offset:
+            if covered is not None and qname[i:] in covered:
+                return None  # a rule may match the queried name (§10.3): the resolver applies the policy
+            length = qname[i]
+            labels.append(qname[i + 1 : i + 1 + length])
+            i += length + 1
+        joined = b".".join(labels)
+        if joined.translate(None, _PLAIN) or joined.count(46) != len(labels) - 1:
+            return None  # an escape, an odd byte or a dot inside a label
+        return f"{joined.decode('ascii')}.{apex}" if labels else apex

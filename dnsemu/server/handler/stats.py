@@ -52,12 +52,13 @@ class Stats:
 
     A cache hit touches none of these: it bumps its reply's *cell* (see :meth:`cell`), one list
     shared by every cached reply with the same label, size and truncation, which :meth:`snapshot`
-    folds into the counters above when they are read. Read through :meth:`snapshot`, not the
+    folds into the counters above when they are read. A precompiled answer bumps a miss cell the
+    same way. Read through :meth:`snapshot`, not the
     attributes, to see every query.
     """
 
-    __slots__ = ("cache", "cells", "duration_sum", "durations", "errors", "forwarded", "queries", "reloads",
-                 "size_sum", "sizes", "truncated")
+    __slots__ = ("cache", "cells", "duration_sum", "durations", "errors", "forwarded", "miss_cells", "queries",
+                 "reloads", "size_sum", "sizes", "truncated")
 
     def __init__(self) -> None:
         self.queries: dict[Label, int] = {}
@@ -73,13 +74,17 @@ class Stats:
         self.reloads: dict[str, int] = {}
         #: (label, reply size, truncated) -> [hits, duration sum, per-bucket duration counts...]
         self.cells: dict[tuple[Label, int, bool], list[Any]] = {}
+        #: the same for answers counted as misses without going through :meth:`count` (precompiled ones)
+        self.miss_cells: dict[tuple[Label, int, bool], list[Any]] = {}
 
-    def cell(self, label: Label, size: int, truncated: bool) -> list[Any]:
-        """The hit counters of cached replies with this label, size and truncation (made on first use)."""
+    def cell(self, label: Label, size: int, truncated: bool, *, hit: bool = True) -> list[Any]:
+        """The counters of replies with this label, size and truncation, bumped in the hot path (made on first
+        use): cached replies' (``hit``), or precompiled answers' (not hits, yet as cheap to count)."""
+        cells = self.cells if hit else self.miss_cells
         key = (label, size, truncated)
-        cell = self.cells.get(key)
+        cell = cells.get(key)
         if cell is None:
-            cell = self.cells[key] = [0, 0.0] + [0] * (len(DURATION_BUCKETS) + 1)
+            cell = cells[key] = [0, 0.0] + [0] * (len(DURATION_BUCKETS) + 1)
         return cell
 
     def count(self, label: Label, size: int, truncated: bool, elapsed: float) -> None:
@@ -110,25 +115,26 @@ class Stats:
         out.size_sum = self.size_sum.copy()
         out.forwarded = self.forwarded.copy()
         out.reloads = self.reloads.copy()
-        for (label, size, truncated), cell in self.cells.copy().items():
-            hits, elapsed, *buckets = cell  # one copy: the loop thread may be adding to it
-            if not hits:
-                continue
-            proto = label[0]
-            out.queries[label] = out.queries.get(label, 0) + hits
-            out.cache["hit", proto] = out.cache.get(("hit", proto), 0) + hits
-            if label[4] == "refused" and label[1] != "refused":
-                # a cached refusal to forward (nothing to forward to) counts like the first one did; the
-                # resolver's own refusals (unknown sources refused) have the view "refused" and are no forwards
-                out.forwarded["refused"] = out.forwarded.get("refused", 0) + hits
-            if truncated:
-                out.truncated[proto] = out.truncated.get(proto, 0) + hits
-            out.sizes[proto][bisect_left(SIZE_BUCKETS, size)] += hits
-            out.size_sum[proto] += size * hits
-            counts = out.durations[proto]
-            for i, n in enumerate(buckets):
-                counts[i] += n
-            out.duration_sum[proto] += elapsed
+        for cells, outcome in ((self.cells, "hit"), (self.miss_cells, "miss")):
+            for (label, size, truncated), cell in cells.copy().items():
+                n, elapsed, *buckets = cell  # one copy: the loop thread may be adding to it
+                if not n:
+                    continue
+                proto = label[0]
+                out.queries[label] = out.queries.get(label, 0) + n
+                out.cache[outcome, proto] = out.cache.get((outcome, proto), 0) + n
+                if outcome == "hit" and label[4] == "refused" and label[1] != "refused":
+                    # a cached refusal to forward (nothing to forward to) counts like the first one did; the
+                    # resolver's own refusals (unknown sources refused) have the view "refused" and are no forwards
+                    out.forwarded["refused"] = out.forwarded.get("refused", 0) + n
+                if truncated:
+                    out.truncated[proto] = out.truncated.get(proto, 0) + n
+                out.sizes[proto][bisect_left(SIZE_BUCKETS, size)] += n
+                out.size_sum[proto] += size * n
+                counts = out.durations[proto]
+                for i, k in enumerate(buckets):
+                    counts[i] += k
+                out.duration_sum[proto] += elapsed
         return out
 
     def total(self) -> int:

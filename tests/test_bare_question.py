@@ -1,0 +1,194 @@
+"""The commonest miss, a name the VNet's linked zone lacks asked plainly, answered from the query's bytes.
+
+:func:`dnsemu.dns.wire.bare_question` finds where the question ends from the packet's length
+and walks the name only down to a linked zone's apex; :meth:`PrecompiledAnswers.nxdomain`
+answers NXDOMAIN from it. Both are shortcuts of paths that exist already (:func:`peek` with
+:func:`longest_suffix`, and :meth:`PrecompiledAnswers.answer`), so they are held to those
+paths, and the reply to dnspython's reading of RFC 1035 §4.1 and RFC 2308 §3.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+from typing import Any
+
+import dns.flags
+import dns.message
+import dns.rcode
+import dns.rdatatype
+import pytest
+from conftest import BUNDLED_TOPOLOGY, make_settings
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from structlog.testing import capture_logs
+
+from dnsemu.core.compile import compile_topology
+from dnsemu.dns.wire import bare_question, longest_suffix, peek
+from dnsemu.logs import get_logger
+from dnsemu.server.handler import Handler
+from dnsemu.server.handler.precompiled import PrecompiledAnswers
+from dnsemu.topology.load import load_topology
+
+BLOB = b"\x0bprivatelink\x04blob\x04core\x07windows\x03net\x00"
+CORE = b"\x04core\x07windows\x03net\x00"
+TABLE = {BLOB: "blob", CORE: "core", b"\x04test\x00": "test"}
+SPOKE = "10.0.2.4"  # a VM in spoke1 of the bundled estate, linked to privatelink.blob.core.windows.net
+
+
+@pytest.fixture(scope="module")
+def bundled() -> Any:
+    return compile_topology(load_topology(BUNDLED_TOPOLOGY), generation=1)
+
+
+def handler(index: Any, **overrides: Any) -> Handler:
+    overrides.setdefault("query_log", False)
+    return Handler(make_settings(**overrides), index, logger=get_logger("dnsemu"))
+
+
+def query(qname: bytes, qtype: int = 1, qclass: int = 1, *, flags: int = 0x0100, opt: bytes | None = None,
+          ident: int = 0x1234) -> bytes:
+    """A query written field by field (RFC 1035 §4.1.1-§4.1.2), with an OPT record if given (RFC 6891 §6.1.2)."""
+    header = struct.pack("!HHHHHH", ident, flags, 1, 0, 0, 0 if opt is None else 1)
+    return header + qname + struct.pack("!HH", qtype, qclass) + (opt or b"")
+
+
+def opt(size: int = 1232, do: bool = False, version: int = 0, options: bytes = b"") -> bytes:
+    return b"\x00" + struct.pack("!HHBBHH", 41, size, 0, version, 0x8000 if do else 0, len(options)) + options
+
+
+# --------------------------------------------------------------------------- the shape it takes
+
+
+@pytest.mark.parametrize(("data", "found"), [
+    (query(b"\x06nosuch" + BLOB), ("blob", 0, 7, 0)),
+    (query(b"\x06NoSuch" + BLOB.upper()), ("blob", 0, 7, 0)),  # case does not matter (RFC 4343)
+    (query(b"\x01a\x01b" + CORE), ("core", 0, 4, 0)),
+    (query(b"\x06nosuch" + BLOB, opt=opt()), ("blob", 4, 7, 11)),  # an OPT without options
+    (query(b"\x06nosuch" + BLOB, opt=opt(do=True)), ("blob", 12, 7, 11)),  # with DO
+    (query(BLOB), ("blob", 0, 0, 0)),  # the apex itself (which its zone holds: the caller's business)
+    (query(b"\x03www" + BLOB[12:]), ("core", 0, 9, 0)),  # www.blob.core.windows.net: core's
+])
+def test_a_bare_query_finds_its_longest_suffix(data: bytes, found: tuple[str, int, int, int]) -> None:
+    entry, edns, offset, tail = found
+    assert bare_question(data, TABLE) == (entry, data[12 : len(data) - tail - 4].lower(), offset, len(data) - tail,
+                                          edns)
+
+
+@pytest.mark.parametrize("data", [
+    query(b"\x06nosuch" + BLOB, opt=opt(options=b"\x00\x0a\x00\x08" + b"c" * 8)),  # a COOKIE: peek's
+    query(b"\x06nosuch" + BLOB, opt=opt(version=1)),  # EDNS version 1: BADVERS, the parser's
+    query(b"\x06nosuch" + BLOB, qclass=3),  # CHAOS
+    query(b"\x06nosuch" + BLOB, qclass=255),  # ANY: peek's
+    query(b"\x06nosuch" + BLOB, qtype=252),  # AXFR over UDP: refused by the parser
+    query(b"\x06nosuch" + BLOB, qtype=41),  # OPT as a question: FORMERR
+    query(b"\x06nosuch" + BLOB, flags=0x8100),  # a response
+    query(b"\x06nosuch" + BLOB, flags=0x2100),  # opcode UPDATE... (4 << 11): not QUERY
+    query(b"\x06nosuch" + BLOB)[:-1],  # one octet short
+    query(b"\x06nosuch" + BLOB) + b"\x00",  # one octet more than the question
+    query(b"\x06nosuch\x00"),  # no suffix in the table
+    query(b"\x40" + b"a" * 64 + BLOB),  # a 64-octet label (RFC 1035 §2.3.4)
+    query(b"".join(b"\x3f" + b"a" * 63 for _ in range(4)) + BLOB),  # a name over 255 octets
+    query(b"\x12ab\x04core\x07windows\x03net" + b"\x00"),  # core's wire inside a label, not at a boundary
+    query(b"\xc0\x0c"),  # a pointer as the question's name
+])
+def test_anything_else_is_left_to_the_other_paths(data: bytes) -> None:
+    assert bare_question(data, TABLE) is None
+
+
+_LABELS = st.sampled_from([b"\x06nosuch", b"\x01a", b"\x05Mixed", b"\x03a.b", b"\x01\x00", b"\x02\xc0\x0c",
+                           b"\x3f" + b"x" * 63, b"\x40" + b"y" * 64, b"\x04test", b"\x04core"])
+_SUFFIXES = st.sampled_from([BLOB, CORE, b"\x04test\x00", b"\x07windows\x03net\x00", b"\x00", b"\xc0\x0c", b""])
+_OPTS = st.sampled_from([None, opt(), opt(do=True), opt(512, version=1), opt(options=b"\x00\x0c\x00\x00"),
+                         opt()[:-1], b"\x00\x00\x29"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(labels=st.lists(_LABELS, max_size=5), suffix=_SUFFIXES, qtype=st.sampled_from([1, 28, 16, 0, 41, 252, 255]),
+       qclass=st.sampled_from([1, 3, 255]), flags=st.sampled_from([0x0100, 0x0000, 0x0110, 0x8100, 0x2800]),
+       extra=_OPTS, cut=st.integers(0, 3), noise=st.binary(max_size=3))
+def test_whatever_it_takes_peek_takes_and_reads_alike(labels: list[bytes], suffix: bytes, qtype: int, qclass: int,
+                                                      flags: int, extra: bytes | None, cut: int, noise: bytes) -> None:
+    """A subset of :func:`peek`'s queries, read the same: the same name, question end and EDNS bits, and the
+    longest suffix :func:`longest_suffix` finds in the peeked name."""
+    data = query(b"".join(labels) + suffix, qtype, qclass, flags=flags, opt=extra)
+    for candidate in (data, data[: len(data) - cut], data + noise):
+        found = bare_question(candidate, TABLE)
+        if found is None:
+            continue
+        entry, qname, offset, end, edns = found
+        p = peek(candidate)
+        assert p is not None, candidate
+        assert (p.qname_key, p.question_end, p.key[-3] & 12) == (qname, end, edns)
+        assert longest_suffix(TABLE, p.qname_key) == (entry, offset)
+
+
+# --------------------------------------------------------------------------- the answer it gives
+
+
+def test_the_nxdomain_of_a_bare_query_is_the_rfc_reply(bundled: Any) -> None:
+    """NXDOMAIN (RFC 1035 §4.1.1) with the zone's SOA in authority, TTL min(SOA TTL, minimum) (RFC 2308 §3,
+    Azure's private zone SOA, facts §1), the question echoed in the client's case (RFC 4343 §4), RD and CD
+    echoed, RA set, AA clear (Azure-provided DNS is a recursive resolver, facts §2), no answer."""
+    h = handler(bundled)
+    data = query(b"\x06NoSuch" + b"\x0bPrivateLink\x04Blob\x04core\x07windows\x03net\x00", flags=0x0110,
+                 ident=0xBEEF)
+    reply = h.handle(data, (SPOKE, 5))
+    assert isinstance(reply, bytes)
+    message = dns.message.from_wire(reply)
+    assert message.id == 0xBEEF and message.rcode() == dns.rcode.NXDOMAIN
+    assert message.flags == dns.flags.QR | dns.flags.RD | dns.flags.RA | dns.flags.CD | dns.rcode.NXDOMAIN
+    assert reply[12 : len(data)] == data[12:]  # the question, byte for byte
+    assert message.answer == [] and message.additional == [] and message.edns == -1
+    (soa,) = message.authority
+    assert soa.name.to_text() == "PrivateLink.Blob.core.windows.net."  # compressed against the question
+    assert soa.rdtype == dns.rdatatype.SOA and soa.ttl == 10
+    assert soa[0].to_text() == "azureprivatedns.net. azureprivatedns-host.microsoft.com. 1 3600 300 2419200 10"
+    assert reply[len(data) : len(data) + 2] == struct.pack("!H", 0xC000 | 19)  # the owner: a pointer to the apex
+
+
+def test_with_edns_the_reply_carries_the_servers_opt_and_do(bundled: Any) -> None:
+    """RFC 6891 §6.1.1 and §7: an OPT in the reply with the server's payload size, DO echoed (RFC 3225 §3)."""
+    h = handler(bundled, udp_payload_size=1400)
+    reply = h.handle(query(b"\x06nosuch" + BLOB, opt=opt(4096, do=True)), (SPOKE, 5))
+    message = dns.message.from_wire(reply)
+    assert message.rcode() == dns.rcode.NXDOMAIN and message.edns == 0 and message.payload == 1400
+    assert message.ednsflags & dns.flags.DO and not message.options
+
+
+def test_bare_answers_are_the_resolvers_and_counted_as_misses(bundled: Any, monkeypatch: Any) -> None:
+    """Over distinct names under every linked zone of the bundled estate, asked plainly from each VNet: every
+    reply equals the resolver's byte for byte (the query log on makes the handler resolve each miss); the lane
+    answers most absent names (the comparison is not vacuous), and the counters agree: each query once, as a
+    miss, under the same label, reply size and rcode."""
+    fast = handler(bundled)
+    slow = handler(bundled, query_log=True)
+    lane: list[bytes] = []
+    real = PrecompiledAnswers.nxdomain
+
+    def spy(self: PrecompiledAnswers, data: bytes, udp_size: int) -> Any:
+        out = real(self, data, udp_size)
+        if out is not None:
+            lane.append(data)
+        return out
+
+    monkeypatch.setattr(PrecompiledAnswers, "nxdomain", spy)
+    rng = random.Random(7)
+    apexes = sorted({str(plan.zone.name) for table in bundled.negative.values() for plan in table.plans.values()})
+    sources = [SPOKE, "10.0.1.4", "10.1.0.4", "10.0.0.4"]
+    for i in range(600):
+        apex = rng.choice(apexes)
+        name = f"ghost{i}.{rng.choice(['', 'deep.'])}{apex}".replace("..", ".")
+        name = "".join(c.upper() if rng.random() < 0.2 else c for c in name)
+        wire = dns.message.make_query(name, rng.choice(["A", "AAAA", "TXT", "MX", "PTR", "SRV"]), id=i,
+                                      use_edns=rng.choice([None, 0]), want_dnssec=rng.random() < 0.2).to_wire()
+        source = (rng.choice(sources), 5)
+        with capture_logs():
+            expected = slow.handle(wire, source)
+        assert fast.handle(wire, source) == expected, (name, source)
+    assert len(lane) >= 300, len(lane)
+    got, want = fast.stats.snapshot(), slow.stats.snapshot()
+    assert got.queries == want.queries
+    assert got.cache == want.cache  # every name distinct: all misses on both sides
+    assert (got.sizes, got.size_sum, got.truncated) == (want.sizes, want.size_sum, want.truncated)
+    assert sum(got.durations["udp"]) == sum(want.durations["udp"]) == 600
