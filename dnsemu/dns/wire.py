@@ -54,7 +54,8 @@ from dnsemu.dns.records import Question, Rcode, Record, RRType, type_name
 __all__ = ["DEFAULT_UDP_SIZE", "ClientSubnet", "Edns", "NegativeAnswer", "Peek", "Query", "WireError",
            "answer_at_question", "answer_count", "bare_question",
            "encode_forwarded", "encode_response", "is_truncated", "longest_suffix", "parse_query",
-           "peek", "plain_name", "query_from_peek", "question_of", "reply_rcode", "servfail_from_header",
+           "peek", "peek_bare", "plain_name", "query_from_peek", "question_of", "reply_rcode",
+           "servfail_from_header",
            "with_id_and_case"]
 
 DEFAULT_UDP_SIZE = 1232  # the DNS Flag Day 2020 payload size; used in error replies
@@ -519,6 +520,18 @@ def bare_question(data: bytes, suffixes: Mapping[bytes, _T]) -> tuple[_T, bytes,
             return None
         length = qname[offset]
     return None
+
+
+def peek_bare(data: bytes, qname: bytes, end: int, edns: int) -> Peek:
+    """:func:`peek` of a query :func:`bare_question` took, from what it found: the name is not walked again."""
+    bits = (data[2] & 1) | (data[3] & 0x10) >> 3 | edns  # RD=1, CD=2, EDNS=4, DO=8
+    size = max(data[end + 3] << 8 | data[end + 4], 512) if edns else 512
+    result = _new(Peek)
+    _set_id(result, data[0] << 8 | data[1])
+    _set_key(result, qname + data[end - 4 : end] + _pack_tail(bits, size))
+    _set_qname(result, data[12 : end - 4])
+    _set_end(result, end)
+    return result
 
 
 def query_from_peek(data: bytes, peek: Peek) -> Query:

@@ -157,11 +157,13 @@ class Handler:
                 if view is None:
                     view = state.view_of(host)
                 precompiled = state.precompiled.get(view) if not self.query_log else None
-                if precompiled is not None:  # a name the VNet's linked zone lacks, asked plainly: the commonest miss
-                    fast = precompiled.nxdomain(data, self.udp_size)
+                if precompiled is not None:  # a name under a linked zone asked plainly: the commonest miss
+                    fast = precompiled.bare(data, self.udp_size, tcp)
                     if fast is not None:
-                        reply, kind, qtype = fast
-                        self._count_fast(state, precompiled.view, kind, qtype, tcp, start, reply)
+                        reply, kind, qtype, p = fast
+                        cell = self._count_fast(state, precompiled.view, kind, qtype, tcp, start, reply)
+                        if p is not None and cell is not None and self.cache_size:  # records or NODATA, kept
+                            state.store(self.cache_size, view, host, tcp, p.key, data, reply, cell)
                         return reply
                 # level 2: the same question from the same view, in another case or with another ID
                 p = peek(data)

@@ -28,7 +28,7 @@ from dnsemu.core.index import NegativePlan, NegativeTable
 from dnsemu.core.resolution import Source
 from dnsemu.core.zone import Found, Zone, ZoneKind
 from dnsemu.dns.records import Rcode, RRType
-from dnsemu.dns.wire import NegativeAnswer, Peek, answer_at_question, bare_question
+from dnsemu.dns.wire import NegativeAnswer, Peek, answer_at_question, bare_question, peek_bare
 
 __all__ = ["PrecompiledAnswers"]
 
@@ -82,52 +82,62 @@ class PrecompiledAnswers:
             offset += qname[offset] + 1
         else:
             return None
-        plan, template, negative_kind, positive_kind, covered_apex = entry
+        plan, template, negative_kind, _, covered_apex = entry
         if covered_apex or plan.zone.has_wildcards:
             return None  # a rule may match every name of the zone (§10.3), or a wildcard may: the resolver
-        zone = plan.zone
         name = self._name(qname, offset, plan.apex)
         if name is None:
             return None
         key = p.key
         qtype = key[len(qname)] << 8 | key[len(qname) + 1]
-        if not zone.exists(name):  # (the common NXDOMAIN has come through nxdomain() if the query was bare)
+        if not plan.zone.exists(name):
             if qtype in plan.redirected:
                 return None  # NxDomainRedirect: public DNS answers it
             return template.reply(data, p, offset, udp_size), negative_kind, qtype
-        found_, records = zone.lookup(name, qtype)
-        if found_ is Found.NODATA:  # the name without the type: NOERROR with the zone's SOA
+        return self._held(data, p, entry, offset, name, qtype, udp_size, tcp)
+
+    def bare(self, data: bytes, udp_size: int, tcp: bool) -> tuple[bytes, str, int, Peek | None] | None:
+        """:meth:`answer` for a bare query (:func:`~dnsemu.dns.wire.bare_question`), without peeking first: the
+        reply, its kind label, the qtype and, for a NOERROR reply the handler keeps, the query's :class:`Peek`.
+
+        The commonest miss (a crawler's or a search list's absent names) gets the least work: the
+        name is walked down to its zone's apex only, and nothing is parsed or built but the name's
+        text for the zone's lookup; a name the zone holds is peeked from what was found. The bytes
+        are :meth:`answer`'s (a test compares them).
+        """
+        found = bare_question(data, self.plans)
+        if found is None:
+            return None
+        entry, qname, offset, end, edns = found
+        plan = entry[0]
+        if entry[4] or plan.zone.has_wildcards:
+            return None
+        name = self._name(qname, offset, plan.apex)
+        if name is None:
+            return None
+        qtype = data[end - 4] << 8 | data[end - 3]
+        if not plan.zone.exists(name):
+            if qtype in plan.redirected:
+                return None  # NxDomainRedirect: public DNS answers it
+            return entry[1].render(data, offset, end, edns, udp_size), entry[2], qtype, None
+        p = peek_bare(data, qname, end, edns)
+        held = self._held(data, p, entry, offset, name, qtype, udp_size, tcp)
+        return None if held is None else (*held, p)
+
+    def _held(self, data: bytes, p: Peek, entry: _Entry, offset: int, name: str, qtype: int, udp_size: int,
+              tcp: bool) -> tuple[bytes, str, int] | None:
+        """The answer to a name its zone holds: NODATA, or the records at the name; None for a CNAME to follow."""
+        plan, template, _, positive_kind, _ = entry
+        found, records = plan.zone.lookup(name, qtype)
+        if found is Found.NODATA:  # the name without the type: NOERROR with the zone's SOA
             return template.reply(data, p, offset, udp_size, Rcode.NOERROR), positive_kind, qtype
-        if found_ is not Found.RECORDS:
+        if found is not Found.RECORDS:
             return None  # a CNAME to follow: the resolver
         policy = self.policy
         if policy is not None and any(r.rtype == RRType.CNAME and policy.covers(r.rdata[0]) for r in records):
             return None  # a CNAME asked for by type: its target is in the answer's chain too (§10.3)
         reply = answer_at_question(data, p, records, udp_size, tcp)
         return None if reply is None else (reply, positive_kind, qtype)
-
-    def nxdomain(self, data: bytes, udp_size: int) -> tuple[bytes, str, int] | None:
-        """The NXDOMAIN reply to a bare query (:func:`~dnsemu.dns.wire.bare_question`) for a name a linked zone
-        lacks, its kind label and the qtype; None for anything else (then :meth:`answer` or the resolver).
-
-        The commonest miss (a crawler's or a search list's absent names) answered with the least
-        work: the name is walked down to the zone's apex only, and nothing is parsed or built
-        but the name's text for the zone's lookup. Whatever this answers, :meth:`answer` answers
-        the same bytes for (a test compares them).
-        """
-        found = bare_question(data, self.plans)
-        if found is None:
-            return None
-        (plan, template, negative_kind, _, covered_apex), qname, offset, end, edns = found
-        if covered_apex or plan.zone.has_wildcards:
-            return None
-        name = self._name(qname, offset, plan.apex)
-        if name is None or plan.zone.exists(name):
-            return None
-        qtype = data[end - 4] << 8 | data[end - 3]
-        if qtype in plan.redirected:
-            return None  # NxDomainRedirect: public DNS answers it
-        return template.render(data, offset, end, edns, udp_size), negative_kind, qtype
 
     def _name(self, qname: bytes, offset: int, apex: str) -> str | None:
         """The canonical text of ``qname`` (lower case, plain labels) whose apex ``apex`` starts at ``offset``;
