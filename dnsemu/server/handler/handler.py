@@ -157,18 +157,17 @@ class Handler:
                 if view is None:
                     view = state.view_of(host)
                 precompiled = state.precompiled.get(view) if not self.query_log else None
-                if precompiled is not None:  # a name under a linked zone asked plainly: the commonest miss
-                    fast = precompiled.bare(data, self.udp_size, tcp)
-                    if fast is not None:
-                        reply, kind, qtype, p = fast
-                        cell = self._count_fast(state, precompiled.view, kind, qtype, tcp, start, reply)
-                        if p is not None and cell is not None and self.cache_size:  # records or NODATA, kept
-                            state.store(self.cache_size, view, host, tcp, p.key, data, reply, cell)
-                        return reply
+                bare = precompiled.bare(data, self.udp_size) if precompiled is not None else None
+                if isinstance(bare, tuple):  # a name the linked zone lacks, asked plainly: the commonest miss
+                    reply, kind, qtype = bare
+                    self._count_fast(state, precompiled.view, kind, qtype, tcp, start, reply)
+                    return reply
                 # level 2: the same question from the same view, in another case or with another ID
-                p = peek(data)
+                p = bare  # a name the linked zone holds, asked plainly: peeked on the way
                 if p is None:
-                    return self._slow(data, addr, tcp, state, None, start)
+                    p = peek(data)
+                    if p is None:
+                        return self._slow(data, addr, tcp, state, None, start)
                 entry = state.cache.get((view, tcp, p.key))
                 if entry is None:
                     if precompiled is not None:

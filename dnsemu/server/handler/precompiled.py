@@ -82,7 +82,7 @@ class PrecompiledAnswers:
             offset += qname[offset] + 1
         else:
             return None
-        plan, template, negative_kind, _, covered_apex = entry
+        plan, template, negative_kind, positive_kind, covered_apex = entry
         if covered_apex or plan.zone.has_wildcards:
             return None  # a rule may match every name of the zone (§10.3), or a wildcard may: the resolver
         name = self._name(qname, offset, plan.apex)
@@ -94,40 +94,6 @@ class PrecompiledAnswers:
             if qtype in plan.redirected:
                 return None  # NxDomainRedirect: public DNS answers it
             return template.reply(data, p, offset, udp_size), negative_kind, qtype
-        return self._held(data, p, entry, offset, name, qtype, udp_size, tcp)
-
-    def bare(self, data: bytes, udp_size: int, tcp: bool) -> tuple[bytes, str, int, Peek | None] | None:
-        """:meth:`answer` for a bare query (:func:`~dnsemu.dns.wire.bare_question`), without peeking first: the
-        reply, its kind label, the qtype and, for a NOERROR reply the handler keeps, the query's :class:`Peek`.
-
-        The commonest miss (a crawler's or a search list's absent names) gets the least work: the
-        name is walked down to its zone's apex only, and nothing is parsed or built but the name's
-        text for the zone's lookup; a name the zone holds is peeked from what was found. The bytes
-        are :meth:`answer`'s (a test compares them).
-        """
-        found = bare_question(data, self.plans)
-        if found is None:
-            return None
-        entry, qname, offset, end, edns = found
-        plan = entry[0]
-        if entry[4] or plan.zone.has_wildcards:
-            return None
-        name = self._name(qname, offset, plan.apex)
-        if name is None:
-            return None
-        qtype = data[end - 4] << 8 | data[end - 3]
-        if not plan.zone.exists(name):
-            if qtype in plan.redirected:
-                return None  # NxDomainRedirect: public DNS answers it
-            return entry[1].render(data, offset, end, edns, udp_size), entry[2], qtype, None
-        p = peek_bare(data, qname, end, edns)
-        held = self._held(data, p, entry, offset, name, qtype, udp_size, tcp)
-        return None if held is None else (*held, p)
-
-    def _held(self, data: bytes, p: Peek, entry: _Entry, offset: int, name: str, qtype: int, udp_size: int,
-              tcp: bool) -> tuple[bytes, str, int] | None:
-        """The answer to a name its zone holds: NODATA, or the records at the name; None for a CNAME to follow."""
-        plan, template, _, positive_kind, _ = entry
         found, records = plan.zone.lookup(name, qtype)
         if found is Found.NODATA:  # the name without the type: NOERROR with the zone's SOA
             return template.reply(data, p, offset, udp_size, Rcode.NOERROR), positive_kind, qtype
@@ -138,6 +104,31 @@ class PrecompiledAnswers:
             return None  # a CNAME asked for by type: its target is in the answer's chain too (§10.3)
         reply = answer_at_question(data, p, records, udp_size, tcp)
         return None if reply is None else (reply, positive_kind, qtype)
+
+    def bare(self, data: bytes, udp_size: int) -> tuple[bytes, str, int] | Peek | None:
+        """For a bare query (:func:`~dnsemu.dns.wire.bare_question`) of a name a linked zone lacks, the NXDOMAIN
+        reply, its kind label and the qtype; for a name the zone holds, the query's :class:`Peek`, made from
+        what was found (for the cache and :meth:`answer`); None for anything else.
+
+        The commonest miss (a crawler's or a search list's absent names) gets the least work: the
+        name is walked down to its zone's apex only, and nothing is parsed or built but the name's
+        text for the zone's lookup. The bytes are :meth:`answer`'s (a test compares them).
+        """
+        found = bare_question(data, self.plans)
+        if found is None:
+            return None
+        (plan, template, negative_kind, _, covered_apex), qname, offset, end, edns = found
+        if covered_apex or plan.zone.has_wildcards:
+            return None
+        name = self._name(qname, offset, plan.apex)
+        if name is None:
+            return None
+        if plan.zone.exists(name):
+            return peek_bare(data, qname, end, edns)
+        qtype = data[end - 4] << 8 | data[end - 3]
+        if qtype in plan.redirected:
+            return None  # NxDomainRedirect: public DNS answers it
+        return template.render(data, offset, end, edns, udp_size), negative_kind, qtype
 
     def _name(self, qname: bytes, offset: int, apex: str) -> str | None:
         """The canonical text of ``qname`` (lower case, plain labels) whose apex ``apex`` starts at ``offset``;
