@@ -120,7 +120,11 @@ class PrecompiledAnswers:
         (plan, template, negative_kind, _, covered_apex), qname, offset, end, edns = found
         if covered_apex or plan.zone.has_wildcards:
             return None
-        name = self._name(qname, offset, plan.apex)
+        if offset == qname[0] + 1 and self.covered is None:  # _name's commonest case, inlined: one plain label
+            label = qname[1:offset]
+            name = None if label.translate(None, _LABEL) else f"{label.decode('ascii')}.{plan.apex}"
+        else:
+            name = self._name(qname, offset, plan.apex)
         if name is None:
             return None
         if plan.zone.exists(name):
