@@ -34,12 +34,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from functools import partial
 
 from dnsemu.dns import names
-from dnsemu.dns.records import SUPPORTED_TYPES, RdataError, Record, RRType, parse_rdata, type_name
+from dnsemu.dns.records import SUPPORTED_TYPES, RdataError, Record, RRType, parse_rdata, trusted_record, type_name
 from dnsemu.text import clip, excerpt
 from dnsemu.topology.errors import Problem, TopologyError
 from dnsemu.topology.files import DEFAULT_MAX_FILE_BYTES, FileProblem, confined, read_text
@@ -94,6 +95,13 @@ class _Path:
 
 # characters that need the tokenizer (comments, parentheses, quotes, escapes)
 _SPECIAL = re.compile(r'[;()"\\]')
+#: ``label [ttl] A address``: one plain label (RFC 952 letters, digits and hyphens, and underscores), a TTL in
+#: seconds, type A in upper case, an IPv4 address in canonical form (no leading zeros: what ipaddress prints)
+_ADDRESS_LINE = re.compile(
+    r"([A-Za-z0-9_-]{1,63})[ \t]+(?:([0-9]{1,10})[ \t]+)?A[ \t]+"
+    r"((?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9]))"
+    r"[ \t]*\r?")
+_A = int(RRType.A)
 _UNBALANCED = {
     ")": ("unbalanced parentheses: ')' without '('",
           "remove the ')' or add a '(' before the fields it closes"),
@@ -110,6 +118,19 @@ class ZoneEntry:
     record: Record
     line: int
     file: str = "<zone>"
+
+
+_SET_ENTRY = tuple(ZoneEntry.__dict__[f].__set__ for f in ("record", "line", "file"))
+
+
+def _entry(record: Record, line: int, file: str) -> ZoneEntry:
+    """``ZoneEntry(record, line, file)`` without the frozen dataclass's ``__init__``: the reader's hot path."""
+    entry = object.__new__(ZoneEntry)
+    set_record, set_line, set_file = _SET_ENTRY
+    set_record(entry, record)
+    set_line(entry, line)
+    set_file(entry, file)
+    return entry
 
 
 @dataclass(slots=True)
@@ -146,10 +167,13 @@ def parse_ttl(text: str) -> int:
     return value
 
 
-def _lines(text: str, filename: str, problems: list[Problem]) -> Iterator[_Line]:
+def _lines(text: str, filename: str, problems: list[Problem],
+           plain: Callable[[str, int], bool] | None = None) -> Iterator[_Line]:
     """Logical lines: comments dropped, parenthesised continuations joined, tokens split.
 
-    A generator, so that problems are appended in file order with the caller's own.
+    A generator, so that problems are appended in file order with the caller's own, and so that
+    ``plain(raw, lineno)`` (a line outside parentheses with nothing to tokenize but blanks) sees
+    every directive before it applied: when it returns True it has read the line itself.
     """
     tokens: list[str] = []
     start = open_line = depth = 0
@@ -159,6 +183,8 @@ def _lines(text: str, filename: str, problems: list[Problem]) -> Iterator[_Line]
             tokens, start, blank = [], lineno, raw[:1] in (" ", "\t")
         error = None
         if depth == 0 and _SPECIAL.search(raw) is None:  # the common line: nothing to tokenize but blanks
+            if plain is not None and plain(raw, lineno):
+                continue
             tokens = raw.split()
             if tokens:
                 yield _Line(tokens, start, blank)
@@ -244,7 +270,7 @@ class _Parser:
                                               "string as \\DDD"))
             return
         first = len(self.problems)
-        for ln in _lines(text, ctx.filename, self.problems):
+        for ln in _lines(text, ctx.filename, self.problems, partial(self.address_line, ctx)):
             if ln.tokens[0].startswith("$"):
                 self.directive(ln, ctx)
             else:
@@ -340,6 +366,36 @@ class _Parser:
                          f"record[{clip(owner)}]")
             ctx.owner = _BAD
         return ctx.owner, owner
+
+    def address_line(self, ctx: _Ctx, raw: str, lineno: int) -> bool:
+        """The commonest line of a large zone, ``label [ttl] A address`` with one plain label, read with one
+        regular expression and nothing else; False (nothing done) for anything else, which the tokenizer and
+        :meth:`record` then read. What it keeps is what :meth:`plain_record` would keep for the line."""
+        match = _ADDRESS_LINE.fullmatch(raw)
+        if match is None:
+            return False
+        label, ttl_text, address = match.groups()
+        origin = ctx.origin
+        zone = self.zone
+        if origin != zone and not origin.endswith("." + zone):
+            return False  # an $ORIGIN outside the zone: plain_record reports what it must
+        owner = f"{label.lower()}.{origin}" if origin != names.ROOT else f"{label.lower()}."
+        if len(owner) > 254:  # presentation length + 1 = wire length for plain names (RFC 1035 §2.3.4)
+            return False
+        if ttl_text is not None:
+            ttl = int(ttl_text)
+            if ttl > MAX_TTL:
+                return False
+        else:
+            ttl = ctx.ttl
+            if ttl is None:
+                ttl = self.default_ttl if self.default_ttl is not None else self.soa_minimum
+                if ttl is None:
+                    return False
+        ctx.owner = owner
+        ctx.recognised += 1
+        self.entries.append(_entry(trusted_record(owner, _A, ttl, (address,)), lineno, ctx.filename))
+        return True
 
     def plain_record(self, ln: _Line, ctx: _Ctx) -> bool:
         """The common line, ``owner [ttl] TYPE value`` with a plain owner inside the zone and a one-field type
