@@ -694,7 +694,7 @@ def _answer_hosted(
             return _loop(trace, view, network, answer)
         visited.add(target)
         if _hosted_steps(trace) > index.options.max_chain:
-            trace.append(Step("chain", "the CNAME chain is longer than {limit} names",
+            trace.append(Step("chain", "the CNAME chain is longer than {limit} CNAMEs",
                               (("limit", index.options.max_chain),)))
             return Resolution(Outcome.SERVFAIL, Source.ERROR, view, tuple(answer), (), tuple(trace), network.name)
         name = target
