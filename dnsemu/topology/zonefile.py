@@ -382,20 +382,23 @@ class _Parser:
         owner = f"{label.lower()}.{origin}" if origin != names.ROOT else f"{label.lower()}."
         if len(owner) > 254:  # presentation length + 1 = wire length for plain names (RFC 1035 §2.3.4)
             return False
-        if ttl_text is not None:
-            ttl = int(ttl_text)
-            if ttl > MAX_TTL:
-                return False
-        else:
-            ttl = ctx.ttl
-            if ttl is None:
-                ttl = self.default_ttl if self.default_ttl is not None else self.soa_minimum
-                if ttl is None:
-                    return False
+        ttl = self.plain_ttl(ttl_text, ctx)
+        if ttl is None:
+            return False
         ctx.owner = owner
         ctx.recognised += 1
         self.entries.append(_entry(trusted_record(owner, _A, ttl, (address,)), lineno, ctx.filename))
         return True
+
+    def plain_ttl(self, text: str | None, ctx: _Ctx) -> int | None:
+        """A fast-path line's TTL: its own (``text``, ASCII digits), else the one that applies ($TTL, the
+        default, the SOA's minimum); None when the general path must read the line (over the maximum, none)."""
+        if text is not None:
+            ttl = int(text)
+            return ttl if ttl <= MAX_TTL else None
+        if ctx.ttl is not None:
+            return ctx.ttl
+        return self.default_ttl if self.default_ttl is not None else self.soa_minimum
 
     def plain_record(self, ln: _Line, ctx: _Ctx) -> bool:
         """The common line, ``owner [ttl] TYPE value`` with a plain owner inside the zone and a one-field type
@@ -408,19 +411,12 @@ class _Parser:
         rtype = _ONE_FIELD.get(toks[count - 2])
         if rtype is None:
             return False
-        if count == 4:
-            text = toks[1]
-            if not (text.isascii() and text.isdigit()) or len(text) > 10:
-                return False
-            ttl: int | None = int(text)
-            if ttl > MAX_TTL:  # type: ignore[operator]
-                return False
-        else:
-            ttl = ctx.ttl
-            if ttl is None:
-                ttl = self.default_ttl if self.default_ttl is not None else self.soa_minimum
-                if ttl is None:
-                    return False
+        text = toks[1] if count == 4 else None
+        if text is not None and (not (text.isascii() and text.isdigit()) or len(text) > 10):
+            return False
+        ttl = self.plain_ttl(text, ctx)
+        if ttl is None:
+            return False
         try:
             owner = names.parse(toks[0], ctx.origin)
             rdata = parse_rdata(rtype, toks[count - 1:], ctx.origin)

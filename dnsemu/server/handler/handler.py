@@ -217,7 +217,7 @@ class Handler:
                 cells.clear()
             label = (("tcp" if tcp else "udp"), view, qtype_label(qtype), rcode_name(rcode), kind)
             cells_of = cells[key] = (self.stats.cell(label, size, False, hit=False), label)
-        cell = cells_of[0]
+        cell = cells_of[0]  # bumped as handle() bumps a hit's cell (written out there: the hit path calls nothing)
         cell[0] += 1
         elapsed = perf_counter() - start
         cell[1] += elapsed
