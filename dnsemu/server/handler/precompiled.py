@@ -13,6 +13,13 @@ a linked zone gets what that zone says, from the bytes of the query:
 Whatever it cannot decide from the bytes alone (an escape in the name, a zone with wildcards,
 a type the link redirects, a CNAME to follow, a reply that needs TC) goes to the resolver.
 
+Two ways in. :meth:`PrecompiledAnswers.bare` comes first, before the query is peeked: for a
+bare query (no OPT record, or one without options: what stub resolvers send) it finds the
+zone from the packet's length and the name's first labels (:func:`~dnsemu.dns.wire.bare_question`)
+and answers an absent name's NXDOMAIN there, the commonest miss of all; a name the zone holds
+leaves with its :class:`~dnsemu.dns.wire.Peek` for the reply cache. :meth:`PrecompiledAnswers.answer`
+takes any peeked query the cache does not hold.
+
 A VNet with a DNS security policy (facts-2 §10) is answered here too, as long as no rule of the
 policy can match: the policy matches the queried name and every name of the answer's chain
 (§10.3), and these answers have no chain but the question's name (records at the name itself;
