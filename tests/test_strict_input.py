@@ -204,6 +204,22 @@ def test_cname_beside_other_data_in_a_zone_file_names_the_file_and_line(tmp_path
                     "CNAME and other data", "RFC 1034 §3.6.2")
 
 
+@pytest.mark.parametrize(("lines", "reported"), [
+    (["db A 10.0.0.1", "db CNAME app"], (3, "CNAME")),  # the CNAME makes the conflict
+    (["db CNAME app", "db A 10.0.0.1", "db A 10.0.0.2"], (3, "A")),  # the first other type does, once
+    (["db A 10.0.0.1", "db A 10.0.0.2", "db TXT \"t\"", "db CNAME app", "db AAAA fd00::1"], (5, "CNAME")),
+])
+def test_a_cname_beside_other_data_is_reported_once_where_it_starts(tmp_path: Path, lines: list[str],
+                                                                    reported: tuple[int, str]) -> None:
+    """RFC 1034 §3.6.2, whatever the order of the lines: one problem, at the record that makes the conflict
+    (line 1 is $TTL), and nothing said again for the records after it."""
+    text = with_zone_file(TOPOLOGY)
+    path = write(tmp_path, text, corp_zone="$TTL 60\n" + "\n".join(lines) + "\n")
+    problems = [p for p in problems_of(path) if "CNAME and other data" in p.message]
+    line, rtype = reported
+    assert [(p.line, p.path) for p in problems] == [(line, f"record[db.corp.example. {rtype}]")]
+
+
 def test_cname_beside_inline_data_points_at_the_record(tmp_path: Path) -> None:
     text = TOPOLOGY.replace('"web 60 A 10.0.1.5"', '"alias 60 TXT \\"x\\""')
     path = write(tmp_path, text)

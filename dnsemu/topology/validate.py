@@ -380,6 +380,8 @@ class _Checker:
         dnames: dict[str, set[object]] = defaultdict(set)
         out: list[Record] = []
         plain = PRIVATE_ZONE_TYPES - {RRType.SOA, RRType.CNAME} if private else frozenset()
+        plain_sets = 0  # record sets of the common records: counted, never looked up (not kept in `first`)
+        cname = RRType.CNAME
         below = "." + zone
         for record, where in placed:
             out.append(record)
@@ -387,10 +389,16 @@ class _Checker:
             rtype = record.rtype
             if rtype in plain and (owner == zone or (owner.endswith(below) and "\\" not in owner)):
                 # the common record (A, TXT … inside the zone): nothing below applies but the bookkeeping
-                types = by_name[owner]
+                types = by_name.get(owner)
+                if types is None:  # a new name: one type, no conflict possible
+                    by_name[owner] = {rtype}
+                    plain_sets += 1
+                    continue
+                if rtype in types:
+                    continue  # another record of a set already met (its conflicts were checked then)
                 types.add(rtype)
-                first.setdefault((owner, rtype), where)
-                if RRType.CNAME in types and owner not in conflicted:
+                plain_sets += 1
+                if cname in types and owner not in conflicted:
                     conflicted.add(owner)
                     self.report(
                         where,
@@ -476,7 +484,7 @@ class _Checker:
                         f"{owner} has both DNAME and NS: only a zone apex may hold both (RFC 6672 §2.3)",
                         "either delegate the name (NS) or redirect what lies below it (DNAME)",
                     )
-        if private and len(placed) - len(first) >= MAX_RECORDS_PER_RECORD_SET:
+        if private and len(placed) - len(first) - plain_sets >= MAX_RECORDS_PER_RECORD_SET:
             # (with fewer records than that beyond the first of each record set, none can be over the limit)
             self.record_set_sizes(placed)
         if len(by_name) > MAX_RECORD_SETS_PER_ZONE:
