@@ -172,8 +172,8 @@ def _lines(text: str, filename: str, problems: list[Problem],
     """Logical lines: comments dropped, parenthesised continuations joined, tokens split.
 
     A generator, so that problems are appended in file order with the caller's own, and so that
-    ``plain(raw, lineno)`` (a line outside parentheses with nothing to tokenize but blanks) sees
-    every directive before it applied: when it returns True it has read the line itself.
+    ``plain(raw, lineno)`` (any line outside parentheses) sees every directive before it applied:
+    when it returns True it has read the line itself (one with nothing to tokenize but blanks).
     """
     tokens: list[str] = []
     start = open_line = depth = 0
@@ -182,9 +182,9 @@ def _lines(text: str, filename: str, problems: list[Problem],
         if depth == 0:
             tokens, start, blank = [], lineno, raw[:1] in (" ", "\t")
         error = None
+        if depth == 0 and plain is not None and plain(raw, lineno):
+            continue  # (what plain() takes holds nothing to tokenize: no quote, parenthesis, comment or escape)
         if depth == 0 and _SPECIAL.search(raw) is None:  # the common line: nothing to tokenize but blanks
-            if plain is not None and plain(raw, lineno):
-                continue
             tokens = raw.split()
             if tokens:
                 yield _Line(tokens, start, blank)
