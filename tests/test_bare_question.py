@@ -201,3 +201,28 @@ def test_bare_answers_are_the_resolvers_and_counted_as_misses(bundled: Any, monk
     assert got.cache["hit", "udp"] == kept and want.cache["hit", "udp"] == 600  # (the precompiled NXDOMAIN: not kept)
     assert sum(got.cache.values()) == sum(want.cache.values()) == 1200
     assert (got.sizes, got.size_sum, got.truncated) == (want.sizes, want.size_sum, want.truncated)
+
+
+# --------------------------------------------------------------------------- memory stays bounded
+
+
+def test_per_source_memos_and_miss_cells_are_bounded_and_still_count(bundled: Any, monkeypatch: Any) -> None:
+    """A flood of sources (every address of a /16 asking once) or of odd qtypes must not grow the handler's
+    memos without end: past their bound they start again, and every query is still answered and counted."""
+    import dnsemu.server.handler.cache as cache_module
+    import dnsemu.server.handler.handler as handler_module
+
+    monkeypatch.setattr(cache_module, "MEMO_LIMIT", 3)
+    monkeypatch.setattr(handler_module, "MISS_CELLS_LIMIT", 2)
+    h = handler(bundled)
+    sources = [f"10.0.2.{i}" for i in range(4, 12)]
+    for i, source in enumerate(sources):  # spoke1's VMs: each one a new source
+        reply = h.handle(query(b"\x06nosuch" + BLOB, qtype=[1, 28, 16, 15][i % 4], ident=i), (source, 5))
+        assert dns.message.from_wire(reply).rcode() == dns.rcode.NXDOMAIN
+        resolved = query(bytes([4]) + f"www{i}".encode() + b"\x07example\x03com\x00", ident=i)
+        h.handle(resolved, (source, 5))  # a name no cache holds, resolved: the per-source memo of the slow path
+    state = h._state
+    assert len(state.where) <= 3 and len(state.sources) <= 3 and len(state.miss_cells) <= 2
+    counted = h.stats.snapshot()
+    assert sum(counted.queries.values()) == 2 * len(sources)
+    assert sum(n for (_, _, _, rcode, _), n in counted.queries.items() if rcode == "NXDOMAIN") >= len(sources)

@@ -64,6 +64,8 @@ __all__ = ["Handler"]
 _CACHEABLE = frozenset({Outcome.ANSWER, Outcome.NODATA, Outcome.NXDOMAIN, Outcome.YXDOMAIN, Outcome.REFUSED,
                         Outcome.SERVFAIL})
 _FIRST_DURATION = DURATION_BUCKETS[0]
+#: the memo of precompiled answers' counter cells is cleared when it holds this many (a flood of odd qtypes)
+MISS_CELLS_LIMIT = 4096
 
 
 class Handler:
@@ -213,7 +215,7 @@ class Handler:
         cells = state.miss_cells
         cells_of = cells.get(key)
         if cells_of is None:
-            if len(cells) >= 4096:  # any qtype and size may come: bounded (the cells live on in the stats)
+            if len(cells) >= MISS_CELLS_LIMIT:  # any qtype and size may come: bounded (the cells live on in the stats)
                 cells.clear()
             label = (("tcp" if tcp else "udp"), view, qtype_label(qtype), rcode_name(rcode), kind)
             cells_of = cells[key] = (self.stats.cell(label, size, False, hit=False), label)
