@@ -91,6 +91,7 @@ def test_a_bare_query_finds_its_longest_suffix(data: bytes, found: tuple[str, in
     query(b"".join(b"\x3f" + b"a" * 63 for _ in range(4)) + BLOB),  # a name over 255 octets
     query(b"\x12ab\x04core\x07windows\x03net" + b"\x00"),  # core's wire inside a label, not at a boundary
     query(b"\xc0\x0c"),  # a pointer as the question's name
+    query(b"\x00"),  # the root: never looked up
 ])
 def test_anything_else_is_left_to_the_other_paths(data: bytes) -> None:
     assert bare_question(data, TABLE) is None
@@ -226,3 +227,16 @@ def test_per_source_memos_and_miss_cells_are_bounded_and_still_count(bundled: An
     counted = h.stats.snapshot()
     assert sum(counted.queries.values()) == 2 * len(sources)
     assert sum(n for (_, _, _, rcode, _), n in counted.queries.items() if rcode == "NXDOMAIN") >= len(sources)
+
+
+def test_a_query_with_a_cookie_is_answered_from_the_zone_after_the_peek(bundled: Any) -> None:
+    """Not bare (dig sends a COOKIE, RFC 7873): the absent name's NXDOMAIN comes from the precompiled answer
+    after the peek, the same bytes as the resolver's, with the OPT the client's EDNS asks for."""
+    fast, slow = handler(bundled), handler(bundled, query_log=True)
+    data = query(b"\x06nosuch" + BLOB, opt=opt(options=b"\x00\x0a\x00\x08" + b"c" * 8))
+    assert bare_question(data, TABLE) is None
+    with capture_logs():
+        expected = slow.handle(data, (SPOKE, 5))
+    got = fast.handle(data, (SPOKE, 5))
+    assert got == expected and dns.message.from_wire(got).rcode() == dns.rcode.NXDOMAIN
+    assert not fast._state.cache  # answered precompiled: nothing resolved, nothing kept

@@ -154,11 +154,6 @@ class Peek:
         """The qname in lower case, uncompressed wire form (the start of ``key``)."""
         return self.key[: len(self.qname_wire)]
 
-    @property
-    def qtype(self) -> int:
-        key, end = self.key, len(self.qname_wire)
-        return key[end] << 8 | key[end + 1]
-
 
 class _Malformed(Exception):
     """Internal: the bytes do not parse; the message is the reason."""
