@@ -141,8 +141,10 @@ def dnsemu_server(name: str, topology: Path, port: int, *, workers: int = 1, que
             "--workers", str(workers), "--no-watch", "--log-format", "json"]
     argv += ["--query-log", "--log-level", "info"] if query_log else ["--no-query-log", "--log-level", "info"]
     argv += list(extra)
-    if not any(a.startswith("--index-cache") for a in argv):
-        argv.append("--no-index-cache")  # every section measures the build, but the startup one (issue 18)
+    if not any(a.startswith("--index-cache") for a in argv) and (DNSEMU_SRC / "dnsemu/server/indexcache.py").exists():
+        # every section measures the build, but the startup one (issue 18); a tree from before the cache has
+        # no such flag and would not start (--dnsemu-src on an older commit)
+        argv.append("--no-index-cache")
     env = {"PYTHONPATH": str(DNSEMU_SRC) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     # cwd: out/, so that `python -m` finds dnsemu on PYTHONPATH (DNSEMU_SRC), not in the current directory
     return Server(name, LABELS.get(name, name), port, argv, OUT / "logs" / f"{name}.log", env=env, cwd=OUT)
