@@ -111,11 +111,6 @@ class Handler:
         return self._state.generation
 
     @property
-    def qlog(self) -> Any:
-        """The buffered JSON writer of ``dns_query`` lines this handler writes to (None: structlog or off)."""
-        return self.events.qlog
-
-    @property
     def write_log(self) -> bool:
         """Whether ``dns_query`` lines are logged (the query log setting)."""
         return self.events.write
