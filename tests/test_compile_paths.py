@@ -87,3 +87,203 @@ def test_the_reserved_names_are_both_lists() -> None:
     reserved = compiled({"virtual_networks": {"v": {"address_space": ["10.50.0.0/16"]}}}).reserved_names
     assert {"cloudapp.net.", "trafficmanager.net.", "msidentity.com.", "windows.net.", "azure.com.",
             "azure.net."} <= reserved
+
+
+# -- DNS servers of an estate: custom DNS, on-premises sites, external servers, rulesets (facts §4.2, §4.3) ------
+
+SERVERS: dict[str, Any] = {
+    "region": "westeurope",
+    "virtual_networks": {
+        "hub": {
+            "address_space": ["10.0.0.0/16"],
+            "subnets": {
+                "snet-in": {"address_prefix": "10.0.0.0/28"},
+                "web": {"address_prefix": "10.0.5.0/24", "service_endpoints": ["Microsoft.Storage"]},
+            },
+        },
+        # its DNS server is the domain controller dc1 (a custom DNS server in the hub)
+        "spoke-dc": {"address_space": ["10.1.0.0/16", "172.16.1.0/24"], "dns_servers": ["10.0.3.10"]},
+        # 168.63.129.16 first: Azure-provided DNS, whatever follows it
+        "spoke-azure": {"address_space": ["10.2.0.0/16"], "dns_servers": ["168.63.129.16", "10.0.3.10"]},
+        # a server outside the model, on a port of its own
+        "spoke-ext": {"address_space": ["10.9.0.0/16"], "dns_servers": ["203.0.113.53"]},
+        "spoke-rs": {"address_space": ["10.4.0.0/16"]},
+        "spoke-dc2": {"address_space": ["10.5.0.0/16"], "dns_servers": ["10.0.3.11"]},
+        "spoke-dc3": {"address_space": ["10.6.0.0/16"], "dns_servers": ["10.0.3.12"]},
+    },
+    "on_premises": {
+        "dc": {
+            "address_space": ["192.168.0.0/16"],
+            "dns_servers": ["192.168.1.10", "192.168.1.11"],
+            "conditional_forwarders": {"privatelink.blob.core.windows.net": ["10.0.0.4", "192.168.1.11"]},
+            "zones": {"onprem.example": {"records": ["files 600 A 192.168.5.5"]}},
+        },
+        "branch": {
+            "address_space": ["172.20.0.0/16"],
+            "dns_servers": ["172.20.0.10"],
+            "default_forwarding": ["10.0.0.4"],
+        },
+    },
+    "custom_dns_servers": {
+        "dc1": {
+            "virtual_network": "hub",
+            "private_ip_address": "10.0.3.10",
+            "conditional_forwarders": {"Corp.Example": ["192.168.1.10", "10.0.0.4"], "ext.example.": ["203.0.113.53"]},
+            "default_forwarding": "azure",
+            "zones": {"ad.example": {"records": ["app 300 A 10.0.3.50"]}},
+        },
+        "dc2": {"virtual_network": "hub", "private_ip_address": "10.0.3.11", "default_forwarding": "internet"},
+        "DC_3": {"virtual_network": "hub", "private_ip_address": "10.0.3.12", "default_forwarding": ["192.168.1.10"],
+                 "zones": {"three.example": {"records": ["x 60 A 10.0.3.3"]}}},
+    },
+    "external_dns_servers": {"isp": {"address": "203.0.113.53:5353"}},
+    "dns_private_resolvers": {
+        "res": {"virtual_network": "hub", "inbound_endpoints": {"in1": {"private_ip_address": "10.0.0.4"}},
+                "outbound_endpoints": ["out1"]},
+    },
+    "dns_forwarding_rulesets": {
+        "rs": {
+            "dns_resolver_outbound_endpoints": ["res/out1"],
+            "virtual_network_links": ["spoke-rs"],
+            "forwarding_rules": {
+                "corp": {"domain_name": "Corp.Example.", "target_dns_servers": ["10.0.3.10", "192.168.1.10"]},
+                "all": {"domain_name": " . ", "target_dns_servers": ["203.0.113.53"]},
+                "old": {"domain_name": "old.example", "target_dns_servers": ["192.168.1.10"], "state": "Disabled"},
+            },
+        },
+    },
+    "private_dns_zones": {
+        "privatelink.blob.core.windows.net": {
+            "virtual_network_links": [
+                {"virtual_network": "hub", "name": "hub-blob", "resolution_policy": "NxDomainRedirect"}]},
+        "lab.example": {
+            "records": ["a 60 A 10.0.0.9"],
+            "virtual_network_links": [
+                {"virtual_network": "hub", "registration_enabled": True}],
+        },
+    },
+}
+
+
+def test_each_dns_server_becomes_a_hop_with_its_forwarders_and_default() -> None:
+    """facts §4.3: a DNS server forwards by domain (the most specific conditional forwarder) and sends the
+    rest to its default; a custom DNS server in a VNet reaches 168.63.129.16 there (facts §4.1). The first
+    target of a list is the one used; a domain is written canonical (absolute, lower case)."""
+    index = compiled(SERVERS)
+    dc1 = index.networks["spoke-dc"].entry
+    assert (type(dc1).__name__, dc1.kind, dc1.name, dc1.label) == (
+        "Forwarder", "custom", "dc1", "custom DNS server 'dc1'")
+    assert set(dc1.forwarders) == {"corp.example.", "ext.example."}
+    corp = dc1.forwarders["corp.example."]
+    assert (corp.domain, corp.target, corp.via) == (
+        "corp.example.", "192.168.1.10", "conditional forwarder (DNS server of on-premises site 'dc')")
+    site = index.networks["dc"].entry
+    assert corp.hop is site
+    ext = dc1.forwarders["ext.example."]
+    assert (type(ext.hop).__name__, ext.hop.label, ext.hop.address, ext.hop.port, ext.via) == (
+        "External", "external DNS server 'isp'", "203.0.113.53", 5353,
+        "conditional forwarder (external DNS server 'isp')")
+    assert (dc1.default, dc1.default_target) == (index.azure_dns["hub"], "Azure DNS (168.63.129.16) in VNet 'hub'")
+
+    dc2 = index.networks["spoke-dc2"].entry
+    assert (dc2.label, dc2.forwarders, dc2.default_target) == ("custom DNS server 'dc2'", {}, "the internet")
+    assert type(dc2.default).__name__ == "Internet" and dc2.default.label == "public DNS (the internet)"
+    assert index.internet.entry is dc2.default
+
+    dc3 = index.networks["spoke-dc3"].entry
+    assert (dc3.default, dc3.default_target) == (site, "DNS server of on-premises site 'dc'")
+
+    assert (type(site).__name__, site.kind, site.name, site.label) == (
+        "Forwarder", "on_premises", "dc", "the DNS server of on-premises site 'dc'")
+    blob = site.forwarders["privatelink.blob.core.windows.net."]
+    assert (blob.target, blob.hop, blob.via) == (
+        "10.0.0.4", index.azure_dns["hub"], "conditional forwarder (inbound endpoint res/in1 of VNet 'hub')")
+    assert (site.default, site.default_target) == (index.internet.entry, "the internet")
+    branch = index.networks["branch"].entry
+    assert (branch.forwarders, branch.default, branch.default_target) == (
+        {}, index.azure_dns["hub"], "inbound endpoint res/in1 of VNet 'hub'")
+
+
+def test_the_networks_and_where_their_clients_ask() -> None:
+    """facts §4.1: a VNet without DNS servers, or whose first one is 168.63.129.16, uses Azure-provided DNS;
+    otherwise its clients ask the first server listed. An on-premises site asks its own server (facts §4.3)."""
+    index = compiled(SERVERS)
+    hub = index.networks["hub"]
+    assert (hub.kind, hub.entry, hub.entry_note, hub.prefixes) == (
+        NetworkKind.VNET, index.azure_dns["hub"], "uses Azure-provided DNS (168.63.129.16)", ("10.0.0.0/16",))
+    assert [(name, str(prefix), providers) for name, prefix, providers in hub.subnets] == [
+        ("snet-in", "10.0.0.0/28", ()), ("web", "10.0.5.0/24", ("Microsoft.Storage",))]
+    azure = index.networks["spoke-azure"]
+    assert (azure.entry, azure.entry_note) == (
+        index.azure_dns["spoke-azure"], "uses Azure-provided DNS (168.63.129.16)")
+    dc = index.networks["spoke-dc"]
+    assert (dc.entry_note, dc.prefixes) == (
+        "uses custom DNS server 10.0.3.10 (custom DNS server 'dc1' in VNet 'hub')", ("10.1.0.0/16", "172.16.1.0/24"))
+    ext = index.networks["spoke-ext"]
+    assert (type(ext.entry).__name__, ext.entry_note) == (
+        "External", "uses custom DNS server 203.0.113.53 (external DNS server 'isp')")
+    site = index.networks["dc"]
+    assert (site.kind, site.entry_note, site.prefixes, site.subnets) == (
+        NetworkKind.ON_PREMISES, "asks the site's own DNS server", ("192.168.0.0/16",), ())
+    internet = index.internet
+    assert (internet.name, internet.kind, internet.entry_note, internet.prefixes) == (
+        "internet", NetworkKind.INTERNET, "resolves through public DNS", ())
+    assert set(index.networks) == {"hub", "spoke-dc", "spoke-azure", "spoke-ext", "spoke-rs", "spoke-dc2",
+                                   "spoke-dc3", "dc", "branch"}
+    # the classifier holds every prefix of every network (the longest match)
+    for address, network in [("10.1.2.3", "spoke-dc"), ("172.16.1.9", "spoke-dc"), ("192.168.200.1", "dc"),
+                              ("172.20.9.9", "branch"), ("10.0.5.5", "hub")]:
+        assert index.classify(address)[0].name == network
+    assert index.classify("172.16.2.1") == (None, 0)
+    # whose clients ask 168.63.129.16 themselves (facts-2 §13's per-VM limits), and the inbound endpoints
+    assert index.azure_provided == {"hub", "spoke-azure", "spoke-rs"}
+    assert index.inbound_endpoints == {"10.0.0.4"}
+
+
+def test_a_ruleset_compiles_to_rules_on_the_linked_vnets_azure_dns() -> None:
+    """facts §4.2: a ruleset linked to a VNet is consulted by Azure DNS there; rules are dot-terminated domains,
+    `.` is the wildcard, the first target is used, Disabled rules are ignored (listed for traces), and a
+    wildcard rule ignores the names Azure reserves."""
+    index = compiled(SERVERS)
+    hop = index.azure_dns["spoke-rs"]
+    assert hop.ruleset == "rs"
+    assert set(hop.rules) == {"corp.example.", "."}
+    corp = hop.rules["corp.example."]
+    assert (corp.domain, corp.target, corp.via) == (
+        "corp.example.", "10.0.3.10", "rule rs/corp (custom DNS server 'dc1' in VNet 'hub')")
+    assert corp.hop is index.networks["spoke-dc"].entry
+    wildcard = hop.rules["."]
+    assert (wildcard.domain, wildcard.target, wildcard.via) == (
+        ".", "203.0.113.53", "rule rs/all (external DNS server 'isp')")
+    assert index.disabled_rules == {"rs": {"old.example.": "old"}}
+    assert {"windows.net.", "azure.com."} <= hop.ignored_by_wildcard
+    # a VNet without the ruleset has none of it
+    other = index.azure_dns["hub"]
+    assert (other.ruleset, other.rules, other.ignored_by_wildcard) == (None, {}, frozenset())
+
+
+def test_the_links_of_a_vnet_as_its_view_holds_them() -> None:
+    """facts §3.1: a link has a name (dnsemu names an unnamed one after its VNet), a resolution policy and
+    autoregistration; the view also holds the VNet's Azure-provided zones (facts §4.1)."""
+    index = compiled(SERVERS)
+    view = index.views["hub"]
+    assert (view.name, view.vnet) == ("vnet:hub", "hub")
+    blob, lab = view.links["privatelink.blob.core.windows.net."], view.links["lab.example."]
+    assert (blob.link, blob.policy, blob.registration) == ("hub-blob", "NxDomainRedirect", False)
+    assert (lab.link, lab.policy, lab.registration) == ("hub", "Default", True)
+    assert blob.zone is index.private_zones["privatelink.blob.core.windows.net."]
+    assert view.links["internal.cloudapp.net."].link == "Azure-provided"
+    assert view.links["0.10.in-addr.arpa."].link == "Azure-provided"
+    # the deepest apex: privatelink.blob.core.windows.net. (five labels)
+    assert view.max_labels == 5
+    assert "lab.example." not in index.views["spoke-rs"].links
+
+
+def test_the_counts_of_the_servers_estate() -> None:
+    """Counted by hand from SERVERS: two on-premises sites, seven VNets, three hosted zones (dc1's, DC_3's and
+    the site's), two private zones and no record other than lab.example's a."""
+    stats = compiled(SERVERS).stats
+    assert {k: stats.get(k, 0) for k in ("virtual_networks", "on_premises", "hosted_zones", "private_zones",
+                                          "records", "private_endpoints", "managed_clusters")} == {
+        "virtual_networks": 7, "on_premises": 2, "hosted_zones": 3, "private_zones": 2, "records": 1,
+        "private_endpoints": 0, "managed_clusters": 0}
