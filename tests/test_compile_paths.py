@@ -287,3 +287,128 @@ def test_the_counts_of_the_servers_estate() -> None:
                                           "records", "private_endpoints", "managed_clusters")} == {
         "virtual_networks": 7, "on_premises": 2, "hosted_zones": 3, "private_zones": 2, "records": 1,
         "private_endpoints": 0, "managed_clusters": 0}
+
+
+def test_a_hosted_zone_without_an_soa_gets_the_servers_windows_dns_soa() -> None:
+    """docs/topology.md (zones held by DNS servers): a missing name is NXDOMAIN with the zone's SOA, the one
+    written or `<server>.<zone> hostmaster.<zone> 1 900 600 86400 3600` (Windows DNS's timers); a server
+    name that is no host label (DC_3) gives ns1.<zone>, and an on-premises site's server is `dns`. The
+    negative TTL is min(SOA TTL 3600, minimum 3600) (RFC 2308 §5)."""
+    index = compiled(SERVERS)
+    cases = [
+        ("10.1.0.4", "nope.ad.example",
+         "ad.example. 3600 SOA dc1.ad.example. hostmaster.ad.example. 1 900 600 86400 3600"),
+        ("10.6.0.4", "nope.three.example",
+         "three.example. 3600 SOA ns1.three.example. hostmaster.three.example. 1 900 600 86400 3600"),
+        ("192.168.0.4", "nope.onprem.example",
+         "onprem.example. 3600 SOA dns.onprem.example. hostmaster.onprem.example. 1 900 600 86400 3600"),
+    ]
+    for source, name, soa in cases:
+        result = resolve(index, q(name), source)
+        assert (result.outcome, summary(result.authority), result.answer) == (Outcome.NXDOMAIN, [soa], ()), name
+    found = resolve(index, q("app.ad.example"), "10.1.0.4")
+    assert summary(found.answer) == ["app.ad.example. 300 A 10.0.3.50"]
+    soa = resolve(index, q("ad.example", "SOA"), "10.1.0.4")
+    assert summary(soa.answer) == ["ad.example. 3600 SOA dc1.ad.example. hostmaster.ad.example. 1 900 600 86400 3600"]
+    servers = index.networks["spoke-dc"].entry, index.networks["spoke-dc2"].entry, index.networks["dc"].entry
+    assert [sorted(s.zones) for s in servers] == [["ad.example."], [], ["onprem.example."]]
+
+
+def test_a_hosted_zone_keeps_the_soa_written_for_it_and_no_second_one() -> None:
+    """docs/topology.md: the SOA written for a hosted zone is its SOA (an SOA record written for a name
+    below the apex is an ordinary record)."""
+    data = {
+        "virtual_networks": {"v": {"address_space": ["10.50.0.0/16"], "dns_servers": ["10.50.0.10"]}},
+        "custom_dns_servers": {"dc": {"virtual_network": "v", "private_ip_address": "10.50.0.10", "zones": {
+            "ad.example": {"zone_text": "@ 600 SOA dc.ad.example. admins.ad.example. 7 900 600 86400 120\n"
+                                        "app 60 A 10.50.0.50\n"}}}},
+    }
+    index = compiled(data)
+    soa = resolve(index, q("ad.example", "SOA"), "10.50.0.4")
+    assert summary(soa.answer) == ["ad.example. 600 SOA dc.ad.example. admins.ad.example. 7 900 600 86400 120"]
+    miss = resolve(index, q("nope.ad.example"), "10.50.0.4")
+    assert summary(miss.authority) == ["ad.example. 120 SOA dc.ad.example. admins.ad.example. 7 900 600 86400 120"]
+
+
+# -- Azure Firewall DNS proxy (facts-2 §12) -------------------------------------------------------------------
+
+FIREWALLS: dict[str, Any] = {
+    "virtual_networks": {
+        "hub": {"address_space": ["10.0.0.0/16"],
+                "subnets": {"AzureFirewallSubnet": {"address_prefix": "10.0.3.0/26"}}},
+        "spoke": {"address_space": ["10.4.0.0/16"], "dns_servers": ["10.0.3.4"]},
+        "spoke-off": {"address_space": ["10.5.0.0/16"], "dns_servers": ["10.0.3.5"]},
+        "spoke-two": {"address_space": ["10.6.0.0/16"], "dns_servers": ["10.0.3.6"]},
+        "spoke-hub": {"address_space": ["10.7.0.0/16"], "dns_servers": ["10.100.0.132"]},
+        "spoke-nocache": {"address_space": ["10.8.0.0/16"], "dns_servers": ["10.0.3.8"]},
+    },
+    "virtual_hubs": {"vhub": {"address_prefix": "10.100.0.0/23", "virtual_network_connections": ["spoke-hub"]}},
+    "custom_dns_servers": {"dc": {"virtual_network": "hub", "private_ip_address": "10.0.2.10"}},
+    "azure_firewalls": {
+        "fw": {"virtual_network": "hub", "private_ip_address": "10.0.3.4",
+               "dns_settings": {"enable_proxy": True, "emulate_cache": True}},
+        "fw-off": {"virtual_network": "hub", "private_ip_address": "10.0.3.5",
+                   "dns_settings": {"emulate_cache": True}},
+        "fw-two": {"virtual_network": "hub", "private_ip_address": "10.0.3.6",
+                   "dns_settings": {"enable_proxy": True, "servers": ["10.0.2.10", "168.63.129.16:53"]}},
+        "fw-nocache": {"virtual_network": "hub", "private_ip_address": "10.0.3.8",
+                       "dns_settings": {"enable_proxy": True}},
+        "fw-vhub": {"virtual_hub": "vhub", "private_ip_address": "10.100.0.132",
+                    "dns_settings": {"enable_proxy": True}},
+    },
+    "private_dns_zones": {
+        "lab.example": {"records": ["a 60 A 10.0.0.9"], "virtual_network_links": [{"virtual_network": "hub"}]},
+    },
+}
+
+
+def test_a_firewall_is_a_dns_server_at_its_private_address() -> None:
+    """facts-2 §12.1: with DNS proxy on, the firewall listens on its private IP and forwards to its DNS servers,
+    Azure DNS when none are set; §12.2: then the zones linked to the firewall's own network apply. A
+    168.63.129.16 server of a firewall asks Azure DNS in the firewall's network (§12.4 for a hub)."""
+    index = compiled(FIREWALLS)
+    assert set(index.firewalls) == {"fw", "fw-off", "fw-two", "fw-nocache", "fw-vhub"}
+    fw = index.firewalls["fw"]
+    assert index.networks["spoke"].entry is fw
+    assert index.networks["spoke"].entry_note == (
+        "uses custom DNS server 10.0.3.4 (DNS proxy of Azure Firewall 'fw' in VNet 'hub')")
+    assert (fw.label, fw.name, fw.network, fw.proxy) == ("Azure Firewall 'fw'", "fw", "hub", True)
+    assert (fw.cache.firewall, fw.cache.positive, fw.cache.negative) == ("fw", 3600, 1800)
+    [edge] = fw.servers
+    assert (edge.domain, edge.target, edge.hop, edge.via) == (
+        ".", "168.63.129.16", index.azure_dns["hub"],
+        "Azure DNS in the firewall's VNet 'hub' (the zones linked to it apply, not those of the client's VNet)")
+    off = index.firewalls["fw-off"]
+    assert (off.proxy, off.cache) == (False, None)  # no proxy, nothing to cache
+    assert index.firewalls["fw-nocache"].cache is None
+    two = index.firewalls["fw-two"]
+    assert [(e.domain, e.target, e.via) for e in two.servers] == [
+        (".", "10.0.2.10", "custom DNS server 'dc' in VNet 'hub'"),
+        (".", "168.63.129.16:53", "Azure DNS (168.63.129.16) in VNet 'hub'")]
+    assert two.servers[1].hop is index.azure_dns["hub"]
+    assert type(two.servers[0].hop).__name__ == "Forwarder" and two.servers[0].hop.name == "dc"
+    vhub = index.firewalls["fw-vhub"]
+    assert (vhub.network, index.networks["spoke-hub"].entry_note) == (
+        "vhub", "uses custom DNS server 10.100.0.132 (DNS proxy of Azure Firewall 'fw-vhub' in virtual hub 'vhub')")
+    [hub_edge] = vhub.servers
+    assert (hub_edge.hop, hub_edge.via) == (
+        index.azure_dns["vhub"],
+        "Azure DNS in the firewall's virtual hub 'vhub' (the zones linked to it apply, not those of the client's VNet)")
+    hub_network = index.networks["vhub"]
+    assert (hub_network.entry, hub_network.entry_note) == (
+        index.azure_dns["vhub"], "uses Azure-provided DNS (168.63.129.16), without zone links: a hub cannot have them")
+    assert index.azure_dns["vhub"].label == "Azure DNS in virtual hub 'vhub'"
+    assert index.azure_dns["hub"].label == "Azure DNS in VNet 'hub'"
+
+
+def test_through_a_firewall_the_firewalls_links_apply() -> None:
+    """facts-2 §12.2: a spoke behind the hub's firewall sees the hub's zones; with the proxy off the query
+    goes nowhere (SERVFAIL); a cache is reported where it is emulated (facts-2 §12.1)."""
+    index = compiled(FIREWALLS)
+    result = resolve(index, q("a.lab.example"), "10.4.0.4")
+    assert (result.view, summary(result.answer)) == ("vnet:hub", ["a.lab.example. 60 A 10.0.0.9"])
+    assert result.proxy_cache is index.firewalls["fw"].cache
+    assert resolve(index, q("a.lab.example"), "10.8.0.4").proxy_cache is None
+    assert resolve(index, q("a.lab.example"), "10.5.0.4").outcome is Outcome.SERVFAIL
+    from_hub = resolve(index, q("a.lab.example"), "10.7.0.4")
+    assert (from_hub.view, from_hub.outcome) == ("hub:vhub", Outcome.FORWARD)
