@@ -412,3 +412,82 @@ def test_through_a_firewall_the_firewalls_links_apply() -> None:
     assert resolve(index, q("a.lab.example"), "10.5.0.4").outcome is Outcome.SERVFAIL
     from_hub = resolve(index, q("a.lab.example"), "10.7.0.4")
     assert (from_hub.view, from_hub.outcome) == ("hub:vhub", Outcome.FORWARD)
+
+
+# -- AKS private clusters (facts-2 §14.1) ----------------------------------------------------------------------
+
+GUID_ZONE = "0a1b2c3d-0000-4000-8000-00000000abcd.privatelink.westeurope.azmk8s.io"
+CLUSTERS: dict[str, Any] = {
+    "region": "westeurope",
+    "virtual_networks": {
+        "aks": {"address_space": ["10.50.0.0/16"]},
+        "aks2": {"address_space": ["10.51.0.0/16"]},
+        "hub": {"address_space": ["10.0.0.0/16"]},
+    },
+    "private_dns_zones": {
+        # a custom zone, linked to the hub by its owner and to aks2 under a name of the owner's
+        "privatelink.westeurope.azmk8s.io": {
+            "records": ["api2-old 300 A 10.51.9.9", "other 300 A 10.51.9.8"],
+            "virtual_network_links": [{"virtual_network": "hub"}, {"virtual_network": "aks2", "name": "mine"}],
+        },
+    },
+    "managed_clusters": {
+        "aks1": {"virtual_network": "aks", "private_ip_address": "10.50.1.4",
+                 "private_fqdn": f"aks1-abc.{GUID_ZONE}", "fqdn": "aks1-abc.hcp.westeurope.azmk8s.io"},
+        "aks2": {"virtual_network": "aks2", "private_ip_address": "10.51.1.4",
+                 "private_dns_zone": "privatelink.westeurope.azmk8s.io",
+                 "private_fqdn": "api2-old.privatelink.westeurope.azmk8s.io", "fqdn": "api.aks.example.com"},
+        "aks3": {"virtual_network": "aks", "private_ip_address": "10.50.1.5", "private_dns_zone": "none",
+                 "fqdn": "westeurope.azmk8s.io"},
+        "aks4": {"virtual_network": "hub", "private_ip_address": "10.0.1.6",
+                 "private_fqdn": f"aks4-abc.{GUID_ZONE.replace('0a1b', '9a1b')}",
+                 "enable_private_cluster_public_fqdn": False},
+    },
+}
+
+
+def test_a_system_zone_cluster_answers_privately_in_its_vnet_only_and_publicly_everywhere() -> None:
+    """facts-2 §14.1: AKS creates <guid>.privatelink.<region>.azmk8s.io, links it only to the cluster VNet and
+    writes the API server's A record (TTL 10, like a zone group's, facts §1.5); the public FQDN is an A record
+    in public DNS to the *private* address (public DNS's TTL, 60 here)."""
+    index = compiled(CLUSTERS)
+    private = resolve(index, q(f"aks1-abc.{GUID_ZONE}"), "10.50.0.4")
+    assert summary(private.answer) == [f"aks1-abc.{GUID_ZONE}. 10 A 10.50.1.4"]
+    link = index.views["aks"].links[f"{GUID_ZONE}."]
+    assert (link.link, link.policy, link.registration) == ("aks-aks1", "Default", False)
+    assert f"{GUID_ZONE}." not in index.views["hub"].links
+    assert f"{GUID_ZONE}." in index.private_zones
+    public = resolve(index, q("aks1-abc.hcp.westeurope.azmk8s.io"), "198.51.100.7")
+    assert summary(public.answer) == ["aks1-abc.hcp.westeurope.azmk8s.io. 60 A 10.50.1.4"]
+    # the public record lives in the region's azmk8s.io zone
+    assert "westeurope.azmk8s.io." in index.public.zones
+    assert index.stats["managed_clusters"] == 4
+
+
+def test_a_custom_zone_cluster_writes_its_record_over_an_older_one_and_keeps_the_owners_link() -> None:
+    """facts-2 §14.1: with a custom zone AKS writes the API server's record into it and links the zone to the
+    cluster VNet (a link already there stays as its owner named it); the record replaces any the name had."""
+    index = compiled(CLUSTERS)
+    answer = resolve(index, q("api2-old.privatelink.westeurope.azmk8s.io"), "10.51.0.4")
+    assert summary(answer.answer) == ["api2-old.privatelink.westeurope.azmk8s.io. 10 A 10.51.1.4"]
+    other = resolve(index, q("other.privatelink.westeurope.azmk8s.io"), "10.0.0.4")
+    assert summary(other.answer) == ["other.privatelink.westeurope.azmk8s.io. 300 A 10.51.9.8"]
+    assert index.views["aks2"].links["privatelink.westeurope.azmk8s.io."].link == "mine"
+    # a public FQDN outside <region>.azmk8s.io gets a zone of its parent
+    public = resolve(index, q("api.aks.example.com"), "198.51.100.7")
+    assert summary(public.answer) == ["api.aks.example.com. 60 A 10.51.1.4"]
+    assert "aks.example.com." in index.public.zones
+
+
+def test_clusters_without_a_private_zone_or_without_a_public_fqdn() -> None:
+    """facts-2 §14.1: `none` writes no private record (the public FQDN is the only name; written at a zone's
+    own apex here, it is still answered); with the public FQDN off nothing is published."""
+    index = compiled(CLUSTERS)
+    public = resolve(index, q("westeurope.azmk8s.io"), "198.51.100.7")
+    assert summary(public.answer) == ["westeurope.azmk8s.io. 60 A 10.50.1.5"]
+    assert "azmk8s.io." in index.public.zones
+    hidden = GUID_ZONE.replace("0a1b", "9a1b")
+    assert summary(resolve(index, q(f"aks4-abc.{hidden}"), "10.0.0.4").answer) == [
+        f"aks4-abc.{hidden}. 10 A 10.0.1.6"]
+    assert not any(r.rdata == ("10.0.1.6",) for zone in index.public.zones.values()
+                   for rrsets in zone.nodes.values() for rrset in rrsets.values() for r in rrset)
