@@ -491,3 +491,110 @@ def test_clusters_without_a_private_zone_or_without_a_public_fqdn() -> None:
         f"aks4-abc.{hidden}. 10 A 10.0.1.6"]
     assert not any(r.rdata == ("10.0.1.6",) for zone in index.public.zones.values()
                    for rrsets in zone.nodes.values() for rrset in rrsets.values() for r in rrset)
+
+
+# -- Azure-provided names per cloud, autoregistration, reverse zones (facts §3.3, §4.1; RFC 6303) ---------------
+
+
+def _one_vm(cloud: str, region: str, **vm: Any) -> dict[str, Any]:
+    return {
+        "cloud": cloud, "region": region,
+        "virtual_networks": {"v": {"address_space": ["10.50.0.0/16"],
+                                   "subnets": {"s": {"address_prefix": "10.50.0.0/24"}}}},
+        "virtual_machines": {"VM1": {"virtual_network": "v", "private_ip_address": "10.50.0.4", "subnet": "s", **vm}},
+    }
+
+
+def test_each_cloud_has_its_own_internal_suffix() -> None:
+    """facts §4.1: Azure-provided DNS names a VM <vm>.internal.cloudapp.net in the public cloud; the sovereign
+    clouds use their own domains (internal.usgovcloudapp.net, internal.chinacloudapp.cn), and the PTR
+    record points at that name. The VM's name is written lower case."""
+    for cloud, region, suffix in [("AzureCloud", "eastus", "internal.cloudapp.net"),
+                                  ("AzureUSGovernment", "usgovarizona", "internal.usgovcloudapp.net"),
+                                  ("AzureChinaCloud", "chinaeast2", "internal.chinacloudapp.cn")]:
+        index = compiled(_one_vm(cloud, region))
+        found = resolve(index, q(f"vm1.{suffix}"), "10.50.0.9")
+        assert summary(found.answer) == [f"vm1.{suffix}. 10 A 10.50.0.4"], cloud
+        ptr = resolve(index, q("4.0.50.10.in-addr.arpa", "PTR"), "10.50.0.9")
+        assert summary(ptr.answer) == [f"4.0.50.10.in-addr.arpa. 10 PTR vm1.{suffix}."], cloud
+        assert f"{suffix}." in index.views["v"].links
+
+
+def test_autoregistration_writes_dynamic_vms_only() -> None:
+    """facts §3.3: autoregistration writes an A record (TTL 10) for each VM of a registration VNet, and its PTR
+    answers with both names; a VM with a static address is not registered (dnsemu's reading of
+    `ip_allocation: Static`: the record is the owner's to write)."""
+    zone = {"corp.example": {"virtual_network_links": [{"virtual_network": "v", "registration_enabled": True}]}}
+    dynamic = compiled({**_one_vm("AzureCloud", "eastus"), "private_dns_zones": zone})
+    assert summary(resolve(dynamic, q("vm1.corp.example"), "10.50.0.9").answer) == ["vm1.corp.example. 10 A 10.50.0.4"]
+    assert summary(resolve(dynamic, q("4.0.50.10.in-addr.arpa", "PTR"), "10.50.0.9").answer) == [
+        "4.0.50.10.in-addr.arpa. 10 PTR vm1.internal.cloudapp.net.", "4.0.50.10.in-addr.arpa. 10 PTR vm1.corp.example."]
+    assert dynamic.stats["autoregistered_records"] == 1
+    static = compiled({**_one_vm("AzureCloud", "eastus", ip_allocation="Static"), "private_dns_zones": zone})
+    miss = resolve(static, q("vm1.corp.example"), "10.50.0.9")
+    assert (miss.outcome, static.stats.get("autoregistered_records", 0)) == (Outcome.NXDOMAIN, 0)
+    assert summary(resolve(static, q("4.0.50.10.in-addr.arpa", "PTR"), "10.50.0.9").answer) == [
+        "4.0.50.10.in-addr.arpa. 10 PTR vm1.internal.cloudapp.net."]
+    # a VNet that only links the zone (no registration) does not register
+    linked = {"corp.example": {"virtual_network_links": [{"virtual_network": "v"}]}}
+    plain = compiled({**_one_vm("AzureCloud", "eastus"), "private_dns_zones": linked})
+    assert resolve(plain, q("vm1.corp.example"), "10.50.0.9").outcome is Outcome.NXDOMAIN
+
+
+def test_reverse_zones_on_label_boundaries() -> None:
+    """RFC 1035 §3.5 / RFC 3596 §2.5: reverse names go by octet (IPv4) and by nibble (IPv6); a prefix's reverse
+    zone is the one on the label boundary at or above it, the root of the tree for /0."""
+    from ipaddress import ip_network
+
+    from dnsemu.core.compile import _reverse_zone
+
+    assert [_reverse_zone(ip_network(p)) for p in ("10.0.0.0/8", "10.50.0.0/16", "10.50.0.0/23", "10.50.7.0/24",
+                                                   "10.50.7.128/25", "0.0.0.0/0", "0.0.0.0/7")] == [
+        "10.in-addr.arpa.", "50.10.in-addr.arpa.", "50.10.in-addr.arpa.", "7.50.10.in-addr.arpa.",
+        "7.50.10.in-addr.arpa.", "in-addr.arpa.", "in-addr.arpa."]
+    assert [_reverse_zone(ip_network(p)) for p in ("fd00::/8", "fd12:3400::/24", "fd12:3400::/27", "::/0",
+                                                   "::/3")] == [
+        "d.f.ip6.arpa.", "4.3.2.1.d.f.ip6.arpa.", "4.3.2.1.d.f.ip6.arpa.", "ip6.arpa.", "ip6.arpa."]
+
+
+def test_the_vnets_reverse_zone_holds_its_ptr_records_and_answers_nxdomain_for_the_rest() -> None:
+    """facts §4.1: Azure-provided DNS answers PTR for the VNet's own addresses; an address of the VNet with no
+    VM is NXDOMAIN from the VNet's reverse zone (the most specific one), under Azure's private SOA."""
+    data = _one_vm("AzureCloud", "eastus")
+    data["virtual_networks"]["v"]["address_space"] = ["10.50.0.0/16", "172.16.4.0/24"]
+    index = compiled(data)
+    miss = resolve(index, q("9.0.50.10.in-addr.arpa", "PTR"), "10.50.0.9")
+    assert (miss.outcome, [r.name for r in miss.authority]) == (Outcome.NXDOMAIN, ["50.10.in-addr.arpa."])
+    other = resolve(index, q("9.4.16.172.in-addr.arpa", "PTR"), "10.50.0.9")
+    assert (other.outcome, [r.name for r in other.authority]) == (Outcome.NXDOMAIN, ["4.16.172.in-addr.arpa."])
+    assert summary(miss.authority) == [
+        "50.10.in-addr.arpa. 10 SOA azureprivatedns.net. azureprivatedns-host.microsoft.com. 1 3600 300 2419200 10"]
+
+
+def test_locally_served_reverse_zones_answer_nxdomain_on_the_internet() -> None:
+    """RFC 6303 §4: the reverse zones of private (RFC 1918), link-local and ULA space are served locally, empty,
+    by every resolver; their SOA is the one BIND's built-in empty zones carry (<zone> . 0 28800 7200 604800
+    86400, TTL 10800), so the negative TTL is 10800 (RFC 2308 §5). A zone the user declares wins."""
+    index = compiled({"virtual_networks": {"v": {"address_space": ["10.50.0.0/16"]}}})
+    expected = {
+        "9.9.9.10.in-addr.arpa": "10.in-addr.arpa.",
+        "9.9.31.172.in-addr.arpa": "31.172.in-addr.arpa.",
+        "9.9.16.172.in-addr.arpa": "16.172.in-addr.arpa.",
+        "9.9.168.192.in-addr.arpa": "168.192.in-addr.arpa.",
+        "9.9.254.169.in-addr.arpa": "254.169.in-addr.arpa.",
+        "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa": "d.f.ip6.arpa.",
+        "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.e.f.ip6.arpa": "8.e.f.ip6.arpa.",
+        "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.b.e.f.ip6.arpa": "b.e.f.ip6.arpa.",
+    }
+    for name, zone in expected.items():
+        result = resolve(index, q(name, "PTR"), "198.51.100.7")
+        assert (result.outcome, summary(result.authority)) == (
+            Outcome.NXDOMAIN, [f"{zone} 10800 SOA {zone} . 0 28800 7200 604800 86400"]), name
+    outside = resolve(index, q("9.9.32.172.in-addr.arpa", "PTR"), "198.51.100.7")
+    assert outside.outcome is Outcome.FORWARD
+    assert [z for z in index.public.zones if z.endswith("172.in-addr.arpa.")] == [
+        f"{n}.172.in-addr.arpa." for n in range(16, 32)]
+    owned = compiled({"virtual_networks": {"v": {"address_space": ["10.50.0.0/16"]}},
+                      "public_dns": {"zones": {"10.in-addr.arpa": {"records": ["4.3.2 300 PTR host.example."]}}}})
+    assert summary(resolve(owned, q("4.3.2.10.in-addr.arpa", "PTR"), "198.51.100.7").answer) == [
+        "4.3.2.10.in-addr.arpa. 300 PTR host.example."]
