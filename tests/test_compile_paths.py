@@ -598,3 +598,80 @@ def test_locally_served_reverse_zones_answer_nxdomain_on_the_internet() -> None:
                       "public_dns": {"zones": {"10.in-addr.arpa": {"records": ["4.3.2 300 PTR host.example."]}}}})
     assert summary(resolve(owned, q("4.3.2.10.in-addr.arpa", "PTR"), "198.51.100.7").answer) == [
         "4.3.2.10.in-addr.arpa. 300 PTR host.example."]
+
+
+# -- public DNS as dnsemu synthesises it (facts §1.1, §1.3; docs/topology.md "public_dns") -----------------------
+
+
+def _storage(names_: list[str], **public_dns: Any) -> dict[str, Any]:
+    return {
+        "virtual_networks": {"v": {"address_space": ["10.50.0.0/16"]}},
+        "resources": {n: {"type": "Microsoft.Storage/storageAccounts"} for n in names_},
+        "public_dns": public_dns,
+    }
+
+
+def _chain_end(index: Any, name: str) -> str:
+    answer = resolve(index, q(name), "198.51.100.7").answer
+    assert [r.rtype for r in answer][-1] == 1, summary(answer)
+    return answer[-1].rdata[0]
+
+
+def test_synthesised_addresses_come_from_the_pool_and_skip_its_network_and_broadcast_addresses() -> None:
+    """docs/topology.md: the chain's last host gets an address from `address_pool`. An IPv4 pool of more than two
+    addresses never hands out its network or broadcast address (RFC 919 §7); a /31 has no such addresses
+    (RFC 3021), and an IPv6 pool none either (RFC 4291 has no broadcast)."""
+    services = ["blob", "file", "queue", "table", "dfs", "web"]
+    fqdns = [f"acct.{s}.core.windows.net" for s in services]
+
+    def addresses(pool: str) -> set[str]:
+        index = compiled({**_storage(["acct"], address_pool=pool)})
+        return {_chain_end(index, f) for f in fqdns}
+
+    # /30: .1 and .2 only; six chain ends (distinct cluster hosts) land on both
+    assert addresses("198.51.100.0/30") == {"198.51.100.1", "198.51.100.2"}
+    assert addresses("198.51.100.8/31") <= {"198.51.100.8", "198.51.100.9"}
+    assert len(addresses("198.51.100.8/31")) == 2
+    six = addresses("2001:db8::/126")
+    assert six <= {"2001:db8::", "2001:db8::1", "2001:db8::2", "2001:db8::3"} and len(six) >= 3
+    wide = addresses("203.0.113.0/24")
+    assert all(a.startswith("203.0.113.") and a not in ("203.0.113.0", "203.0.113.255") for a in wide)
+
+
+def test_a_synthesised_service_zone_is_authoritative_only_when_asked_to_be() -> None:
+    """docs/topology.md: a name under a service domain dnsemu has no data for is forwarded by default, NXDOMAIN
+    with `unknown_service_names: nxdomain`, then under the SOA Azure public DNS zones carry
+    (ns1-01.azure-dns.com., negative TTL min(3600, 300))."""
+    forward = compiled(_storage(["acct"]))
+    assert resolve(forward, q("other.blob.core.windows.net"), "198.51.100.7").outcome is Outcome.FORWARD
+    nx = compiled(_storage(["acct"], unknown_service_names="nxdomain"))
+    miss = resolve(nx, q("other.blob.core.windows.net"), "198.51.100.7")
+    soa = "ns1-01.azure-dns.com. azuredns-hostmaster.microsoft.com. 1 3600 300 2419200 300"
+    assert (miss.outcome, summary(miss.authority)) == (Outcome.NXDOMAIN, [f"blob.core.windows.net. 300 SOA {soa}"])
+
+
+def test_a_public_zone_the_user_owns_is_authoritative_and_its_records_win() -> None:
+    """docs/topology.md: public zones you own are authoritative (NXDOMAIN for names they lack), with the SOA you
+    write or a synthesised one; a record you write for a name dnsemu also synthesises replaces the synthesised
+    record set. TTLs are as written; synthesised records carry public_dns.ttl."""
+    data = _storage(["acct"], ttl=120, zones={
+        "contoso.com": {"records": ["www 300 A 198.51.100.80"]},
+        "example.org": {"records": ["@ 600 SOA ns1.example.org. host.example.org. 7 3600 600 86400 120",
+                                    "www 300 A 198.51.100.81"]},
+        "blob.core.windows.net": {"records": ["acct 30 CNAME www.example.org."]},
+    })
+    index = compiled(data)
+    miss = resolve(index, q("nope.contoso.com"), "198.51.100.7")
+    assert (miss.outcome, summary(miss.authority)) == (Outcome.NXDOMAIN, [
+        "contoso.com. 300 SOA ns1-01.azure-dns.com. azuredns-hostmaster.microsoft.com. 1 3600 300 2419200 300"])
+    own = resolve(index, q("nope.example.org"), "198.51.100.7")
+    assert summary(own.authority) == ["example.org. 120 SOA ns1.example.org. host.example.org. 7 3600 600 86400 120"]
+    soa = resolve(index, q("example.org", "SOA"), "198.51.100.7")
+    assert summary(soa.answer) == ["example.org. 600 SOA ns1.example.org. host.example.org. 7 3600 600 86400 120"]
+    replaced = resolve(index, q("acct.blob.core.windows.net"), "198.51.100.7")
+    assert summary(replaced.answer) == ["acct.blob.core.windows.net. 30 CNAME www.example.org.",
+                                        "www.example.org. 300 A 198.51.100.81"]
+    # the user's zone is authoritative even though the service domain default is to forward
+    assert resolve(index, q("nobody.blob.core.windows.net"), "198.51.100.7").outcome is Outcome.NXDOMAIN
+    chain = resolve(index, q("acct.file.core.windows.net"), "198.51.100.7").answer
+    assert {r.ttl for r in chain} == {120}
