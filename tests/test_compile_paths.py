@@ -675,3 +675,122 @@ def test_a_public_zone_the_user_owns_is_authoritative_and_its_records_win() -> N
     assert resolve(index, q("nobody.blob.core.windows.net"), "198.51.100.7").outcome is Outcome.NXDOMAIN
     chain = resolve(index, q("acct.file.core.windows.net"), "198.51.100.7").answer
     assert {r.ttl for r in chain} == {120}
+
+
+# -- private endpoints and the public chain (facts §1.1, §1.3, §1.5) --------------------------------------------
+
+
+def _acr(**pe: Any) -> dict[str, Any]:
+    return {
+        "region": "eastus",
+        "virtual_networks": {"v": {"address_space": ["10.50.0.0/16"], "region": "northeurope"}},
+        "private_dns_zones": {"privatelink.azurecr.io": {"virtual_network_links": [{"virtual_network": "v"}]}},
+        "private_endpoints": {"pe": {
+            "virtual_network": "v", "group_id": "registry",
+            "resource": {"type": "Microsoft.ContainerRegistry/registries", "name": "Reg1"},
+            "private_dns_zone_group": ["privatelink.azurecr.io"], **pe}},
+    }
+
+
+def test_a_registrys_two_names_take_the_endpoints_two_addresses_in_its_region() -> None:
+    """facts §1.5: ACR's zone group writes <registry>.azurecr.io and <registry>.<region>.data.azurecr.io, one
+    address each (the endpoint's first and second), TTL 10. The region is the resource's, else its private
+    endpoint's VNet's, else the estate's."""
+    two = compiled(_acr(private_ip_addresses=["10.50.1.4", "10.50.1.5"]))
+    assert summary(resolve(two, q("reg1.privatelink.azurecr.io"), "10.50.0.9").answer) == [
+        "reg1.privatelink.azurecr.io. 10 A 10.50.1.4"]
+    assert summary(resolve(two, q("reg1.northeurope.data.privatelink.azurecr.io"), "10.50.0.9").answer) == [
+        "reg1.northeurope.data.privatelink.azurecr.io. 10 A 10.50.1.5"]
+    assert summary(resolve(two, q("reg1.northeurope.data.azurecr.io"), "10.50.0.9").answer) == [
+        "reg1.northeurope.data.azurecr.io. 60 CNAME reg1.northeurope.data.privatelink.azurecr.io.",
+        "reg1.northeurope.data.privatelink.azurecr.io. 10 A 10.50.1.5"]
+    assert (two.stats["zone_group_records"], two.stats["private_endpoints"]) == (2, 1)
+    one = compiled(_acr(private_ip_addresses=["10.50.1.4"]))
+    assert summary(resolve(one, q("reg1.northeurope.data.privatelink.azurecr.io"), "10.50.0.9").answer) == [
+        "reg1.northeurope.data.privatelink.azurecr.io. 10 A 10.50.1.4"]
+    data = _acr(private_ip_addresses=["10.50.1.4"])
+    data["private_endpoints"]["pe"]["resource"]["region"] = "WestUS"
+    west = compiled(data)
+    assert resolve(west, q("reg1.westus.data.azurecr.io"), "10.50.0.9").outcome is Outcome.ANSWER
+    data = _acr(private_ip_addresses=["10.50.1.4"])
+    del data["virtual_networks"]["v"]["region"]
+    assert resolve(compiled(data), q("reg1.eastus.data.azurecr.io"), "10.50.0.9").outcome is Outcome.ANSWER
+
+
+def test_a_chain_without_a_cluster_host_in_the_catalog_ends_in_the_clouds_own_domain() -> None:
+    """docs/topology.md: where the catalog names no cluster host, the chain ends at
+    <service>-prod-<hash>.<region>.<domain>, the domain being the cloud's own (cloudapp.azure.com here); facts
+    §1.1: the privatelink name CNAMEs to it in public DNS while the connection is Approved."""
+    import re
+
+    index = compiled(_acr(private_ip_addresses=["10.50.1.4"]))
+    chain = summary(resolve(index, q("reg1.azurecr.io"), "198.51.100.7").answer)
+    assert chain[0] == "reg1.azurecr.io. 60 CNAME reg1.privatelink.azurecr.io."
+    assert re.fullmatch(r"reg1\.privatelink\.azurecr\.io\. 60 CNAME azurecr-prod-[0-9a-f]{4}\.northeurope\."
+                        r"cloudapp\.azure\.com\.", chain[1]), chain
+    assert re.fullmatch(r"azurecr-prod-[0-9a-f]{4}\.northeurope\.cloudapp\.azure\.com\. 60 A 203\.0\.113\.\d+",
+                        chain[2]), chain
+    assert len(chain) == 3
+
+
+def test_the_last_endpoint_to_write_a_name_wins_and_replaces_what_the_zone_had() -> None:
+    """facts §1.5: the zone group writes the record; a second endpoint for the same resource overwrites it, and
+    the zone group's record set replaces one written by hand at that name."""
+    data = _acr(private_ip_addresses=["10.50.1.4"])
+    data["private_dns_zones"]["privatelink.azurecr.io"]["records"] = ["reg1 300 A 10.50.9.9", "keep 300 A 10.50.9.8"]
+    data["private_endpoints"]["pe2"] = {**data["private_endpoints"]["pe"], "private_ip_addresses": ["10.50.2.4"]}
+    index = compiled(data)
+    assert summary(resolve(index, q("reg1.privatelink.azurecr.io"), "10.50.0.9").answer) == [
+        "reg1.privatelink.azurecr.io. 10 A 10.50.2.4"]
+    assert summary(resolve(index, q("keep.privatelink.azurecr.io"), "10.50.0.9").answer) == [
+        "keep.privatelink.azurecr.io. 300 A 10.50.9.8"]
+    assert index.stats["zone_group_records"] == 4  # two names, written twice
+
+
+def test_a_pending_connection_publishes_no_alias_and_the_note_names_every_endpoint() -> None:
+    """facts §1.1: public DNS gains the privatelink CNAME only while a connection is Approved; with none, the
+    public name goes straight to the service's host and the trace says which endpoints wait."""
+    data = _acr(private_ip_addresses=["10.50.1.4"], connection_state="Pending")
+    data["private_endpoints"]["pe2"] = {**data["private_endpoints"]["pe"], "connection_state": "Rejected",
+                                        "private_ip_addresses": ["10.50.2.4"]}
+    index = compiled(data)
+    chain = summary(resolve(index, q("reg1.azurecr.io"), "10.50.0.9").answer)
+    assert chain[0].startswith("reg1.azurecr.io. 60 CNAME azurecr-prod-") and len(chain) == 2
+    assert index.public.notes["reg1.azurecr.io."] == (
+        "Microsoft.ContainerRegistry/registries 'registry' has no Approved private endpoint connection "
+        "(pe (Pending), pe2 (Rejected)): public DNS carries no privatelink alias")
+    # one Approved connection among them is enough
+    data["private_endpoints"]["pe3"] = {**data["private_endpoints"]["pe"], "connection_state": "Approved",
+                                        "private_ip_addresses": ["10.50.3.4"]}
+    approved = compiled(data)
+    assert summary(resolve(approved, q("reg1.azurecr.io"), "198.51.100.7").answer)[0] == (
+        "reg1.azurecr.io. 60 CNAME reg1.privatelink.azurecr.io.")
+    assert "reg1.azurecr.io." not in approved.public.notes
+
+
+def test_another_tenants_endpoint_publishes_the_alias_and_the_linked_zone_says_nxdomain() -> None:
+    """facts §1.3: a resource with an Approved private endpoint in someone else's network has the privatelink
+    CNAME in public DNS; a VNet that links the privatelink zone without the record gets NXDOMAIN, the
+    internet gets the public address."""
+    data = {
+        "virtual_networks": {"v": {"address_space": ["10.50.0.0/16"]}},
+        "private_dns_zones": {"privatelink.blob.core.windows.net": {
+            "virtual_network_links": [{"virtual_network": "v"}]}},
+        "resources": {"key": {"type": "Microsoft.Storage/storageAccounts", "name": "TheirStore",
+                              "region": "westus", "private_endpoint_groups": ["blob"]},
+                      "plain": {"type": "Microsoft.Storage/storageAccounts"}},
+    }
+    index = compiled(data)
+    inside = resolve(index, q("theirstore.blob.core.windows.net"), "10.50.0.9")
+    assert (inside.outcome, summary(inside.answer)) == (Outcome.NXDOMAIN, [
+        "theirstore.blob.core.windows.net. 60 CNAME theirstore.privatelink.blob.core.windows.net."])
+    outside = summary(resolve(index, q("theirstore.blob.core.windows.net"), "198.51.100.7").answer)
+    # the catalog's cluster host for blob in westus (region code wus)
+    private = "theirstore.privatelink.blob.core.windows.net."
+    assert outside[:2] == [f"theirstore.blob.core.windows.net. 60 CNAME {private}",
+                           f"{private} 60 CNAME blob.wusprdstr01a.store.core.windows.net."]
+    assert len(outside) == 3
+    # a resource named by its key, with no endpoint: the public chain without the alias
+    plain = summary(resolve(index, q("plain.blob.core.windows.net"), "10.50.0.9").answer)
+    assert plain[0] == "plain.blob.core.windows.net. 60 CNAME blob.eusprdstr01a.store.core.windows.net."
+    assert len(plain) == 2
