@@ -794,3 +794,66 @@ def test_another_tenants_endpoint_publishes_the_alias_and_the_linked_zone_says_n
     plain = summary(resolve(index, q("plain.blob.core.windows.net"), "10.50.0.9").answer)
     assert plain[0] == "plain.blob.core.windows.net. 60 CNAME blob.eusprdstr01a.store.core.windows.net."
     assert len(plain) == 2
+
+
+def test_azure_monitors_shared_hosts_always_go_through_the_privatelink_alias() -> None:
+    """facts-2 §14.6: Azure Monitor's hosts CNAME through *.privatelink.monitor.azure.com in public DNS whether or
+    not a private endpoint exists, so an empty privatelink.monitor.azure.com linked to a VNet answers NXDOMAIN
+    there. Without that zone declared, the estate synthesises nothing for them."""
+    base = {"region": "westeurope", "virtual_networks": {"v": {"address_space": ["10.50.0.0/16"]}}}
+    declared = {**base, "private_dns_zones": {"privatelink.monitor.azure.com": {
+        "virtual_network_links": [{"virtual_network": "v"}]}}}
+    index = compiled(declared)
+    for host in ("api.monitor.azure.com", "westeurope.in.ai.monitor.azure.com", "global.in.ai.monitor.azure.com"):
+        private = host.replace(".monitor.azure.com", ".privatelink.monitor.azure.com")
+        inside = resolve(index, q(host), "10.50.0.9")
+        assert (inside.outcome, summary(inside.answer)) == (
+            Outcome.NXDOMAIN, [f"{host}. 60 CNAME {private}."]), host
+        outside = summary(resolve(index, q(host), "198.51.100.7").answer)
+        assert outside[0] == f"{host}. 60 CNAME {private}." and len(outside) == 3, outside
+        assert index.public.notes[f"{host}."] == (
+            f"Microsoft.Insights/privateLinkScopes publishes the privatelink alias of {host}. whether or not a "
+            "private endpoint exists")
+    # names that depend on the resource (a workspace's) are not shared hosts: nothing for them
+    assert not any(n.endswith("oms.opinsights.azure.com.") for n in index.public.notes)
+    assert resolve(compiled(base), q("api.monitor.azure.com"), "10.50.0.9").outcome is Outcome.FORWARD
+    # a scope in the estate without an endpoint of ours: its hosts go through the alias all the same
+    scoped = compiled({**declared, "resources": {"scope": {"type": "Microsoft.Insights/privateLinkScopes"}}})
+    assert summary(resolve(scoped, q("live.monitor.azure.com"), "10.50.0.9").answer) == [
+        "live.monitor.azure.com. 60 CNAME live.privatelink.monitor.azure.com."]
+
+
+def test_every_app_of_a_container_apps_environment_resolves_through_its_one_record() -> None:
+    """facts-2 §14.2: one record per environment in privatelink.<region>.azurecontainerapps.io; every app
+    <app>.<uniq>.<region>.azurecontainerapps.io resolves through <uniq>.privatelink.<region>... (public DNS's
+    wildcard CNAME, the facts' inference)."""
+    data = {
+        "region": "westeurope",
+        "virtual_networks": {"v": {"address_space": ["10.50.0.0/16"]}},
+        "private_dns_zones": {"privatelink.westeurope.azurecontainerapps.io": {
+            "virtual_network_links": [{"virtual_network": "v"}]}},
+        "private_endpoints": {"pe": {
+            "virtual_network": "v", "private_ip_addresses": ["10.50.1.4"], "group_id": "managedEnvironments",
+            "resource": {"type": "Microsoft.App/managedEnvironments", "name": "kindtree-1a2b3c4d"},
+            "private_dns_zone_group": ["privatelink.westeurope.azurecontainerapps.io"]}},
+    }
+    index = compiled(data)
+    env = "kindtree-1a2b3c4d.westeurope.azurecontainerapps.io"
+    private = "kindtree-1a2b3c4d.privatelink.westeurope.azurecontainerapps.io"
+    for name in (env, f"myapp.{env}", f"other-app.{env}"):
+        assert summary(resolve(index, q(name), "10.50.0.9").answer) == [
+            f"{name}. 60 CNAME {private}.", f"{private}. 10 A 10.50.1.4"], name
+
+
+def test_a_redis_enterprise_variant_publishes_only_its_own_names() -> None:
+    """facts §2.2: Azure Managed Redis (<name>.<region>.redis.azure.net) and Azure Cache for Redis Enterprise
+    (<name>.<region>.redisenterprise.cache.azure.net) share a resource type; the variant picks the names."""
+    base = {"region": "westeurope", "virtual_networks": {"v": {"address_space": ["10.50.0.0/16"]}}}
+    managed = compiled({**base, "resources": {"r1": {"type": "Microsoft.Cache/RedisEnterprise",
+                                                     "variant": "azure managed redis"}}})
+    assert resolve(managed, q("r1.westeurope.redis.azure.net"), "198.51.100.7").outcome is Outcome.ANSWER
+    either = compiled({**base, "resources": {"r1": {"type": "Microsoft.Cache/RedisEnterprise"}}})
+    for name in ("r1.westeurope.redis.azure.net", "r1.westeurope.redisenterprise.cache.azure.net"):
+        assert resolve(either, q(name), "198.51.100.7").outcome is Outcome.ANSWER, name
+    assert resolve(managed, q("r1.westeurope.redisenterprise.cache.azure.net"), "198.51.100.7").outcome is (
+        Outcome.FORWARD)
