@@ -10,13 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from test_resolver import q, summary
+import test_custom_zones as hosted_cases
+import test_firewall as firewall_cases
+import test_precedence_edges as edge_cases
+import test_resolver as resolver_cases
+import test_resolver_limits as limit_cases
+import yaml
+from test_resolver import ZONES, q, summary
 
 from dnsemu.core.compile import compile_topology
 from dnsemu.core.index import AzureDns, NetworkKind
 from dnsemu.core.resolution import Outcome
 from dnsemu.core.resolver import resolve
-from dnsemu.topology.load import load_topology_data
+from dnsemu.topology.load import load_topology, load_topology_data
 
 
 def compiled(data: dict[str, Any]) -> Any:
@@ -857,3 +863,66 @@ def test_a_redis_enterprise_variant_publishes_only_its_own_names() -> None:
         assert resolve(either, q(name), "198.51.100.7").outcome is Outcome.ANSWER, name
     assert resolve(managed, q("r1.westeurope.redisenterprise.cache.azure.net"), "198.51.100.7").outcome is (
         Outcome.FORWARD)
+
+
+# -- the case tables of the resolver's tests, on an index compiled inside the test ----------------------------------
+# Those modules compile their estates once, in module-scoped fixtures; mutation testing credits a fixture's work to
+# the first test that uses it only, so a change to the compiler would meet one case of each table. Here every
+# table runs whole against an index this test compiles: each case's expected reply is the table's own literal
+# (written from the facts, in those modules), never this compile's output.
+
+
+def test_the_bundled_estates_cases_hold_on_a_fresh_compile() -> None:
+    """test_resolver.ESTATE_CASES and the checks that take the bundled estate (facts §1-§4, RFC 2308)."""
+    index = compile_topology(load_topology(ZONES))
+    for case in resolver_cases.ESTATE_CASES:
+        resolver_cases.check_case(index, case)
+    resolver_cases.test_negative_answers_use_soa_minimum_as_ttl(index)
+    resolver_cases.test_zone_group_records_have_ttl_10(index)
+    resolver_cases.test_service_endpoint_note(index)
+    resolver_cases.test_same_answer_from_every_address_of_a_network(index)
+    for qtype in sorted(limit_cases.REDIRECTED):
+        limit_cases.test_nxdomainredirect_retries_a_aaaa_and_cname_in_public_dns(index, qtype)
+        limit_cases.test_the_default_policy_redirects_nothing(index, qtype)
+    for qtype in limit_cases.NOT_REDIRECTED:
+        limit_cases.test_nxdomainredirect_leaves_other_types_nxdomain(index, qtype)
+    limit_cases.test_a_name_that_exists_in_the_zone_is_never_redirected(index)
+
+
+def test_the_lab_cases_hold_on_a_fresh_compile() -> None:
+    """test_resolver.LAB_CASES: reverse zones, IPv6, public zones of the user's (facts §4.1, RFC 2308)."""
+    index = compile_topology(load_topology_data(resolver_cases.LAB))
+    for case in resolver_cases.LAB_CASES:
+        resolver_cases.check_case(index, case)
+    resolver_cases.test_public_soa_ttl_follows_rfc2308(index)
+    resolver_cases.test_record_set_has_one_ttl(index)
+    resolver_cases.test_forward_carries_the_remaining_name(index)
+
+
+def test_the_firewall_cases_hold_on_a_fresh_compile() -> None:
+    """test_firewall.CASES (facts-2 §12.1, §12.2, §12.4)."""
+    loaded = load_topology_data(firewall_cases.copy.deepcopy(firewall_cases.ESTATE))
+    index = compile_topology(loaded)
+    for case in firewall_cases.CASES:
+        firewall_cases.test_firewall_cases(index, case)
+    firewall_cases.test_two_servers_one_picked_per_name_by_a_hash(index)
+    firewall_cases.test_proxy_cache_is_named_only_where_it_is_emulated(index)
+    firewall_cases.test_explain_shows_the_proxy_hop(loaded, index)
+
+
+def test_the_hosted_zone_cases_hold_on_a_fresh_compile() -> None:
+    """test_custom_zones.CASES: zones held by custom and on-premises DNS servers (docs/topology.md, facts §4.3)."""
+    index = compile_topology(load_topology_data(hosted_cases.copy.deepcopy(hosted_cases.ESTATE)))
+    for case in hosted_cases.CASES:
+        hosted_cases.test_hosted_zone_cases(index, case)
+    hosted_cases.test_negative_answers_carry_the_servers_soa(index)
+    hosted_cases.test_explain_shows_the_aa_flag(index)
+
+
+def test_the_precedence_edge_cases_hold_on_a_fresh_compile() -> None:
+    """test_precedence_edges: Disabled rules and NxDomainRedirect beside rules (facts-2 §11.1, §11.3)."""
+    index = compile_topology(load_topology_data(yaml.safe_load(edge_cases.ESTATE)))
+    tests = [getattr(edge_cases, n) for n in dir(edge_cases) if n.startswith("test_")]
+    assert len(tests) >= 4
+    for test in tests:
+        test(index)
