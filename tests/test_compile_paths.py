@@ -336,6 +336,32 @@ def test_a_hosted_zone_keeps_the_soa_written_for_it_and_no_second_one() -> None:
     assert summary(miss.authority) == ["ad.example. 120 SOA dc.ad.example. admins.ad.example. 7 900 600 86400 120"]
 
 
+
+def test_a_hosted_zones_apex_records_stay_beside_its_soa() -> None:
+    """RFC 1035 §5.2 / RFC 1034 §4.3.2: the zone's apex holds its SOA and may hold other record sets (an A here,
+    written before the SOA); the SOA is the apex's SOA record, the apex's A is an ordinary answer. Without a
+    written SOA, the apex's A is still no SOA (docs/topology.md: the Windows DNS one is synthesised)."""
+    data = {
+        "virtual_networks": {"v": {"address_space": ["10.50.0.0/16"], "dns_servers": ["10.50.0.10"]}},
+        "custom_dns_servers": {"dc": {"virtual_network": "v", "private_ip_address": "10.50.0.10", "zones": {
+            "ad.example": {"zone_text": "@ 300 A 10.50.0.51\n"
+                                        "@ 600 SOA dc.ad.example. admins.ad.example. 7 900 600 86400 120\n"},
+            "two.example": {"records": ["@ 300 A 10.50.0.52", "www 60 A 10.50.0.53"]}}}},
+    }
+    index = compiled(data)
+    expected = {
+        ("ad.example", "SOA"): ["ad.example. 600 SOA dc.ad.example. admins.ad.example. 7 900 600 86400 120"],
+        ("ad.example", "A"): ["ad.example. 300 A 10.50.0.51"],
+        ("two.example", "SOA"): ["two.example. 3600 SOA dc.two.example. hostmaster.two.example. 1 900 600 86400 3600"],
+        ("two.example", "A"): ["two.example. 300 A 10.50.0.52"],
+        ("www.two.example", "A"): ["www.two.example. 60 A 10.50.0.53"],
+    }
+    for (name, qtype), answer in expected.items():
+        assert summary(resolve(index, q(name, qtype), "10.50.0.4").answer) == answer, (name, qtype)
+    nodata = resolve(index, q("ad.example", "TXT"), "10.50.0.4")
+    assert (nodata.outcome, summary(nodata.authority)) == (
+        Outcome.NODATA, ["ad.example. 120 SOA dc.ad.example. admins.ad.example. 7 900 600 86400 120"])
+
 # -- Azure Firewall DNS proxy (facts-2 §12) -------------------------------------------------------------------
 
 FIREWALLS: dict[str, Any] = {
@@ -850,6 +876,25 @@ def test_every_app_of_a_container_apps_environment_resolves_through_its_one_reco
         assert summary(resolve(index, q(name), "10.50.0.9").answer) == [
             f"{name}. 60 CNAME {private}.", f"{private}. 10 A 10.50.1.4"], name
 
+
+def test_without_an_approved_connection_the_environments_apps_go_to_the_public_host() -> None:
+    """facts §1.1 with facts-2 §14.2: no Approved connection, no privatelink alias, for the apps below the
+    environment as for the environment's own name: public DNS sends both to the service's host."""
+    data = {
+        "region": "westeurope",
+        "virtual_networks": {"v": {"address_space": ["10.50.0.0/16"]}},
+        "private_endpoints": {"pe": {
+            "virtual_network": "v", "private_ip_addresses": ["10.50.1.4"], "group_id": "managedEnvironments",
+            "connection_state": "Pending",
+            "resource": {"type": "Microsoft.App/managedEnvironments", "name": "kindtree-1a2b3c4d"}}},
+    }
+    index = compiled(data)
+    env = "kindtree-1a2b3c4d.westeurope.azurecontainerapps.io"
+    own, app = (summary(resolve(index, q(n), "10.50.0.9").answer) for n in (env, f"myapp.{env}"))
+    # the catalog names no host: the chain ends at a synthesised one in the cloud's domain (docs/topology.md)
+    assert own[0].startswith(f"{env}. 60 CNAME ") and own[0].endswith(".westeurope.cloudapp.azure.com."), own
+    assert "privatelink" not in own[0] and len(own) == 2, own
+    assert app[0] == own[0].replace(env, f"myapp.{env}", 1) and app[1:] == own[1:], app
 
 def test_a_redis_enterprise_variant_publishes_only_its_own_names() -> None:
     """facts §2.2: Azure Managed Redis (<name>.<region>.redis.azure.net) and Azure Cache for Redis Enterprise
