@@ -971,3 +971,29 @@ def test_the_precedence_edge_cases_hold_on_a_fresh_compile() -> None:
     assert len(tests) >= 4
     for test in tests:
         test(index)
+
+
+def test_negative_tables_are_compiled_for_vnets_that_answer_from_their_links_first() -> None:
+    """facts-2 §11.1: a VNet on Azure-provided DNS with no forwarding rule answers a name under a linked zone from
+    that zone, nothing before it, so its negative answers can be compiled; a VNet with a ruleset (spoke-rs), one
+    behind a custom DNS server or an external one, and an on-premises site cannot have them."""
+    index = compiled(SERVERS)
+    assert set(index.negative) == {"hub", "spoke-azure"}
+    hub = index.negative["hub"]
+    assert hub.view == "vnet:hub"
+    assert {"privatelink.blob.core.windows.net.", "lab.example.", "internal.cloudapp.net.",
+            "0.10.in-addr.arpa."} <= set(hub.plans)
+    assert hub.plans["privatelink.blob.core.windows.net."].redirected  # the link's NxDomainRedirect (facts §1.4)
+    assert not hub.plans["lab.example."].redirected
+
+
+def test_an_estate_without_public_names_has_only_the_locally_served_zones() -> None:
+    """RFC 6303 §4: 10, 16-31.172, 168.192 and 254.169 in-addr.arpa., d.f, 8.e.f, 9.e.f, a.e.f and b.e.f ip6.arpa.:
+    24 zones, the deepest (8.e.f.ip6.arpa. and its kin) of five labels."""
+    index = compiled(SERVERS)
+    local = {"10.in-addr.arpa.", "168.192.in-addr.arpa.", "254.169.in-addr.arpa.", "d.f.ip6.arpa.",
+             "8.e.f.ip6.arpa.", "9.e.f.ip6.arpa.", "a.e.f.ip6.arpa.", "b.e.f.ip6.arpa.",
+             *(f"{n}.172.in-addr.arpa." for n in range(16, 32))}
+    assert set(index.public.zones) == local
+    assert (index.public.max_labels, index.stats["public_zones"]) == (5, 24)
+    assert {zone.kind for zone in index.public.zones.values()} == {"local"}
