@@ -997,3 +997,29 @@ def test_an_estate_without_public_names_has_only_the_locally_served_zones() -> N
     assert set(index.public.zones) == local
     assert (index.public.max_labels, index.stats["public_zones"]) == (5, 24)
     assert {zone.kind for zone in index.public.zones.values()} == {"local"}
+
+
+def test_a_zone_declared_in_capitals_with_its_final_dot_is_the_same_zone() -> None:
+    """RFC 4343 §2: names compare case-insensitively; RFC 1034 §3.1: a name with its final dot is absolute, the
+    same name. The zone answers under its canonical name."""
+    data = {"virtual_networks": {"v": {"address_space": ["10.50.0.0/16"]}},
+            "private_dns_zones": {"Lab.Example.": {"records": ["a 60 A 10.50.0.1"],
+                                                   "virtual_network_links": [{"virtual_network": "v"}]}}}
+    index = compiled(data)
+    assert set(index.private_zones) == {"lab.example."}
+    assert summary(resolve(index, q("A.LAB.example"), "10.50.0.5").answer) == ["a.lab.example. 60 A 10.50.0.1"]
+    miss = resolve(index, q("b.lab.example"), "10.50.0.5")
+    assert (miss.outcome, [r.name for r in miss.authority]) == (Outcome.NXDOMAIN, ["lab.example."])
+
+
+def test_the_options_and_generation_travel_with_the_index() -> None:
+    """The index carries the compile-time options (Options' own defaults: chains of 16, facts-2 §13/§16.7; 8
+    hops) and the generation a reload gives it (0 for the first)."""
+    from dnsemu.core.index import Options
+
+    loaded = load_topology_data({"virtual_networks": {"v": {"address_space": ["10.50.0.0/16"]}}})
+    first = compile_topology(loaded)
+    assert (first.generation, first.options.max_chain, first.options.max_hops) == (0, 16, 8)
+    again = compile_topology(loaded, Options(max_hops=3, unknown_sources="refuse"), generation=7)
+    assert (again.generation, again.options.max_hops, again.options.unknown_sources) == (7, 3, "refuse")
+    assert resolve(again, q("example.org"), "198.51.100.7").outcome is Outcome.REFUSED
