@@ -1023,3 +1023,22 @@ def test_the_options_and_generation_travel_with_the_index() -> None:
     again = compile_topology(loaded, Options(max_hops=3, unknown_sources="refuse"), generation=7)
     assert (again.generation, again.options.max_hops, again.options.unknown_sources) == (7, 3, "refuse")
     assert resolve(again, q("example.org"), "198.51.100.7").outcome is Outcome.REFUSED
+
+
+def test_an_endpoint_to_a_private_link_service_writes_nothing_even_with_a_group_id() -> None:
+    """facts §6: a customer's Private Link Service is reached by alias; no zone group record and no public chain
+    come with it (the consumer writes its own record), whatever group id the export carries."""
+    data = {
+        "virtual_networks": {"v": {"address_space": ["10.50.0.0/16"]}},
+        "private_dns_zones": {"partner.example": {"records": ["api 60 A 10.50.1.9"],
+                                                  "virtual_network_links": [{"virtual_network": "v"}]}},
+        "private_endpoints": {"pe": {
+            "virtual_network": "v", "private_ip_addresses": ["10.50.1.9"], "group_id": "api",
+            "private_link_service_alias": "partner-api.6b3f2a51-9d1e-4c2b-8f4a-0c7d5e9b1a23.eastus.azure."
+                                          "privatelinkservice"}},
+    }
+    index = compiled(data)
+    answer = resolve(index, q("api.partner.example"), "10.50.0.4").answer
+    assert summary(answer) == ["api.partner.example. 60 A 10.50.1.9"]
+    assert (index.stats.get("private_endpoints", 0), index.stats.get("zone_group_records", 0)) == (0, 0)
+    assert index.stats["records"] == 1
