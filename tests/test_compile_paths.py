@@ -1042,3 +1042,28 @@ def test_an_endpoint_to_a_private_link_service_writes_nothing_even_with_a_group_
     assert summary(answer) == ["api.partner.example. 60 A 10.50.1.9"]
     assert (index.stats.get("private_endpoints", 0), index.stats.get("zone_group_records", 0)) == (0, 0)
     assert index.stats["records"] == 1
+
+
+def test_a_dns_security_policy_linked_to_a_vnet_reaches_the_index() -> None:
+    """facts-2 §10.4: a Block rule of a policy linked to the VNet answers NOERROR with a CNAME to
+    blockpolicy.azuredns.invalid. (TTL 60) and that name's SOA in authority; a VNet the policy is not linked to
+    resolves the name as usual. The VNet's compiled negative answers carry the policy."""
+    data = {
+        "virtual_networks": {"v": {"address_space": ["10.50.0.0/16"]}, "w": {"address_space": ["10.60.0.0/16"]}},
+        "dns_resolver_domain_lists": {"bad": {"domains": ["malware.example"]}},
+        "dns_resolver_policies": {"pol": {
+            "dns_security_rules": {"block": {"priority": 100, "action": "Block",
+                                             "dns_resolver_domain_lists": ["bad"]}},
+            "virtual_network_links": ["v"]}},
+        "public_dns": {"zones": {"malware.example": {"records": ["www 60 A 198.51.100.66"]}}},
+    }
+    index = compiled(data)
+    assert set(index.policies) == {"v"}
+    blocked = resolve(index, q("www.malware.example"), "10.50.0.4")
+    assert (blocked.outcome, summary(blocked.answer), summary(blocked.authority)) == (
+        Outcome.ANSWER, ["www.malware.example. 60 CNAME blockpolicy.azuredns.invalid."],
+        ["blockpolicy.azuredns.invalid. 60 SOA ns1.azure-dns.com. support.azure.com. 1000 3600 600 1800 60"])
+    assert summary(resolve(index, q("www.malware.example"), "10.60.0.4").answer) == [
+        "www.malware.example. 60 A 198.51.100.66"]
+    assert index.negative["v"].policy is index.policies["v"]
+    assert index.negative["w"].policy is None
