@@ -1067,3 +1067,13 @@ def test_a_dns_security_policy_linked_to_a_vnet_reaches_the_index() -> None:
         "www.malware.example. 60 A 198.51.100.66"]
     assert index.negative["v"].policy is index.policies["v"]
     assert index.negative["w"].policy is None
+
+
+def test_a_zone_group_may_name_its_zone_in_capitals_with_the_final_dot() -> None:
+    """RFC 4343 §2 and RFC 1034 §3.1: `PrivateLink.AzureCR.io.` is privatelink.azurecr.io.; the zone group writes
+    there (facts §1.5)."""
+    data = _acr(private_ip_addresses=["10.50.1.4"])
+    data["private_endpoints"]["pe"]["private_dns_zone_group"] = ["PrivateLink.AzureCR.io."]
+    answer = resolve(compiled(data), q("reg1.azurecr.io"), "10.50.0.9").answer
+    assert summary(answer) == ["reg1.azurecr.io. 60 CNAME reg1.privatelink.azurecr.io.",
+                               "reg1.privatelink.azurecr.io. 10 A 10.50.1.4"]
