@@ -1077,3 +1077,84 @@ def test_a_zone_group_may_name_its_zone_in_capitals_with_the_final_dot() -> None
     answer = resolve(compiled(data), q("reg1.azurecr.io"), "10.50.0.9").answer
     assert summary(answer) == ["reg1.azurecr.io. 60 CNAME reg1.privatelink.azurecr.io.",
                                "reg1.privatelink.azurecr.io. 10 A 10.50.1.4"]
+
+
+def test_a_managed_instance_with_its_dns_prefix_gets_its_chain() -> None:
+    """facts §2.2: Microsoft.Sql/managedInstances publishes {name}.{dnsPrefix}.database.windows.net, aliased to
+    privatelink.{dnsPrefix}.database.windows.net while a connection is Approved; another tenant's endpoint
+    (facts §1.3) is enough for the alias."""
+    data = {
+        "virtual_networks": {"v": {"address_space": ["10.50.0.0/16"]}},
+        "resources": {"mi1": {"type": "Microsoft.Sql/managedInstances", "dns_prefix": "abc123",
+                              "private_endpoint_groups": ["managedInstance"]}},
+    }
+    answer = summary(resolve(compiled(data), q("mi1.abc123.database.windows.net"), "198.51.100.7").answer)
+    assert answer[0] == "mi1.abc123.database.windows.net. 60 CNAME mi1.privatelink.abc123.database.windows.net."
+    assert len(answer) == 3
+
+
+def test_the_second_redis_enterprise_variant_publishes_its_names_too() -> None:
+    """facts §2.2: a RedisEnterprise resource of the variant Azure Cache for Redis Enterprise publishes
+    <name>.<region>.redisenterprise.cache.azure.net and not the Azure Managed Redis name."""
+    base = {"region": "westeurope", "virtual_networks": {"v": {"address_space": ["10.50.0.0/16"]}}}
+    index = compiled({**base, "resources": {"r1": {"type": "Microsoft.Cache/RedisEnterprise",
+                                                   "variant": "Azure Cache for Redis Enterprise"}}})
+    assert resolve(index, q("r1.westeurope.redisenterprise.cache.azure.net"), "198.51.100.7").outcome is (
+        Outcome.ANSWER)
+    assert resolve(index, q("r1.westeurope.redis.azure.net"), "198.51.100.7").outcome is Outcome.FORWARD
+
+
+def _scopes(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "region": "westeurope",
+        "virtual_networks": {"v": {"address_space": ["10.50.0.0/16"]}},
+        "private_endpoints": {"pe": {"virtual_network": "v", "private_ip_addresses": ["10.50.1.4"],
+                                     "group_id": "azuremonitor", **first}},
+        "resources": {"scope2": {"type": "Microsoft.Insights/privateLinkScopes", **second}},
+    }
+
+
+def test_a_shared_host_carries_the_alias_when_any_of_its_resources_has_an_approved_connection() -> None:
+    """facts §1.1: the privatelink CNAME is published while a connection is Approved; facts-2 §14.6: several
+    scopes share the blob host scadvisorcontentpl.blob.core.windows.net. One Approved connection among them,
+    whichever is declared first, puts the alias in public DNS."""
+    scope1 = {"resource": {"type": "Microsoft.Insights/privateLinkScopes", "name": "scope1"}}
+    alias = "scadvisorcontentpl.blob.core.windows.net. 60 CNAME scadvisorcontentpl.privatelink.blob.core.windows.net."
+    # scope1 Approved (ours), scope2 without any endpoint (declared after it)
+    first = compiled(_scopes(scope1, {}))
+    assert summary(resolve(first, q("scadvisorcontentpl.blob.core.windows.net"), "198.51.100.7").answer)[0] == alias
+    # scope1 Pending, scope2 with another tenant's Approved endpoint
+    second = compiled(_scopes({**scope1, "connection_state": "Pending"}, {"private_endpoint_groups": ["azuremonitor"]}))
+    assert summary(resolve(second, q("scadvisorcontentpl.blob.core.windows.net"), "198.51.100.7").answer)[0] == alias
+    # neither: no alias
+    neither = compiled(_scopes({**scope1, "connection_state": "Pending"}, {}))
+    chain = summary(resolve(neither, q("scadvisorcontentpl.blob.core.windows.net"), "198.51.100.7").answer)
+    assert "privatelink" not in chain[0]
+
+
+def test_a_shared_hosts_synthesised_end_does_not_move_when_another_scope_is_declared() -> None:
+    """docs/topology.md: synthesised hosts and addresses are stable. A second scope in another region, declared
+    after the first, leaves api.monitor.azure.com's chain ending in the first one's region (facts-2 §14.6: the
+    host is shared by every scope)."""
+    import re
+
+    scope1 = {"resource": {"type": "Microsoft.Insights/privateLinkScopes", "name": "scope1", "region": "northeurope"}}
+    alone = compiled({**_scopes(scope1, {}), "resources": {}})
+    both = compiled(_scopes(scope1, {"region": "eastus", "private_endpoint_groups": ["azuremonitor"]}))
+    ends = [summary(resolve(i, q("api.monitor.azure.com"), "198.51.100.7").answer) for i in (alone, both)]
+    assert ends[0] == ends[1]
+    assert re.fullmatch(r"api\.privatelink\.monitor\.azure\.com\. 60 CNAME monitor-prod-[0-9a-f]{4}\.northeurope\."
+                        r"cloudapp\.azure\.com\.", ends[0][1]), ends[0]
+
+
+def test_azure_monitors_hosts_end_in_the_estates_region_in_lower_case() -> None:
+    """docs/topology.md: with no resource of theirs, the shared hosts' synthesised end lies in the estate's region,
+    written as a DNS name in lower case (RFC 4343 §4.1 leaves case to the data: dnsemu writes region names lower)."""
+    import re
+
+    data = {"region": "WestEurope", "virtual_networks": {"v": {"address_space": ["10.50.0.0/16"]}},
+            "private_dns_zones": {"privatelink.monitor.azure.com": {
+                "virtual_network_links": [{"virtual_network": "v"}]}}}
+    chain = summary(resolve(compiled(data), q("api.monitor.azure.com"), "198.51.100.7").answer)
+    assert re.fullmatch(r"api\.privatelink\.monitor\.azure\.com\. 60 CNAME monitor-prod-[0-9a-f]{4}\.westeurope\."
+                        r"cloudapp\.azure\.com\.", chain[1]), chain
