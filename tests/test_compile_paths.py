@@ -1158,3 +1158,10 @@ def test_azure_monitors_hosts_end_in_the_estates_region_in_lower_case() -> None:
     chain = summary(resolve(compiled(data), q("api.monitor.azure.com"), "198.51.100.7").answer)
     assert re.fullmatch(r"api\.privatelink\.monitor\.azure\.com\. 60 CNAME monitor-prod-[0-9a-f]{4}\.westeurope\."
                         r"cloudapp\.azure\.com\.", chain[1]), chain
+
+
+def test_a_registration_zone_declared_with_its_final_dot_registers_all_the_same() -> None:
+    """facts §3.3 with RFC 1034 §3.1: `Corp.Example.` is corp.example.; autoregistration writes vm1 there."""
+    zone = {"Corp.Example.": {"virtual_network_links": [{"virtual_network": "v", "registration_enabled": True}]}}
+    index = compiled({**_one_vm("AzureCloud", "eastus"), "private_dns_zones": zone})
+    assert summary(resolve(index, q("vm1.corp.example"), "10.50.0.9").answer) == ["vm1.corp.example. 10 A 10.50.0.4"]
