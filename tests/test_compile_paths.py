@@ -1165,3 +1165,28 @@ def test_a_registration_zone_declared_with_its_final_dot_registers_all_the_same(
     zone = {"Corp.Example.": {"virtual_network_links": [{"virtual_network": "v", "registration_enabled": True}]}}
     index = compiled({**_one_vm("AzureCloud", "eastus"), "private_dns_zones": zone})
     assert summary(resolve(index, q("vm1.corp.example"), "10.50.0.9").answer) == ["vm1.corp.example. 10 A 10.50.0.4"]
+
+
+def test_a_custom_dns_server_may_forward_to_168_63_129_16_of_its_own_vnet() -> None:
+    """facts §4.1: a DNS server in a VNet reaches Azure-provided DNS at 168.63.129.16, which answers as that VNet
+    (its links); as a conditional forwarder and as the default alike."""
+    data = {
+        "virtual_networks": {
+            "hub": {"address_space": ["10.0.0.0/16"]},
+            "spoke": {"address_space": ["10.1.0.0/16"], "dns_servers": ["10.0.3.10"]},
+        },
+        "custom_dns_servers": {"dc1": {
+            "virtual_network": "hub", "private_ip_address": "10.0.3.10",
+            "conditional_forwarders": {"lab.example": ["168.63.129.16"]},
+            "default_forwarding": ["168.63.129.16:53"]}},
+        "private_dns_zones": {"lab.example": {"records": ["a 60 A 10.0.0.9"],
+                                              "virtual_network_links": [{"virtual_network": "hub"}]}},
+    }
+    index = compiled(data)
+    dc1 = index.networks["spoke"].entry
+    edge = dc1.forwarders["lab.example."]
+    assert (edge.hop, edge.target, edge.via) == (
+        index.azure_dns["hub"], "168.63.129.16", "conditional forwarder (Azure DNS (168.63.129.16) in VNet 'hub')")
+    assert (dc1.default, dc1.default_target) == (index.azure_dns["hub"], "Azure DNS (168.63.129.16) in VNet 'hub'")
+    result = resolve(index, q("a.lab.example"), "10.1.0.4")
+    assert (result.view, summary(result.answer)) == ("vnet:hub", ["a.lab.example. 60 A 10.0.0.9"])
