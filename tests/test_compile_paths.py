@@ -686,9 +686,10 @@ def test_a_public_zone_the_user_owns_is_authoritative_and_its_records_win() -> N
     """docs/topology.md: public zones you own are authoritative (NXDOMAIN for names they lack), with the SOA you
     write or a synthesised one; a record you write for a name dnsemu also synthesises replaces the synthesised
     record set. TTLs are as written; synthesised records carry public_dns.ttl."""
-    data = _storage(["acct"], ttl=120, zones={
+    data = _storage(["acct", "acct2"], ttl=120, zones={
         "contoso.com": {"records": ["www 300 A 198.51.100.80"]},
-        "example.org": {"records": ["@ 600 SOA ns1.example.org. host.example.org. 7 3600 600 86400 120",
+        "example.org": {"records": ["@ 300 A 198.51.100.82",
+                                    "@ 600 SOA ns1.example.org. host.example.org. 7 3600 600 86400 120",
                                     "www 300 A 198.51.100.81"]},
         "blob.core.windows.net": {"records": ["acct 30 CNAME www.example.org."]},
     })
@@ -703,6 +704,11 @@ def test_a_public_zone_the_user_owns_is_authoritative_and_its_records_win() -> N
     replaced = resolve(index, q("acct.blob.core.windows.net"), "198.51.100.7")
     assert summary(replaced.answer) == ["acct.blob.core.windows.net. 30 CNAME www.example.org.",
                                         "www.example.org. 300 A 198.51.100.81"]
+    apex = resolve(index, q("example.org"), "198.51.100.7")
+    assert summary(apex.answer) == ["example.org. 300 A 198.51.100.82"]
+    # a synthesised record the user did not replace stays in the user's zone
+    assert summary(resolve(index, q("acct2.blob.core.windows.net"), "198.51.100.7").answer)[0] == (
+        "acct2.blob.core.windows.net. 120 CNAME blob.eusprdstr01a.store.core.windows.net.")
     # the user's zone is authoritative even though the service domain default is to forward
     assert resolve(index, q("nobody.blob.core.windows.net"), "198.51.100.7").outcome is Outcome.NXDOMAIN
     chain = resolve(index, q("acct.file.core.windows.net"), "198.51.100.7").answer
@@ -1190,3 +1196,14 @@ def test_a_custom_dns_server_may_forward_to_168_63_129_16_of_its_own_vnet() -> N
     assert (dc1.default, dc1.default_target) == (index.azure_dns["hub"], "Azure DNS (168.63.129.16) in VNet 'hub'")
     result = resolve(index, q("a.lab.example"), "10.1.0.4")
     assert (result.view, summary(result.answer)) == ("vnet:hub", ["a.lab.example. 60 A 10.0.0.9"])
+
+
+def test_the_public_record_count_leaves_out_the_soa() -> None:
+    """Counted by hand: contoso.com's www and mail, example.org's www (its SOA is the zone's, not a record of it);
+    the locally served zones hold none (RFC 6303)."""
+    data = {"public_dns": {"zones": {
+        "contoso.com": {"records": ["www 300 A 198.51.100.80", "mail 300 A 198.51.100.81"]},
+        "example.org": {"records": ["@ 600 SOA ns1.example.org. host.example.org. 7 3600 600 86400 120",
+                                    "www 300 A 198.51.100.82"]}}}}
+    stats = compiled(data).stats
+    assert (stats["public_records"], stats["public_zones"]) == (3, 26)
