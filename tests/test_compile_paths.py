@@ -1207,3 +1207,16 @@ def test_the_public_record_count_leaves_out_the_soa() -> None:
                                     "www 300 A 198.51.100.82"]}}}}
     stats = compiled(data).stats
     assert (stats["public_records"], stats["public_zones"]) == (3, 26)
+
+
+def test_a_vnet_dns_suffix_written_with_its_final_dot_and_capitals_names_the_vms_the_same() -> None:
+    """facts §4.1: a VM also answers under its VNet's DHCP suffix; RFC 1034 §3.1 / RFC 4343 §2: the suffix
+    `Abc.BX.internal.cloudapp.net.` is abc.bx.internal.cloudapp.net."""
+    data = _one_vm("AzureCloud", "eastus")
+    data["virtual_networks"]["v"]["internal_domain_name_suffix"] = "Abc.BX.internal.cloudapp.net."
+    index = compiled(data)
+    assert summary(resolve(index, q("vm1.abc.bx.internal.cloudapp.net"), "10.50.0.9").answer) == [
+        "vm1.abc.bx.internal.cloudapp.net. 10 A 10.50.0.4"]
+    assert summary(resolve(index, q("4.0.50.10.in-addr.arpa", "PTR"), "10.50.0.9").answer) == [
+        "4.0.50.10.in-addr.arpa. 10 PTR vm1.internal.cloudapp.net.",
+        "4.0.50.10.in-addr.arpa. 10 PTR vm1.abc.bx.internal.cloudapp.net."]
