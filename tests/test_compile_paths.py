@@ -1094,8 +1094,13 @@ def test_a_managed_instance_with_its_dns_prefix_gets_its_chain() -> None:
         "resources": {"mi1": {"type": "Microsoft.Sql/managedInstances", "dns_prefix": "abc123",
                               "private_endpoint_groups": ["managedInstance"]}},
     }
+    import re
+
     answer = summary(resolve(compiled(data), q("mi1.abc123.database.windows.net"), "198.51.100.7").answer)
     assert answer[0] == "mi1.abc123.database.windows.net. 60 CNAME mi1.privatelink.abc123.database.windows.net."
+    # no cluster host in the catalog: the synthesised end, in the estate's region (eastus), lower case
+    assert re.fullmatch(r"mi1\.privatelink\.abc123\.database\.windows\.net\. 60 CNAME abc123-prod-[0-9a-f]{4}\."
+                        r"eastus\.cloudapp\.azure\.com\.", answer[1]), answer
     assert len(answer) == 3
 
 
@@ -1220,3 +1225,14 @@ def test_a_vnet_dns_suffix_written_with_its_final_dot_and_capitals_names_the_vms
     assert summary(resolve(index, q("4.0.50.10.in-addr.arpa", "PTR"), "10.50.0.9").answer) == [
         "4.0.50.10.in-addr.arpa. 10 PTR vm1.internal.cloudapp.net.",
         "4.0.50.10.in-addr.arpa. 10 PTR vm1.abc.bx.internal.cloudapp.net."]
+
+
+def test_every_registered_vm_is_counted() -> None:
+    """facts §3.3: autoregistration writes one record per VM of the registration VNet: two VMs, two records."""
+    data = _one_vm("AzureCloud", "eastus")
+    data["virtual_machines"]["vm2"] = {"virtual_network": "v", "private_ip_address": "10.50.0.5", "subnet": "s"}
+    data["private_dns_zones"] = {"corp.example": {
+        "virtual_network_links": [{"virtual_network": "v", "registration_enabled": True}]}}
+    index = compiled(data)
+    assert (index.stats["autoregistered_records"], index.stats["records"]) == (2, 2)
+    assert summary(resolve(index, q("vm2.corp.example"), "10.50.0.9").answer) == ["vm2.corp.example. 10 A 10.50.0.5"]
