@@ -8,6 +8,7 @@ and the topology written here, never dnsemu's own output read back.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import test_custom_zones as hosted_cases
@@ -1236,3 +1237,33 @@ def test_every_registered_vm_is_counted() -> None:
     index = compiled(data)
     assert (index.stats["autoregistered_records"], index.stats["records"]) == (2, 2)
     assert summary(resolve(index, q("vm2.corp.example"), "10.50.0.9").answer) == ["vm2.corp.example. 10 A 10.50.0.5"]
+
+
+def test_a_disabled_rule_listed_first_leaves_the_rules_after_it_in_force() -> None:
+    """facts-2 §11.3: a rule's state is Enabled or Disabled, each rule on its own: a Disabled rule written before
+    an enabled one takes nothing from it."""
+    data = copy.deepcopy(SERVERS)
+    data["dns_forwarding_rulesets"]["rs"]["forwarding_rules"] = {
+        "old": {"domain_name": "old.example", "target_dns_servers": ["192.168.1.10"], "state": "Disabled"},
+        "corp": {"domain_name": "corp.example.", "target_dns_servers": ["10.0.3.10"]},
+    }
+    index = compiled(data)
+    assert set(index.azure_dns["spoke-rs"].rules) == {"corp.example."}
+    assert index.disabled_rules == {"rs": {"old.example.": "old"}}
+
+
+def test_a_synthesised_host_is_named_by_its_service_and_region() -> None:
+    """docs/topology.md: where the catalog names no cluster host, the chain ends at <service>-prod-<hash>.<region>.
+    <domain>; the hash is the first four hex digits of SHA-256 of "<service>/<region>" (dnsemu's rule: stable per
+    service and region), the region in lower case whatever case the estate writes it in, so `WestEurope` and
+    `westeurope` name the same host (Azure's region names are case-insensitive)."""
+    import hashlib
+
+    digest = hashlib.sha256(b"monitor/westeurope").hexdigest()[:4]
+    host = f"monitor-prod-{digest}.westeurope.cloudapp.azure.com."
+    for region in ("WestEurope", "westeurope"):
+        data = {"region": region, "virtual_networks": {"v": {"address_space": ["10.50.0.0/16"]}},
+                "private_dns_zones": {"privatelink.monitor.azure.com": {
+                    "virtual_network_links": [{"virtual_network": "v"}]}}}
+        chain = summary(resolve(compiled(data), q("api.monitor.azure.com"), "198.51.100.7").answer)
+        assert chain[1] == f"api.privatelink.monitor.azure.com. 60 CNAME {host}", (region, chain)
