@@ -239,8 +239,12 @@ def dc1(d: dict) -> dict:
          "custom_dns_servers.dc1.zones.corp.contoso.com.records[6]"),
         (lambda d: d["on_premises"]["dc"]["zones"].update({"Onprem.Contoso.Local.": {}}),
          "zone 'Onprem.Contoso.Local.' is the same zone as 'onprem.contoso.local'"),
+        (lambda d: dc1(d)["zones"]["corp.contoso.com"]["records"].append(
+            "sub 300 SOA ns1.example. admins.example. 1 900 600 86400 120"),
+         "sub.corp.contoso.com. SOA: a zone's SOA sits at its apex corp.contoso.com."),
     ],
-    ids=["zone-and-forwarder", "dname", "delegation", "single-label", "bad-record", "same-zone-twice"],
+    ids=["zone-and-forwarder", "dname", "delegation", "single-label", "bad-record", "same-zone-twice",
+         "soa-below-the-apex"],
 )
 def test_invalid_hosted_zones(mutate, message: str) -> None:
     assert message in _errors(mutate)

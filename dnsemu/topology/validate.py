@@ -438,6 +438,12 @@ class _Checker:
                     f"{owner} SOA: Azure manages the SOA of a private zone",
                     "leave the SOA out; dnsemu writes Azure's",
                 )
+            elif record.rtype == RRType.SOA and owner != zone:
+                self.report(
+                    where,
+                    f"{owner} SOA: a zone's SOA sits at its apex {zone} (RFC 1035 §5.2; BIND refuses the zone too)",
+                    "write the SOA at @, or make the name a zone of its own",
+                )
             if not private and record.rtype in (RRType.NS, RRType.DNAME) and owner.startswith("*."):
                 section = "4.2" if record.rtype == RRType.NS else "4.4"
                 self.report(
