@@ -375,7 +375,8 @@ def test_an_upstream_failure_is_servfail_with_our_opt_and_the_ecs_echoed(upstrea
     upstream = header(0x2222, QR | RA | upstream_rcode, qd=0)
     got = wire.encode_forwarded(wire.parse_query(data), upstream, [], max_size=1232, server_udp_size=4000, ecs_scope=20)
     echoed = struct.pack("!HH", 8, 7) + struct.pack("!HBB", 1, 24, 20) + bytes([10, 1, 2])
-    assert got == header(0x4444, QR | RD | RA | SERVFAIL, ar=1) + WWW + b"\x00\x01\x00\x01" + opt_rr(4000, False, echoed)
+    assert got == (header(0x4444, QR | RD | RA | SERVFAIL, ar=1) + WWW + b"\x00\x01\x00\x01"
+                   + opt_rr(4000, False, echoed))
 
 
 @pytest.mark.parametrize(("ttl", "flags", "rcode"), [
@@ -517,3 +518,101 @@ def test_a_reply_fits_its_transport_to_the_octet(sizes: Any, name: str, tcp: boo
         else:
             expected = header(0x1234, QR | TC | RD | RA, ar=1 if edns else 0) + qname + b"\x00\x10\x00\x01"
             assert reply == expected + (opt_rr(4096) if edns else b"")
+
+
+# --------------------------------------------------------------------------- ECS in a query
+
+
+def ecs_option(family: int, source: int, address: bytes, scope: int = 0) -> bytes:
+    """RFC 7871 §6: OPTION-CODE 8, length, FAMILY, SOURCE PREFIX-LENGTH, SCOPE PREFIX-LENGTH, ADDRESS."""
+    body = struct.pack("!HBB", family, source, scope) + address
+    return struct.pack("!HH", 8, len(body)) + body
+
+
+@pytest.mark.parametrize(("source", "address", "rcode"), [
+    (23, bytes([10, 1, 2]), 0),  # 0x02 is the 23rd bit: inside the prefix
+    (23, bytes([10, 1, 3]), FORMERR),  # 0x01 is the 24th: past it ("MUST be set to 0", RFC 7871 §6)
+    (17, bytes([10, 1, 128]), 0),  # the 17th bit
+    (17, bytes([10, 1, 64]), FORMERR),  # the 18th
+    (18, bytes([10, 1, 192]), 0),
+    (18, bytes([10, 1, 224]), FORMERR),
+    (20, bytes([10, 1, 0xF0]), 0),
+    (20, bytes([10, 1, 0xF8]), FORMERR),
+    (31, bytes([192, 0, 2, 0xFE]), 0),
+    (31, bytes([192, 0, 2, 0xFF]), FORMERR),
+])
+def test_an_ecs_address_has_no_bits_past_its_source_prefix(source: int, address: bytes, rcode: int) -> None:
+    data = header(0x7777, RD, ar=1) + WWW + b"\x00\x01\x00\x01" + opt_rr(1232, False, ecs_option(1, source, address))
+    assert rcode_of(data) == rcode
+    if rcode == 0:  # and it is echoed as it came, with our scope (RFC 7871 §7.2.1)
+        got = wire.encode_response(wire.parse_query(data), 0, max_size=1232, ecs_scope=16)
+        assert got == (header(0x7777, QR | RD | RA, ar=1) + WWW + b"\x00\x01\x00\x01"
+                       + opt_rr(1232, False, ecs_option(1, source, address, scope=16)))
+
+
+# --------------------------------------------------------------------------- one question in every shape
+
+
+def chain_reply(qid: int, qname: bytes, flags: int, edns: tuple[int, bool] | None) -> bytes:
+    """mystorage.blob.core.windows.net A from the hub (facts §1.1): the public CNAME (TTL 60) into the linked
+    privatelink zone, then its A (TTL 10). qname: mystorage at 12, blob at 22; the question ends at 49; the
+    CNAME's rdata starts at 61 (mystorage) and ends in a pointer to blob.core.windows.net."""
+    cname = (pointer(12) + struct.pack("!HHIH", 5, 1, 60, 24) + b"\x09mystorage\x0bprivatelink" + pointer(22))
+    a = pointer(61) + struct.pack("!HHIH", 1, 1, 10, 4) + bytes([10, 0, 1, 4])
+    return (header(qid, QR | RA | flags, an=2, ar=1 if edns else 0) + qname + b"\x00\x01\x00\x01" + cname + a
+            + (opt_rr(1232, edns[1]) if edns else b""))
+
+
+SHAPES = [  # (ID, the qname's case, RD/CD flags, EDNS (size, DO) or None, TCP)
+    (0x0001, b"MyStorage", RD, None, False),
+    (0x0002, b"mystorage", RD, None, False),
+    (0x0003, b"MYSTORAGE", 0, None, False),
+    (0x0004, b"mystorage", RD | CD, None, False),
+    (0x0005, b"mystorage", CD, (1232, False), False),
+    (0x0006, b"mystorage", RD, (1232, True), False),
+    (0x0007, b"MyStorage", RD, (4096, True), False),
+    (0x0008, b"mystorage", RD, (512, False), True),
+    (0x0009, b"mystorage", RD, None, True),
+    (0x000A, b"mYsToRaGe", RD, None, False),
+    (0x000B, b"mystorage", RD | CD, (1232, True), False),
+    (0x000C, b"mystorage", RD, (1232, False), False),
+]
+
+
+@pytest.mark.parametrize("rotate", [0, 3, 7])
+def test_every_shape_of_a_question_gets_its_own_reply(bundled: Any, rotate: int) -> None:
+    """The reply cache keys a reply by what changes it (RD, CD, EDNS, DO, the transport; the qname without
+    case): one handler asked the same question in every shape, in three orders, answers each with its own ID,
+    its own qname case (RFC 4343 §4.1), its own RD and CD (RFC 1035 §4.1.1, RFC 4035 §3.2.2) and its own DO
+    (RFC 3225 §3); the OPT says the server's size (RFC 6891 §6.2.3) whatever the client offered."""
+    h = handler(bundled)
+    shapes = SHAPES[rotate:] + SHAPES[:rotate]
+    for qid, first, flags, edns, tcp in shapes * 2:
+        qname = labels(first, b"Blob", b"Core", b"Windows", b"Net")
+        query = header(qid, flags, ar=1 if edns else 0) + qname + b"\x00\x01\x00\x01"
+        if edns:
+            query += opt_rr(*edns)
+        assert ask(h, query, tcp) == chain_reply(qid, qname, flags, edns), (qid, first, flags, edns, tcp)
+
+
+@pytest.mark.parametrize("order", [(512, 1232, 512, None, 1232), (1232, 512, None, 513, 1232), (None, 1232, 600)])
+def test_the_clients_payload_size_decides_truncation_in_any_order(sizes: Any, order: tuple[int | None, ...]) -> None:
+    """u513's TXT answer is 513 octets, 524 with an OPT: it fits a client's 1232 or 600, not 512 (a size
+    below 512 reads as 512, RFC 6891 §6.2.5), and never a client without EDNS (512, RFC 1035 §4.2.1)."""
+    h = Handler(make_settings(query_log=False, udp_payload_size=4096), sizes)
+    qname = labels(b"u513", b"size", b"example")
+    for size in order * 2:
+        query = header(0x2468, RD, ar=0 if size is None else 1) + qname + b"\x00\x10\x00\x01"
+        if size is not None:
+            query += opt_rr(size)
+        reply = ask_from(h, query, "10.60.0.9")
+        fits = size is not None and size >= 524
+        assert len(reply) == (524 if fits else 12 + 23 + (0 if size is None else 11))
+        assert bool(reply[2] & 0x02) is not fits
+        assert reply.endswith(b"" if size is None else opt_rr(4096))
+
+
+def ask_from(h: Handler, data: bytes, source: str, tcp: bool = False) -> bytes:
+    reply = h.handle(data, (source, 5353), tcp)
+    assert isinstance(reply, bytes), reply
+    return reply
