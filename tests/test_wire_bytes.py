@@ -448,6 +448,9 @@ def test_a_querys_z_ad_and_rcode_bits_are_not_copied(bundled: Any, low: int) -> 
     query = header(0x0E0E, RD | low) + nodata + b"\x00\x01\x00\x01"
     answer = pointer(12) + struct.pack("!HHIH", 1, 1, 10, 4) + bytes([10, 0, 1, 4])
     assert ask(h, query) == header(0x0E0E, QR | RD | RA | cd, an=1) + nodata + b"\x00\x01\x00\x01" + answer
+    qname = labels(b"mystorage", b"blob", b"core", b"windows", b"net")  # resolved: a CNAME into the zone
+    query = header(0x1010, RD | low) + qname + b"\x00\x01\x00\x01"
+    assert ask(h, query) == chain_reply(0x1010, qname, RD | cd, None)
     nx = labels(b"absent", *BLOB)
     query = header(0x0F0F, RD | low) + nx + b"\x00\x01\x00\x01"
     expected = (header(0x0F0F, QR | RD | RA | cd | NXDOMAIN, ns=1) + nx + b"\x00\x01\x00\x01"
@@ -477,6 +480,8 @@ def txt_rrs(total: int) -> list[list[str]]:
     return out
 
 
+#: labels of every length a label may have (RFC 1035 §2.3.4: 63 octets at most), each a CNAME to t.size.example
+LONG_LABELS = [("n" + "a1b2c3d4e5" * 7)[:length] for length in range(1, 64)]
 #: name -> (EDNS, reply size): the qname is 1+4 + 1+4 + 1+7 + 1 = 19 octets, the question 23
 SIZES = {"u512": (False, 512), "u513": (False, 513), "t64k": (False, 65535), "t64l": (False, 65536),
          "e64k": (True, 65535), "e64l": (True, 65536)}
@@ -484,7 +489,8 @@ SIZES = {"u512": (False, 512), "u513": (False, 513), "t64k": (False, 65535), "t6
 
 @pytest.fixture(scope="module")
 def sizes() -> Any:
-    records = []
+    records = ["t 60 A 192.0.2.7", "a.b 60 A 192.0.2.8"]
+    records += [f"{label} 60 CNAME t" for label in LONG_LABELS]
     for name, (edns, size) in SIZES.items():
         for strings in txt_rrs(size - 12 - 23 - (11 if edns else 0)):
             records.append(f"{name} 60 TXT " + " ".join(f'"{text}"' for text in strings))
@@ -616,3 +622,33 @@ def ask_from(h: Handler, data: bytes, source: str, tcp: bool = False) -> bytes:
     reply = h.handle(data, (source, 5353), tcp)
     assert isinstance(reply, bytes), reply
     return reply
+
+
+@pytest.mark.parametrize("label", LONG_LABELS, ids=len)
+def test_a_name_resolved_from_its_bytes_is_the_name_asked(sizes: Any, label: str) -> None:
+    """A CNAME is followed by the resolver, so the handler turns the query's bytes into the name it resolves:
+    whatever the label's length, the reply answers that name (a CNAME to t.size.example, then its A)."""
+    h = handler(sizes)
+    n = len(label)
+    qname = labels(label.upper().encode(), b"size", b"example")  # "size" at 13 + n; the question ends at 31 + n
+    query = header(0x1357, RD) + qname + b"\x00\x01\x00\x01"
+    cname = pointer(12) + struct.pack("!HHIH", 5, 1, 60, 4) + b"\x01t" + pointer(13 + n)  # t at 43 + n
+    a = pointer(43 + n) + struct.pack("!HHIH", 1, 1, 60, 4) + bytes([192, 0, 2, 7])
+    expected = header(0x1357, QR | RD | RA, an=2) + qname + b"\x00\x01\x00\x01" + cname + a
+    assert ask_from(h, query, "10.60.0.9") == expected
+    assert ask_from(h, query, "10.60.0.9") == expected  # and again, from the cache
+
+
+@pytest.mark.parametrize("parts", [[b"a.b"], [b"x", b"a.b"], [b"a.b", b"x"]], ids=["a.b", "x.a.b", "a.b.x"])
+def test_a_dot_inside_a_label_is_part_of_the_label(sizes: Any, parts: list[bytes]) -> None:
+    """RFC 1035 §3.1 / RFC 4343 §2.1: a label may hold any octet, a dot too ("a\\.b"); such a name is not
+    a.b.size.example (which holds an A): NXDOMAIN with the zone's SOA (RFC 2308 §2.1), MNAME and RNAME
+    written whole (nothing in the question to point to but the apex)."""
+    h = handler(sizes)
+    qname = labels(*parts, b"size", b"example")
+    apex_at = 12 + sum(1 + len(p) for p in parts)
+    rdata = (labels(b"azureprivatedns", b"net") + labels(b"azureprivatedns-host", b"microsoft", b"com")
+             + struct.pack("!5I", 1, 3600, 300, 2419200, 10))
+    soa = pointer(apex_at) + struct.pack("!HHIH", 6, 1, SOA_TTL, len(rdata)) + rdata
+    query = header(0x2B2B, RD) + qname + b"\x00\x01\x00\x01"
+    assert ask_from(h, query, "10.60.0.9") == header(0x2B2B, QR | RD | RA | NXDOMAIN, ns=1) + qname + query[-4:] + soa
