@@ -582,6 +582,8 @@ SHAPES = [  # (ID, the qname's case, RD/CD flags, EDNS (size, DO) or None, TCP)
     (0x000A, b"mYsToRaGe", RD, None, False),
     (0x000B, b"mystorage", RD | CD, (1232, True), False),
     (0x000C, b"mystorage", RD, (1232, False), False),
+    (0x000D, b"mystorage", 0, (1232, True), False),
+    (0x000E, b"mystorage", CD, (1232, True), True),
 ]
 
 
@@ -652,3 +654,105 @@ def test_a_dot_inside_a_label_is_part_of_the_label(sizes: Any, parts: list[bytes
     soa = pointer(apex_at) + struct.pack("!HHIH", 6, 1, SOA_TTL, len(rdata)) + rdata
     query = header(0x2B2B, RD) + qname + b"\x00\x01\x00\x01"
     assert ask_from(h, query, "10.60.0.9") == header(0x2B2B, QR | RD | RA | NXDOMAIN, ns=1) + qname + query[-4:] + soa
+
+
+
+# --------------------------------------------------------------------------- queries the fast path must not take
+
+
+MYSTORAGE = labels(b"mystorage", b"privatelink", b"blob", b"core", b"windows", b"net")
+A_10_0_1_4 = pointer(12) + struct.pack("!HHIH", 1, 1, 10, 4) + bytes([10, 0, 1, 4])
+
+
+def formerr_with_question(qid: int, question: bytes) -> bytes:
+    """FORMERR echoing the question that parsed, no OPT (the query's did not parse): RFC 1035 §4.1.1."""
+    return header(qid, QR | RD | RA | FORMERR) + question
+
+
+@pytest.mark.parametrize(("extra", "arcount", "expected_opt"), [
+    (opt_rr(1232), 2, None),  # ARCOUNT says two records, one follows: FORMERR (RFC 1035 §4.1.1)
+    (opt_rr(1232)[:6], 1, None),  # an OPT cut after five of its eleven fixed octets: FORMERR
+    (opt_rr(1232, options=struct.pack("!HH", 10, 5) + b"abc"), 1, None),  # an option 2 octets past the OPT
+    (opt_rr(1232, options=struct.pack("!HH", 3, 0)), 1, opt_rr(1232)),  # an empty NSID request (RFC 5001 §2.1)
+    (opt_rr(1232, options=struct.pack("!HH", 12, 0)), 1, opt_rr(1232)),  # empty PADDING (RFC 7830 §3)
+    (opt_rr(1232, options=struct.pack("!HH", 10, 8) + bytes(8) + struct.pack("!HH", 65001, 0)), 1, opt_rr(1232)),
+    (b"\x00" + struct.pack("!HHIH", 41, 1232, 0x00000001, 0), 1, opt_rr(1232)),  # a Z bit: ignored (§6.1.4)
+    (b"\x00" + struct.pack("!HHIH", 41, 1232, 0x00007FFF, 0), 1, opt_rr(1232)),
+    (b"\x00" + struct.pack("!HHIH", 41, 1232, 0x0000FFFF, 0), 1, opt_rr(1232, True)),  # DO and every Z bit
+    # a root-owned A record is not an OPT (RFC 6891 §6.1.1: TYPE 41 makes one): answered without EDNS
+    (b"\x00" + struct.pack("!HHIH", 1, 1, 0, 4) + bytes([0, 10, 0, 0]), 1, b""),
+])
+def test_the_additional_section_is_read_as_it_is(bundled: Any, extra: bytes, arcount: int,
+                                                 expected_opt: bytes | None) -> None:
+    question = MYSTORAGE + b"\x00\x01\x00\x01"
+    query = header(0x3C3C, RD, ar=arcount) + question + extra
+    h = handler(bundled)
+    for _ in range(2):
+        if expected_opt is None:
+            assert ask(h, query) == formerr_with_question(0x3C3C, question)
+        else:
+            assert ask(h, query) == (header(0x3C3C, QR | RD | RA, an=1, ar=1 if expected_opt else 0) + question
+                                     + A_10_0_1_4 + expected_opt)
+
+
+def test_a_name_of_256_octets_is_formerr_and_255_is_answered(bundled: Any) -> None:
+    """RFC 1035 §3.1: "the total length of a domain name ... is restricted to 255 octets or less"."""
+    h = handler(bundled)
+    below = [b"a" * 63, b"b" * 63, b"c" * 63]  # 3 * 64 octets, then a fourth label and the zone's 34 + root
+    longest = labels(*below, b"d" * 27, *[p.lower() for p in BLOB])
+    assert len(longest) == 255
+    apex_at = 12 + 3 * 64 + 28
+    expected = (header(0x4D4D, QR | RD | RA | NXDOMAIN, ns=1) + longest + b"\x00\x01\x00\x01"
+                + azure_soa(apex_at, apex_at + 12 + 5 + 5 + 8))
+    assert ask(h, header(0x4D4D, RD) + longest + b"\x00\x01\x00\x01") == expected
+    for over in (labels(*below, b"d" * 28, *BLOB), labels(*below, b"d" * 62)):
+        assert len(over) == 256
+        reply = ask(h, header(0x4E4E, RD) + over + b"\x00\x01\x00\x01")
+        assert reply == header(0x4E4E, QR | RD | RA | FORMERR, qd=0)  # the question did not parse: not echoed
+
+
+# --------------------------------------------------------------------------- rcodes and the header's four bits
+
+WWW_QUESTION = WWW + b"\x00\x01\x00\x01"
+WWW_A = wire.Record("www.example.com.", 1, 60, ("192.0.2.1",))
+WWW_CNAME = wire.Record("www.example.com.", 5, 300, ("edge.cdn.test.",))
+EDGE_A = wire.Record("edge.cdn.test.", 1, 60, ("192.0.2.1",))
+CHAIN = (pointer(12) + struct.pack("!HHIH", 5, 1, 300, 15) + labels(b"edge", b"cdn", b"test")
+         + pointer(45) + struct.pack("!HHIH", 1, 1, 60, 4) + bytes([192, 0, 2, 1]))
+AT_QUESTION = pointer(12) + struct.pack("!HHIH", 1, 1, 60, 4) + bytes([192, 0, 2, 1])
+
+
+@pytest.mark.parametrize(("records", "body"), [([WWW_A], AT_QUESTION), ([WWW_CNAME, EDGE_A], CHAIN)],
+                         ids=["at-question", "chain"])
+@pytest.mark.parametrize(("rcode", "edns", "header_rcode", "ext"), [
+    (15, False, 15, None),  # four bits hold 0-15 (RFC 1035 §4.1.1)
+    (15, True, 15, 0),
+    (16, True, 0, 1),  # BADVERS: 16 = 1 << 4 | 0, the upper bits in the OPT (RFC 6891 §6.1.3)
+    (16, False, SERVFAIL, None),  # no OPT to carry it: SERVFAIL (as Knot)
+    (23, True, 7, 1),
+    (23, False, SERVFAIL, None),
+    (NXDOMAIN, False, NXDOMAIN, None),
+])
+def test_an_rcode_is_split_between_the_header_and_the_opt(records: list[Any], body: bytes, rcode: int, edns: bool,
+                                                          header_rcode: int, ext: int | None) -> None:
+    data = header(0x5A5A, RD | CD, ar=1 if edns else 0) + WWW_QUESTION + (opt_rr(1232) if edns else b"")
+    got = wire.encode_response(wire.parse_query(data), rcode, records, max_size=512)
+    opt = b"" if ext is None else opt_rr(1232, ext_rcode=ext)
+    assert got == header(0x5A5A, QR | RD | RA | CD | header_rcode, an=len(records), ar=1 if opt else 0) + \
+        WWW_QUESTION + body + opt
+
+
+@pytest.mark.parametrize(("records", "body"), [([WWW_A], AT_QUESTION), ([WWW_CNAME, EDGE_A], CHAIN),
+                                               ([WWW_CNAME, EDGE_A, EDGE_A], CHAIN + CHAIN[-16:])],
+                         ids=["at-question", "chain", "chain-and-more"])
+@pytest.mark.parametrize("edns", [False, True])
+def test_a_reply_of_exactly_the_limit_is_whole_and_one_octet_less_truncates(records: list[Any], body: bytes,
+                                                                            edns: bool) -> None:
+    """RFC 1035 §4.2.1, RFC 6891 §6.2.5: the limit is the largest message allowed, OPT included."""
+    data = header(0x6B6B, RD, ar=1 if edns else 0) + WWW_QUESTION + (opt_rr(1232) if edns else b"")
+    opt = opt_rr(1232) if edns else b""
+    whole = header(0x6B6B, QR | RD | RA, an=len(records), ar=1 if edns else 0) + WWW_QUESTION + body + opt
+    q = wire.parse_query(data)
+    assert wire.encode_response(q, 0, records, max_size=len(whole)) == whole
+    truncated = header(0x6B6B, QR | TC | RD | RA, ar=1 if edns else 0) + WWW_QUESTION + opt
+    assert wire.encode_response(q, 0, records, max_size=len(whole) - 1) == truncated
