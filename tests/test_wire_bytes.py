@@ -756,3 +756,28 @@ def test_a_reply_of_exactly_the_limit_is_whole_and_one_octet_less_truncates(reco
     assert wire.encode_response(q, 0, records, max_size=len(whole)) == whole
     truncated = header(0x6B6B, QR | TC | RD | RA, ar=1 if edns else 0) + WWW_QUESTION + opt
     assert wire.encode_response(q, 0, records, max_size=len(whole) - 1) == truncated
+
+
+# --------------------------------------------------------------------------- what the log says
+
+
+@pytest.mark.parametrize(("data", "rcode", "reason", "reply"), [
+    (header(1, RD)[:11], FORMERR, "message shorter than a DNS header", None),
+    (header(1, QR | RD) + QUESTION, FORMERR, "message is a response (QR=1), never answered", None),
+    (with_additional(tsig()), NOTAUTH, "TSIG-signed query: dnsemu has no keys (RFC 8945 §5.2.1, BADKEY)",
+     header(0x0BAD, QR | RD | RA | NOTAUTH) + QUESTION),
+], ids=["short", "response", "tsig"])
+def test_a_refused_message_says_why_in_the_log(data: bytes, rcode: int, reason: str, reply: bytes | None) -> None:
+    """The query log's ``reason`` of a message not answered normally (an operator reads it, so it is written
+    down here), and the exception's text: rcode name, then the reason. Less than a header and a response get
+    no reply at all (RFC 1035 §4.1.1: there is no ID to answer, or nothing to answer)."""
+    with pytest.raises(wire.WireError) as info:
+        wire.parse_query(data)
+    assert (info.value.rcode, info.value.reason, info.value.reply) == (rcode, reason, reply)
+    assert str(info.value) == f"{'FORMERR' if rcode == FORMERR else 'NOTAUTH'}: {reason}"
+
+
+def test_an_unusable_upstream_reply_says_why() -> None:
+    with pytest.raises(wire.WireError) as info:
+        wire.encode_forwarded(spliced_query(), header(0x2222, QR | TC | RA), [], max_size=512)
+    assert info.value.reason == "unusable upstream reply: truncated (TC=1)"
