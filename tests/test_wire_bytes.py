@@ -93,7 +93,8 @@ def test_servfail_from_a_header_is_the_rfc_header(flags: int, expected: int) -> 
 
 
 @pytest.mark.parametrize("data", [b"", b"\x12", header(7, 0x0100)[:11], header(7, 0x8000), header(7, 0xFFFF),
-                                  header(7, 0x8100) + b"\x00\x00\x01\x00\x01"])
+                                  header(7, 0x8100) + b"\x00\x00\x01\x00\x01"],
+                         ids=["empty", "one-octet", "eleven-octets", "qr", "all-flags", "qr-with-question"])
 def test_servfail_from_a_header_never_answers_a_short_message_or_a_response(data: bytes) -> None:
     """Less than a header (RFC 1035 §4.1.1: 12 octets), or QR=1 (a response): nothing to answer."""
     assert wire.servfail_from_header(data) is None
@@ -287,7 +288,8 @@ NOTAUTH, FORMERR = 9, 1
     (tsig(mac_size=38), FORMERR),  # the MAC ends where the rdata does: nothing after it
     (tsig(algorithm=pointer(12)), FORMERR),  # a compressed algorithm name (§4.2: MUST NOT, as RFC 3597)
     (tsig(algorithm=b"\x04hmac" + pointer(20)), FORMERR),
-])
+], ids=["good", "other-data", "empty-mac", "other-cut", "mac-33", "mac-35", "mac-38", "alg-pointer",
+        "alg-label-pointer"])
 def test_a_tsig_is_notauth_when_well_formed_and_formerr_when_not(record: bytes, rcode: int) -> None:
     assert rcode_of(with_additional(record)) == rcode
 
@@ -546,7 +548,7 @@ def ecs_option(family: int, source: int, address: bytes, scope: int = 0) -> byte
     (20, bytes([10, 1, 0xF8]), FORMERR),
     (31, bytes([192, 0, 2, 0xFE]), 0),
     (31, bytes([192, 0, 2, 0xFF]), FORMERR),
-])
+], ids=lambda v: v.hex() if isinstance(v, bytes) else str(v))
 def test_an_ecs_address_has_no_bits_past_its_source_prefix(source: int, address: bytes, rcode: int) -> None:
     data = header(0x7777, RD, ar=1) + WWW + b"\x00\x01\x00\x01" + opt_rr(1232, False, ecs_option(1, source, address))
     assert rcode_of(data) == rcode
@@ -681,7 +683,8 @@ def formerr_with_question(qid: int, question: bytes) -> bytes:
     (b"\x00" + struct.pack("!HHIH", 41, 1232, 0x0000FFFF, 0), 1, opt_rr(1232, True)),  # DO and every Z bit
     # a root-owned A record is not an OPT (RFC 6891 §6.1.1: TYPE 41 makes one): answered without EDNS
     (b"\x00" + struct.pack("!HHIH", 1, 1, 0, 4) + bytes([0, 10, 0, 0]), 1, b""),
-])
+], ids=["arcount-2", "opt-cut", "option-overrun", "nsid-empty", "padding-empty", "cookie-then-empty",
+        "z-bit", "z-bits", "do-and-z", "root-a"])
 def test_the_additional_section_is_read_as_it_is(bundled: Any, extra: bytes, arcount: int,
                                                  expected_opt: bytes | None) -> None:
     question = MYSTORAGE + b"\x00\x01\x00\x01"
