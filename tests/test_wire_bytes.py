@@ -784,3 +784,57 @@ def test_an_unusable_upstream_reply_says_why() -> None:
     with pytest.raises(wire.WireError) as info:
         wire.encode_forwarded(spliced_query(), header(0x2222, QR | TC | RA), [], max_size=512)
     assert info.value.reason == "unusable upstream reply: truncated (TC=1)"
+
+
+# --------------------------------------------------------------------------- the slow path's own checks
+
+
+@pytest.mark.parametrize(("qtype_or_counts", "rcode"), [
+    ((1, 1, 0), FORMERR),  # an answer record in a query (as NSD)
+    ((1, 0, 1), FORMERR),  # an authority record, not IXFR
+    ((252, 0, 0), 5),  # AXFR: REFUSED
+    ((253, 0, 0), 4),  # MAILB: NOTIMP
+    ((41, 0, 0), FORMERR),  # QTYPE OPT
+], ids=["ancount", "nscount", "axfr", "mailb", "qtype-opt"])
+@pytest.mark.parametrize("do", [False, True])
+def test_an_error_reply_to_an_edns_query_carries_an_opt(qtype_or_counts: tuple[int, int, int], rcode: int,
+                                                        do: bool) -> None:
+    """RFC 6891 §7: a responder answering a query that had an OPT includes one (with the query's DO, RFC 3225
+    §3), error replies included; the question is echoed."""
+    qtype, an, ns = qtype_or_counts
+    question = QUESTION[:-4] + struct.pack("!HH", qtype, 1)
+    record = labels(b"x") + struct.pack("!HHIH", 1, 1, 0, 4) + bytes(4)
+    data = header(0x0BAD, RD, an=an, ns=ns, ar=1) + question + record * (an + ns) + opt_rr(4096, do)
+    with pytest.raises(wire.WireError) as info:
+        wire.parse_query(data)
+    assert info.value.reply == header(0x0BAD, QR | RD | RA | rcode, ar=1) + question + opt_rr(1232, do)
+
+
+def test_a_name_of_255_octets_parses_and_256_does_not() -> None:
+    """RFC 1035 §3.1, read by the full parser (an NSID option keeps the fast path away)."""
+    nsid = opt_rr(1232, options=struct.pack("!HH", 3, 0))
+    for last, ok in ((61, True), (62, False)):
+        name = labels(b"a" * 63, b"b" * 63, b"c" * 63, b"d" * last)
+        data = header(0x0BAD, RD, ar=1) + name + b"\x00\x01\x00\x01" + nsid
+        assert rcode_of(data) == (0 if ok else FORMERR)
+        upstream = header(0x2222, QR | RA, qd=0, an=1) + name + struct.pack("!HHIH", 1, 1, 60, 4) + bytes(4)
+        if ok:
+            got = wire.encode_forwarded(spliced_query(), upstream, [], max_size=4096)
+            assert got[12 + 17 + 4:] == name + struct.pack("!HHIH", 1, 1, 60, 4) + bytes(4)
+        else:
+            with pytest.raises(wire.WireError):
+                wire.encode_forwarded(spliced_query(), upstream, [], max_size=4096)
+
+
+def test_records_past_the_end_or_in_the_wrong_section_are_formerr() -> None:
+    """A TSIG whose RDLENGTH runs past the message (and whose MAC size runs past what is there); an OPT in the
+    authority section of an IXFR query (RFC 6891 §6.1.1: the additional section only)."""
+    rdata = HMAC_SHA256 + bytes(6) + struct.pack("!HH", 300, 40) + bytes(32)
+    runs_past = labels(b"key") + struct.pack("!HHIH", 250, 255, 0, len(rdata) + 100) + rdata
+    assert rcode_of(with_additional(runs_past)) == FORMERR
+    soa = labels(b"example", b"com") + struct.pack("!HHIH", 6, 1, 0, 22) + b"\x00\x00" + bytes(20)
+    ixfr = QUESTION[:-4] + struct.pack("!HH", 251, 1)
+    assert rcode_of(header(0x0BAD, 0, ns=1) + ixfr + opt_rr(1232)) == FORMERR
+    assert rcode_of(header(0x0BAD, 0, ns=1) + ixfr + soa) == 5  # IXFR with its SOA: REFUSED (no transfers)
+    # signed: the TSIG last of all, after the authority's SOA: NOTAUTH (RFC 8945 §5.1, §5.2.1)
+    assert rcode_of(header(0x0BAD, 0, ns=1, ar=1) + ixfr + soa + tsig()) == NOTAUTH
