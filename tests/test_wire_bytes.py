@@ -838,3 +838,22 @@ def test_records_past_the_end_or_in_the_wrong_section_are_formerr() -> None:
     assert rcode_of(header(0x0BAD, 0, ns=1) + ixfr + soa) == 5  # IXFR with its SOA: REFUSED (no transfers)
     # signed: the TSIG last of all, after the authority's SOA: NOTAUTH (RFC 8945 §5.1, §5.2.1)
     assert rcode_of(header(0x0BAD, 0, ns=1, ar=1) + ixfr + soa + tsig()) == NOTAUTH
+
+
+def test_every_section_given_is_written() -> None:
+    """An answer at the question's name with an authority or additional section, and an MX at the name (its
+    exchange compressed against the question, RFC 1035 §3.3.9 and §4.1.4): each section as given."""
+    q = wire.parse_query(header(0x7A7A, RD) + WWW_QUESTION)
+    soa = wire.Record("example.com.", 6, 300, ("ns.example.com.", "host.example.com.", 1, 2, 3, 4, 5))
+    soa_rr = (pointer(16) + struct.pack("!HHIH", 6, 1, 300, 5 + 7 + 20) + b"\x02ns" + pointer(16)
+              + b"\x04host" + pointer(16) + struct.pack("!5I", 1, 2, 3, 4, 5))
+    got = wire.encode_response(q, 0, [WWW_A], authority=[soa], max_size=512)
+    assert got == header(0x7A7A, QR | RD | RA, an=1, ns=1) + WWW_QUESTION + AT_QUESTION + soa_rr
+    extra = wire.Record("edge.cdn.test.", 1, 60, ("192.0.2.1",))
+    got = wire.encode_response(q, 0, [WWW_A], additional=[extra], max_size=512)
+    assert got == (header(0x7A7A, QR | RD | RA, an=1, ar=1) + WWW_QUESTION + AT_QUESTION
+                   + labels(b"edge", b"cdn", b"test") + struct.pack("!HHIH", 1, 1, 60, 4) + bytes([192, 0, 2, 1]))
+    mx = wire.Record("www.example.com.", 15, 60, (10, "mail.example.com."))
+    got = wire.encode_response(q, 0, [mx], max_size=512)
+    assert got == (header(0x7A7A, QR | RD | RA, an=1) + WWW_QUESTION + pointer(12)
+                   + struct.pack("!HHIHH", 15, 1, 60, 9, 10) + b"\x04mail" + pointer(16))
