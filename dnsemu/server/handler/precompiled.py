@@ -35,7 +35,7 @@ from dnsemu.core.index import NegativePlan, NegativeTable
 from dnsemu.core.resolution import Source
 from dnsemu.core.zone import Found, Zone, ZoneKind
 from dnsemu.dns.records import Rcode, RRType
-from dnsemu.dns.wire import NegativeAnswer, Peek, answer_at_question, bare_question, peek_bare
+from dnsemu.dns.wire import NegativeAnswer, Peek, answer_at_question, bare_question, longest_suffix, peek_bare
 
 __all__ = ["PrecompiledAnswers"]
 
@@ -80,15 +80,10 @@ class PrecompiledAnswers:
         NXDOMAIN in its header, an answer NOERROR.
         """
         qname = p.key[: len(p.qname_wire)]  # Peek.qname_key, without the property call
-        plans = self.plans
-        offset = 0
-        while qname[offset]:  # wire.longest_suffix, inlined: the longest linked zone holding the name
-            entry = plans.get(qname[offset:])
-            if entry is not None:
-                break
-            offset += qname[offset] + 1
-        else:
+        found = longest_suffix(self.plans, qname)  # the longest linked zone holding the name
+        if found is None:
             return None
+        entry, offset = found
         plan, template, negative_kind, positive_kind, covered_apex = entry
         if covered_apex or plan.zone.has_wildcards:
             return None  # a rule may match every name of the zone (§10.3), or a wildcard may: the resolver
