@@ -68,7 +68,7 @@ def opt(size: int = 1232, do: bool = False, version: int = 0, options: bytes = b
     (query(b"\x06nosuch" + BLOB, opt=opt(do=True)), ("blob", 12, 7, 11)),  # with DO
     (query(BLOB), ("blob", 0, 0, 0)),  # the apex itself (which its zone holds: the caller's business)
     (query(b"\x03www" + BLOB[12:]), ("core", 0, 9, 0)),  # www.blob.core.windows.net: core's
-])
+], ids=["plain", "upper-case", "two-labels", "opt", "opt-do", "apex", "shorter-zone"])
 def test_a_bare_query_finds_its_longest_suffix(data: bytes, found: tuple[str, int, int, int]) -> None:
     entry, edns, offset, tail = found
     assert bare_question(data, TABLE) == (entry, data[12 : len(data) - tail - 4].lower(), offset, len(data) - tail,
@@ -92,7 +92,8 @@ def test_a_bare_query_finds_its_longest_suffix(data: bytes, found: tuple[str, in
     query(b"\x12ab\x04core\x07windows\x03net" + b"\x00"),  # core's wire inside a label, not at a boundary
     query(b"\xc0\x0c"),  # a pointer as the question's name
     query(b"\x00"),  # the root: never looked up
-])
+], ids=["cookie", "edns-version-1", "class-chaos", "class-any", "axfr", "opt-as-qtype", "response", "update",
+        "short", "long", "no-suffix", "label-64", "name-over-255", "suffix-inside-a-label", "pointer", "root"])
 def test_anything_else_is_left_to_the_other_paths(data: bytes) -> None:
     assert bare_question(data, TABLE) is None
 
