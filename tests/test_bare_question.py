@@ -102,7 +102,7 @@ _LABELS = st.sampled_from([b"\x06nosuch", b"\x01a", b"\x05Mixed", b"\x03a.b", b"
                            b"\x3f" + b"x" * 63, b"\x40" + b"y" * 64, b"\x04test", b"\x04core"])
 _SUFFIXES = st.sampled_from([BLOB, CORE, b"\x04test\x00", b"\x07windows\x03net\x00", b"\x00", b"\xc0\x0c", b""])
 _OPTS = st.sampled_from([None, opt(), opt(do=True), opt(512, version=1), opt(options=b"\x00\x0c\x00\x00"),
-                         opt()[:-1], b"\x00\x00\x29"])
+                         opt()[:-1], b"\x00\x00\x29", opt(512), opt(513), opt(100)])
 
 
 @settings(max_examples=400, deadline=None)
@@ -241,3 +241,16 @@ def test_a_query_with_a_cookie_is_answered_from_the_zone_after_the_peek(bundled:
     got = fast.handle(data, (SPOKE, 5))
     assert got == expected and dns.message.from_wire(got).rcode() == dns.rcode.NXDOMAIN
     assert not fast._state.cache  # answered precompiled: nothing resolved, nothing kept
+
+
+def test_each_reply_echoes_its_own_rd_and_cd_from_one_template(bundled: Any) -> None:
+    """RFC 1035 §4.1.1 (RD copied into the response) and RFC 4035 §3.2.2 (CD copied): one zone's reply
+    shapes are rendered once and reused, so queries that differ only in RD, CD or DO, asked one after
+    another through one handler, must each get their own bits back."""
+    h = handler(bundled)
+    for flags in (0x0100, 0x0000, 0x0110, 0x0010, 0x0100):
+        for extra in (None, opt(do=True), opt()):
+            message = dns.message.from_wire(h.handle(query(b"\x06nosuch" + BLOB, flags=flags, opt=extra), (SPOKE, 5)))
+            assert bool(message.flags & dns.flags.RD) == bool(flags & 0x0100), (flags, extra)
+            assert bool(message.flags & dns.flags.CD) == bool(flags & 0x0010), (flags, extra)
+            assert bool(message.ednsflags & dns.flags.DO) == (extra is not None and extra == opt(do=True))
