@@ -254,3 +254,13 @@ def test_each_reply_echoes_its_own_rd_and_cd_from_one_template(bundled: Any) -> 
             assert bool(message.flags & dns.flags.RD) == bool(flags & 0x0100), (flags, extra)
             assert bool(message.flags & dns.flags.CD) == bool(flags & 0x0010), (flags, extra)
             assert bool(message.ednsflags & dns.flags.DO) == (extra is not None and extra == opt(do=True))
+
+
+@pytest.mark.parametrize("size", [0, 100, 511, 512, 513, 1232, 65535], ids=str)
+def test_the_peek_made_on_the_way_is_peeks_for_every_payload_size(size: int) -> None:
+    """RFC 6891 §6.2.5: a payload size under 512 is read as 512; the key of the peek the lane makes for a name
+    its zone holds is then the one :func:`peek` makes (the reply cache is shared by both ways in)."""
+    data = query(b"\x04host" + BLOB, opt=opt(size))
+    _, qname, _, end, edns = bare_question(data, TABLE)  # type: ignore[misc]
+    assert peek_bare(data, qname, end, edns) == peek(data)
+    assert peek(data).key[-2:] == max(size, 512).to_bytes(2, "big")  # type: ignore[union-attr]
