@@ -92,8 +92,11 @@ def test_a_bare_query_finds_its_longest_suffix(data: bytes, found: tuple[str, in
     query(b"\x12ab\x04core\x07windows\x03net" + b"\x00"),  # core's wire inside a label, not at a boundary
     query(b"\xc0\x0c"),  # a pointer as the question's name
     query(b"\x00"),  # the root: never looked up
+    query(b"\x03ab\x00"),  # a label that runs to the end of the name: no root label left to find
+    query(b"\x04ab\x00"),  # ... and one past it
 ], ids=["cookie", "edns-version-1", "class-chaos", "class-any", "axfr", "opt-as-qtype", "response", "update",
-        "short", "long", "no-suffix", "label-64", "name-over-255", "suffix-inside-a-label", "pointer", "root"])
+        "short", "long", "no-suffix", "label-64", "name-over-255", "suffix-inside-a-label", "pointer", "root",
+        "label-to-the-end", "label-past-the-end"])
 def test_anything_else_is_left_to_the_other_paths(data: bytes) -> None:
     assert bare_question(data, TABLE) is None
 
