@@ -43,8 +43,8 @@ __all__ = ["PrecompiledAnswers"]
 _LABEL = b"abcdefghijklmnopqrstuvwxyz0123456789-_"
 _PLAIN = _LABEL + b"."
 
-#: (plan, reply template, kind label of its NXDOMAIN, kind label of an answer from the zone, whether the
-#: VNet's security policy covers the apex: then every name of the zone is the resolver's)
+#: (plan, reply template, kind label of its NXDOMAIN, kind label of an answer from the zone, whether every name
+#: of the zone is the resolver's: the VNet's security policy covers the apex (§10.3), or the zone has wildcards)
 _Entry = tuple[NegativePlan, NegativeAnswer, str, str, bool]
 
 
@@ -69,8 +69,8 @@ class PrecompiledAnswers:
             if template is None:
                 template = templates[plan.zone] = NegativeAnswer(apex, plan.authority)
             positive = Source.PRIVATE if plan.zone.kind is ZoneKind.PRIVATE else Source.INTERNAL  # as the resolver
-            self.plans[template.key] = (plan, template, plan.source.value, positive.value,
-                                        policy is not None and policy.covers(apex))
+            resolved = plan.zone.has_wildcards or (policy is not None and policy.covers(apex))
+            self.plans[template.key] = (plan, template, plan.source.value, positive.value, resolved)
 
     def answer(self, data: bytes, p: Peek, udp_size: int, tcp: bool) -> tuple[bytes, str, int] | None:
         """The reply to ``data`` (peeked as ``p``), its kind label and the qtype; None to resolve it.
@@ -84,8 +84,8 @@ class PrecompiledAnswers:
         if found is None:
             return None
         entry, offset = found
-        plan, template, negative_kind, positive_kind, covered_apex = entry
-        if covered_apex or plan.zone.has_wildcards:
+        plan, template, negative_kind, positive_kind, resolved = entry
+        if resolved:
             return None  # a rule may match every name of the zone (§10.3), or a wildcard may: the resolver
         name = self._name(qname, offset, plan.apex)
         if name is None:
@@ -119,8 +119,8 @@ class PrecompiledAnswers:
         found = bare_question(data, self.plans)
         if found is None:
             return None
-        (plan, template, negative_kind, _, covered_apex), qname, offset, end, edns = found
-        if covered_apex or plan.zone.has_wildcards:
+        (plan, template, negative_kind, _, resolved), qname, offset, end, edns = found
+        if resolved:
             return None
         if offset == qname[0] + 1 and self.covered is None:  # _name's commonest case, inlined: one plain label
             label = qname[1:offset]
