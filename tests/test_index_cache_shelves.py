@@ -133,7 +133,7 @@ def test_a_shelved_index_answers_every_question_as_a_fresh_compile(estate: str, 
 
 
 def test_nothing_is_unpickled_before_it_is_read(tmp_path: Path) -> None:
-    loaded, _, hit = stored_and_hit(small_estate(tmp_path / "estate"), tmp_path / "cache")
+    _, _, hit = stored_and_hit(small_estate(tmp_path / "estate"), tmp_path / "cache")
     private = hit.index.private_zones
     assert set(private) == {"corp.example.", "privatelink.blob.core.windows.net."}
     assert all(zone.pending for zone in private.values())
@@ -154,7 +154,7 @@ def test_nothing_is_unpickled_before_it_is_read(tmp_path: Path) -> None:
 
 
 def test_a_private_zone_and_its_loaded_records_share_one_shelf(tmp_path: Path, monkeypatch: Any) -> None:
-    loaded, index, hit = stored_and_hit(small_estate(tmp_path / "estate"), tmp_path / "cache")
+    loaded, _, hit = stored_and_hit(small_estate(tmp_path / "estate"), tmp_path / "cache")
     unpickled = []
     real_loads = pickle.loads
     monkeypatch.setattr(pickle, "loads", lambda data: unpickled.append(len(data)) or real_loads(data))
@@ -241,7 +241,7 @@ def test_serve_answers_from_shelves_and_warms_them_once_ready(tmp_path: Path, se
 
     second = serve_process(*args)
     (hit,) = events(second.stderr(), "index_cache_hit")
-    assert hit["deferred_zones"] == 2 and hit["records"] == 6
+    assert hit["deferred_zones"] >= 2 and hit["records"] == 6  # the two private zones, and reverse ones
     reply = dns.query.udp(dns.message.make_query("alias.corp.example.", "A"), "127.0.0.1", port=second.port,
                           source="127.0.0.1", timeout=5)
     assert sorted(rr.to_text() for rrset in reply.answer for rr in rrset) == [
@@ -251,5 +251,5 @@ def test_serve_answers_from_shelves_and_warms_them_once_ready(tmp_path: Path, se
         assert time.monotonic() < deadline, "the shelves were not warmed"
         time.sleep(0.05)
     (warmed,) = events(second.stderr(), "index_zones_warmed")
-    assert warmed["zones"] >= 2 and warmed["unpickled"] <= warmed["zones"]
+    assert warmed["zones"] == hit["deferred_zones"] and warmed["unpickled"] <= warmed["zones"]
     second.terminate()

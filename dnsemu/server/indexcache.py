@@ -108,7 +108,8 @@ class CacheHit:
     index: Index
     key: str
     seconds: float
-    #: the index's zones whose record sets are still on their shelves (made on first read, or by :meth:`warm`)
+    #: the index's zones whose record sets are still on their shelves (each made on its first read;
+    #: ``dnsemu serve`` makes the rest once ready)
     zones: tuple[Zone, ...] = ()
 
 
@@ -212,7 +213,7 @@ class IndexCache:
         self._last_hit = hit
         self.counts["hit"] += 1
         self._note("index_cache_hit", level="info", topology=topology_file, seconds=round(hit.seconds, 3),
-                   records=_records(loaded), deferred_zones=_deferred_zones(index))
+                   records=_records(loaded), deferred_zones=len(zones))
         return hit
 
     def _read_entry(self, fd: int, key: str, freeze: bool) -> tuple[LoadedTopology, Index, tuple[Zone, ...]]:
@@ -625,9 +626,6 @@ def _dumps(loaded: LoadedTopology, index: Index) -> bytes:
     _Pickler(buffer, shelves, (loaded, index)).dump((shelved, index))
     return buffer.getvalue()
 
-
-def _deferred_zones(index: Index) -> int:
-    return sum(1 for zone in index.private_zones.values() if zone.pending)
 
 
 def _short(value: Any) -> str:
