@@ -503,7 +503,8 @@ class _Shelf:
         value = self._value
         if value is None:
             blob = self._blob
-            assert blob is not None
+            if blob is None:  # another thread made it since (it sets the value before it lets the octets go)
+                return self._value
             enabled = gc.isenabled()
             gc.disable()  # many objects, no garbage among them
             try:
