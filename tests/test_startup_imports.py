@@ -2,10 +2,12 @@
 
 A restart from the index cache reads no YAML, builds no index and serves no HTTP, so the modules that do
 those are imported where they are first needed: the HTTP side (:mod:`dnsemu.http`, prometheus-client)
-when HTTP starts or ``App.registry`` is first read; PyYAML and the cross-reference checks by the first
-topology parsed; the compiler by the first build; the topology's pydantic models build their validators
-on first use. These tests name the modules, so that a change importing one of them eagerly again fails
-here. Speed itself is measured in benchmarks (``benchmarks/run.py --only startup``), never here.
+when HTTP starts or ``App.registry`` is first read, and behind it the drawing and comparing code
+(:mod:`dnsemu.graph`, :mod:`dnsemu.analysis.diff`) by the first route that draws or compares; PyYAML
+and the cross-reference checks by the first topology parsed; the compiler by the first build; the
+topology's pydantic models build their validators on first use. These tests name the modules, so that a
+change importing one of them eagerly again fails here. Speed itself is measured in benchmarks
+(``benchmarks/run.py --only startup``), never here.
 """
 
 from __future__ import annotations
@@ -61,20 +63,32 @@ def test_the_modules_serve_starts_with_leave_the_lazy_ones_out() -> None:
 
 
 def test_the_lazy_modules_are_imported_when_needed() -> None:
-    """The same names, once HTTP is served and a topology parsed: the list above names real imports."""
-    found = _python("import asyncio, json, sys\n"
+    """The same names, once HTTP is served and a topology parsed (the list above names real imports); the
+    drawing and comparing code only once a route draws or compares, and those routes answer as ever."""
+    found = _python("import json, sys, urllib.request\n"
                     "from dnsemu.testing import Emulator\n"
                     f"with Emulator({str(ROOT / 'zones' / 'topology.yaml')!r}, http=True, query_log=False) as emu:\n"
-                    "    import urllib.request\n"
                     "    host, port = emu.app.http_address\n"
-                    "    body = urllib.request.urlopen(f'http://{host}:{port}/readyz', timeout=30).read()\n"
+                    "    def get(path):\n"
+                    "        with urllib.request.urlopen(f'http://{host}:{port}{path}', timeout=60) as reply:\n"
+                    "            return reply.status, json.loads(reply.read())\n"
+                    "    ready = get('/readyz')\n"
                     "    emu.app.registry\n"
-                    "print(json.dumps({'modules': sorted(sys.modules), 'ready': json.loads(body)['status']}))")
-    assert found["ready"] == "ready"
-    lazy = _lazy_ones(found["modules"])
+                    "    started = sorted(sys.modules)\n"
+                    "    graph, diff = get('/v1/graph?format=json'), get('/v1/diff')\n"
+                    "print(json.dumps({'started': started, 'after': sorted(sys.modules), 'ready': ready,\n"
+                    "                  'graph': [graph[0], bool(graph[1]['nodes'])],\n"
+                    "                  'diff': [diff[0], diff[1]['identical']]}))")
+    assert found["ready"][0] == 200 and found["ready"][1]["status"] == "ready"
+    assert found["graph"] == [200, True] and found["diff"] == [200, True]
+    started = _lazy_ones(found["started"])
     for name in ("dnsemu.http.api", "dnsemu.http.diffview", "dnsemu.http.ui", "dnsemu.http.metrics",
                  "prometheus_client", "yaml", "dnsemu.topology.validate", "dnsemu.core.compile"):
-        assert name in lazy, name
+        assert name in started, name
+    on_use = ("dnsemu.graph.draw", "dnsemu.graph.svg", "dnsemu.analysis.diff", "dnsemu.analysis.diffscope")
+    assert [m for m in on_use if m in started] == []
+    # the graph drawn; the diff answered without comparing (no change in effect: tests/test_ui_diff.py compares)
+    assert [m for m in on_use if m not in found["after"]] == ["dnsemu.analysis.diff", "dnsemu.analysis.diffscope"]
 
 
 # --------------------------------------------------------------------------- a real restart from the cache
