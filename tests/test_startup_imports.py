@@ -37,7 +37,6 @@ LAZY = (
     "dnsemu.http.", "prometheus_client", "dnsemu.analysis.", "dnsemu.graph.",  # HTTP, the API, the UI, the diff
     "yaml", "dnsemu.topology.validate", "dnsemu.topology.zonefile", "dnsemu.cli.estate",  # parsing a topology
     "dnsemu.core.compile", "dnsemu.catalog",  # building an index
-    "pydantic_settings",  # settings read by dnsemu.server.settings itself
 )
 
 
@@ -157,8 +156,6 @@ def test_a_restart_from_the_cache_answers_before_importing_them(tmp_path: Path, 
     assert "index_cache_hit" in log, log  # a restart: nothing parsed, nothing built
     modules = json.loads(noted.read_text())
     assert _lazy_ones(modules) == []
-    # structlog would import rich (a test tool's dependency) for tracebacks serve never renders
-    assert "structlog" in modules and "rich" not in modules
     assert "dnsemu.topology.load" in modules  # the control: the probe saw serve's own imports
 
 
@@ -166,21 +163,3 @@ def _environment() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if not k.startswith("DNSEMU_")}
-
-
-def test_the_console_renderer_still_writes_plain_tracebacks() -> None:
-    """Without rich, serve's console lines are what they were: plain tracebacks, as configure_logging asks."""
-    found = _python("import io, json, sys\n"
-                    "from dnsemu.cli.serve import _import_structlog\n"
-                    "_import_structlog()\n"
-                    "from dnsemu.logs import configure_logging, get_logger\n"
-                    "out = io.StringIO()\n"
-                    "configure_logging('info', 'console', out, cache=False)\n"
-                    "try:\n"
-                    "    raise ValueError('boom')\n"
-                    "except ValueError:\n"
-                    "    get_logger('t').exception('failed')\n"
-                    "print(json.dumps({'text': out.getvalue(), 'rich': 'rich' in sys.modules}))")
-    assert found["rich"] is False
-    assert "Traceback (most recent call last):" in found["text"] and "ValueError: boom" in found["text"]
-
