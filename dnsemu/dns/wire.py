@@ -938,6 +938,16 @@ class NegativeAnswer:
             parts = self._shapes[shape] = self._render(apex_offset, edns, udp_size, rcode, data[2], data[3])
         return data[:2] + parts[0] + data[12:question_end] + parts[1]
 
+    def parts(self, apex_offset: int, edns: int, udp_size: int, rcode: int, b2: int, b3: int) -> tuple[bytes, bytes]:
+        """The two parts :meth:`render` puts around the query's ID and question, for queries whose header octets
+        2 and 3 are ``b2`` and ``b3`` (RD and CD are read from them): the reply is ``data[:2] + parts[0] +
+        data[12:question_end] + parts[1]``. For a caller that keeps them per shape itself."""
+        shape = (apex_offset, rcode, edns | (b2 & 0x01) | (b3 & 0x10), udp_size)
+        parts = self._shapes.get(shape)
+        if parts is None:
+            parts = self._shapes[shape] = self._render(apex_offset, edns, udp_size, rcode, b2, b3)
+        return parts
+
     def _render(self, apex_offset: int, edns: int, udp_size: int, rcode: int, b2: int, b3: int) -> tuple[bytes, bytes]:
         """(header after the ID, authority and OPT) of one shape: the SOA's names compressed against the apex
         where it starts in the question; the OPT's extended rcode is 0 for NXDOMAIN and NOERROR alike."""

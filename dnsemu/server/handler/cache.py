@@ -38,8 +38,8 @@ MEMO_LIMIT = 65536
 class Generation:
     """One topology generation: the index, its reply cache and the memos per source address."""
 
-    __slots__ = ("_templates", "cache", "ecs", "exact", "generation", "index", "miss_cells", "precompiled", "sources",
-                 "where")
+    __slots__ = ("_label_sets", "_templates", "cache", "ecs", "exact", "generation", "index", "miss_cells",
+                 "precompiled", "sources", "where")
 
     def __init__(self, index: Index) -> None:
         self.index = index
@@ -57,6 +57,7 @@ class Generation:
         #: view key -> the answers its VNet's view and zones decide alone, as bytes (None: it has none)
         self.precompiled: dict[str, PrecompiledAnswers | None] = {}
         self._templates: dict[Zone, NegativeAnswer] = {}
+        self._label_sets: dict[Zone, Any] = {}  # the lane's label set of each zone, made on its first query
         #: (view, kind, qtype, tcp, rcode, size) -> (miss cell, label) of a precompiled answer, found once
         self.miss_cells: dict[tuple[str, str, int, bool, int, int], tuple[list[Any], Label]] = {}
         #: the modelled prefixes, for ECS scopes
@@ -84,7 +85,8 @@ class Generation:
         self.where[host] = view
         if view not in self.precompiled:
             table = self.index.negative.get(network.name) if network is not None else None
-            self.precompiled[view] = PrecompiledAnswers(table, self._templates) if table is not None else None
+            self.precompiled[view] = (PrecompiledAnswers(table, self._templates, self._label_sets)
+                                      if table is not None else None)
         return view
 
     def store(self, limit: int, view: str | None, host: str, tcp: bool, key: bytes | None, data: bytes,
