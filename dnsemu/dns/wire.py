@@ -51,7 +51,7 @@ from dnslib import DNSRecord
 from dnsemu.dns import names
 from dnsemu.dns.records import Question, Rcode, Record, RRType, type_name
 
-__all__ = ["DEFAULT_UDP_SIZE", "ClientSubnet", "Edns", "NegativeAnswer", "Peek", "Query", "WireError",
+__all__ = ["DEFAULT_UDP_SIZE", "QTYPE_RCODES", "ClientSubnet", "Edns", "NegativeAnswer", "Peek", "Query", "WireError",
            "answer_at_question", "answer_count", "bare_question",
            "encode_forwarded", "encode_response", "is_truncated", "longest_suffix", "parse_query",
            "peek", "peek_bare", "plain_name", "query_from_peek", "question_of", "reply_rcode",
@@ -75,7 +75,8 @@ _DO = 0x8000
 _CLASS_IN, _CLASS_ANY = 1, 255
 _OPT, _IXFR, _TSIG = int(RRType.OPT), int(RRType.IXFR), 250
 _ECS = 8
-_QTYPE_RCODES = {0: Rcode.NOTIMP, 41: Rcode.FORMERR, 249: Rcode.FORMERR, 250: Rcode.FORMERR,
+#: query types answered with an error rcode, never looked up (meta and unassigned ones; see the choices above)
+QTYPE_RCODES = _QTYPE_RCODES = {0: Rcode.NOTIMP, 41: Rcode.FORMERR, 249: Rcode.FORMERR, 250: Rcode.FORMERR,
                  251: Rcode.REFUSED, 252: Rcode.REFUSED, 253: Rcode.NOTIMP, 254: Rcode.NOTIMP}
 _ASCII_ONLY = bytes(range(128)) + b"x" * 128  # for dnslib, which rejects non-UTF-8 labels
 _TEXT_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_*/")
@@ -517,11 +518,13 @@ def bare_question(data: bytes, suffixes: Mapping[bytes, _T]) -> tuple[_T, bytes,
     return None
 
 
-def peek_bare(data: bytes, qname: bytes, end: int, edns: int) -> Peek:
-    """:func:`peek` of a query :func:`bare_question` took, from what it found: the name is not walked again."""
+def peek_bare(data: bytes, qname: bytes, end: int, edns: int, kind: type[Peek] = Peek) -> Peek:
+    """:func:`peek` of a query :func:`bare_question` took, from what it found: the name is not walked again.
+
+    ``kind`` may be a subclass of :class:`Peek` with slots of its own (left unset here)."""
     bits = (data[2] & 1) | (data[3] & 0x10) >> 3 | edns  # RD=1, CD=2, EDNS=4, DO=8
     size = max(data[end + 3] << 8 | data[end + 4], 512) if edns else 512
-    result = _new(Peek)
+    result = _new(kind)
     _set_id(result, data[0] << 8 | data[1])
     _set_key(result, qname + data[end - 4 : end] + _pack_tail(bits, size))
     _set_qname(result, data[12 : end - 4])
@@ -710,6 +713,7 @@ _FIXED_RDATA = frozenset({RRType.A, RRType.AAAA, RRType.TXT, RRType.CAA, RRType.
 
 _inet_pton, _AF_INET, _AF_INET6 = socket.inet_pton, socket.AF_INET, socket.AF_INET6
 _pack_rr = _RR_FIXED.pack
+_pack_at = struct.Struct("!HHHIH").pack  # a pointer to the question's name, then type, class, TTL and rdlength
 _POINTER_TO_QUESTION = b"\xc0\x0c"
 
 
@@ -870,9 +874,14 @@ def answer_at_question(data: bytes, peek: Peek, answer: Sequence[Record], udp_si
     none): the question as the client sent it, RD and CD echoed, the OPT with our size and the query's DO.
     """
     if len(answer) == 1:
-        if answer[0].rtype not in _FIXED_RDATA:
+        record = answer[0]
+        t = record.rtype
+        if t == 1:  # A, the commonest answer: _at_question's, written out
+            body = _pack_at(0xC00C, 1, 1, record.ttl, 4) + _inet_pton(_AF_INET, record.rdata[0])
+        elif t in _FIXED_RDATA:
+            body = _at_question(record)
+        else:
             return None
-        body = _at_question(answer[0])
     else:
         for record in answer:
             if record.rtype not in _FIXED_RDATA:

@@ -93,12 +93,13 @@ class Generation:
               reply: bytes, entry_tail: tuple[list[Any], LogFields | None, Label]) -> None:
         """Keep ``reply``: for the same bytes from the same address, and (``key`` given) for the same
         question from the same view."""
+        cell, fields, label = entry_tail  # the entries are built whole (cheaper than ``(reply, *entry_tail)``)
         if key is not None and view is not None:
             cache = self.cache
             if len(cache) >= limit:
                 cache.popitem(last=False)  # the oldest entry
-            cache[(view, tcp, key)] = (reply, *entry_tail)
+            cache[(view, tcp, key)] = (reply, cell, fields, label)
         exact = self.exact
         if len(exact) >= limit:
             exact.popitem(last=False)
-        exact[(host, tcp, data[2:])] = (reply[2:], *entry_tail)
+        exact[(host, tcp, data[2:])] = (reply[2:], cell, fields, label)

@@ -171,7 +171,7 @@ class Handler:
                     return reply
                 # level 2: the same question from the same view, in another case or with another ID
                 if held is not None:  # a name the linked zone holds, asked plainly: peeked on the way
-                    p = held.peek  # type: ignore[union-attr]
+                    p = held  # type: ignore[assignment]
                 else:
                     p = peek(data)
                     if p is None:

@@ -45,10 +45,20 @@ from dnsemu.core.resolution import Source
 from dnsemu.core.zone import Found, Zone, ZoneKind
 from dnsemu.dns import names
 from dnsemu.dns.records import Rcode, RRType
-from dnsemu.dns.wire import NegativeAnswer, Peek, answer_at_question, bare_question, longest_suffix, peek_bare
+from dnsemu.dns.wire import (
+    QTYPE_RCODES,
+    NegativeAnswer,
+    Peek,
+    answer_at_question,
+    bare_question,
+    longest_suffix,
+    peek_bare,
+)
 
 __all__ = ["LABELS_LIMIT", "SHAPES_LIMIT", "Held", "PrecompiledAnswers", "Shape", "label_set"]
 
+#: header octets 4-10 of a bare query: QD=1, AN=0, NS=0, AR < 256 (:func:`~dnsemu.dns.wire.bare_question`)
+_ONE_QUESTION = b"\x00\x01\x00\x00\x00\x00\x00"
 #: the octets of a plain label (lower case: the peek key is), and with the dot we join labels with
 _LABEL = b"abcdefghijklmnopqrstuvwxyz0123456789-_"
 _PLAIN = _LABEL + b"."
@@ -108,8 +118,8 @@ class _TextNames:
 class _Zone:
     """One linked zone as one VNet's lane sees it."""
 
-    __slots__ = ("apex", "index", "labels", "negative_kind", "plan", "positive_kind", "redirected", "resolved",
-                 "template", "zone")
+    __slots__ = ("apex", "index", "labels", "negative_kind", "nested", "plan", "positive_kind", "redirected",
+                 "resolved", "template", "zone")
 
     def __init__(self, index: int, plan: NegativePlan, template: NegativeAnswer, resolved: bool) -> None:
         #: its place among the VNet's zones (in the key of its shapes)
@@ -128,21 +138,22 @@ class _Zone:
         self.resolved = resolved
         #: :func:`label_set` (or its stand-in for a large zone), made on the first query that needs it
         self.labels: frozenset[bytes] | _TextNames | None = None
+        #: another of the VNet's zones lies below this one (a name under this apex may be the other's)
+        self.nested = False
 
 
-class Held:
+class Held(Peek):
     """A bare query of a name its linked zone holds (:meth:`PrecompiledAnswers.bare`): its :class:`Peek` (for the
-    reply cache) and what the lane found, for :meth:`PrecompiledAnswers.held`."""
+    reply cache), with what the lane found for :meth:`PrecompiledAnswers.held` in :attr:`found`: the zone's
+    entry, the name's canonical text (None: one plain label above the apex, made when it is answered) and
+    where the apex starts in the name."""
 
-    __slots__ = ("entry", "name", "offset", "peek")
+    __slots__ = ("found",)
 
-    def __init__(self, peek: Peek, entry: _Zone, name: str | None, offset: int) -> None:
-        self.peek = peek
-        self.entry = entry
-        #: the name's canonical text; None: one plain label above the apex (made when it is answered)
-        self.name = name
-        #: where the zone's apex starts in the name
-        self.offset = offset
+    found: tuple[_Zone, str | None, int]
+
+
+_set_found = Held.found.__set__  # type: ignore[attr-defined]  # Peek is frozen: its slots are set this way
 
 
 class PrecompiledAnswers:
@@ -173,6 +184,13 @@ class PrecompiledAnswers:
                 template = templates[plan.zone] = NegativeAnswer(apex, plan.authority)
             resolved = plan.zone.has_wildcards or (policy is not None and policy.covers(apex))
             self.plans[template.key] = _Zone(len(self.plans), plan, template, resolved)
+        for key in self.plans:  # each zone above another is marked: bare() then walks the name to the lower one
+            i = key[0] + 1
+            while key[i]:
+                above = self.plans.get(key[i:])
+                if above is not None:
+                    above.nested = True
+                i += key[i] + 1
 
     def answer(self, data: bytes, p: Peek, udp_size: int, tcp: bool) -> tuple[bytes, str, int] | None:
         """The reply to ``data`` (peeked as ``p``), its kind label and the qtype; None to resolve it.
@@ -202,13 +220,11 @@ class PrecompiledAnswers:
     def held(self, data: bytes, held: Held, udp_size: int, tcp: bool) -> tuple[bytes, str, int] | None:
         """:meth:`answer` for a query :meth:`bare` found its zone holds the name of: the name is not walked or
         looked for again."""
-        p = held.peek
-        entry = held.entry
-        name = held.name
+        entry, name, offset = held.found
         if name is None:
-            name = f"{p.key[1 : held.offset].decode('ascii')}.{entry.apex}"
-        end = p.question_end
-        return self._records(data, p, entry, name, held.offset, data[end - 4] << 8 | data[end - 3], udp_size, tcp)
+            name = f"{held.key[1:offset].decode('ascii')}.{entry.apex}"
+        end = held.question_end
+        return self._records(data, held, entry, name, offset, data[end - 4] << 8 | data[end - 3], udp_size, tcp)
 
     def _records(self, data: bytes, p: Peek, entry: _Zone, name: str, offset: int, qtype: int, udp_size: int,
                  tcp: bool) -> tuple[bytes, str, int] | None:
@@ -230,24 +246,51 @@ class PrecompiledAnswers:
         the zone holds, a :class:`Held`; None for anything else.
 
         The commonest miss (a crawler's or a search list's absent names) gets the least work: the
-        name is walked down to its zone's apex only; a name one label above the apex is looked for
-        by its label's bytes (nothing is decoded or built), and the reply is three slices of the query
-        around the shape's two parts. The bytes are :meth:`answer`'s (a test compares them).
+        name is walked down to its zone's apex only, and a name one label above an apex with no
+        other zone below it is found with one probe (:func:`~dnsemu.dns.wire.bare_question` is
+        written out here for it, and a test holds the two to each other); its label is looked for by
+        its bytes (nothing is decoded or built), and the reply is three slices of the query around
+        the shape's two parts. The bytes are :meth:`answer`'s (a test compares them).
         """
-        found = bare_question(data, self.plans)
-        if found is None:
+        n = len(data)  # bare_question's checks, in its order
+        if n < 17 or data[2] & 0xF8 or data[4:11] != _ONE_QUESTION:
             return None
-        entry, qname, offset, end, edns = found
+        if data[11] == 0:
+            end = n
+            edns = 0
+        elif data[11] == 1 and n >= 28 and data[n - 11 : n - 8] == b"\x00\x00\x29" and data[n - 2 : n] == b"\x00\x00" \
+                and data[n - 5] == 0:  # root owner, type OPT, version 0, no options
+            end = n - 11
+            edns = 12 if data[n - 4] & 0x80 else 4
+        else:
+            return None
+        qtype = data[end - 4] << 8 | data[end - 3]
+        if data[end - 2 : end] != b"\x00\x01" or qtype in QTYPE_RCODES:
+            return None
+        qname = data[12 : end - 4].lower()
+        last = len(qname) - 1
+        first = qname[0]
+        if last > 254 or first > 63:
+            return None
+        offset = first + 1
+        entry = self.plans.get(qname[offset:]) if offset < last else None
+        if entry is None or entry.nested:  # deeper below an apex, itself one, or above a nested zone: the walk
+            found = bare_question(data, self.plans)
+            if found is None:
+                return None
+            entry, qname, offset, end, edns = found
         if entry.resolved:
             return None
         covered = self.covered
-        if offset == qname[0] + 1 and (covered is None or qname not in covered):  # one label above the apex
+        if offset == first + 1 and (covered is None or qname not in covered):  # one label above the apex
             labels = entry.labels
             if labels is None:
                 labels = self._labels(entry)
             label = qname[1:offset]
             if label in labels:
-                return Held(peek_bare(data, qname, end, edns), entry, None, offset)
+                held = peek_bare(data, qname, end, edns, Held)
+                _set_found(held, (entry, None, offset))
+                return held  # type: ignore[return-value]
             if not label.isalnum() and label.translate(None, _LABEL):  # isalnum(): the quick yes, in C
                 return None  # an escape or an odd byte: the parser knows its canonical text
         else:  # deeper below the apex, or a name the policy may cover
@@ -255,8 +298,9 @@ class PrecompiledAnswers:
             if name is None:
                 return None
             if entry.zone.exists(name):
-                return Held(peek_bare(data, qname, end, edns), entry, name, offset)
-        qtype = data[end - 4] << 8 | data[end - 3]
+                held = peek_bare(data, qname, end, edns, Held)
+                _set_found(held, (entry, name, offset))
+                return held  # type: ignore[return-value]
         if qtype in entry.redirected:
             return None  # NxDomainRedirect: public DNS answers it
         if udp_size != self._udp_size:  # one server, one size: the shapes hold the OPT it writes
