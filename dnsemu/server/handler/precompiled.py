@@ -63,9 +63,10 @@ _ONE_QUESTION = b"\x00\x01\x00\x00\x00\x00\x00"
 _LABEL = b"abcdefghijklmnopqrstuvwxyz0123456789-_"
 _PLAIN = _LABEL + b"."
 
-#: a zone with more names than this is asked whether it holds a name by the name's text (its own set), not by
-#: a set of its labels made on the zone's first query (a few milliseconds per 10,000 names, ~60 octets a name)
-LABELS_LIMIT = 250_000
+#: a zone with more names than this is asked whether it holds a name by the name's text (:meth:`Zone.exists`),
+#: not by a set of its labels (:func:`label_set`), made on the zone's first query that needs it: about 30 ms and
+#: 0.8 MB per 10,000 names on the benchmark machine, so a first query waits at most ~0.3 s
+LABELS_LIMIT = 100_000
 #: the shapes kept for one VNet (:data:`Shape`) start again when they reach this many (a flood of odd shapes)
 SHAPES_LIMIT = 2048
 
@@ -84,35 +85,25 @@ def label_set(zone: Zone, apex: str) -> frozenset[bytes]:
     """
     tail = "." + apex
     cut = len(tail)
-    depth = len(names.to_labels(apex))
-    out: set[bytes] = set()
+    firsts: set[str] = set()
+    escaped: list[str] = []
     for owner in zone.nodes:
-        if not owner.endswith(tail):
-            continue  # the apex, or a name outside the zone
-        if "\\" in owner:  # an escaped dot is no label boundary: the codec splits it
-            labels = names.to_labels(owner)
-            if len(labels) <= depth or labels[-depth:] != names.to_labels(apex):
-                continue
+        if owner.endswith(tail):  # not the apex, nor a name outside the zone
+            if "\\" in owner:
+                escaped.append(owner)
+            else:
+                firsts.add(owner[owner.rfind(".", 0, len(owner) - cut) + 1 : len(owner) - cut])
+    out = {label.encode("ascii") for label in firsts if label.isascii() and label.isalnum()}  # the quick yes, in C
+    out.update(label for label in (label.encode("ascii") for label in firsts if not label.isalnum())
+               if label and not label.translate(None, _LABEL))
+    depth = len(names.to_labels(apex))
+    for owner in escaped:  # an escaped dot is no label boundary: the codec splits it
+        labels = names.to_labels(owner)
+        if len(labels) > depth and labels[-depth:] == names.to_labels(apex):
             label = labels[-depth - 1]
-        else:
-            prefix = owner[:-cut]
-            label = prefix[prefix.rfind(".") + 1 :].encode("ascii")
-        if label and not label.translate(None, _LABEL):
-            out.add(label)
+            if label and not label.translate(None, _LABEL):
+                out.add(label)
     return frozenset(out)
-
-
-class _TextNames:
-    """:func:`label_set` of a zone too large to keep one: each label asked as the name's text."""
-
-    __slots__ = ("apex", "zone")
-
-    def __init__(self, zone: Zone, apex: str) -> None:
-        self.zone = zone
-        self.apex = apex
-
-    def __contains__(self, label: bytes) -> bool:
-        return not label.translate(None, _LABEL) and self.zone.exists(f"{label.decode('ascii')}.{self.apex}")
 
 
 class _Zone:
@@ -136,8 +127,8 @@ class _Zone:
         #: every name of the zone is the resolver's: the VNet's security policy covers the apex (§10.3), or the
         #: zone has wildcards
         self.resolved = resolved
-        #: :func:`label_set` (or its stand-in for a large zone), made on the first query that needs it
-        self.labels: frozenset[bytes] | _TextNames | None = None
+        #: :func:`label_set`, made on the first query that needs it (None: not yet); False: too large a zone
+        self.labels: frozenset[bytes] | bool | None = None
         #: another of the VNet's zones lies below this one (a name under this apex may be the other's)
         self.nested = False
 
@@ -162,7 +153,7 @@ class PrecompiledAnswers:
     __slots__ = ("_label_sets", "_shapes", "_udp_size", "covered", "plans", "policy", "view")
 
     def __init__(self, table: NegativeTable, templates: dict[Zone, NegativeAnswer],
-                 label_sets: dict[Zone, frozenset[bytes] | _TextNames] | None = None) -> None:
+                 label_sets: dict[Zone, frozenset[bytes] | bool] | None = None) -> None:
         """``templates`` and ``label_sets`` are shared by the VNets of one index: a zone's template is rendered
         once, its label set made once."""
         #: the counters' view label for these answers
@@ -283,16 +274,25 @@ class PrecompiledAnswers:
             return None
         covered = self.covered
         if offset == first + 1 and (covered is None or qname not in covered):  # one label above the apex
+            label = qname[1:offset]
             labels = entry.labels
             if labels is None:
                 labels = self._labels(entry)
-            label = qname[1:offset]
-            if label in labels:
-                held = peek_bare(data, qname, end, edns, Held)
-                _set_found(held, (entry, None, offset))
-                return held  # type: ignore[return-value]
-            if not label.isalnum() and label.translate(None, _LABEL):  # isalnum(): the quick yes, in C
-                return None  # an escape or an odd byte: the parser knows its canonical text
+            if labels is not False:
+                if label in labels:  # type: ignore[operator]
+                    held = peek_bare(data, qname, end, edns, Held)
+                    _set_found(held, (entry, None, offset))
+                    return held  # type: ignore[return-value]
+                if not label.isalnum() and label.translate(None, _LABEL):  # isalnum(): the quick yes, in C
+                    return None  # an escape or an odd byte: the parser knows its canonical text
+            else:  # a zone too large for a label set: the name's text
+                if not label.isalnum() and label.translate(None, _LABEL):
+                    return None
+                name = f"{label.decode('ascii')}.{entry.apex}"
+                if entry.zone.exists(name):
+                    held = peek_bare(data, qname, end, edns, Held)
+                    _set_found(held, (entry, name, offset))
+                    return held  # type: ignore[return-value]
         else:  # deeper below the apex, or a name the policy may cover
             name = self._name(qname, offset, entry.apex)
             if name is None:
@@ -320,12 +320,11 @@ class PrecompiledAnswers:
         shape = shapes[key] = [head, tail, {}, entry.negative_kind]
         return shape
 
-    def _labels(self, entry: _Zone) -> frozenset[bytes] | _TextNames:
+    def _labels(self, entry: _Zone) -> frozenset[bytes] | bool:
         zone = entry.zone
         labels = self._label_sets.get(zone)
         if labels is None:
-            labels = self._label_sets[zone] = (
-                label_set(zone, entry.apex) if len(zone.nodes) <= LABELS_LIMIT else _TextNames(zone, entry.apex))
+            labels = self._label_sets[zone] = label_set(zone, entry.apex) if len(zone.nodes) <= LABELS_LIMIT else False
         entry.labels = labels
         return labels
 
