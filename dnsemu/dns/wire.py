@@ -77,7 +77,7 @@ _OPT, _IXFR, _TSIG = int(RRType.OPT), int(RRType.IXFR), 250
 _ECS = 8
 #: query types answered with an error rcode, never looked up (meta and unassigned ones; see the choices above)
 QTYPE_RCODES = _QTYPE_RCODES = {0: Rcode.NOTIMP, 41: Rcode.FORMERR, 249: Rcode.FORMERR, 250: Rcode.FORMERR,
-                 251: Rcode.REFUSED, 252: Rcode.REFUSED, 253: Rcode.NOTIMP, 254: Rcode.NOTIMP}
+                                251: Rcode.REFUSED, 252: Rcode.REFUSED, 253: Rcode.NOTIMP, 254: Rcode.NOTIMP}
 _ASCII_ONLY = bytes(range(128)) + b"x" * 128  # for dnslib, which rejects non-UTF-8 labels
 _TEXT_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_*/")
 

@@ -57,9 +57,12 @@ class Generation:
         #: view key -> the answers its VNet's view and zones decide alone, as bytes (None: it has none)
         self.precompiled: dict[str, PrecompiledAnswers | None] = {}
         self._templates: dict[Zone, NegativeAnswer] = {}
-        self._label_sets: dict[Zone, Any] = {}  # the lane's label set of each zone, made on its first query
-        #: (view, kind, qtype, tcp, rcode, size) -> (miss cell, label) of a precompiled answer, found once
-        self.miss_cells: dict[tuple[str, str, int, bool, int, int], tuple[list[Any], Label]] = {}
+        #: zone -> the lane's label set (False: too large a zone), made on the zone's first query that needs it
+        self._label_sets: dict[Zone, frozenset[bytes] | bool] = {}
+        #: (view, kind, qtype, tcp, rcode, size) -> (miss cell, and for a NOERROR answer what it is cached with: its
+        #: hit cell, no log fields, its label) of a precompiled answer, found once
+        self.miss_cells: dict[tuple[str, str, int, bool, int, int],
+                              tuple[list[Any], tuple[list[Any], None, Label] | None]] = {}
         #: the modelled prefixes, for ECS scopes
         self.ecs = EcsScopes(index)
 

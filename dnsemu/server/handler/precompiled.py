@@ -24,8 +24,9 @@ the name again. :meth:`PrecompiledAnswers.answer` takes any other peeked query t
 Per query, the lane does only what depends on the query: what depends on its *shape* alone (the
 zone, where the apex starts in the name, RD, CD, EDNS and DO) is made once per shape and kept
 (the reply's header and tail, and its counter cells: :data:`Shape`). Whether a zone holds a name
-one label below its apex is one set probe of the label's bytes (:meth:`PrecompiledAnswers.labels`,
-made on the zone's first query), not the name's text and the zone's lookup.
+one label below its apex is one set probe of the label's bytes (:func:`label_set`, made on the
+zone's first query that needs it, for zones of up to :data:`LABELS_LIMIT` names), not the name's
+text and the zone's lookup.
 
 A VNet with a DNS security policy (facts-2 §10) is answered here too, as long as no rule of the
 policy can match: the policy matches the queried name and every name of the answer's chain
