@@ -174,8 +174,8 @@ def test_bare_answers_are_the_resolvers_and_counted_as_misses(bundled: Any, monk
     lane: list[bytes] = []
     real = PrecompiledAnswers.bare
 
-    def spy(self: PrecompiledAnswers, data: bytes, udp_size: int) -> Any:
-        out = real(self, data, udp_size)
+    def spy(self: PrecompiledAnswers, data: bytes, udp_size: int, tcp: bool) -> Any:
+        out = real(self, data, udp_size, tcp)
         if out is not None:
             lane.append(data)
         return out

@@ -51,7 +51,7 @@ from dnslib import DNSRecord
 from dnsemu.dns import names
 from dnsemu.dns.records import Question, Rcode, Record, RRType, type_name
 
-__all__ = ["DEFAULT_UDP_SIZE", "ClientSubnet", "Edns", "NegativeAnswer", "Peek", "Query", "WireError",
+__all__ = ["DEFAULT_UDP_SIZE", "QTYPE_RCODES", "ClientSubnet", "Edns", "NegativeAnswer", "Peek", "Query", "WireError",
            "answer_at_question", "answer_count", "bare_question",
            "encode_forwarded", "encode_response", "is_truncated", "longest_suffix", "parse_query",
            "peek", "peek_bare", "plain_name", "query_from_peek", "question_of", "reply_rcode",
@@ -75,8 +75,9 @@ _DO = 0x8000
 _CLASS_IN, _CLASS_ANY = 1, 255
 _OPT, _IXFR, _TSIG = int(RRType.OPT), int(RRType.IXFR), 250
 _ECS = 8
-_QTYPE_RCODES = {0: Rcode.NOTIMP, 41: Rcode.FORMERR, 249: Rcode.FORMERR, 250: Rcode.FORMERR,
-                 251: Rcode.REFUSED, 252: Rcode.REFUSED, 253: Rcode.NOTIMP, 254: Rcode.NOTIMP}
+#: query types answered with an error rcode, never looked up (meta and unassigned ones; see the choices above)
+QTYPE_RCODES = _QTYPE_RCODES = {0: Rcode.NOTIMP, 41: Rcode.FORMERR, 249: Rcode.FORMERR, 250: Rcode.FORMERR,
+                                251: Rcode.REFUSED, 252: Rcode.REFUSED, 253: Rcode.NOTIMP, 254: Rcode.NOTIMP}
 _ASCII_ONLY = bytes(range(128)) + b"x" * 128  # for dnslib, which rejects non-UTF-8 labels
 _TEXT_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_*/")
 
@@ -517,11 +518,13 @@ def bare_question(data: bytes, suffixes: Mapping[bytes, _T]) -> tuple[_T, bytes,
     return None
 
 
-def peek_bare(data: bytes, qname: bytes, end: int, edns: int) -> Peek:
-    """:func:`peek` of a query :func:`bare_question` took, from what it found: the name is not walked again."""
+def peek_bare(data: bytes, qname: bytes, end: int, edns: int, kind: type[Peek] = Peek) -> Peek:
+    """:func:`peek` of a query :func:`bare_question` took, from what it found: the name is not walked again.
+
+    ``kind`` may be a subclass of :class:`Peek` with slots of its own (left unset here)."""
     bits = (data[2] & 1) | (data[3] & 0x10) >> 3 | edns  # RD=1, CD=2, EDNS=4, DO=8
     size = max(data[end + 3] << 8 | data[end + 4], 512) if edns else 512
-    result = _new(Peek)
+    result = _new(kind)
     _set_id(result, data[0] << 8 | data[1])
     _set_key(result, qname + data[end - 4 : end] + _pack_tail(bits, size))
     _set_qname(result, data[12 : end - 4])
@@ -710,6 +713,7 @@ _FIXED_RDATA = frozenset({RRType.A, RRType.AAAA, RRType.TXT, RRType.CAA, RRType.
 
 _inet_pton, _AF_INET, _AF_INET6 = socket.inet_pton, socket.AF_INET, socket.AF_INET6
 _pack_rr = _RR_FIXED.pack
+_pack_at = struct.Struct("!HHHIH").pack  # a pointer to the question's name, then type, class, TTL and rdlength
 _POINTER_TO_QUESTION = b"\xc0\x0c"
 
 
@@ -870,9 +874,14 @@ def answer_at_question(data: bytes, peek: Peek, answer: Sequence[Record], udp_si
     none): the question as the client sent it, RD and CD echoed, the OPT with our size and the query's DO.
     """
     if len(answer) == 1:
-        if answer[0].rtype not in _FIXED_RDATA:
+        record = answer[0]
+        t = record.rtype
+        if t == 1:  # A, the commonest answer: _at_question's, written out
+            body = _pack_at(0xC00C, 1, 1, record.ttl, 4) + _inet_pton(_AF_INET, record.rdata[0])
+        elif t in _FIXED_RDATA:
+            body = _at_question(record)
+        else:
             return None
-        body = _at_question(answer[0])
     else:
         for record in answer:
             if record.rtype not in _FIXED_RDATA:
@@ -937,6 +946,16 @@ class NegativeAnswer:
         if parts is None:
             parts = self._shapes[shape] = self._render(apex_offset, edns, udp_size, rcode, data[2], data[3])
         return data[:2] + parts[0] + data[12:question_end] + parts[1]
+
+    def parts(self, apex_offset: int, edns: int, udp_size: int, rcode: int, b2: int, b3: int) -> tuple[bytes, bytes]:
+        """The two parts :meth:`render` puts around the query's ID and question, for queries whose header octets
+        2 and 3 are ``b2`` and ``b3`` (RD and CD are read from them): the reply is ``data[:2] + parts[0] +
+        data[12:question_end] + parts[1]``. For a caller that keeps them per shape itself."""
+        shape = (apex_offset, rcode, edns | (b2 & 0x01) | (b3 & 0x10), udp_size)
+        parts = self._shapes.get(shape)
+        if parts is None:
+            parts = self._shapes[shape] = self._render(apex_offset, edns, udp_size, rcode, b2, b3)
+        return parts
 
     def _render(self, apex_offset: int, edns: int, udp_size: int, rcode: int, b2: int, b3: int) -> tuple[bytes, bytes]:
         """(header after the ID, authority and OPT) of one shape: the SOA's names compressed against the apex

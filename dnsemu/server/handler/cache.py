@@ -38,8 +38,8 @@ MEMO_LIMIT = 65536
 class Generation:
     """One topology generation: the index, its reply cache and the memos per source address."""
 
-    __slots__ = ("_templates", "cache", "ecs", "exact", "generation", "index", "miss_cells", "precompiled", "sources",
-                 "where")
+    __slots__ = ("_label_sets", "_templates", "cache", "ecs", "exact", "generation", "index", "miss_cells",
+                 "precompiled", "sources", "where")
 
     def __init__(self, index: Index) -> None:
         self.index = index
@@ -57,8 +57,12 @@ class Generation:
         #: view key -> the answers its VNet's view and zones decide alone, as bytes (None: it has none)
         self.precompiled: dict[str, PrecompiledAnswers | None] = {}
         self._templates: dict[Zone, NegativeAnswer] = {}
-        #: (view, kind, qtype, tcp, rcode, size) -> (miss cell, label) of a precompiled answer, found once
-        self.miss_cells: dict[tuple[str, str, int, bool, int, int], tuple[list[Any], Label]] = {}
+        #: zone -> the lane's label set (False: too large a zone), made on the zone's first query that needs it
+        self._label_sets: dict[Zone, frozenset[bytes] | bool] = {}
+        #: (view, kind, qtype, tcp, rcode, size) -> (miss cell, and for a NOERROR answer what it is cached with: its
+        #: hit cell, no log fields, its label) of a precompiled answer, found once
+        self.miss_cells: dict[tuple[str, str, int, bool, int, int],
+                              tuple[list[Any], tuple[list[Any], None, Label] | None]] = {}
         #: the modelled prefixes, for ECS scopes
         self.ecs = EcsScopes(index)
 
@@ -84,19 +88,21 @@ class Generation:
         self.where[host] = view
         if view not in self.precompiled:
             table = self.index.negative.get(network.name) if network is not None else None
-            self.precompiled[view] = PrecompiledAnswers(table, self._templates) if table is not None else None
+            self.precompiled[view] = (PrecompiledAnswers(table, self._templates, self._label_sets)
+                                      if table is not None else None)
         return view
 
     def store(self, limit: int, view: str | None, host: str, tcp: bool, key: bytes | None, data: bytes,
               reply: bytes, entry_tail: tuple[list[Any], LogFields | None, Label]) -> None:
         """Keep ``reply``: for the same bytes from the same address, and (``key`` given) for the same
         question from the same view."""
+        cell, fields, label = entry_tail  # the entries are built whole (cheaper than ``(reply, *entry_tail)``)
         if key is not None and view is not None:
             cache = self.cache
             if len(cache) >= limit:
                 cache.popitem(last=False)  # the oldest entry
-            cache[(view, tcp, key)] = (reply, *entry_tail)
+            cache[(view, tcp, key)] = (reply, cell, fields, label)
         exact = self.exact
         if len(exact) >= limit:
             exact.popitem(last=False)
-        exact[(host, tcp, data[2:])] = (reply[2:], *entry_tail)
+        exact[(host, tcp, data[2:])] = (reply[2:], cell, fields, label)

@@ -51,6 +51,7 @@ from dnsemu.logs import get_logger, query_log
 from dnsemu.server.forwarding import ForwardPolicy, Verdict, refusal
 from dnsemu.server.handler.cache import Generation
 from dnsemu.server.handler.ecs import IgnoredEcs, trusted
+from dnsemu.server.handler.precompiled import Shape
 from dnsemu.server.handler.querylog import QueryLogger, answer_text, log_fields
 from dnsemu.server.handler.stats import DURATION_BUCKETS, Label, Stats, qtype_label, rcode_name
 from dnsemu.server.limits import QueryLimits
@@ -154,26 +155,37 @@ class Handler:
                 if view is None:
                     view = state.view_of(host)
                 precompiled = state.precompiled.get(view) if not self.query_log else None
-                bare = precompiled.bare(data, self.udp_size) if precompiled is not None else None
-                if isinstance(bare, tuple):  # a name the linked zone lacks, asked plainly: the commonest miss
-                    reply, kind, qtype = bare
-                    self._count_fast(state, precompiled.view, kind, qtype, tcp, start, reply)
+                held = precompiled.bare(data, self.udp_size, tcp) if precompiled is not None else None
+                if held.__class__ is tuple:  # a name the linked zone lacks, asked plainly: the commonest miss
+                    reply, shape, qkey = held  # type: ignore[misc]
+                    cell = shape[2].get(qkey)  # the shape's counter cell for this qtype and transport
+                    if cell is None:
+                        cell = self._lane_cell(precompiled.view, shape, qkey, reply)  # type: ignore[union-attr]
+                    cell[0] += 1  # bumped as a hit's cell is (below), in a miss cell
+                    elapsed = perf_counter() - start
+                    cell[1] += elapsed
+                    if elapsed < _FIRST_DURATION:
+                        cell[2] += 1
+                    else:
+                        cell[2 + bisect_left(DURATION_BUCKETS, elapsed)] += 1
                     return reply
                 # level 2: the same question from the same view, in another case or with another ID
-                p = bare  # a name the linked zone holds, asked plainly: peeked on the way
-                if p is None:
+                if held is not None:  # a name the linked zone holds, asked plainly: peeked on the way
+                    p = held  # type: ignore[assignment]
+                else:
                     p = peek(data)
                     if p is None:
                         return self._slow(data, addr, tcp, state, None, start)
                 entry = state.cache.get((view, tcp, p.key))
                 if entry is None:
                     if precompiled is not None:
-                        fast = precompiled.answer(data, p, self.udp_size, tcp)
+                        fast = precompiled.answer(data, p, self.udp_size, tcp) if held is None else \
+                            precompiled.held(data, held, self.udp_size, tcp)  # type: ignore[arg-type]
                         if fast is not None:
                             reply, kind, qtype = fast
-                            cell = self._count_fast(state, precompiled.view, kind, qtype, tcp, start, reply)
-                            if cell is not None and self.cache_size:  # records or NODATA (never truncated here)
-                                state.store(self.cache_size, view, host, tcp, p.key, data, reply, cell)
+                            tail = self._count_fast(state, precompiled.view, kind, qtype, tcp, start, reply)
+                            if tail is not None and self.cache_size:  # records or NODATA (never truncated here)
+                                state.store(self.cache_size, view, host, tcp, p.key, data, reply, tail)
                             return reply
                     return self._slow(data, addr, tcp, state, p, start)
                 reply = with_id_and_case(entry[0], p)
@@ -213,7 +225,9 @@ class Handler:
             if len(cells) >= MISS_CELLS_LIMIT:  # any qtype and size may come: bounded (the cells live on in the stats)
                 cells.clear()
             label = (("tcp" if tcp else "udp"), view, qtype_label(qtype), rcode_name(rcode), kind)
-            cells_of = cells[key] = (self.stats.cell(label, size, False, hit=False), label)
+            # a NOERROR answer is cached with its hit cell: found here once, with its miss cell
+            kept = None if rcode else (self.stats.cell(label, size, False), None, label)
+            cells_of = cells[key] = (self.stats.cell(label, size, False, hit=False), kept)
         cell = cells_of[0]  # bumped as handle() bumps a hit's cell (written out there: the hit path calls nothing)
         cell[0] += 1
         elapsed = perf_counter() - start
@@ -222,10 +236,17 @@ class Handler:
             cell[2] += 1
         else:
             cell[2 + bisect_left(DURATION_BUCKETS, elapsed)] += 1
-        if rcode:
-            return None
-        label = cells_of[1]
-        return self.stats.cell(label, size, False), None, label
+        return cells_of[1]
+
+    def _lane_cell(self, view: str, shape: Shape, qkey: int, reply: bytes) -> list[Any]:
+        """The miss cell of the lane's NXDOMAIN ``reply`` (of ``shape``, for ``qkey``: ``qtype << 1 | tcp``), found
+        once per shape and key: the cell :meth:`_count_fast` bumps for the same answer."""
+        cells = shape[2]
+        if len(cells) >= MISS_CELLS_LIMIT:  # any qtype may come: bounded (the cells live on in the stats)
+            cells.clear()
+        label = (("tcp" if qkey & 1 else "udp"), view, qtype_label(qkey >> 1), rcode_name(Rcode.NXDOMAIN), shape[3])
+        cell = cells[qkey] = self.stats.cell(label, len(reply), False, hit=False)
+        return cell
 
     # ------------------------------------------------------------------ slow path
 

@@ -17,8 +17,16 @@ Two ways in. :meth:`PrecompiledAnswers.bare` comes first, before the query is pe
 bare query (no OPT record, or one without options: what stub resolvers send) it finds the
 zone from the packet's length and the name's first labels (:func:`~dnsemu.dns.wire.bare_question`)
 and answers an absent name's NXDOMAIN there, the commonest miss of all; a name the zone holds
-leaves with its :class:`~dnsemu.dns.wire.Peek` for the reply cache. :meth:`PrecompiledAnswers.answer`
-takes any peeked query the cache does not hold.
+leaves as a :class:`Held`: its :class:`~dnsemu.dns.wire.Peek` for the reply cache, and what was
+found (the zone, the name) for :meth:`PrecompiledAnswers.held`, which answers it without walking
+the name again. :meth:`PrecompiledAnswers.answer` takes any other peeked query the cache does not hold.
+
+Per query, the lane does only what depends on the query: what depends on its *shape* alone (the
+zone, where the apex starts in the name, RD, CD, EDNS and DO) is made once per shape and kept
+(the reply's header and tail, and its counter cells: :data:`Shape`). Whether a zone holds a name
+one label below its apex is one set probe of the label's bytes (:func:`label_set`, made on the
+zone's first query that needs it, for zones of up to :data:`LABELS_LIMIT` names), not the name's
+text and the zone's lookup.
 
 A VNet with a DNS security policy (facts-2 §10) is answered here too, as long as no rule of the
 policy can match: the policy matches the queried name and every name of the answer's chain
@@ -31,30 +39,124 @@ decision (Alert included) as for any other query, and never keeps a reply that c
 
 from __future__ import annotations
 
+from typing import Any
+
 from dnsemu.core.index import NegativePlan, NegativeTable
 from dnsemu.core.resolution import Source
 from dnsemu.core.zone import Found, Zone, ZoneKind
+from dnsemu.dns import names
 from dnsemu.dns.records import Rcode, RRType
-from dnsemu.dns.wire import NegativeAnswer, Peek, answer_at_question, bare_question, longest_suffix, peek_bare
+from dnsemu.dns.wire import (
+    QTYPE_RCODES,
+    NegativeAnswer,
+    Peek,
+    answer_at_question,
+    bare_question,
+    longest_suffix,
+    peek_bare,
+)
 
-__all__ = ["PrecompiledAnswers"]
+__all__ = ["LABELS_LIMIT", "SHAPES_LIMIT", "Held", "PrecompiledAnswers", "Shape", "label_set"]
 
+#: header octets 4-10 of a bare query: QD=1, AN=0, NS=0, AR < 256 (:func:`~dnsemu.dns.wire.bare_question`)
+_ONE_QUESTION = b"\x00\x01\x00\x00\x00\x00\x00"
 #: the octets of a plain label (lower case: the peek key is), and with the dot we join labels with
 _LABEL = b"abcdefghijklmnopqrstuvwxyz0123456789-_"
 _PLAIN = _LABEL + b"."
 
-#: (plan, reply template, kind label of its NXDOMAIN, kind label of an answer from the zone, whether every name
-#: of the zone is the resolver's: the VNet's security policy covers the apex (§10.3), or the zone has wildcards)
-_Entry = tuple[NegativePlan, NegativeAnswer, str, str, bool]
+#: a zone with more names than this is asked whether it holds a name by the name's text (:meth:`Zone.exists`),
+#: not by a set of its labels (:func:`label_set`), made on the zone's first query that needs it: about 30 ms and
+#: 0.8 MB per 10,000 names on the benchmark machine, so a first query waits at most ~0.3 s
+LABELS_LIMIT = 100_000
+#: the shapes kept for one VNet (:data:`Shape`) start again when they reach this many (a flood of odd shapes)
+SHAPES_LIMIT = 2048
+
+#: one shape of the lane's NXDOMAIN for one VNet and zone (where the apex starts in the name, RD, CD, EDNS, DO):
+#: [the reply's header after the ID, its authority and OPT, the handler's counter cells by ``qtype << 1 | tcp``,
+#: the kind label]; the reply is the query's ID, the header, the query's question and the tail
+Shape = list[Any]
+
+
+def label_set(zone: Zone, apex: str) -> frozenset[bytes]:
+    """The plain labels (lower-case octets of :data:`_LABEL`) ``L`` for which ``zone`` holds ``L.apex``: an
+    owner or an empty non-terminal one label below the apex (RFC 8020: a name exists when a name below it does).
+
+    For a plain label, ``label in label_set(zone, apex)`` is ``zone.exists(f"{label}.{apex}")`` (a test holds
+    them to each other). Every owner below the apex gives the label just above the apex in its name.
+    """
+    tail = "." + apex
+    cut = len(tail)
+    firsts: set[str] = set()
+    escaped: list[str] = []
+    for owner in zone.nodes:
+        if owner.endswith(tail):  # not the apex, nor a name outside the zone
+            if "\\" in owner:
+                escaped.append(owner)
+            else:
+                firsts.add(owner[owner.rfind(".", 0, len(owner) - cut) + 1 : len(owner) - cut])
+    out = {label.encode("ascii") for label in firsts if label.isascii() and label.isalnum()}  # the quick yes, in C
+    out.update(label for label in (label.encode("ascii") for label in firsts if not label.isalnum())
+               if label and not label.translate(None, _LABEL))
+    depth = len(names.to_labels(apex))
+    for owner in escaped:  # an escaped dot is no label boundary: the codec splits it
+        labels = names.to_labels(owner)
+        if len(labels) > depth and labels[-depth:] == names.to_labels(apex):
+            label = labels[-depth - 1]
+            if label and not label.translate(None, _LABEL):
+                out.add(label)
+    return frozenset(out)
+
+
+class _Zone:
+    """One linked zone as one VNet's lane sees it."""
+
+    __slots__ = ("apex", "index", "labels", "negative_kind", "nested", "plan", "positive_kind", "redirected",
+                 "resolved", "template", "zone")
+
+    def __init__(self, index: int, plan: NegativePlan, template: NegativeAnswer, resolved: bool) -> None:
+        #: its place among the VNet's zones (in the key of its shapes)
+        self.index = index
+        self.plan = plan
+        self.zone = plan.zone
+        self.apex = plan.apex
+        self.template = template
+        #: query types a link's NxDomainRedirect sends to public DNS
+        self.redirected = plan.redirected
+        #: the kind labels of its NXDOMAIN and of an answer from it (as the resolver labels them)
+        self.negative_kind = plan.source.value
+        self.positive_kind = (Source.PRIVATE if plan.zone.kind is ZoneKind.PRIVATE else Source.INTERNAL).value
+        #: every name of the zone is the resolver's: the VNet's security policy covers the apex (§10.3), or the
+        #: zone has wildcards
+        self.resolved = resolved
+        #: :func:`label_set`, made on the first query that needs it (None: not yet); False: too large a zone
+        self.labels: frozenset[bytes] | bool | None = None
+        #: another of the VNet's zones lies below this one (a name under this apex may be the other's)
+        self.nested = False
+
+
+class Held(Peek):
+    """A bare query of a name its linked zone holds (:meth:`PrecompiledAnswers.bare`): its :class:`Peek` (for the
+    reply cache), with what the lane found for :meth:`PrecompiledAnswers.held` in :attr:`found`: the zone's
+    entry, the name's canonical text (None: one plain label above the apex, made when it is answered) and
+    where the apex starts in the name."""
+
+    __slots__ = ("found",)
+
+    found: tuple[_Zone, str | None, int]
+
+
+_set_found = Held.found.__set__  # type: ignore[attr-defined]  # Peek is frozen: its slots are set this way
 
 
 class PrecompiledAnswers:
     """One VNet's :class:`~dnsemu.core.index.NegativeTable` keyed by apex wire, each plan with its template."""
 
-    __slots__ = ("covered", "plans", "policy", "view")
+    __slots__ = ("_label_sets", "_shapes", "_udp_size", "covered", "plans", "policy", "view")
 
-    def __init__(self, table: NegativeTable, templates: dict[Zone, NegativeAnswer]) -> None:
-        """``templates`` is shared by the VNets of one index: a zone's template is rendered once."""
+    def __init__(self, table: NegativeTable, templates: dict[Zone, NegativeAnswer],
+                 label_sets: dict[Zone, frozenset[bytes] | bool] | None = None) -> None:
+        """``templates`` and ``label_sets`` are shared by the VNets of one index: a zone's template is rendered
+        once, its label set made once."""
         #: the counters' view label for these answers
         self.view = table.view
         #: the VNet's DNS security policy (the names it covers are resolved); None: none applies
@@ -62,15 +164,25 @@ class PrecompiledAnswers:
         #: the policy's domain list entries as wire names: a plain qname with one of them as a suffix below
         #: its zone's apex is covered (the apex and above: the entry's flag), one set probe per label
         self.covered = policy.wires if policy is not None else None
+        self._label_sets = label_sets if label_sets is not None else {}
+        #: key (zone index, apex offset, EDNS/RD/CD bits) -> :data:`Shape`, for the server's UDP size
+        self._shapes: dict[int, Shape] = {}
+        self._udp_size = 0
         #: lower-case apex wire -> entry
-        self.plans: dict[bytes, _Entry] = {}
+        self.plans: dict[bytes, _Zone] = {}
         for apex, plan in table.plans.items():
             template = templates.get(plan.zone)
             if template is None:
                 template = templates[plan.zone] = NegativeAnswer(apex, plan.authority)
-            positive = Source.PRIVATE if plan.zone.kind is ZoneKind.PRIVATE else Source.INTERNAL  # as the resolver
             resolved = plan.zone.has_wildcards or (policy is not None and policy.covers(apex))
-            self.plans[template.key] = (plan, template, plan.source.value, positive.value, resolved)
+            self.plans[template.key] = _Zone(len(self.plans), plan, template, resolved)
+        for key in self.plans:  # each zone above another is marked: bare() then walks the name to the lower one
+            i = key[0] + 1
+            while key[i]:
+                above = self.plans.get(key[i:])
+                if above is not None:
+                    above.nested = True
+                i += key[i] + 1
 
     def answer(self, data: bytes, p: Peek, udp_size: int, tcp: bool) -> tuple[bytes, str, int] | None:
         """The reply to ``data`` (peeked as ``p``), its kind label and the qtype; None to resolve it.
@@ -84,57 +196,138 @@ class PrecompiledAnswers:
         if found is None:
             return None
         entry, offset = found
-        plan, template, negative_kind, positive_kind, resolved = entry
-        if resolved:
+        if entry.resolved:
             return None  # a rule may match every name of the zone (§10.3), or a wildcard may: the resolver
-        name = self._name(qname, offset, plan.apex)
+        name = self._name(qname, offset, entry.apex)
         if name is None:
             return None
         key = p.key
         qtype = key[len(qname)] << 8 | key[len(qname) + 1]
-        if not plan.zone.exists(name):
-            if qtype in plan.redirected:
+        if not entry.zone.exists(name):
+            if qtype in entry.redirected:
                 return None  # NxDomainRedirect: public DNS answers it
-            return template.reply(data, p, offset, udp_size), negative_kind, qtype
-        found, records = plan.zone.lookup(name, qtype)
+            return entry.template.reply(data, p, offset, udp_size), entry.negative_kind, qtype
+        return self._records(data, p, entry, name, offset, qtype, udp_size, tcp)
+
+    def held(self, data: bytes, held: Held, udp_size: int, tcp: bool) -> tuple[bytes, str, int] | None:
+        """:meth:`answer` for a query :meth:`bare` found its zone holds the name of: the name is not walked or
+        looked for again."""
+        entry, name, offset = held.found
+        if name is None:
+            name = f"{held.key[1:offset].decode('ascii')}.{entry.apex}"
+        end = held.question_end
+        return self._records(data, held, entry, name, offset, data[end - 4] << 8 | data[end - 3], udp_size, tcp)
+
+    def _records(self, data: bytes, p: Peek, entry: _Zone, name: str, offset: int, qtype: int, udp_size: int,
+                 tcp: bool) -> tuple[bytes, str, int] | None:
+        """The answer from ``entry``'s zone, which holds ``name``: its records of the type, or NODATA."""
+        found, records = entry.zone.lookup(name, qtype)
         if found is Found.NODATA:  # the name without the type: NOERROR with the zone's SOA
-            return template.reply(data, p, offset, udp_size, Rcode.NOERROR), positive_kind, qtype
+            return entry.template.reply(data, p, offset, udp_size, Rcode.NOERROR), entry.positive_kind, qtype
         if found is not Found.RECORDS:
             return None  # a CNAME to follow: the resolver
         policy = self.policy
         if policy is not None and any(r.rtype == RRType.CNAME and policy.covers(r.rdata[0]) for r in records):
             return None  # a CNAME asked for by type: its target is in the answer's chain too (§10.3)
         reply = answer_at_question(data, p, records, udp_size, tcp)
-        return None if reply is None else (reply, positive_kind, qtype)
+        return None if reply is None else (reply, entry.positive_kind, qtype)
 
-    def bare(self, data: bytes, udp_size: int) -> tuple[bytes, str, int] | Peek | None:
+    def bare(self, data: bytes, udp_size: int, tcp: bool) -> tuple[bytes, Shape, int] | Held | None:
         """For a bare query (:func:`~dnsemu.dns.wire.bare_question`) of a name a linked zone lacks, the NXDOMAIN
-        reply, its kind label and the qtype; for a name the zone holds, the query's :class:`Peek`, made from
-        what was found (for the cache and :meth:`answer`); None for anything else.
+        reply, its :data:`Shape` and the key of its counter cell in the shape (``qtype << 1 | tcp``); for a name
+        the zone holds, a :class:`Held`; None for anything else.
 
         The commonest miss (a crawler's or a search list's absent names) gets the least work: the
-        name is walked down to its zone's apex only, and nothing is parsed or built but the name's
-        text for the zone's lookup. The bytes are :meth:`answer`'s (a test compares them).
+        name is walked down to its zone's apex only, and a name one label above an apex with no
+        other zone below it is found with one probe (:func:`~dnsemu.dns.wire.bare_question` is
+        written out here for it, and a test holds the two to each other); its label is looked for by
+        its bytes (nothing is decoded or built), and the reply is three slices of the query around
+        the shape's two parts. The bytes are :meth:`answer`'s (a test compares them).
         """
-        found = bare_question(data, self.plans)
-        if found is None:
+        n = len(data)  # bare_question's checks, in its order
+        if n < 17 or data[2] & 0xF8 or data[4:11] != _ONE_QUESTION:
             return None
-        (plan, template, negative_kind, _, resolved), qname, offset, end, edns = found
-        if resolved:
-            return None
-        if offset == qname[0] + 1 and self.covered is None:  # _name's commonest case, inlined: one plain label
-            label = qname[1:offset]
-            name = None if label.translate(None, _LABEL) else f"{label.decode('ascii')}.{plan.apex}"
+        if data[11] == 0:
+            end = n
+            edns = 0
+        elif data[11] == 1 and n >= 28 and data[n - 11 : n - 8] == b"\x00\x00\x29" and data[n - 2 : n] == b"\x00\x00" \
+                and data[n - 5] == 0:  # root owner, type OPT, version 0, no options
+            end = n - 11
+            edns = 12 if data[n - 4] & 0x80 else 4
         else:
-            name = self._name(qname, offset, plan.apex)
-        if name is None:
             return None
-        if plan.zone.exists(name):
-            return peek_bare(data, qname, end, edns)
         qtype = data[end - 4] << 8 | data[end - 3]
-        if qtype in plan.redirected:
+        if data[end - 2 : end] != b"\x00\x01" or qtype in QTYPE_RCODES:
+            return None
+        qname = data[12 : end - 4].lower()
+        last = len(qname) - 1
+        first = qname[0]
+        if last > 254 or first > 63:
+            return None
+        offset = first + 1
+        entry = self.plans.get(qname[offset:]) if offset < last else None
+        if entry is None or entry.nested:  # deeper below an apex, itself one, or above a nested zone: the walk
+            found = bare_question(data, self.plans)
+            if found is None:
+                return None
+            entry, qname, offset, end, edns = found
+        if entry.resolved:
+            return None
+        covered = self.covered
+        if offset == first + 1 and (covered is None or qname not in covered):  # one label above the apex
+            label = qname[1:offset]
+            labels = entry.labels
+            if labels is None:
+                labels = self._labels(entry)
+            if labels is not False:
+                if label in labels:  # type: ignore[operator]
+                    held = peek_bare(data, qname, end, edns, Held)
+                    _set_found(held, (entry, None, offset))
+                    return held  # type: ignore[return-value]
+                if not label.isalnum() and label.translate(None, _LABEL):  # isalnum(): the quick yes, in C
+                    return None  # an escape or an odd byte: the parser knows its canonical text
+            else:  # a zone too large for a label set: the name's text
+                if not label.isalnum() and label.translate(None, _LABEL):
+                    return None
+                name = f"{label.decode('ascii')}.{entry.apex}"
+                if entry.zone.exists(name):
+                    held = peek_bare(data, qname, end, edns, Held)
+                    _set_found(held, (entry, name, offset))
+                    return held  # type: ignore[return-value]
+        else:  # deeper below the apex, or a name the policy may cover
+            name = self._name(qname, offset, entry.apex)
+            if name is None:
+                return None
+            if entry.zone.exists(name):
+                held = peek_bare(data, qname, end, edns, Held)
+                _set_found(held, (entry, name, offset))
+                return held  # type: ignore[return-value]
+        if qtype in entry.redirected:
             return None  # NxDomainRedirect: public DNS answers it
-        return template.render(data, offset, end, edns, udp_size), negative_kind, qtype
+        if udp_size != self._udp_size:  # one server, one size: the shapes hold the OPT it writes
+            self._shapes.clear()
+            self._udp_size = udp_size
+        key = entry.index << 13 | offset << 5 | edns | (data[2] & 0x01) | (data[3] & 0x10)
+        shape = self._shapes.get(key)
+        if shape is None:
+            shape = self._shape(key, entry, offset, edns, udp_size, data)
+        return data[:2] + shape[0] + data[12:end] + shape[1], shape, qtype << 1 | tcp
+
+    def _shape(self, key: int, entry: _Zone, offset: int, edns: int, udp_size: int, data: bytes) -> Shape:
+        shapes = self._shapes
+        if len(shapes) >= SHAPES_LIMIT:
+            shapes.clear()  # the counter cells live on in the stats
+        head, tail = entry.template.parts(offset, edns, udp_size, Rcode.NXDOMAIN, data[2], data[3])
+        shape = shapes[key] = [head, tail, {}, entry.negative_kind]
+        return shape
+
+    def _labels(self, entry: _Zone) -> frozenset[bytes] | bool:
+        zone = entry.zone
+        labels = self._label_sets.get(zone)
+        if labels is None:
+            labels = self._label_sets[zone] = label_set(zone, entry.apex) if len(zone.nodes) <= LABELS_LIMIT else False
+        entry.labels = labels
+        return labels
 
     def _name(self, qname: bytes, offset: int, apex: str) -> str | None:
         """The canonical text of ``qname`` (lower case, plain labels) whose apex ``apex`` starts at ``offset``;
@@ -143,7 +336,7 @@ class PrecompiledAnswers:
         covered = self.covered
         if offset == qname[0] + 1 and covered is None:  # one label above the apex, no policy: the usual name
             label = qname[1:offset]
-            if label.translate(None, _LABEL):
+            if not label.isalnum() and label.translate(None, _LABEL):
                 return None
             return f"{label.decode('ascii')}.{apex}"
         labels = []
