@@ -377,22 +377,12 @@ class _Checker:
         if zone_text is not None:
             placed.add_file(self.zone_text(loc, zone, zone_text))
         recs = placed.records
+        if private:
+            counted = self.plain_zone(loc, zone, placed)
+            if counted is not None:
+                return counted
         plain = PRIVATE_ZONE_TYPES - {RRType.SOA, RRType.CNAME} if private else frozenset()
         below = "." + zone
-        if plain and recs:
-            # the common zone: every record a plain one inside it (A, TXT … no CNAME), which the loop below
-            # would only count; counted here over the whole zone at once
-            owners = list(map(_NAME, recs))
-            kinds = set(map(_RTYPE, recs))
-            if kinds <= plain and sum(map(str.endswith, owners, repeat(below))) + owners.count(zone) == len(owners) \
-                    and not any(map(contains, owners, repeat("\\"))):
-                distinct = set(owners)
-                sets = len(distinct) if len(kinds) == 1 else len(set(zip(owners, map(_RTYPE, recs), strict=True)))
-                if len(recs) - sets >= MAX_RECORDS_PER_RECORD_SET:
-                    self.record_set_sizes(placed)
-                if len(distinct) > MAX_RECORD_SETS_PER_ZONE:
-                    self.err(loc, f"{len(distinct)} record sets is over Azure's {MAX_RECORD_SETS_PER_ZONE} per zone")
-                return tuple(recs)
         by_name: dict[str, set[int]] = defaultdict(set)
         cnames: dict[str, Record] = {}  # owner -> its CNAME
         conflicted: set[str] = set()  # owners already reported for a CNAME beside other data
@@ -513,6 +503,25 @@ class _Checker:
         if len(by_name) > MAX_RECORD_SETS_PER_ZONE:
             self.err(loc, f"{len(by_name)} record sets is over Azure's {MAX_RECORD_SETS_PER_ZONE} per zone")
         return tuple(recs)
+
+    def plain_zone(self, loc: Loc, zone: str, placed: _Placed) -> tuple[Record, ...] | None:
+        """The common private zone, every record a plain one inside it (A, TXT … no CNAME nor SOA, an owner
+        without escapes): what :meth:`records` would do with it, over the whole zone at once (its loop only
+        counts such records); None for any other zone, which the loop then reads."""
+        records = placed.records
+        owners = list(map(_NAME, records))
+        kinds = set(map(_RTYPE, records))
+        below = "." + zone
+        if not kinds <= _PLAIN_PRIVATE or any(map(contains, owners, repeat("\\"))) \
+                or sum(map(str.endswith, owners, repeat(below))) + owners.count(zone) != len(owners):
+            return None
+        distinct = set(owners)
+        sets = len(distinct) if len(kinds) == 1 else len(set(zip(owners, map(_RTYPE, records), strict=True)))
+        if len(records) - sets >= MAX_RECORDS_PER_RECORD_SET:
+            self.record_set_sizes(placed)
+        if len(distinct) > MAX_RECORD_SETS_PER_ZONE:
+            self.err(loc, f"{len(distinct)} record sets is over Azure's {MAX_RECORD_SETS_PER_ZONE} per zone")
+        return tuple(records)
 
     def record_set_sizes(self, placed: _Placed) -> None:
         """Azure's 20 records per record set, however the records were written (facts §3.2)."""
@@ -994,6 +1003,8 @@ _Where = tuple[Loc, str | None, int | None, str | None] | ZoneEntry
 _LINE_HINT = "write 'name [ttl] TYPE value', relative to the zone, e.g. 'acct 10 A 10.0.1.4'"
 _NAME = attrgetter("name")
 _RTYPE = attrgetter("rtype")
+#: the types of a private zone's records that need nothing but counting (:meth:`_Checker.plain_zone`)
+_PLAIN_PRIVATE = PRIVATE_ZONE_TYPES - {RRType.SOA, RRType.CNAME}
 
 
 class _Placed:
