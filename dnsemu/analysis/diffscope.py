@@ -106,8 +106,10 @@ _KNOWN = {
     Edge: frozenset({"domain", "target", "hop", "via"}),
     PublicDns: frozenset({"zones", "max_labels", "notes"}),
     Network: frozenset({"name", "kind", "entry", "entry_note", "prefixes", "subnets"}),
+    # _pending: how a deferred zone (the index cache's) makes its nodes and names, read here through them
     Zone: frozenset(
-        {"_names", "_redirects", "authoritative", "has_wildcards", "kind", "name", "negative", "nodes", "soa"}
+        {"_names", "_pending", "_redirects", "authoritative", "has_wildcards", "kind", "name", "negative", "nodes",
+         "soa"}
     ),
 }
 #: Index fields the resolver does not read (server-side settings and counters), or reads only

@@ -25,8 +25,9 @@ without them pays nothing for this on a lookup.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import repeat
+from typing import Any
 
 from dnsemu.dns import names
 from dnsemu.dns.records import Record, RRType
@@ -65,12 +66,14 @@ class Zone:
     """
 
     __slots__ = (
-        "_names", "_redirects", "authoritative", "has_wildcards", "kind", "name", "negative", "nodes", "soa",
+        "_names", "_pending", "_redirects", "authoritative", "has_wildcards", "kind", "name", "negative", "nodes",
+        "soa",
     )
 
     def __init__(
         self, name: str, soa: Record, records: Iterable[Record], *, kind: ZoneKind | str, authoritative: bool = True
     ) -> None:
+        self._pending: Callable[[], tuple[dict[str, dict[int, tuple[Record, ...]]], frozenset[str]]] | None = None
         self.name = name
         self.soa = soa
         self.kind = ZoneKind(kind)
@@ -120,6 +123,54 @@ class Zone:
         ) if kind == "public" else frozenset()
         # the SOA to put in authority for negative answers, TTL per RFC 2308 §5
         self.negative = (soa.with_ttl(min(soa.ttl, soa.rdata[6])),)
+
+    @classmethod
+    def deferred(cls, name: str, soa: Record, kind: ZoneKind | str, authoritative: bool, has_wildcards: bool,
+                 redirects: frozenset[str], negative: tuple[Record, ...],
+                 load: Callable[[], tuple[dict[str, dict[int, tuple[Record, ...]]], frozenset[str]]]) -> Zone:
+        """A zone whose record sets and names are made by ``load()`` when first read, not now.
+
+        The compiled-index cache hands out a million-record estate this way: what a restart
+        must have before its first answer is every zone's apex, SOA and flags; the record sets
+        of a zone are unpickled when a lookup first reaches that zone (:meth:`materialize`
+        earlier, for whoever wants them all). ``load`` returns ``(nodes, names)`` as
+        :meth:`__init__` would have made them from the same records.
+        """
+        zone = cls.__new__(cls)
+        zone._pending = load
+        zone.name = name
+        zone.soa = soa
+        zone.kind = ZoneKind(kind)
+        zone.authoritative = authoritative
+        zone.has_wildcards = has_wildcards
+        zone._redirects = redirects
+        zone.negative = negative
+        return zone
+
+    @property
+    def pending(self) -> bool:
+        """Whether the record sets are still to be made (a :meth:`deferred` zone not yet read)."""
+        return self._pending is not None
+
+    def materialize(self) -> None:
+        """Make a :meth:`deferred` zone's record sets now (nothing for a zone that has them)."""
+        load = self._pending
+        if load is not None:
+            self.nodes, self._names = load()
+            self._pending = None
+
+    def __getattr__(self, attr: str) -> object:
+        # called only for a slot never set: the record sets of a deferred zone, on their first read
+        if attr in _DEFERRED and self._pending is not None:
+            self.materialize()
+            return object.__getattribute__(self, attr)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {attr!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # record sets and names as __init__ made them (a deferred zone's once read): the same zone again
+        self.materialize()
+        return _restore_zone, (self.name, self.soa, self.kind, self.authoritative, self.has_wildcards,
+                               self._redirects, self.negative, self.nodes, self._names)
 
     def __repr__(self) -> str:
         return f"Zone({self.name!r}, {len(self.nodes)} names, {self.kind})"
@@ -184,6 +235,18 @@ class Zone:
         for types in self.nodes.values():
             for rrset in types.values():
                 yield from rrset
+
+
+#: the slots a deferred zone makes on their first read
+_DEFERRED = frozenset({"nodes", "_names"})
+
+
+def _restore_zone(name: str, soa: Record, kind: ZoneKind, authoritative: bool, has_wildcards: bool,
+                  redirects: frozenset[str], negative: tuple[Record, ...],
+                  nodes: dict[str, dict[int, tuple[Record, ...]]], names_: frozenset[str]) -> Zone:
+    zone = Zone.deferred(name, soa, kind, authoritative, has_wildcards, redirects, negative, lambda: (nodes, names_))
+    zone.materialize()
+    return zone
 
 
 def soa_record(zone: str, rdata: tuple[object, ...] = AZURE_PRIVATE_SOA, ttl: int = 3600) -> Record:

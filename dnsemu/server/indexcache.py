@@ -41,9 +41,11 @@ their entry is checked.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import gc
 import hashlib
+import io
 import json
 import os
 import pickle
@@ -51,18 +53,19 @@ import stat
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from dnsemu.core.index import Index, Options
+from dnsemu.core.zone import Zone
 from dnsemu.topology.files import FileProblem, read_bytes
 from dnsemu.topology.loaded import LoadedTopology
 
 __all__ = ["FORMAT", "CacheHit", "IndexCache", "default_cache_dir"]
 
 #: the entry format (bump when the header or the payload's shape changes)
-FORMAT = 1
+FORMAT = 2
 MAGIC = b"DNSEMU-INDEX-CACHE %d\n" % FORMAT
 SUFFIX = ".idx"
 _HEADER_MAX = 16 * 1024 * 1024  # the header line (file list) at most
@@ -97,7 +100,7 @@ def code_identity() -> str:
     return f"{release}+{digest.hexdigest()[:32]}"
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class CacheHit:
     """What a lookup found: the validated topology and its compiled index (generation as stored)."""
 
@@ -105,6 +108,9 @@ class CacheHit:
     index: Index
     key: str
     seconds: float
+    #: the index's zones whose record sets are still on their shelves (each made on its first read;
+    #: ``dnsemu serve`` makes the rest once ready)
+    zones: tuple[Zone, ...] = ()
 
 
 class _Ignored(Exception):
@@ -194,7 +200,7 @@ class IndexCache:
             except OSError as exc:
                 return self._ignored(key, f"cannot open the entry: {exc.strerror or exc}")
             try:
-                loaded, index = self._read_entry(entry, key, freeze)
+                loaded, index, zones = self._read_entry(entry, key, freeze)
                 with contextlib.suppress(OSError):
                     os.utime(entry)  # recently used: the last to be pruned
             finally:
@@ -203,14 +209,14 @@ class IndexCache:
             return self._ignored(key, str(exc))
         finally:
             os.close(fd)
-        hit = CacheHit(loaded, index, key, time.perf_counter() - started)
+        hit = CacheHit(loaded, index, key, time.perf_counter() - started, zones)
         self._last_hit = hit
         self.counts["hit"] += 1
         self._note("index_cache_hit", level="info", topology=topology_file, seconds=round(hit.seconds, 3),
-                   records=_records(loaded))
+                   records=_records(loaded), deferred_zones=len(zones))
         return hit
 
-    def _read_entry(self, fd: int, key: str, freeze: bool) -> tuple[LoadedTopology, Index]:
+    def _read_entry(self, fd: int, key: str, freeze: bool) -> tuple[LoadedTopology, Index, tuple[Zone, ...]]:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise _Ignored("the entry is not a regular file")
@@ -248,8 +254,9 @@ class IndexCache:
             raise _Ignored(changed)
         enabled = gc.isenabled()
         gc.disable()  # millions of objects, none of them garbage: no collection while they are made
+        unpickler = _Unpickler(io.BytesIO(payload))
         try:
-            result = pickle.loads(payload)  # checked above: our own file, in our private directory
+            result = unpickler.load()  # checked above: our own file, in our private directory
         except Exception as exc:
             raise _Ignored(f"the payload does not unpickle ({type(exc).__name__})") from None
         finally:
@@ -260,7 +267,7 @@ class IndexCache:
         if (not isinstance(result, tuple) or len(result) != 2 or not isinstance(result[0], LoadedTopology)
                 or not isinstance(result[1], Index)):
             raise _Ignored("the payload is not a compiled topology")
-        return result[0], result[1]
+        return result[0], result[1], tuple(unpickler.zones)
 
     def _changed_input(self, inputs: Any, base_dir: str | None) -> str | None:
         """Why the files behind an entry are not those it was built from (None: every one is the same)."""
@@ -281,10 +288,10 @@ class IndexCache:
                 return f"{name} changed"
         return None
 
-    def take_index(self, loaded: LoadedTopology) -> Index | None:
-        """The index of the last hit when ``loaded`` is the topology that hit handed out (the first load)."""
+    def take_hit(self, loaded: LoadedTopology) -> CacheHit | None:
+        """The last hit when ``loaded`` is the topology that hit handed out (the first load)."""
         hit, self._last_hit = self._last_hit, None
-        return hit.index if hit is not None and hit.loaded is loaded else None
+        return hit if hit is not None and hit.loaded is loaded else None
 
     def _miss(self, why: str) -> None:
         self.counts["miss"] += 1
@@ -322,7 +329,7 @@ class IndexCache:
             except OSError:
                 return False  # gone already: the next load will see it
             inputs.append([name, size, digest])
-        payload = pickle.dumps((loaded, index), protocol=pickle.HIGHEST_PROTOCOL)
+        payload = _dumps(loaded, index)
         header = {"key": key, "dnsemu": code_identity(), "topology": provenance.file, "inputs": inputs,
                   "base_dir": None if provenance.base_dir is None else os.fspath(provenance.base_dir),
                   "payload_bytes": len(payload), "payload_sha256": hashlib.sha256(payload).hexdigest(),
@@ -455,8 +462,171 @@ class IndexCache:
 
 
 def _records(loaded: LoadedTopology) -> int:
-    return (sum(len(r) for r in loaded.zone_records.values()) + sum(len(r) for r in loaded.public_records.values())
-            + sum(len(r) for r in loaded.hosted_records.values()))
+    return sum(_count(records) for records in (loaded.zone_records, loaded.public_records, loaded.hosted_records))
+
+
+def _count(records: Any) -> int:
+    if isinstance(records, _DeferredRecords):
+        return records.count()  # without unpickling them
+    return sum(len(r) for r in records.values())
+
+
+# --------------------------------------------------------------------------- the payload: zones on shelves
+#
+# A restart must answer soon; unpickling a million records (one Python call each) and a
+# million per-name dictionaries took most of a 4 s restart. The payload keeps what every
+# answer needs eagerly (networks, views, classifier, compiled plans, each zone's apex,
+# SOA and flags) and puts the bulk, each zone's record sets and the records the topology
+# was loaded with, on *shelves*: one nested pickle per zone, unpickled when something
+# first reads that zone (a lookup, the API, a reload's comparison). A private zone's
+# shelf holds both its loaded records and its compiled record sets, so the records
+# they share are written once. The nested pickles are inside the checked payload: they
+# are this user's own bytes, like the rest.
+
+
+class _Shelf:
+    """A value pickled apart, unpickled on its first :meth:`get` (once; the octets are then let go)."""
+
+    __slots__ = ("_blob", "_value")
+
+    def __init__(self, blob: bytes) -> None:
+        self._blob: bytes | None = blob
+        self._value: Any = None
+
+    @classmethod
+    def of(cls, value: Any) -> _Shelf:
+        shelf = cls(b"")
+        shelf._blob, shelf._value = None, value
+        return shelf
+
+    def get(self) -> Any:
+        value = self._value
+        if value is None:
+            blob = self._blob
+            if blob is None:  # another thread made it since (it sets the value before it lets the octets go)
+                return self._value
+            enabled = gc.isenabled()
+            gc.disable()  # many objects, no garbage among them
+            try:
+                value = pickle.loads(blob)
+            finally:
+                if gc.get_freeze_count():  # a daemon that froze its index: these belong with it
+                    gc.freeze()
+                if enabled:
+                    gc.enable()
+            self._value, self._blob = value, None
+        return value
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        blob = self._blob
+        if blob is None:
+            blob = pickle.dumps(self._value, protocol=pickle.HIGHEST_PROTOCOL)
+        return _Shelf, (blob,)
+
+
+class _DeferredRecords(Mapping[Any, tuple[Any, ...]]):
+    """A loaded topology's records by zone, each zone's unpickled when it is first read."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self, entries: dict[Any, tuple[_Shelf, int, int]]) -> None:
+        self._entries = entries  # key -> (shelf, position of the records in its value, how many)
+
+    def __getitem__(self, key: Any) -> tuple[Any, ...]:
+        shelf, position, _ = self._entries[key]
+        records: tuple[Any, ...] = shelf.get()[position]
+        return records
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def count(self) -> int:
+        return sum(n for _, _, n in self._entries.values())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _DeferredRecords, (self._entries,)
+
+
+def _shelved_zone(name: str, soa: Any, kind: str, authoritative: bool, has_wildcards: bool,
+                  redirects: frozenset[str], negative: tuple[Any, ...], shelf: _Shelf, position: int) -> Zone:
+    def load() -> tuple[dict[str, dict[int, tuple[Any, ...]]], frozenset[str]]:
+        value = shelf.get()
+        return value[position], value[position + 1]
+
+    return Zone.deferred(name, soa, kind, authoritative, has_wildcards, redirects, negative, load)
+
+
+class _Pickler(pickle.Pickler):
+    """The payload's pickler: zones go on shelves (above)."""
+
+    def __init__(self, file: Any, shelves: dict[int, tuple[_Shelf, int]], keep: Any) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._shelves = shelves  # id(zone) -> its shelf and where its record sets are in the shelf's value
+        self._keep = keep  # the objects those ids are of stay alive while this pickler does
+
+    def reducer_override(self, obj: Any) -> Any:
+        if type(obj) is not Zone:
+            return NotImplemented
+        shelf, position = self._shelves.get(id(obj)) or (None, 0)
+        if shelf is None:
+            obj.materialize()
+            shelf = _Shelf.of((obj.nodes, obj._names))
+            self._shelves[id(obj)] = (shelf, 0)
+        return _shelved_zone, (obj.name, obj.soa, str(obj.kind), obj.authoritative, obj.has_wildcards,
+                               obj._redirects, obj.negative, shelf, position)
+
+
+class _Unpickler(pickle.Unpickler):
+    """The payload's unpickler: keeps the zones it makes on shelves (for :meth:`CacheHit.warm`)."""
+
+    def __init__(self, file: Any) -> None:
+        super().__init__(file)
+        self.zones: list[Zone] = []
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == __name__ and name == "_shelved_zone":
+            return self._zone
+        return super().find_class(module, name)
+
+    def _zone(self, *args: Any) -> Zone:
+        zone = _shelved_zone(*args)
+        self.zones.append(zone)
+        return zone
+
+
+def _dumps(loaded: LoadedTopology, index: Index) -> bytes:
+    """The payload: ``(loaded, index)`` with each zone's records and record sets on a shelf of their own.
+
+    A private zone's shelf holds its loaded records and its compiled record sets together
+    (``(records, nodes, names)``): the records they share are written once.
+    """
+    shelves: dict[int, tuple[_Shelf, int]] = {}
+    shared: dict[str, _Shelf] = {}
+    for name, zone in index.private_zones.items():
+        records = loaded.zone_records.get(name)
+        if records is not None:
+            zone.materialize()
+            shared[name] = shelf = _Shelf.of((records, zone.nodes, zone._names))
+            shelves[id(zone)] = (shelf, 1)
+
+    def deferred(mapping: Mapping[Any, tuple[Any, ...]], share: bool) -> _DeferredRecords:
+        entries = {}
+        for key, records in mapping.items():
+            shelf = shared.get(key) if share else None
+            entries[key] = (shelf if shelf is not None else _Shelf.of((records,)), 0, len(records))
+        return _DeferredRecords(entries)
+
+    # dicts never reach a pickler's reducer_override: the loaded topology is pickled with its records replaced
+    shelved = dataclasses.replace(loaded, zone_records=deferred(loaded.zone_records, True),
+                                  public_records=deferred(loaded.public_records, False),
+                                  hosted_records=deferred(loaded.hosted_records, False))
+    buffer = io.BytesIO()
+    _Pickler(buffer, shelves, (loaded, index)).dump((shelved, index))
+    return buffer.getvalue()
+
 
 
 def _short(value: Any) -> str:

@@ -46,6 +46,7 @@ from typing import Any
 
 from dnsemu.core.compile import compile_topology
 from dnsemu.core.index import Index, Options
+from dnsemu.core.zone import Zone
 from dnsemu.server.indexcache import IndexCache
 from dnsemu.topology.changes import Change, ChangeError, ChangeSet
 from dnsemu.topology.errors import TopologyError
@@ -88,6 +89,8 @@ class LiveTopology:
         self.options = options
         #: compiled indexes of unchanged files (``dnsemu serve``; None: every load reads and compiles)
         self.index_cache = index_cache
+        #: zones of the first index whose record sets are still on the cache's shelves (the server warms them)
+        self.deferred: tuple[Zone, ...] = ()
         if index_cache is not None:
             index_cache.options = options  # the key names the options the index is compiled with
         #: the largest file a load may read (None: the loader's default)
@@ -163,16 +166,19 @@ class LiveTopology:
             self._signature = _signature([str(self._path)])
             hit = cache.lookup(self._path) if cache is not None else None
             if hit is not None:
-                self._loaded, cached = hit.loaded, hit.index
+                self._loaded, cached, self.deferred = hit.loaded, hit.index, hit.zones
             else:
                 self._loaded = self._read(self._path)
         elif cache is not None:
-            cached = cache.take_index(self._loaded)  # the caller looked it up (``dnsemu serve``)
+            hit = cache.take_hit(self._loaded)  # the caller looked it up (``dnsemu serve``)
+            if hit is not None:
+                cached, self.deferred = hit.index, hit.zones
         resume, self._resume = self._resume, None
         self._generation = resume.generation if resume is not None else 1
         if cached is not None and resume is None:
             index = dataclasses.replace(cached, generation=self._generation)
         else:
+            self.deferred = ()
             index = compile_topology(self._loaded, self.options, generation=self._generation)
             if cache is not None and resume is None:
                 cache.store_later(self._loaded, index)
