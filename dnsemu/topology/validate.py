@@ -12,8 +12,7 @@ import itertools
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from itertools import repeat
-from operator import attrgetter, contains
+from operator import attrgetter
 from typing import Any
 
 from dnsemu.catalog import Catalog, CatalogError
@@ -509,11 +508,14 @@ class _Checker:
         without escapes): what :meth:`records` would do with it, over the whole zone at once (its loop only
         counts such records); None for any other zone, which the loop then reads."""
         records = placed.records
-        owners = list(map(_NAME, records))
         kinds = set(map(_RTYPE, records))
-        below = "." + zone
-        if not kinds <= _PLAIN_PRIVATE or any(map(contains, owners, repeat("\\"))) \
-                or sum(map(str.endswith, owners, repeat(below))) + owners.count(zone) != len(owners):
+        if not kinds <= _PLAIN_PRIVATE:
+            return None
+        owners = list(map(_NAME, records))
+        # every owner the apex or below it, none with an escape: in the owners joined by newlines (which no
+        # canonical name holds), a backslash nowhere and the apex's suffix before every newline
+        joined = "\n".join(owners) + "\n"
+        if "\\" in joined or joined.count("." + zone + "\n") + owners.count(zone) != len(owners):
             return None
         distinct = set(owners)
         sets = len(distinct) if len(kinds) == 1 else len(set(zip(owners, map(_RTYPE, records), strict=True)))

@@ -89,6 +89,7 @@ _ONE_FIELD = {"A": int(RRType.A), "AAAA": int(RRType.AAAA), "CNAME": int(RRType.
 _PLAIN_TYPES = frozenset(name for name in _TYPE_CODES if name not in _CLASSES)
 # C0 controls but the blanks, and DEL: no master file holds them raw (they are written \\DDD)
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+_CONTROL_CHARS = tuple(chr(c) for c in (*range(0x00, 0x09), *range(0x0e, 0x20), 0x7f))
 _NOT_A_ZONE_HINT = ("a zone file holds lines such as '$TTL 3600' and 'www 3600 IN A 10.0.0.4'; "
                     "check that the right file is named")
 
@@ -116,8 +117,8 @@ _ADDRESS_LINE = re.compile(
 #: a run of such lines, each ended by a newline (or the end of the text): :meth:`_Parser.address_block`
 _ADDRESS_BLOCK = re.compile(
     r"(?:[A-Za-z0-9_-]{1,63}+[ \t]++(?:[0-9]{1,10}+[ \t]++)?+A[ \t]++"
-    r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])\.){3}"
-    r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])(?![0-9])"
+    r"(?:(?:1[0-9][0-9]|2[0-4][0-9]|25[0-5]|[1-9]?[0-9])\.){3}"  # (the same octets, the faster order)
+    r"(?:1[0-9][0-9]|2[0-4][0-9]|25[0-5]|[1-9]?[0-9])"
     r"[ \t]*+\r?(?:\n|\Z))*+")
 #: the same line's fields, for a run in which some lines give a TTL and some do not
 _ADDRESS_FIELDS = re.compile(r"^([a-z0-9_-]+)[ \t]+(?:([0-9]+)[ \t]+)?a[ \t]+([0-9.]+)", re.MULTILINE)
@@ -234,24 +235,28 @@ def _lines(text: str, filename: str, problems: list[Problem],
     tokens: list[str] = []
     start = open_line = depth = 0
     blank = False
-    raws = text.split("\n")
-    count = len(raws)
-    offset = 0  # where the line read next starts in text
+    size = len(text)
+    offset = 0  # where the line read next starts in text (lines found one by one: most are in blocks)
     alone = 0  # lines still to read one at a time before block() is asked again
     lineno = 0
-    while lineno < count:
+    while offset <= size:
         if depth == 0 and block is not None:
             if alone <= 0:
                 taken, end = block(text, offset, lineno + 1)
                 if taken > 0:
                     lineno += taken
+                    if end == size and not text.endswith("\n"):
+                        break  # the block ran to the end of the text: no line after it
                     offset = end
                     continue
                 alone = -taken
             alone -= 1
-        raw = raws[lineno]
+        cut = text.find("\n", offset)
+        if cut < 0:
+            cut = size
+        raw = text[offset:cut]
+        offset = cut + 1
         lineno += 1
-        offset += len(raw) + 1
         if depth == 0:
             tokens, start, blank = [], lineno, raw[:1] in (" ", "\t")
         error = None
@@ -347,7 +352,8 @@ class _Parser:
 
     def run(self, text: str, ctx: _Ctx, *, judge: bool = False) -> None:
         """Read ``text``; with ``judge`` (a file), a text with no DNS line in it is "not a zone file"."""
-        control = _CONTROL.search(text)
+        # (a search for each control character is a tenth of the time of one regular expression for them all)
+        control = _CONTROL.search(text) if any(map(text.__contains__, _CONTROL_CHARS)) else None
         if control is not None:
             line = text.count("\n", 0, control.start()) + 1
             self.problems.append(Problem(f"not a zone file: a control character (U+{ord(control.group()):04X}) "
