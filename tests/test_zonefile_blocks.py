@@ -1,10 +1,12 @@
 """The zone-file reader's block path (issue 18) reads exactly what the line-by-line readers read.
 
-A run of at least :data:`~dnsemu.topology.zonefile.MIN_BLOCK` ``label [ttl] A address`` lines is
-read as one block (``_Parser.address_block``). Every text here is read as shipped, without the
-block reader, without it and the one-line reader (``_Parser.address_line``), and without any fast
-path (nor ``_Parser.plain_record``): the records, their lines and files, and every problem
-reported must be the same. Each odd line sits between two blocks, so that it is where a block
+In a run of ``label [ttl] A address`` lines, the lines after the first
+:data:`~dnsemu.topology.zonefile.BLOCK_AFTER`, when there are at least
+:data:`~dnsemu.topology.zonefile.MIN_BLOCK` of them, are read as one block
+(``_Parser.address_block``). Every text here is read as shipped, without the block reader,
+without it and the one-line reader (``_Parser.address_line``), and without any fast path (nor
+``_Parser.plain_record``): the records, their lines and files, and every problem reported
+must be the same. Each odd line sits between two blocks, so that it is where a block
 stops, starts, or is handed back line by line.
 """
 
@@ -18,7 +20,8 @@ from dnsemu.topology import zonefile
 from dnsemu.topology.errors import TopologyError
 
 HEAD = "$ORIGIN corp.example.\n$TTL 300\n"
-N = zonefile.MIN_BLOCK
+#: the shortest run read as a block: its first lines one at a time, the rest (MIN_BLOCK of them) as one
+N = zonefile.BLOCK_AFTER + zonefile.MIN_BLOCK
 
 
 def run(prefix: str, count: int = N, ttl: str = "", start: int = 0) -> str:
@@ -183,7 +186,7 @@ def test_the_block_reader_reads_the_runs_of_a_large_zone() -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(zonefile._Parser, "address_block", spy)
         entries = zonefile.parse_zone_text(text, origin="corp.example.")
-    assert seen == [(3, 40), (44, 20), (65, 30)]
+    assert seen == [(7, 36), (48, 16), (69, 26)]  # each run's first 4 lines one at a time
     assert [(e.record.name, e.record.ttl, e.line) for e in entries][::30] == [
         ("a0.corp.example.", 300, 3), ("a30.corp.example.", 300, 33), ("b19.corp.example.", 60, 63),
         ("c29.corp.example.", 5, 94)]
@@ -234,3 +237,45 @@ def test_an_owner_over_the_longest_name_is_left_to_the_general_path(extra: int,
         assert not problems and len(records) == N and len(records[0][0].name) == 254 + extra
     else:
         assert not records and len(problems) == N and "over 255 octets" in problems[0]
+
+
+def test_a_run_whose_later_owners_grow_too_long_is_read_line_by_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The block is offered a run after its first lines were read one at a time: its own owners decide."""
+    origin = ".".join(["z" * 63] * 3) + "." + "z" * 36 + ".corp.example."  # 242 characters
+    lines = "".join(f"h{n} A 10.0.0.{n}\n" for n in range(N)) + "".join(f"{n:012d} A 10.0.1.{n}\n" for n in range(N))
+    records, problems = same_every_way(f"$ORIGIN {origin}\n$TTL 60\n" + lines, monkeypatch)
+    assert not records and len(problems) == N and "over 255 octets" in problems[0]
+
+
+def direct(text: str, origin: str = "corp.example.", before: int = 0) -> tuple[tuple[int, int], zonefile._Parser,
+                                                                              zonefile._Ctx]:
+    """``_Parser.address_block`` asked at the start of ``text`` (its line 10), ``before`` records kept already."""
+    parser = zonefile._Parser("corp.example.", 3600)
+    ctx = zonefile._Ctx("f.zone", None, origin, None, 0)
+    for n in range(before):
+        parser.keep(zonefile.Record(f"k{n}.corp.example.", 1, 60, ("10.9.9.9",)), 1 + n, "f.zone")
+    return parser.address_block(ctx, text, 0, 10), parser, ctx
+
+
+def test_the_block_reader_alone_reads_a_run_as_its_lines_say() -> None:
+    text = run("a", zonefile.MIN_BLOCK) + "mx MX 10 a0\n"
+    (taken, end), parser, ctx = direct(text)
+    assert (taken, text[end:]) == (zonefile.MIN_BLOCK, "mx MX 10 a0\n")
+    assert ctx.recognised == zonefile.MIN_BLOCK and ctx.owner == f"a{zonefile.MIN_BLOCK - 1}.corp.example."
+    assert parser.runs == [(0, 10, "f.zone")] and len(parser.records) == zonefile.MIN_BLOCK
+    (taken, end), parser, _ = direct(text, before=2)  # kept on lines 1 and 2: the block's line 10 starts a run
+    assert taken == zonefile.MIN_BLOCK and parser.runs == [(0, 1, "f.zone"), (2, 10, "f.zone")]
+    assert zonefile.ZoneRecords(parser.records, tuple(parser.runs)).entry(3).line == 11
+
+
+@pytest.mark.parametrize(("origin", "count", "expected"), [
+    ("elsewhere.example.", zonefile.MIN_BLOCK, -zonefile.MIN_BLOCK),  # $ORIGIN outside the zone: line by line
+    ("sub.corp.example.", zonefile.MIN_BLOCK, zonefile.MIN_BLOCK),
+    ("corp.example.", zonefile.MIN_BLOCK - 1, 1 - zonefile.MIN_BLOCK),  # too short to be worth a block
+])
+def test_the_block_reader_alone_hands_back_what_it_does_not_read(origin: str, count: int, expected: int) -> None:
+    (taken, end), parser, ctx = direct(run("a", count) + "mx MX 10 a0\n", origin)
+    assert taken == expected and (end > 0) == (taken > 0)
+    assert len(parser.records) == max(taken, 0) and ctx.recognised == max(taken, 0)
+    if taken > 0:
+        assert parser.records[0].name == f"a0.{origin}"

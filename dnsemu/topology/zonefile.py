@@ -124,6 +124,8 @@ _ADDRESS_BLOCK = re.compile(
 _ADDRESS_FIELDS = re.compile(r"^([a-z0-9_-]+)[ \t]+(?:([0-9]+)[ \t]+)?a[ \t]+([0-9.]+)", re.MULTILINE)
 #: fewer lines than this in a run are read one at a time (:meth:`_Parser.address_line`): not worth a block
 MIN_BLOCK = 16
+#: the lines of a run read one at a time before the rest is offered to :meth:`_Parser.address_block`
+BLOCK_AFTER = 4
 _A = int(RRType.A)
 _UNBALANCED = {
     ")": ("unbalanced parentheses: ')' without '('",
@@ -227,8 +229,9 @@ def _lines(text: str, filename: str, problems: list[Problem],
     A generator, so that problems are appended in file order with the caller's own, and so that
     ``plain(raw, lineno)`` (any line outside parentheses) sees every directive before it applied:
     when it returns True it has read the line itself (one with nothing to tokenize but blanks).
-    ``block(text, offset, lineno)`` is offered the text from a line outside parentheses on (at
-    ``offset``), before ``plain``: (n, end) when it has read n lines itself, up to ``end``;
+    ``block(text, offset, lineno)`` is offered the text from a line on (at ``offset``), before
+    ``plain``, once ``plain`` has taken the :data:`BLOCK_AFTER` lines before it (so that a zone of
+    other lines pays nothing for it): (n, end) when it has read n lines itself, up to ``end``;
     (-n, 0) when the next n lines are to be read one at a time (it is not asked again before
     them); (0, 0) when it reads nothing there.
     """
@@ -238,9 +241,10 @@ def _lines(text: str, filename: str, problems: list[Problem],
     size = len(text)
     offset = 0  # where the line read next starts in text (lines found one by one: most are in blocks)
     alone = 0  # lines still to read one at a time before block() is asked again
+    streak = 0  # lines in a row that plain() took (block() is asked once BLOCK_AFTER have: a run has begun)
     lineno = 0
     while offset <= size:
-        if depth == 0 and block is not None:
+        if streak >= BLOCK_AFTER and block is not None:  # (depth is 0: plain() took the line before)
             if alone <= 0:
                 taken, end = block(text, offset, lineno + 1)
                 if taken > 0:
@@ -261,7 +265,9 @@ def _lines(text: str, filename: str, problems: list[Problem],
             tokens, start, blank = [], lineno, raw[:1] in (" ", "\t")
         error = None
         if depth == 0 and plain is not None and plain(raw, lineno):
+            streak += 1
             continue  # (what plain() takes holds nothing to tokenize: no quote, parenthesis, comment or escape)
+        streak = 0
         if depth == 0 and _SPECIAL.search(raw) is None:  # the common line: nothing to tokenize but blanks
             tokens = raw.split()
             if tokens:
