@@ -11,26 +11,33 @@ for it, the HTTP API in front of it, started and stopped together on one event l
 ``dnsemu serve`` and :mod:`dnsemu.testing` build one of these; the server itself
 knows nothing of HTTP. The app owns the Prometheus registry (``app.registry``),
 which reads the server's plain counters at scrape time.
+
+What serves HTTP (:mod:`dnsemu.http`, prometheus-client) is imported when it is first
+needed: by :meth:`App.start` when the settings ask for HTTP (before the readiness line,
+so the listener answers its first request at once), or on the first read of
+``app.registry``. A server without ``--http`` never imports it, and so answers its first
+query sooner (issue 18: start-up time).
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Any
-
-from prometheus_client import CollectorRegistry
+from typing import TYPE_CHECKING, Any
 
 from dnsemu.dns.addresses import format_hostport
-from dnsemu.http.api import Api
-from dnsemu.http.listener import HostPolicy, HttpServer
-from dnsemu.http.metrics import create_registry
-from dnsemu.server.indexcache import IndexCache
-from dnsemu.server.live import BuildGuard
 from dnsemu.server.server import DnsServer, ListenError, ready_line
-from dnsemu.server.settings import Settings
 from dnsemu.topology.load import load_topology
-from dnsemu.topology.loaded import LoadedTopology
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from dnsemu.http.api import Api
+    from dnsemu.http.listener import HttpServer
+    from dnsemu.server.indexcache import IndexCache
+    from dnsemu.server.live import BuildGuard
+    from dnsemu.server.settings import Settings
+    from dnsemu.topology.loaded import LoadedTopology
 
 __all__ = ["App"]
 
@@ -52,8 +59,16 @@ class App:
         #: the API behind the HTTP listener (once started)
         self.api: Api | None = None
         self.http_address: tuple[str, int] | None = None
-        #: this app's Prometheus registry (never the global one)
-        self.registry: CollectorRegistry = create_registry(self.server, http_errors=self._http_errors)
+        self._registry: CollectorRegistry | None = None
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        """This app's Prometheus registry (never the global one): made on first use, then always the same."""
+        if self._registry is None:
+            from dnsemu.http.metrics import create_registry
+
+            self._registry = create_registry(self.server, http_errors=self._http_errors)
+        return self._registry
 
     def _http_errors(self) -> int:
         return self.http.errors if self.http is not None else 0
@@ -73,6 +88,9 @@ class App:
             raise
 
     async def _start_http(self) -> None:
+        from dnsemu.http.api import Api
+        from dnsemu.http.listener import HostPolicy, HttpServer
+
         settings = self.settings
         if settings.compare is not None and self.compare is None:  # read like the topology: confined, bounded
             self.compare = await asyncio.to_thread(load_topology, settings.compare,

@@ -130,7 +130,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {problem}", file=sys.stderr)
         return 2
 
-    from dnsemu.cli.estate import print_problems
     from dnsemu.logs import configure_logging, get_logger
     from dnsemu.topology.errors import TopologyError
     from dnsemu.topology.load import default_topology_choice, load_topology
@@ -149,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         loaded = hit.loaded if hit is not None else load_topology(settings.topology,
                                                                   max_file_bytes=settings.max_file_bytes)
     except TopologyError as exc:
+        from dnsemu.cli.estate import print_problems  # with the compiler, which a start from the cache never needs
+
         print_problems(Path(settings.topology), exc, prefix="dnsemu serve: ")
         return 2
     compare = None

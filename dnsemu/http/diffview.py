@@ -39,15 +39,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dnsemu.analysis.diff import DEFAULT_TYPES, Change, DiffReport, diff
-from dnsemu.analysis.replies import resolution_json, short
-from dnsemu.core.compile import compile_topology
 from dnsemu.dns.records import type_name
 from dnsemu.http.listener import HttpError, Request, Response, json_response, query_params
 from dnsemu.http.routes import Answer, Doc, Param, Route, json_answer
 from dnsemu.text import excerpt
 
 if TYPE_CHECKING:
+    from dnsemu.analysis.diff import Change, DiffReport
     from dnsemu.core.index import Index
     from dnsemu.server.server import DnsServer
     from dnsemu.topology.loaded import LoadedTopology
@@ -183,6 +181,8 @@ class DiffView:
         kept = self._compiled.get(which)
         if kept is not None and kept[0] is loaded:
             return kept[1]
+        from dnsemu.core.compile import compile_topology  # the comparison's, imported by the first one
+
         index = compile_topology(loaded, self.server.live.options, generation=generation)
         self._compiled[which] = (loaded, index)
         return index
@@ -267,6 +267,14 @@ def _integer(args: dict[str, str], name: str, default: int, low: int, high: int)
     return int(text)
 
 
+def diff(*args: Any, **kwargs: Any) -> DiffReport:
+    """:func:`dnsemu.analysis.diff.diff`, imported by the first comparison, not when the HTTP listener starts
+    (issue 18)."""
+    from dnsemu.analysis.diff import diff as compare
+
+    return compare(*args, **kwargs)
+
+
 def _empty(against: str, generation: int, before: dict[str, Any], after: dict[str, Any]) -> _Result:
     summary = {"changes": 0, "entries": 0, "sources_changed": 0, "sources": 0, "questions": 0, "names": 0}
     return _Result(against, generation, before, after, True, (), (), summary)
@@ -274,6 +282,8 @@ def _empty(against: str, generation: int, before: dict[str, Any], after: dict[st
 
 def _answer(change: Change, after: bool) -> dict[str, Any]:
     """What a client receives, as ``dnsemu diff --json`` writes it, less the view (each source has its own)."""
+    from dnsemu.analysis.replies import resolution_json, short
+
     result = change.after if after else change.before
     data = resolution_json(result)
     del data["view"]
@@ -287,6 +297,8 @@ def _answer(change: Change, after: bool) -> dict[str, Any]:
 
 def _order(qtype: int) -> tuple[int, int]:
     """A, AAAA, CNAME first (as ``dnsemu diff`` asks them), then the other types by number."""
+    from dnsemu.analysis.diff import DEFAULT_TYPES
+
     return (DEFAULT_TYPES.index(qtype), 0) if qtype in DEFAULT_TYPES else (len(DEFAULT_TYPES), qtype)
 
 

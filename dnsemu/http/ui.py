@@ -39,13 +39,12 @@ from typing import TYPE_CHECKING, Any
 
 from dnsemu.analysis.explain import UnknownSource, question, source_address
 from dnsemu.core.resolver import resolve
-from dnsemu.graph import draw, svg
-from dnsemu.graph.model import Graph, build_graph, collapse, reached_from
-from dnsemu.graph.overlay import Overlay, path_overlay, project
 from dnsemu.http.listener import HttpError, Request, Response, json_response, query_params
 from dnsemu.http.routes import Answer, Doc, Param, Route, json_answer
 
 if TYPE_CHECKING:
+    from dnsemu.graph.model import Graph
+    from dnsemu.graph.overlay import Overlay
     from dnsemu.server.server import DnsServer
 
 BACKLOG = 2000  # queries kept per slow subscriber before dropping the oldest
@@ -73,6 +72,8 @@ TRUE, FALSE = frozenset({"1", "true", "yes", "on"}), frozenset({"0", "false", "n
 
 def _asset(name: str) -> bytes:
     if name == "graph.css":
+        from dnsemu.graph import svg
+
         return svg.stylesheet(themed=True).encode()
     return (resources.files("dnsemu.http") / "assets" / name).read_bytes()
 
@@ -229,6 +230,11 @@ def _draw(
     loaded: Any, index: Any, fmt: str, source: str | None, collapsed: bool, name: str | None, qtype: str
 ) -> tuple[str, str]:
     """(body, content type) of a drawing; runs in a worker thread (everything it reads is immutable)."""
+    # the drawing code is imported by the first drawing, not when the HTTP listener starts (issue 18)
+    from dnsemu.graph import draw, svg
+    from dnsemu.graph.model import build_graph, collapse, reached_from
+    from dnsemu.graph.overlay import path_overlay, project
+
     graph: Graph = build_graph(loaded, index)
     overlay: Overlay | None = None
     if source is not None and name is None:

@@ -44,7 +44,6 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
-from dnsemu.core.compile import compile_topology
 from dnsemu.core.index import Index, Options
 from dnsemu.core.zone import Zone
 from dnsemu.server.indexcache import IndexCache
@@ -52,6 +51,16 @@ from dnsemu.topology.changes import Change, ChangeError, ChangeSet
 from dnsemu.topology.errors import TopologyError
 from dnsemu.topology.load import load_topology
 from dnsemu.topology.loaded import LoadedTopology
+
+
+def compile_topology(*args: Any, **kwargs: Any) -> Index:
+    """:func:`dnsemu.core.compile.compile_topology`, imported by the first build (the catalog and the
+    cross-reference checks it needs are not: a server started from the index cache builds nothing before its
+    first answer, issue 18)."""
+    from dnsemu.core.compile import compile_topology as compile_
+
+    return compile_(*args, **kwargs)
+
 
 __all__ = ["BuildGuard", "LiveTopology", "Snapshot"]
 

@@ -18,9 +18,8 @@ import ipaddress
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
 from pydantic import ValidationError
 
 from dnsemu.text import clip, excerpt
@@ -28,15 +27,21 @@ from dnsemu.topology.errors import Problem, TopologyError
 from dnsemu.topology.files import DEFAULT_MAX_FILE_BYTES, FileProblem, read_text
 from dnsemu.topology.loaded import LoadedTopology, Loc, Provenance, format_loc
 from dnsemu.topology.model import Topology
-from dnsemu.topology.validate import validate
 
-#: libyaml's parser where PyYAML was built with it (about 10 times faster on a large estate; same nodes and marks)
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+if TYPE_CHECKING:
+    import yaml
+
+# PyYAML and the cross-reference checks are imported by the first load that needs them, not with this module:
+# ``dnsemu serve`` restarting from the index cache reads no YAML before its first answer (issue 18)
 
 
 def _compose(text: str, filename: str) -> yaml.Node | None:
+    import yaml
+
+    # libyaml's parser where PyYAML was built with it (about 10 times faster on a large estate; same nodes and marks)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        return yaml.compose(text, Loader=_LOADER)
+        return yaml.compose(text, Loader=loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -55,6 +60,8 @@ def _compose(text: str, filename: str) -> yaml.Node | None:
 
 
 def _to_python(node: yaml.Node, loc: Loc, lines: dict[Loc, int], problems: list[Problem], filename: str) -> Any:
+    import yaml
+
     lines[loc] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
@@ -269,6 +276,8 @@ def load_topology_data(data: Any, provenance: Provenance | None = None) -> Loade
     except ValidationError as exc:
         raise TopologyError(_validation_problems(exc, provenance)) from None
     import dataclasses
+
+    from dnsemu.topology.validate import validate
 
     return dataclasses.replace(validate(topology, provenance), data=_copy(data))
 

@@ -82,7 +82,9 @@ RuleState = Literal["Enabled", "Disabled"]
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, strict=True)
+    # defer_build: a model's validator is built when it first validates, not when this module is imported
+    # (``dnsemu serve`` restarting from the index cache validates none before its first answer: issue 18)
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, strict=True, defer_build=True)
 
 
 def parse_target(text: str) -> tuple[str, int]:
