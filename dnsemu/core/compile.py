@@ -20,6 +20,8 @@ import ipaddress
 import re
 from collections import defaultdict
 from collections.abc import Iterable
+from itertools import repeat
+from operator import attrgetter
 
 from dnsemu.catalog import Catalog, CatalogError, ResolvedEndpoint
 from dnsemu.core.index import (
@@ -43,7 +45,7 @@ from dnsemu.core.index import (
 )
 from dnsemu.core.policy import compile_policies
 from dnsemu.core.resolution import ProxyCache
-from dnsemu.core.zone import AZURE_PUBLIC_SOA, Zone, soa_record
+from dnsemu.core.zone import AZURE_PUBLIC_SOA, Zone, ZoneKind, soa_record
 from dnsemu.dns import names
 from dnsemu.dns.records import Record, RRType
 from dnsemu.topology.clusters import cluster_names
@@ -52,6 +54,8 @@ from dnsemu.topology.model import AZURE_DNS_IP, Topology, parse_target
 from dnsemu.topology.validate import resource_endpoints
 
 ZONE_GROUP_TTL = 10
+#: private zones of fewer records are always built at once (``compile_topology(defer_zones=True)``)
+DEFER_MIN_RECORDS = 1000
 AUTOREGISTRATION_TTL = 10
 #: TTL of the API server record AKS writes [inference: zone-group-like records are 10 s, facts §1.5]
 AKS_RECORD_TTL = 10
@@ -78,6 +82,9 @@ LOCAL_REVERSE_ZONES = (
 )
 
 
+_NAME = attrgetter("name")
+
+
 def _local_soa(zone: str) -> Record:
     return soa_record(zone, (zone, ".", 0, 28800, 7200, 604800, 86400), ttl=10800)
 
@@ -91,8 +98,9 @@ def _ptr_name(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
 
 
 class _Compiler:
-    def __init__(self, loaded: LoadedTopology, options: Options) -> None:
+    def __init__(self, loaded: LoadedTopology, options: Options, defer_zones: bool = False) -> None:
         self.loaded = loaded
+        self.defer_zones = defer_zones
         self.t: Topology = loaded.topology
         self.options = options
         self.catalog = Catalog.load(self.t.cloud)
@@ -298,7 +306,10 @@ class _Compiler:
         out = {}
         for zone_name in self.zone_names:
             records = self.private_records.get(zone_name, [])
-            out[zone_name] = Zone(zone_name, soa_record(zone_name), records, kind="private")
+            if self.defer_zones and len(records) >= DEFER_MIN_RECORDS:
+                out[zone_name] = _deferred_private_zone(zone_name, soa_record(zone_name), records)
+            else:
+                out[zone_name] = Zone(zone_name, soa_record(zone_name), records, kind="private")
             self.stats["records"] += len(records)
         self.stats["private_zones"] = len(out)
         return out
@@ -643,9 +654,30 @@ def _reverse_zone(prefix: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
     return ".".join(reversed(digits)) + ".ip6.arpa." if digits else "ip6.arpa."
 
 
-def compile_topology(loaded: LoadedTopology, options: Options | None = None, generation: int = 0) -> Index:
-    """Build the immutable index for a topology that passed validation."""
-    index = _Compiler(loaded, options or Options()).build()
+def _deferred_private_zone(name: str, soa: Record, records: list[Record]) -> Zone:
+    """A private zone whose record sets are made when first read (:meth:`Zone.deferred`), as
+    ``Zone(name, soa, records, kind="private")`` would make them; what a lookup needs before that (the
+    apex, the SOA and its negative answer, whether a wildcard is there) is made now."""
+    apex = Zone(name, soa, (), kind=ZoneKind.PRIVATE)  # the SOA's negative answer; no redirects (not public)
+    wildcards = apex.has_wildcards or any(map(str.startswith, map(_NAME, records), repeat("*.")))
+
+    def load() -> tuple[dict[str, dict[int, tuple[Record, ...]]], frozenset[str]]:
+        zone = Zone(name, soa, records, kind=ZoneKind.PRIVATE)
+        return zone.nodes, zone._names
+
+    return Zone.deferred(name, soa, ZoneKind.PRIVATE, apex.authoritative, wildcards, apex._redirects, apex.negative,
+                         load)
+
+
+def compile_topology(loaded: LoadedTopology, options: Options | None = None, generation: int = 0, *,
+                     defer_zones: bool = False) -> Index:
+    """Build the immutable index for a topology that passed validation.
+
+    With ``defer_zones``, the record sets of every private zone of at least :data:`DEFER_MIN_RECORDS`
+    records are made when the zone is first read (or :meth:`Zone.materialize`), not now: the same
+    zones, answering the same, sooner (``dnsemu serve``'s first start, which warms them once serving).
+    """
+    index = _Compiler(loaded, options or Options(), defer_zones).build()
     if generation:
         object.__setattr__(index, "generation", generation)
     return index

@@ -28,7 +28,10 @@ from __future__ import annotations
 import enum
 import ipaddress
 import re
+from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 from dnsemu.dns import names
@@ -320,3 +323,19 @@ def split_fields(text: str) -> list[str]:
 
 #: :func:`_restore_record` for readers that have checked every field themselves
 trusted_record = _restore_record
+
+
+def trusted_records(owners: Sequence[str], rtype: int, ttls: int | Iterable[int],
+                    rdatas: Iterable[tuple[Any, ...]]) -> list[Record]:
+    """``[Record(owner, rtype, ttl, rdata) ...]`` for a run of records a reader has checked every field of:
+    one type, one TTL for all (an int) or one per owner, one rdata per owner (as many as ``owners``).
+
+    Built a slot at a time over the whole run (the loops in C, no Python frame per record): a large zone
+    file's common lines (:mod:`dnsemu.topology.zonefile`) in about half the time of a call per record.
+    """
+    records = list(map(_new_object, repeat(Record, len(owners))))
+    deque(map(_SET_NAME, records, owners), 0)
+    deque(map(_SET_RTYPE, records, repeat(rtype)), 0)
+    deque(map(_SET_TTL, records, repeat(ttls) if isinstance(ttls, int) else ttls), 0)
+    deque(map(_SET_RDATA, records, rdatas), 0)
+    return records

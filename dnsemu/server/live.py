@@ -187,8 +187,9 @@ class LiveTopology:
         if cached is not None and resume is None:
             index = dataclasses.replace(cached, generation=self._generation)
         else:
-            self.deferred = ()
-            index = compile_topology(self._loaded, self.options, generation=self._generation)
+            # the first build: large private zones' record sets are made once serving (_warm), or by a first read
+            index = compile_topology(self._loaded, self.options, generation=self._generation, defer_zones=True)
+            self.deferred = tuple(zone for zone in index.private_zones.values() if zone.pending)
             if cache is not None and resume is None:
                 cache.store_later(self._loaded, index)
         self._base_index = index if resume is None or not resume.changes else None

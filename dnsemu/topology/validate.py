@@ -12,6 +12,7 @@ import itertools
 import re
 from collections import defaultdict
 from collections.abc import Iterable
+from operator import attrgetter
 from typing import Any
 
 from dnsemu.catalog import Catalog, CatalogError
@@ -32,7 +33,7 @@ from dnsemu.topology.files import FileProblem, confined
 from dnsemu.topology.loaded import LoadedTopology, Loc, Provenance, format_loc
 from dnsemu.topology.model import AZURE_DNS_IP, RecordSet, Topology, parse_target
 from dnsemu.topology.validate_policy import check_policies
-from dnsemu.topology.zonefile import ZoneEntry
+from dnsemu.topology.zonefile import ZoneEntry, ZoneRecords
 
 PLS_ALIAS = re.compile(
     r"^[a-z0-9][a-z0-9-_.]*\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.[a-z0-9]+\.azure\.privatelinkservice$",
@@ -352,7 +353,7 @@ class _Checker:
         private: bool,
         zone_text: str | None = None,
     ) -> tuple[Record, ...]:
-        placed: list[tuple[Record, _Where]] = []  # every record and where it was written
+        placed = _Placed()  # every record and where it was written
         for i, item in enumerate(items):
             iloc = (*loc, "records", i)
             where: _Where = (iloc, None, None, None)
@@ -360,9 +361,10 @@ class _Checker:
                 if isinstance(item, RecordSet):
                     rtype = RRType.make(item.type)
                     owner = names.parse(item.name, zone) if item.name != "@" else zone
-                    placed.extend((make(owner, rtype, item.ttl, value), where) for value in item.values)
+                    for value in item.values:  # (the values before a bad one are placed, as they were)
+                        placed.add(make(owner, rtype, item.ttl, value), where)
                 else:
-                    placed.append((_record_from_line(item, zone), where))
+                    placed.add(_record_from_line(item, zone), where)
             except (ValueError, RdataError, names.NameError_) as exc:
                 message, hint = str(exc), _LINE_HINT
                 if isinstance(exc, _LineError):
@@ -370,21 +372,25 @@ class _Checker:
                 self.err(iloc, message, hint)
         # a record read from a master file is placed at its file and line: the entry says where
         if zone_file is not None:
-            placed.extend((e.record, e) for e in self.zone_file(loc, zone, zone_file))
+            placed.add_file(self.zone_file(loc, zone, zone_file))
         if zone_text is not None:
-            placed.extend((e.record, e) for e in self.zone_text(loc, zone, zone_text))
+            placed.add_file(self.zone_text(loc, zone, zone_text))
+        recs = placed.records
+        if private:
+            counted = self.plain_zone(loc, zone, placed)
+            if counted is not None:
+                return counted
+        plain = PRIVATE_ZONE_TYPES - {RRType.SOA, RRType.CNAME} if private else frozenset()
+        below = "." + zone
         by_name: dict[str, set[int]] = defaultdict(set)
         cnames: dict[str, Record] = {}  # owner -> its CNAME
         conflicted: set[str] = set()  # owners already reported for a CNAME beside other data
-        first: dict[tuple[str, int], _Where] = {}  # (owner, type) -> where it was first written
+        first: dict[tuple[str, int], int] = {}  # (owner, type) -> the record that first wrote it (its index)
         dnames: dict[str, set[object]] = defaultdict(set)
-        out: list[Record] = []
-        plain = PRIVATE_ZONE_TYPES - {RRType.SOA, RRType.CNAME} if private else frozenset()
         plain_sets = 0  # record sets of the common records: counted, never looked up (not kept in `first`)
         cname = RRType.CNAME
-        below = "." + zone
-        for record, where in placed:
-            out.append(record)
+        where_of = placed.where
+        for i, record in enumerate(recs):
             owner = record.name
             rtype = record.rtype
             if rtype in plain and (owner == zone or (owner.endswith(below) and "\\" not in owner)):
@@ -401,65 +407,65 @@ class _Checker:
                 if cname in types and owner not in conflicted:
                     conflicted.add(owner)
                     self.report(
-                        where,
+                        where_of(i),
                         f"{owner} has a CNAME and other data ({', '.join(sorted(type_name(t) for t in types))})",
                         "a name with a CNAME can hold nothing else (RFC 1034 §3.6.2)",
                     )
                 continue
             if not names.is_subdomain(owner, zone):
-                self.report(where, f"{owner} is not inside zone {zone}")
+                self.report(where_of(i), f"{owner} is not inside zone {zone}")
                 continue
             what = f"{owner} {type_name(record.rtype)}"
             if private and record.rtype == RRType.NS:
                 self.report(
-                    where,
+                    where_of(i),
                     f"{what}: Azure private DNS zones cannot delegate (no NS records); they hold only "
                     + ", ".join(sorted(type_name(t) for t in PRIVATE_ZONE_TYPES)),
                     "make the child a private DNS zone of its own and link it to the same virtual networks",
                 )
             elif private and record.rtype == RRType.DNAME:
                 self.report(
-                    where,
+                    where_of(i),
                     f"{what}: Azure private DNS zones do not support DNAME; they hold only "
                     + ", ".join(sorted(type_name(t) for t in PRIVATE_ZONE_TYPES)),
                     "write a CNAME for each name, or put the DNAME in a public zone (public_dns.zones)",
                 )
             elif private and record.rtype not in PRIVATE_ZONE_TYPES:
                 self.report(
-                    where,
+                    where_of(i),
                     f"{what}: private DNS zones hold only "
                     + ", ".join(sorted(type_name(t) for t in PRIVATE_ZONE_TYPES)),
                 )
             elif record.rtype not in SUPPORTED_TYPES:
-                self.report(where, f"{owner}: type {type_name(record.rtype)} is not supported")
+                self.report(where_of(i), f"{owner}: type {type_name(record.rtype)} is not supported")
             if private and record.rtype == RRType.SOA:
                 self.report(
-                    where,
+                    where_of(i),
                     f"{owner} SOA: Azure manages the SOA of a private zone",
                     "leave the SOA out; dnsemu writes Azure's",
                 )
             elif record.rtype == RRType.SOA and owner != zone:
                 self.report(
-                    where,
+                    where_of(i),
                     f"{owner} SOA: a zone's SOA sits at its apex {zone} (RFC 1035 §5.2; BIND refuses the zone too)",
                     "write the SOA at @, or make the name a zone of its own",
                 )
             if not private and record.rtype in (RRType.NS, RRType.DNAME) and owner.startswith("*."):
                 section = "4.2" if record.rtype == RRType.NS else "4.4"
                 self.report(
-                    where,
+                    where_of(i),
                     f"{what}: a wildcard name cannot hold {type_name(record.rtype)} "
                     f"(RFC 4592 §{section} leaves its meaning undefined)",
                     "name the delegated or redirected subtree explicitly",
                 )
             if record.rtype == RRType.CNAME:
                 if owner == zone:
-                    self.report(where, f"a CNAME cannot sit at the zone apex {zone}")
+                    self.report(where_of(i), f"a CNAME cannot sit at the zone apex {zone}")
                 first_cname = cnames.setdefault(owner, record)
                 if _target(first_cname) != _target(record):
                     # an RRset is a set: the same target twice is one record, another target is a second value
                     self.report(
-                        where,
+                        where_of(i),
                         f"a CNAME record set holds one value: {owner} already has CNAME "
                         f"{rdata_text(first_cname.rtype, first_cname.rdata)}",
                         "RFC 2181 §10.1: a name has one canonical name; keep one of the targets",
@@ -467,12 +473,12 @@ class _Checker:
             if record.rtype == RRType.DNAME:
                 dnames[owner].add(record.rdata)
             by_name[owner].add(record.rtype)
-            first.setdefault((owner, record.rtype), where)
+            first.setdefault((owner, record.rtype), i)
             types = by_name[owner]
             if RRType.CNAME in types and len(types) > 1 and owner not in conflicted:
                 conflicted.add(owner)
                 self.report(
-                    where,
+                    where_of(i),
                     f"{owner} has a CNAME and other data ({', '.join(sorted(type_name(t) for t in types))})",
                     "a name with a CNAME can hold nothing else (RFC 1034 §3.6.2)",
                 )
@@ -480,57 +486,79 @@ class _Checker:
             for owner, types in by_name.items():
                 if len(dnames.get(owner, ())) > 1:
                     self.report(
-                        first[(owner, RRType.DNAME)],
+                        where_of(first[(owner, RRType.DNAME)]),
                         f"{owner} has {len(dnames[owner])} DNAME records: an owner holds at most one (RFC 6672 §2.4)",
                         "keep one DNAME target for this name",
                     )
                 if RRType.DNAME in types and RRType.NS in types and owner != zone:
                     self.report(
-                        first[(owner, RRType.DNAME)],
+                        where_of(first[(owner, RRType.DNAME)]),
                         f"{owner} has both DNAME and NS: only a zone apex may hold both (RFC 6672 §2.3)",
                         "either delegate the name (NS) or redirect what lies below it (DNAME)",
                     )
-        if private and len(placed) - len(first) - plain_sets >= MAX_RECORDS_PER_RECORD_SET:
+        if private and len(recs) - len(first) - plain_sets >= MAX_RECORDS_PER_RECORD_SET:
             # (with fewer records than that beyond the first of each record set, none can be over the limit)
             self.record_set_sizes(placed)
         if len(by_name) > MAX_RECORD_SETS_PER_ZONE:
             self.err(loc, f"{len(by_name)} record sets is over Azure's {MAX_RECORD_SETS_PER_ZONE} per zone")
-        return tuple(out)
+        return tuple(recs)
 
-    def record_set_sizes(self, placed: list[tuple[Record, _Where]]) -> None:
+    def plain_zone(self, loc: Loc, zone: str, placed: _Placed) -> tuple[Record, ...] | None:
+        """The common private zone, every record a plain one inside it (A, TXT … no CNAME nor SOA, an owner
+        without escapes): what :meth:`records` would do with it, over the whole zone at once (its loop only
+        counts such records); None for any other zone, which the loop then reads."""
+        records = placed.records
+        kinds = set(map(_RTYPE, records))
+        if not kinds <= _PLAIN_PRIVATE:
+            return None
+        owners = list(map(_NAME, records))
+        # every owner the apex or below it, none with an escape: in the owners joined by newlines (which no
+        # canonical name holds), a backslash nowhere and the apex's suffix before every newline
+        joined = "\n".join(owners) + "\n"
+        if "\\" in joined or joined.count("." + zone + "\n") + owners.count(zone) != len(owners):
+            return None
+        distinct = set(owners)
+        sets = len(distinct) if len(kinds) == 1 else len(set(zip(owners, map(_RTYPE, records), strict=True)))
+        if len(records) - sets >= MAX_RECORDS_PER_RECORD_SET:
+            self.record_set_sizes(placed)
+        if len(distinct) > MAX_RECORD_SETS_PER_ZONE:
+            self.err(loc, f"{len(distinct)} record sets is over Azure's {MAX_RECORD_SETS_PER_ZONE} per zone")
+        return tuple(records)
+
+    def record_set_sizes(self, placed: _Placed) -> None:
         """Azure's 20 records per record set, however the records were written (facts §3.2)."""
         values: dict[tuple[str, int], set[object]] = defaultdict(set)
-        for record, where in placed:
+        for i, record in enumerate(placed.records):
             rrset = values[(record.name, record.rtype)]
             if record.rdata in rrset:
                 continue  # an RRset is a set: the same record twice is one record
             rrset.add(record.rdata)
             if len(rrset) == MAX_RECORDS_PER_RECORD_SET + 1:
                 self.report(
-                    where,
+                    placed.where(i),
                     f"{record.name} {type_name(record.rtype)}: more than {MAX_RECORDS_PER_RECORD_SET} records in one "
                     "record set, Azure's limit for a private DNS zone",
                     "spread the addresses over several names, or keep 20",
                 )
 
-    def zone_file(self, loc: Loc, zone: str, name: str) -> list[ZoneEntry]:
+    def zone_file(self, loc: Loc, zone: str, name: str) -> ZoneRecords | None:
         """The records of a master file named in the topology: inside its folder's tree, bounded."""
-        from dnsemu.topology.zonefile import load_zone_file
+        from dnsemu.topology.zonefile import zone_file_records
 
         floc = (*loc, "zone_file")
         root = self.provenance.base_dir
         if root is None:
             self.err(floc, "zone_file needs a topology file: its path is relative to the file's folder",
                      "give the records inline (records or zone_text), or load the topology from a file")
-            return []
+            return None
         try:
             path = confined(name, root, root)
         except FileProblem as exc:
             self.err(floc, exc.message, exc.hint)
-            return []
+            return None
         try:
-            entries = load_zone_file(path, origin=zone, default_ttl=3600, root=root,
-                                     max_bytes=self.provenance.max_file_bytes, digests=self.provenance.digests)
+            entries = zone_file_records(path, origin=zone, default_ttl=3600, root=root,
+                                        max_bytes=self.provenance.max_file_bytes, digests=self.provenance.digests)
         except TopologyError as exc:
             # the file is named here: a file that cannot be read is reported at this field
             for problem in exc.problems:
@@ -538,27 +566,27 @@ class _Checker:
                     self.err(floc, f"{excerpt(name)}: {problem.message}", problem.hint)
                 else:
                     self.problems.append(problem)
-            return []
+            return None
         self.files.append(path)
-        return list(entries)
+        return entries
 
-    def zone_text(self, loc: Loc, zone: str, text: str) -> list[ZoneEntry]:
+    def zone_text(self, loc: Loc, zone: str, text: str) -> ZoneRecords | None:
         """The records of inline master-file text (never ``$INCLUDE``: it opens no file)."""
-        from dnsemu.topology.zonefile import parse_zone_text
+        from dnsemu.topology.zonefile import zone_text_records
 
         tloc = (*loc, "zone_text")
         limit = self.provenance.max_file_bytes
         if len(text) > limit or len(text.encode("utf-8", "surrogatepass")) > limit:
             self.err(tloc, f"zone_text holds more than {limit} octets (max-file-bytes)",
                      "raise the max-file-bytes setting, or split the zone")
-            return []
+            return None
         label = (self.provenance.file + ": " if self.provenance.file else "") + format_loc(tloc)
         try:
-            entries = parse_zone_text(text, origin=zone, filename=label, default_ttl=3600)
+            entries = zone_text_records(text, origin=zone, filename=label, default_ttl=3600)
         except TopologyError as exc:
             self.problems.extend(exc.problems)
-            return []
-        return list(entries)
+            return None
+        return entries
 
     def private_zones(self) -> None:
         t = self.t
@@ -975,6 +1003,41 @@ def _choices(value: str, known: Iterable[str]) -> str:
 _Where = tuple[Loc, str | None, int | None, str | None] | ZoneEntry
 
 _LINE_HINT = "write 'name [ttl] TYPE value', relative to the zone, e.g. 'acct 10 A 10.0.1.4'"
+_NAME = attrgetter("name")
+_RTYPE = attrgetter("rtype")
+#: the types of a private zone's records that need nothing but counting (:meth:`_Checker.plain_zone`)
+_PLAIN_PRIVATE = PRIVATE_ZONE_TYPES - {RRType.SOA, RRType.CNAME}
+
+
+class _Placed:
+    """The records of one zone in the order they were written, and where each was: an inline one at its
+    topology field (a ``_Where`` each), a master file's by its :class:`ZoneRecords` (no object per record)."""
+
+    __slots__ = ("_files", "_inline", "records")
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+        self._inline: list[_Where] = []  # where the inline records (the first ones) were written
+        self._files: list[tuple[int, ZoneRecords]] = []  # (index of its first record, a file's records)
+
+    def add(self, record: Record, where: _Where) -> None:
+        """An inline record (all of them come before any file's)."""
+        assert not self._files
+        self.records.append(record)
+        self._inline.append(where)
+
+    def add_file(self, records: ZoneRecords | None) -> None:
+        if records:
+            self._files.append((len(self.records), records))
+            self.records += records.records
+
+    def where(self, index: int) -> _Where:
+        if index < len(self._inline):
+            return self._inline[index]
+        for first, records in reversed(self._files):
+            if index >= first:
+                return records.entry(index - first)
+        raise IndexError(index)
 
 
 class _LineError(ValueError):
