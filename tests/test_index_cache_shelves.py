@@ -251,5 +251,39 @@ def test_serve_answers_from_shelves_and_warms_them_once_ready(tmp_path: Path, se
         assert time.monotonic() < deadline, "the shelves were not warmed"
         time.sleep(0.05)
     (warmed,) = events(second.stderr(), "index_zones_warmed")
-    assert warmed["zones"] == hit["deferred_zones"] and warmed["unpickled"] <= warmed["zones"]
+    assert warmed["zones"] == hit["deferred_zones"] and warmed["made"] <= warmed["zones"]
+    second.terminate()
+
+
+def test_a_first_start_makes_its_large_zones_once_ready_then_writes_the_entry(tmp_path: Path,
+                                                                            serve_process: Any) -> None:
+    import time
+
+    path = small_estate(tmp_path / "estate")
+    # a private zone of 1,200 records: a first start defers it (compile_topology(defer_zones=True))
+    (path.parent / "zones" / "blob.zone").write_text(BLOB + "".join(f"h{i} A 10.20.{i // 250}.{i % 250 + 1}\n"
+                                                                    for i in range(1200)))
+    directory = tmp_path / "cache"
+    args = ["--topology", str(path), "--listen", "127.0.0.1:0", "--no-watch", "--log-format", "json",
+            "--index-cache-dir", str(directory), "--index-cache-min-records", "0"]
+    first = serve_process(*args)
+    reply = dns.query.udp(dns.message.make_query("h1199.privatelink.blob.core.windows.net.", "A"), "127.0.0.1",
+                          port=first.port, source="127.0.0.1", timeout=5)
+    assert [rr.to_text() for rrset in reply.answer for rr in rrset] == ["10.20.4.200"]
+    deadline = time.monotonic() + 60
+    while not events(first.stderr(), "index_cache_stored"):
+        assert time.monotonic() < deadline, "the entry was not written"
+        time.sleep(0.05)
+    lines = [json.loads(line).get("event") for line in first.stderr().splitlines() if line.startswith("{")]
+    # the order: ready, the deferred zone made, then the entry written (by a child of a started server)
+    assert lines.index("server_started") < lines.index("index_zones_warmed") < lines.index("index_cache_stored")
+    (warmed,) = events(first.stderr(), "index_zones_warmed")
+    assert warmed["zones"] == 1 and warmed["made"] in (0, 1)  # the query above may have made it first
+    first.terminate()
+
+    second = serve_process(*args)
+    assert events(second.stderr(), "index_cache_hit")
+    reply = dns.query.udp(dns.message.make_query("h7.privatelink.blob.core.windows.net.", "A"), "127.0.0.1",
+                          port=second.port, source="127.0.0.1", timeout=5)
+    assert [rr.to_text() for rrset in reply.answer for rr in rrset] == ["10.20.0.8"]
     second.terminate()

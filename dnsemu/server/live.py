@@ -100,6 +100,8 @@ class LiveTopology:
         self.index_cache = index_cache
         #: zones of the first index whose record sets are still on the cache's shelves (the server warms them)
         self.deferred: tuple[Zone, ...] = ()
+        #: the first build, for the index cache once the server is serving (:meth:`store_pending`)
+        self.to_store: tuple[LoadedTopology, Index] | None = None
         if index_cache is not None:
             index_cache.options = options  # the key names the options the index is compiled with
         #: the largest file a load may read (None: the loader's default)
@@ -165,6 +167,12 @@ class LiveTopology:
         self._resume = snapshot
         self._loaded = snapshot.current
 
+    def store_pending(self) -> None:
+        """Write the index cache's entry for the first build, if it is still the topology served."""
+        pending, self.to_store = self.to_store, None
+        if pending is not None and self.index_cache is not None and pending[0] is self._loaded:
+            self.index_cache.store_later(*pending)
+
     def load(self) -> Index:
         """The first load and compile (on the caller's thread): generation 1, installed."""
         self._lock = asyncio.Lock()
@@ -191,7 +199,7 @@ class LiveTopology:
             index = compile_topology(self._loaded, self.options, generation=self._generation, defer_zones=True)
             self.deferred = tuple(zone for zone in index.private_zones.values() if zone.pending)
             if cache is not None and resume is None:
-                cache.store_later(self._loaded, index)
+                self.to_store = (self._loaded, index)  # written once serving (store_pending)
         self._base_index = index if resume is None or not resume.changes else None
         self.changes = ChangeSet(resume.base if resume is not None else self._loaded)
         if resume is not None:

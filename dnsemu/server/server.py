@@ -46,7 +46,6 @@ from pathlib import Path
 from typing import Any
 
 from dnsemu.core.index import Index, Options
-from dnsemu.core.zone import Zone
 from dnsemu.dns.addresses import format_hostport
 from dnsemu.logs import get_logger, query_log
 from dnsemu.server.counters import Counters
@@ -260,8 +259,8 @@ class DnsServer:
             task = asyncio.create_task(_flush_every(qlog, 0.1), name="dnsemu-query-log")
             self._background.add(task)
             task.add_done_callback(self._background.discard)
-        if self.live.deferred:  # restarted from the index cache: zones' record sets unpickled after the start
-            task = asyncio.create_task(self._warm(self.live.deferred), name="dnsemu-warm")
+        if self.live.deferred or self.live.to_store is not None:  # zones to make, an entry to write
+            task = asyncio.create_task(self._after_start(), name="dnsemu-after-start")
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         self._bound = True
@@ -270,23 +269,34 @@ class DnsServer:
                       udp=self._udp[0].mode if self._udp else "", loop=type(asyncio.get_running_loop()).__module__,
                       pid=os.getpid(), **index_stats(index))
 
-    async def _warm(self, zones: tuple[Zone, ...]) -> None:
-        """Unpickle the record sets of zones a restart from the index cache left on their shelves, a zone per
-        turn of the loop once serving (a query reaching one first has it made then): the first query into
-        each zone does not pay for it, and the memory is taken now rather than under load."""
-        started = time.perf_counter()
+    async def _after_start(self) -> None:
+        """Once serving: make the record sets of the zones the first load left for later, then write the
+        index cache's entry.
+
+        A restart from the index cache leaves every zone's record sets on their shelves, and a
+        first start defers its large private zones (``compile_topology(defer_zones=True)``): a
+        zone is made per turn of the loop (a query reaching one first has it made then), so the
+        first query into a zone does not wait for it and the memory is taken now rather than
+        under load. The entry is written after that (by a child process: :meth:`IndexCache.store_later`),
+        so the child forks a process that has finished starting and pickles zones already made.
+        """
         await asyncio.sleep(0)  # after the start's own callbacks (the readiness line)
-        made = 0
-        for zone in zones:
-            if self._stopped or self.live.deferred is not zones:
-                return  # stopping, or another topology is served: its zones are not these
-            if zone.pending:
-                zone.materialize()
-                made += 1
-                await asyncio.sleep(0)
-        self.live.deferred = ()
-        self.log.info("index_zones_warmed", zones=len(zones), unpickled=made,
-                      seconds=round(time.perf_counter() - started, 3))
+        zones = self.live.deferred
+        if zones:
+            started = time.perf_counter()
+            made = 0
+            for zone in zones:
+                if self._stopped or self.live.deferred is not zones:
+                    return  # stopping, or another topology is served: its zones are not these
+                if zone.pending:
+                    zone.materialize()
+                    made += 1
+                    await asyncio.sleep(0)
+            self.live.deferred = ()
+            self.log.info("index_zones_warmed", zones=len(zones), made=made,
+                          seconds=round(time.perf_counter() - started, 3))
+        if not self._stopped:
+            self.live.store_pending()
 
     async def _listen(self) -> None:
         """Bind every listen address and serve it; on failure none is left open (the parent of workers: start them)."""
