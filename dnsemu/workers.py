@@ -421,6 +421,10 @@ class Supervisor(DnsServer):
             return await asyncio.wait_for(future, timeout)
         finally:
             slot.pending.pop(seq, None)
+            if future.done() and not future.cancelled():
+                # a worker gone while this was being sent: its reader failed the future, and the send's own
+                # error is what this call raises; retrieved, so asyncio does not print it on stderr
+                future.exception()
 
     async def _send(self, slot: _Handle, message: Any) -> None:
         if slot.channel is not None:
