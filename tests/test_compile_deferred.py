@@ -15,17 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sweep import questions, reading, sources
 
 from dnsemu.core import compile as compile_module
 from dnsemu.core.compile import compile_topology
 from dnsemu.core.resolver import resolve
 from dnsemu.core.zone import Found
-from dnsemu.dns.records import Question, RRType
+from dnsemu.dns.records import RRType
 from dnsemu.server.live import LiveTopology
 from dnsemu.topology.load import load_topology, load_topology_data
 
 ESTATES = Path(__file__).resolve().parents[1] / "dnsemu" / "estates"
-QTYPES = (RRType.A, RRType.AAAA, RRType.CNAME, RRType.TXT, RRType.SOA, RRType.MX, RRType.ANY)
 
 CORP = [
     "app 300 A 10.20.0.4", "app 60 A 10.20.0.5", "app 300 TXT hello",
@@ -89,32 +89,10 @@ def test_zones_under_the_threshold_are_built_at_once() -> None:
     assert not any(z.pending for z in lazy.private_zones.values())
 
 
-def questions(loaded: Any, index: Any) -> list[Question]:
-    """Every owner name the topology's zones hold, an absent name under each, in every type."""
-    owners: set[str] = set()
-    for mapping in (loaded.zone_records, loaded.public_records, loaded.hosted_records):
-        for records in mapping.values():
-            owners.update(r.name for r in records)
-    for zone in index.private_zones.values():
-        owners.update(r.name for r in zone.records())
-    owners |= {f"absent-{i}.{owner}" for i, owner in enumerate(sorted(owners))}
-    return [Question(name, qtype) for name in sorted(owners) for qtype in QTYPES]
 
 
-def sources(loaded: Any) -> list[str]:
-    import ipaddress
-
-    out = ["203.0.113.9"]
-    topology = loaded.topology
-    for group in (topology.virtual_networks, getattr(topology, "on_premises", None) or {}):
-        for network in group.values():
-            out.append(str(ipaddress.ip_network(str(network.address_space[0])).network_address + 4))
-    return out
 
 
-def reading(resolution: Any) -> tuple[Any, ...]:
-    return (resolution.outcome, resolution.source, resolution.view, resolution.answer, resolution.authority,
-            resolution.trace_text(), resolution.network, resolution.authoritative)
 
 
 @pytest.mark.parametrize("estate_name", sorted(p.name for p in ESTATES.iterdir() if (p / "topology.yaml").is_file()))

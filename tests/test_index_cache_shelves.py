@@ -11,7 +11,6 @@ shared is shared, and that ``dnsemu serve`` warms the shelves once it is ready.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import pickle
 from pathlib import Path
@@ -20,6 +19,8 @@ from typing import Any
 import dns.message
 import dns.query
 import pytest
+from sweep import questions, reading, sources
+from test_index_cache import events
 
 from dnsemu.core.compile import compile_topology
 from dnsemu.core.index import Options
@@ -30,7 +31,6 @@ from dnsemu.server.indexcache import IndexCache
 from dnsemu.topology.load import load_topology
 
 ESTATES = Path(__file__).resolve().parents[1] / "dnsemu" / "estates"
-QTYPES = (RRType.A, RRType.AAAA, RRType.CNAME, RRType.TXT, RRType.SOA, RRType.SRV)
 
 TOPOLOGY = """\
 virtual_networks:
@@ -89,32 +89,10 @@ def stored_and_hit(path: Path, directory: Path) -> tuple[Any, Any, Any]:
     return loaded, index, hit
 
 
-def sources(loaded: Any) -> list[str]:
-    """An address in every network of the topology, and one on the internet."""
-    out = ["203.0.113.9"]
-    topology = loaded.topology
-    for group in (topology.virtual_networks, getattr(topology, "on_premises", None) or {}):
-        for network in group.values():
-            space = ipaddress.ip_network(str(network.address_space[0]))
-            out.append(str(space.network_address + 4))
-    return out
 
 
-def questions(loaded: Any, index: Any) -> list[Question]:
-    """Every owner name the topology and its compiled zones hold, an absent name under each, in every type."""
-    owners: set[str] = set()
-    for mapping in (loaded.zone_records, loaded.public_records, loaded.hosted_records):
-        for records in mapping.values():
-            owners.update(r.name for r in records)
-    for zone in index.private_zones.values():
-        owners.update(r.name for r in zone.records())
-    owners |= {f"absent-{i}.{owner}" for i, owner in enumerate(sorted(owners))}
-    return [Question(name, qtype) for name in sorted(owners) for qtype in QTYPES]
 
 
-def reading(resolution: Any) -> tuple[Any, ...]:
-    return (resolution.outcome, resolution.source, resolution.view, resolution.answer, resolution.authority,
-            resolution.trace_text(), resolution.network, resolution.authoritative)
 
 
 @pytest.mark.parametrize("estate", sorted(p.name for p in ESTATES.iterdir() if (p / "topology.yaml").is_file()))
@@ -212,16 +190,6 @@ def test_a_deferred_zone_is_the_zone_it_stands_for() -> None:
     assert not copy.pending and copy.exists("ent.corp.example.") and len(copy) == len(eager)
 
 
-def events(text: str, name: str) -> list[dict[str, Any]]:
-    out = []
-    for line in text.splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if entry.get("event") == name:
-            out.append(entry)
-    return out
 
 
 def test_serve_answers_from_shelves_and_warms_them_once_ready(tmp_path: Path, serve_process: Any) -> None:
