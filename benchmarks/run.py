@@ -756,9 +756,20 @@ class Suite:
                 f"{ratio(d['us_per_query'], knot['us_per_query'])}", d["us_per_query"] <= 1.6 * knot["us_per_query"])
         if d and d.get("p99_5k_ms") is not None:
             add("p99 at 5k q/s ≤ 0.3 ms", f"{d['p99_5k_ms']:.3f} ms", d["p99_5k_ms"] <= 0.3)
-        h = r.get("hostile", {}).get("dnsemu-hostile")
+        hostile = r.get("hostile", {})
+        h = hostile.get("dnsemu-hostile")
         if h:
             add("cache-hostile mix ≥ 50,000 q/s", f"{h['qps']:,.0f} q/s", h["qps"] >= 50_000)
+            for peer, label, factor in (("bind", "BIND's", 1.2), ("knot", "Knot's", 0.8)):  # issue 18
+                other = hostile.get(peer)
+                if not other:
+                    continue
+                add(f"cache-hostile mix ≥ {factor} {X} {label} q/s", f"{h['qps']:,.0f} vs {other['qps']:,.0f}: "
+                    f"{ratio(h['qps'], other['qps'])}", h["qps"] >= factor * other["qps"])
+                if h.get("us_per_query") and other.get("us_per_query"):
+                    mine, theirs = 1e6 / h["us_per_query"], 1e6 / other["us_per_query"]
+                    add(f"(the same, per server core: 10⁶ ÷ server µs/q ≥ {factor} {X} {label})",
+                        f"{mine:,.0f} vs {theirs:,.0f}: {ratio(mine, theirs)}", mine >= factor * theirs)
         w = r.get("workers", {})
         if "dnsemu-1w" in w and "dnsemu-2w" in w:
             add(f"--workers 2 (unpinned, -c 40) ≥ 1.4 {X} one worker",
