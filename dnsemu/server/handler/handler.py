@@ -53,7 +53,7 @@ from dnsemu.server.handler.cache import Generation
 from dnsemu.server.handler.ecs import IgnoredEcs, trusted
 from dnsemu.server.handler.precompiled import Shape
 from dnsemu.server.handler.querylog import QueryLogger, answer_text, log_fields
-from dnsemu.server.handler.stats import DURATION_BUCKETS, Label, Stats, qtype_label, rcode_name
+from dnsemu.server.handler.stats import DURATION_BUCKETS, Label, Stats, label_of
 from dnsemu.server.limits import QueryLimits
 from dnsemu.server.proxycache import ProxyCaches
 from dnsemu.server.security import PolicyLog
@@ -224,7 +224,7 @@ class Handler:
         if cells_of is None:
             if len(cells) >= MISS_CELLS_LIMIT:  # any qtype and size may come: bounded (the cells live on in the stats)
                 cells.clear()
-            label = (("tcp" if tcp else "udp"), view, qtype_label(qtype), rcode_name(rcode), kind)
+            label = label_of(tcp, view, qtype, rcode, kind)
             # a NOERROR answer is cached with its hit cell: found here once, with its miss cell
             kept = None if rcode else (self.stats.cell(label, size, False), None, label)
             cells_of = cells[key] = (self.stats.cell(label, size, False, hit=False), kept)
@@ -244,7 +244,7 @@ class Handler:
         cells = shape[2]
         if len(cells) >= MISS_CELLS_LIMIT:  # any qtype may come: bounded (the cells live on in the stats)
             cells.clear()
-        label = (("tcp" if qkey & 1 else "udp"), view, qtype_label(qkey >> 1), rcode_name(Rcode.NXDOMAIN), shape[3])
+        label = label_of(bool(qkey & 1), view, qkey >> 1, Rcode.NXDOMAIN, shape[3])
         cell = cells[qkey] = self.stats.cell(label, len(reply), False, hit=False)
         return cell
 
@@ -374,9 +374,9 @@ class Handler:
 
     def _account(self, query: Query, host: str, tcp: bool, view: str, kind: Source, reply: bytes,
                  start: float, resolution: Resolution | None, ecs_text: str | None, reason: str | None = None) -> Label:
-        proto = "tcp" if tcp else "udp"
         # never an extended rcode here: BADVERS is a WireError reply
-        label = (proto, view, qtype_label(query.question.qtype), rcode_name(reply_rcode(reply)), kind.value)
+        label = label_of(tcp, view, query.question.qtype, reply_rcode(reply), kind.value)
+        proto = label[0]
         truncated = is_truncated(reply)
         elapsed = perf_counter() - start
         self.stats.count(label, len(reply), truncated, elapsed)

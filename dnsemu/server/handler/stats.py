@@ -12,7 +12,7 @@ from typing import Any
 
 from dnsemu.dns.records import Rcode, RRType
 
-__all__ = ["DURATION_BUCKETS", "QTYPE_LABELS", "SIZE_BUCKETS", "Label", "Stats", "qtype_label", "rcode_name"]
+__all__ = ["DURATION_BUCKETS", "QTYPE_LABELS", "SIZE_BUCKETS", "Label", "Stats", "label_of", "qtype_label", "rcode_name"]
 
 #: qtypes that get their own metric label; anything else is "other" (bounded cardinality)
 QTYPE_LABELS: Mapping[int, str] = {int(t): t.name for t in (
@@ -35,6 +35,11 @@ def qtype_label(qtype: int) -> str:
 
 def rcode_name(rcode: int) -> str:
     return _RCODE_NAMES.get(rcode) or f"RCODE{rcode}"
+
+
+def label_of(tcp: bool, view: str, qtype: int, rcode: int, kind: str) -> Label:
+    """The counters' label of an answer: (transport, view, qtype label, rcode name, kind)."""
+    return ("tcp" if tcp else "udp"), view, qtype_label(qtype), rcode_name(rcode), kind
 
 
 class Stats:
