@@ -172,9 +172,9 @@ def test_a_deferred_zone_is_the_zone_it_stands_for() -> None:
         loads.append(1)
         return eager.nodes, eager._names
 
-    lazy = Zone.deferred("corp.example.", eager.soa, "private", True, eager.has_wildcards, frozenset(),
-                         eager.negative, load)
+    lazy = Zone.deferred("corp.example.", eager.soa, "private", True, eager.has_wildcards, load)
     assert lazy.pending and not loads
+    assert lazy.negative == eager.negative == (eager.soa.with_ttl(10),)  # RFC 2308 §5: min(SOA TTL, minimum)
     assert repr(lazy) == repr(eager) and len(loads) == 1 and not lazy.pending  # the first read made it
     for name in ("app.corp.example.", "a.web.corp.example.", "ent.corp.example.", "nope.corp.example."):
         for qtype in (RRType.A, RRType.TXT):
@@ -184,8 +184,7 @@ def test_a_deferred_zone_is_the_zone_it_stands_for() -> None:
     with pytest.raises(AttributeError):
         _ = lazy.no_such_attribute
     # pickled (to a worker), a deferred zone goes whole, made first
-    fresh = Zone.deferred("corp.example.", eager.soa, "private", True, eager.has_wildcards, frozenset(),
-                          eager.negative, load)
+    fresh = Zone.deferred("corp.example.", eager.soa, "private", True, eager.has_wildcards, load)
     copy = pickle.loads(pickle.dumps(fresh))
     assert not copy.pending and copy.exists("ent.corp.example.") and len(copy) == len(eager)
 

@@ -656,17 +656,14 @@ def _reverse_zone(prefix: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
 
 def _deferred_private_zone(name: str, soa: Record, records: list[Record]) -> Zone:
     """A private zone whose record sets are made when first read (:meth:`Zone.deferred`), as
-    ``Zone(name, soa, records, kind="private")`` would make them; what a lookup needs before that (the
-    apex, the SOA and its negative answer, whether a wildcard is there) is made now."""
-    apex = Zone(name, soa, (), kind=ZoneKind.PRIVATE)  # the SOA's negative answer; no redirects (not public)
-    wildcards = apex.has_wildcards or any(map(str.startswith, map(_NAME, records), repeat("*.")))
+    ``Zone(name, soa, records, kind="private")`` would make them; whether it has a wildcard is known now."""
 
     def load() -> tuple[dict[str, dict[int, tuple[Record, ...]]], frozenset[str]]:
         zone = Zone(name, soa, records, kind=ZoneKind.PRIVATE)
         return zone.nodes, zone._names
 
-    return Zone.deferred(name, soa, ZoneKind.PRIVATE, apex.authoritative, wildcards, apex._redirects, apex.negative,
-                         load)
+    wildcards = any(map(str.startswith, map(_NAME, records), repeat("*.")))
+    return Zone.deferred(name, soa, ZoneKind.PRIVATE, True, wildcards, load)
 
 
 def compile_topology(loaded: LoadedTopology, options: Options | None = None, generation: int = 0, *,

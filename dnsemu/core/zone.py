@@ -121,20 +121,20 @@ class Zone:
             for owner, types in frozen.items()
             if (RRType.NS in types and owner != name) or RRType.DNAME in types
         ) if kind == "public" else frozenset()
-        # the SOA to put in authority for negative answers, TTL per RFC 2308 §5
-        self.negative = (soa.with_ttl(min(soa.ttl, soa.rdata[6])),)
+        self.negative = _negative(soa)
 
     @classmethod
     def deferred(cls, name: str, soa: Record, kind: ZoneKind | str, authoritative: bool, has_wildcards: bool,
-                 redirects: frozenset[str], negative: tuple[Record, ...],
-                 load: Callable[[], tuple[dict[str, dict[int, tuple[Record, ...]]], frozenset[str]]]) -> Zone:
+                 load: Callable[[], tuple[dict[str, dict[int, tuple[Record, ...]]], frozenset[str]]] | None,
+                 redirects: frozenset[str] = frozenset()) -> Zone:
         """A zone whose record sets and names are made by ``load()`` when first read, not now.
 
-        The compiled-index cache hands out a million-record estate this way: what a restart
-        must have before its first answer is every zone's apex, SOA and flags; the record sets
-        of a zone are unpickled when a lookup first reaches that zone (:meth:`materialize`
-        earlier, for whoever wants them all). ``load`` returns ``(nodes, names)`` as
-        :meth:`__init__` would have made them from the same records.
+        The compiled-index cache hands out a million-record estate this way, and ``dnsemu serve``'s
+        first build its large private zones: what an answer needs before a zone is read is its
+        apex, SOA and flags (and a public zone's cuts and DNAMEs, ``redirects``); the record sets
+        are made when a lookup first reaches the zone (:meth:`materialize` earlier, for whoever
+        wants them all). ``load`` returns ``(nodes, names)`` as :meth:`__init__` would have made
+        them from the same records (None: the caller sets them).
         """
         zone = cls.__new__(cls)
         zone._pending = load
@@ -144,7 +144,7 @@ class Zone:
         zone.authoritative = authoritative
         zone.has_wildcards = has_wildcards
         zone._redirects = redirects
-        zone.negative = negative
+        zone.negative = _negative(soa)
         return zone
 
     @property
@@ -170,7 +170,7 @@ class Zone:
         # record sets and names as __init__ made them (a deferred zone's once read): the same zone again
         self.materialize()
         return _restore_zone, (self.name, self.soa, self.kind, self.authoritative, self.has_wildcards,
-                               self._redirects, self.negative, self.nodes, self._names)
+                               self._redirects, self.nodes, self._names)
 
     def __repr__(self) -> str:
         return f"Zone({self.name!r}, {len(self.nodes)} names, {self.kind})"
@@ -242,11 +242,16 @@ _DEFERRED = frozenset({"nodes", "_names"})
 
 
 def _restore_zone(name: str, soa: Record, kind: ZoneKind, authoritative: bool, has_wildcards: bool,
-                  redirects: frozenset[str], negative: tuple[Record, ...],
-                  nodes: dict[str, dict[int, tuple[Record, ...]]], names_: frozenset[str]) -> Zone:
-    zone = Zone.deferred(name, soa, kind, authoritative, has_wildcards, redirects, negative, lambda: (nodes, names_))
-    zone.materialize()
+                  redirects: frozenset[str], nodes: dict[str, dict[int, tuple[Record, ...]]],
+                  names_: frozenset[str]) -> Zone:
+    zone = Zone.deferred(name, soa, kind, authoritative, has_wildcards, None, redirects)
+    zone.nodes, zone._names = nodes, names_
     return zone
+
+
+def _negative(soa: Record) -> tuple[Record]:
+    """The SOA a zone puts in the authority section of its negative answers: TTL per RFC 2308 §5."""
+    return (soa.with_ttl(min(soa.ttl, soa.rdata[6])),)
 
 
 def soa_record(zone: str, rdata: tuple[object, ...] = AZURE_PRIVATE_SOA, ttl: int = 3600) -> Record:

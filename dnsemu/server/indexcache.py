@@ -65,7 +65,7 @@ from dnsemu.topology.loaded import LoadedTopology
 __all__ = ["FORMAT", "CacheHit", "IndexCache", "default_cache_dir"]
 
 #: the entry format (bump when the header or the payload's shape changes)
-FORMAT = 2
+FORMAT = 3
 MAGIC = b"DNSEMU-INDEX-CACHE %d\n" % FORMAT
 SUFFIX = ".idx"
 _HEADER_MAX = 16 * 1024 * 1024  # the header line (file list) at most
@@ -489,15 +489,10 @@ class _Shelf:
 
     __slots__ = ("_blob", "_value")
 
-    def __init__(self, blob: bytes) -> None:
-        self._blob: bytes | None = blob
-        self._value: Any = None
-
-    @classmethod
-    def of(cls, value: Any) -> _Shelf:
-        shelf = cls(b"")
-        shelf._blob, shelf._value = None, value
-        return shelf
+    def __init__(self, blob: bytes | None = None, value: Any = None) -> None:
+        """From the octets of a pickled value (unpickling), or from the value (writing)."""
+        self._blob = blob
+        self._value = value
 
     def get(self) -> Any:
         value = self._value
@@ -551,12 +546,12 @@ class _DeferredRecords(Mapping[Any, tuple[Any, ...]]):
 
 
 def _shelved_zone(name: str, soa: Any, kind: str, authoritative: bool, has_wildcards: bool,
-                  redirects: frozenset[str], negative: tuple[Any, ...], shelf: _Shelf, position: int) -> Zone:
+                  redirects: frozenset[str], shelf: _Shelf, position: int) -> Zone:
     def load() -> tuple[dict[str, dict[int, tuple[Any, ...]]], frozenset[str]]:
         value = shelf.get()
         return value[position], value[position + 1]
 
-    return Zone.deferred(name, soa, kind, authoritative, has_wildcards, redirects, negative, load)
+    return Zone.deferred(name, soa, kind, authoritative, has_wildcards, load, redirects)
 
 
 class _Pickler(pickle.Pickler):
@@ -573,10 +568,10 @@ class _Pickler(pickle.Pickler):
         shelf, position = self._shelves.get(id(obj)) or (None, 0)
         if shelf is None:
             obj.materialize()
-            shelf = _Shelf.of((obj.nodes, obj._names))
+            shelf = _Shelf(value=(obj.nodes, obj._names))
             self._shelves[id(obj)] = (shelf, 0)
         return _shelved_zone, (obj.name, obj.soa, str(obj.kind), obj.authoritative, obj.has_wildcards,
-                               obj._redirects, obj.negative, shelf, position)
+                               obj._redirects, shelf, position)
 
 
 class _Unpickler(pickle.Unpickler):
@@ -609,14 +604,14 @@ def _dumps(loaded: LoadedTopology, index: Index) -> bytes:
         records = loaded.zone_records.get(name)
         if records is not None:
             zone.materialize()
-            shared[name] = shelf = _Shelf.of((records, zone.nodes, zone._names))
+            shared[name] = shelf = _Shelf(value=(records, zone.nodes, zone._names))
             shelves[id(zone)] = (shelf, 1)
 
     def deferred(mapping: Mapping[Any, tuple[Any, ...]], share: bool) -> _DeferredRecords:
         entries = {}
         for key, records in mapping.items():
             shelf = shared.get(key) if share else None
-            entries[key] = (shelf if shelf is not None else _Shelf.of((records,)), 0, len(records))
+            entries[key] = (shelf if shelf is not None else _Shelf(value=(records,)), 0, len(records))
         return _DeferredRecords(entries)
 
     # dicts never reach a pickler's reducer_override: the loaded topology is pickled with its records replaced

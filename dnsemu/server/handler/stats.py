@@ -12,7 +12,8 @@ from typing import Any
 
 from dnsemu.dns.records import Rcode, RRType
 
-__all__ = ["DURATION_BUCKETS", "QTYPE_LABELS", "SIZE_BUCKETS", "Label", "Stats", "label_of", "qtype_label", "rcode_name"]
+__all__ = ["DURATION_BUCKETS", "QTYPE_LABELS", "SIZE_BUCKETS", "Label", "Stats", "label_of", "qtype_label",
+           "rcode_name"]
 
 #: qtypes that get their own metric label; anything else is "other" (bounded cardinality)
 QTYPE_LABELS: Mapping[int, str] = {int(t): t.name for t in (
