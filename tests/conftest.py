@@ -192,6 +192,15 @@ def server(dnsemu_logging: LogSink) -> Iterator[ServerThread]:
         yield running
 
 
+@pytest.fixture(scope="module")
+def bundled() -> Any:
+    """The bundled zones/topology.yaml compiled (generation 1), once per module: an index is never changed."""
+    from dnsemu.core.compile import compile_topology
+    from dnsemu.topology.load import load_topology
+
+    return compile_topology(load_topology(BUNDLED_TOPOLOGY), generation=1)
+
+
 @pytest.fixture(scope="session")
 def bundled_server(dnsemu_logging: LogSink) -> Iterator[ServerThread]:
     """The bundled zones/topology.yaml (hub 10.0/16 ...): reached by ECS from loopback."""

@@ -18,27 +18,20 @@ import dns.message
 import dns.rcode
 import dns.rdatatype
 import pytest
-from conftest import BUNDLED_TOPOLOGY, make_settings
+from conftest import make_settings
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from dnsemu.core.compile import compile_topology
 from dnsemu.dns.wire import bare_question, longest_suffix, peek, peek_bare
 from dnsemu.logs import get_logger
 from dnsemu.server.handler import Handler
 from dnsemu.server.handler.precompiled import PrecompiledAnswers
-from dnsemu.topology.load import load_topology
 
 BLOB = b"\x0bprivatelink\x04blob\x04core\x07windows\x03net\x00"
 CORE = b"\x04core\x07windows\x03net\x00"
 TABLE = {BLOB: "blob", CORE: "core", b"\x04test\x00": "test"}
 SPOKE = "10.0.2.4"  # a VM in spoke1 of the bundled estate, linked to privatelink.blob.core.windows.net
-
-
-@pytest.fixture(scope="module")
-def bundled() -> Any:
-    return compile_topology(load_topology(BUNDLED_TOPOLOGY), generation=1)
 
 
 def handler(index: Any, **overrides: Any) -> Handler:

@@ -15,23 +15,18 @@ from typing import Any
 
 import dns.message
 import dns.rcode
-import pytest
-from conftest import BUNDLED_TOPOLOGY, make_settings
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
+from test_bare_question import handler
 
 import dnsemu.server.handler.handler as handler_module
 import dnsemu.server.handler.precompiled as precompiled_module
-from dnsemu.core.compile import compile_topology
 from dnsemu.core.index import NegativePlan, NegativeTable
 from dnsemu.core.zone import Zone, soa_record
 from dnsemu.dns.records import Record, RRType
 from dnsemu.dns.wire import bare_question, longest_suffix, peek
-from dnsemu.logs import get_logger
-from dnsemu.server.handler import Handler
 from dnsemu.server.handler.precompiled import Held, PrecompiledAnswers, label_set
-from dnsemu.topology.load import load_topology
 
 SPOKE = "10.0.2.4"  # a VM in spoke1 of the bundled estate, linked to privatelink.blob.core.windows.net
 BLOB = b"\x0bprivatelink\x04blob\x04core\x07windows\x03net\x00"
@@ -66,16 +61,6 @@ def query(qname: bytes, qtype: int = 1, *, flags: int = 0x0100, opt: bytes | Non
 
 def opt(size: int = 1232, do: bool = False) -> bytes:
     return b"\x00" + struct.pack("!HHBBHH", 41, size, 0, 0, 0x8000 if do else 0, 0)
-
-
-@pytest.fixture(scope="module")
-def bundled() -> Any:
-    return compile_topology(load_topology(BUNDLED_TOPOLOGY), generation=1)
-
-
-def handler(index: Any, **overrides: Any) -> Handler:
-    overrides.setdefault("query_log", False)
-    return Handler(make_settings(**overrides), index, logger=get_logger("dnsemu"))
 
 
 # --------------------------------------------------------------------------- the label set is the zone's names

@@ -20,12 +20,12 @@ import dns.flags
 import dns.message
 import dns.name
 import pytest
-from conftest import BUNDLED_TOPOLOGY, make_settings
+from conftest import make_settings
 
 from dnsemu.core.compile import compile_topology
 from dnsemu.dns import wire
 from dnsemu.server.handler import Handler
-from dnsemu.topology.load import load_topology, load_topology_data
+from dnsemu.topology.load import load_topology_data
 
 QR, AA, TC, RD, RA, AD, CD = 0x8000, 0x0400, 0x0200, 0x0100, 0x0080, 0x0020, 0x0010
 NOERROR, SERVFAIL, NXDOMAIN = 0, 2, 3
@@ -134,11 +134,6 @@ def test_the_root_name_reads_as_a_dot() -> None:
 # --------------------------------------------------------------------------- answers decided from the bytes
 
 SOA_TTL = 10  # RFC 2308 §5: min(the SOA's TTL 3600, its MINIMUM 10), Azure's private SOA (facts §1.1)
-
-
-@pytest.fixture(scope="module")
-def bundled() -> Any:
-    return compile_topology(load_topology(BUNDLED_TOPOLOGY), generation=1)
 
 
 def handler(index: Any, **overrides: Any) -> Handler:

@@ -98,7 +98,8 @@ class LiveTopology:
         self.options = options
         #: compiled indexes of unchanged files (``dnsemu serve``; None: every load reads and compiles)
         self.index_cache = index_cache
-        #: zones of the first index whose record sets are still on the cache's shelves (the server warms them)
+        #: zones of the first index whose record sets are still to be made (on the index cache's shelves, or deferred
+        #: by the first build): the server makes them once serving
         self.deferred: tuple[Zone, ...] = ()
         #: the first build, for the index cache once the server is serving (:meth:`store_pending`)
         self.to_store: tuple[LoadedTopology, Index] | None = None
