@@ -31,7 +31,7 @@ SOA = "ns1.example.net. hostmaster.example.net. 2024010101 3600 600 86400 60"
 PORTS = {"bind": 25311, "knot": 25312, "unbound": 25313, "dnsmasq": 25314, "dnsemu": 25315,
          "dnsemu-log": 25316, "dnsemu-2w": 25317, "dnsemu-1w": 25318, "dnsemu-reload": 25319,
          "bind-2t": 25320, "dnsemu-hostile": 25321, "dnsemu-single": 25322, "dnsemu-2w-metrics": 25323,
-         "dnsemu-2w-metrics-http": 25324, "dnsemu-scale": 25330}
+         "dnsemu-2w-metrics-http": 25324, "dnsemu-hostile-http": 25325, "dnsemu-scale": 25330}
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "peer-bench"
 #: ECS option (RFC 7871) for dnsperf -E: family 1, source /24, scope 0, 10.1.0.0
 ECS_OPTION = "8:000118000a0100"
