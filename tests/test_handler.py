@@ -631,8 +631,9 @@ def test_precompiled_negative_answers_are_the_resolvers_byte_for_byte() -> None:
 
 def test_records_at_the_question_are_answered_without_resolving(monkeypatch: Any) -> None:
     """§9: in a VNet whose linked zones answer first, app.corp.test's A records are the zone's, whatever
-    else: the reply is assembled from the encoded records, the resolver's bytes, kept for the next hit;
-    a type the name lacks is NODATA with the zone's SOA (RFC 2308), from the zone's template."""
+    else: the reply is assembled from the encoded records, the resolver's bytes, kept for the same bytes
+    from the same address (another case is assembled again); a type the name lacks is NODATA with the
+    zone's SOA (RFC 2308), from the zone's template."""
     index = nested_topology()
     slow = make(index, query_log=True)
     queries = [q("App.Corp.test"), q("app.corp.test", use_edns=0, payload=4096, want_dnssec=True),
@@ -651,11 +652,14 @@ def test_records_at_the_question_are_answered_without_resolving(monkeypatch: Any
     monkeypatch.setattr(handler_module, "query_from_peek", forbidden)
     assert [fast.handle(data, (ALPHA, 1)) for data in queries] == expected
     assert fast.handle(queries[0], (ALPHA, 1), True) == expected_tcp
-    again = dns.message.make_query("APP.corp.test", "A", use_edns=0)
-    assert fast.handle(again.to_wire(), (ALPHA, 2)) == slow.handle(again.to_wire(), (ALPHA, 2))  # a hit now
+    again = dns.message.make_query("APP.corp.test", "A", use_edns=0, id=7).to_wire()
+    assert fast.handle(again, (ALPHA, 2)) == slow.handle(again, (ALPHA, 2))  # another case: made again
+    assert fast.stats.snapshot().cache[("hit", "udp")] == 0
+    again = again[:1] + b"\x08" + again[2:]  # the same bytes but the ID, from the same address: a hit
+    assert fast.handle(again, (ALPHA, 2)) == slow.handle(again, (ALPHA, 2))
     snapshot = fast.stats.snapshot()
     assert snapshot.cache[("hit", "udp")] == 1
-    assert snapshot.queries[("udp", "vnet:alpha", "A", "NOERROR", "private")] == 5
+    assert snapshot.queries[("udp", "vnet:alpha", "A", "NOERROR", "private")] == 6
     assert snapshot.queries[("udp", "vnet:alpha", "AAAA", "NOERROR", "private")] == 1
     nodata = reply_of(expected[4])
     assert nodata.rcode() == dns.rcode.NOERROR and not nodata.answer

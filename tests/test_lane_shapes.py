@@ -26,7 +26,7 @@ from dnsemu.core.index import NegativePlan, NegativeTable
 from dnsemu.core.zone import Zone, soa_record
 from dnsemu.dns.records import Record, RRType
 from dnsemu.dns.wire import bare_question, longest_suffix, peek
-from dnsemu.server.handler.precompiled import Held, PrecompiledAnswers, label_set
+from dnsemu.server.handler.precompiled import LANE_TYPES, Held, PrecompiledAnswers, label_set
 
 SPOKE = "10.0.2.4"  # a VM in spoke1 of the bundled estate, linked to privatelink.blob.core.windows.net
 BLOB = b"\x0bprivatelink\x04blob\x04core\x07windows\x03net\x00"
@@ -44,6 +44,16 @@ def zone(apex: str, owners: list[str]) -> Zone:
 #: inner.corp.test. linked too: a zone below another (the one-probe lookup must not stop at corp.test.)
 CORP = zone("corp.test.", ["web.corp.test.", "deep.x.corp.test.", "a\\.b.corp.test.", "my-host_1.corp.test.",
                            "sp\\032ace.corp.test.", "inner.corp.test.", "UPPER.corp.test."])
+#: and names with more than an A: an A and an AAAA, two A (a longer answer), a CNAME, a TXT, an MX (a name in rdata),
+#: forty A
+CORP = Zone("corp.test.", soa_record("corp.test."), [
+    *(r for rrset in CORP.nodes.values() for rrs in rrset.values() for r in rrs if r.rtype == RRType.A),
+    Record("web.corp.test.", RRType.AAAA, 300, ("2001:db8::1",)), a("two.corp.test.", "10.9.0.2"),
+    a("two.corp.test.", "10.9.0.3"), Record("alias.corp.test.", RRType.CNAME, 300, ("web.corp.test.",)),
+    Record("txt.corp.test.", RRType.TXT, 300, (b"v=1",)),
+    Record("mx.corp.test.", RRType.MX, 300, (10, "web.corp.test.")),
+    *(a("many.corp.test.", f"10.9.1.{n}") for n in range(40))],  # 40 A: over 512 octets, TC without EDNS
+    kind="private")
 INNER = zone("inner.corp.test.", ["db.inner.corp.test.", "two.levels.inner.corp.test."])
 OTHER = zone("other.test.", ["www.other.test."])
 TABLE = NegativeTable("vnet:t", {z.name: NegativePlan.of(z, redirects=False) for z in (CORP, INNER, OTHER)})
@@ -101,6 +111,7 @@ def test_a_label_is_in_the_set_exactly_when_the_zone_holds_the_name(bundled: Any
 
 
 _LABELS = st.sampled_from([b"nosuch", b"web", b"WEB", b"x", b"deep", b"a.b", b"a", b"inner", b"db", b"two",
+                           b"alias", b"txt", b"mx", b"Two", b"many",
                            b"levels", b"my-host_1", b"sp ace", b"\xc3\xa9", b"UpPeR", b"*", b"www", b"A" * 63,
                            b"corp", b"test", b"other"])
 _APEXES = st.sampled_from([wire(b"corp", b"test"), wire(b"inner", b"corp", b"test"), wire(b"other", b"test"),
@@ -145,10 +156,14 @@ def _check_the_lane(answers: PrecompiledAnswers, labels: list[bytes], apex: byte
                 p.id, p.qname_wire, p.question_end)
             assert longest_suffix(answers.plans, p.qname_key) == (out.found[0], out.found[2])
             assert answers.held(data, out, udp_size, tcp) == expected
-        else:
+        else:  # an NXDOMAIN, or an A or AAAA answer (or NODATA) of a held name: answer()'s reply and kind
             reply, shape, qkey = out
-            assert expected is not None and (reply, shape[3], qkey) == (expected[0], expected[1], qtype << 1 | tcp)
-            assert expected[1] == "nxdomain_private"
+            assert expected is not None and (reply, shape[3]) == (expected[0], expected[1])
+            question_end = len(data) - (11 if extra is not None else 0)  # a bare query's OPT has no options
+            records = len(reply) - 2 - len(shape[0]) - (question_end - 12) - len(shape[1])  # ID, head, question, tail
+            assert qkey == records << 17 | qtype << 1 | tcp  # the reply's size is the shape's and its records'
+            assert expected[1] == "nxdomain_private" or (qtype in LANE_TYPES and expected[1] == "private"
+                                                           and reply[3] & 0x0F == 0)
 
 
 def test_the_one_probe_stops_at_no_zone_above_a_nested_one() -> None:
@@ -156,8 +171,10 @@ def test_the_one_probe_stops_at_no_zone_above_a_nested_one() -> None:
     one label above corp.test. that is itself inner's apex, or one above inner, is inner's."""
     answers = PrecompiledAnswers(TABLE, {})
     assert answers.plans[wire(b"corp", b"test")].nested and not answers.plans[wire(b"inner", b"corp", b"test")].nested
-    found = answers.bare(query(wire(b"db", b"inner", b"corp", b"test")), 1232, False)
+    found = answers.bare(query(wire(b"db", b"inner", b"corp", b"test"), 16), 1232, False)  # TXT: not the lane's
     assert isinstance(found, Held) and found.found[0].apex == "inner.corp.test."
+    data = query(wire(b"db", b"inner", b"corp", b"test"))  # an A: the lane's, from inner's records
+    assert answers.bare(data, 1232, False)[0] == answers.answer(data, peek(data), 1232, False)[0]  # type: ignore
     reply, _, _ = answers.bare(query(wire(b"nosuch", b"inner", b"corp", b"test")), 1232, False)  # type: ignore
     assert dns.message.from_wire(reply).authority[0].name.to_text() == "inner.corp.test."
     data = query(wire(b"inner", b"corp", b"test"))  # inner's apex itself, one label above corp: inner's, resolved

@@ -116,6 +116,32 @@ def test_every_reply_goes_back_to_its_own_sender(server: socket.socket) -> None:
         s.close()
 
 
+def test_replies_after_dropped_datagrams_and_in_the_next_batch_reach_their_senders(server: socket.socket) -> None:
+    """A send slot answers its own receive slot's sender, unless an earlier datagram of the batch got no reply
+    (then it is pointed at the right one); the next batch, every datagram answered, must not inherit that."""
+    batch = mmsg.Batch(server, size=8)
+    senders = clients(16)
+    for i, s in enumerate(senders):
+        s.sendto(f"{'drop' if i in (0, 3, 4) else 'q'}{i}".encode(), server.getsockname())
+    wait_readable(server, 16)
+    rec = Recorder()
+
+    def handler(data: bytes, addr: Any, tcp: bool) -> bytes | None:
+        return None if data.startswith(b"drop") else echo(data, addr, tcp)
+
+    assert batch.run(handler, rec.defer, rec.keep) == 8  # five replies in slots 0-4 for datagrams 1, 2, 5, 6, 7
+    assert batch.run(handler, rec.defer, rec.keep) == 8  # eight replies, each in its own datagram's slot
+    for i, s in enumerate(senders):
+        host, port = s.getsockname()
+        if i in (0, 3, 4):
+            with pytest.raises(TimeoutError):
+                s.settimeout(0.05)
+                s.recvfrom(65535)
+        else:
+            assert s.recvfrom(65535)[0] == f"q{i}|{host}:{port}".encode()
+        s.close()
+
+
 def test_datagrams_of_every_size_are_read_whole(server: socket.socket) -> None:
     batch = mmsg.Batch(server, size=4)
     (client,) = clients(1)

@@ -52,9 +52,10 @@ from dnsemu.dns import names
 from dnsemu.dns.records import Question, Rcode, Record, RRType, type_name
 
 __all__ = ["DEFAULT_UDP_SIZE", "QTYPE_RCODES", "ClientSubnet", "Edns", "NegativeAnswer", "Peek", "Query", "WireError",
-           "answer_at_question", "answer_count", "bare_question",
+           "answer_at_question", "answer_count", "answer_parts", "bare_question",
            "encode_forwarded", "encode_response", "is_truncated", "longest_suffix", "parse_query",
-           "peek", "peek_bare", "plain_name", "query_from_peek", "question_of", "reply_rcode",
+           "peek", "peek_bare", "plain_name", "query_from_peek", "question_of", "records_at_question",
+           "reply_limit", "reply_rcode",
            "servfail_from_header",
            "with_id_and_case"]
 
@@ -861,8 +862,24 @@ def _encode_at_question(query: Query, rcode: int, answer: Sequence[Record], max_
     return _HEADER.pack(query.id, flags, 1, count, 0, 1 if opt else 0) + question + body + opt
 
 
-#: (server UDP size, the peek's flag bits) -> the OPT record of a NOERROR reply (a handful of entries)
-_NOERROR_OPTS: dict[tuple[int, int], bytes] = {}
+def records_at_question(answer: Sequence[Record]) -> bytes | None:
+    """The answer section of ``answer``, records owned by the question's name, each behind a pointer to
+    the question (:func:`_at_question`): the same bytes in every reply to the name. None when one of
+    them has a name in its rdata (the full encoder compresses it against the message)."""
+    for record in answer:
+        if record.rtype not in _FIXED_RDATA:
+            return None
+    return b"".join([_at_question(r) for r in answer])
+
+
+def answer_parts(count: int, bits: int, udp_size: int, b2: int, b3: int) -> tuple[bytes, bytes]:
+    """The header after the ID and the OPT record of a NOERROR reply with ``count`` answers, for a query of
+    the :func:`peek` shape whose flag bits are ``bits`` (its key's: EDNS=4, DO=8) and header octets 2 and 3
+    ``b2`` and ``b3``: RD and CD echoed, RA set, no AA (the resolver's answers are not authoritative
+    either); the OPT carries our UDP size and the query's DO (RFC 6891 §6.1.1, RFC 3225 §3)."""
+    opt = _opt_record(udp_size, 0, bool(bits & 8)) if bits & 4 else b""
+    flags = _QR | _RA | (b2 & 0x01) << 8 | (b3 & 0x10)  # RD and CD echoed; opcode QUERY, NOERROR
+    return _HEADER.pack(0, flags, 1, count, 0, 1 if opt else 0)[2:], opt
 
 
 def answer_at_question(data: bytes, peek: Peek, answer: Sequence[Record], udp_size: int, tcp: bool) -> bytes | None:
@@ -873,35 +890,24 @@ def answer_at_question(data: bytes, peek: Peek, answer: Sequence[Record], udp_si
     The same bytes as :func:`encode_response` for the parsed query (``aa`` false, no ECS: peek accepts
     none): the question as the client sent it, RD and CD echoed, the OPT with our size and the query's DO.
     """
-    if len(answer) == 1:
-        record = answer[0]
-        t = record.rtype
-        if t == 1:  # A, the commonest answer: _at_question's, written out
-            body = _pack_at(0xC00C, 1, 1, record.ttl, 4) + _inet_pton(_AF_INET, record.rdata[0])
-        elif t in _FIXED_RDATA:
-            body = _at_question(record)
-        else:
-            return None
-    else:
-        for record in answer:
-            if record.rtype not in _FIXED_RDATA:
-                return None
-        body = b"".join([_at_question(r) for r in answer])
+    body = records_at_question(answer)
+    if body is None:
+        return None
     end = peek.question_end
     key = peek.key
-    bits = key[-3]
-    if bits & 4:
-        opt = _NOERROR_OPTS.get((udp_size, bits))
-        if opt is None:
-            opt = _NOERROR_OPTS[(udp_size, bits)] = _opt_record(udp_size, 0, bool(bits & 8))
-        limit = 65535 if tcp else min(key[-2] << 8 | key[-1], udp_size)
-    else:
-        opt = b""
-        limit = 65535 if tcp else 512
-    if end + len(body) + len(opt) > limit:
+    head, opt = answer_parts(len(answer), key[-3], udp_size, data[2], data[3])
+    size = end + len(body) + len(opt)
+    if size > 512 and size > reply_limit(key[-3], key[-2] << 8 | key[-1], udp_size, tcp):
         return None
-    flags = _QR | _RA | (data[2] & 0x01) << 8 | (data[3] & 0x10)  # RD and CD echoed; opcode QUERY, NOERROR
-    return _HEADER.pack(peek.id, flags, 1, len(answer), 0, 1 if opt else 0) + data[12:end] + body + opt
+    return data[:2] + head + data[12:end] + body + opt
+
+
+def reply_limit(bits: int, client_size: int, udp_size: int, tcp: bool) -> int:
+    """The largest reply a query may get without TC: 65,535 octets over TCP; over UDP the query's EDNS
+    size (at least 512) capped by ours, or 512 without EDNS (RFC 1035 §4.2.1, RFC 6891 §6.2.5)."""
+    if tcp:
+        return 65535
+    return min(max(client_size, 512), udp_size) if bits & 4 else 512
 
 
 # --------------------------------------------------------------------------- precompiled negative answers

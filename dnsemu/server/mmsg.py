@@ -9,10 +9,12 @@ All memory is allocated once: a ring of ``size`` receive slots and ``size`` send
 slots, each with its buffer, its iovec and its socket-address storage, laid out
 in ctypes arrays whose fields Python reads and writes through ``memoryview``
 casts (a slice copy, not a ctypes attribute access, per datagram). A reply goes
-back to the address its query came from by pointing its send slot's
-``msg_name`` at the query's receive slot: no address is formatted or parsed on
-the way back. The ``(host, port)`` tuple the handler needs is memoised per raw
-``sockaddr``.
+back to the address its query came from through its send slot's ``msg_name``,
+which points at the query's receive slot: no address is formatted or parsed on
+the way back. Send slot ``j`` points at receive slot ``j`` from the start, so a
+batch whose every datagram is answered writes no pointer; a slot is pointed
+elsewhere only behind a datagram that got no reply here, and put back once sent.
+The ``(host, port)`` tuple the handler needs is memoised per raw ``sockaddr``.
 
 On a socket bound to a wildcard address (0.0.0.0, ::) the kernel would choose a
 reply's source address by route, and on a host with several addresses that may
@@ -182,6 +184,13 @@ class Batch:
         self._rwords = memoryview(self._rmsgs).cast("B").cast("Q")
         self._control = memoryview(self._rcontrol).cast("B")
         self._addrs: dict[Any, tuple[Any, ...]] = {}
+        # per slot, the indexes a datagram's loop needs, computed once: receive slot i's (i, where its datagram
+        # starts, its msg_len in _rlens, its IPv4 sockaddr in _names_q); send slot j's (where its reply starts,
+        # its iov_len in _slens, its msg_name in _sname_ptrs)
+        self._receives = [(i, i * _DATAGRAM, i * _MMSG_U32 + _LEN_U32, i * _NAME_U64) for i in range(size)]
+        self._sends = [(j * buffer, j * _IOV_U64 + _IOV_LEN_U64, j * _MMSG_U64) for j in range(size)]
+        for j in range(size):  # a reply goes to its own query's sender unless an earlier datagram got none
+            self._sname_ptrs[j * _MMSG_U64] = rnames + j * _NAME
 
     def run(self, handler: Callable[[bytes, Any, bool], Any], later: Callable[[Any, tuple[Any, ...]], None],
             leftover: Callable[[bytes, tuple[Any, ...]], None]) -> int:
@@ -208,12 +217,12 @@ class Batch:
             raise OSError(err, "recvmmsg: " + os.strerror(err))
         rmap, rlens, names, names_q, addrs = self._rmap, self._rlens, self._names, self._names_q, self._addrs
         sview, slens, sname_ptrs, buffer = self._sview, self._slens, self._sname_ptrs, self.buffer
-        rnames_at, v4, namelen, pktinfo = self._rnames_at, self.v4, self.namelen, self.pktinfo
+        v4, namelen, pktinfo, sends = self.v4, self.namelen, self.pktinfo, self._sends
         staged = 0
-        for i in range(n):
-            start = i * _DATAGRAM
-            data = rmap[start:start + rlens[i * _MMSG_U32 + _LEN_U32]]  # bytes, copied once
-            key = names_q[i * _NAME_U64] if v4 else names[i * _NAME:i * _NAME + namelen].tobytes()
+        moved = False  # a send slot's msg_name points at another receive slot than its own
+        for i, start, length_at, name_at in self._receives[:n]:
+            data = rmap[start:start + rlens[length_at]]  # bytes, copied once
+            key = names_q[name_at] if v4 else names[i * _NAME:i * _NAME + namelen].tobytes()
             addr = addrs.get(key)
             if addr is None:
                 addr = self._remember(key, i)
@@ -221,28 +230,31 @@ class Batch:
                 reply = handler(data, addr, False)
             except BaseException:  # a handler should not raise; if one does, the replies made still go out
                 if staged:
-                    self._flush(staged, leftover)
+                    self._flush(staged, leftover, moved)
                 raise
             if reply.__class__ is bytes:
                 size = len(reply)  # type: ignore[arg-type]
                 if size > buffer:
                     leftover(reply, addr, self._ancillary(i) if pktinfo else [])
                     continue
-                start = staged * buffer
+                start, length_at, name_at = sends[staged]
                 sview[start:start + size] = reply
-                slens[staged * _IOV_U64 + _IOV_LEN_U64] = size
-                sname_ptrs[staged * _MMSG_U64] = rnames_at + i * _NAME
+                slens[length_at] = size
+                if staged != i:  # an earlier datagram got no reply here: point this slot at its own query's sender
+                    sname_ptrs[name_at] = self._rnames_at + i * _NAME
+                    moved = True
                 if pktinfo:
                     self._reply_from(i, staged)
                 staged += 1
             elif reply is not None:
                 later(reply, addr, self._ancillary(i) if pktinfo else [])
         if staged:
-            self._flush(staged, leftover)
+            self._flush(staged, leftover, moved)
         return n
 
-    def _flush(self, count: int, leftover: Callable[[bytes, tuple[Any, ...]], None]) -> None:
-        """Send slots 0..count-1; what the kernel does not take goes to ``leftover``."""
+    def _flush(self, count: int, leftover: Callable[[bytes, tuple[Any, ...]], None], moved: bool = False) -> None:
+        """Send slots 0..count-1; what the kernel does not take goes to ``leftover``. ``moved``: some slot's
+        msg_name was pointed away from its own receive slot: put them back once sent."""
         first = 0
         while first < count:
             sent = self._send(self.fd, self._smsgs_at + first * _MMSG, count - first, 0)
@@ -257,6 +269,9 @@ class Batch:
             first += 1  # this datagram's client is unreachable (an ICMP error): skip it, as sendto would
         for j in range(first, count):
             leftover(*self._staged(j))
+        if moved:
+            for j in range(count):
+                self._sname_ptrs[j * _MMSG_U64] = self._rnames_at + j * _NAME
 
     def _staged(self, j: int) -> tuple[bytes, tuple[Any, ...], list[tuple[int, int, bytes]]]:
         start = j * self.buffer

@@ -23,7 +23,7 @@ from dnsemu.core.index import Index, Network
 from dnsemu.core.zone import Zone
 from dnsemu.dns.wire import NegativeAnswer
 from dnsemu.server.handler.ecs import EcsScopes, IPAddress
-from dnsemu.server.handler.precompiled import PrecompiledAnswers
+from dnsemu.server.handler.precompiled import LaneAnswers, PrecompiledAnswers
 from dnsemu.server.handler.querylog import LogFields
 from dnsemu.server.handler.stats import Label
 
@@ -38,8 +38,8 @@ MEMO_LIMIT = 65536
 class Generation:
     """One topology generation: the index, its reply cache and the memos per source address."""
 
-    __slots__ = ("_label_sets", "_templates", "cache", "ecs", "exact", "generation", "index", "miss_cells",
-                 "precompiled", "sources", "where")
+    __slots__ = ("_label_sets", "_lane_answers", "_templates", "cache", "ecs", "exact", "generation", "index",
+                 "miss_cells", "precompiled", "sources", "where")
 
     def __init__(self, index: Index) -> None:
         self.index = index
@@ -59,6 +59,8 @@ class Generation:
         self._templates: dict[Zone, NegativeAnswer] = {}
         #: zone -> the lane's label set (False: too large a zone), made on the zone's first query that needs it
         self._label_sets: dict[Zone, frozenset[bytes] | bool] = {}
+        #: zone -> what the lane answers for its names one label below the apex, encoded on first ask
+        self._lane_answers: dict[Zone, LaneAnswers] = {}
         #: (view, kind, qtype, tcp, rcode, size) -> (miss cell, and for a NOERROR answer what it is cached with: its
         #: hit cell, no log fields, its label) of a precompiled answer, found once
         self.miss_cells: dict[tuple[str, str, int, bool, int, int],
@@ -88,8 +90,9 @@ class Generation:
         self.where[host] = view
         if view not in self.precompiled:
             table = self.index.negative.get(network.name) if network is not None else None
-            self.precompiled[view] = (PrecompiledAnswers(table, self._templates, self._label_sets)
-                                      if table is not None else None)
+            self.precompiled[view] = (
+                PrecompiledAnswers(table, self._templates, self._label_sets, self._lane_answers)
+                if table is not None else None)
         return view
 
     def store(self, limit: int, view: str | None, host: str, tcp: bool, key: bytes | None, data: bytes,

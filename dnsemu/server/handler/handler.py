@@ -156,9 +156,9 @@ class Handler:
                     view = state.view_of(host)
                 precompiled = state.precompiled.get(view) if not self.query_log else None
                 held = precompiled.bare(data, self.udp_size, tcp) if precompiled is not None else None
-                if held.__class__ is tuple:  # a name the linked zone lacks, asked plainly: the commonest miss
-                    reply, shape, qkey = held  # type: ignore[misc]
-                    cell = shape[2].get(qkey)  # the shape's counter cell for this qtype and transport
+                if held.__class__ is tuple:  # asked plainly: a name the linked zone lacks (the commonest miss), or
+                    reply, shape, qkey = held  # type: ignore[misc]  # an address of a name it holds
+                    cell = shape[2].get(qkey)  # the shape's counter cell for this qtype and transport (and size)
                     if cell is None:
                         cell = self._lane_cell(precompiled.view, shape, qkey, reply)  # type: ignore[union-attr]
                     cell[0] += 1  # bumped as a hit's cell is (below), in a miss cell
@@ -168,6 +168,9 @@ class Handler:
                         cell[2] += 1
                     else:
                         cell[2 + bisect_left(DURATION_BUCKETS, elapsed)] += 1
+                    kept = shape[4]
+                    if kept is not None and self.cache_size:  # NOERROR: kept for these bytes from this address
+                        state.store(self.cache_size, None, host, tcp, None, data, reply, kept[qkey])
                     return reply
                 # level 2: the same question from the same view, in another case or with another ID
                 if held is not None:  # a name the linked zone holds, asked plainly: peeked on the way
@@ -239,13 +242,18 @@ class Handler:
         return cells_of[1]
 
     def _lane_cell(self, view: str, shape: Shape, qkey: int, reply: bytes) -> list[Any]:
-        """The miss cell of the lane's NXDOMAIN ``reply`` (of ``shape``, for ``qkey``: ``qtype << 1 | tcp``), found
-        once per shape and key: the cell :meth:`_count_fast` bumps for the same answer."""
-        cells = shape[2]
+        """The miss cell of the lane's ``reply`` (of ``shape``, for the cell key ``qkey``: ``qtype << 1 | tcp`` and
+        for an answer its records' length), found once per shape and key: the cell :meth:`_count_fast` bumps for
+        the same answer; for a NOERROR shape also what the reply cache keeps with it (as :meth:`_count_fast`)."""
+        cells, kept = shape[2], shape[4]
         if len(cells) >= MISS_CELLS_LIMIT:  # any qtype may come: bounded (the cells live on in the stats)
             cells.clear()
-        label = label_of(bool(qkey & 1), view, qkey >> 1, Rcode.NXDOMAIN, shape[3])
+            if kept is not None:
+                kept.clear()
+        label = label_of(bool(qkey & 1), view, qkey >> 1 & 0xFFFF, reply[3] & 0x0F, shape[3])
         cell = cells[qkey] = self.stats.cell(label, len(reply), False, hit=False)
+        if kept is not None:
+            kept[qkey] = (self.stats.cell(label, len(reply), False), None, label)
         return cell
 
     # ------------------------------------------------------------------ slow path

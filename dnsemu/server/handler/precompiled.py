@@ -16,17 +16,23 @@ a type the link redirects, a CNAME to follow, a reply that needs TC) goes to the
 Two ways in. :meth:`PrecompiledAnswers.bare` comes first, before the query is peeked: for a
 bare query (no OPT record, or one without options: what stub resolvers send) it finds the
 zone from the packet's length and the name's first labels (:func:`~dnsemu.dns.wire.bare_question`)
-and answers an absent name's NXDOMAIN there, the commonest miss of all; a name the zone holds
-leaves as a :class:`Held`: its :class:`~dnsemu.dns.wire.Peek` for the reply cache, and what was
-found (the zone, the name) for :meth:`PrecompiledAnswers.held`, which answers it without walking
-the name again. :meth:`PrecompiledAnswers.answer` takes any other peeked query the cache does not hold.
+and answers an absent name's NXDOMAIN there, the commonest miss of all. An A or AAAA question for a
+name one label below the apex that the zone holds is answered there too: its records (or NODATA)
+from the name's answer section, encoded once per name and type (:data:`LANE_TYPES`). Any other name
+the zone holds leaves as a :class:`Held`: its :class:`~dnsemu.dns.wire.Peek` for the reply cache,
+and what was found (the zone, the name) for :meth:`PrecompiledAnswers.held`, which answers it
+without walking the name again. :meth:`PrecompiledAnswers.answer` takes any other peeked query the
+cache does not hold.
 
 Per query, the lane does only what depends on the query: what depends on its *shape* alone (the
 zone, where the apex starts in the name, RD, CD, EDNS and DO) is made once per shape and kept
 (the reply's header and tail, and its counter cells: :data:`Shape`). Whether a zone holds a name
 one label below its apex is one set probe of the label's bytes (:func:`label_set`, made on the
 zone's first query that needs it, for zones of up to :data:`LABELS_LIMIT` names), not the name's
-text and the zone's lookup.
+text and the zone's lookup; what it holds there for A and AAAA is one more probe. A NOERROR answer
+of the lane is kept in the reply cache for the same bytes from the same address, as the peek path
+keeps it (the same question in another case or from another address is answered by the lane
+again, about as fast as the cache's second level would find it); an NXDOMAIN is not kept.
 
 A VNet with a DNS security policy (facts-2 §10) is answered here too, as long as no rule of the
 policy can match: the policy matches the queried name and every name of the answer's chain
@@ -51,12 +57,16 @@ from dnsemu.dns.wire import (
     NegativeAnswer,
     Peek,
     answer_at_question,
+    answer_parts,
     bare_question,
     longest_suffix,
     peek_bare,
+    records_at_question,
+    reply_limit,
 )
 
-__all__ = ["LABELS_LIMIT", "SHAPES_LIMIT", "Held", "PrecompiledAnswers", "Shape", "label_set"]
+__all__ = ["LABELS_LIMIT", "LANE_TYPES", "SHAPES_LIMIT", "Held", "LaneAnswers", "PrecompiledAnswers", "Shape",
+           "label_set"]
 
 #: header octets 4-10 of a bare query: QD=1, AN=0, NS=0, AR < 256 (:func:`~dnsemu.dns.wire.bare_question`)
 _ONE_QUESTION = b"\x00\x01\x00\x00\x00\x00\x00"
@@ -71,10 +81,20 @@ LABELS_LIMIT = 100_000
 #: the shapes kept for one VNet (:data:`Shape`) start again when they reach this many (a flood of odd shapes)
 SHAPES_LIMIT = 2048
 
-#: one shape of the lane's NXDOMAIN for one VNet and zone (where the apex starts in the name, RD, CD, EDNS, DO):
-#: [the reply's header after the ID, its authority and OPT, the handler's counter cells by ``qtype << 1 | tcp``,
-#: the kind label]; the reply is the query's ID, the header, the query's question and the tail
+#: one shape of the lane's replies for one VNet and zone (where the apex starts in the name, RD, CD, EDNS, DO, and
+#: what the reply is: NXDOMAIN, NODATA, or so many answer records): [the reply's header after the ID, its tail
+#: (authority and OPT, or OPT), the handler's counter cells by cell key, the kind label, and for a NOERROR shape
+#: what the reply cache keeps with it by cell key (None for NXDOMAIN, which is not kept)]; the reply is the
+#: query's ID, the header, the query's question, the name's answer records (none but in an answer) and the tail.
+#: A cell key is ``qtype << 1 | tcp``, and for an answer also the length of its records above bit 17 (the
+#: reply's size is the shape's and theirs)
 Shape = list[Any]
+#: the query types whose answers at a name one label below the apex the lane makes from the name's records
+#: (the types stub resolvers ask for): bounded memory, at most two entries per name of a zone
+LANE_TYPES = (1, 28)
+#: per zone: for A and for AAAA, label -> (its answer records as encoded at the question, their count; 0 for
+#: NODATA), or False when the lane does not answer it (a CNAME, a cut, a record with a name in its rdata)
+LaneAnswers = tuple[dict[bytes, tuple[bytes, int] | bool], dict[bytes, tuple[bytes, int] | bool]]
 
 
 def label_set(zone: Zone, apex: str) -> frozenset[bytes]:
@@ -110,10 +130,11 @@ def label_set(zone: Zone, apex: str) -> frozenset[bytes]:
 class _Zone:
     """One linked zone as one VNet's lane sees it."""
 
-    __slots__ = ("apex", "index", "labels", "negative_kind", "nested", "plan", "positive_kind", "redirected",
-                 "resolved", "template", "zone")
+    __slots__ = ("answers", "apex", "index", "labels", "negative_kind", "nested", "plan", "positive_kind",
+                 "redirected", "resolved", "template", "zone")
 
-    def __init__(self, index: int, plan: NegativePlan, template: NegativeAnswer, resolved: bool) -> None:
+    def __init__(self, index: int, plan: NegativePlan, template: NegativeAnswer, resolved: bool,
+                 answers: LaneAnswers) -> None:
         #: its place among the VNet's zones (in the key of its shapes)
         self.index = index
         self.plan = plan
@@ -132,6 +153,8 @@ class _Zone:
         self.labels: frozenset[bytes] | bool | None = None
         #: another of the VNet's zones lies below this one (a name under this apex may be the other's)
         self.nested = False
+        #: what the lane answers for the zone's names one label below the apex (shared by the VNets linked to it)
+        self.answers = answers
 
 
 class Held(Peek):
@@ -154,9 +177,10 @@ class PrecompiledAnswers:
     __slots__ = ("_label_sets", "_shapes", "_udp_size", "covered", "plans", "policy", "view")
 
     def __init__(self, table: NegativeTable, templates: dict[Zone, NegativeAnswer],
-                 label_sets: dict[Zone, frozenset[bytes] | bool] | None = None) -> None:
-        """``templates`` and ``label_sets`` are shared by the VNets of one index: a zone's template is rendered
-        once, its label set made once."""
+                 label_sets: dict[Zone, frozenset[bytes] | bool] | None = None,
+                 lane_answers: dict[Zone, LaneAnswers] | None = None) -> None:
+        """``templates``, ``label_sets`` and ``lane_answers`` are shared by the VNets of one index: a zone's
+        template is rendered once, its label set made once, a name's answer encoded once."""
         #: the counters' view label for these answers
         self.view = table.view
         #: the VNet's DNS security policy (the names it covers are resolved); None: none applies
@@ -170,12 +194,17 @@ class PrecompiledAnswers:
         self._udp_size = 0
         #: lower-case apex wire -> entry
         self.plans: dict[bytes, _Zone] = {}
+        if lane_answers is None:
+            lane_answers = {}
         for apex, plan in table.plans.items():
             template = templates.get(plan.zone)
             if template is None:
                 template = templates[plan.zone] = NegativeAnswer(apex, plan.authority)
             resolved = plan.zone.has_wildcards or (policy is not None and policy.covers(apex))
-            self.plans[template.key] = _Zone(len(self.plans), plan, template, resolved)
+            answers = lane_answers.get(plan.zone)
+            if answers is None:
+                answers = lane_answers[plan.zone] = ({}, {})
+            self.plans[template.key] = _Zone(len(self.plans), plan, template, resolved, answers)
         for key in self.plans:  # each zone above another is marked: bare() then walks the name to the lower one
             i = key[0] + 1
             while key[i]:
@@ -234,8 +263,9 @@ class PrecompiledAnswers:
 
     def bare(self, data: bytes, udp_size: int, tcp: bool) -> tuple[bytes, Shape, int] | Held | None:
         """For a bare query (:func:`~dnsemu.dns.wire.bare_question`) of a name a linked zone lacks, the NXDOMAIN
-        reply, its :data:`Shape` and the key of its counter cell in the shape (``qtype << 1 | tcp``); for a name
-        the zone holds, a :class:`Held`; None for anything else.
+        reply, its :data:`Shape` and the key of its counter cell in the shape; the same for an A or AAAA question
+        of a name one label below the apex that the zone holds (its answer, or NODATA), unless the reply would
+        need TC; for any other name the zone holds, a :class:`Held`; None for anything else.
 
         The commonest miss (a crawler's or a search list's absent names) gets the least work: the
         name is walked down to its zone's apex only, and a name one label above an apex with no
@@ -281,6 +311,10 @@ class PrecompiledAnswers:
                 labels = self._labels(entry)
             if labels is not False:
                 if label in labels:  # type: ignore[operator]
+                    if qtype == 1 or qtype == 28:  # LANE_TYPES
+                        made = self._held_reply(entry, label, qtype, offset, edns, data, end, udp_size, tcp)
+                        if made is not None:
+                            return made
                     held = peek_bare(data, qname, end, edns, Held)
                     _set_found(held, (entry, None, offset))
                     return held  # type: ignore[return-value]
@@ -313,12 +347,59 @@ class PrecompiledAnswers:
             shape = self._shape(key, entry, offset, edns, udp_size, data)
         return data[:2] + shape[0] + data[12:end] + shape[1], shape, qtype << 1 | tcp
 
-    def _shape(self, key: int, entry: _Zone, offset: int, edns: int, udp_size: int, data: bytes) -> Shape:
+    def _held_reply(self, entry: _Zone, label: bytes, qtype: int, offset: int, edns: int, data: bytes, end: int,
+                    udp_size: int, tcp: bool) -> tuple[bytes, Shape, int] | None:
+        """:meth:`bare`'s reply to an A or AAAA question (``qtype``) of ``label`` one label below ``entry``'s
+        apex, which the zone holds: its answer records or NODATA, as :meth:`held` would answer; None when the
+        lane does not answer it (:meth:`held` does) or the reply would need TC."""
+        answers = entry.answers[qtype == 28]
+        made = answers.get(label)
+        if made is None:
+            made = answers[label] = self._answer_of(entry, label, qtype)
+        if made is False:
+            return None
+        body, count = made  # type: ignore[misc]
+        if udp_size != self._udp_size:
+            self._shapes.clear()
+            self._udp_size = udp_size
+        # above NXDOMAIN's keys: NODATA (no records), then one shape per number of records
+        key = (count + 1) << 40 | entry.index << 13 | offset << 5 | edns | (data[2] & 0x01) | (data[3] & 0x10)
+        shape = self._shapes.get(key)
+        if shape is None:
+            shape = self._shape(key, entry, offset, edns, udp_size, data, count)
+        reply = b"".join((data[:2], shape[0], data[12:end], body, shape[1]))
+        size = len(reply)
+        if size > 512 and size > reply_limit(edns, data[end + 3] << 8 | data[end + 4] if edns else 0, udp_size, tcp):
+            return None
+        return reply, shape, len(body) << 17 | qtype << 1 | tcp
+
+    @staticmethod
+    def _answer_of(entry: _Zone, label: bytes, qtype: int) -> tuple[bytes, int] | bool:
+        """What the lane answers for ``label`` (plain, lower case) one label below ``entry``'s apex and
+        ``qtype``: the records as :meth:`held` finds them, encoded at the question, and their count (0: NODATA);
+        False when :meth:`held` answers otherwise (a CNAME to follow, a cut, rdata with a name)."""
+        found, records = entry.zone.lookup(f"{label.decode('ascii')}.{entry.apex}", qtype)
+        if found is Found.NODATA:
+            return b"", 0
+        if found is Found.RECORDS:
+            body = records_at_question(records)
+            if body is not None:
+                return body, len(records)
+        return False
+
+    def _shape(self, key: int, entry: _Zone, offset: int, edns: int, udp_size: int, data: bytes,
+               count: int | None = None) -> Shape:
+        """The :data:`Shape` of ``key``: NXDOMAIN (``count`` None), NODATA (0) or an answer of ``count`` records."""
         shapes = self._shapes
         if len(shapes) >= SHAPES_LIMIT:
             shapes.clear()  # the counter cells live on in the stats
-        head, tail = entry.template.parts(offset, edns, udp_size, Rcode.NXDOMAIN, data[2], data[3])
-        shape = shapes[key] = [head, tail, {}, entry.negative_kind]
+        if count is None:
+            head, tail = entry.template.parts(offset, edns, udp_size, Rcode.NXDOMAIN, data[2], data[3])
+            shape = shapes[key] = [head, tail, {}, entry.negative_kind, None]
+        else:
+            head, tail = entry.template.parts(offset, edns, udp_size, Rcode.NOERROR, data[2], data[3]) \
+                if not count else answer_parts(count, edns, udp_size, data[2], data[3])
+            shape = shapes[key] = [head, tail, {}, entry.positive_kind, {}]
         return shape
 
     def _labels(self, entry: _Zone) -> frozenset[bytes] | bool:
