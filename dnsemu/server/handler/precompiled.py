@@ -89,6 +89,13 @@ SHAPES_LIMIT = 2048
 #: A cell key is ``qtype << 1 | tcp``, and for an answer also the length of its records above bit 17 (the
 #: reply's size is the shape's and theirs)
 Shape = list[Any]
+#: what bare() keeps of a question's tail after its first label, one label below a linked zone's apex with a label
+#: set (and no policy): (the query's counts, header octets 4-11; the zone's entry; its label set; its NXDOMAIN
+#: shapes by ``first label's length << 5 | RD | CD``, each [the head and the label's length, what follows the label
+#: in the question and the shape's tail, and the shape's cells, kind and None]; the cell key less the transport)
+Route = tuple[bytes, Any, frozenset[bytes], dict[int, Shape], int]
+#: the routes kept for one VNet start again when they reach this many (a flood of odd types or OPT records)
+ROUTES_LIMIT = 1024
 #: the query types whose answers at a name one label below the apex the lane makes from the name's records
 #: (the types stub resolvers ask for): bounded memory, at most two entries per name of a zone
 LANE_TYPES = (1, 28)
@@ -174,7 +181,7 @@ _set_found = Held.found.__set__  # type: ignore[attr-defined]  # Peek is frozen:
 class PrecompiledAnswers:
     """One VNet's :class:`~dnsemu.core.index.NegativeTable` keyed by apex wire, each plan with its template."""
 
-    __slots__ = ("_label_sets", "_shapes", "_udp_size", "covered", "plans", "policy", "view")
+    __slots__ = ("_label_sets", "_routes", "_shapes", "_udp_size", "covered", "plans", "policy", "view")
 
     def __init__(self, table: NegativeTable, templates: dict[Zone, NegativeAnswer],
                  label_sets: dict[Zone, frozenset[bytes] | bool] | None = None,
@@ -191,6 +198,8 @@ class PrecompiledAnswers:
         self._label_sets = label_sets if label_sets is not None else {}
         #: key (zone index, apex offset, EDNS/RD/CD bits) -> :data:`Shape`, for the server's UDP size
         self._shapes: dict[int, Shape] = {}
+        #: what follows the first label of a bare query one label below an apex (:data:`Route`), as sent
+        self._routes: dict[bytes, Route] = {}
         self._udp_size = 0
         #: lower-case apex wire -> entry
         self.plans: dict[bytes, _Zone] = {}
@@ -273,8 +282,26 @@ class PrecompiledAnswers:
         written out here for it, and a test holds the two to each other); its label is looked for by
         its bytes (nothing is decoded or built), and the reply is three slices of the query around
         the shape's two parts. The bytes are :meth:`answer`'s (a test compares them).
+
+        Once such an NXDOMAIN has been made, what follows the question's first label (the apex, type,
+        class and OPT, as sent in lower case) is kept as a :data:`Route`: a later query with the same
+        tail is one probe of that tail, a check of its counts, and its label's; nothing else is read,
+        and the reply is the ID, the route shape's head, the label and the route shape's tail. A label
+        in another case, of other octets or that the zone holds takes the way above (a test holds the
+        two ways to each other over thousands of questions).
         """
-        n = len(data)  # bare_question's checks, in its order
+        n = len(data)
+        route = self._routes.get(data[13 + data[12]:]) if n > 17 else None
+        if route is not None and not data[2] & 0xF8 and data.startswith(route[0], 4) and udp_size == self._udp_size:
+            # the question's tail was seen before, one label below the apex: only the label is new
+            first = data[12]
+            label = data[13 : 13 + first]
+            if label not in route[2] and label.islower() and (label.isalnum() or not label.translate(None, _LABEL)):
+                # a shape for this label's length was made by a name that was one (at most 255 octets)
+                shape = route[3].get(first << 5 | (data[2] & 0x01) | (data[3] & 0x10))
+                if shape is not None:
+                    return data[:2] + shape[0] + label + shape[1], shape, route[4] | tcp
+        # bare_question's checks, in its order
         if n < 17 or data[2] & 0xF8 or data[4:11] != _ONE_QUESTION:
             return None
         if data[11] == 0:
@@ -296,7 +323,8 @@ class PrecompiledAnswers:
             return None
         offset = first + 1
         entry = self.plans.get(qname[offset:]) if offset < last else None
-        if entry is None or entry.nested:  # deeper below an apex, itself one, or above a nested zone: the walk
+        probed = entry is not None and not entry.nested
+        if not probed:  # deeper below an apex, itself one, or above a nested zone: the walk
             found = bare_question(data, self.plans)
             if found is None:
                 return None
@@ -340,12 +368,33 @@ class PrecompiledAnswers:
             return None  # NxDomainRedirect: public DNS answers it
         if udp_size != self._udp_size:  # one server, one size: the shapes hold the OPT it writes
             self._shapes.clear()
+            self._routes.clear()
             self._udp_size = udp_size
         key = entry.index << 13 | offset << 5 | edns | (data[2] & 0x01) | (data[3] & 0x10)
         shape = self._shapes.get(key)
         if shape is None:
             shape = self._shape(key, entry, offset, edns, udp_size, data)
+        if probed and covered is None and entry.labels.__class__ is frozenset:
+            self._route(data, first, end, entry, qtype, shape)
         return data[:2] + shape[0] + data[12:end] + shape[1], shape, qtype << 1 | tcp
+
+    def _route(self, data: bytes, first: int, end: int, entry: _Zone, qtype: int, shape: Shape) -> None:
+        """Keep the :data:`Route` of this question's tail (after its first label, one label below ``entry``'s
+        apex; written as sent, and only in lower case: a client that mixes case would only churn them), with
+        the shape of this NXDOMAIN for its first label's length and RD/CD."""
+        tail = data[13 + first:]
+        if tail.lower() != tail:
+            return
+        routes = self._routes
+        route = routes.get(tail)
+        if route is None:
+            if len(routes) >= ROUTES_LIMIT:
+                routes.clear()
+            route = routes[tail] = (data[4:12], entry, entry.labels, {}, qtype << 1)
+        # the reply is the query's ID, the shape's head and the first label's length, the label, and what follows
+        # it in the question (as sent) with the shape's tail
+        route[3][first << 5 | (data[2] & 0x01) | (data[3] & 0x10)] = [
+            shape[0] + data[12:13], data[13 + first:end] + shape[1], shape[2], shape[3], None]
 
     def _held_reply(self, entry: _Zone, label: bytes, qtype: int, offset: int, edns: int, data: bytes, end: int,
                     udp_size: int, tcp: bool) -> tuple[bytes, Shape, int] | None:
