@@ -201,6 +201,27 @@ def test_a_name_the_policy_does_not_cover_is_answered_without_resolving(monkeypa
     assert len(calls) == 2 and h.policy_log.counts == {("hub-policy", "alert", "Alert"): 2}
 
 
+def test_a_name_the_policy_names_below_an_apex_is_resolved_after_absent_names_like_it(monkeypatch: Any) -> None:
+    """The lane keeps what follows an absent name's first label (its route); a name of the same length under the
+    same apex that a domain list names (ghost.privatelink.blob.core.windows.net, Alert) still goes to the
+    resolver, which applies the rule and logs it, however many absent names of its shape came before (§10.3)."""
+    index = policy_estate()
+    h = make(index)
+    calls: list[Any] = []
+    real = handler_module.resolve_classified
+    monkeypatch.setattr(handler_module, "resolve_classified", lambda *a, **k: calls.append(a) or real(*a, **k))
+    for label in ("aaaaa", "bbbbb", "ccccc"):  # five letters, as "ghost": the route and its shape are kept
+        wire = dns.message.make_query(f"{label}.privatelink.blob.core.windows.net", "A", use_edns=0).to_wire()
+        assert dns.message.from_wire(h.handle(wire, (HUB, 5))).rcode() == dns.rcode.NXDOMAIN
+    answers = h._state.precompiled[h._state.where[HUB]]
+    assert answers._routes and not calls  # answered by the lane, the last ones from the route
+    with capture_logs() as logs:
+        wire = dns.message.make_query("ghost.privatelink.blob.core.windows.net", "A", use_edns=0).to_wire()
+        assert dns.message.from_wire(h.handle(wire, (HUB, 5))).rcode() == dns.rcode.NXDOMAIN
+    assert len(calls) == 1 and [(e["rule"], e["action"]) for e in logs if e["event"] == "dns_policy"] == [
+        ("alert", "Alert")]
+
+
 def test_a_cname_answered_at_the_question_has_its_target_checked(monkeypatch: Any) -> None:
     """§10.3: a CNAME asked for by type puts its target in the chain. The wire declines to assemble a
     CNAME's rdata today (it compresses), so the handler resolves it anyway; should the wire ever assemble

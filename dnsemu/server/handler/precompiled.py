@@ -90,7 +90,8 @@ SHAPES_LIMIT = 2048
 #: reply's size is the shape's and theirs)
 Shape = list[Any]
 #: what bare() keeps of a question's tail after its first label, one label below a linked zone's apex with a label
-#: set (and no policy): (the query's counts, header octets 4-11; the zone's entry; its label set; its NXDOMAIN
+#: set: (the query's counts, header octets 4-11; the zone's entry; the labels it leaves to the whole walk (the
+#: zone's label set, and with a policy the labels its domain lists name below the apex); its NXDOMAIN
 #: shapes by ``first label's length << 5 | RD | CD``, each [the head and the label's length, what follows the label
 #: in the question and the shape's tail, and the shape's cells, kind and None]; the cell key less the transport)
 Route = tuple[bytes, Any, frozenset[bytes], dict[int, Shape], int]
@@ -138,7 +139,7 @@ class _Zone:
     """One linked zone as one VNet's lane sees it."""
 
     __slots__ = ("answers", "apex", "index", "labels", "negative_kind", "nested", "plan", "positive_kind",
-                 "redirected", "resolved", "template", "zone")
+                 "redirected", "resolved", "stops", "template", "zone")
 
     def __init__(self, index: int, plan: NegativePlan, template: NegativeAnswer, resolved: bool,
                  answers: LaneAnswers) -> None:
@@ -162,6 +163,9 @@ class _Zone:
         self.nested = False
         #: what the lane answers for the zone's names one label below the apex (shared by the VNets linked to it)
         self.answers = answers
+        #: with a policy: the label set and the labels its domain lists name one label below the apex (None: not
+        #: yet made; :meth:`PrecompiledAnswers._stops`)
+        self.stops: frozenset[bytes] | None = None
 
 
 class Held(Peek):
@@ -374,7 +378,7 @@ class PrecompiledAnswers:
         shape = self._shapes.get(key)
         if shape is None:
             shape = self._shape(key, entry, offset, edns, udp_size, data)
-        if probed and covered is None and entry.labels.__class__ is frozenset:
+        if probed and entry.labels.__class__ is frozenset:
             self._route(data, first, end, entry, qtype, shape)
         return data[:2] + shape[0] + data[12:end] + shape[1], shape, qtype << 1 | tcp
 
@@ -390,11 +394,24 @@ class PrecompiledAnswers:
         if route is None:
             if len(routes) >= ROUTES_LIMIT:
                 routes.clear()
-            route = routes[tail] = (data[4:12], entry, entry.labels, {}, qtype << 1)
+            route = routes[tail] = (data[4:12], entry, self._stops(entry), {}, qtype << 1)
         # the reply is the query's ID, the shape's head and the first label's length, the label, and what follows
         # it in the question (as sent) with the shape's tail
         route[3][first << 5 | (data[2] & 0x01) | (data[3] & 0x10)] = [
             shape[0] + data[12:13], data[13 + first:end] + shape[1], shape[2], shape[3], None]
+
+    def _stops(self, entry: _Zone) -> frozenset[bytes]:
+        """The first labels a route leaves to the way that reads the whole name under ``entry``'s apex: the
+        zone's (names it holds), and with a policy those its domain lists name one label below the apex (the
+        resolver applies the policy there, §10.3; entries at the apex or above resolve the whole zone)."""
+        covered = self.covered
+        if covered is None:
+            return entry.labels  # type: ignore[return-value]
+        if entry.stops is None:
+            apex = entry.template.key
+            named = {wire[1 : 1 + wire[0]] for wire in covered if wire[0] and wire[1 + wire[0]:] == apex}
+            entry.stops = entry.labels | named  # type: ignore[operator]
+        return entry.stops
 
     def _held_reply(self, entry: _Zone, label: bytes, qtype: int, offset: int, edns: int, data: bytes, end: int,
                     udp_size: int, tcp: bool) -> tuple[bytes, Shape, int] | None:
