@@ -371,7 +371,8 @@ class Suite:
             f"queries. dnsemu runs with a reply cache of {HOSTILE_CACHE:,} entries, fewer than the 10,000 present "
             "names, so that none is still cached when it comes round again (the default 10,000 holds exactly "
             "the 10,000, and every present name would be a cache hit from the second pass on); its own hit "
-            "counter, read from /metrics after the runs, is in the last line.",
+            "counter, read from /metrics after the runs, is in the last line (a few thousand: each dnsperf run "
+            "starts again from the top of the file, where the last run's most recent names may still be).",
             queries=self.files["hostile_queries"])
         if server and "dnsemu-hostile" in rows:
             hits = cache_hits(http_port)
