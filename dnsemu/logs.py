@@ -205,12 +205,13 @@ class QueryLog:
         self._prefix = ""
 
     def stamp(self) -> str:
-        now = time.time()
-        sec = int(now)
+        """Now, as structlog's ISO timestamps in UTC: ``2026-12-02T13:36:29.030900Z`` (the second's text is
+        made once per second; the microseconds are an integer's digits, not a format spec)."""
+        sec, micro = divmod(time.time_ns() // 1000, 1_000_000)
         if sec != self._sec:
             self._sec = sec
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
-        return f"{self._prefix}.{int((now - sec) * 1e6):06d}Z"
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(sec))
+        return self._prefix + str(micro + 1_000_000)[1:] + "Z"
 
     def emit(self, line: str) -> None:
         lines = self._lines
@@ -224,6 +225,17 @@ class QueryLog:
             self._lines.clear()
             if self._flush is not None:
                 self._flush()
+
+
+#: the digits after the point of 0 to 999 thousandths, as a float's repr writes them ("0", "5", "05", "123")
+_THOUSANDTHS = [f"{n:03d}".rstrip("0") or "0" for n in range(1000)]
+
+
+def milliseconds(seconds: float) -> str:
+    """``seconds`` in milliseconds with at most three decimals, the text of ``round(seconds * 1000, 3)`` (what
+    the structlog lines log), in a fifth of its time: from whole microseconds, the thousandths from a table."""
+    whole, thousandths = divmod(int(seconds * 1e6 + 0.5), 1000)
+    return f"{whole}.{_THOUSANDTHS[thousandths]}"
 
 
 def json_str(text: str) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 from dnsemu.core.resolution import Resolution, Source
 from dnsemu.dns.records import Rcode, type_name
 from dnsemu.dns.wire import answer_count, question_of, reply_rcode
-from dnsemu.logs import QueryLog, answer_summary, json_str
+from dnsemu.logs import QueryLog, answer_summary, json_str, milliseconds
 from dnsemu.server.handler.stats import Label
 
 __all__ = ["LogFields", "QueryLogger", "answer_text", "log_fields"]
@@ -97,7 +97,7 @@ class QueryLogger:
                 if len(middles) >= _MIDDLE_LIMIT:
                     middles.clear()
                 middles[(question, fields[2])] = middle
-            qlog.emit(f'{{"client": "{host}", {middle}, "duration_ms": {round(elapsed * 1000, 3)}, "cached": true, '
+            qlog.emit(f'{{"client": "{host}", {middle}, "duration_ms": {milliseconds(elapsed)}, "cached": true, '
                       f'"event": "dns_query", "level": "info", "timestamp": "{qlog.stamp()}"}}\n')
             return
         network, answer, reason = (fields[0], fields[1], fields[4]) if fields is not None else ("-", "", None)
