@@ -7,7 +7,7 @@ import errno
 import json
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import dns.message
@@ -96,12 +96,18 @@ class Recorder:
         self.ancillary.append(ancillary)
 
 
+def sent(server: socket.socket, count: int, word: Callable[[int], str] = "q{}".format) -> list[socket.socket]:
+    """``count`` clients, each of which has sent ``server`` one datagram (``word(i)``), waiting there."""
+    senders = clients(count)
+    for i, s in enumerate(senders):
+        s.sendto(word(i).encode(), server.getsockname())
+    wait_readable(server, count)
+    return senders
+
+
 def test_every_reply_goes_back_to_its_own_sender(server: socket.socket) -> None:
     batch = mmsg.Batch(server, size=16)
-    senders = clients(40)
-    for i, s in enumerate(senders):
-        s.sendto(f"q{i}".encode(), server.getsockname())
-    wait_readable(server, 40)
+    senders = sent(server, 40)
     rec = Recorder()
     assert batch.run(echo, rec.defer, rec.keep) == 16  # a full batch
     assert batch.run(echo, rec.defer, rec.keep) == 16
@@ -120,10 +126,7 @@ def test_replies_after_dropped_datagrams_and_in_the_next_batch_reach_their_sende
     """A send slot answers its own receive slot's sender, unless an earlier datagram of the batch got no reply
     (then it is pointed at the right one); the next batch, every datagram answered, must not inherit that."""
     batch = mmsg.Batch(server, size=8)
-    senders = clients(16)
-    for i, s in enumerate(senders):
-        s.sendto(f"{'drop' if i in (0, 3, 4) else 'q'}{i}".encode(), server.getsockname())
-    wait_readable(server, 16)
+    senders = sent(server, 16, lambda i: f"{'drop' if i in (0, 3, 4) else 'q'}{i}")
     rec = Recorder()
 
     def handler(data: bytes, addr: Any, tcp: bool) -> bytes | None:
