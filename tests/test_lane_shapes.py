@@ -229,6 +229,26 @@ def test_a_question_whose_tail_was_seen_is_answered_as_the_first_was() -> None:
     assert sizes == [1232, 1232, 1400]
 
 
+def test_routes_are_bounded_by_their_shapes_and_still_answer(monkeypatch: Any) -> None:
+    """A flood of absent names of every type and label length keeps at most ROUTE_SHAPES_LIMIT route shapes (then
+    starts again), and every reply is still answer()'s; a query that takes the long way again (its label in
+    upper case) does not count a shape twice."""
+    monkeypatch.setattr(precompiled_module, "ROUTE_SHAPES_LIMIT", 16)
+    lane = PrecompiledAnswers(TABLE, {})
+    rng = random.Random(9)
+    for i in range(3000):
+        length = rng.randint(1, 30)
+        qtype = rng.choice([1, 28, 16, rng.randrange(256, 65000)])
+        data = query(bytes([length]) + b"q" * length + wire(b"other", b"test"), qtype, ident=i)
+        out = lane.bare(data, 1232, False)
+        assert out is not None and out[0] == lane.answer(data, peek(data), 1232, False)[0]  # type: ignore
+        assert sum(len(route[3]) for route in lane._routes.values()) == lane._route_shapes <= 16
+    lane = PrecompiledAnswers(TABLE, {})
+    for label in (b"qq", b"qq", b"QQ", b"QQ", b"Qq"):
+        lane.bare(query(b"\x02" + label + wire(b"other", b"test")), 1232, False)
+    assert lane._route_shapes == 1
+
+
 def test_the_one_probe_stops_at_no_zone_above_a_nested_one() -> None:
     """The longest linked apex decides (as in the resolver): inner.corp.test. lies below corp.test., so a name
     one label above corp.test. that is itself inner's apex, or one above inner, is inner's."""

@@ -65,8 +65,8 @@ from dnsemu.dns.wire import (
     reply_limit,
 )
 
-__all__ = ["LABELS_LIMIT", "LANE_TYPES", "SHAPES_LIMIT", "Held", "LaneAnswers", "PrecompiledAnswers", "Shape",
-           "label_set"]
+__all__ = ["LABELS_LIMIT", "LANE_TYPES", "ROUTE_SHAPES_LIMIT", "SHAPES_LIMIT", "Held", "LaneAnswers",
+           "PrecompiledAnswers", "Route", "Shape", "label_set"]
 
 #: header octets 4-10 of a bare query: QD=1, AN=0, NS=0, AR < 256 (:func:`~dnsemu.dns.wire.bare_question`)
 _ONE_QUESTION = b"\x00\x01\x00\x00\x00\x00\x00"
@@ -95,8 +95,9 @@ Shape = list[Any]
 #: shapes by ``first label's length << 5 | RD | CD``, each [the head and the label's length, what follows the label
 #: in the question and the shape's tail, and the shape's cells, kind and None]; the cell key less the transport)
 Route = tuple[bytes, Any, frozenset[bytes], dict[int, Shape], int]
-#: the routes kept for one VNet start again when they reach this many (a flood of odd types or OPT records)
-ROUTES_LIMIT = 1024
+#: the routes kept for one VNet start again when their shapes reach this many (a flood of odd types, OPT records
+#: or label lengths): a shape is some 400 octets, so a VNet's routes take at most about 1.6 MB
+ROUTE_SHAPES_LIMIT = 4096
 #: the query types whose answers at a name one label below the apex the lane makes from the name's records
 #: (the types stub resolvers ask for): bounded memory, at most two entries per name of a zone
 LANE_TYPES = (1, 28)
@@ -185,7 +186,8 @@ _set_found = Held.found.__set__  # type: ignore[attr-defined]  # Peek is frozen:
 class PrecompiledAnswers:
     """One VNet's :class:`~dnsemu.core.index.NegativeTable` keyed by apex wire, each plan with its template."""
 
-    __slots__ = ("_label_sets", "_routes", "_shapes", "_udp_size", "covered", "plans", "policy", "view")
+    __slots__ = ("_label_sets", "_route_shapes", "_routes", "_shapes", "_udp_size", "covered", "plans", "policy",
+                 "view")
 
     def __init__(self, table: NegativeTable, templates: dict[Zone, NegativeAnswer],
                  label_sets: dict[Zone, frozenset[bytes] | bool] | None = None,
@@ -204,6 +206,8 @@ class PrecompiledAnswers:
         self._shapes: dict[int, Shape] = {}
         #: what follows the first label of a bare query one label below an apex (:data:`Route`), as sent
         self._routes: dict[bytes, Route] = {}
+        #: the shapes the routes hold, all told
+        self._route_shapes = 0
         self._udp_size = 0
         #: lower-case apex wire -> entry
         self.plans: dict[bytes, _Zone] = {}
@@ -292,7 +296,8 @@ class PrecompiledAnswers:
         tail is one probe of that tail, a check of its counts, and its label's; nothing else is read,
         and the reply is the ID, the route shape's head, the label and the route shape's tail. A label
         in another case, of other octets or that the zone holds takes the way above (a test holds the
-        two ways to each other over thousands of questions).
+        two ways to each other over thousands of questions). Routes are bounded by their shapes
+        (:data:`ROUTE_SHAPES_LIMIT`).
         """
         n = len(data)
         route = self._routes.get(data[13 + data[12]:]) if n > 17 else None
@@ -373,6 +378,7 @@ class PrecompiledAnswers:
         if udp_size != self._udp_size:  # one server, one size: the shapes hold the OPT it writes
             self._shapes.clear()
             self._routes.clear()
+            self._route_shapes = 0
             self._udp_size = udp_size
         key = entry.index << 13 | offset << 5 | edns | (data[2] & 0x01) | (data[3] & 0x10)
         shape = self._shapes.get(key)
@@ -389,16 +395,21 @@ class PrecompiledAnswers:
         tail = data[13 + first:]
         if tail.lower() != tail:
             return
+        key = first << 5 | (data[2] & 0x01) | (data[3] & 0x10)
         routes = self._routes
         route = routes.get(tail)
+        if route is not None and key in route[3]:
+            return  # made already (this query took the long way for its label: its case, or an odd octet)
+        if self._route_shapes >= ROUTE_SHAPES_LIMIT:
+            routes.clear()
+            self._route_shapes = 0
+            route = None
         if route is None:
-            if len(routes) >= ROUTES_LIMIT:
-                routes.clear()
             route = routes[tail] = (data[4:12], entry, self._stops(entry), {}, qtype << 1)
         # the reply is the query's ID, the shape's head and the first label's length, the label, and what follows
         # it in the question (as sent) with the shape's tail
-        route[3][first << 5 | (data[2] & 0x01) | (data[3] & 0x10)] = [
-            shape[0] + data[12:13], data[13 + first:end] + shape[1], shape[2], shape[3], None]
+        route[3][key] = [shape[0] + data[12:13], data[13 + first:end] + shape[1], shape[2], shape[3], None]
+        self._route_shapes += 1
 
     def _stops(self, entry: _Zone) -> frozenset[bytes]:
         """The first labels a route leaves to the way that reads the whole name under ``entry``'s apex: the
