@@ -249,6 +249,23 @@ def test_routes_are_bounded_by_their_shapes_and_still_answer(monkeypatch: Any) -
     assert lane._route_shapes == 1
 
 
+def test_the_answers_kept_per_zone_are_bounded_and_still_right(monkeypatch: Any) -> None:
+    """A held name's encoded answer is kept per zone and type, at most LANE_ANSWERS_LIMIT of them (then they start
+    again): every name of corp.test. asked for A and AAAA, twice, the lane keeps no more and answers as answer()."""
+    monkeypatch.setattr(precompiled_module, "LANE_ANSWERS_LIMIT", 3)
+    lane = PrecompiledAnswers(TABLE, {})
+    answered = 0
+    for _ in range(2):
+        for label in (b"web", b"two", b"many", b"txt", b"mx", b"x", b"alias", b"my-host_1", b"upper"):
+            for qtype in LANE_TYPES:
+                data = query(bytes([len(label)]) + label + wire(b"corp", b"test"), qtype)
+                out = lane.bare(data, 1232, False)
+                if isinstance(out, tuple):
+                    assert out[0] == lane.answer(data, peek(data), 1232, False)[0]  # type: ignore[arg-type,index]
+                    answered += 1
+    assert answered >= 24 and all(len(kept) <= 3 for entry in lane.plans.values() for kept in entry.answers)
+
+
 def test_the_one_probe_stops_at_no_zone_above_a_nested_one() -> None:
     """The longest linked apex decides (as in the resolver): inner.corp.test. lies below corp.test., so a name
     one label above corp.test. that is itself inner's apex, or one above inner, is inner's."""

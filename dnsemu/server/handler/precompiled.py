@@ -65,8 +65,8 @@ from dnsemu.dns.wire import (
     reply_limit,
 )
 
-__all__ = ["LABELS_LIMIT", "LANE_TYPES", "ROUTE_SHAPES_LIMIT", "SHAPES_LIMIT", "Held", "LaneAnswers",
-           "PrecompiledAnswers", "Route", "Shape", "label_set"]
+__all__ = ["LABELS_LIMIT", "LANE_ANSWERS_LIMIT", "LANE_TYPES", "ROUTE_SHAPES_LIMIT", "SHAPES_LIMIT", "Held",
+           "LaneAnswers", "PrecompiledAnswers", "Route", "Shape", "label_set"]
 
 #: header octets 4-10 of a bare query: QD=1, AN=0, NS=0, AR < 256 (:func:`~dnsemu.dns.wire.bare_question`)
 _ONE_QUESTION = b"\x00\x01\x00\x00\x00\x00\x00"
@@ -99,8 +99,11 @@ Route = tuple[bytes, Any, frozenset[bytes], dict[int, Shape], int]
 #: or label lengths): a shape is some 400 octets, so a VNet's routes take at most about 1.6 MB
 ROUTE_SHAPES_LIMIT = 4096
 #: the query types whose answers at a name one label below the apex the lane makes from the name's records
-#: (the types stub resolvers ask for): bounded memory, at most two entries per name of a zone
+#: (the types stub resolvers ask for): at most two entries per name of a zone
 LANE_TYPES = (1, 28)
+#: the names of one zone whose answers of one of those types are kept start again at this many (about 200 octets
+#: each: a zone of 100,000 names asked for all of them would otherwise keep 40 MB beside its records)
+LANE_ANSWERS_LIMIT = 50_000
 #: per zone: for A and for AAAA, label -> (its answer records as encoded at the question, their count; 0 for
 #: NODATA), or False when the lane does not answer it (a CNAME, a cut, a record with a name in its rdata)
 LaneAnswers = tuple[dict[bytes, tuple[bytes, int] | bool], dict[bytes, tuple[bytes, int] | bool]]
@@ -432,6 +435,8 @@ class PrecompiledAnswers:
         answers = entry.answers[qtype == 28]
         made = answers.get(label)
         if made is None:
+            if len(answers) >= LANE_ANSWERS_LIMIT:
+                answers.clear()
             made = answers[label] = self._answer_of(entry, label, qtype)
         if made is False:
             return None
