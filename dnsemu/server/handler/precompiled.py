@@ -378,11 +378,8 @@ class PrecompiledAnswers:
                 return held  # type: ignore[return-value]
         if qtype in entry.redirected:
             return None  # NxDomainRedirect: public DNS answers it
-        if udp_size != self._udp_size:  # one server, one size: the shapes hold the OPT it writes
-            self._shapes.clear()
-            self._routes.clear()
-            self._route_shapes = 0
-            self._udp_size = udp_size
+        if udp_size != self._udp_size:
+            self._use_size(udp_size)
         key = entry.index << 13 | offset << 5 | edns | (data[2] & 0x01) | (data[3] & 0x10)
         shape = self._shapes.get(key)
         if shape is None:
@@ -390,6 +387,13 @@ class PrecompiledAnswers:
         if probed and entry.labels.__class__ is frozenset:
             self._route(data, first, end, entry, qtype, shape)
         return data[:2] + shape[0] + data[12:end] + shape[1], shape, qtype << 1 | tcp
+
+    def _use_size(self, udp_size: int) -> None:
+        """One server, one size: the shapes and the routes hold the OPT it writes, and start again for another."""
+        self._shapes.clear()
+        self._routes.clear()
+        self._route_shapes = 0
+        self._udp_size = udp_size
 
     def _route(self, data: bytes, first: int, end: int, entry: _Zone, qtype: int, shape: Shape) -> None:
         """Keep the :data:`Route` of this question's tail (after its first label, one label below ``entry``'s
@@ -442,8 +446,7 @@ class PrecompiledAnswers:
             return None
         body, count = made  # type: ignore[misc]
         if udp_size != self._udp_size:
-            self._shapes.clear()
-            self._udp_size = udp_size
+            self._use_size(udp_size)
         # above NXDOMAIN's keys: NODATA (no records), then one shape per number of records
         key = (count + 1) << 40 | entry.index << 13 | offset << 5 | edns | (data[2] & 0x01) | (data[3] & 0x10)
         shape = self._shapes.get(key)
