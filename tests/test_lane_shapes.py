@@ -227,6 +227,13 @@ def test_a_question_whose_tail_was_seen_is_answered_as_the_first_was() -> None:
     data = query(b"\x03qqq" + LONG_WIRE, opt=opt())
     sizes = [dns.message.from_wire(lane.bare(data, size, False)[0]).payload for size in (1232, 1232, 1400)]  # type: ignore
     assert sizes == [1232, 1232, 1400]
+    # the same when the new size comes first to a held name's answer: the routes start again there too
+    lane = PrecompiledAnswers(table, {}, label_sets)
+    absent, held = (query(label + wire(b"other", b"test"), opt=opt()) for label in (b"\x03qqq", b"\x03www"))
+    lane.bare(absent, 1232, False)
+    lane.bare(absent, 1232, False)
+    assert lane._routes and isinstance(lane.bare(held, 1400, False), tuple)
+    assert dns.message.from_wire(lane.bare(absent, 1400, False)[0]).payload == 1400  # type: ignore[index]
 
 
 def test_routes_are_bounded_by_their_shapes_and_still_answer(monkeypatch: Any) -> None:
