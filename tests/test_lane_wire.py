@@ -21,14 +21,15 @@ PL = "privatelink.blob.core.windows.net"
 HOST = "127.0.0.1"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def lane_server() -> Iterator[ServerThread]:
-    """The test topology with the query log off: the lane answers (it steps aside while every query is logged)."""
+    """The test topology with the query log off: the lane answers (it steps aside while every query is logged).
+    One per test: what a test finds kept is what its own queries left."""
     with ServerThread(make_settings(query_log=False)) as running:
         yield running
 
 
-def dig_reply(tool: str, port: int, name: str, rdtype: str, *extra: str) -> dict[str, object]:
+def reply_of(tool: str, port: int, name: str, rdtype: str, *extra: str) -> dict[str, object]:
     """The status, flags, question, answer and authority of one reply as ``tool`` prints them."""
     retry = "+retry=0" if tool.endswith("kdig") else "+tries=1"
     args = (tool, "-b", ALPHA, f"@{HOST}", "-p", str(port), name, rdtype, "+time=2", retry, *extra)
@@ -42,28 +43,36 @@ def dig_reply(tool: str, port: int, name: str, rdtype: str, *extra: str) -> dict
             "records": records, "text": out}
 
 
-@pytest.mark.parametrize("tool_name", ["dig", "kdig"])
-def test_the_lanes_replies_read_right_in_dig_and_kdig(lane_server: ServerThread, tool_name: str) -> None:
+@pytest.mark.parametrize(("tool_name", "options"), [("dig", ()), ("dig", ("+nocookie",)), ("kdig", ())])
+def test_the_lanes_replies_read_right_in_dig_and_kdig(lane_server: ServerThread, tool_name: str,
+                                                       options: tuple[str, ...]) -> None:
+    """dig sends a COOKIE option unless told not to (its queries then take the peek path, :meth:`answer`); without
+    it, and with kdig (no OPT unless asked), they are bare: :meth:`bare`, the held names' answers and the routes."""
     tool = need_tool(tool_name, "dnsutils" if tool_name == "dig" else "knot-dnsutils")
     port = lane_server.port
+
+    def dig_reply(name: str, rdtype: str, *extra: str) -> dict[str, object]:
+        return reply_of(tool, port, name, rdtype, *options, *extra)
+
     for _ in range(2):  # the second time from what the first kept (the reply cache, the lane's shapes)
-        held = dig_reply(tool, port, f"TestStore.{PL}", "A")
+        held = dig_reply(f"TestStore.{PL}", "A")
         assert held["status"] == "NOERROR" and held["flags"] == {"qr", "rd", "ra"}, held["text"]
         # the answer's owner points at the question: in the client's case (kdig sends every name in lower case)
         assert [r[0] for r in held["records"]] == [f"TestStore.{PL}." if tool_name == "dig" else f"teststore.{PL}."]
         assert held["records"][0][-2:] == ["A", "127.0.1.4"]
-        nodata = dig_reply(tool, port, f"teststore.{PL}", "AAAA")
+        nodata = dig_reply(f"teststore.{PL}", "AAAA")
         assert nodata["status"] == "NOERROR" and nodata["flags"] == {"qr", "rd", "ra"}, nodata["text"]
         assert [r[3] for r in nodata["records"]] == ["SOA"] and nodata["records"][0][0] == f"{PL}."
     for label in ("absent1", "absent2", "absent3", "Absent4"):  # one shape: the later ones from the kept route
-        absent = dig_reply(tool, port, f"{label}.{PL}", "A")
+        absent = dig_reply(f"{label}.{PL}", "A")
         assert absent["status"] == "NXDOMAIN" and absent["flags"] == {"qr", "rd", "ra"}, absent["text"]
         assert [r[3] for r in absent["records"]] == ["SOA"] and absent["records"][0][0] == f"{PL}."
         assert f"{label if tool_name == 'dig' else label.lower()}.{PL}." in absent["text"]  # the question as asked
-    state = lane_server.server.handler._state  # the lane answered them: it kept a route for their tail
-    assert any(tail.startswith(b"\x0bprivatelink") for lane in state.precompiled.values() if lane
-               for tail in lane._routes)
-    plain = dig_reply(tool, port, f"absent5.{PL}", "A", "+noedns")
+    state = lane_server.server.handler._state  # bare queries: the lane kept a route for their tail
+    bare = tool_name == "kdig" or "+nocookie" in options
+    assert not bare or any(tail.startswith(b"\x0bprivatelink") for lane in state.precompiled.values() if lane
+                           for tail in lane._routes)
+    plain = dig_reply(f"absent5.{PL}", "A", "+noedns")
     assert plain["status"] == "NXDOMAIN" and "PSEUDOSECTION" not in plain["text"]  # no OPT asked: none given
-    edns = dig_reply(tool, port, f"absent6.{PL}", "A", "+bufsize=4096")
+    edns = dig_reply(f"absent6.{PL}", "A", "+bufsize=4096")
     assert re.search(r"udp: 1232|UDP size: 1232|udp=1232", edns["text"], re.IGNORECASE), edns["text"]
