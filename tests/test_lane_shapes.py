@@ -15,6 +15,7 @@ from typing import Any
 
 import dns.message
 import dns.rcode
+import dns.rdatatype
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
@@ -191,14 +192,16 @@ def test_a_question_whose_tail_was_seen_is_answered_as_the_first_was() -> None:
     """bare() keeps what follows the first label of a question one label below an apex (as sent): a later
     question with the same tail is answered from it with the label alone looked at. Thousands of questions
     through one lane (labels of every length up to past the 255-octet limit, odd octets and case, held names,
-    types, flags, OPT records, transports, a change of UDP size) get what a lane that never saw a question
-    gives, and answer()'s reply where it is one."""
+    types, flags, OPT records, transports, a change of UDP size) get what a new VNet's lane (no routes, no
+    shapes) gives, and answer()'s reply where it is one; dnspython reads each reply as the response to its
+    query (ID, question in its case, RD and CD echoed, QR and RA set, no AA) with the zone's SOA in authority
+    when it is negative."""
     rng = random.Random(3)
     apexes = [wire(b"inner", b"corp", b"test"), wire(b"other", b"test"), LONG_WIRE, wire(b"corp", b"test"),
               wire(b"OTHER", b"test")]
     table = NegativeTable("vnet:t", {z.name: NegativePlan.of(z, redirects=False) for z in (CORP, INNER, OTHER, LONG)})
-    label_sets: dict[Any, Any] = {}
-    routed = PrecompiledAnswers(table, {}, label_sets)
+    lanes: dict[Any, Any] = {}  # shared, as the VNets of one generation share them
+    routed = PrecompiledAnswers(table, lanes)
     questions = [_routed_question(rng, apexes) for _ in range(4000)]
     # and held names in another case than the zone's, behind an absent name of their length under the same tail
     questions += [(query(bytes([len(label)]) + label + apex), False) for apex in apexes
@@ -206,21 +209,27 @@ def test_a_question_whose_tail_was_seen_is_answered_as_the_first_was() -> None:
     for i, (data, tcp) in enumerate(questions):
         udp_size = 1400 if 3000 <= i < 4000 else 1232  # the server's own size changes: kept routes must not answer
         out = routed.bare(data, udp_size, tcp)
-        fresh = PrecompiledAnswers(table, {}, label_sets).bare(data, udp_size, tcp)
+        fresh = PrecompiledAnswers(table, lanes).bare(data, udp_size, tcp)
         if isinstance(out, Held) or out is None:
             assert type(out) is type(fresh) and (out is None or out.key == fresh.key), data  # type: ignore[union-attr]
         else:
             assert fresh is not None and out[0] == fresh[0] and out[1][2:] == fresh[1][2:] and out[2] == fresh[2], data
             p = peek(data)
             assert p is not None and out[0] == routed.answer(data, p, udp_size, tcp)[0]  # type: ignore[index]
+            asked, reply = dns.message.from_wire(data), dns.message.from_wire(out[0])
+            assert asked.is_response(reply) and reply.question[0].name.to_text() == asked.question[0].name.to_text()
+            assert reply.flags & 0x8590 == 0x8080 | asked.flags & 0x0110  # QR, RA; RD and CD as asked; no AA
+            if reply.rcode() == dns.rcode.NXDOMAIN or not reply.answer:
+                (soa,) = reply.authority
+                assert soa.rdtype == dns.rdatatype.SOA and asked.question[0].name.is_subdomain(soa.name)
     assert routed._routes and not any(tail != tail.lower() for tail in routed._routes)  # kept; none in mixed case
     # under the long apex: the first NXDOMAIN keeps a route; another label of that length is answered from it; one
     # of the longest length the name may have, and one octet longer (no name), are not (no shape of theirs yet)
-    lane = PrecompiledAnswers(table, {}, label_sets)
+    lane = PrecompiledAnswers(table, lanes)
     asked = [query(bytes([n]) + bytes([c]) * n + LONG_WIRE) for n, c in ((10, 113), (10, 114), (56, 113), (57, 113))]
     made = [lane.bare(data, 1232, False) for data in asked]
     route = lane._routes[LONG_WIRE + b"\x00\x01\x00\x01"]
-    assert made[0][1] not in route[3].values() and made[1][1] in route[3].values()  # type: ignore[index]
+    assert made[0][1] not in route[2].values() and made[1][1] in route[2].values()  # type: ignore[index]
     assert [m[0] for m in made[:3]] == [lane.answer(d, peek(d), 1232, False)[0] for d in asked[:3]]  # type: ignore
     assert made[3] is None  # 1 + 57 + 198 octets: no name
     # a route holds the server's OPT: asked with another size of the server's, the route does not answer
@@ -228,7 +237,7 @@ def test_a_question_whose_tail_was_seen_is_answered_as_the_first_was() -> None:
     sizes = [dns.message.from_wire(lane.bare(data, size, False)[0]).payload for size in (1232, 1232, 1400)]  # type: ignore
     assert sizes == [1232, 1232, 1400]
     # the same when the new size comes first to a held name's answer: the routes start again there too
-    lane = PrecompiledAnswers(table, {}, label_sets)
+    lane = PrecompiledAnswers(table, lanes)
     absent, held = (query(label + wire(b"other", b"test"), opt=opt()) for label in (b"\x03qqq", b"\x03www"))
     lane.bare(absent, 1232, False)
     lane.bare(absent, 1232, False)
@@ -249,7 +258,7 @@ def test_routes_are_bounded_by_their_shapes_and_still_answer(monkeypatch: Any) -
         data = query(bytes([length]) + b"q" * length + wire(b"other", b"test"), qtype, ident=i)
         out = lane.bare(data, 1232, False)
         assert out is not None and out[0] == lane.answer(data, peek(data), 1232, False)[0]  # type: ignore
-        assert sum(len(route[3]) for route in lane._routes.values()) == lane._route_shapes <= 16
+        assert sum(len(route[2]) for route in lane._routes.values()) == lane._route_shapes <= 16
     lane = PrecompiledAnswers(TABLE, {})
     for label in (b"qq", b"qq", b"QQ", b"QQ", b"Qq"):
         lane.bare(query(b"\x02" + label + wire(b"other", b"test")), 1232, False)
@@ -270,7 +279,7 @@ def test_the_answers_kept_per_zone_are_bounded_and_still_right(monkeypatch: Any)
                 if isinstance(out, tuple):
                     assert out[0] == lane.answer(data, peek(data), 1232, False)[0]  # type: ignore[arg-type,index]
                     answered += 1
-    assert answered >= 24 and all(len(kept) <= 3 for entry in lane.plans.values() for kept in entry.answers)
+    assert answered >= 24 and all(len(kept) <= 3 for entry in lane.plans.values() for kept in entry.lane.answers)
 
 
 def test_the_one_probe_stops_at_no_zone_above_a_nested_one() -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import time
 from datetime import UTC, datetime
 from io import StringIO
 
@@ -27,17 +26,18 @@ def test_milliseconds_are_the_text_of_round_to_three_decimals(seed: int) -> None
         assert milliseconds(value) == json.dumps(round(value * 1000, 3)), value
 
 
-def test_a_stamp_is_structlogs_iso_timestamp_of_now() -> None:
-    """The buffered writer's timestamp has the shape of structlog's ``TimeStamper(fmt="iso", utc=True)`` and is
-    now, to the microsecond; two stamps a second apart carry their own seconds (the second's text is kept)."""
-    writer = QueryLog(StringIO())
+def test_a_stamp_is_structlogs_iso_timestamp_of_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The buffered writer's timestamp has the shape of structlog's ``TimeStamper(fmt="iso", utc=True)``, and
+    reads the clock as datetime does: every microsecond zero-padded, the second's text kept only while the
+    second lasts (the clock is set to chosen instants, across a second, a minute, a day and a year)."""
     theirs = structlog.processors.TimeStamper(fmt="iso", utc=True)(None, "info", {})["timestamp"]
-    before = datetime.now(UTC)
-    ours = writer.stamp()
-    after = datetime.now(UTC)
     shape = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z"
-    assert re.fullmatch(shape, ours) and re.fullmatch(shape, theirs)
-    assert before.replace(tzinfo=None) <= datetime.fromisoformat(ours[:-1]) <= after.replace(tzinfo=None)
-    first = writer.stamp()
-    time.sleep(1.05)
-    assert writer.stamp()[:19] != first[:19]
+    assert re.fullmatch(shape, theirs) and re.fullmatch(shape, QueryLog(StringIO()).stamp())
+    writer = QueryLog(StringIO())
+    for sec, micro in [(1_764_633_599, 0), (1_764_633_599, 5), (1_764_633_599, 999_999), (1_764_633_600, 7),
+                       (1_767_225_599, 123_456), (1_767_225_600, 40)]:  # a day's end; a year's end
+        monkeypatch.setattr("dnsemu.logs.time.time_ns", lambda sec=sec, micro=micro: (sec * 1_000_000 + micro) * 1000)
+        # six digits always (structlog's isoformat() drops them at exactly .000000; both are ISO 8601)
+        expected = datetime.fromtimestamp(sec, UTC).replace(microsecond=micro).isoformat(timespec="microseconds")
+        expected = expected.replace("+00:00", "Z")
+        assert writer.stamp() == expected

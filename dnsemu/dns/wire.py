@@ -714,7 +714,6 @@ _FIXED_RDATA = frozenset({RRType.A, RRType.AAAA, RRType.TXT, RRType.CAA, RRType.
 
 _inet_pton, _AF_INET, _AF_INET6 = socket.inet_pton, socket.AF_INET, socket.AF_INET6
 _pack_rr = _RR_FIXED.pack
-_pack_at = struct.Struct("!HHHIH").pack  # a pointer to the question's name, then type, class, TTL and rdlength
 _POINTER_TO_QUESTION = b"\xc0\x0c"
 
 

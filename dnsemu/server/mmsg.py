@@ -156,7 +156,8 @@ class Batch:
             hdr.msg_iov, hdr.msg_iovlen = ctypes.addressof(self._riov[i]), 1
             self._siov[i].iov_base = sbuf + i * buffer
             hdr = self._smsgs[i].msg_hdr
-            hdr.msg_namelen = self.namelen  # msg_name: set per reply, to the query's receive slot
+            # msg_name: receive slot i's sender (:meth:`_point_home`), another's only behind a datagram left unanswered
+            hdr.msg_namelen = self.namelen
             hdr.msg_iov, hdr.msg_iovlen = ctypes.addressof(self._siov[i]), 1
         self.pktinfo = pktinfo
         self._rcontrol = ctypes.create_string_buffer(size * _CONTROL if pktinfo else 1)
@@ -189,8 +190,7 @@ class Batch:
         # its iov_len in _slens, its msg_name in _sname_ptrs)
         self._receives = [(i, i * _DATAGRAM, i * _MMSG_U32 + _LEN_U32, i * _NAME_U64) for i in range(size)]
         self._sends = [(j * buffer, j * _IOV_U64 + _IOV_LEN_U64, j * _MMSG_U64) for j in range(size)]
-        for j in range(size):  # a reply goes to its own query's sender unless an earlier datagram got none
-            self._sname_ptrs[j * _MMSG_U64] = rnames + j * _NAME
+        self._point_home(size)
 
     def run(self, handler: Callable[[bytes, Any, bool], Any], later: Callable[[Any, tuple[Any, ...]], None],
             leftover: Callable[[bytes, tuple[Any, ...]], None]) -> int:
@@ -270,8 +270,12 @@ class Batch:
         for j in range(first, count):
             leftover(*self._staged(j))
         if moved:
-            for j in range(count):
-                self._sname_ptrs[j * _MMSG_U64] = self._rnames_at + j * _NAME
+            self._point_home(count)
+
+    def _point_home(self, count: int) -> None:
+        """Send slots 0..count-1 answer their own receive slots' senders (what a batch answered whole needs)."""
+        for j in range(count):
+            self._sname_ptrs[j * _MMSG_U64] = self._rnames_at + j * _NAME
 
     def _staged(self, j: int) -> tuple[bytes, tuple[Any, ...], list[tuple[int, int, bytes]]]:
         start = j * self.buffer

@@ -21,9 +21,8 @@ from typing import Any
 
 from dnsemu.core.index import Index, Network
 from dnsemu.core.zone import Zone
-from dnsemu.dns.wire import NegativeAnswer
 from dnsemu.server.handler.ecs import EcsScopes, IPAddress
-from dnsemu.server.handler.precompiled import LaneAnswers, PrecompiledAnswers
+from dnsemu.server.handler.precompiled import PrecompiledAnswers, ZoneLane
 from dnsemu.server.handler.querylog import LogFields
 from dnsemu.server.handler.stats import Label
 
@@ -38,8 +37,8 @@ MEMO_LIMIT = 65536
 class Generation:
     """One topology generation: the index, its reply cache and the memos per source address."""
 
-    __slots__ = ("_label_sets", "_lane_answers", "_templates", "cache", "ecs", "exact", "generation", "index",
-                 "miss_cells", "precompiled", "sources", "where")
+    __slots__ = ("_lanes", "cache", "ecs", "exact", "generation", "index", "miss_cells", "precompiled", "sources",
+                 "where")
 
     def __init__(self, index: Index) -> None:
         self.index = index
@@ -56,11 +55,8 @@ class Generation:
         self.sources: dict[str, tuple[IPAddress, Network | None, int]] = {}
         #: view key -> the answers its VNet's view and zones decide alone, as bytes (None: it has none)
         self.precompiled: dict[str, PrecompiledAnswers | None] = {}
-        self._templates: dict[Zone, NegativeAnswer] = {}
-        #: zone -> the lane's label set (False: too large a zone), made on the zone's first query that needs it
-        self._label_sets: dict[Zone, frozenset[bytes] | bool] = {}
-        #: zone -> what the lane answers for its names one label below the apex, encoded on first ask
-        self._lane_answers: dict[Zone, LaneAnswers] = {}
+        #: zone -> what the VNets' lanes share of it (its template, label set, names' answers)
+        self._lanes: dict[Zone, ZoneLane] = {}
         #: (view, kind, qtype, tcp, rcode, size) -> (miss cell, and for a NOERROR answer what it is cached with: its
         #: hit cell, no log fields, its label) of a precompiled answer, found once
         self.miss_cells: dict[tuple[str, str, int, bool, int, int],
@@ -91,7 +87,7 @@ class Generation:
         if view not in self.precompiled:
             table = self.index.negative.get(network.name) if network is not None else None
             self.precompiled[view] = (
-                PrecompiledAnswers(table, self._templates, self._label_sets, self._lane_answers)
+                PrecompiledAnswers(table, self._lanes)
                 if table is not None else None)
         return view
 

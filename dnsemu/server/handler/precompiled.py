@@ -66,7 +66,7 @@ from dnsemu.dns.wire import (
 )
 
 __all__ = ["LABELS_LIMIT", "LANE_ANSWERS_LIMIT", "LANE_TYPES", "ROUTE_SHAPES_LIMIT", "SHAPES_LIMIT", "Held",
-           "LaneAnswers", "PrecompiledAnswers", "Route", "Shape", "label_set"]
+           "PrecompiledAnswers", "Route", "Shape", "ZoneLane", "label_set"]
 
 #: header octets 4-10 of a bare query: QD=1, AN=0, NS=0, AR < 256 (:func:`~dnsemu.dns.wire.bare_question`)
 _ONE_QUESTION = b"\x00\x01\x00\x00\x00\x00\x00"
@@ -90,11 +90,11 @@ SHAPES_LIMIT = 2048
 #: reply's size is the shape's and theirs)
 Shape = list[Any]
 #: what bare() keeps of a question's tail after its first label, one label below a linked zone's apex with a label
-#: set: (the query's counts, header octets 4-11; the zone's entry; the labels it leaves to the whole walk (the
-#: zone's label set, and with a policy the labels its domain lists name below the apex); its NXDOMAIN
-#: shapes by ``first label's length << 5 | RD | CD``, each [the head and the label's length, what follows the label
-#: in the question and the shape's tail, and the shape's cells, kind and None]; the cell key less the transport)
-Route = tuple[bytes, Any, frozenset[bytes], dict[int, Shape], int]
+#: set: (the query's counts, header octets 4-11; the labels it leaves to the whole walk (the zone's label set, and
+#: with a policy the labels its domain lists name below the apex); its NXDOMAIN shapes by ``first label's length
+#: << 5 | RD | CD``, each [the head and the label's length, what follows the label in the question and the shape's
+#: tail, and the shape's cells, kind and None]; the cell key less the transport)
+Route = tuple[bytes, frozenset[bytes], dict[int, Shape], int]
 #: the routes kept for one VNet start again when their shapes reach this many (a flood of odd types, OPT records
 #: or label lengths): a shape is some 400 octets, so a VNet's routes take at most about 1.6 MB
 ROUTE_SHAPES_LIMIT = 4096
@@ -104,9 +104,9 @@ LANE_TYPES = (1, 28)
 #: the names of one zone whose answers of one of those types are kept start again at this many (about 200 octets
 #: each: a zone of 100,000 names asked for all of them would otherwise keep 40 MB beside its records)
 LANE_ANSWERS_LIMIT = 50_000
-#: per zone: for A and for AAAA, label -> (its answer records as encoded at the question, their count; 0 for
-#: NODATA), or False when the lane does not answer it (a CNAME, a cut, a record with a name in its rdata)
-LaneAnswers = tuple[dict[bytes, tuple[bytes, int] | bool], dict[bytes, tuple[bytes, int] | bool]]
+#: label -> (its answer records as encoded at the question, their count; 0 for NODATA), or False when the lane does
+#: not answer it (a CNAME, a cut, a record with a name in its rdata)
+Answers = dict[bytes, tuple[bytes, int] | bool]
 
 
 def label_set(zone: Zone, apex: str) -> frozenset[bytes]:
@@ -139,20 +139,35 @@ def label_set(zone: Zone, apex: str) -> frozenset[bytes]:
     return frozenset(out)
 
 
+class ZoneLane:
+    """What the lane makes of one zone, shared by the VNets of one generation linked to it: its reply template
+    (rendered once), its label set (made on the first query that needs it) and its names' answers (encoded on
+    first ask)."""
+
+    __slots__ = ("answers", "labels", "template")
+
+    def __init__(self, template: NegativeAnswer) -> None:
+        self.template = template
+        #: :func:`label_set` (None: not made yet; False: too large a zone, :data:`LABELS_LIMIT`)
+        self.labels: frozenset[bytes] | bool | None = None
+        #: for A and for AAAA (:data:`LANE_TYPES`), the answers of the zone's names one label below the apex
+        self.answers: tuple[Answers, Answers] = ({}, {})
+
+
 class _Zone:
     """One linked zone as one VNet's lane sees it."""
 
-    __slots__ = ("answers", "apex", "index", "labels", "negative_kind", "nested", "plan", "positive_kind",
-                 "redirected", "resolved", "stops", "template", "zone")
+    __slots__ = ("apex", "index", "labels", "lane", "negative_kind", "nested", "plan", "positive_kind", "redirected",
+                 "resolved", "stops", "template", "zone")
 
-    def __init__(self, index: int, plan: NegativePlan, template: NegativeAnswer, resolved: bool,
-                 answers: LaneAnswers) -> None:
+    def __init__(self, index: int, plan: NegativePlan, lane: ZoneLane, resolved: bool) -> None:
         #: its place among the VNet's zones (in the key of its shapes)
         self.index = index
         self.plan = plan
         self.zone = plan.zone
         self.apex = plan.apex
-        self.template = template
+        self.lane = lane
+        self.template = lane.template
         #: query types a link's NxDomainRedirect sends to public DNS
         self.redirected = plan.redirected
         #: the kind labels of its NXDOMAIN and of an answer from it (as the resolver labels them)
@@ -161,12 +176,10 @@ class _Zone:
         #: every name of the zone is the resolver's: the VNet's security policy covers the apex (§10.3), or the
         #: zone has wildcards
         self.resolved = resolved
-        #: :func:`label_set`, made on the first query that needs it (None: not yet); False: too large a zone
+        #: the lane's label set, read here once the first query that needs it had it made (None: not yet)
         self.labels: frozenset[bytes] | bool | None = None
         #: another of the VNet's zones lies below this one (a name under this apex may be the other's)
         self.nested = False
-        #: what the lane answers for the zone's names one label below the apex (shared by the VNets linked to it)
-        self.answers = answers
         #: with a policy: the label set and the labels its domain lists name one label below the apex (None: not
         #: yet made; :meth:`PrecompiledAnswers._stops`)
         self.stops: frozenset[bytes] | None = None
@@ -189,14 +202,11 @@ _set_found = Held.found.__set__  # type: ignore[attr-defined]  # Peek is frozen:
 class PrecompiledAnswers:
     """One VNet's :class:`~dnsemu.core.index.NegativeTable` keyed by apex wire, each plan with its template."""
 
-    __slots__ = ("_label_sets", "_route_shapes", "_routes", "_shapes", "_udp_size", "covered", "plans", "policy",
-                 "view")
+    __slots__ = ("_route_shapes", "_routes", "_shapes", "_udp_size", "covered", "plans", "policy", "view")
 
-    def __init__(self, table: NegativeTable, templates: dict[Zone, NegativeAnswer],
-                 label_sets: dict[Zone, frozenset[bytes] | bool] | None = None,
-                 lane_answers: dict[Zone, LaneAnswers] | None = None) -> None:
-        """``templates``, ``label_sets`` and ``lane_answers`` are shared by the VNets of one index: a zone's
-        template is rendered once, its label set made once, a name's answer encoded once."""
+    def __init__(self, table: NegativeTable, lanes: dict[Zone, ZoneLane]) -> None:
+        """``lanes`` is shared by the VNets of one index (:class:`ZoneLane`: a zone's template rendered once, its
+        label set made once, a name's answer encoded once); the zones it lacks are added to it."""
         #: the counters' view label for these answers
         self.view = table.view
         #: the VNet's DNS security policy (the names it covers are resolved); None: none applies
@@ -204,7 +214,6 @@ class PrecompiledAnswers:
         #: the policy's domain list entries as wire names: a plain qname with one of them as a suffix below
         #: its zone's apex is covered (the apex and above: the entry's flag), one set probe per label
         self.covered = policy.wires if policy is not None else None
-        self._label_sets = label_sets if label_sets is not None else {}
         #: key (zone index, apex offset, EDNS/RD/CD bits) -> :data:`Shape`, for the server's UDP size
         self._shapes: dict[int, Shape] = {}
         #: what follows the first label of a bare query one label below an apex (:data:`Route`), as sent
@@ -214,17 +223,12 @@ class PrecompiledAnswers:
         self._udp_size = 0
         #: lower-case apex wire -> entry
         self.plans: dict[bytes, _Zone] = {}
-        if lane_answers is None:
-            lane_answers = {}
         for apex, plan in table.plans.items():
-            template = templates.get(plan.zone)
-            if template is None:
-                template = templates[plan.zone] = NegativeAnswer(apex, plan.authority)
+            lane = lanes.get(plan.zone)
+            if lane is None:
+                lane = lanes[plan.zone] = ZoneLane(NegativeAnswer(apex, plan.authority))
             resolved = plan.zone.has_wildcards or (policy is not None and policy.covers(apex))
-            answers = lane_answers.get(plan.zone)
-            if answers is None:
-                answers = lane_answers[plan.zone] = ({}, {})
-            self.plans[template.key] = _Zone(len(self.plans), plan, template, resolved, answers)
+            self.plans[lane.template.key] = _Zone(len(self.plans), plan, lane, resolved)
         for key in self.plans:  # each zone above another is marked: bare() then walks the name to the lower one
             i = key[0] + 1
             while key[i]:
@@ -308,11 +312,11 @@ class PrecompiledAnswers:
             # the question's tail was seen before, one label below the apex: only the label is new
             first = data[12]
             label = data[13 : 13 + first]
-            if label not in route[2] and label.islower() and (label.isalnum() or not label.translate(None, _LABEL)):
+            if label not in route[1] and label.islower() and (label.isalnum() or not label.translate(None, _LABEL)):
                 # a shape for this label's length was made by a name that was one (at most 255 octets)
-                shape = route[3].get(first << 5 | (data[2] & 0x01) | (data[3] & 0x10))
+                shape = route[2].get(first << 5 | (data[2] & 0x01) | (data[3] & 0x10))
                 if shape is not None:
-                    return data[:2] + shape[0] + label + shape[1], shape, route[4] | tcp
+                    return data[:2] + shape[0] + label + shape[1], shape, route[3] | tcp
         # bare_question's checks, in its order
         if n < 17 or data[2] & 0xF8 or data[4:11] != _ONE_QUESTION:
             return None
@@ -351,7 +355,7 @@ class PrecompiledAnswers:
                 labels = self._labels(entry)
             if labels is not False:
                 if label in labels:  # type: ignore[operator]
-                    if qtype == 1 or qtype == 28:  # LANE_TYPES
+                    if qtype in LANE_TYPES:
                         made = self._held_reply(entry, label, qtype, offset, edns, data, end, udp_size, tcp)
                         if made is not None:
                             return made
@@ -405,17 +409,17 @@ class PrecompiledAnswers:
         key = first << 5 | (data[2] & 0x01) | (data[3] & 0x10)
         routes = self._routes
         route = routes.get(tail)
-        if route is not None and key in route[3]:
+        if route is not None and key in route[2]:
             return  # made already (this query took the long way for its label: its case, or an odd octet)
         if self._route_shapes >= ROUTE_SHAPES_LIMIT:
             routes.clear()
             self._route_shapes = 0
             route = None
         if route is None:
-            route = routes[tail] = (data[4:12], entry, self._stops(entry), {}, qtype << 1)
+            route = routes[tail] = (data[4:12], self._stops(entry), {}, qtype << 1)
         # the reply is the query's ID, the shape's head and the first label's length, the label, and what follows
         # it in the question (as sent) with the shape's tail
-        route[3][key] = [shape[0] + data[12:13], data[13 + first:end] + shape[1], shape[2], shape[3], None]
+        route[2][key] = [shape[0] + data[12:13], data[13 + first:end] + shape[1], shape[2], shape[3], None]
         self._route_shapes += 1
 
     def _stops(self, entry: _Zone) -> frozenset[bytes]:
@@ -436,7 +440,7 @@ class PrecompiledAnswers:
         """:meth:`bare`'s reply to an A or AAAA question (``qtype``) of ``label`` one label below ``entry``'s
         apex, which the zone holds: its answer records or NODATA, as :meth:`held` would answer; None when the
         lane does not answer it (:meth:`held` does) or the reply would need TC."""
-        answers = entry.answers[qtype == 28]
+        answers = entry.lane.answers[qtype == 28]  # A, AAAA
         made = answers.get(label)
         if made is None:
             if len(answers) >= LANE_ANSWERS_LIMIT:
@@ -487,13 +491,13 @@ class PrecompiledAnswers:
             shape = shapes[key] = [head, tail, {}, entry.positive_kind, {}]
         return shape
 
-    def _labels(self, entry: _Zone) -> frozenset[bytes] | bool:
-        zone = entry.zone
-        labels = self._label_sets.get(zone)
-        if labels is None:
-            labels = self._label_sets[zone] = label_set(zone, entry.apex) if len(zone.nodes) <= LABELS_LIMIT else False
-        entry.labels = labels
-        return labels
+    @staticmethod
+    def _labels(entry: _Zone) -> frozenset[bytes] | bool:
+        lane, zone = entry.lane, entry.zone
+        if lane.labels is None:
+            lane.labels = label_set(zone, entry.apex) if len(zone.nodes) <= LABELS_LIMIT else False
+        entry.labels = lane.labels
+        return lane.labels
 
     def _name(self, qname: bytes, offset: int, apex: str) -> str | None:
         """The canonical text of ``qname`` (lower case, plain labels) whose apex ``apex`` starts at ``offset``;
